@@ -1,0 +1,39 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "VulkanProbe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "vkprobe", targets: ["vkprobe"]),
+        .library(name: "VulkanCompute", targets: ["VulkanCompute"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System-library shims. CVulkan declares prototypes only; the loader is opened at run
+        // time (dlopen) so a machine without libvulkan gets a clear error instead of a link failure.
+        .systemLibrary(name: "CVulkan", path: "Sources/CVulkan"),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
+
+        // Compiles every Shaders/*.comp (plus the variants in Shaders/variants.txt) to SPIR-V.
+        .plugin(name: "ShaderCompiler", capability: .buildTool(), path: "Plugins/ShaderCompiler"),
+
+        // Compute-only Vulkan layer: no ML knowledge.
+        .target(name: "VulkanCompute", dependencies: ["CVulkan"]),
+
+        // The compiled SPIR-V kernels as bundle resources.
+        .target(name: "ProbeShaders", dependencies: ["VulkanCompute"],
+                plugins: [.plugin(name: "ShaderCompiler")]),
+
+        .executableTarget(name: "vkprobe", dependencies: [
+            "VulkanCompute", "ProbeShaders",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "VulkanComputeTests",
+                    dependencies: ["VulkanCompute", "ProbeShaders", "vkprobe"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,373 @@
+import CVulkan
+import Foundation
+
+/// How a dispatch uses a bound range; decides where barriers go.
+public enum Access: Sendable { case read, write, readWrite }
+
+/// A storage-buffer binding of a dispatch, in binding order.
+public struct Binding: Sendable {
+    public let range: BufferRange
+    public let access: Access
+    public init(_ range: BufferRange, _ access: Access) { self.range = range; self.access = access }
+    public static func read(_ b: Buffer) -> Binding { Binding(b.whole, .read) }
+    public static func write(_ b: Buffer) -> Binding { Binding(b.whole, .write) }
+    public static func readWrite(_ b: Buffer) -> Binding { Binding(b.whole, .readWrite) }
+    public static func read(_ r: BufferRange) -> Binding { Binding(r, .read) }
+    public static func write(_ r: BufferRange) -> Binding { Binding(r, .write) }
+    public static func readWrite(_ r: BufferRange) -> Binding { Binding(r, .readWrite) }
+}
+
+/// A labelled GPU-timestamp region; read its duration after `finish()`.
+public struct TimestampRegion: Sendable, Hashable {
+    public let label: String
+    let begin: Int
+    let end: Int
+}
+
+/// Records many dispatches into one command buffer, with a pipeline barrier only where a command
+/// reads or writes a range an earlier one wrote (or writes one an earlier one read) since the last
+/// barrier. Submits in chunks of `maxCommandsPerSubmit` commands (barriers keep ordering across
+/// chunks: they cover everything earlier in submission order) and waits with fences in `finish()`.
+public final class CommandStream {
+    public let device: ComputeDevice
+    let fns: DeviceFunctions
+    public let maxCommandsPerSubmit: Int
+    private var pool: VkCommandPool?
+    private var current: VkCommandBuffer?
+    private var inFlight: [(VkCommandBuffer, VkFence)] = []
+    private var freeFences: [VkFence] = []
+    private var freeCommandBuffers: [VkCommandBuffer] = []
+    private var commandsInChunk = 0
+    private var descriptorPools: [VkDescriptorPool] = []
+    private var poolCapacity = 128
+    private var pendingWrites: [BufferRange] = []
+    private var pendingReads: [BufferRange] = []
+    /// Keeps every buffer used by unfinished work alive.
+    private var retained: [Buffer] = []
+
+    // Timestamps
+    private var queryPool: VkQueryPool?
+    private let queryCapacity: Int
+    private var nextQuery = 0
+    private var queriesReset = false
+    private var pendingRegions: [TimestampRegion] = []
+    private var openRegions: [String: Int] = [:]
+    /// Durations of the regions of the last `finish()`, in nanoseconds, in recording order.
+    public private(set) var timings: [(label: String, nanoseconds: Double)] = []
+
+    // Statistics (for tests and benchmarks).
+    public private(set) var dispatchCount = 0
+    public private(set) var barrierCount = 0
+    public private(set) var submitCount = 0
+
+    public init(device: ComputeDevice, maxCommandsPerSubmit: Int = 256, timestampCapacity: Int = 256) throws {
+        self.device = device
+        self.fns = device.fns
+        self.maxCommandsPerSubmit = max(1, maxCommandsPerSubmit)
+        self.queryCapacity = timestampCapacity
+        var info = VkCommandPoolCreateInfo()
+        info.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO
+        info.flags = VkCommandPoolCreateFlags(VK_COMMAND_POOL_CREATE_TRANSIENT_BIT.rawValue)
+        info.queueFamilyIndex = device.queueFamily
+        try check(fns.createCommandPool(device.handle, &info, nil, &pool), "vkCreateCommandPool")
+    }
+
+    deinit {
+        try? waitInFlight()
+        let d = device.handle
+        for (_, f) in inFlight { fns.destroyFence(d, f, nil) }
+        for f in freeFences { fns.destroyFence(d, f, nil) }
+        for p in descriptorPools { fns.destroyDescriptorPool(d, p, nil) }
+        if let queryPool { fns.destroyQueryPool(d, queryPool, nil) }
+        fns.destroyCommandPool(d, pool, nil)
+    }
+
+    // MARK: Recording
+
+    private func recording() throws -> VkCommandBuffer {
+        if let current { return current }
+        let cb: VkCommandBuffer
+        if let reused = freeCommandBuffers.popLast() { cb = reused } else {
+            var info = VkCommandBufferAllocateInfo()
+            info.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO
+            info.commandPool = pool
+            info.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY
+            info.commandBufferCount = 1
+            var out: VkCommandBuffer?
+            try check(fns.allocateCommandBuffers(device.handle, &info, &out), "vkAllocateCommandBuffers")
+            cb = out!
+        }
+        var begin = VkCommandBufferBeginInfo()
+        begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO
+        begin.flags = VkCommandBufferUsageFlags(VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT.rawValue)
+        try check(fns.beginCommandBuffer(cb, &begin), "vkBeginCommandBuffer")
+        current = cb
+        return cb
+    }
+
+    /// Inserts a barrier if `bindings` conflict with commands since the last one, then records them as pending.
+    private func track(_ bindings: [Binding], into cb: VkCommandBuffer) {
+        var hazard = false
+        for b in bindings {
+            if pendingWrites.contains(where: { $0.overlaps(b.range) }) { hazard = true; break }
+            if b.access != .read, pendingReads.contains(where: { $0.overlaps(b.range) }) { hazard = true; break }
+        }
+        if hazard {
+            let stages = VkPipelineStageFlags(VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue | VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue)
+            var barrier = VkMemoryBarrier()
+            barrier.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER
+            barrier.srcAccessMask = VkAccessFlags(VK_ACCESS_SHADER_WRITE_BIT.rawValue | VK_ACCESS_TRANSFER_WRITE_BIT.rawValue)
+            barrier.dstAccessMask = VkAccessFlags(VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue
+                                                  | VK_ACCESS_TRANSFER_READ_BIT.rawValue | VK_ACCESS_TRANSFER_WRITE_BIT.rawValue)
+            fns.cmdPipelineBarrier(cb, stages, stages, 0, 1, &barrier, 0, nil, 0, nil)
+            barrierCount += 1
+            pendingWrites.removeAll(keepingCapacity: true)
+            pendingReads.removeAll(keepingCapacity: true)
+        }
+        for b in bindings {
+            if b.access != .read { pendingWrites.append(b.range) }
+            if b.access != .write { pendingReads.append(b.range) }
+            retained.append(b.range.buffer)
+        }
+    }
+
+    /// Records one dispatch of `kernel` over `groups` workgroups.
+    public func dispatch(_ kernel: Kernel, _ bindings: [Binding], push: [UInt32] = [], groups: (Int, Int, Int)) throws {
+        let d = kernel.descriptor
+        let caps = device.capabilities
+        guard bindings.count == d.bindings else {
+            throw VulkanError.invalidArgument("\(d.shader): \(bindings.count) bindings given, the kernel has \(d.bindings)")
+        }
+        guard push.count * 4 == d.pushConstantBytes else {
+            throw VulkanError.invalidArgument("\(d.shader): \(push.count * 4) bytes of push constants given, the kernel takes \(d.pushConstantBytes)")
+        }
+        let counts = [groups.0, groups.1, groups.2]
+        for (axis, n) in counts.enumerated() where n < 0 || n > caps.maxComputeWorkGroupCount[axis] {
+            throw VulkanError.invalidArgument("\(d.shader): \(n) workgroups on axis \(axis) exceeds the device limit \(caps.maxComputeWorkGroupCount[axis]) of \(caps.name)")
+        }
+        for (i, b) in bindings.enumerated() {
+            try device.checkOwnership(b.range.buffer)
+            if b.range.size > caps.maxStorageBufferRange {
+                throw VulkanError.bindingTooLarge(bytes: b.range.size, limit: caps.maxStorageBufferRange, what: "\(d.shader) binding \(i)")
+            }
+            if b.range.absoluteOffset % caps.minStorageBufferOffsetAlignment != 0 {
+                throw VulkanError.invalidArgument("\(d.shader) binding \(i): offset \(b.range.offset) is not a multiple of the storage-buffer offset alignment \(caps.minStorageBufferOffsetAlignment); pass the offset to the kernel instead")
+            }
+        }
+        if counts.contains(0) { return }
+        let cb = try recording()
+        let set = try allocateSet(kernel.setLayout)
+        let infos = bindings.map { VkDescriptorBufferInfo(buffer: $0.range.buffer.vkBuffer, offset: VkDeviceSize($0.range.absoluteOffset), range: VkDeviceSize($0.range.size)) }
+        infos.withUnsafeBufferPointer { infoPtr in
+            var writes = (0..<bindings.count).map { i -> VkWriteDescriptorSet in
+                var w = VkWriteDescriptorSet()
+                w.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET
+                w.dstSet = set
+                w.dstBinding = UInt32(i)
+                w.descriptorCount = 1
+                w.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+                w.pBufferInfo = infoPtr.baseAddress! + i
+                return w
+            }
+            fns.updateDescriptorSets(device.handle, UInt32(writes.count), &writes, 0, nil)
+        }
+        _ = infos
+        track(bindings, into: cb)
+        fns.cmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.pipeline)
+        var setOpt: VkDescriptorSet? = set
+        fns.cmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.layout, 0, 1, &setOpt, 0, nil)
+        if !push.isEmpty {
+            push.withUnsafeBytes { fns.cmdPushConstants(cb, kernel.layout, VkShaderStageFlags(VK_SHADER_STAGE_COMPUTE_BIT.rawValue), 0, UInt32($0.count), $0.baseAddress) }
+        }
+        fns.cmdDispatch(cb, UInt32(groups.0), UInt32(groups.1), UInt32(groups.2))
+        dispatchCount += 1
+        try commandRecorded()
+    }
+
+    /// Fills `range` with a repeated 32-bit word (offset and size multiples of 4).
+    public func fill(_ range: BufferRange, with word: UInt32) throws {
+        try device.checkOwnership(range.buffer)
+        guard range.offset % 4 == 0, range.size % 4 == 0 else {
+            throw VulkanError.invalidArgument("fill: offset \(range.offset) and size \(range.size) must be multiples of 4")
+        }
+        let cb = try recording()
+        track([Binding(range, .write)], into: cb)
+        fns.cmdFillBuffer(cb, range.buffer.vkBuffer, VkDeviceSize(range.absoluteOffset), VkDeviceSize(range.size), word)
+        try commandRecorded()
+    }
+
+    /// Copies `source` into `destination` (same size).
+    public func copy(from source: BufferRange, to destination: BufferRange) throws {
+        try device.checkOwnership(source.buffer)
+        try device.checkOwnership(destination.buffer)
+        guard source.size == destination.size else {
+            throw VulkanError.invalidArgument("copy: source is \(source.size) bytes, destination \(destination.size)")
+        }
+        let cb = try recording()
+        track([Binding(source, .read), Binding(destination, .write)], into: cb)
+        var region = VkBufferCopy(srcOffset: VkDeviceSize(source.absoluteOffset), dstOffset: VkDeviceSize(destination.absoluteOffset), size: VkDeviceSize(source.size))
+        fns.cmdCopyBuffer(cb, source.buffer.vkBuffer, destination.buffer.vkBuffer, 1, &region)
+        try commandRecorded()
+    }
+
+    private func commandRecorded() throws {
+        commandsInChunk += 1
+        if commandsInChunk >= maxCommandsPerSubmit { try submit() }
+    }
+
+    // MARK: Timestamps
+
+    private func writeTimestamp() throws -> Int {
+        guard device.capabilities.timestamps, queryCapacity > 0 else {
+            throw VulkanError.invalidArgument("\(device.name) does not support timestamps on its compute queue (or the stream was created with timestampCapacity 0)")
+        }
+        let cb = try recording()
+        if queryPool == nil {
+            var info = VkQueryPoolCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO
+            info.queryType = VK_QUERY_TYPE_TIMESTAMP
+            info.queryCount = UInt32(queryCapacity)
+            try check(fns.createQueryPool(device.handle, &info, nil, &queryPool), "vkCreateQueryPool")
+        }
+        if !queriesReset {
+            fns.cmdResetQueryPool(cb, queryPool, 0, UInt32(queryCapacity))
+            queriesReset = true
+        }
+        guard nextQuery < queryCapacity else {
+            throw VulkanError.invalidArgument("More than \(queryCapacity) timestamps in one stream; call finish() more often or raise timestampCapacity")
+        }
+        fns.cmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queryPool, UInt32(nextQuery))
+        nextQuery += 1
+        return nextQuery - 1
+    }
+
+    /// Starts a timed region: everything recorded until `endRegion` is measured on the GPU.
+    public func beginRegion(_ label: String) throws {
+        openRegions[label] = try writeTimestamp()
+    }
+
+    @discardableResult
+    public func endRegion(_ label: String) throws -> TimestampRegion {
+        guard let begin = openRegions.removeValue(forKey: label) else {
+            throw VulkanError.invalidArgument("endRegion(\(label)) without beginRegion")
+        }
+        let region = TimestampRegion(label: label, begin: begin, end: try writeTimestamp())
+        pendingRegions.append(region)
+        return region
+    }
+
+    // MARK: Submission
+
+    /// Submits what was recorded so far without waiting.
+    public func submit() throws {
+        guard let cb = current else { return }
+        // Make every write visible to host reads of mapped memory once the fence signals.
+        var barrier = VkMemoryBarrier()
+        barrier.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER
+        barrier.srcAccessMask = VkAccessFlags(VK_ACCESS_SHADER_WRITE_BIT.rawValue | VK_ACCESS_TRANSFER_WRITE_BIT.rawValue)
+        barrier.dstAccessMask = VkAccessFlags(VK_ACCESS_HOST_READ_BIT.rawValue)
+        fns.cmdPipelineBarrier(cb, VkPipelineStageFlags(VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue | VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue),
+                               VkPipelineStageFlags(VK_PIPELINE_STAGE_HOST_BIT.rawValue), 0, 1, &barrier, 0, nil, 0, nil)
+        try check(fns.endCommandBuffer(cb), "vkEndCommandBuffer")
+        current = nil
+        commandsInChunk = 0
+        let fence = try takeFence()
+        try device.submit(cb, fence: fence)
+        inFlight.append((cb, fence))
+        submitCount += 1
+    }
+
+    private func takeFence() throws -> VkFence {
+        if let f = freeFences.popLast() {
+            var fOpt: VkFence? = f
+            try check(fns.resetFences(device.handle, 1, &fOpt), "vkResetFences")
+            return f
+        }
+        var info = VkFenceCreateInfo()
+        info.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO
+        var f: VkFence?
+        try check(fns.createFence(device.handle, &info, nil, &f), "vkCreateFence")
+        return f!
+    }
+
+    private func waitInFlight() throws {
+        guard !inFlight.isEmpty else { return }
+        var fences: [VkFence?] = inFlight.map { $0.1 }
+        try check(fns.waitForFences(device.handle, UInt32(fences.count), &fences, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
+        for (cb, f) in inFlight { freeCommandBuffers.append(cb); freeFences.append(f) }
+        inFlight.removeAll()
+    }
+
+    /// Submits, waits for completion, reads timestamps, and readies the stream for reuse.
+    public func finish() throws {
+        guard openRegions.isEmpty else {
+            throw VulkanError.invalidArgument("finish() with open timestamp regions: \(openRegions.keys.sorted())")
+        }
+        try submit()
+        try waitInFlight()
+        timings = []
+        if let queryPool, nextQuery > 0 {
+            var values = [UInt64](repeating: 0, count: nextQuery)
+            try check(fns.getQueryPoolResults(device.handle, queryPool, 0, UInt32(nextQuery), nextQuery * 8, &values, 8,
+                                              VkQueryResultFlags(VK_QUERY_RESULT_64_BIT.rawValue | VK_QUERY_RESULT_WAIT_BIT.rawValue)),
+                      "vkGetQueryPoolResults")
+            let bits = device.capabilities.timestampValidBits
+            let mask: UInt64 = bits >= 64 ? .max : (1 << UInt64(bits)) - 1
+            let period = device.capabilities.timestampPeriodNs
+            timings = pendingRegions.map { r in
+                let ticks = (values[r.end] &- values[r.begin]) & mask
+                return (r.label, Double(ticks) * period)
+            }
+            lastTimestampValues = values
+        }
+        pendingRegions = []
+        nextQuery = 0
+        queriesReset = false
+        for p in descriptorPools { _ = fns.resetDescriptorPool(device.handle, p, 0) }
+        pendingWrites = []
+        pendingReads = []
+        retained = []
+        _ = fns.resetCommandPool(device.handle, pool, 0)
+    }
+
+    /// Raw timestamp values of the last `finish()` (ticks), in recording order.
+    public private(set) var lastTimestampValues: [UInt64] = []
+
+    /// Nanoseconds of the first region named `label` in the last `finish()`.
+    public func nanoseconds(_ label: String) -> Double? { timings.first { $0.label == label }?.nanoseconds }
+
+    // MARK: Descriptors
+
+    private var poolIndex = 0
+    private func allocateSet(_ layout: VkDescriptorSetLayout) throws -> VkDescriptorSet {
+        var layoutOpt: VkDescriptorSetLayout? = layout
+        while true {
+            if poolIndex >= descriptorPools.count { try growPools() }
+            var info = VkDescriptorSetAllocateInfo()
+            info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO
+            info.descriptorPool = descriptorPools[poolIndex]
+            info.descriptorSetCount = 1
+            var set: VkDescriptorSet?
+            let r = withUnsafePointer(to: &layoutOpt) { info.pSetLayouts = $0; return fns.allocateDescriptorSets(device.handle, &info, &set) }
+            if r == VK_SUCCESS, let set { return set }
+            guard r == VK_ERROR_OUT_OF_POOL_MEMORY || r == VK_ERROR_FRAGMENTED_POOL else { try check(r, "vkAllocateDescriptorSets") ; continue }
+            poolIndex += 1
+        }
+    }
+
+    /// Adds a pool twice as large as the last (pools are reset, not freed, after each finish()).
+    private func growPools() throws {
+        var size = VkDescriptorPoolSize(type: VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, descriptorCount: UInt32(poolCapacity * 8))
+        var info = VkDescriptorPoolCreateInfo()
+        info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO
+        info.maxSets = UInt32(poolCapacity)
+        info.poolSizeCount = 1
+        var pool: VkDescriptorPool?
+        try withUnsafePointer(to: &size) { sizePtr in
+            info.pPoolSizes = sizePtr
+            try check(fns.createDescriptorPool(device.handle, &info, nil, &pool), "vkCreateDescriptorPool")
+        }
+        descriptorPools.append(pool!)
+        poolCapacity *= 2
+    }
+}

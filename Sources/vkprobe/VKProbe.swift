@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import VulkanCompute
+
+@main
+struct VKProbe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vkprobe",
+        abstract: "Probing heads on frozen vision transformers, computed with Vulkan.",
+        subcommands: [Devices.self, Demo.self])
+}
+
+/// Options shared by every command that opens a device.
+struct DeviceFlags: ParsableArguments {
+    @Option(name: .long, help: "Device index or name substring (default: $VKPROBE_DEVICE, else discrete > integrated > CPU).")
+    var device: String?
+
+    @Flag(name: .long, help: "Enable the Khronos validation layer (same as VKPROBE_VALIDATION=1).")
+    var validation = false
+
+    var options: DeviceOptions {
+        var o = DeviceOptions(selector: device, validation: validation ? true : nil)
+        o.instance.echoValidation = true
+        return o
+    }
+}
+
+/// Runs `body`, turning thrown errors into one clear line on stderr and exit status 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do { try body() } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
