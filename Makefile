@@ -1,0 +1,35 @@
+# Quick start on a fresh Debian/Ubuntu machine with the Swift toolchain:
+#   make demo   installs missing system packages, builds, runs the main job on a built-in default
+#   make test   installs missing system packages, builds, runs the tests (validation layer on)
+
+APT_PACKAGES := libvulkan-dev libvulkan1 glslang-tools glslc mesa-vulkan-drivers libturbojpeg0-dev vulkan-validationlayers
+SWIFT ?= swift
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build release demo test bench clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	fi
+	@command -v $(SWIFT) >/dev/null || { echo "The Swift toolchain (6.1 or newer) is needed: https://www.swift.org/install/linux/"; exit 1; }
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+demo: release
+	$(SWIFT) run -c release vkprobe devices
+	$(SWIFT) run -c release vkprobe demo
+
+test: deps
+	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test
+
+clean:
+	rm -rf .build
