@@ -27,6 +27,9 @@ let package = Package(
         .target(name: "ProbeShaders", dependencies: ["VulkanCompute"],
                 plugins: [.plugin(name: "ShaderCompiler")]),
 
+        // Tensors, the op set (forward and backward) and its CPU reference.
+        .target(name: "ProbeKernels", dependencies: ["VulkanCompute", "ProbeShaders"]),
+
         .executableTarget(name: "vkprobe", dependencies: [
             "VulkanCompute", "ProbeShaders",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -34,6 +37,8 @@ let package = Package(
 
         .testTarget(name: "VulkanComputeTests",
                     dependencies: ["VulkanCompute", "ProbeShaders", "vkprobe"]),
+        .testTarget(name: "ProbeKernelsTests",
+                    dependencies: ["ProbeKernels", "VulkanCompute", "ProbeShaders"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,44 @@
+// GEMM interface shared by every variant:
+//   C[b](i,j) = act(alpha * sum_k A[b](i,k) B[b](k,j) + beta * C[b](i,j) + bias[j])
+// Operands are strided (transposes are strides), batch strides may be 0 (broadcast).
+#ifndef VKPROBE_GEMM_COMMON_GLSL
+#define VKPROBE_GEMM_COMMON_GLSL
+#include "common.glsl"
+#include "activations.glsl"
+
+#ifdef STORAGE_F16
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#define ELEM float16_t
+#else
+#define ELEM float
+#endif
+
+layout(constant_id = 1) const uint ACT = 0;       // epilogue activation (activations.glsl)
+layout(constant_id = 2) const bool HAS_BIAS = false;
+
+layout(set = 0, binding = 0) readonly buffer BufA { ELEM a[]; };
+layout(set = 0, binding = 1) readonly buffer BufB { ELEM b[]; };
+layout(set = 0, binding = 2) buffer BufC { ELEM c[]; };
+layout(set = 0, binding = 3) readonly buffer BufBias { ELEM bias[]; };
+
+layout(push_constant) uniform GemmParams {
+    uint M, N, K, batch;
+    uint offA, offB, offC, offBias;
+    uint sAb, sAi, sAk;
+    uint sBb, sBk, sBn;
+    uint sCb, sCi;
+    float alpha, beta;
+} p;
+
+float loadA(uint base, uint i, uint k) { return float(a[base + i * p.sAi + k * p.sAk]); }
+float loadB(uint base, uint k, uint j) { return float(b[base + k * p.sBk + j * p.sBn]); }
+
+void storeC(uint base, uint i, uint j, float acc) {
+    uint idx = base + i * p.sCi + j;
+    float v = p.alpha * acc;
+    if (p.beta != 0.0) v += p.beta * float(c[idx]);
+    if (HAS_BIAS) v += float(bias[p.offBias + j]);
+    c[idx] = ELEM(activate(ACT, v));
+}
+#endif

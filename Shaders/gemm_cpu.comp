@@ -1,0 +1,41 @@
+#version 460
+// CPU-shaped GEMM for lavapipe: no shared memory, no barriers. lavapipe runs the invocations of a
+// workgroup as SIMD lanes; loads whose address is the same in every lane are single scalar loads,
+// the rest are per-lane gathers. So each lane owns ROWS rows, and the whole workgroup shares the
+// same COLS columns, whose B addresses are therefore uniform.
+#include "gemm_common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 3) const uint ROWS = 2;
+layout(constant_id = 4) const uint COLS = 16;
+
+void main() {
+    uint batchIndex = gl_WorkGroupID.z;
+    uint j0 = gl_WorkGroupID.x * COLS;
+    uint i0 = (gl_WorkGroupID.y * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * ROWS;
+    uint baseA = p.offA + batchIndex * p.sAb;
+    uint baseB = p.offB + batchIndex * p.sBb;
+    float acc[ROWS][COLS];
+    uint rowA[ROWS];
+    uint colB[COLS];
+    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+        rowA[r] = baseA + min(i0 + r, p.M - 1) * p.sAi;
+        [[unroll]] for (uint c = 0; c < COLS; ++c) acc[r][c] = 0.0;
+    }
+    [[unroll]] for (uint c = 0; c < COLS; ++c) colB[c] = baseB + min(j0 + c, p.N - 1) * p.sBn;
+    for (uint k = 0; k < p.K; ++k) {
+        float av[ROWS];
+        [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = float(a[rowA[r] + k * p.sAk]);
+        [[unroll]] for (uint c = 0; c < COLS; ++c) {
+            float bv = float(b[colB[c] + k * p.sBk]);
+            [[unroll]] for (uint r = 0; r < ROWS; ++r) acc[r][c] = fma(av[r], bv, acc[r][c]);
+        }
+    }
+    uint baseC = p.offC + batchIndex * p.sCb;
+    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+        if (i0 + r >= p.M) break;
+        [[unroll]] for (uint c = 0; c < COLS; ++c) {
+            if (j0 + c < p.N) storeC(baseC, i0 + r, j0 + c, acc[r][c]);
+        }
+    }
+}

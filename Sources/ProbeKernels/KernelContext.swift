@@ -1,0 +1,158 @@
+import Foundation
+import VulkanCompute
+
+/// Where ops are recorded: a device, a command stream, and the kernel variants chosen for the
+/// device. Ops append dispatches; nothing runs until `finish()` (or a download, which finishes).
+public final class KernelContext {
+    public let device: ComputeDevice
+    public let stream: CommandStream
+    public let variants: KernelVariants
+
+    public init(device: ComputeDevice, variants: KernelVariants? = nil, maxCommandsPerSubmit: Int = 256) throws {
+        self.device = device
+        self.stream = try CommandStream(device: device, maxCommandsPerSubmit: maxCommandsPerSubmit, timestampCapacity: 1024)
+        self.variants = variants ?? KernelVariants(for: device.capabilities)
+    }
+
+    /// Submits everything recorded and waits.
+    public func finish() throws { try stream.finish() }
+
+    // MARK: Tensors
+
+    /// A new, uninitialised contiguous tensor.
+    public func empty(_ shape: [Int], dtype: DType = .f32) throws -> Tensor {
+        let n = shape.reduce(1, *)
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw OpError.shape("empty", "negative dimension in \(shape)") }
+        return Tensor(buffer: try device.makeBuffer(bytes: max(4, n * dtype.size)), shape: shape, dtype: dtype)
+    }
+
+    public func tensor(_ values: [Float], _ shape: [Int]) throws -> Tensor {
+        guard values.count == shape.reduce(1, *) else { throw OpError.shape("tensor", "\(values.count) values for shape \(shape)") }
+        let t = try empty(shape)
+        try values.withUnsafeBytes { try device.upload($0, to: t.buffer, offset: 0) }
+        return t
+    }
+
+    public func tensor(_ values: [Int32], _ shape: [Int]) throws -> Tensor {
+        guard values.count == shape.reduce(1, *) else { throw OpError.shape("tensor", "\(values.count) values for shape \(shape)") }
+        let t = try empty(shape, dtype: .i32)
+        try values.withUnsafeBytes { try device.upload($0, to: t.buffer, offset: 0) }
+        return t
+    }
+
+    /// An f16 tensor from Float values (rounded to nearest).
+    public func tensorF16(_ values: [Float], _ shape: [Int]) throws -> Tensor {
+        guard values.count == shape.reduce(1, *) else { throw OpError.shape("tensor", "\(values.count) values for shape \(shape)") }
+        let t = try empty(shape, dtype: .f16)
+        let halves = values.map { Float16($0).bitPattern }
+        try halves.withUnsafeBytes { try device.upload($0, to: t.buffer, offset: 0) }
+        return t
+    }
+
+    /// Finishes pending work and reads a tensor back as Float (f16 and i32 converted).
+    public func read(_ t: Tensor) throws -> [Float] {
+        try finish()
+        let c = try contiguousHost(t)
+        switch t.dtype {
+        case .f32: return try gather(c, as: Float.self)
+        case .f16: return try gather(c, as: UInt16.self).map { Float(Float16(bitPattern: $0)) }
+        case .i32: return try gather(c, as: Int32.self).map { Float($0) }
+        }
+    }
+
+    public func readInt32(_ t: Tensor) throws -> [Int32] {
+        guard t.dtype == .i32 else { throw OpError.dtype("readInt32", "\(t) is not i32") }
+        try finish()
+        return try gather(try contiguousHost(t), as: Int32.self)
+    }
+
+    private func contiguousHost(_ t: Tensor) throws -> Tensor { t }
+
+    /// Downloads the span of `t` and gathers its elements in row-major order on the host.
+    private func gather<T>(_ t: Tensor, as: T.Type) throws -> [T] {
+        let span = t.span
+        guard span > 0 else { return [] }
+        var raw = [T](unsafeUninitializedCapacity: span) { _, n in n = span }
+        try raw.withUnsafeMutableBytes { try device.download(t.buffer, offset: t.offset * t.dtype.size, into: $0) }
+        if t.isContiguous { return raw }
+        var out: [T] = []
+        out.reserveCapacity(t.count)
+        var index = [Int](repeating: 0, count: t.rank)
+        for _ in 0..<t.count {
+            out.append(raw[zip(index, t.strides).map(*).reduce(0, +)])
+            var d = t.rank - 1
+            while d >= 0 { index[d] += 1; if index[d] < t.shape[d] { break }; index[d] = 0; d -= 1 }
+        }
+        return out
+    }
+
+    // MARK: Dispatch helpers
+
+    func kernel(_ shader: String, bindings: Int, push: Int, spec: [UInt32]) throws -> Kernel {
+        try device.pipelines.kernel(KernelDescriptor(shader: shader, bindings: bindings, pushConstantBytes: push, specialization: spec))
+    }
+
+    /// A binding covering elements [start, start + count) of `t`'s buffer, starting at an aligned
+    /// byte offset; returns the binding and the element offset of `start` inside it.
+    func window(_ t: Tensor, start: Int, count: Int, access: Access, op: String) throws -> (Binding, Int) {
+        let es = t.dtype.size
+        let align = device.capabilities.minStorageBufferOffsetAlignment
+        let startByte = start * es
+        let base = startByte / align * align
+        let end = min(t.buffer.size, max(startByte + max(count, 1) * es, base + 4))
+        let size = (end - base + 3) / 4 * 4
+        let limit = device.capabilities.maxStorageBufferRange
+        guard size <= limit else {
+            throw VulkanError.bindingTooLarge(bytes: size, limit: limit, what: "\(op) operand \(t)")
+        }
+        let range = try t.buffer.range(offset: base, size: min(size, t.buffer.size - base))
+        return (Binding(range, access), (startByte - base) / es)
+    }
+
+    /// Binds the whole span of `t`.
+    func bind(_ t: Tensor, _ access: Access, op: String) throws -> (Binding, Int) {
+        try window(t, start: t.offset, count: t.span, access: access, op: op)
+    }
+
+    func checkDevice(_ op: String, _ tensors: Tensor...) throws {
+        for t in tensors where t.buffer.device !== device {
+            throw OpError.device(op, "\(t) lives on '\(t.buffer.device.name)', the context on '\(device.name)'")
+        }
+    }
+
+    func requireContiguous(_ op: String, _ tensors: Tensor...) throws {
+        for t in tensors where !t.isContiguous {
+            throw OpError.shape(op, "\(t) must be contiguous; copy it first with contiguous()")
+        }
+    }
+
+    func requireF32(_ op: String, _ tensors: Tensor...) throws {
+        for t in tensors where t.dtype != .f32 { throw OpError.dtype(op, "\(t) must be f32") }
+    }
+
+    /// Rows per dispatch so that every row-major operand's window of `rows` rows stays inside
+    /// maxStorageBufferRange. `rowBytes` lists each operand's bytes per row.
+    func rowChunk(rows: Int, rowBytes: [Int]) -> Int {
+        let limit = device.capabilities.maxStorageBufferRange - 64
+        let widest = max(1, rowBytes.max() ?? 1)
+        return max(1, min(rows, limit / widest))
+    }
+
+    func groups(_ n: Int, _ local: Int, cap: Int = 65535) -> Int { max(1, min((n + local - 1) / local, cap)) }
+}
+
+/// Kernel variants and tile sizes for one device, chosen from its capabilities.
+public struct KernelVariants: Sendable {
+    public enum GEMMKind: String, Sendable { case cpu, tiled, coopmat }
+    public var gemm: GEMMKind
+    /// Workgroup size of 1-D elementwise kernels.
+    public var elementwiseLocal: UInt32
+    /// Workgroup size of row kernels (softmax, norms): one workgroup per row, reduce in shared memory.
+    public var rowLocal: UInt32
+
+    public init(for caps: DeviceCapabilities) {
+        gemm = caps.isCPU ? .cpu : .tiled
+        elementwiseLocal = caps.isCPU ? 64 : 256
+        rowLocal = caps.isCPU ? UInt32(max(8, caps.subgroupSize)) : 128
+    }
+}

@@ -1,0 +1,83 @@
+import VulkanCompute
+
+/// Element types a tensor can be stored in.
+public enum DType: String, Sendable, Codable {
+    case f32, f16, i32
+    public var size: Int { self == .f16 ? 2 : 4 }
+}
+
+/// A view of device memory: shape, strides (in elements), dtype, and where it starts in a buffer.
+/// Row-major; most kernels require contiguous tensors and say so when given another.
+public struct Tensor: @unchecked Sendable, CustomStringConvertible {
+    public let buffer: Buffer
+    /// Offset of element [0, 0, ...] in elements of `dtype` from the buffer's start.
+    public let offset: Int
+    public let shape: [Int]
+    public let strides: [Int]
+    public let dtype: DType
+
+    public init(buffer: Buffer, offset: Int = 0, shape: [Int], strides: [Int]? = nil, dtype: DType = .f32) {
+        self.buffer = buffer; self.offset = offset; self.shape = shape
+        self.strides = strides ?? Tensor.contiguousStrides(shape); self.dtype = dtype
+    }
+
+    public static func contiguousStrides(_ shape: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: shape.count)
+        var acc = 1
+        for i in shape.indices.reversed() { s[i] = acc; acc *= shape[i] }
+        return s
+    }
+
+    public var count: Int { shape.reduce(1, *) }
+    public var rank: Int { shape.count }
+    public var isContiguous: Bool { strides == Tensor.contiguousStrides(shape) }
+    public var description: String { "\(dtype)\(shape)" + (isContiguous ? "" : " strides \(strides)") }
+    public var device: ComputeDevice { buffer.device }
+
+    /// Same elements, another shape (contiguous tensors only).
+    public func reshaped(_ newShape: [Int]) throws -> Tensor {
+        var s = newShape
+        if let i = s.firstIndex(of: -1) { s[i] = count / max(1, s.filter { $0 != -1 }.reduce(1, *)) }
+        guard s.reduce(1, *) == count else { throw OpError.shape("reshape", "cannot reshape \(self) to \(newShape)") }
+        guard isContiguous else { throw OpError.shape("reshape", "\(self) is not contiguous; copy it first (contiguous())") }
+        return Tensor(buffer: buffer, offset: offset, shape: s, dtype: dtype)
+    }
+
+    /// A view with axes permuted (no copy).
+    public func permuted(_ order: [Int]) throws -> Tensor {
+        guard order.sorted() == Array(0..<rank) else { throw OpError.shape("permute", "\(order) is not a permutation of the axes of \(self)") }
+        return Tensor(buffer: buffer, offset: offset, shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, dtype: dtype)
+    }
+
+    /// A view of `range` along `axis` (no copy).
+    public func slice(axis: Int, _ range: Range<Int>) throws -> Tensor {
+        guard shape.indices.contains(axis), range.lowerBound >= 0, range.upperBound <= shape[axis], !range.isEmpty else {
+            throw OpError.shape("slice", "range \(range) on axis \(axis) of \(self)")
+        }
+        var s = shape; s[axis] = range.count
+        return Tensor(buffer: buffer, offset: offset + range.lowerBound * strides[axis], shape: s, strides: strides, dtype: dtype)
+    }
+
+    /// Number of elements spanned from the first to one past the last element.
+    var span: Int {
+        guard count > 0 else { return 0 }
+        return 1 + zip(shape, strides).map { ($0 - 1) * $1 }.reduce(0, +)
+    }
+}
+
+/// Errors from ops: always name the op and the shapes involved.
+public enum OpError: Error, CustomStringConvertible {
+    case shape(String, String)
+    case dtype(String, String)
+    case device(String, String)
+    case unsupported(String, String)
+
+    public var description: String {
+        switch self {
+        case let .shape(op, msg): return "\(op): shape mismatch: \(msg)"
+        case let .dtype(op, msg): return "\(op): dtype mismatch: \(msg)"
+        case let .device(op, msg): return "\(op): device mismatch: \(msg)"
+        case let .unsupported(op, msg): return "\(op): \(msg)"
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+@testable import ProbeKernels
+@testable import VulkanCompute
+
+struct GEMMCase: CustomStringConvertible, Sendable {
+    var batch: Int, M: Int, N: Int, K: Int
+    var transA = false, transB = false, batchA = true, batchB = true
+    var bias = false, act: Activation = .none, beta: Double = 0, alpha: Double = 1
+    var description: String { "b\(batch) \(M)x\(N)x\(K) tA\(transA) tB\(transB) bA\(batchA) bB\(batchB) bias\(bias) \(act) β\(beta)" }
+}
+
+let gemmCases: [GEMMCase] = [
+    GEMMCase(batch: 1, M: 1, N: 1, K: 1),
+    GEMMCase(batch: 1, M: 7, N: 5, K: 3, bias: true),
+    GEMMCase(batch: 1, M: 197, N: 33, K: 17, transB: true, bias: true, act: .gelu),
+    GEMMCase(batch: 2, M: 13, N: 197, K: 64, transA: true, act: .quickGELU),
+    GEMMCase(batch: 3, M: 65, N: 63, K: 129, transA: true, transB: true, batchB: false, act: .tanhGELU, beta: 0.5, alpha: 0.75),
+    GEMMCase(batch: 2, M: 1, N: 768, K: 7, batchA: false, bias: true, act: .relu),
+    GEMMCase(batch: 1, M: 64, N: 64, K: 64, beta: -1, alpha: 2),
+    GEMMCase(batch: 4, M: 31, N: 17, K: 197, transB: true),
+]
+
+@Suite struct GEMMTests {
+    func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType) throws {
+        let ctx = try makeContext { $0.gemm = kind }
+        let seed = UInt64(tc.M * 1000 + tc.N * 10 + tc.K)
+        var a = randomValues(tc.batch * tc.M * tc.K, seed: seed)
+        var b = randomValues(tc.batch * tc.K * tc.N, seed: seed + 1)
+        var c0 = randomValues(tc.batch * tc.M * tc.N, seed: seed + 2)
+        var bias = randomValues(tc.N, seed: seed + 3)
+        if !tc.batchA { a = Array(a.prefix(tc.M * tc.K)) }
+        if !tc.batchB { b = Array(b.prefix(tc.K * tc.N)) }
+        if dtype == .f16 { a = f16Rounded(a); b = f16Rounded(b); c0 = f16Rounded(c0); bias = f16Rounded(bias) }
+        let ba = tc.batchA ? tc.batch : 1, bb = tc.batchB ? tc.batch : 1
+        // Device layouts: stored transposed when asked.
+        let aStored = tc.transA ? Reference.transpose(a, batch: ba, rows: tc.M, cols: tc.K) : a
+        let bStored = tc.transB ? Reference.transpose(b, batch: bb, rows: tc.K, cols: tc.N) : b
+        let aShape2 = tc.transA ? [tc.K, tc.M] : [tc.M, tc.K]
+        let bShape2 = tc.transB ? [tc.N, tc.K] : [tc.K, tc.N]
+        func up(_ v: [Double], _ s: [Int]) throws -> Tensor {
+            dtype == .f16 ? try ctx.tensorF16(v.map { Float($0) }, s) : try ctx.tensor(v.map { Float($0) }, s)
+        }
+        let ta = try up(aStored, tc.batchA && tc.batch > 1 ? [tc.batch] + aShape2 : aShape2)
+        let tb = try up(bStored, tc.batchB && tc.batch > 1 ? [tc.batch] + bShape2 : bShape2)
+        let cShape = tc.batch > 1 ? [tc.batch, tc.M, tc.N] : [tc.M, tc.N]
+        let tcOut = try poisoned(ctx, cShape, dtype: dtype)
+        if tc.beta != 0 {
+            let initial = try up(c0, cShape)
+            try ctx.stream.copy(from: try initial.buffer.range(offset: 0, size: c0.count * dtype.size),
+                                to: try tcOut.buffer.range(offset: 0, size: c0.count * dtype.size))
+        }
+        let tbias = tc.bias ? try up(bias, [tc.N]) : nil
+        try ctx.gemm(ta, tb, into: tcOut, transA: tc.transA, transB: tc.transB, alpha: Float(tc.alpha), beta: Float(tc.beta),
+                     bias: tbias, activation: tc.act)
+        let got = try ctx.read(tcOut)
+        let want = Reference.gemm(a, b, c: c0, batch: tc.batch, M: tc.M, N: tc.N, K: tc.K, batchA: tc.batchA, batchB: tc.batchB,
+                                  alpha: tc.alpha, beta: tc.beta, bias: tc.bias ? bias : nil, activation: tc.act)
+        let err = relativeError(got, want)
+        #expect(err <= (dtype == .f16 ? fp16Tolerance : fp32Tolerance), "\(kind) \(dtype) \(tc): relative error \(err)")
+        try expectGuardIntact(ctx, tcOut)
+        expectNoValidationMessages(ctx)
+    }
+
+    @Test(arguments: gemmCases) func cpuShapedF32(_ tc: GEMMCase) throws { try run(tc, kind: .cpu, dtype: .f32) }
+    @Test(arguments: gemmCases) func tiledF32(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f32) }
+    @Test(arguments: gemmCases) func cpuShapedF16(_ tc: GEMMCase) throws { try run(tc, kind: .cpu, dtype: .f16) }
+    @Test(arguments: gemmCases) func tiledF16(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f16) }
+
+    @Test func badShapesAndDtypesNameTheOp() throws {
+        let ctx = try makeContext()
+        let a = try ctx.empty([4, 5]), b = try ctx.empty([6, 3]), c = try ctx.empty([4, 3])
+        do { try ctx.gemm(a, b, into: c); Issue.record("expected error") } catch {
+            #expect("\(error)".contains("gemm") && "\(error)".contains("[4, 5]") && "\(error)".contains("[6, 3]"))
+        }
+        let h = try ctx.empty([5, 3], dtype: .f16)
+        do { try ctx.gemm(a, h, into: c); Issue.record("expected error") } catch {
+            #expect("\(error)".contains("gemm") && "\(error)".contains("f16"))
+        }
+        expectNoValidationMessages(ctx)
+    }
+}
