@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "vkprobe", targets: ["vkprobe"]),
+        .executable(name: "vkprobe-bench", targets: ["vkprobe-bench"]),
         .library(name: "VulkanCompute", targets: ["VulkanCompute"]),
     ],
     dependencies: [
@@ -34,6 +35,11 @@ let package = Package(
             "VulkanCompute", "ProbeShaders",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+
+        .executableTarget(name: "vkprobe-bench", dependencies: [
+            "ProbeKernels", "VulkanCompute", "ProbeShaders",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Bench/Sources/vkprobe-bench"),
 
         .testTarget(name: "VulkanComputeTests",
                     dependencies: ["VulkanCompute", "ProbeShaders", "vkprobe"]),

@@ -10,8 +10,10 @@
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #define ELEM float16_t
+#define ELEM4 f16vec4
 #else
 #define ELEM float
+#define ELEM4 vec4
 #endif
 
 layout(constant_id = 1) const uint ACT = 0;       // epilogue activation (activations.glsl)
@@ -19,6 +21,9 @@ layout(constant_id = 2) const bool HAS_BIAS = false;
 
 layout(set = 0, binding = 0) readonly buffer BufA { ELEM a[]; };
 layout(set = 0, binding = 1) readonly buffer BufB { ELEM b[]; };
+// The same bindings read four K-consecutive elements at a time (VEC4_K kernels).
+layout(set = 0, binding = 0) readonly buffer BufA4 { ELEM4 a4[]; };
+layout(set = 0, binding = 1) readonly buffer BufB4 { ELEM4 b4[]; };
 layout(set = 0, binding = 2) buffer BufC { ELEM c[]; };
 layout(set = 0, binding = 3) readonly buffer BufBias { ELEM bias[]; };
 

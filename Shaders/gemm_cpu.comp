@@ -8,6 +8,9 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 3) const uint ROWS = 2;
 layout(constant_id = 4) const uint COLS = 16;
+// A and B both contiguous along K, K and every offset/row stride a multiple of 4 (the Linear case):
+// load float4s along K — one gather per lane and one uniform load per column for four K steps.
+layout(constant_id = 5) const bool VEC4_K = false;
 
 void main() {
     uint batchIndex = gl_WorkGroupID.z;
@@ -23,7 +26,23 @@ void main() {
         [[unroll]] for (uint c = 0; c < COLS; ++c) acc[r][c] = 0.0;
     }
     [[unroll]] for (uint c = 0; c < COLS; ++c) colB[c] = baseB + min(j0 + c, p.N - 1) * p.sBn;
-    for (uint k = 0; k < p.K; ++k) {
+    if (VEC4_K) {
+        [[unroll]] for (uint r = 0; r < ROWS; ++r) rowA[r] >>= 2;
+        [[unroll]] for (uint c = 0; c < COLS; ++c) colB[c] >>= 2;
+        for (uint k4 = 0; k4 < p.K / 4; ++k4) {
+            vec4 av[ROWS];
+            [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = vec4(a4[rowA[r] + k4]);
+            [[unroll]] for (uint c = 0; c < COLS; ++c) {
+                vec4 bv = vec4(b4[colB[c] + k4]);
+                [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+                    acc[r][c] = fma(av[r].x, bv.x, acc[r][c]);
+                    acc[r][c] = fma(av[r].y, bv.y, acc[r][c]);
+                    acc[r][c] = fma(av[r].z, bv.z, acc[r][c]);
+                    acc[r][c] = fma(av[r].w, bv.w, acc[r][c]);
+                }
+            }
+        }
+    } else for (uint k = 0; k < p.K; ++k) {
         float av[ROWS];
         [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = float(a[rowA[r] + k * p.sAk]);
         [[unroll]] for (uint c = 0; c < COLS; ++c) {

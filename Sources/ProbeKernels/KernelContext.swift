@@ -145,6 +145,8 @@ public final class KernelContext {
 public struct KernelVariants: Sendable {
     public enum GEMMKind: String, Sendable { case cpu, tiled, coopmat }
     public var gemm: GEMMKind
+    /// CPU-shaped GEMM: lanes per workgroup, rows per lane, columns shared by the workgroup.
+    public var cpuGEMM: (lanes: UInt32, rows: UInt32, cols: UInt32) = (8, 8, 16)
     /// Workgroup size of 1-D elementwise kernels.
     public var elementwiseLocal: UInt32
     /// Workgroup size of row kernels (softmax, norms): one workgroup per row, reduce in shared memory.

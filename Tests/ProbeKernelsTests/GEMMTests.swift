@@ -19,6 +19,9 @@ let gemmCases: [GEMMCase] = [
     GEMMCase(batch: 2, M: 1, N: 768, K: 7, batchA: false, bias: true, act: .relu),
     GEMMCase(batch: 1, M: 64, N: 64, K: 64, beta: -1, alpha: 2),
     GEMMCase(batch: 4, M: 31, N: 17, K: 197, transB: true),
+    // K-contiguous operands with K % 4 == 0: the float4 path of the CPU-shaped kernel.
+    GEMMCase(batch: 2, M: 67, N: 20, K: 64, transB: true, bias: true, act: .gelu),
+    GEMMCase(batch: 1, M: 197, N: 35, K: 132, transB: true, batchB: false),
 ]
 
 @Suite struct GEMMTests {
@@ -66,6 +69,26 @@ let gemmCases: [GEMMCase] = [
     @Test(arguments: gemmCases) func tiledF32(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f32) }
     @Test(arguments: gemmCases) func cpuShapedF16(_ tc: GEMMCase) throws { try run(tc, kind: .cpu, dtype: .f16) }
     @Test(arguments: gemmCases) func tiledF16(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f16) }
+
+    /// Views at offsets that are not 16-byte aligned (rows 3... of a matrix, a column slice) are
+    /// read correctly (the float4 path must not be taken for them).
+    @Test(arguments: [KernelVariants.GEMMKind.cpu, .tiled])
+    func unalignedViews(kind: KernelVariants.GEMMKind) throws {
+        let ctx = try makeContext { $0.gemm = kind }
+        let (M, N, K) = (9, 6, 8)
+        let big = randomValues((M + 3) * (K + 2), seed: 7), w = randomValues(N * K, seed: 8)
+        let tBig = try ctx.tensor(big.map { Float($0) }, [M + 3, K + 2])
+        let a = try tBig.slice(axis: 0, 3..<(M + 3)).slice(axis: 1, 1..<(K + 1))   // offset 3*(K+2)+1, row stride K+2
+        let tw = try ctx.tensor(w.map { Float($0) }, [N, K])
+        let out = try poisoned(ctx, [M, N])
+        try ctx.gemm(a, tw, into: out, transB: true)
+        var logicalA: [Double] = []
+        for i in 0..<M { for k in 0..<K { logicalA.append(big[(i + 3) * (K + 2) + k + 1]) } }
+        let want = Reference.gemm(logicalA, Reference.transpose(w, batch: 1, rows: N, cols: K), batch: 1, M: M, N: N, K: K, batchA: true, batchB: true)
+        #expect(relativeError(try ctx.read(out), want) <= fp32Tolerance)
+        try expectGuardIntact(ctx, out)
+        expectNoValidationMessages(ctx)
+    }
 
     @Test func badShapesAndDtypesNameTheOp() throws {
         let ctx = try makeContext()

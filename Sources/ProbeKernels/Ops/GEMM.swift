@@ -90,8 +90,12 @@ extension KernelContext {
         let common: [UInt32] = [activation.rawValue, bias == nil ? 0 : 1]
         switch variants.gemm {
         case .cpu, .coopmat:
-            let lanes: UInt32 = 8, rows: UInt32 = 2, cols: UInt32 = 16
-            let k = try kernel(f16 ? "gemm_cpu_f16" : "gemm_cpu", bindings: 4, push: p.bytes, spec: [lanes] + common + [rows, cols])
+            let (lanes, rows, cols) = variants.cpuGEMM
+            // float4 loads along K when both operands are K-contiguous and 16-byte aligned (in elements: 4).
+            let vec4 = sAk == 1 && sBk == 1 && K % 4 == 0
+                && [offA, offB, sAi, sBn, a.rank == 3 ? a.strides[0] : 0, b.rank == 3 ? b.strides[0] : 0].allSatisfy { $0 % 4 == 0 }
+            let k = try kernel(f16 ? "gemm_cpu_f16" : "gemm_cpu", bindings: 4, push: p.bytes,
+                               spec: [lanes] + common + [rows, cols, vec4 ? 1 : 0])
             try stream.dispatch(k, [bA, bB, bC, Binding(bBias.range, .read)], push: p.words,
                                 groups: ((N + Int(cols) - 1) / Int(cols), (M + Int(lanes * rows) - 1) / Int(lanes * rows), batch))
         case .tiled:
