@@ -34,7 +34,13 @@ layout(push_constant) uniform GemmParams {
     uint sBb, sBk, sBn;
     uint sCb, sCi;
     float alpha, beta;
+    // Second batch axis: batch index z = outer * batchInner + inner (e.g. (B, heads)).
+    uint batchInner, sAh, sBh, sCh;
 } p;
+
+uint batchBase(uint off, uint z, uint sOuter, uint sInner) {
+    return off + (z / p.batchInner) * sOuter + (z % p.batchInner) * sInner;
+}
 
 float loadA(uint base, uint i, uint k) { return float(a[base + i * p.sAi + k * p.sAk]); }
 float loadB(uint base, uint k, uint j) { return float(b[base + k * p.sBk + j * p.sBn]); }

@@ -16,8 +16,8 @@ void main() {
     uint batchIndex = gl_WorkGroupID.z;
     uint j0 = gl_WorkGroupID.x * COLS;
     uint i0 = (gl_WorkGroupID.y * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * ROWS;
-    uint baseA = p.offA + batchIndex * p.sAb;
-    uint baseB = p.offB + batchIndex * p.sBb;
+    uint baseA = batchBase(p.offA, batchIndex, p.sAb, p.sAh);
+    uint baseB = batchBase(p.offB, batchIndex, p.sBb, p.sBh);
     float acc[ROWS][COLS];
     uint rowA[ROWS];
     uint colB[COLS];
@@ -50,7 +50,7 @@ void main() {
             [[unroll]] for (uint r = 0; r < ROWS; ++r) acc[r][c] = fma(av[r], bv, acc[r][c]);
         }
     }
-    uint baseC = p.offC + batchIndex * p.sCb;
+    uint baseC = batchBase(p.offC, batchIndex, p.sCb, p.sCh);
     [[unroll]] for (uint r = 0; r < ROWS; ++r) {
         if (i0 + r >= p.M) break;
         [[unroll]] for (uint c = 0; c < COLS; ++c) {

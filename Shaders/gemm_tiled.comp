@@ -20,8 +20,8 @@ void main() {
     uint threads = (BM / TM) * (BN / TN);
     uint t = gl_LocalInvocationID.x;
     uint ti = (t / (BN / TN)) * TM, tj = (t % (BN / TN)) * TN;
-    uint baseA = p.offA + batchIndex * p.sAb;
-    uint baseB = p.offB + batchIndex * p.sBb;
+    uint baseA = batchBase(p.offA, batchIndex, p.sAb, p.sAh);
+    uint baseB = batchBase(p.offB, batchIndex, p.sBb, p.sBh);
     float acc[TM][TN];
     [[unroll]] for (uint r = 0; r < TM; ++r) [[unroll]] for (uint c = 0; c < TN; ++c) acc[r][c] = 0.0;
 
@@ -45,7 +45,7 @@ void main() {
         }
         barrier();
     }
-    uint baseC = p.offC + batchIndex * p.sCb;
+    uint baseC = batchBase(p.offC, batchIndex, p.sCb, p.sCh);
     [[unroll]] for (uint r = 0; r < TM; ++r) {
         uint gi = tileI + ti + r;
         if (gi >= p.M) break;

@@ -49,6 +49,22 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         return Tensor(buffer: buffer, offset: offset, shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, dtype: dtype)
     }
 
+    /// Removes a size-1 axis (no copy; works on any view).
+    public func squeezed(_ axis: Int) throws -> Tensor {
+        guard shape.indices.contains(axis), shape[axis] == 1 else { throw OpError.shape("squeeze", "axis \(axis) of \(self) is not of size 1") }
+        var s = shape, st = strides
+        s.remove(at: axis); st.remove(at: axis)
+        return Tensor(buffer: buffer, offset: offset, shape: s, strides: st, dtype: dtype)
+    }
+
+    /// Inserts a size-1 axis at `axis` (no copy).
+    public func unsqueezed(_ axis: Int) throws -> Tensor {
+        guard (0...rank).contains(axis) else { throw OpError.shape("unsqueeze", "axis \(axis) of \(self)") }
+        var s = shape, st = strides
+        s.insert(1, at: axis); st.insert(axis < rank ? strides[axis] * shape[axis] : 1, at: axis)
+        return Tensor(buffer: buffer, offset: offset, shape: s, strides: st, dtype: dtype)
+    }
+
     /// A view of `range` along `axis` (no copy).
     public func slice(axis: Int, _ range: Range<Int>) throws -> Tensor {
         guard shape.indices.contains(axis), range.lowerBound >= 0, range.upperBound <= shape[axis], !range.isEmpty else {

@@ -90,6 +90,29 @@ let gemmCases: [GEMMCase] = [
         expectNoValidationMessages(ctx)
     }
 
+    /// Rank-4 operands (B, H, M, K) taken as strided views of packed (B, L, 3, H, dh) projections,
+    /// as attention uses them.
+    @Test(arguments: [KernelVariants.GEMMKind.cpu, .tiled])
+    func twoBatchAxesOnPackedViews(kind: KernelVariants.GEMMKind) throws {
+        let ctx = try makeContext { $0.gemm = kind }
+        let (B, L, H, dh) = (2, 5, 3, 4)
+        let qkv = randomValues(B * L * 3 * H * dh, seed: 11)
+        let t = try ctx.tensor(qkv.map { Float($0) }, [B, L, 3, H, dh])
+        let q = try t.slice(axis: 2, 0..<1).squeezed(2).permuted([0, 2, 1, 3])   // (B, H, L, dh)
+        let k = try t.slice(axis: 2, 1..<2).squeezed(2).permuted([0, 2, 1, 3])
+        let s = try poisoned(ctx, [B, H, L, L])
+        try ctx.gemm(q, k, into: s, transB: true, alpha: 0.5)
+        var want: [Double] = []
+        for b in 0..<B { for h in 0..<H { for i in 0..<L { for j in 0..<L {
+            var acc = 0.0
+            for d in 0..<dh { acc += qkv[(((b * L + i) * 3 + 0) * H + h) * dh + d] * qkv[(((b * L + j) * 3 + 1) * H + h) * dh + d] }
+            want.append(0.5 * acc)
+        } } } }
+        #expect(relativeError(try ctx.read(s), want) <= fp32Tolerance)
+        try expectGuardIntact(ctx, s)
+        expectNoValidationMessages(ctx)
+    }
+
     @Test func badShapesAndDtypesNameTheOp() throws {
         let ctx = try makeContext()
         let a = try ctx.empty([4, 5]), b = try ctx.empty([6, 3]), c = try ctx.empty([4, 3])
