@@ -155,6 +155,6 @@ public struct KernelVariants: Sendable {
     public init(for caps: DeviceCapabilities) {
         gemm = caps.isCPU ? .cpu : .tiled
         elementwiseLocal = caps.isCPU ? 64 : 256
-        rowLocal = caps.isCPU ? UInt32(max(8, caps.subgroupSize)) : 128
+        rowLocal = caps.isCPU ? 1 : 128
     }
 }

@@ -4,6 +4,5 @@ struct Push {
     mutating func u(_ v: Int) { words.append(UInt32(truncatingIfNeeded: v)) }
     mutating func i(_ v: Int) { words.append(UInt32(bitPattern: Int32(truncatingIfNeeded: v))) }
     mutating func f(_ v: Float) { words.append(v.bitPattern) }
-    mutating func f(_ v: Double) { words.append(Float(v).bitPattern) }
     var bytes: Int { words.count * 4 }
 }

@@ -1,0 +1,54 @@
+import VulkanCompute
+
+extension KernelContext {
+    /// Direct 2-D convolution, stride 1, zero padding `padding`: x (B, Cin, H, W), w (Cout, Cin, KH, KW)
+    /// → (B, Cout, H + 2p − KH + 1, W + 2p − KW + 1). For the small kernels of the heads (CBAM's 7×7);
+    /// 1×1 convolutions are GEMMs.
+    public func conv2d(_ x: Tensor, _ w: Tensor, padding: Int) throws -> Tensor {
+        let op = "conv2d"
+        let (B, Cin, H, W, Cout, KH, KW, Ho, Wo) = try convShapes(x, w, padding, op: op)
+        _ = (Cin, KH, KW)
+        let y = try empty([B, Cout, Ho, Wo])
+        try convDispatch(mode: 0, a: x, w: w, out: y, x: x, weight: w, padding: padding, accumulate: false, count: y.count, op: op)
+        _ = (H, W)
+        return y
+    }
+
+    /// Convolution gradients: `dx (+)=` and/or `dw (+)=` from dy.
+    public func conv2dBackward(_ x: Tensor, _ w: Tensor, padding: Int, _ dy: Tensor, dx: Tensor?, dw: Tensor?, accumulate: Bool = false) throws {
+        let op = "conv2dBackward"
+        let (B, _, _, _, Cout, _, _, Ho, Wo) = try convShapes(x, w, padding, op: op)
+        try checkDevice(op, dy); try requireContiguous(op, dy)
+        guard dy.shape == [B, Cout, Ho, Wo] else { throw OpError.shape(op, "dy \(dy) for output (\(B), \(Cout), \(Ho), \(Wo))") }
+        if let dx {
+            guard dx.shape == x.shape else { throw OpError.shape(op, "dx \(dx), x \(x)") }
+            try convDispatch(mode: 1, a: dy, w: w, out: dx, x: x, weight: w, padding: padding, accumulate: accumulate, count: dx.count, op: op)
+        }
+        if let dw {
+            guard dw.shape == w.shape else { throw OpError.shape(op, "dw \(dw), w \(w)") }
+            try convDispatch(mode: 2, a: x, w: dy, out: dw, x: x, weight: w, padding: padding, accumulate: accumulate, count: dw.count, op: op)
+        }
+    }
+
+    private func convShapes(_ x: Tensor, _ w: Tensor, _ padding: Int, op: String) throws -> (Int, Int, Int, Int, Int, Int, Int, Int, Int) {
+        try checkDevice(op, x, w); try requireContiguous(op, x, w); try requireF32(op, x, w)
+        guard x.rank == 4, w.rank == 4, x.shape[1] == w.shape[1], padding >= 0 else {
+            throw OpError.shape(op, "x \(x) must be (B, Cin, H, W) and w \(w) (Cout, Cin, KH, KW), padding \(padding) ≥ 0")
+        }
+        let Ho = x.shape[2] + 2 * padding - w.shape[2] + 1, Wo = x.shape[3] + 2 * padding - w.shape[3] + 1
+        guard Ho > 0, Wo > 0 else { throw OpError.shape(op, "kernel \(w) larger than padded input \(x)") }
+        return (x.shape[0], x.shape[1], x.shape[2], x.shape[3], w.shape[0], w.shape[2], w.shape[3], Ho, Wo)
+    }
+
+    private func convDispatch(mode: UInt32, a: Tensor, w: Tensor, out: Tensor, x: Tensor, weight: Tensor, padding: Int,
+                              accumulate: Bool, count: Int, op: String) throws {
+        try checkDevice(op, out); try requireContiguous(op, out)
+        let (ba, oa) = try bind(a, .read, op: op), (bw, ow) = try bind(w, .read, op: op)
+        let (bo, oo) = try bind(out, accumulate ? .readWrite : .write, op: op)
+        var p = Push()
+        for n in [x.shape[0], x.shape[1], x.shape[2], x.shape[3], weight.shape[0], weight.shape[2], weight.shape[3], padding, oa, ow, oo] { p.u(n) }
+        p.f(Float(accumulate ? 1 : 0))
+        let k = try kernel("conv2d", bindings: 3, push: p.bytes, spec: [variants.elementwiseLocal, mode])
+        try stream.dispatch(k, [ba, bw, bo], push: p.words, groups: (groups(count, Int(variants.elementwiseLocal)), 1, 1))
+    }
+}

@@ -1,0 +1,65 @@
+import VulkanCompute
+
+public enum ReduceOp: Sendable { case sum, mean, max, sumOfSquares }
+
+extension KernelContext {
+    /// Reduces `axis` of `x` (any strides). `max` also returns the argmax (i32, first maximum).
+    public func reduce(_ x: Tensor, axis: Int, _ kind: ReduceOp, keepDim: Bool = false,
+                       into out: Tensor? = nil, accumulate: Float = 0) throws -> (values: Tensor, argmax: Tensor?) {
+        let op = "reduce(\(kind))"
+        try checkDevice(op, x); try requireF32(op, x)
+        guard x.shape.indices.contains(axis) else { throw OpError.shape(op, "axis \(axis) of \(x)") }
+        guard x.shape[axis] > 0 else { throw OpError.shape(op, "axis \(axis) of \(x) is empty") }
+        var outShape = x.shape
+        if keepDim { outShape[axis] = 1 } else { outShape.remove(at: axis) }
+        let values = try out ?? empty(outShape.isEmpty ? [1] : outShape)
+        try checkDevice(op, values); try requireContiguous(op, values)
+        guard values.count == max(1, outShape.reduce(1, *)) else { throw OpError.shape(op, "output \(values) for \(x) reduced over axis \(axis)") }
+        let argmax = kind == .max ? try empty(outShape.isEmpty ? [1] : outShape, dtype: .i32) : nil
+        // View as (outer, R, inner): outer/inner collapse when their axes are contiguous with each other.
+        let outerAxes = Array(0..<axis), innerAxes = Array((axis + 1)..<x.rank)
+        guard let sOuter = collapsedStride(x, outerAxes), let sInner = collapsedStride(x, innerAxes) else {
+            throw OpError.shape(op, "\(x): the axes before and after \(axis) must each be collapsible; copy it contiguous first")
+        }
+        let outer = outerAxes.map { x.shape[$0] }.reduce(1, *), inner = innerAxes.map { x.shape[$0] }.reduce(1, *)
+        let (bx, ox) = try bind(x, .read, op: op)
+        let (bo, oo) = try bind(values, accumulate != 0 ? .readWrite : .write, op: op)
+        let (ba, oa) = try argmax.map { try bind($0, .write, op: op) } ?? (bo, 0)
+        var p = Push()
+        for v in [outer, x.shape[axis], inner, sOuter, x.strides[axis], sInner, ox, oo, oa] { p.u(v) }
+        p.f(kind == .mean ? 1 / Float(x.shape[axis]) : 1)
+        p.f(accumulate)
+        let code: UInt32 = kind == .max ? 1 : kind == .sumOfSquares ? 2 : 0
+        let k = try kernel("reduce_axis", bindings: 3, push: p.bytes, spec: [variants.elementwiseLocal, code])
+        try stream.dispatch(k, [bx, bo, Binding(ba.range, kind == .max ? .write : .read)], push: p.words,
+                            groups: (groups(outer * inner, Int(variants.elementwiseLocal)), 1, 1))
+        return (values, argmax)
+    }
+
+    /// Stride of the collapsed run of `axes` (1 element for none), or nil if they do not collapse.
+    func collapsedStride(_ t: Tensor, _ axes: [Int]) -> Int? {
+        let live = axes.filter { t.shape[$0] > 1 }
+        guard let last = live.last else { return 0 }
+        for (a, b) in zip(live, live.dropFirst()) where t.strides[a] != t.strides[b] * t.shape[b] { return nil }
+        return t.strides[last]
+    }
+
+    /// `out[index] = Σ (x + c·y)²` over all elements (y optional): the squared L2 norms LARS needs.
+    /// Two stages, no host round trip: per-invocation partials, then one sum.
+    public func sumOfSquares(_ x: Tensor, plus y: Tensor? = nil, times c: Float = 0, into out: Tensor, at index: Int = 0) throws {
+        let op = "sumOfSquares"
+        try checkDevice(op, x, out); try requireContiguous(op, x, out); try requireF32(op, x, out)
+        if let y { try checkDevice(op, y); try requireContiguous(op, y); guard y.count == x.count else { throw OpError.shape(op, "x \(x), y \(y)") } }
+        let local = Int(variants.elementwiseLocal)
+        let g = groups(x.count, local, cap: 64)
+        let partials = try empty([g * local])
+        let (bx, ox) = try bind(x, .read, op: op)
+        let (by, oy) = try y.map { try bind($0, .read, op: op) } ?? (bx, 0)
+        let (bp, op_) = try bind(partials, .write, op: op)
+        var p = Push(); p.u(x.count); p.u(ox); p.u(oy); p.u(op_); p.f(c)
+        let k = try kernel("sumsq_partial", bindings: 3, push: p.bytes, spec: [variants.elementwiseLocal, y == nil ? 0 : 1])
+        try stream.dispatch(k, [bx, Binding(by.range, .read), bp], push: p.words, groups: (g, 1, 1))
+        let target = try out.reshaped([out.count]).slice(axis: 0, index..<(index + 1))
+        _ = try reduce(try partials.reshaped([1, g * local]), axis: 1, .sum, into: target)
+    }
+}
