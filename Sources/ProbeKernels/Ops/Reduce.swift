@@ -19,7 +19,8 @@ extension KernelContext {
         // View as (outer, R, inner): outer/inner collapse when their axes are contiguous with each other.
         let outerAxes = Array(0..<axis), innerAxes = Array((axis + 1)..<x.rank)
         guard let sOuter = collapsedStride(x, outerAxes), let sInner = collapsedStride(x, innerAxes) else {
-            throw OpError.shape(op, "\(x): the axes before and after \(axis) must each be collapsible; copy it contiguous first")
+            // The view does not collapse to (outer, R, inner): reduce a contiguous copy instead.
+            return try reduce(try contiguous(x), axis: axis, kind, keepDim: keepDim, into: values, accumulate: accumulate)
         }
         let outer = outerAxes.map { x.shape[$0] }.reduce(1, *), inner = innerAxes.map { x.shape[$0] }.reduce(1, *)
         let (bx, ox) = try bind(x, .read, op: op)

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+@testable import ProbeKernels
+
+@Suite struct ElementwiseTests {
+    static let sizes = [1, 7, 197, 1031]
+
+    @Test(arguments: Activation.allCases)
+    func unaryForwardBackward(_ act: Activation) throws {
+        let ctx = try makeContext()
+        for n in Self.sizes {
+            let x = randomValues(n, seed: UInt64(n), lo: -4, hi: 4), dy = randomValues(n, seed: UInt64(n) + 9)
+            let (alpha, beta) = (1.25, -0.5)
+            let tx = try upload(ctx, x, [n]), tdy = try upload(ctx, dy, [n])
+            let y = try poisoned(ctx, [n])
+            _ = try ctx.unary(tx, act, alpha: Float(alpha), beta: Float(beta), into: y)
+            try expectClose(ctx, y, Reference.unary(x, act, alpha: alpha, beta: beta), "\(act) forward n=\(n)")
+            try expectGuardIntact(ctx, y)
+            let dx = try poisoned(ctx, [n])
+            try ctx.unaryBackward(tx, tdy, act, alpha: Float(alpha), beta: Float(beta), into: dx)
+            let ref = Reference.unaryBackward(x, dy, act, alpha: alpha, beta: beta)
+            try expectClose(ctx, dx, ref, "\(act) backward n=\(n)")
+            try expectGuardIntact(ctx, dx)
+            // Accumulation adds onto what is there.
+            try ctx.unaryBackward(tx, tdy, act, alpha: Float(alpha), beta: Float(beta), into: dx, accumulate: true)
+            try expectClose(ctx, dx, ref.map { 2 * $0 }, "\(act) accumulated backward n=\(n)")
+            if act != .relu {   // ReLU's kink makes finite differences meaningless at 0 only; skip it
+                expectGradientMatchesFiniteDifference(x, dy: dy, forward: { Reference.unary($0, act, alpha: alpha, beta: beta) },
+                                                      backward: ref, "\(act)")
+            }
+        }
+        expectNoValidationMessages(ctx)
+    }
+
+    @Test func binaryBroadcasting() throws {
+        let ctx = try makeContext()
+        let cases: [([Int], [Int])] = [([1], [1]), ([7], [7]), ([3, 7], [7]), ([197, 1], [1, 5]), ([2, 1, 4, 3], [3, 1, 1]), ([2, 3, 1], [2, 1, 7])]
+        for (xs, ys) in cases {
+            for op in [BinaryOp.add, .subtract, .multiply, .divide] {
+                let x = randomValues(xs.reduce(1, *), seed: 1), y = randomValues(ys.reduce(1, *), seed: 2, lo: 0.5, hi: 2)
+                let (want, shape) = Reference.binary(x, xs, y, ys, op, alpha: 1.5, beta: -0.75)
+                let z = try poisoned(ctx, shape)
+                _ = try ctx.binary(try upload(ctx, x, xs), try upload(ctx, y, ys), op, alpha: 1.5, beta: -0.75, into: z)
+                try expectClose(ctx, z, want, "\(op) \(xs) \(ys)")
+                try expectGuardIntact(ctx, z)
+            }
+        }
+        // Broadcast gradient: sum back to the operand's shape.
+        let g = randomValues(2 * 3 * 7, seed: 3)
+        let s = try ctx.sumTo(try upload(ctx, g, [2, 3, 7]), [3, 1])
+        var want = [Double](repeating: 0, count: 3)
+        for b in 0..<2 { for r in 0..<3 { for c in 0..<7 { want[r] += g[(b * 3 + r) * 7 + c] } } }
+        try expectClose(ctx, s, want, "sumTo")
+        #expect(throws: OpError.self) { try ctx.binary(try ctx.empty([3]), try ctx.empty([4]), .add) }
+        expectNoValidationMessages(ctx)
+    }
+}

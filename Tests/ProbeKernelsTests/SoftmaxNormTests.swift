@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+@testable import ProbeKernels
+
+/// Row kernels run one invocation per row on CPUs and TPR threads with shared-memory reductions
+/// on GPUs: test both shapes.
+let rowShapes: [UInt32] = [1, 32]
+let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2, 1000)]
+
+@Suite struct SoftmaxNormTests {
+    @Test(arguments: rowShapes)
+    func softmaxForwardBackward(tpr: UInt32) throws {
+        let ctx = try makeContext { $0.rowLocal = tpr }
+        for (rows, cols) in rowCases {
+            let x = randomValues(rows * cols, seed: UInt64(rows + cols), lo: -3, hi: 3), dy = randomValues(rows * cols, seed: 4)
+            let mask = randomValues(cols, seed: 5, lo: -2, hi: 0)
+            let tx = try upload(ctx, x, [rows, cols])
+            for useMask in [false, true] {
+                let y = try poisoned(ctx, [rows, cols])
+                _ = try ctx.softmax(tx, scale: 0.7, mask: useMask ? try upload(ctx, mask, [1, cols]) : nil, into: y)
+                let want = Reference.softmax(x, cols: cols, scale: 0.7, mask: useMask ? mask : nil)
+                try expectClose(ctx, y, want, "softmax \(rows)x\(cols) mask \(useMask)")
+                try expectGuardIntact(ctx, y)
+            }
+            let y = Reference.softmax(x, cols: cols, scale: 0.7)
+            let dx = try poisoned(ctx, [rows, cols])
+            try ctx.softmaxBackward(try upload(ctx, y, [rows, cols]), try upload(ctx, dy, [rows, cols]), scale: 0.7, into: dx)
+            let ref = Reference.softmaxBackward(y, dy, cols: cols, scale: 0.7)
+            try expectClose(ctx, dx, ref, "softmax backward \(rows)x\(cols)")
+            try expectGuardIntact(ctx, dx)
+            if rows * cols <= 1400 {
+                expectGradientMatchesFiniteDifference(x, dy: dy, forward: { Reference.softmax($0, cols: cols, scale: 0.7) }, backward: ref, "softmax")
+            }
+        }
+        expectNoValidationMessages(ctx)
+    }
+
+    @Test(arguments: rowShapes)
+    func layerNormForwardBackward(tpr: UInt32) throws {
+        let ctx = try makeContext { $0.rowLocal = tpr }
+        for (rows, cols) in rowCases where cols > 1 {
+            let x = randomValues(rows * cols, seed: UInt64(rows * cols), lo: -2, hi: 3), dy = randomValues(rows * cols, seed: 2)
+            let g = randomValues(cols, seed: 3, lo: 0.5, hi: 1.5), b = randomValues(cols, seed: 4)
+            for affine in [true, false] {
+                let tx = try upload(ctx, x, [rows, cols])
+                let tg = affine ? try upload(ctx, g, [cols]) : nil, tb = affine ? try upload(ctx, b, [cols]) : nil
+                let y = try poisoned(ctx, [rows, cols])
+                let (_, stats) = try ctx.layerNorm(tx, gamma: tg, beta: tb, eps: 1e-6, into: y)
+                try expectClose(ctx, y, Reference.layerNorm(x, cols: cols, gamma: affine ? g : nil, beta: affine ? b : nil, eps: 1e-6), "layerNorm \(rows)x\(cols)")
+                try expectGuardIntact(ctx, y)
+                let dx = try poisoned(ctx, [rows, cols]), dg = try poisoned(ctx, [cols]), db = try poisoned(ctx, [cols])
+                try ctx.layerNormBackward(tx, gamma: tg, stats: stats, try upload(ctx, dy, [rows, cols]), into: dx, dGamma: dg, dBeta: db)
+                let (rdx, rdg, rdb) = Reference.layerNormBackward(x, cols: cols, gamma: affine ? g : nil, eps: 1e-6, dy: dy)
+                try expectClose(ctx, dx, rdx, "layerNorm dx \(rows)x\(cols)")
+                try expectClose(ctx, dg, rdg, "layerNorm dγ")
+                try expectClose(ctx, db, rdb, "layerNorm dβ")
+                for t in [dx, dg, db] { try expectGuardIntact(ctx, t) }
+                if rows * cols <= 1400 {
+                    expectGradientMatchesFiniteDifference(x, dy: dy, forward: { Reference.layerNorm($0, cols: cols, gamma: affine ? g : nil, beta: affine ? b : nil, eps: 1e-6) },
+                                                          backward: rdx, "layerNorm dx")
+                    expectGradientMatchesFiniteDifference(g, dy: dy, forward: { Reference.layerNorm(x, cols: cols, gamma: $0, beta: b, eps: 1e-6) },
+                                                          backward: Reference.layerNormBackward(x, cols: cols, gamma: g, eps: 1e-6, dy: dy).1, "layerNorm dγ")
+                }
+            }
+        }
+        expectNoValidationMessages(ctx)
+    }
+
+    /// BatchNorm1d over (B, C), over tokens (B, N, C) and BatchNorm2d over (B, C, H, W).
+    @Test(arguments: rowShapes)
+    func batchNormTrainEvalBackward(tpr: UInt32) throws {
+        let ctx = try makeContext { $0.rowLocal = tpr }
+        let cases: [(shape: [Int], axis: Int)] = [([7, 5], 1), ([2, 7, 3], 2), ([3, 4, 2, 5], 1), ([197, 1], 1)]
+        for (shape, axis) in cases {
+            let n = shape.reduce(1, *), C = shape[axis]
+            let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
+            let x = randomValues(n, seed: UInt64(n), lo: -1, hi: 2), dy = randomValues(n, seed: 9)
+            let g = randomValues(C, seed: 1, lo: 0.5, hi: 1.5), b = randomValues(C, seed: 2)
+            let rm = randomValues(C, seed: 3), rv = randomValues(C, seed: 4, lo: 0.5, hi: 2)
+            for affine in [false, true] {
+                let tx = try upload(ctx, x, shape), trm = try upload(ctx, rm, [C]), trv = try upload(ctx, rv, [C])
+                let tg = affine ? try upload(ctx, g, [C]) : nil, tb = affine ? try upload(ctx, b, [C]) : nil
+                let (y, stats) = try ctx.batchNorm(tx, channelAxis: axis, gamma: tg, beta: tb, runningMean: trm, runningVar: trv,
+                                                   training: true, momentum: 0.1, eps: 1e-6)
+                let ref = Reference.batchNorm(x, outer: outer, C: C, inner: inner, gamma: affine ? g : nil, beta: affine ? b : nil,
+                                              runningMean: rm, runningVar: rv, training: true, momentum: 0.1, eps: 1e-6)
+                try expectClose(ctx, y, ref.y, "batchNorm train \(shape)")
+                try expectClose(ctx, trm, ref.runningMean, "running mean \(shape)")
+                try expectClose(ctx, trv, ref.runningVar, "running var \(shape)")
+                let dx = try poisoned(ctx, shape)
+                let dgb = affine ? try poisoned(ctx, [2 * C]) : nil
+                try ctx.batchNormBackward(tx, channelAxis: axis, gamma: tg, stats: stats, runningVar: trv, training: true, eps: 1e-6,
+                                          try upload(ctx, dy, shape), into: dx, dGammaBeta: dgb)
+                let (rdx, rdg, rdb) = Reference.batchNormBackward(x, outer: outer, C: C, inner: inner, gamma: affine ? g : nil, eps: 1e-6, dy: dy)
+                try expectClose(ctx, dx, rdx, "batchNorm dx \(shape)")
+                try expectGuardIntact(ctx, dx)
+                if let dgb { try expectClose(ctx, dgb, rdg + rdb, "batchNorm dγ, dβ \(shape)"); try expectGuardIntact(ctx, dgb) }
+                expectGradientMatchesFiniteDifference(x, dy: dy, forward: {
+                    Reference.batchNorm($0, outer: outer, C: C, inner: inner, gamma: affine ? g : nil, beta: affine ? b : nil,
+                                        runningMean: rm, runningVar: rv, training: true, momentum: 0.1, eps: 1e-6).y
+                }, backward: rdx, "batchNorm dx")
+                // Evaluation uses the running statistics.
+                let (ye, _) = try ctx.batchNorm(tx, channelAxis: axis, gamma: tg, beta: tb, runningMean: trm, runningVar: trv,
+                                                training: false, eps: 1e-6)
+                let refEval = Reference.batchNorm(x, outer: outer, C: C, inner: inner, gamma: affine ? g : nil, beta: affine ? b : nil,
+                                                  runningMean: ref.runningMean, runningVar: ref.runningVar, training: false, momentum: 0.1, eps: 1e-6)
+                try expectClose(ctx, ye, refEval.y, "batchNorm eval \(shape)")
+            }
+        }
+        expectNoValidationMessages(ctx)
+    }
+}
