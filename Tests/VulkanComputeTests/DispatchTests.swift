@@ -12,7 +12,7 @@ import Testing
         let input = (0..<n).map { Float($0 % 97) - 48 }
         let buffers = try (0..<4).map { _ in try device.makeBuffer(bytes: n * 4) }
         try input.withUnsafeBytes { try device.upload($0, to: buffers[0]) }
-        let affine = try unaryKernel(device, op: 0), relu = try unaryKernel(device, op: 1)
+        let affine = try unaryKernel(device, op: 0), relu = try unaryKernel(device, op: 4)
         let stream = try CommandStream(device: device, maxCommandsPerSubmit: chunk)
         var expected = input
         let steps = 9
@@ -65,7 +65,7 @@ import Testing
         let x = try device.makeBuffer(values)
         let y0 = try device.makeBuffer(bytes: values.count * 4), y1 = try device.makeBuffer(bytes: values.count * 4)
         let identity = try unaryKernel(device, op: 0, localSize: 32)
-        let relu = try unaryKernel(device, op: 1, localSize: 128)
+        let relu = try unaryKernel(device, op: 4, localSize: 128)
         #expect(device.pipelines.pipelineCount == 2, "two specializations, two pipelines")
         let stream = try CommandStream(device: device)
         try stream.dispatch(identity, [.read(x), .write(y0)], push: affinePush(n: values.count, alpha: 2, beta: 0), groups: (1, 1, 1))

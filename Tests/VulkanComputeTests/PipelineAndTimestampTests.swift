@@ -14,7 +14,7 @@ import Testing
             let k1 = try unaryKernel(device, op: 0)
             let k2 = try unaryKernel(device, op: 0)
             #expect(k1.pipeline == k2.pipeline, "same descriptor, same pipeline")
-            _ = try unaryKernel(device, op: 1)
+            _ = try unaryKernel(device, op: 4)
             #expect(device.pipelines.pipelineCount == 2)
             #expect(device.pipelines.save())
             fileURL = device.pipelines.fileURL
@@ -26,7 +26,7 @@ import Testing
         let device = try makeTestDevice { $0.pipelineCacheDirectory = dir }
         #expect(device.pipelines.loadedBytes > 0, "the second device starts from the saved cache")
         _ = try unaryKernel(device, op: 0)
-        _ = try unaryKernel(device, op: 1)
+        _ = try unaryKernel(device, op: 4)
         // lavapipe's cache holds only its 32-byte header (it caches nothing); drivers that store
         // pipelines report hits through VK 1.3 creation feedback.
         if device.pipelines.loadedBytes > 32, device.capabilities.apiVersion.compare("1.3", options: .numeric) != .orderedAscending {

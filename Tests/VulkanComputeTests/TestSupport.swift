@@ -27,10 +27,10 @@ func expectNoValidationMessages(_ device: ComputeDevice, sourceLocation: SourceL
 }
 
 func unaryKernel(_ device: ComputeDevice, op: UInt32 = 0, localSize: UInt32 = 64) throws -> Kernel {
-    try device.pipelines.kernel(KernelDescriptor(shader: "unary", bindings: 2, pushConstantBytes: 12, specialization: [localSize, op]))
+    try device.pipelines.kernel(KernelDescriptor(shader: "unary", bindings: 2, pushConstantBytes: 20, specialization: [localSize, op]))
 }
 
-func affinePush(n: Int, alpha: Float, beta: Float) -> [UInt32] { [UInt32(n), alpha.bitPattern, beta.bitPattern] }
+func affinePush(n: Int, alpha: Float, beta: Float) -> [UInt32] { [UInt32(n), alpha.bitPattern, beta.bitPattern, 0, 0] }
 
 func temporaryDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-test-\(UUID().uuidString)")
