@@ -143,7 +143,9 @@ public final class KernelContext {
 
 /// Kernel variants and tile sizes for one device, chosen from its capabilities.
 public struct KernelVariants: Sendable {
-    public enum GEMMKind: String, Sendable { case cpu, tiled, coopmat }
+    /// `cpu`: no shared memory, for lavapipe; `tiled`: shared-memory tiles, for GPUs. (A
+    /// VK_KHR_cooperative_matrix variant needs a GLSL compiler newer than Debian 12's glslang 12.)
+    public enum GEMMKind: String, Sendable { case cpu, tiled }
     public var gemm: GEMMKind
     /// CPU-shaped GEMM: lanes per workgroup, rows per lane, columns shared by the workgroup.
     public var cpuGEMM: (lanes: UInt32, rows: UInt32, cols: UInt32) = (8, 8, 16)

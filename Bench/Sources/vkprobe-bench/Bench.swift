@@ -60,3 +60,24 @@ func writeJSON(_ records: [BenchRecord], to path: String) throws {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try encoder.encode(records).write(to: URL(fileURLWithPath: path), options: .atomic)
 }
+
+/// Runs Bench/compare_torch.py on the records (PyTorch when importable, else NumPy), printing its
+/// table after ours. Looks for the script next to the package root or the current directory.
+func comparePeer(results: String, gpu: Bool) {
+    let candidates = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../compare_torch.py").standardized.path,
+                      "Bench/compare_torch.py"]
+    guard let script = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+        print("(Bench/compare_torch.py not found: no side-by-side comparison)")
+        return
+    }
+    fflush(stdout)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script, results, "--torch-device", gpu ? "cuda" : "cpu"]
+    do {
+        try process.run()
+        process.waitUntilExit()
+    } catch {
+        print("(could not run python3 \(script): \(error))")
+    }
+}

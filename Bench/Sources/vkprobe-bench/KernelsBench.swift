@@ -13,6 +13,8 @@ struct KernelsBench: ParsableCommand {
     @Option(help: "Only ops whose name contains this.") var only: String?
     @Option(help: "CPU GEMM tile as lanes,rows,cols (tuning).") var cpuTile: String?
     @Option(help: "Timed repeats per case.") var repeats = 5
+    @Option(help: "Only this exact shape, e.g. 50176,768,768.") var shape: String?
+    @Flag(help: "Skip the side-by-side run of the same shapes through PyTorch (Bench/compare_torch.py).") var noCompare = false
 
     func run() throws {
         let dev = try ComputeDevice(options: DeviceOptions(selector: device), shaders: BundledShaders.shared)
@@ -24,7 +26,12 @@ struct KernelsBench: ParsableCommand {
         let ctx = try KernelContext(device: dev, variants: variants)
         print("device: \(dev.name)  (GEMM variant \(variants.gemm.rawValue))")
         var records: [BenchRecord] = []
-        let cases = KernelCases.all(quick: quick).filter { only == nil || $0.op.contains(only!) }
+        let wanted = shape.map { $0.split(separator: ",").compactMap { Int($0) } }
+        var cases = KernelCases.all(quick: quick).filter { only == nil || $0.op.contains(only!) }
+        if let wanted {
+            cases = cases.filter { $0.shape == wanted }
+            if cases.isEmpty, wanted.count == 3 { cases = [KernelCases.linear(wanted[0], wanted[1], wanted[2])] }
+        }
         for c in cases {
             let run = try c.prepare(ctx)
             let ms = try measure(ctx, repeats: repeats, run)
@@ -34,7 +41,10 @@ struct KernelsBench: ParsableCommand {
             FileHandle.standardError.write(Data(String(format: "  %@ %@: %.3f ms\n", c.op, "\(c.shape)", ms).utf8))
         }
         printTable(records)
-        if let json { try writeJSON(records, to: json); print("wrote \(json)") }
+        let path = json ?? FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-bench-\(getpid()).json").path
+        try writeJSON(records, to: path)
+        if json != nil { print("wrote \(path)") }
+        if !noCompare { comparePeer(results: path, gpu: !dev.capabilities.isCPU) }
     }
 }
 
@@ -67,12 +77,73 @@ enum KernelCases {
         }
     }
 
+    /// EP's aggregation P = A X: attention (B, Q, N) times tokens (B, N, D), batched.
+    static func batched(_ B: Int, _ M: Int, _ N: Int, _ K: Int) -> KernelCase {
+        KernelCase(op: "gemm_batched", shape: [B, M, N, K], dtype: "f32", flops: 2.0 * Double(B * M * N * K),
+                   bytes: 4.0 * Double(B * (M * K + K * N + M * N))) { ctx in
+            let a = try random(ctx, [B, M, K]), b = try random(ctx, [B, K, N]), c = try ctx.empty([B, M, N])
+            return { try ctx.gemm(a, b, into: c) }
+        }
+    }
+
+    static func softmax(_ rows: Int, _ cols: Int) -> KernelCase {
+        KernelCase(op: "softmax", shape: [rows, cols], dtype: "f32", flops: 5.0 * Double(rows * cols), bytes: 8.0 * Double(rows * cols)) { ctx in
+            let x = try random(ctx, [rows, cols]), y = try ctx.empty([rows, cols])
+            return { _ = try ctx.softmax(x, into: y) }
+        }
+    }
+
+    static func layerNorm(_ rows: Int, _ cols: Int) -> KernelCase {
+        KernelCase(op: "layernorm", shape: [rows, cols], dtype: "f32", flops: 8.0 * Double(rows * cols), bytes: 8.0 * Double(rows * cols)) { ctx in
+            let x = try random(ctx, [rows, cols]), g = try random(ctx, [cols]), b = try random(ctx, [cols]), y = try ctx.empty([rows, cols])
+            return { _ = try ctx.layerNorm(x, gamma: g, beta: b, eps: 1e-6, into: y) }
+        }
+    }
+
+    static func gelu(_ n: Int) -> KernelCase {
+        KernelCase(op: "gelu", shape: [n], dtype: "f32", flops: 20.0 * Double(n), bytes: 8.0 * Double(n)) { ctx in
+            let x = try random(ctx, [n]), y = try ctx.empty([n])
+            return { _ = try ctx.unary(x, .gelu, into: y) }
+        }
+    }
+
+    /// Fused attention over (B, H, L, D).
+    static func attention(_ B: Int, _ H: Int, _ L: Int, _ D: Int) -> KernelCase {
+        KernelCase(op: "attention", shape: [B, H, L, D], dtype: "f32", flops: 4.0 * Double(B * H * L * L * D),
+                   bytes: 16.0 * Double(B * H * L * D)) { ctx in
+            let q = try random(ctx, [B, H, L, D]), k = try random(ctx, [B, H, L, D]), v = try random(ctx, [B, H, L, D])
+            let o = try ctx.empty([B, H, L, D])
+            return { try ctx.attention(q: q, k: k, v: v, scale: 1 / Float(D).squareRoot(), into: o) }
+        }
+    }
+
+    static func crossEntropy(_ rows: Int, _ C: Int) -> KernelCase {
+        KernelCase(op: "cross_entropy", shape: [rows, C], dtype: "f32", flops: 6.0 * Double(rows * C), bytes: 8.0 * Double(rows * C)) { ctx in
+            let x = try random(ctx, [rows, C]), labels = try ctx.tensor((0..<rows).map { Int32($0 % C) }, [rows])
+            return { _ = try ctx.crossEntropy(x, labels: labels, gradScale: 1 / Float(rows)) }
+        }
+    }
+
+    static func lars(_ n: Int) -> KernelCase {
+        KernelCase(op: "lars", shape: [n], dtype: "f32", flops: 10.0 * Double(n), bytes: 20.0 * Double(n)) { ctx in
+            let p = try random(ctx, [n]), g = try random(ctx, [n]), m = try random(ctx, [n])
+            return { try ctx.optimizerStep(.lars(lr: 0.1, momentum: 0.9, weightDecay: 0, trust: 0.001, excluded: false), param: p, grad: g, state1: m) }
+        }
+    }
+
     static func all(quick: Bool) -> [KernelCase] {
         if quick {
-            return [linear(1024, 768, 768), linear(197 * 2, 2304, 768), linear(197 * 2, 768, 3072)]
+            // lavapipe: ViT-B widths with few tokens, and the probing shapes at a small batch.
+            return [linear(1024, 768, 768), linear(197 * 2, 2304, 768), linear(197 * 2, 768, 3072),
+                    linear(64, 1000, 768), batched(8, 32, 768, 196),
+                    softmax(2 * 12 * 197, 197), layerNorm(197 * 2, 768), gelu(197 * 2 * 3072),
+                    attention(1, 12, 197, 64), crossEntropy(64, 1000), lars(768 * 768)]
         }
-        let tokens = 197 * 64
+        let B = 64, tokens = 197 * B
         return [linear(tokens, 2304, 768), linear(tokens, 768, 768), linear(tokens, 3072, 768), linear(tokens, 768, 3072),
-                linear(50176, 768, 768), linear(tokens, 2304, 768, f16: true), linear(tokens, 3072, 768, f16: true)]
+                linear(50176, 768, 768), linear(tokens, 2304, 768, f16: true), linear(tokens, 3072, 768, f16: true),
+                linear(256, 1000, 768), batched(256, 32, 768, 196),
+                softmax(B * 12 * 197, 197), layerNorm(tokens, 768), gelu(tokens * 3072),
+                attention(B, 12, 197, 64), crossEntropy(256, 1000), lars(768 * 768)]
     }
 }

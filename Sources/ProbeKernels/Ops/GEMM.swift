@@ -95,7 +95,7 @@ extension KernelContext {
         let common: [UInt32] = [activation.rawValue, bias == nil ? 0 : 1]
         let bindings = [bA, bB, bC, Binding(bBias.range, .read)]
         switch variants.gemm {
-        case .cpu, .coopmat:
+        case .cpu:
             let (lanes, rows, cols) = variants.cpuGEMM
             // float4 loads along K when both operands are K-contiguous and 16-byte aligned (in elements: 4).
             let vec4 = sAk == 1 && sBk == 1 && K % 4 == 0 && [offA, offB, sAi, sBn, sAo, sAh, sBo, sBh].allSatisfy { $0 % 4 == 0 }

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Runs the shapes of a `vkprobe-bench ... --json FILE` run through the peer and prints our time
+over theirs, side by side.
+
+The peer is PyTorch when importable (on CUDA when `--torch-device cuda` and available), else
+NumPy (OpenBLAS/MKL sgemm and vectorised ops) labelled as such. Times are medians of `--repeats`
+runs after warm-up (CUDA: events; CPU: perf_counter).
+
+usage: compare_torch.py RESULTS.json [--torch-device cpu|cuda] [--repeats N] [--json OUT]
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+
+def peer_name():
+    try:
+        import torch  # noqa: F401
+        return "torch"
+    except ImportError:
+        try:
+            import numpy  # noqa: F401
+            return "numpy"
+        except ImportError:
+            return None
+
+
+def torch_cases(device):
+    import torch
+    import torch.nn.functional as F
+    dev = torch.device(device)
+
+    def r(*shape):
+        return torch.rand(*shape, device=dev) - 0.5
+
+    def gemm(M, N, K):
+        x, w = r(M, K), r(N, K)
+        return lambda: x @ w.T
+
+    def gemm_batched(B, M, N, K):
+        a, b = r(B, M, K), r(B, K, N)
+        return lambda: torch.bmm(a, b)
+
+    def softmax(rows, cols):
+        x = r(rows, cols)
+        return lambda: torch.softmax(x, -1)
+
+    def layernorm(rows, cols):
+        x, g, b = r(rows, cols), r(cols), r(cols)
+        return lambda: F.layer_norm(x, (cols,), g, b, 1e-6)
+
+    def gelu(n):
+        x = r(n)
+        return lambda: F.gelu(x)
+
+    def attention(B, H, L, D):
+        q, k, v = r(B, H, L, D), r(B, H, L, D), r(B, H, L, D)
+        return lambda: F.scaled_dot_product_attention(q, k, v)
+
+    def cross_entropy(rows, C):
+        x = r(rows, C).requires_grad_()
+        y = torch.arange(rows, device=dev) % C
+
+        def run():
+            x.grad = None
+            F.cross_entropy(x, y).backward()
+        return run
+
+    def lars(n):
+        p, g, m = r(n), r(n), r(n)
+
+        def run():
+            pn, dn = torch.norm(p), torch.norm(g)
+            q = torch.where(pn > 0, torch.where(dn > 0, 0.001 * pn / dn, torch.ones_like(pn)), torch.ones_like(pn))
+            m.mul_(0.9).add_(g * q)
+            p.add_(m, alpha=-0.1)
+        return run
+
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    return dict(gemm=gemm, gemm_batched=gemm_batched, softmax=softmax, layernorm=layernorm, gelu=gelu,
+                attention=attention, cross_entropy=cross_entropy, lars=lars), sync, f"torch {torch.__version__} ({device})"
+
+
+def numpy_cases():
+    import numpy as np
+    from math import sqrt
+    rng = np.random.default_rng(0)
+
+    def r(*shape):
+        return (rng.random(shape, dtype=np.float32) - 0.5)
+
+    def gemm(M, N, K):
+        x, w = r(M, K), r(N, K)
+        return lambda: x @ w.T
+
+    def gemm_batched(B, M, N, K):
+        a, b = r(B, M, K), r(B, K, N)
+        return lambda: np.matmul(a, b)
+
+    def softmax(rows, cols):
+        x = r(rows, cols)
+
+        def run():
+            e = np.exp(x - x.max(-1, keepdims=True))
+            return e / e.sum(-1, keepdims=True)
+        return run
+
+    def layernorm(rows, cols):
+        x, g, b = r(rows, cols), r(cols), r(cols)
+
+        def run():
+            m = x.mean(-1, keepdims=True)
+            v = ((x - m) ** 2).mean(-1, keepdims=True)
+            return (x - m) / np.sqrt(v + 1e-6) * g + b
+        return run
+
+    def gelu(n):
+        x = r(n)
+        return lambda: 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
+
+    def attention(B, H, L, D):
+        q, k, v = r(B, H, L, D), r(B, H, L, D), r(B, H, L, D)
+
+        def run():
+            s = np.matmul(q, np.swapaxes(k, -1, -2)) / sqrt(D)
+            e = np.exp(s - s.max(-1, keepdims=True))
+            return np.matmul(e / e.sum(-1, keepdims=True), v)
+        return run
+
+    def cross_entropy(rows, C):
+        x = r(rows, C)
+        y = np.arange(rows) % C
+
+        def run():
+            m = x.max(-1, keepdims=True)
+            e = np.exp(x - m)
+            s = e.sum(-1, keepdims=True)
+            loss = (np.log(s[:, 0]) + m[:, 0] - x[np.arange(rows), y]).mean()
+            g = e / s
+            g[np.arange(rows), y] -= 1
+            return loss, g / rows
+        return run
+
+    def lars(n):
+        p, g, m = r(n), r(n), r(n)
+
+        def run():
+            pn, dn = np.linalg.norm(p), np.linalg.norm(g)
+            q = 0.001 * pn / dn if pn > 0 and dn > 0 else 1.0
+            m[:] = 0.9 * m + g * q
+            p[:] = p - 0.1 * m
+        return run
+
+    return dict(gemm=gemm, gemm_batched=gemm_batched, softmax=softmax, layernorm=layernorm, gelu=gelu,
+                attention=attention, cross_entropy=cross_entropy, lars=lars), (lambda: None), f"numpy {np.__version__} (CPU; PyTorch not importable)"
+
+
+def median_ms(fn, sync, repeats):
+    fn(); sync()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn(); sync()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("--torch-device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    records = json.load(open(args.results))
+    peer = peer_name()
+    if peer is None:
+        print("compare_torch: neither PyTorch nor NumPy is importable; nothing to compare", file=sys.stderr)
+        return 0
+    if peer == "torch":
+        cases, sync, label = torch_cases(args.torch_device)
+    else:
+        cases, sync, label = numpy_cases()
+    print(f"\npeer: {label}")
+    header = f"{'op':<14} {'shape':<16} {'dtype':<5} {'ours ms':>10} {'peer ms':>10} {'ours/peer':>10} {'ours GFLOP/s':>13} {'peer GFLOP/s':>13}"
+    print(header)
+    print("-" * len(header))
+    out = []
+    for r in records:
+        make = cases.get(r["op"])
+        if make is None or r["dtype"] != "f32":
+            continue
+        try:
+            peer_ms = median_ms(make(*r["shape"]), sync, args.repeats)
+        except Exception as e:  # a shape the peer cannot run (memory) is reported, not fatal
+            print(f"{r['op']:<14} {'x'.join(map(str, r['shape'])):<16} peer failed: {e}")
+            continue
+        flops = r["gflops"] * r["median_ms"] * 1e6
+        peer_gflops = flops / (peer_ms * 1e6) if peer_ms > 0 else float("nan")
+        ratio = r["median_ms"] / peer_ms if peer_ms > 0 else float("nan")
+        print(f"{r['op']:<14} {'x'.join(map(str, r['shape'])):<16} {r['dtype']:<5} {r['median_ms']:>10.3f} {peer_ms:>10.3f} "
+              f"{ratio:>10.2f} {r['gflops']:>13.2f} {peer_gflops:>13.2f}")
+        out.append(dict(r, peer=label, peer_ms=peer_ms, peer_gflops=peer_gflops, ours_over_peer=ratio))
+    if args.json:
+        json.dump(out, open(args.json, "w"), indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
