@@ -31,6 +31,12 @@ let package = Package(
         // Tensors, the op set (forward and backward) and its CPU reference.
         .target(name: "ProbeKernels", dependencies: ["VulkanCompute", "ProbeShaders"]),
 
+        // Reading (memory-mapped, validated) and writing safetensors files.
+        .target(name: "SafeTensors"),
+
+        // A small tape over the op set, generic over a GPU and a CPU (Double) backend.
+        .target(name: "ProbeAutodiff", dependencies: ["ProbeKernels", "VulkanCompute"]),
+
         .executableTarget(name: "vkprobe", dependencies: [
             "VulkanCompute", "ProbeShaders",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

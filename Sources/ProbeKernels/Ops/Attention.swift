@@ -6,6 +6,7 @@ public struct AttentionSaved {
     public let probs: Tensor
     /// (B, H, Lq) log-sum-exp of the scaled scores.
     public let logSumExp: Tensor
+    public init(probs: Tensor, logSumExp: Tensor) { self.probs = probs; self.logSumExp = logSumExp }
 }
 
 extension KernelContext {

@@ -64,3 +64,39 @@ extension KernelContext {
         _ = try reduce(try partials.reshaped([1, g * local]), axis: 1, .sum, into: target)
     }
 }
+
+extension KernelContext {
+    /// Gradient of `reduce(x, axis:, .max)`: dy placed at each argmax, zero elsewhere.
+    public func maxBackward(_ dy: Tensor, argmax: Tensor, shape: [Int], axis: Int) throws -> Tensor {
+        let op = "maxBackward"
+        try checkDevice(op, dy, argmax); try requireContiguous(op, dy, argmax); try requireF32(op, dy)
+        let outer = shape[..<axis].reduce(1, *), R = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
+        guard dy.count == outer * inner, argmax.count == outer * inner, argmax.dtype == .i32 else {
+            throw OpError.shape(op, "dy \(dy), argmax \(argmax) for \(shape) over axis \(axis)")
+        }
+        let dx = try empty(shape)
+        let (bdy, ody) = try bind(dy, .read, op: op), (ba, oa) = try bind(argmax, .read, op: op), (bdx, odx) = try bind(dx, .write, op: op)
+        var p = Push()
+        for n in [outer, R, inner, ody, oa, odx] { p.u(n) }
+        let k = try kernel("argmax_scatter", bindings: 3, push: p.bytes, spec: [variants.elementwiseLocal])
+        try stream.dispatch(k, [bdy, ba, bdx], push: p.words, groups: (groups(dx.count, Int(variants.elementwiseLocal)), 1, 1))
+        return dx
+    }
+
+    /// `x / max(‖x‖₂, eps)` over the last axis (F.normalize), or with `dy` its backward.
+    public func l2Normalize(_ x: Tensor, eps: Float, backwardOf dy: Tensor? = nil) throws -> Tensor {
+        let op = "l2Normalize"
+        try checkDevice(op, x); try requireContiguous(op, x); try requireF32(op, x)
+        if let dy { try checkDevice(op, dy); try requireContiguous(op, dy); guard dy.shape == x.shape else { throw OpError.shape(op, "x \(x), dy \(dy)") } }
+        let cols = x.shape.last ?? 1, rows = x.count / max(cols, 1)
+        let out = try empty(x.shape)
+        let (bx, ox) = try bind(x, .read, op: op), (bo, oo) = try bind(out, .write, op: op)
+        let (bdy, ody) = try dy.map { try bind($0, .read, op: op) } ?? (bx, 0)
+        var p = Push()
+        for n in [rows, cols, ox, ody, oo] { p.u(n) }
+        p.f(eps)
+        let k = try kernel("l2normalize", bindings: 3, push: p.bytes, spec: [variants.rowLocal, dy == nil ? 0 : 1])
+        try stream.dispatch(k, [bx, Binding(bdy.range, .read), bo], push: p.words, groups: (rowGroups(rows), 1, 1))
+        return out
+    }
+}

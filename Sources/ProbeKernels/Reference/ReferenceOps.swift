@@ -290,3 +290,30 @@ extension Reference {
         }
     }
 }
+
+extension Reference {
+    /// x / max(‖x‖₂, eps) per row of `cols` (PyTorch F.normalize).
+    public static func l2Normalize(_ x: [Double], cols: Int, eps: Double) -> [Double] {
+        var y = x
+        for r in 0..<(x.count / cols) {
+            let n = max((0..<cols).map { x[r * cols + $0] * x[r * cols + $0] }.reduce(0, +).squareRoot(), eps)
+            for c in 0..<cols { y[r * cols + c] = x[r * cols + c] / n }
+        }
+        return y
+    }
+
+    /// Backward of `l2Normalize`: (dy − y Σ dy·y) / ‖x‖ where the norm exceeds eps, else dy / eps.
+    public static func l2NormalizeBackward(_ x: [Double], _ dy: [Double], cols: Int, eps: Double) -> [Double] {
+        var dx = dy
+        for r in 0..<(x.count / cols) {
+            let norm = (0..<cols).map { x[r * cols + $0] * x[r * cols + $0] }.reduce(0, +).squareRoot()
+            if norm > eps {
+                let d = (0..<cols).map { dy[r * cols + $0] * x[r * cols + $0] }.reduce(0, +) / norm
+                for c in 0..<cols { dx[r * cols + c] = (dy[r * cols + c] - x[r * cols + c] / norm * d) / norm }
+            } else {
+                for c in 0..<cols { dx[r * cols + c] = dy[r * cols + c] / eps }
+            }
+        }
+        return dx
+    }
+}
