@@ -37,6 +37,9 @@ let package = Package(
         // A small tape over the op set, generic over a GPU and a CPU (Double) backend.
         .target(name: "ProbeAutodiff", dependencies: ["ProbeKernels", "VulkanCompute"]),
 
+        // EP and every baseline head, the probe-head wrapper, upstream parameter names.
+        .target(name: "ProbeHeads", dependencies: ["ProbeAutodiff", "ProbeKernels", "SafeTensors", "VulkanCompute"]),
+
         .executableTarget(name: "vkprobe", dependencies: [
             "VulkanCompute", "ProbeShaders",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -49,6 +52,8 @@ let package = Package(
 
         .testTarget(name: "VulkanComputeTests",
                     dependencies: ["VulkanCompute", "ProbeShaders", "vkprobe"]),
+        .testTarget(name: "ProbeHeadsTests",
+                    dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "VulkanCompute", "ProbeShaders"]),
         .testTarget(name: "ProbeKernelsTests",
                     dependencies: ["ProbeKernels", "VulkanCompute", "ProbeShaders"]),
     ],

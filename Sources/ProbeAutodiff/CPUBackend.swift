@@ -22,6 +22,8 @@ public final class CPUBackend: Backend {
     func strides(_ s: [Int]) -> [Int] { Tensor.contiguousStrides(s) }
 
     public func reshape(_ x: HostTensor, _ shape: [Int]) throws -> HostTensor {
+        var shape = shape
+        if let i = shape.firstIndex(of: -1) { shape[i] = x.count / max(1, shape.filter { $0 != -1 }.reduce(1, *)) }
         guard shape.reduce(1, *) == x.count else { throw OpError.shape("reshape", "\(x.shape) → \(shape)") }
         return HostTensor(x.data, shape)
     }

@@ -1,0 +1,113 @@
+import ProbeAutodiff
+import ProbeKernels
+
+/// Options every head is built from (upstream flags in parentheses).
+public struct HeadOptions: Sendable {
+    /// Token width D.
+    public var dim: Int
+    /// Tokens given to the pooling, N (patches, plus one with `_all`).
+    public var tokens: Int
+    /// EP queries Q (`--ep_queries`, default 32).
+    public var queries: Int = 32
+    /// Heads of aim and jepa (`--num_heads`, default 16).
+    public var heads: Int = 16
+    /// Classes of the classifier.
+    public var classes: Int = 1000
+    public init(dim: Int, tokens: Int, queries: Int = 32, heads: Int = 16, classes: Int = 1000) {
+        self.dim = dim; self.tokens = tokens; self.queries = queries; self.heads = heads; self.classes = classes
+    }
+}
+
+/// Errors building or loading heads: they name the head and the offending shapes or tensors.
+public struct HeadError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// What a pooling returns: (B, W) features and, for attentive poolings, attention maps (B, Q, N).
+public struct PoolingOutput<B: Backend> {
+    public var features: Variable<B>
+    public var attention: B.Value?
+}
+
+/// Named access to a head's tensors inside one graph.
+public struct ParameterScope<B: Backend> {
+    public let variables: [String: Variable<B>]
+    public init(variables: [String: Variable<B>]) { self.variables = variables }
+    public subscript(_ name: String) -> Variable<B> {
+        get throws {
+            guard let v = variables[name] else { throw HeadError("missing tensor '\(name)'") }
+            return v
+        }
+    }
+    public func optional(_ name: String) -> Variable<B>? { variables[name] }
+}
+
+/// A pooling module: parameters named as in the upstream state dict, and a forward written once
+/// over the autodiff graph (so it runs on the GPU and, for checks, on the CPU reference).
+public protocol Pooling: Sendable {
+    /// Upstream name (`ep`, `simpool`, ...).
+    var name: String { get }
+    var options: HeadOptions { get }
+    /// Width W of the pooled features.
+    var outputWidth: Int { get }
+    /// Every tensor of the pooling's state dict (parameters and buffers), without the `0.` prefix.
+    var parameters: [ParameterSpec] { get }
+    func forward<B: Backend>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B>
+    /// Multiply-adds per image of the forward pass (the backward is about twice that).
+    var forwardMACs: Int { get }
+}
+
+extension Pooling {
+    public var outputWidth: Int { options.dim }
+    public var trainableCount: Int { parameters.filter(\.trainable).map(\.count).reduce(0, +) }
+}
+
+// MARK: Shared building blocks
+
+extension Graph {
+    /// (B, L, H·dh) → (B, H, L, dh).
+    func splitHeads(_ t: Variable<B>, heads: Int) throws -> Variable<B> {
+        let s = shape(t)
+        return try permute(try reshape(t, [s[0], s[1], heads, s[2] / heads]), [0, 2, 1, 3])
+    }
+
+    /// (B, H, L, dh) → (B, L, H·dh).
+    func mergeHeads(_ t: Variable<B>) throws -> Variable<B> {
+        let s = shape(t)
+        return try reshape(try permute(t, [0, 2, 1, 3]), [s[0], s[2], s[1] * s[3]])
+    }
+
+    /// A (1, L, D) parameter repeated over the batch: (B, L, D).
+    func batched(_ t: Variable<B>, _ batch: Int) throws -> Variable<B> {
+        let s = shape(t)
+        return try expand(t, [batch] + Array(s.dropFirst()))
+    }
+
+    /// Rows `[offset, offset + count)` of a (rows, in) weight (e.g. q of a packed qkv Linear).
+    func rows(_ w: Variable<B>, _ offset: Int, _ count: Int) throws -> Variable<B> {
+        try slice(w, axis: 0, offset..<(offset + count))
+    }
+
+    /// Multi-head attention of (B, Lq, D) queries over (B, Lk, D) keys/values, merged back to (B, Lq, D).
+    func multiHeadAttention(q: Variable<B>, k: Variable<B>, v: Variable<B>, heads: Int, scale: Float) throws -> (Variable<B>, B.Value) {
+        let (o, probs) = try attention(q: try splitHeads(q, heads: heads), k: try splitHeads(k, heads: heads),
+                                       v: try splitHeads(v, heads: heads), scale: scale)
+        return (try mergeHeads(o), probs)
+    }
+
+    /// timm/PyTorch Mlp: fc2(GELU(fc1(x))).
+    func mlp(_ x: Variable<B>, _ p: ParameterScope<B>, _ prefix: String) throws -> Variable<B> {
+        let h = try activation(try linear(x, try p["\(prefix).fc1.weight"], p.optional("\(prefix).fc1.bias")), .gelu)
+        return try linear(h, try p["\(prefix).fc2.weight"], p.optional("\(prefix).fc2.bias"))
+    }
+}
+
+/// √N for grid poolings, or an error naming the head and N.
+func squareGrid(_ head: String, _ tokens: Int) throws -> Int {
+    let f = Int(Double(tokens).squareRoot().rounded())
+    guard f * f == tokens else {
+        throw HeadError("\(head) needs a square grid of patch tokens, got N = \(tokens) (is the [CLS] token included? `\(head)_all` is not available for grid heads)")
+    }
+    return f
+}

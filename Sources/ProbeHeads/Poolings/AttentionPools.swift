@@ -1,0 +1,124 @@
+import ProbeAutodiff
+
+/// CLIP's AttentionPool2d (4 heads, qkv bias, LN eps 1e-6, learned positions for the mean token and
+/// the √N×√N grid): only token 0's output is returned, so only its query is computed (exact).
+public struct CLIPPool: Pooling {
+    public let name = "clip"
+    public let options: HeadOptions
+    public static let heads = 4
+    public init(_ options: HeadOptions) throws {
+        _ = try squareGrid("clip", options.tokens)
+        guard options.dim % Self.heads == 0 else { throw HeadError("clip: D = \(options.dim) is not divisible by its \(Self.heads) heads") }
+        self.options = options
+    }
+    public var parameters: [ParameterSpec] {
+        let (D, N) = (options.dim, options.tokens)
+        return [ParameterSpec("pos_embed", [N + 1, D], .truncNormal(std: 1 / Double(D).squareRoot()))]
+            + [ParameterSpec("qkv.weight", [3 * D, D], .truncNormal(std: 1 / Double(D).squareRoot())), ParameterSpec("qkv.bias", [3 * D], .constant(0))]
+            + linearSpecs("proj", D, D) + layerNormSpecs("norm", D)
+    }
+    public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return 2 * (N + 1) * D * D + 2 * D * D + 2 * (N + 1) * D }
+
+    public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
+        let s = g.shape(x), D = options.dim
+        let xn = try g.layerNorm(x, gamma: try p["norm.weight"], beta: try p["norm.bias"], eps: 1e-6)
+        let t = try g.add(try g.concat([try g.reshape(try g.mean(xn, axis: 1), [s[0], 1, D]), xn], axis: 1), try p["pos_embed"])
+        let (w, b) = (try p["qkv.weight"], try p["qkv.bias"])
+        let q = try g.linear(try g.slice(t, axis: 1, 0..<1), try g.rows(w, 0, D), try g.slice(b, axis: 0, 0..<D))
+        let k = try g.linear(t, try g.rows(w, D, D), try g.slice(b, axis: 0, D..<(2 * D)))
+        let v = try g.linear(t, try g.rows(w, 2 * D, D), try g.slice(b, axis: 0, (2 * D)..<(3 * D)))
+        let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: Self.heads, scale: 1 / Float(D / Self.heads).squareRoot())
+        let out = try g.linear(try g.reshape(o, [s[0], D]), try p["proj.weight"], try p["proj.bias"])
+        return PoolingOutput(features: out, attention: probs)
+    }
+}
+
+/// SigLIP's AttentionPoolLatent (8 heads, MLP ratio 4, exact GELU): o = proj(MHA(q(latent), kv(x))),
+/// then o + mlp(o).
+public struct SigLIPPool: Pooling {
+    public let name = "siglip"
+    public let options: HeadOptions
+    public static let heads = 8
+    public init(_ options: HeadOptions) throws {
+        guard options.dim % Self.heads == 0 else { throw HeadError("siglip: D = \(options.dim) is not divisible by its \(Self.heads) heads") }
+        self.options = options
+    }
+    public var parameters: [ParameterSpec] {
+        let D = options.dim
+        return [ParameterSpec("latent", [1, 1, D], .truncNormal(std: 1 / Double(D).squareRoot()))] + linearSpecs("q", D, D)
+            + linearSpecs("kv", D, 2 * D) + linearSpecs("proj", D, D) + linearSpecs("mlp.fc1", D, 4 * D) + linearSpecs("mlp.fc2", 4 * D, D)
+    }
+    public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return 2 * N * D * D + 2 * N * D + 10 * D * D }
+
+    public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
+        let s = g.shape(x), D = options.dim
+        let q = try g.batched(try g.linear(try p["latent"], try p["q.weight"], try p["q.bias"]), s[0])
+        let (w, b) = (try p["kv.weight"], try p["kv.bias"])
+        let k = try g.linear(x, try g.rows(w, 0, D), try g.slice(b, axis: 0, 0..<D))
+        let v = try g.linear(x, try g.rows(w, D, D), try g.slice(b, axis: 0, D..<(2 * D)))
+        let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: Self.heads, scale: 1 / Float(D / Self.heads).squareRoot())
+        let y = try g.linear(o, try p["proj.weight"], try p["proj.bias"])
+        let out = try g.add(y, try g.mlp(y, p, "mlp"))
+        return PoolingOutput(features: try g.reshape(out, [s[0], D]), attention: probs)
+    }
+}
+
+/// AIM's attention-pooling classifier (H = --num_heads): BatchNorm over (B, N) per channel
+/// (affine-free, eps 1e-6), the learned query without projection, k and v projections without bias.
+public struct AIMPool: Pooling {
+    public let name = "aim"
+    public let options: HeadOptions
+    public init(_ options: HeadOptions) throws {
+        guard options.heads > 0, options.dim % options.heads == 0 else { throw HeadError("aim: D = \(options.dim) is not divisible by --num-heads \(options.heads)") }
+        self.options = options
+    }
+    public var parameters: [ParameterSpec] {
+        let D = options.dim
+        return [ParameterSpec("cls_token", [1, 1, D], .normal(std: 0.02))] + linearSpecs("k", D, D, bias: false) + linearSpecs("v", D, D, bias: false)
+            + [ParameterSpec("bn.running_mean", [D], .constant(0), trainable: false), ParameterSpec("bn.running_var", [D], .constant(1), trainable: false)]
+    }
+    public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return 2 * N * D * D + 2 * N * D }
+
+    public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
+        let s = g.shape(x), D = options.dim
+        let xb = try g.batchNorm(x, channelAxis: 2, gamma: nil, beta: nil, runningMean: try p["bn.running_mean"].value,
+                                 runningVar: try p["bn.running_var"].value, eps: 1e-6)
+        let q = try g.batched(try p["cls_token"], s[0])
+        let k = try g.linear(xb, try p["k.weight"], nil), v = try g.linear(xb, try p["v.weight"], nil)
+        let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: options.heads, scale: 1 / Float(D / options.heads).squareRoot())
+        return PoolingOutput(features: try g.reshape(o, [s[0], D]), attention: probs)
+    }
+}
+
+/// CAE's attentive block (8 heads, no qkv bias): the zero-initialised query token and the tokens are
+/// layer-normed separately for q, k and v (eps 1e-5); out = proj(attention). `norm2_cross` is unused
+/// upstream but part of the state dict.
+public struct CAEPool: Pooling {
+    public let name = "cae"
+    public let options: HeadOptions
+    public static let heads = 8
+    public init(_ options: HeadOptions) throws {
+        guard options.dim % Self.heads == 0 else { throw HeadError("cae: D = \(options.dim) is not divisible by its \(Self.heads) heads") }
+        self.options = options
+    }
+    public var parameters: [ParameterSpec] {
+        let D = options.dim
+        return [ParameterSpec("query_token", [1, 1, D], .constant(0))]
+            + layerNormSpecs("norm1_q", D) + layerNormSpecs("norm1_k", D) + layerNormSpecs("norm1_v", D) + layerNormSpecs("norm2_cross", D)
+            + linearSpecs("cross_attn.q", D, D, bias: false) + linearSpecs("cross_attn.k", D, D, bias: false)
+            + linearSpecs("cross_attn.v", D, D, bias: false) + linearSpecs("cross_attn.proj", D, D)
+    }
+    public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return 2 * N * D * D + 2 * D * D + 2 * N * D }
+
+    public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
+        let s = g.shape(x), D = options.dim
+        let qIn = try g.layerNorm(try g.batched(try p["query_token"], s[0]), gamma: try p["norm1_q.weight"], beta: try p["norm1_q.bias"], eps: 1e-5)
+        let kIn = try g.layerNorm(x, gamma: try p["norm1_k.weight"], beta: try p["norm1_k.bias"], eps: 1e-5)
+        let vIn = try g.layerNorm(x, gamma: try p["norm1_v.weight"], beta: try p["norm1_v.bias"], eps: 1e-5)
+        let q = try g.linear(qIn, try p["cross_attn.q.weight"], nil), k = try g.linear(kIn, try p["cross_attn.k.weight"], nil)
+        let v = try g.linear(vIn, try p["cross_attn.v.weight"], nil)
+        let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: Self.heads, scale: 1 / Float(D / Self.heads).squareRoot())
+        let out = try g.linear(o, try p["cross_attn.proj.weight"], try p["cross_attn.proj.bias"])
+        return PoolingOutput(features: try g.reshape(out, [s[0], D]), attention: probs)
+    }
+}

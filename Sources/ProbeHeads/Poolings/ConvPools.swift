@@ -1,0 +1,73 @@
+import ProbeAutodiff
+
+/// CBAM pooling (reduction 1/16, 7×7 spatial kernel) on the tokens as a (B, D, F, F) map:
+/// channel gate σ(fc2(relu(fc1(avg))) + fc2(relu(fc1(max)))), spatial gate σ(BN2d(conv7×7([mean_c; max_c]))),
+/// out = mean_hw(relu(gated + x)).
+public struct CBAMPool: Pooling {
+    public let name = "cbam"
+    public let options: HeadOptions
+    public init(_ options: HeadOptions) throws {
+        _ = try squareGrid("cbam", options.tokens)
+        guard options.dim >= 16 else { throw HeadError("cbam: D = \(options.dim) is too small for the 1/16 channel reduction") }
+        self.options = options
+    }
+    var reduced: Int { max(1, options.dim / 16) }
+    public var parameters: [ParameterSpec] {
+        let (D, r) = (options.dim, reduced)
+        return [ParameterSpec("channel.fc1.weight", [r, D, 1, 1], .uniformFanIn(D)), ParameterSpec("channel.fc2.weight", [D, r, 1, 1], .uniformFanIn(r)),
+                ParameterSpec("spatial.conv.conv.weight", [1, 2, 7, 7], .uniformFanIn(98)),
+                ParameterSpec("spatial.conv.bn.weight", [1], .constant(1)), ParameterSpec("spatial.conv.bn.bias", [1], .constant(0)),
+                ParameterSpec("spatial.conv.bn.running_mean", [1], .constant(0), trainable: false),
+                ParameterSpec("spatial.conv.bn.running_var", [1], .constant(1), trainable: false)]
+    }
+    public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return 2 * D * reduced * 2 + N * 98 + 4 * N * D }
+
+    public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
+        let s = g.shape(x), (Bn, N, D) = (s[0], s[1], s[2])
+        let F = try squareGrid("cbam", N)
+        let xc = try g.permute(x, [0, 2, 1])                                                      // (B, D, N)
+        let fc1 = try g.reshape(try p["channel.fc1.weight"], [reduced, D]), fc2 = try g.reshape(try p["channel.fc2.weight"], [D, reduced])
+        func channelMLP(_ v: Variable<B>) throws -> Variable<B> { try g.linear(try g.activation(try g.linear(v, fc1, nil), .relu), fc2, nil) }
+        let gateC = try g.activation(try g.add(try channelMLP(try g.mean(xc, axis: 2)), try channelMLP(try g.amax(xc, axis: 2))), .sigmoid)
+        let x1 = try g.mul(xc, try g.reshape(gateC, [Bn, D, 1]))                                  // (B, D, N)
+        let pooled = try g.concat([try g.reshape(try g.mean(x1, axis: 1), [Bn, 1, F, F]), try g.reshape(try g.amax(x1, axis: 1), [Bn, 1, F, F])], axis: 1)
+        let conv = try g.conv2d(pooled, try p["spatial.conv.conv.weight"], padding: 3)            // (B, 1, F, F)
+        let bn = try g.batchNorm(conv, channelAxis: 1, gamma: try p["spatial.conv.bn.weight"], beta: try p["spatial.conv.bn.bias"],
+                                 runningMean: try p["spatial.conv.bn.running_mean"].value, runningVar: try p["spatial.conv.bn.running_var"].value, eps: 1e-5)
+        let gateS = try g.activation(try g.reshape(bn, [Bn, 1, N]), .sigmoid)
+        let y = try g.activation(try g.add(try g.mul(x1, gateS), xc), .relu)
+        return PoolingOutput(features: try g.mean(y, axis: 2), attention: gateS.value)
+    }
+}
+
+/// DOLG's spatial attention (ReLU, no ASPP), computed on tokens (1×1 convolutions are Linears over
+/// channels, BatchNorm2d is BatchNorm over (B, N) per channel): Y = BN(conv1 x); F = Y/‖Y‖ over
+/// channels (eps 1e-12); a = softplus(conv2(relu Y)); out = mean_n(a ⊙ F).
+public struct DOLGPool: Pooling {
+    public let name = "dolg"
+    public let options: HeadOptions
+    public init(_ options: HeadOptions) throws {
+        _ = try squareGrid("dolg", options.tokens)
+        self.options = options
+    }
+    public var parameters: [ParameterSpec] {
+        let D = options.dim
+        return [ParameterSpec("conv1.weight", [D, D, 1, 1], .uniformFanIn(D)), ParameterSpec("conv1.bias", [D], .uniformFanIn(D)),
+                ParameterSpec("bn.weight", [D], .constant(1)), ParameterSpec("bn.bias", [D], .constant(0)),
+                ParameterSpec("bn.running_mean", [D], .constant(0), trainable: false), ParameterSpec("bn.running_var", [D], .constant(1), trainable: false),
+                ParameterSpec("conv2.weight", [1, D, 1, 1], .uniformFanIn(D)), ParameterSpec("conv2.bias", [1], .uniformFanIn(D))]
+    }
+    public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return N * D * D + 4 * N * D }
+
+    public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
+        let s = g.shape(x), D = options.dim
+        let y = try g.linear(x, try g.reshape(try p["conv1.weight"], [D, D]), try p["conv1.bias"])
+        let yb = try g.batchNorm(y, channelAxis: 2, gamma: try p["bn.weight"], beta: try p["bn.bias"], runningMean: try p["bn.running_mean"].value,
+                                 runningVar: try p["bn.running_var"].value, eps: 1e-5)
+        let f = try g.l2Normalize(yb, eps: 1e-12)
+        let a = try g.activation(try g.linear(try g.activation(yb, .relu), try g.reshape(try p["conv2.weight"], [1, D]), try p["conv2.bias"]), .softplus)
+        let out = try g.mean(try g.mul(f, a), axis: 1)
+        _ = s
+        return PoolingOutput(features: out, attention: a.value)
+    }
+}
