@@ -4,26 +4,6 @@ import ProbeHeads
 import SafeTensors
 import Testing
 
-/// Runs a golden's head through the CPU backend (Double) and returns each gradient's relative
-/// error against the golden: how far the upstream fp32 run itself is from exact arithmetic.
-func cpuGradientErrors(_ path: String) throws -> [String: Double] {
-    let f = try SafeTensorsFile(path: path)
-    let name = (f.metadata["head"] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-    let options = HeadOptions(dim: metaInt(f, "dim")!, tokens: metaInt(f, "tokens")!, queries: metaInt(f, "queries") ?? 32, heads: metaInt(f, "heads") ?? 16)
-    let pooling = try Heads.pooling(name, options)
-    let cpu = CPUBackend()
-    let params = try HeadParameters(specs: pooling.parameters, backend: cpu, file: f, prefix: "0.", what: name)
-    let g = Graph(cpu, training: true)
-    let scope = params.scope(in: g)
-    let out = try pooling.forward(g, g.input(try cpu.constant(try f.floats("input.x"), try f.entry("input.x").shape)), scope)
-    try g.backward(out.features, grad: try cpu.constant(try f.floats("input.dy"), try f.entry("input.dy").shape))
-    var errors: [String: Double] = ["y": relativeError(try cpu.toHost(out.features.value), try f.floats("expected.y"))]
-    for s in pooling.parameters where s.trainable {
-        if let grad = scope.variables[s.name]?.grad { errors[s.name] = relativeError(try cpu.toHost(grad), try f.floats("expected.grad.0.\(s.name)")) }
-    }
-    return errors
-}
-
 /// Gradients of the head in a golden file on a backend, by parameter name (plus "y").
 func headGradients<B: Backend>(_ path: String, _ backend: B) throws -> [String: [Float]] {
     let f = try SafeTensorsFile(path: path)
