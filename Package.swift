@@ -41,12 +41,12 @@ let package = Package(
         .target(name: "ProbeHeads", dependencies: ["ProbeAutodiff", "ProbeKernels", "SafeTensors", "VulkanCompute"]),
 
         .executableTarget(name: "vkprobe", dependencies: [
-            "VulkanCompute", "ProbeShaders",
+            "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeAutodiff", "ProbeHeads", "SafeTensors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "vkprobe-bench", dependencies: [
-            "ProbeKernels", "VulkanCompute", "ProbeShaders",
+            "ProbeKernels", "VulkanCompute", "ProbeShaders", "ProbeAutodiff", "ProbeHeads",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Bench/Sources/vkprobe-bench"),
 
