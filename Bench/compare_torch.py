@@ -10,6 +10,7 @@ usage: compare_torch.py RESULTS.json [--torch-device cpu|cuda] [--repeats N] [--
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -157,6 +158,44 @@ def numpy_cases():
                 attention=attention, cross_entropy=cross_entropy, lars=lars), (lambda: None), f"numpy {np.__version__} (CPU; PyTorch not importable)"
 
 
+def upstream_head_cases(device, upstream):
+    """Training steps of the upstream PyTorch heads (pooling -> BatchNorm1d -> Linear, cross-entropy,
+    backward), imported from an efficient-probing checkout."""
+    import os
+    import types
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    if not upstream or not os.path.isdir(os.path.join(upstream, "poolings")):
+        return {}
+    sys.path.insert(0, upstream)
+    from probe_heads import POOLINGS  # the upstream table of pooling factories
+    dev = torch.device(device)
+
+    def make(name):
+        def case(B, N, D, C):
+            args = types.SimpleNamespace(num_heads=16, ep_queries=32, d_out=1, nb_classes=C, model="vit_base",
+                                         abmilp_sa="both", abmilp_act="tanh", abmilp_depth=2, abmilp_cond="none",
+                                         abmilp_content="all")
+            model = types.SimpleNamespace(patch_embed=types.SimpleNamespace(num_patches=N))
+            if name == "lp":
+                head = nn.Sequential(nn.BatchNorm1d(D, affine=False, eps=1e-6), nn.Linear(D, C)).to(dev)
+                x = torch.rand(B, D, device=dev)
+            else:
+                pooling = POOLINGS[name][0](D, args, model)
+                head = nn.Sequential(pooling, nn.BatchNorm1d(D, affine=False, eps=1e-6), nn.Linear(D, C)).to(dev)
+                x = torch.rand(B, N, D, device=dev)
+            y = torch.arange(B, device=dev) % C
+            head.train()
+
+            def run():
+                head.zero_grad(set_to_none=True)
+                F.cross_entropy(head(x), y).backward()
+            return run
+        return case
+    return {f"head:{name}": make(name) for name in list(POOLINGS) + ["lp"]}
+
+
 def median_ms(fn, sync, repeats):
     fn(); sync()
     times = []
@@ -173,6 +212,8 @@ def main():
     ap.add_argument("--torch-device", default="cpu")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--upstream", default=os.environ.get("EP_UPSTREAM"),
+                    help="efficient-probing checkout whose heads are timed for head:* records (else $EP_UPSTREAM)")
     args = ap.parse_args()
     records = json.load(open(args.results))
     peer = peer_name()
@@ -181,8 +222,14 @@ def main():
         return 0
     if peer == "torch":
         cases, sync, label = torch_cases(args.torch_device)
+        heads = upstream_head_cases(args.torch_device, args.upstream)
+        cases.update(heads)
+        if any(r["op"].startswith("head:") for r in records) and not heads:
+            print("(head records: pass --upstream DIR or set EP_UPSTREAM to an efficient-probing checkout to time the upstream heads)")
     else:
         cases, sync, label = numpy_cases()
+        if any(r["op"].startswith("head:") for r in records):
+            print("(head records: PyTorch is not importable, so the upstream heads cannot be timed here)")
     print(f"\npeer: {label}")
     header = f"{'op':<14} {'shape':<16} {'dtype':<5} {'ours ms':>10} {'peer ms':>10} {'ours/peer':>10} {'ours GFLOP/s':>13} {'peer GFLOP/s':>13}"
     print(header)

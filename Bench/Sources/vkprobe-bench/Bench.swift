@@ -9,7 +9,7 @@ struct VKProbeBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vkprobe-bench",
         abstract: "Throughput of VulkanProbe's kernels, timed with GPU timestamps (median after warm-up).",
-        subcommands: [KernelsBench.self])
+        subcommands: [KernelsBench.self, HeadsBench.self])
 }
 
 /// One measured record, as written to JSON.
@@ -63,7 +63,7 @@ func writeJSON(_ records: [BenchRecord], to path: String) throws {
 
 /// Runs Bench/compare_torch.py on the records (PyTorch when importable, else NumPy), printing its
 /// table after ours. Looks for the script next to the package root or the current directory.
-func comparePeer(results: String, gpu: Bool) {
+func comparePeer(results: String, gpu: Bool, extra: [String] = []) {
     let candidates = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../compare_torch.py").standardized.path,
                       "Bench/compare_torch.py"]
     guard let script = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
@@ -73,7 +73,7 @@ func comparePeer(results: String, gpu: Bool) {
     fflush(stdout)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", script, results, "--torch-device", gpu ? "cuda" : "cpu"]
+    process.arguments = ["python3", script, results, "--torch-device", gpu ? "cuda" : "cpu"] + extra
     do {
         try process.run()
         process.waitUntilExit()
