@@ -40,8 +40,11 @@ let package = Package(
         // EP and every baseline head, the probe-head wrapper, upstream parameter names.
         .target(name: "ProbeHeads", dependencies: ["ProbeAutodiff", "ProbeKernels", "SafeTensors", "VulkanCompute"]),
 
+        // The probing protocol: token datasets, optimisers, schedules, many heads at once, checkpoints.
+        .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "VulkanCompute"]),
+
         .executableTarget(name: "vkprobe", dependencies: [
-            "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeAutodiff", "ProbeHeads", "SafeTensors",
+            "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeAutodiff", "ProbeHeads", "SafeTensors", "ProbeTraining",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -53,7 +56,7 @@ let package = Package(
         .testTarget(name: "VulkanComputeTests",
                     dependencies: ["VulkanCompute", "ProbeShaders", "vkprobe"]),
         .testTarget(name: "ProbeHeadsTests",
-                    dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "VulkanCompute", "ProbeShaders"]),
+                    dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeTraining", "SafeTensors", "VulkanCompute", "ProbeShaders", "vkprobe"]),
         .testTarget(name: "ProbeKernelsTests",
                     dependencies: ["ProbeKernels", "VulkanCompute", "ProbeShaders"]),
     ],

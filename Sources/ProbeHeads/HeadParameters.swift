@@ -20,6 +20,7 @@ public final class HeadParameters<B: Backend> {
 
     /// Loaded from `file`: every spec must be present as `prefix + name` with the spec's shape, and
     /// (when `strict`) no other tensor may carry the prefix.
+    /// With an empty prefix, "unexpected" means other tensors under a module index (`0.`, `1.`, ...).
     public init(specs: [ParameterSpec], backend: B, file: SafeTensorsFile, prefix: String, strict: Bool = true, what: String) throws {
         self.specs = specs; self.backend = backend
         var missing: [String] = [], misshaped: [String] = []
@@ -30,7 +31,12 @@ public final class HeadParameters<B: Backend> {
             v[s.name] = try backend.constant(try file.floats(prefix + s.name), s.shape)
         }
         let known = Set(specs.map { prefix + $0.name })
-        let unexpected = strict ? file.names.filter { $0.hasPrefix(prefix) && !known.contains($0) && !$0.hasSuffix("num_batches_tracked") } : []
+        func underHead(_ n: String) -> Bool {
+            if !prefix.isEmpty { return n.hasPrefix(prefix) }
+            guard let dot = n.firstIndex(of: ".") else { return false }
+            return Int(n[..<dot]) != nil
+        }
+        let unexpected = strict ? file.names.filter { underHead($0) && !known.contains($0) && !$0.hasSuffix("num_batches_tracked") } : []
         if !missing.isEmpty || !unexpected.isEmpty || !misshaped.isEmpty {
             var lines = ["\(file.path): tensors do not match \(what):"]
             if !missing.isEmpty { lines.append("  missing: " + missing.joined(separator: ", ")) }

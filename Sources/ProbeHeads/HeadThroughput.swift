@@ -27,7 +27,7 @@ public func measureTrainingStep(_ layout: ProbeHeadLayout, ctx: KernelContext, b
     for i in 0...repeats {
         try ctx.stream.beginRegion("step")
         let g = Graph(gpu, training: true)
-        let (logits, _, _) = try state.forward(g, tokens: g.input(x))
+        let (logits, _, _, _) = try state.forward(g, tokens: g.input(x))
         let ce = try ctx.crossEntropy(logits.value, labels: labels, gradScale: 1 / Float(batch))
         try g.backward(logits, grad: ce.dLogits)
         try ctx.stream.endRegion("step")

@@ -64,16 +64,21 @@ public final class ProbeHeadState<B: Backend> {
         if let e = file.entries[layout.bnPrefix + "num_batches_tracked"], e.count == 1 { batchesTracked = Int64(try file.ints(e.name)[0]) }
     }
 
-    /// Forward through pooling → BatchNorm1d → Linear. Returns logits, pooled features and maps.
-    public func forward(_ g: Graph<B>, tokens x: Variable<B>) throws -> (logits: Variable<B>, features: Variable<B>, attention: B.Value?) {
-        let pooled = try layout.pooling.forward(g, x, pooling.scope(in: g))
+    /// Forward through pooling → BatchNorm1d → Linear. Returns logits, pooled features, maps, and
+    /// the trainable variables (qualified names `0.*`, `2.*`) whose `grad` the backward fills.
+    public func forward(_ g: Graph<B>, tokens x: Variable<B>) throws -> (logits: Variable<B>, features: Variable<B>, attention: B.Value?, trainable: [(String, Variable<B>)]) {
+        let poolScope = pooling.scope(in: g)
+        let pooled = try layout.pooling.forward(g, x, poolScope)
         let bnScope = bn.scope(in: g)
         let normed = try g.batchNorm(pooled.features, channelAxis: 1, gamma: nil, beta: nil,
                                      runningMean: try bnScope["running_mean"].value, runningVar: try bnScope["running_var"].value, eps: 1e-6)
         if g.training { batchesTracked += 1 }
         let lin = linear.scope(in: g)
         let logits = try g.linear(normed, try lin["weight"], try lin["bias"])
-        return (logits, pooled.features, pooled.attention)
+        var trainable: [(String, Variable<B>)] = []
+        for s in pooling.specs where s.trainable { trainable.append((layout.poolingPrefix + s.name, poolScope.variables[s.name]!)) }
+        for s in linear.specs { trainable.append((layout.linearPrefix + s.name, lin.variables[s.name]!)) }
+        return (logits, pooled.features, pooled.attention, trainable)
     }
 
     /// Saves every tensor under upstream names (loadable with `safetensors.torch.load_file` +
