@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import ProbeHeads
+import ProbeKernels
+import ProbeShaders
+import ProbeTraining
+import VulkanCompute
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train and evaluate probe heads on token features with the upstream protocol (several heads at once).")
+
+    @Option(help: "Training tokens: safetensors with tokens (S, N, D) f32/f16, labels (S,) i32/i64, optional cls (S, D).") var trainTokens: String
+    @Option(help: "Validation tokens, same layout.") var valTokens: String
+    @Option(help: "Comma-separated heads (ep, lp, lp_cls, abmilp, ..., NAME_all).") var heads = "ep,lp"
+    @Option(help: "Output directory: DIR/<head>/metrics.jsonl, checkpoints, curves.svg; DIR/summary.json.") var output: String
+    @Option(help: "Epochs.") var epochs = 90
+    @Option(help: "Batch size per step.") var batchSize = 1024
+    @Option(help: "Gradient accumulation steps.") var accumIter = 1
+    @Option(help: "lars (upstream default), sgd or adamw.") var optimizer = "lars"
+    @Option(help: "Base learning rate: lr = blr × effective batch / 256.") var blr = 0.1
+    @Option(help: "Absolute learning rate (overrides --blr).") var lr: Double?
+    @Option(help: "Final learning rate of the cosine schedule.") var minLR = 0.0
+    @Option(help: "Linear warm-up epochs.") var warmupEpochs = 10.0
+    @Option(help: "Weight decay.") var weightDecay = 0.0
+    @Option(help: "EP queries Q.") var epQueries = 32
+    @Option(help: "Heads of aim and jepa.") var numHeads = 16
+    @Option(help: "Classes (default: from the labels).") var classes: Int?
+    @Option(help: "Seed (initialisation, shuffling, low-shot subsets).") var seed: UInt64 = 0
+    @Option(help: "Low-shot: K training samples per class.") var shots: Int?
+    @Option(help: "Low-shot: this fraction of each class.") var labelFraction: Double?
+    @Option(help: "Early stopping patience in epochs (off by default).") var earlyStop: Int?
+    @Option(help: "Early stopping: minimum val acc@1 gain (points) that counts as progress.") var minDelta = 0.0
+    @Option(help: "Early stopping: epochs always run.") var minEpochs = 0
+    @Flag(help: "Continue from DIR/<head>/checkpoint-last.state.safetensors after the last completed epoch.") var resume = false
+    @Flag(help: "Only evaluate (from --resume checkpoints, else freshly initialised heads).") var evalOnly = false
+    @OptionGroup var flags: DeviceFlags
+
+    func run() throws {
+        try reportingErrors {
+            guard let kind = OptimizerKind(rawValue: optimizer) else {
+                throw TrainingError("--optimizer \(optimizer): expected one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if shots != nil && labelFraction != nil { throw TrainingError("--shots and --label-fraction are exclusive") }
+            var config = TrainingConfig(heads: heads.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+            config.epochs = epochs; config.batchSize = batchSize; config.accumIter = accumIter
+            config.optimizer = OptimizerConfig(kind: kind, weightDecay: weightDecay)
+            config.blr = blr; config.lr = lr; config.minLR = minLR; config.warmupEpochs = warmupEpochs
+            config.queries = epQueries; config.numHeads = numHeads; config.classes = classes; config.seed = seed
+            config.shots = shots; config.labelFraction = labelFraction
+            config.earlyStopPatience = earlyStop; config.earlyStopMinDelta = minDelta; config.earlyStopMinEpochs = minEpochs
+            let device = try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)
+            let trainer = try Trainer(config: config, ctx: try KernelContext(device: device), train: try TokenDataset(path: trainTokens),
+                                      val: try TokenDataset(path: valTokens), output: URL(fileURLWithPath: output))
+            let terminal = isatty(STDOUT_FILENO) != 0
+            if terminal {
+                trainer.progress = { line in FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)".utf8)) }
+                trainer.log = { line in FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)\n".utf8)) }
+            } else {
+                trainer.log = { print($0); fflush(stdout) }
+            }
+            if resume { try trainer.resume() }
+            let summary = try trainer.run(evalOnly: evalOnly)
+            print("\nsummary (\(output)/summary.json):")
+            for (name, s) in summary.sorted(by: { $0.key < $1.key }) {
+                print("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) best acc@1 \(String(format: "%.2f", s.best_acc1))% (epoch \(s.best_epoch + 1)), acc@5 \(String(format: "%.2f", s.acc5))%, \(s.params) params, \(s.status)")
+            }
+        }
+    }
+}
+
+struct SynthCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synth",
+        abstract: "Write a synthetic token task: the class is carried by two tokens at random places among N.")
+    @Option(help: "Output directory (train.safetensors, val.safetensors).") var output: String
+    @Option(help: "Training samples.") var trainSamples = 4096
+    @Option(help: "Validation samples.") var valSamples = 1024
+    @Option(help: "Tokens per sample.") var tokens = 64
+    @Option(help: "Token width.") var dim = 64
+    @Option(help: "Classes.") var classes = 10
+    @Option(help: "Seed.") var seed: UInt64 = 0
+    @Option(help: "Norm of the class direction in each signal token.") var signal = 24.0
+    @Option(help: "Norm of the marker direction of each signal slot.") var marker = 300.0
+    @Option(help: "Std of the per-sample offset shared by all tokens.") var offset = 4.0
+
+    func run() throws {
+        try reportingErrors {
+            for (file, n, s) in [("train.safetensors", trainSamples, seed), ("val.safetensors", valSamples, seed &+ 1)] {
+                var spec = SyntheticTokens.Spec(samples: n)
+                spec.tokens = tokens; spec.dim = dim; spec.classes = classes; spec.seed = s
+                spec.signal = signal; spec.marker = marker; spec.sharedOffset = offset
+                let path = URL(fileURLWithPath: output).appendingPathComponent(file).path
+                try SyntheticTokens.write(spec, to: path)
+                print("wrote \(path): \(n) samples, \(tokens) tokens × \(dim), \(classes) classes")
+            }
+        }
+    }
+}
