@@ -57,6 +57,8 @@ let package = Package(
                     dependencies: ["VulkanCompute", "ProbeShaders", "vkprobe"]),
         .testTarget(name: "ProbeHeadsTests",
                     dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeTraining", "SafeTensors", "VulkanCompute", "ProbeShaders", "vkprobe"]),
+        .testTarget(name: "ProbeTrainingTests",
+                    dependencies: ["ProbeTraining", "ProbeHeads", "ProbeKernels", "SafeTensors", "VulkanCompute", "ProbeShaders", "vkprobe"]),
         .testTarget(name: "ProbeKernelsTests",
                     dependencies: ["ProbeKernels", "VulkanCompute", "ProbeShaders"]),
     ],

@@ -66,6 +66,8 @@ public final class Trainer {
     public private(set) var heads: [HeadTrainer] = []
     public var log: (String) -> Void = { print($0) }
     public var progress: ((String) -> Void)?
+    /// Called after every epoch (index from 0) once every head has been evaluated and checkpointed.
+    public var onEpochEnd: ((Int) throws -> Void)?
     var history: [String: [EpochMetrics]] = [:]
     var best: [String: (acc1: Double, acc5: Double, epoch: Int)] = [:]
     var stalled: [String: Int] = [:]
@@ -200,6 +202,8 @@ public final class Trainer {
                                      val_loss: v.loss, val_acc1: v.acc1, val_acc5: v.acc5, seconds: Date().timeIntervalSince(epochStart))
                 try finishEpoch(h, m)
             }
+            _ = try writeSummary()
+            try onEpochEnd?(epoch)
         }
         return try writeSummary()
     }
