@@ -26,7 +26,7 @@ release: deps
 
 demo: release
 	$(SWIFT) run -c release vkprobe devices
-	$(SWIFT) run -c release vkprobe demo
+	$(SWIFT) run -c release vkprobe demo --output demo-output
 
 test: deps
 	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test

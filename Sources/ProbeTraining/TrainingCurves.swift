@@ -3,7 +3,7 @@ import Foundation
 /// A small SVG plot of a run: train and val loss (left axis) and val acc@1 (right axis, %) per epoch.
 public enum TrainingCurves {
     public static func svg(title: String, history: [EpochMetrics]) -> String {
-        let (w, h, left, right, top, bottom) = (640.0, 360.0, 56.0, 56.0, 36.0, 40.0)
+        let (w, h, left, right, top, bottom) = (640.0, 372.0, 56.0, 56.0, 48.0, 40.0)
         let pw = w - left - right, ph = h - top - bottom
         let epochs = max(history.count, 1)
         let maxLoss = max(history.flatMap { [$0.train_loss, $0.val_loss] }.filter(\.isFinite).max() ?? 1, 1e-6)
@@ -33,8 +33,8 @@ public enum TrainingCurves {
         s += path(history.enumerated().map { (x($0.offset), yLoss($0.element.train_loss)) }, "#1f77b4")
         s += path(history.enumerated().map { (x($0.offset), yLoss($0.element.val_loss)) }, "#1f77b4", dashed: true)
         s += path(history.enumerated().map { (x($0.offset), yAcc($0.element.val_acc1)) }, "#d62728")
-        s += "<text x=\"\(left + 8)\" y=\"\(top + 16)\" fill=\"#1f77b4\">train loss — / val loss - -</text>"
-        s += "<text x=\"\(left + pw - 8)\" y=\"\(top + 16)\" text-anchor=\"end\" fill=\"#d62728\">val acc@1</text>"
+        s += "<text x=\"\(left)\" y=\"\(top - 8)\" fill=\"#1f77b4\">loss: train — / val - -</text>"
+        s += "<text x=\"\(left + pw)\" y=\"\(top - 8)\" text-anchor=\"end\" fill=\"#d62728\">val acc@1 (right axis)</text>"
         return s + "</svg>\n"
     }
 }

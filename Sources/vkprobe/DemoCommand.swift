@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
 import ProbeShaders
+import ProbeTraining
 import VulkanCompute
 
-struct Demo: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Smoke test: list devices, run a chain of dependent kernels, check it against the CPU.")
+struct Smoke: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Smoke test: run a chain of dependent kernels on the device and check it against the CPU.")
 
     @Option(help: "Elements per tensor.") var elements = 1 << 20
     @Option(help: "Kernels in the dependent chain.") var chain = 8
@@ -42,6 +43,38 @@ struct Demo: ParsableCommand {
             guard maxError <= 1e-6 else { throw VulkanError.invalidArgument("smoke dispatch gave wrong results (max relative error \(maxError))") }
             if let log = device.validationLog { print("validation messages: \(log.count)") }
             print("ok")
+        }
+    }
+}
+
+/// The main job on a built-in default: a synthetic token task where the class is carried by two
+/// tokens among 64, trained with EP and a linear probe side by side (the upstream protocol: LARS).
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train EP and a linear probe on a built-in synthetic token task and compare them.")
+
+    @Option(help: "Where the task and the run go.") var output = "demo-output"
+    @Option(help: "Epochs.") var epochs = 10
+    @OptionGroup var flags: DeviceFlags
+
+    func run() throws {
+        try reportingErrors {
+            let dir = URL(fileURLWithPath: output)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            print("Synthetic task: the class is carried by two tokens at random places among 64 (64-wide tokens, 10 classes,")
+            print("4096 training / 1024 validation samples); every token of a sample shares a random offset.")
+            for (file, n, seed) in [("train.safetensors", 4096, UInt64(0)), ("val.safetensors", 1024, UInt64(1))] {
+                var spec = SyntheticTokens.Spec(samples: n)
+                spec.seed = seed
+                try SyntheticTokens.write(spec, to: dir.appendingPathComponent(file).path)
+            }
+            var train = try TrainCommand.parse([
+                "--train-tokens", dir.appendingPathComponent("train.safetensors").path,
+                "--val-tokens", dir.appendingPathComponent("val.safetensors").path,
+                "--heads", "ep,lp", "--ep-queries", "4", "--optimizer", "lars", "--lr", "1.0", "--warmup-epochs", "1",
+                "--epochs", "\(epochs)", "--batch-size", "256", "--output", dir.appendingPathComponent("run").path])
+            train.flags = flags
+            try train.run()
+            print("curves: \(dir.path)/run/ep/curves.svg, \(dir.path)/run/lp/curves.svg")
         }
     }
 }

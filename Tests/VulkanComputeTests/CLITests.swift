@@ -70,7 +70,7 @@ func runVkprobe(_ args: [String], environment: [String: String] = [:]) throws ->
     }
 
     @Test func demoSmokeDispatchPasses() throws {
-        let run = try runVkprobe(["demo", "--validation", "--elements", "65536"])
+        let run = try runVkprobe(["smoke", "--validation", "--elements", "65536"])
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         #expect(run.stdout.contains("ok"))
         #expect(!run.stderr.contains("validation"), "\(run.stderr)")
