@@ -119,6 +119,10 @@ let gemmCases: [GEMMCase] = [
         do { try ctx.gemm(a, b, into: c); Issue.record("expected error") } catch {
             #expect("\(error)".contains("gemm") && "\(error)".contains("[4, 5]") && "\(error)".contains("[6, 3]"))
         }
+        let other = try makeContext()
+        do { try ctx.gemm(a, try other.empty([5, 3]), into: c); Issue.record("expected error") } catch {
+            #expect("\(error)".contains("gemm") && "\(error)".contains("device mismatch"))
+        }
         let h = try ctx.empty([5, 3], dtype: .f16)
         do { try ctx.gemm(a, h, into: c); Issue.record("expected error") } catch {
             #expect("\(error)".contains("gemm") && "\(error)".contains("f16"))

@@ -175,6 +175,33 @@ func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [String] {
         #expect { try t2.resume() } throws: { "\($0)".contains("not a ep training checkpoint") }
     }
 
+    @Test func accumulationEarlyStoppingAndF16Tokens() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (train, val) = try smallTask(dir)
+        let ctx = try makeContext()
+        // Gradient accumulation: one optimiser step per two micro-batches.
+        var c = smallConfig(["ep"]); c.epochs = 1; c.accumIter = 2
+        let t = try Trainer(config: c, ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val), output: dir.appendingPathComponent("accum"))
+        _ = try t.run()
+        #expect(t.heads[0].optimizerSteps == 512 / 64 / 2)
+        // Early stopping: nothing counts as progress, so the head stops after `patience` epochs.
+        var e = smallConfig(["lp"]); e.epochs = 5; e.earlyStopPatience = 1; e.earlyStopMinDelta = 1000; e.earlyStopMinEpochs = 2
+        let summary = try Trainer(config: e, ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val),
+                                  output: dir.appendingPathComponent("early")).run()
+        #expect(summary["lp"]!.epochs_run == 2 && summary["lp"]!.status.contains("early stop"))
+        // f16 token files read as their rounded values.
+        let f32 = try TokenDataset(path: train)
+        var w = SafeTensorsWriter()
+        let tokens = try f32.gatherTokens(Array(0..<8))
+        w.add("tokens", float16: tokens, shape: [8, 16, 32])
+        w.add("labels", int32: Array(f32.labels.prefix(8)), shape: [8])
+        let half = dir.appendingPathComponent("half.safetensors").path
+        try w.write(to: half)
+        let f16 = try TokenDataset(path: half)
+        #expect(try f16.gatherTokens([3, 1]) == (try f32.gatherTokens([3, 1])).map { Float(Float16($0)) })
+    }
+
     @Test func lowShotSubsetsAreSeededPerClass() {
         let labels = (0..<200).map { Int32($0 % 10) }
         let a = SeededOrder.subset(labels: labels, shots: 3, fraction: nil, seed: 1)
