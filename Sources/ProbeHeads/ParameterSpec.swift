@@ -33,19 +33,20 @@ func layerNormSpecs(_ prefix: String, _ dim: Int) -> [ParameterSpec] {
     [ParameterSpec("\(prefix).weight", [dim], .constant(1)), ParameterSpec("\(prefix).bias", [dim], .constant(0))]
 }
 
-/// A seeded generator for initialisation (SplitMix64; Box–Muller normals).
+/// The project's seeded generator (SplitMix64; Box–Muller normals): initialisation, shuffles,
+/// subsets and synthetic data all draw from it, so runs are reproducible from their seeds.
 public struct InitRNG {
     private var state: UInt64
     public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func normal() -> Double {
+    public mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    public mutating func normal() -> Double {
         let u1 = max(uniform(), 1e-300), u2 = uniform()
         return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
     }

@@ -25,17 +25,11 @@ public enum SyntheticTokens {
     /// Writes `tokens` (S, N, D) f32, `labels` (S,) i32 and `cls` (S, D) (the mean token) to `path`.
     public static func write(_ spec: Spec, to path: String) throws {
         var rng = SeededOrder(seed: spec.seed, stream: 0xC1A55)
-        func normal() -> Float {
-            let u1 = max(Double(rng.next() >> 11) / Double(1 << 53), 1e-300), u2 = Double(rng.next() >> 11) / Double(1 << 53)
-            return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
-        }
+        func normal() -> Float { rng.normal() }
         // Class directions are fixed by the task, not the split: a separate generator.
         var protoRNG = SeededOrder(seed: 1234, stream: 0xC1A55)
         func direction(_ norm: Double) -> [Float] {
-            let v = (0..<spec.dim).map { _ -> Float in
-                let u1 = max(Double(protoRNG.next() >> 11) / Double(1 << 53), 1e-300), u2 = Double(protoRNG.next() >> 11) / Double(1 << 53)
-                return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
-            }
+            let v = (0..<spec.dim).map { _ in protoRNG.normal() }
             let n = v.map { $0 * $0 }.reduce(0, +).squareRoot()
             return v.map { $0 / n * Float(norm) }
         }

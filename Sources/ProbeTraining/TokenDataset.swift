@@ -1,4 +1,5 @@
 import Foundation
+import ProbeHeads
 import SafeTensors
 
 /// A token dataset: a safetensors file with `tokens` (S, N, D) f32 or f16, `labels` (S,) i32 or
@@ -73,18 +74,13 @@ public struct TrainingError: Error, CustomStringConvertible {
     public init(_ d: String) { description = d }
 }
 
-/// Seeded shuffles and low-shot subsets (SplitMix64 + Fisher–Yates), reproducible across runs
-/// and resumes.
+/// Seeded shuffles and low-shot subsets (Fisher–Yates over `InitRNG`), reproducible across runs
+/// and resumes: one independent stream per (seed, stream), e.g. per epoch.
 public struct SeededOrder {
-    var state: UInt64
-    public init(seed: UInt64, stream: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 ^ (stream &+ 0xD1B5_4A32_D192_ED03) }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var rng: InitRNG
+    public init(seed: UInt64, stream: UInt64) { rng = InitRNG(seed: seed &* 0x9E37_79B9_7F4A_7C15 ^ (stream &+ 0xD1B5_4A32_D192_ED03)) }
+    mutating func next() -> UInt64 { rng.next() }
+    mutating func normal() -> Float { Float(rng.normal()) }
     public mutating func shuffle(_ a: inout [Int]) {
         guard a.count > 1 else { return }
         for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, Int(next() % UInt64(i + 1))) }
