@@ -52,21 +52,18 @@ public final class KernelContext {
     /// Finishes pending work and reads a tensor back as Float (f16 and i32 converted).
     public func read(_ t: Tensor) throws -> [Float] {
         try finish()
-        let c = try contiguousHost(t)
         switch t.dtype {
-        case .f32: return try gather(c, as: Float.self)
-        case .f16: return try gather(c, as: UInt16.self).map { Float(Float16(bitPattern: $0)) }
-        case .i32: return try gather(c, as: Int32.self).map { Float($0) }
+        case .f32: return try gather(t, as: Float.self)
+        case .f16: return try gather(t, as: UInt16.self).map { Float(Float16(bitPattern: $0)) }
+        case .i32: return try gather(t, as: Int32.self).map { Float($0) }
         }
     }
 
     public func readInt32(_ t: Tensor) throws -> [Int32] {
         guard t.dtype == .i32 else { throw OpError.dtype("readInt32", "\(t) is not i32") }
         try finish()
-        return try gather(try contiguousHost(t), as: Int32.self)
+        return try gather(t, as: Int32.self)
     }
-
-    private func contiguousHost(_ t: Tensor) throws -> Tensor { t }
 
     /// Downloads the span of `t` and gathers its elements in row-major order on the host.
     private func gather<T>(_ t: Tensor, as: T.Type) throws -> [T] {

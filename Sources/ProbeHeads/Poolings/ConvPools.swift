@@ -60,14 +60,13 @@ public struct DOLGPool: Pooling {
     public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return N * D * D + 4 * N * D }
 
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
-        let s = g.shape(x), D = options.dim
+        let D = options.dim
         let y = try g.linear(x, try g.reshape(try p["conv1.weight"], [D, D]), try p["conv1.bias"])
         let yb = try g.batchNorm(y, channelAxis: 2, gamma: try p["bn.weight"], beta: try p["bn.bias"], runningMean: try p["bn.running_mean"].value,
                                  runningVar: try p["bn.running_var"].value, eps: 1e-5)
         let f = try g.l2Normalize(yb, eps: 1e-12)
         let a = try g.activation(try g.linear(try g.activation(yb, .relu), try g.reshape(try p["conv2.weight"], [1, D]), try p["conv2.bias"]), .softplus)
         let out = try g.mean(try g.mul(f, a), axis: 1)
-        _ = s
         return PoolingOutput(features: out, attention: a.value)
     }
 }

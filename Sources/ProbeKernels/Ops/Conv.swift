@@ -6,11 +6,9 @@ extension KernelContext {
     /// 1×1 convolutions are GEMMs.
     public func conv2d(_ x: Tensor, _ w: Tensor, padding: Int) throws -> Tensor {
         let op = "conv2d"
-        let (B, Cin, H, W, Cout, KH, KW, Ho, Wo) = try convShapes(x, w, padding, op: op)
-        _ = (Cin, KH, KW)
+        let (B, _, _, _, Cout, _, _, Ho, Wo) = try convShapes(x, w, padding, op: op)
         let y = try empty([B, Cout, Ho, Wo])
         try convDispatch(mode: 0, a: x, w: w, out: y, x: x, weight: w, padding: padding, accumulate: false, count: y.count, op: op)
-        _ = (H, W)
         return y
     }
 
