@@ -261,13 +261,17 @@ public final class CommandStream {
     /// Submits what was recorded so far without waiting.
     public func submit() throws {
         guard let cb = current else { return }
-        // Make every write visible to host reads of mapped memory once the fence signals.
+        // Make every write visible to host reads of mapped memory once the fence signals, and to
+        // work in later submissions on the queue (other streams: staged uploads, another context),
+        // whose hazards this stream's tracking cannot see.
         var barrier = VkMemoryBarrier()
         barrier.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER
         barrier.srcAccessMask = VkAccessFlags(VK_ACCESS_SHADER_WRITE_BIT.rawValue | VK_ACCESS_TRANSFER_WRITE_BIT.rawValue)
-        barrier.dstAccessMask = VkAccessFlags(VK_ACCESS_HOST_READ_BIT.rawValue)
-        fns.cmdPipelineBarrier(cb, VkPipelineStageFlags(VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue | VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue),
-                               VkPipelineStageFlags(VK_PIPELINE_STAGE_HOST_BIT.rawValue), 0, 1, &barrier, 0, nil, 0, nil)
+        barrier.dstAccessMask = VkAccessFlags(VK_ACCESS_HOST_READ_BIT.rawValue | VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue
+                                              | VK_ACCESS_TRANSFER_READ_BIT.rawValue | VK_ACCESS_TRANSFER_WRITE_BIT.rawValue)
+        let work = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue | VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue
+        fns.cmdPipelineBarrier(cb, VkPipelineStageFlags(work), VkPipelineStageFlags(work | VK_PIPELINE_STAGE_HOST_BIT.rawValue),
+                               0, 1, &barrier, 0, nil, 0, nil)
         try check(fns.endCommandBuffer(cb), "vkEndCommandBuffer")
         current = nil
         commandsInChunk = 0

@@ -14,8 +14,9 @@ public struct DeviceOptions: Sendable {
     /// $XDG_CACHE_HOME/vkprobe, else ~/.cache/vkprobe.
     public var pipelineCacheDirectory: URL? = DeviceOptions.defaultCacheDirectory()
     /// Map device-local memory when it is host-visible (lavapipe, integrated GPUs). Turning this off
-    /// sends every upload/download through staging copies, as on a discrete GPU (used by tests).
-    public var directHostAccess = true
+    /// (or VKPROBE_FORCE_STAGING=1) sends every upload/download through staging copies, as on a
+    /// discrete GPU — for testing that path on lavapipe.
+    public var directHostAccess = ProcessInfo.processInfo.environment["VKPROBE_FORCE_STAGING"] != "1"
 
     public init(selector: String? = nil, validation: Bool? = nil) {
         self.selector = selector ?? ProcessInfo.processInfo.environment["VKPROBE_DEVICE"]
