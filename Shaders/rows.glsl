@@ -1,6 +1,7 @@
 // Row kernels: a workgroup of TPR invocations walks rows (grid-stride); lane t takes columns
-// t, t + TPR, ...; row reductions go through shared memory when TPR > 1. TPR = 1 (lavapipe)
-// compiles to plain loops with no shared memory or barriers. TPR must be a power of two.
+// t, t + TPR, ...; row reductions go through shared memory when TPR > 1 (TPR a power of two).
+// With SUBGROUP_REDUCE (the `_sg` variants) the workgroup is exactly one subgroup and reductions
+// are subgroup operations: no shared memory, no barriers (fastest on lavapipe).
 #ifndef VKPROBE_ROWS_GLSL
 #define VKPROBE_ROWS_GLSL
 #include "common.glsl"
@@ -8,6 +9,11 @@
 layout(local_size_x_id = 0) in;
 #define TPR gl_WorkGroupSize.x
 
+#ifdef SUBGROUP_REDUCE
+#extension GL_KHR_shader_subgroup_arithmetic : require
+float rowSum(float v) { return subgroupAdd(v); }
+float rowMax(float v) { return subgroupMax(v); }
+#else
 shared float rowScratch[gl_WorkGroupSize.x];
 
 float rowSum(float v) {
@@ -37,6 +43,7 @@ float rowMax(float v) {
     barrier();
     return r;
 }
+#endif
 
 #define FOR_EACH_ROW(row, rows) for (uint row = gl_WorkGroupID.x; row < (rows); row += gl_NumWorkGroups.x)
 #define FOR_EACH_COL(col, cols) for (uint col = gl_LocalInvocationID.x; col < (cols); col += TPR)

@@ -85,6 +85,11 @@ public final class KernelContext {
 
     // MARK: Dispatch helpers
 
+    /// A row kernel: the subgroup-reduction variant where the device takes it.
+    func rowKernel(_ shader: String, bindings: Int, push: Int, spec: [UInt32]) throws -> Kernel {
+        try kernel(variants.rowSubgroup ? shader + "_sg" : shader, bindings: bindings, push: push, spec: spec)
+    }
+
     func kernel(_ shader: String, bindings: Int, push: Int, spec: [UInt32]) throws -> Kernel {
         try device.pipelines.kernel(KernelDescriptor(shader: shader, bindings: bindings, pushConstantBytes: push, specialization: spec))
     }
@@ -148,12 +153,19 @@ public struct KernelVariants: Sendable {
     public var cpuGEMM: (lanes: UInt32, rows: UInt32, cols: UInt32) = (8, 8, 16)
     /// Workgroup size of 1-D elementwise kernels.
     public var elementwiseLocal: UInt32
-    /// Workgroup size of row kernels (softmax, norms): one workgroup per row, reduce in shared memory.
+    /// Workgroup size of row kernels (softmax, norms, loss): a workgroup per row.
     public var rowLocal: UInt32
+    /// Row kernels reduce with subgroup arithmetic (`_sg` variants); needs `rowLocal` to be exactly
+    /// the device's (fixed) subgroup size.
+    public var rowSubgroup: Bool
 
     public init(for caps: DeviceCapabilities) {
         gemm = caps.isCPU ? .cpu : .tiled
         elementwiseLocal = caps.isCPU ? 64 : 256
-        rowLocal = caps.isCPU ? 1 : 128
+        // lavapipe: one subgroup (8 lanes) per row beats 1 thread per row by 2.7× (softmax) and
+        // shared-memory workgroups; GPUs: 128 threads and shared-memory reductions.
+        let fixedSubgroup = caps.minSubgroupSize == caps.maxSubgroupSize && caps.subgroupSize > 1
+        rowSubgroup = caps.isCPU && caps.subgroupArithmetic && fixedSubgroup
+        rowLocal = caps.isCPU ? UInt32(rowSubgroup ? caps.subgroupSize : 8) : 128
     }
 }

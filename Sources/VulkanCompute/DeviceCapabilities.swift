@@ -56,6 +56,8 @@ public struct DeviceCapabilities: Codable, Sendable {
     public var storageBuffer16BitAccess: Bool
     public var storageBuffer8BitAccess: Bool
     public var subgroupSizeControl: Bool
+    /// Subgroup arithmetic (subgroupAdd, subgroupMax, ...) in compute shaders.
+    public var subgroupArithmetic: Bool
     public var cooperativeMatrix: Bool
     public var cooperativeMatrixShapes: [CooperativeMatrixShape]
 
@@ -119,7 +121,7 @@ public struct DeviceCapabilities: Codable, Sendable {
             maxMemoryAllocationSize: Int.max, maxMemoryAllocationCount: Int(props.limits.maxMemoryAllocationCount),
             maxPerStageDescriptorStorageBuffers: Int(props.limits.maxPerStageDescriptorStorageBuffers),
             shaderFloat16: false, shaderInt8: false, storageBuffer16BitAccess: false, storageBuffer8BitAccess: false,
-            subgroupSizeControl: false, cooperativeMatrix: false, cooperativeMatrixShapes: [],
+            subgroupSizeControl: false, subgroupArithmetic: false, cooperativeMatrix: false, cooperativeMatrixShapes: [],
             memoryHeaps: [], memoryTypes: [],
             timestamps: false, timestampPeriodNs: Double(props.limits.timestampPeriod), timestampValidBits: 0,
             extensions: exts)
@@ -165,6 +167,8 @@ public struct DeviceCapabilities: Codable, Sendable {
             }
         }
         caps.subgroupSize = Int(p11.subgroupSize)
+        caps.subgroupArithmetic = p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT.rawValue != 0
+            && p11.subgroupSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT.rawValue != 0
         caps.minSubgroupSize = hasSizeControl && sizeControl.minSubgroupSize > 0 ? Int(sizeControl.minSubgroupSize) : Int(p11.subgroupSize)
         caps.maxSubgroupSize = hasSizeControl && sizeControl.maxSubgroupSize > 0 ? Int(sizeControl.maxSubgroupSize) : Int(p11.subgroupSize)
         caps.maxMemoryAllocationSize = Int(p11.maxMemoryAllocationSize)

@@ -90,7 +90,7 @@ import Testing
 
     @Test(arguments: rowShapes)
     func crossEntropyLossGradientAndRanks(tpr: UInt32) throws {
-        let ctx = try makeContext { $0.rowLocal = tpr }
+        let ctx = try makeContext(variants: rowVariant(tpr))
         for (rows, C) in [(1, 1), (7, 10), (3, 197), (33, 1000)] {
             var logits = randomValues(rows * C, seed: UInt64(C), lo: -3, hi: 3)
             if C > 3 { logits[1] = logits[2] }   // a tie, broken by index

@@ -2,15 +2,21 @@ import Foundation
 import Testing
 @testable import ProbeKernels
 
-/// Row kernels run one invocation per row on CPUs and TPR threads with shared-memory reductions
-/// on GPUs: test both shapes.
-let rowShapes: [UInt32] = [1, 32]
+/// Row kernels run as one thread, a workgroup with shared-memory reductions, or one subgroup with
+/// subgroup arithmetic per row (0 = lavapipe's subgroup of 8 with the `_sg` variants): test all.
+let rowShapes: [UInt32] = [1, 32, 0]
+
+func rowVariant(_ tpr: UInt32) -> (inout KernelVariants) -> Void {
+    { v in
+        if tpr == 0 { v.rowLocal = 8; v.rowSubgroup = true } else { v.rowLocal = tpr; v.rowSubgroup = false }
+    }
+}
 let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2, 1000)]
 
 @Suite struct SoftmaxNormTests {
     @Test(arguments: rowShapes)
     func softmaxForwardBackward(tpr: UInt32) throws {
-        let ctx = try makeContext { $0.rowLocal = tpr }
+        let ctx = try makeContext(variants: rowVariant(tpr))
         for (rows, cols) in rowCases {
             let x = randomValues(rows * cols, seed: UInt64(rows + cols), lo: -3, hi: 3), dy = randomValues(rows * cols, seed: 4)
             let mask = randomValues(cols, seed: 5, lo: -2, hi: 0)
@@ -37,7 +43,7 @@ let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2
 
     @Test(arguments: rowShapes)
     func layerNormForwardBackward(tpr: UInt32) throws {
-        let ctx = try makeContext { $0.rowLocal = tpr }
+        let ctx = try makeContext(variants: rowVariant(tpr))
         for (rows, cols) in rowCases where cols > 1 {
             let x = randomValues(rows * cols, seed: UInt64(rows * cols), lo: -2, hi: 3), dy = randomValues(rows * cols, seed: 2)
             let g = randomValues(cols, seed: 3, lo: 0.5, hi: 1.5), b = randomValues(cols, seed: 4)
@@ -69,7 +75,7 @@ let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2
     /// BatchNorm1d over (B, C), over tokens (B, N, C) and BatchNorm2d over (B, C, H, W).
     @Test(arguments: rowShapes)
     func batchNormTrainEvalBackward(tpr: UInt32) throws {
-        let ctx = try makeContext { $0.rowLocal = tpr }
+        let ctx = try makeContext(variants: rowVariant(tpr))
         let cases: [(shape: [Int], axis: Int)] = [([7, 5], 1), ([2, 7, 3], 2), ([3, 4, 2, 5], 1), ([197, 1], 1)]
         for (shape, axis) in cases {
             let n = shape.reduce(1, *), C = shape[axis]

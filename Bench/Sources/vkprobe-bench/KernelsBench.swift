@@ -13,6 +13,8 @@ struct KernelsBench: ParsableCommand {
     @Option(help: "Only ops whose name contains this.") var only: String?
     @Option(help: "CPU GEMM tile as lanes,rows,cols (tuning).") var cpuTile: String?
     @Option(help: "Timed repeats per case.") var repeats = 5
+    @Option(help: "Threads per row of row kernels (softmax, norms, loss) (tuning).") var rowLocal: UInt32?
+    @Option(help: "Workgroup size of elementwise kernels (tuning).") var elementwiseLocal: UInt32?
     @Option(help: "Only this exact shape, e.g. 50176,768,768.") var shape: String?
     @Flag(help: "Skip the side-by-side run of the same shapes through PyTorch (Bench/compare_torch.py).") var noCompare = false
 
@@ -23,6 +25,8 @@ struct KernelsBench: ParsableCommand {
             let v = cpuTile.split(separator: ",").compactMap { UInt32($0) }
             if v.count == 3 { variants.cpuGEMM = (v[0], v[1], v[2]) }
         }
+        if let rowLocal { variants.rowLocal = rowLocal }
+        if let elementwiseLocal { variants.elementwiseLocal = elementwiseLocal }
         let ctx = try KernelContext(device: dev, variants: variants)
         print("device: \(dev.name)  (GEMM variant \(variants.gemm.rawValue))")
         var records: [BenchRecord] = []

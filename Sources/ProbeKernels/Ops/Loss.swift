@@ -25,7 +25,7 @@ extension KernelContext {
         var p = Push()
         for n in [rows, C, ox, ol, oloss, od, or] { p.u(n) }
         p.f(gradScale)
-        let k = try kernel("cross_entropy", bindings: 5, push: p.bytes, spec: [variants.rowLocal])
+        let k = try rowKernel("cross_entropy", bindings: 5, push: p.bytes, spec: [variants.rowLocal])
         try stream.dispatch(k, [bx, bl, bloss, bd, br], push: p.words, groups: (rowGroups(rows), 1, 1))
         return CrossEntropyResult(losses: losses, dLogits: dLogits, ranks: ranks)
     }

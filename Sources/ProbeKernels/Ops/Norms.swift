@@ -21,7 +21,7 @@ extension KernelContext {
         var p = Push()
         for v in [xv.rows, xv.cols, ox, xv.stride, og, ob, oy, yv.stride, os] { p.u(v) }
         p.f(eps)
-        let k = try kernel("layernorm", bindings: 5, push: p.bytes, spec: [variants.rowLocal, gamma == nil ? 0 : 1])
+        let k = try rowKernel("layernorm", bindings: 5, push: p.bytes, spec: [variants.rowLocal, gamma == nil ? 0 : 1])
         try stream.dispatch(k, [bx, Binding(bg.range, .read), Binding(bb.range, .read), by, bs], push: p.words, groups: (rowGroups(xv.rows), 1, 1))
         return (y, stats)
     }
@@ -44,7 +44,7 @@ extension KernelContext {
             var p = Push()
             for v in [xv.rows, xv.cols, ox, xv.stride, og, os, ody, dyv.stride, odx, dxv.stride] { p.u(v) }
             p.f(Float(accumulate ? 1 : 0))
-            let k = try kernel("layernorm_backward", bindings: 5, push: p.bytes, spec: [variants.rowLocal, gamma == nil ? 0 : 1])
+            let k = try rowKernel("layernorm_backward", bindings: 5, push: p.bytes, spec: [variants.rowLocal, gamma == nil ? 0 : 1])
             try stream.dispatch(k, [bx, Binding(bg.range, .read), bs, bdy, bdx], push: p.words, groups: (rowGroups(xv.rows), 1, 1))
         }
         if let dGamma, let dBeta {
@@ -90,7 +90,7 @@ extension KernelContext {
             var p = Push()
             for n in [v.outer, v.C, v.inner, ox, os, orm, orv] { p.u(n) }
             p.f(eps); p.f(momentum)
-            let k = try kernel("batchnorm_stats", bindings: 4, push: p.bytes, spec: [variants.rowLocal, 1])
+            let k = try rowKernel("batchnorm_stats", bindings: 4, push: p.bytes, spec: [variants.rowLocal, 1])
             try stream.dispatch(k, [bx, bs, brm, brv], push: p.words, groups: (rowGroups(v.C), 1, 1))
         }
         let (bg, og) = try gamma.map { try bind($0, .read, op: op) } ?? (bx, 0)
@@ -127,7 +127,7 @@ extension KernelContext {
         for n in [v.outer, v.C, v.inner, ox, os, orv, og, ody, odx, odg] { p.u(n) }
         p.f(eps); p.f(Float(accumulate ? 1 : 0))
         let affine = gamma != nil && dGammaBeta != nil
-        let k = try kernel("batchnorm_backward", bindings: 7, push: p.bytes, spec: [variants.rowLocal, affine ? 1 : 0, training ? 0 : 1])
+        let k = try rowKernel("batchnorm_backward", bindings: 7, push: p.bytes, spec: [variants.rowLocal, affine ? 1 : 0, training ? 0 : 1])
         let dgBinding = dGammaBeta == nil ? try Binding(device.makeBuffer(bytes: 16).whole, .write) : bdg
         try stream.dispatch(k, [bx, bs, brv, Binding(bg.range, .read), bdy, bdx, dgBinding], push: p.words, groups: (rowGroups(v.C), 1, 1))
     }

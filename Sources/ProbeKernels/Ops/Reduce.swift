@@ -95,7 +95,7 @@ extension KernelContext {
         var p = Push()
         for n in [rows, cols, ox, ody, oo] { p.u(n) }
         p.f(eps)
-        let k = try kernel("l2normalize", bindings: 3, push: p.bytes, spec: [variants.rowLocal, dy == nil ? 0 : 1])
+        let k = try rowKernel("l2normalize", bindings: 3, push: p.bytes, spec: [variants.rowLocal, dy == nil ? 0 : 1])
         try stream.dispatch(k, [bx, Binding(bdy.range, .read), bo], push: p.words, groups: (rowGroups(rows), 1, 1))
         return out
     }

@@ -36,7 +36,7 @@ extension KernelContext {
         var p = Push()
         for v in [xv.rows, xv.cols, ox, xv.stride, om, maskRows, oy, yv.stride] { p.u(v) }
         p.f(scale)
-        let k = try kernel("softmax", bindings: 3, push: p.bytes, spec: [variants.rowLocal, mask == nil ? 0 : 1])
+        let k = try rowKernel("softmax", bindings: 3, push: p.bytes, spec: [variants.rowLocal, mask == nil ? 0 : 1])
         try stream.dispatch(k, [bx, Binding(bm.range, .read), by], push: p.words, groups: (rowGroups(xv.rows), 1, 1))
         return y
     }
@@ -52,7 +52,7 @@ extension KernelContext {
         var p = Push()
         for v in [yv.rows, yv.cols, oy, yv.stride, ody, dyv.stride, odx, dxv.stride] { p.u(v) }
         p.f(scale); p.f(Float(accumulate ? 1 : 0))
-        let k = try kernel("softmax_backward", bindings: 3, push: p.bytes, spec: [variants.rowLocal])
+        let k = try rowKernel("softmax_backward", bindings: 3, push: p.bytes, spec: [variants.rowLocal])
         try stream.dispatch(k, [by, bdy, bdx], push: p.words, groups: (rowGroups(yv.rows), 1, 1))
     }
 }
