@@ -11,6 +11,8 @@ layout(constant_id = 4) const uint COLS = 16;
 // A and B both contiguous along K, K and every offset/row stride a multiple of 4 (the Linear case):
 // load float4s along K — one gather per lane and one uniform load per column for four K steps.
 layout(constant_id = 5) const bool VEC4_K = false;
+// Only A contiguous along K (B strided, e.g. A·X or dY·W): float4 gathers of A, scalar uniform B.
+layout(constant_id = 6) const bool VEC4_A = false;
 
 void main() {
     uint batchIndex = gl_WorkGroupID.z;
@@ -39,6 +41,24 @@ void main() {
                     acc[r][c] = fma(av[r].y, bv.y, acc[r][c]);
                     acc[r][c] = fma(av[r].z, bv.z, acc[r][c]);
                     acc[r][c] = fma(av[r].w, bv.w, acc[r][c]);
+                }
+            }
+        }
+    } else if (VEC4_A) {
+        uint rowA4[ROWS];
+        [[unroll]] for (uint r = 0; r < ROWS; ++r) rowA4[r] = rowA[r] >> 2;
+        for (uint k4 = 0; k4 < p.K / 4; ++k4) {
+            vec4 av[ROWS];
+            [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = vec4(a4[rowA4[r] + k4]);
+            uint k = k4 * 4;
+            [[unroll]] for (uint c = 0; c < COLS; ++c) {
+                uint bi = colB[c] + k * p.sBk;
+                float b0 = float(b[bi]), b1 = float(b[bi + p.sBk]), b2 = float(b[bi + 2u * p.sBk]), b3 = float(b[bi + 3u * p.sBk]);
+                [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+                    acc[r][c] = fma(av[r].x, b0, acc[r][c]);
+                    acc[r][c] = fma(av[r].y, b1, acc[r][c]);
+                    acc[r][c] = fma(av[r].z, b2, acc[r][c]);
+                    acc[r][c] = fma(av[r].w, b3, acc[r][c]);
                 }
             }
         }

@@ -22,6 +22,9 @@ let gemmCases: [GEMMCase] = [
     // K-contiguous operands with K % 4 == 0: the float4 path of the CPU-shaped kernel.
     GEMMCase(batch: 2, M: 67, N: 20, K: 64, transB: true, bias: true, act: .gelu),
     GEMMCase(batch: 1, M: 197, N: 35, K: 132, transB: true, batchB: false),
+    // Only A contiguous along K (B row-major (K, N)): the float4-A path.
+    GEMMCase(batch: 3, M: 33, N: 70, K: 196, bias: true),
+    GEMMCase(batch: 1, M: 8, N: 9, K: 12, transA: false, transB: false, beta: 1),
 ]
 
 @Suite struct GEMMTests {

@@ -98,9 +98,11 @@ extension KernelContext {
         case .cpu:
             let (lanes, rows, cols) = variants.cpuGEMM
             // float4 loads along K when both operands are K-contiguous and 16-byte aligned (in elements: 4).
-            let vec4 = sAk == 1 && sBk == 1 && K % 4 == 0 && [offA, offB, sAi, sBn, sAo, sAh, sBo, sBh].allSatisfy { $0 % 4 == 0 }
+            let aligned4 = K % 4 == 0 && [offA, sAi, sAo, sAh].allSatisfy { $0 % 4 == 0 }
+            let vec4 = aligned4 && sAk == 1 && sBk == 1 && [offB, sBn, sBo, sBh].allSatisfy { $0 % 4 == 0 }
+            let vec4A = !vec4 && aligned4 && sAk == 1
             let k = try kernel(f16 ? "gemm_cpu_f16" : "gemm_cpu", bindings: 4, push: p.bytes,
-                               spec: [lanes] + common + [rows, cols, vec4 ? 1 : 0])
+                               spec: [lanes] + common + [rows, cols, vec4 ? 1 : 0, vec4A ? 1 : 0])
             try stream.dispatch(k, bindings, push: p.words,
                                 groups: ((N + Int(cols) - 1) / Int(cols), (M + Int(lanes * rows) - 1) / Int(lanes * rows), batch))
         case .tiled:
