@@ -87,7 +87,15 @@ public final class ProbeHeadState<B: Backend> {
         var w = SafeTensorsWriter()
         w.metadata = metadata.merging(["head": layout.pooling.name, "dim": "\(layout.pooling.options.dim)",
                                        "classes": "\(layout.classes)", "format": "pt"]) { a, _ in a }
-        if !layout.isLinearProbe { for (s, v) in try pooling.hostValues() { w.add(layout.poolingPrefix + s.name, v, shape: s.shape) } }
+        if !layout.isLinearProbe {
+            for (s, v) in try pooling.hostValues() {
+                w.add(layout.poolingPrefix + s.name, v, shape: s.shape)
+                // BatchNorms inside the pooling (aim, cbam, dolg) count the same training forwards.
+                if s.name.hasSuffix(".running_mean") {
+                    w.add(layout.poolingPrefix + s.name.dropLast("running_mean".count) + "num_batches_tracked", int64: [batchesTracked], shape: [])
+                }
+            }
+        }
         for (s, v) in try bn.hostValues() { w.add(layout.bnPrefix + s.name, v, shape: s.shape) }
         w.add(layout.bnPrefix + "num_batches_tracked", int64: [batchesTracked], shape: [])
         for (s, v) in try linear.hostValues() { w.add(layout.linearPrefix + s.name, v, shape: s.shape) }
