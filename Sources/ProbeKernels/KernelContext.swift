@@ -140,6 +140,21 @@ public final class KernelContext {
         return max(1, min(rows, limit / widest))
     }
 
+    /// When any operand's window would exceed maxStorageBufferRange, runs `body` on the two halves
+    /// of `axis` (sliced in every operand; ops whose outputs are independent along it) and returns
+    /// true; false when everything fits and the caller should dispatch directly.
+    func splitting(_ operands: [Tensor], axis: Int = 0, _ body: ([Tensor]) throws -> Void) throws -> Bool {
+        let limit = device.capabilities.maxStorageBufferRange - 2 * device.capabilities.minStorageBufferOffsetAlignment
+        guard operands.contains(where: { $0.span * $0.dtype.size > limit }) else { return false }
+        let n = operands[0].shape[axis]
+        guard n > 1, operands.allSatisfy({ $0.shape[axis] == n }) else {
+            throw VulkanError.bindingTooLarge(bytes: operands.map { $0.span * $0.dtype.size }.max()!, limit: limit,
+                                              what: "operands \(operands) (cannot split further along axis \(axis))")
+        }
+        for r in [0..<(n / 2), (n / 2)..<n] { try body(try operands.map { try $0.slice(axis: axis, r) }) }
+        return true
+    }
+
     func groups(_ n: Int, _ local: Int, cap: Int = 65535) -> Int { max(1, min((n + local - 1) / local, cap)) }
 }
 

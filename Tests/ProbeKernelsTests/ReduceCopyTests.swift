@@ -70,3 +70,34 @@ import Testing
         expectNoValidationMessages(ctx)
     }
 }
+
+@Suite struct OversizedOperandTests {
+    /// A (3, 2900, 4096) tensor is 142 MB, beyond lavapipe's 128 MiB maxStorageBufferRange: reduce,
+    /// softmax and LayerNorm split it instead of failing or binding out of range.
+    @Test func rowOpsAndReductionsSplitOversizedTensors() throws {
+        let ctx = try makeContext()
+        let shape = [3, 2900, 4096]
+        let n = shape.reduce(1, *)
+        try #require(n * 4 > ctx.device.capabilities.maxStorageBufferRange || ctx.device.capabilities.maxStorageBufferRange > 1 << 30)
+        var s: UInt32 = 99
+        // Positive values: a well-conditioned mean (zero-mean data would measure cancellation, not the kernel).
+        let host = (0..<n).map { _ -> Float in s = s &* 1664525 &+ 1013904223; return Float(s >> 9) / Float(1 << 23) }
+        let x = try ctx.tensor(host, shape)
+        // Mean over the middle axis.
+        let m = try ctx.read(try ctx.reduce(x, axis: 1, .mean).values)
+        var want = [Double](repeating: 0, count: 3 * 4096)
+        for a in 0..<3 { for b in 0..<2900 { for c in 0..<4096 { want[a * 4096 + c] += Double(host[(a * 2900 + b) * 4096 + c]) / 2900 } } }
+        #expect(relativeError(m, want) <= fp32Tolerance)
+        // LayerNorm and softmax over the last axis: check a few rows from each half.
+        let (y, stats) = try ctx.layerNorm(x, gamma: nil, beta: nil, eps: 1e-5)
+        let p = try ctx.softmax(x, scale: 2)
+        let yh = try ctx.read(y), ph = try ctx.read(p), st = try ctx.read(stats)
+        #expect(st.count == 3 * 2900 * 2)
+        for row in [0, 4349, 4350, 8699] {
+            let r = Array(host[(row * 4096)..<((row + 1) * 4096)]).map(Double.init)
+            #expect(relativeError(Array(yh[(row * 4096)..<((row + 1) * 4096)]), Reference.layerNorm(r, cols: 4096, gamma: nil, beta: nil, eps: 1e-5)) <= fp32Tolerance)
+            #expect(relativeError(Array(ph[(row * 4096)..<((row + 1) * 4096)]), Reference.softmax(r, cols: 4096, scale: 2)) <= fp32Tolerance)
+        }
+        expectNoValidationMessages(ctx)
+    }
+}

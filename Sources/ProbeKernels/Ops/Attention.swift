@@ -29,6 +29,14 @@ extension KernelContext {
         }
         for t in [q, k, v, out] where t.strides[3] != 1 { throw OpError.shape(op, "\(t): the last axis must be contiguous") }
         guard Lk > 0 else { throw OpError.shape(op, "no keys: k \(k)") }
+        // Too large to bind: the halves of the batch.
+        var halves: [AttentionSaved] = []
+        if try splitting([q, k, v, out], { h in
+            if let s = try attention(q: h[0], k: h[1], v: h[2], scale: scale, into: h[3], saveProbabilities: saveProbabilities) { halves.append(s) }
+        }) {
+            guard saveProbabilities else { return nil }
+            return AttentionSaved(probs: try concat(halves.map(\.probs), axis: 0), logSumExp: try concat(halves.map(\.logSumExp), axis: 0))
+        }
         let probs = saveProbabilities ? try empty([B, H, Lq, Lk]) : nil
         let lse = saveProbabilities ? try empty([B, H, Lq]) : nil
         let (bq, oq) = try bind(q, .read, op: op), (bk, ok) = try bind(k, .read, op: op)

@@ -8,6 +8,13 @@ extension KernelContext {
         let y = try out ?? empty(x.shape)
         try checkDevice(op, x, y); try requireF32(op, x, y)
         guard y.shape == x.shape else { throw OpError.shape(op, "x \(x), y \(y)") }
+        if x.rank > 1 {
+            // Too large to bind: normalise the halves, stats concatenated in row order.
+            var parts: [Tensor] = []
+            if try splitting([x, y], { parts.append(try layerNorm($0[0], gamma: gamma, beta: beta, eps: eps, into: $0[1]).stats) }) {
+                return (y, try concat(parts, axis: 0))
+            }
+        }
         let xv = try rowView(x, op: op), yv = try rowView(y, op: op)
         guard (gamma == nil) == (beta == nil) else { throw OpError.shape(op, "γ and β must both be given or both be nil") }
         for t in [gamma, beta].compactMap({ $0 }) {
@@ -32,6 +39,19 @@ extension KernelContext {
         let op = "layerNormBackward"
         try checkDevice(op, x, stats, dy); try requireF32(op, x, dy)
         guard dy.shape == x.shape else { throw OpError.shape(op, "x \(x), dy \(dy)") }
+        if x.rank > 1, let dx {
+            // Too large to bind: the halves (rows are independent; parameter gradients accumulate).
+            let rowsPerItem = x.shape.dropFirst().dropLast().reduce(1, *)
+            var first = true
+            let split = try splitting([x, dy, dx]) { h in
+                let n = h[0].shape[0] * rowsPerItem
+                let start = (h[0].offset - x.offset) / max(x.strides[0], 1) * rowsPerItem
+                try layerNormBackward(h[0], gamma: gamma, stats: try stats.slice(axis: 0, start..<(start + n)), h[1], into: h[2],
+                                      dGamma: dGamma, dBeta: dBeta, accumulate: accumulate || !first)
+                first = false
+            }
+            if split { return }
+        }
         let xv = try rowView(x, op: op), dyv = try rowView(dy, op: op)
         guard stats.count == 2 * xv.rows else { throw OpError.shape(op, "stats \(stats) for \(xv.rows) rows") }
         let (bx, ox) = try bind(x, .read, op: op), (bs, os) = try bind(stats, .read, op: op), (bdy, ody) = try bind(dy, .read, op: op)

@@ -16,6 +16,23 @@ extension KernelContext {
         try checkDevice(op, values); try requireContiguous(op, values)
         guard values.count == max(1, outShape.reduce(1, *)) else { throw OpError.shape(op, "output \(values) for \(x) reduced over axis \(axis)") }
         let argmax = kind == .max ? try empty(outShape.isEmpty ? [1] : outShape, dtype: .i32) : nil
+        // Too large to bind: reduce the halves of another axis into the matching output halves.
+        if let s = (0..<x.rank).first(where: { $0 != axis && x.shape[$0] > 1 }) {
+            let outAxis = keepDim || s < axis ? s : s - 1
+            let vAll = try values.reshaped(keepDim ? outShape : (outShape.isEmpty ? [1] : outShape))
+            var parts: [Tensor] = []
+            let limit = device.capabilities.maxStorageBufferRange - 2 * device.capabilities.minStorageBufferOffsetAlignment
+            if x.span * 4 > limit {
+                let n = x.shape[s]
+                for r in [0..<(n / 2), (n / 2)..<n] {
+                    let res = try reduce(try x.slice(axis: s, r), axis: axis, kind, keepDim: keepDim,
+                                         into: try contiguous(try vAll.slice(axis: outAxis, r)), accumulate: accumulate)
+                    try copy(res.values, into: try vAll.slice(axis: outAxis, r))
+                    if let a = res.argmax { parts.append(a) }
+                }
+                return (values, kind == .max ? try concatInts(parts, axis: outAxis) : nil)
+            }
+        }
         // View as (outer, R, inner): outer/inner collapse when their axes are contiguous with each other.
         let outerAxes = Array(0..<axis), innerAxes = Array((axis + 1)..<x.rank)
         guard let sOuter = collapsedStride(x, outerAxes), let sInner = collapsedStride(x, innerAxes) else {
@@ -35,6 +52,17 @@ extension KernelContext {
         try stream.dispatch(k, [bx, bo, Binding(ba.range, kind == .max ? .write : .read)], push: p.words,
                             groups: (groups(outer * inner, Int(variants.elementwiseLocal)), 1, 1))
         return (values, argmax)
+    }
+
+    /// Concatenates i32 tensors (argmax halves) through the host (rare: only for oversized inputs).
+    func concatInts(_ parts: [Tensor], axis: Int) throws -> Tensor {
+        var shape = parts[0].shape
+        shape[axis] = parts.map { $0.shape[axis] }.reduce(0, +)
+        let outer = shape[..<axis].reduce(1, *)
+        var out: [Int32] = []
+        let host = try parts.map { try readInt32($0) }
+        for o in 0..<outer { for (p, h) in zip(parts, host) { let w = p.count / outer; out += h[(o * w)..<((o + 1) * w)] } }
+        return try tensor(out, shape)
     }
 
     /// Stride of the collapsed run of `axes` (1 element for none), or nil if they do not collapse.

@@ -22,6 +22,7 @@ extension KernelContext {
         let y = try out ?? empty(x.shape)
         try checkDevice(op, x, y); try requireF32(op, x, y)
         guard y.shape == x.shape else { throw OpError.shape(op, "x \(x), y \(y)") }
+        if mask == nil, x.rank > 1, try splitting([x, y], { _ = try softmax($0[0], scale: scale, into: $0[1]) }) { return y }
         let xv = try rowView(x, op: op), yv = try rowView(y, op: op)
         var maskRows = 1
         if let mask {
@@ -46,6 +47,7 @@ extension KernelContext {
         let op = "softmaxBackward"
         try checkDevice(op, y, dy, dx); try requireF32(op, y, dy, dx)
         guard y.shape == dy.shape, y.shape == dx.shape else { throw OpError.shape(op, "y \(y), dy \(dy), dx \(dx)") }
+        if y.rank > 1, try splitting([y, dy, dx], { try softmaxBackward($0[0], $0[1], scale: scale, into: $0[2], accumulate: accumulate) }) { return }
         let yv = try rowView(y, op: op), dyv = try rowView(dy, op: op), dxv = try rowView(dx, op: op)
         let (by, oy) = try bind(y, .read, op: op), (bdy, ody) = try bind(dy, .read, op: op)
         let (bdx, odx) = try bind(dx, accumulate ? .readWrite : .write, op: op)
