@@ -16,33 +16,22 @@ float rowMax(float v) { return subgroupMax(v); }
 #else
 shared float rowScratch[gl_WorkGroupSize.x];
 
-float rowSum(float v) {
+// Tree reduction of one value per lane over the workgroup (sum, or max when TAKE_MAX).
+float rowReduce(float v, bool TAKE_MAX) {
     if (TPR == 1u) return v;
     uint t = gl_LocalInvocationID.x;
     rowScratch[t] = v;
     barrier();
     for (uint s = TPR / 2u; s > 0u; s >>= 1) {
-        if (t < s) rowScratch[t] += rowScratch[t + s];
+        if (t < s) rowScratch[t] = TAKE_MAX ? max(rowScratch[t], rowScratch[t + s]) : rowScratch[t] + rowScratch[t + s];
         barrier();
     }
     float r = rowScratch[0];
     barrier();
     return r;
 }
-
-float rowMax(float v) {
-    if (TPR == 1u) return v;
-    uint t = gl_LocalInvocationID.x;
-    rowScratch[t] = v;
-    barrier();
-    for (uint s = TPR / 2u; s > 0u; s >>= 1) {
-        if (t < s) rowScratch[t] = max(rowScratch[t], rowScratch[t + s]);
-        barrier();
-    }
-    float r = rowScratch[0];
-    barrier();
-    return r;
-}
+float rowSum(float v) { return rowReduce(v, false); }
+float rowMax(float v) { return rowReduce(v, true); }
 #endif
 
 #define FOR_EACH_ROW(row, rows) for (uint row = gl_WorkGroupID.x; row < (rows); row += gl_NumWorkGroups.x)

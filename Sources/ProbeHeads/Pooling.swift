@@ -89,6 +89,12 @@ extension Graph {
         try slice(w, axis: 0, offset..<(offset + count))
     }
 
+    /// Output part `part` (of width `width`) of a packed Linear such as qkv or kv: the same numbers
+    /// as slicing its output, with the gradient flowing into the packed weight and bias.
+    func packedLinear(_ x: Variable<B>, _ w: Variable<B>, _ b: Variable<B>?, part: Int, width: Int) throws -> Variable<B> {
+        try linear(x, try rows(w, part * width, width), try b.map { try slice($0, axis: 0, (part * width)..<((part + 1) * width)) })
+    }
+
     /// Multi-head attention of (B, Lq, D) queries over (B, Lk, D) keys/values, merged back to (B, Lq, D).
     func multiHeadAttention(q: Variable<B>, k: Variable<B>, v: Variable<B>, heads: Int, scale: Float) throws -> (Variable<B>, B.Value) {
         let (o, probs) = try attention(q: try splitHeads(q, heads: heads), k: try splitHeads(k, heads: heads),

@@ -17,8 +17,8 @@ public struct ABMILP: Pooling {
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), D = options.dim
         let qkv = try p["self_attn.qkv.weight"]
-        let q = try g.linear(x, try g.rows(qkv, 0, D), nil), k = try g.linear(x, try g.rows(qkv, D, D), nil)
-        let v = try g.linear(x, try g.rows(qkv, 2 * D, D), nil)
+        let q = try g.packedLinear(x, qkv, nil, part: 0, width: D), k = try g.packedLinear(x, qkv, nil, part: 1, width: D)
+        let v = try g.packedLinear(x, qkv, nil, part: 2, width: D)
         let (o, _) = try g.multiHeadAttention(q: q, k: k, v: v, heads: 1, scale: 1 / Float(D).squareRoot())
         let z = try g.linear(o, try p["self_attn.proj.weight"], try p["self_attn.proj.bias"])                 // (B, N, D)
         let hidden = try g.activation(try g.linear(z, try p["attention_predictor.0.weight"], try p["attention_predictor.0.bias"]), .tanh)

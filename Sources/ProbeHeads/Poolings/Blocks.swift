@@ -22,7 +22,7 @@ public struct CoCaPool: Pooling {
         let q0 = try g.layerNorm(try g.slice(try p["img_queries"], axis: 0, 0..<1), gamma: try p["norm.gamma"], beta: try p["norm.beta"], eps: 1e-5)
         let q = try g.batched(try g.reshape(try g.linear(q0, try p["to_q.weight"], nil), [1, 1, H * dh]), s[0])   // (B, 1, 512)
         let kvw = try p["to_kv.weight"]
-        let k = try g.linear(x, try g.rows(kvw, 0, dh), nil), v = try g.linear(x, try g.rows(kvw, dh, dh), nil)   // (B, N, 64)
+        let k = try g.packedLinear(x, kvw, nil, part: 0, width: dh), v = try g.packedLinear(x, kvw, nil, part: 1, width: dh)   // (B, N, 64)
         // One key/value head shared by every query head.
         let kH = try g.expand(try g.reshape(k, [s[0], 1, s[1], dh]), [s[0], H, s[1], dh])
         let vH = try g.expand(try g.reshape(v, [s[0], 1, s[1], dh]), [s[0], H, s[1], dh])
@@ -92,8 +92,8 @@ public struct DinoViTPool: Pooling {
         let D = options.dim
         let h = try g.layerNorm(x, gamma: try p["\(b).norm1.weight"], beta: try p["\(b).norm1.bias"], eps: 1e-5)
         let w = try p["\(b).attn.qkv.weight"]
-        let q = try g.linear(h, try g.rows(w, 0, D), nil), k = try g.linear(h, try g.rows(w, D, D), nil)
-        let v = try g.linear(h, try g.rows(w, 2 * D, D), nil)
+        let q = try g.packedLinear(h, w, nil, part: 0, width: D), k = try g.packedLinear(h, w, nil, part: 1, width: D)
+        let v = try g.packedLinear(h, w, nil, part: 2, width: D)
         let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: Self.heads, scale: 1 / Float(D / Self.heads).squareRoot())
         let x1 = try g.add(x, try g.linear(o, try p["\(b).attn.proj.weight"], try p["\(b).attn.proj.bias"]))
         let x2 = try g.add(x1, try g.mlp(try g.layerNorm(x1, gamma: try p["\(b).norm2.weight"], beta: try p["\(b).norm2.bias"], eps: 1e-5), p, "\(b).mlp"))
@@ -129,8 +129,7 @@ public struct JEPAPool: Pooling {
         let xn = try g.layerNorm(x, gamma: try p["\(b).norm1.weight"], beta: try p["\(b).norm1.bias"], eps: 1e-5)
         let q = try g.linear(query, try p["\(b).xattn.q.weight"], try p["\(b).xattn.q.bias"])
         let (w, bias) = (try p["\(b).xattn.kv.weight"], try p["\(b).xattn.kv.bias"])
-        let k = try g.linear(xn, try g.rows(w, 0, D), try g.slice(bias, axis: 0, 0..<D))
-        let v = try g.linear(xn, try g.rows(w, D, D), try g.slice(bias, axis: 0, D..<(2 * D)))
+        let k = try g.packedLinear(xn, w, bias, part: 0, width: D), v = try g.packedLinear(xn, w, bias, part: 1, width: D)
         let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: options.heads, scale: 1 / Float(D / options.heads).squareRoot())
         let q1 = try g.add(query, try g.linear(o, try p["\(b).xattn.proj.weight"], try p["\(b).xattn.proj.bias"]))
         let q2 = try g.add(q1, try g.mlp(try g.layerNorm(q1, gamma: try p["\(b).norm2.weight"], beta: try p["\(b).norm2.bias"], eps: 1e-5), p, "\(b).mlp"))
