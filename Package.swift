@@ -1,6 +1,17 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// Floors, bottom to top (one direction of dependency; see README "Architecture"):
+//   CVulkan, CTurboJPEG            system-library shims
+//   ProbeOps                       op vocabulary and the Double reference of every op (no device)
+//   ProbeAutodiff                  the tape (Graph) over any Backend; CPUBackend in Double
+//   VulkanCompute                  compute-only Vulkan: devices, memory, pipelines, streams
+//   ProbeShaders                   SPIR-V resources + generated typed kernel interfaces
+//   ProbeKernels                   Tensor, the op set on the device, GPUBackend
+//   SafeTensors                    validated reader, atomic writer
+//   ProbeHeads                     EP and every baseline head (backend-generic; no device)
+//   ProbeTraining                  datasets, optimisers, schedules, the many-head trainer
+//   vkprobe, vkprobe-bench         command line and benchmarks
 let package = Package(
     name: "VulkanProbe",
     platforms: [.macOS(.v14)],
@@ -18,49 +29,57 @@ let package = Package(
         .systemLibrary(name: "CVulkan", path: "Sources/CVulkan"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
 
-        // Compiles every Shaders/*.comp (plus the variants in Shaders/variants.txt) to SPIR-V.
-        .plugin(name: "ShaderCompiler", capability: .buildTool(), path: "Plugins/ShaderCompiler"),
+        // Op vocabulary (dtypes, activations, reductions, errors) and the Double reference.
+        .target(name: "ProbeOps"),
+
+        // A small tape over the op set, generic over a backend; CPUBackend runs it in Double.
+        .target(name: "ProbeAutodiff", dependencies: ["ProbeOps"]),
 
         // Compute-only Vulkan layer: no ML knowledge.
         .target(name: "VulkanCompute", dependencies: ["CVulkan"]),
 
-        // The compiled SPIR-V kernels as bundle resources.
+        // Compiles every Shaders/*.comp (plus the variants in Shaders/variants.txt) to SPIR-V and
+        // generates the typed kernel interfaces with ShaderInterfaceGenerator.
+        .executableTarget(name: "ShaderInterfaceGenerator"),
+        .plugin(name: "ShaderCompiler", capability: .buildTool(), dependencies: ["ShaderInterfaceGenerator"],
+                path: "Plugins/ShaderCompiler"),
+
+        // The compiled SPIR-V kernels as bundle resources, and their typed interfaces.
         .target(name: "ProbeShaders", dependencies: ["VulkanCompute"],
                 plugins: [.plugin(name: "ShaderCompiler")]),
 
-        // Tensors, the op set (forward and backward) and its CPU reference.
-        .target(name: "ProbeKernels", dependencies: ["VulkanCompute", "ProbeShaders"]),
+        // Tensors, the op set (forward and backward) on the device, the GPU backend of the tape.
+        .target(name: "ProbeKernels", dependencies: ["ProbeOps", "ProbeAutodiff", "VulkanCompute", "ProbeShaders"]),
 
         // Reading (memory-mapped, validated) and writing safetensors files.
         .target(name: "SafeTensors"),
 
-        // A small tape over the op set, generic over a GPU and a CPU (Double) backend.
-        .target(name: "ProbeAutodiff", dependencies: ["ProbeKernels", "VulkanCompute"]),
-
         // EP and every baseline head, the probe-head wrapper, upstream parameter names.
-        .target(name: "ProbeHeads", dependencies: ["ProbeAutodiff", "ProbeKernels", "SafeTensors", "VulkanCompute"]),
+        .target(name: "ProbeHeads", dependencies: ["ProbeOps", "ProbeAutodiff", "SafeTensors"]),
 
         // The probing protocol: token datasets, optimisers, schedules, many heads at once, checkpoints.
         .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "VulkanCompute"]),
 
         .executableTarget(name: "vkprobe", dependencies: [
-            "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeAutodiff", "ProbeHeads", "SafeTensors", "ProbeTraining",
+            "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeHeads", "SafeTensors", "ProbeTraining",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "vkprobe-bench", dependencies: [
-            "ProbeKernels", "VulkanCompute", "ProbeShaders", "ProbeAutodiff", "ProbeHeads",
+            "ProbeKernels", "VulkanCompute", "ProbeShaders", "ProbeHeads", "ProbeTraining",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Bench/Sources/vkprobe-bench"),
 
-        .testTarget(name: "VulkanComputeTests",
-                    dependencies: ["VulkanCompute", "ProbeShaders", "vkprobe"]),
-        .testTarget(name: "ProbeHeadsTests",
-                    dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeTraining", "SafeTensors", "VulkanCompute", "ProbeShaders", "vkprobe"]),
-        .testTarget(name: "ProbeTrainingTests",
-                    dependencies: ["ProbeTraining", "ProbeHeads", "ProbeKernels", "SafeTensors", "VulkanCompute", "ProbeShaders", "vkprobe"]),
-        .testTarget(name: "ProbeKernelsTests",
-                    dependencies: ["ProbeKernels", "VulkanCompute", "ProbeShaders"]),
+        // Shared by every test target: devices under the validation layer, tolerances, goldens.
+        .target(name: "ProbeTestSupport", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeKernels"],
+                path: "Tests/ProbeTestSupport"),
+
+        .testTarget(name: "VulkanComputeTests", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),
+        .testTarget(name: "ProbeKernelsTests", dependencies: ["ProbeKernels", "ProbeOps", "VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "ProbeTestSupport"]),
+        .testTarget(name: "ProbeHeadsTests", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
+        .testTarget(name: "ProbeTrainingTests", dependencies: ["ProbeTraining", "ProbeHeads", "ProbeKernels", "SafeTensors", "ProbeTestSupport", "vkprobe"]),
+        .testTarget(name: "VKProbeCLITests", dependencies: ["ProbeTestSupport", "vkprobe"]),
     ],
     swiftLanguageModes: [.v5]
 )

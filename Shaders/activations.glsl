@@ -2,14 +2,7 @@
 #ifndef VKPROBE_ACTIVATIONS_GLSL
 #define VKPROBE_ACTIVATIONS_GLSL
 
-#define ACT_NONE 0u
-#define ACT_GELU 1u        // exact: x * Phi(x)
-#define ACT_QUICK_GELU 2u  // x * sigmoid(1.702 x)
-#define ACT_TANH_GELU 3u   // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-#define ACT_RELU 4u
-#define ACT_SIGMOID 5u
-#define ACT_TANH 6u
-#define ACT_SOFTPLUS 7u
+#include "codes.glsl"
 
 // erf with |error| < 1.2e-7 (Numerical Recipes erfc, Chebyshev fit), enough for fp32 GELU.
 float erf_approx(float x) {

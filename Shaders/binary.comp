@@ -2,9 +2,10 @@
 // z = x (op) y with broadcasting over up to 4 axes: z contiguous with shape (d0, d1, d2, d3);
 // x and y read through strides (0 on broadcast axes).
 #include "common.glsl"
+#include "codes.glsl"
 
 layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint OP = 0;   // 0 add, 1 subtract, 2 multiply, 3 divide
+layout(constant_id = 1) const uint OP = 0;   // an OP_* code (codes.glsl)
 
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) readonly buffer Y { float y[]; };
@@ -24,7 +25,7 @@ void main() {
         uint i1 = r % p.d1, i0 = r / p.d1;
         float a = p.alpha * x[p.offX + i0 * p.sx0 + i1 * p.sx1 + i2 * p.sx2 + i3 * p.sx3];
         float b = p.beta * y[p.offY + i0 * p.sy0 + i1 * p.sy1 + i2 * p.sy2 + i3 * p.sy3];
-        float v = OP == 0u ? a + b : OP == 1u ? a - b : OP == 2u ? a * b : a / b;
+        float v = OP == OP_ADD ? a + b : OP == OP_SUBTRACT ? a - b : OP == OP_MULTIPLY ? a * b : a / b;
         z[p.offZ + i] = v;
     }
 }

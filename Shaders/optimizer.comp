@@ -7,9 +7,10 @@
 // AdamW: p *= 1 - lr wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 //        p -= lr (m / bc1) / (sqrt(v / bc2) + eps)
 #include "common.glsl"
+#include "codes.glsl"
 
 layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint KIND = 0;   // 0 SGD, 1 LARS, 2 AdamW
+layout(constant_id = 1) const uint KIND = 0;   // an OPT_* code (codes.glsl)
 
 layout(set = 0, binding = 0) buffer Param { float param[]; };
 layout(set = 0, binding = 1) readonly buffer Grad { float grad[]; };
@@ -24,17 +25,17 @@ layout(push_constant) uniform P {
 
 void main() {
     float ratio = 1.0;
-    if (KIND == 1u && p.trust >= 0.0) {
+    if (KIND == OPT_LARS && p.trust >= 0.0) {
         float pn = sqrt(norms[p.offN]), dn = sqrt(norms[p.offN + 1u]);
         ratio = (pn > 0.0 && dn > 0.0) ? p.trust * pn / dn : 1.0;
     }
     FOR_EACH_ELEMENT(i, p.n) {
         float w = param[p.offP + i], g = grad[p.offG + i];
-        if (KIND == 0u) {
+        if (KIND == OPT_SGD) {
             float d = g + p.wd * w;
             if (p.momentum > 0.0) { float m = p.momentum * m1[p.offM1 + i] + d; m1[p.offM1 + i] = m; d = m; }
             param[p.offP + i] = w - p.lr * d;
-        } else if (KIND == 1u) {
+        } else if (KIND == OPT_LARS) {
             float d = p.trust >= 0.0 ? (g + p.wd * w) * ratio : g;
             float m = p.momentum * m1[p.offM1 + i] + d;
             m1[p.offM1 + i] = m;

@@ -1,17 +1,17 @@
 #version 460
 // y = softmax(scale * x + mask) over the last axis. x, y: (rows, cols) with row strides;
-// mask (optional): (maskRows, cols), row r uses mask row r % maskRows.
+// mask (optional): (maskRows, cols), row r uses mask row (r + maskRowOffset) % maskRows.
 #include "rows.glsl"
 layout(constant_id = 1) const bool HAS_MASK = false;
 
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) readonly buffer Mask { float mask[]; };
 layout(set = 0, binding = 2) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform P { uint rows, cols, offX, sX, offM, maskRows, offY, sY; float scale; } p;
+layout(push_constant) uniform P { uint rows, cols, offX, sX, offM, maskRows, maskRowOffset, offY, sY; float scale; } p;
 
 float logit(uint row, uint col) {
     float v = p.scale * x[p.offX + row * p.sX + col];
-    if (HAS_MASK) v += mask[p.offM + (row % p.maskRows) * p.cols + col];
+    if (HAS_MASK) v += mask[p.offM + ((row + p.maskRowOffset) % p.maskRows) * p.cols + col];
     return v;
 }
 

@@ -4,7 +4,7 @@
 #include "activations.glsl"
 
 layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint OP = 0;
+layout(constant_id = 1) const uint OP = 0;   // an ACT_* code (codes.glsl)
 
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) readonly buffer DY { float dy[]; };

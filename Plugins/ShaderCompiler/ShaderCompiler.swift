@@ -2,8 +2,9 @@ import Foundation
 import PackagePlugin
 
 /// Compiles the package's top-level `Shaders/*.comp` into SPIR-V resources of the target that
-/// applies it. Every `#include`d `.glsl` header (and `variants.txt`) is an input of every command,
-/// so editing a header rebuilds the kernels. Warnings are errors.
+/// applies it, and generates `ShaderInterfaces.swift` (the typed Swift face of every kernel) with
+/// the ShaderInterfaceGenerator tool. Every `#include`d `.glsl` header (and `variants.txt`) is an
+/// input of every command, so editing a header rebuilds the kernels. Warnings are errors.
 ///
 /// `Shaders/variants.txt` lists extra builds of one source with other `#define`s, one per line:
 /// `output_name source.comp -DNAME=VALUE ...`. Sources are also built once under their own name
@@ -41,8 +42,15 @@ struct ShaderCompiler: BuildToolPlugin {
         }
         let compiler = try findCompiler()
         let outDir = context.pluginWorkDirectoryURL.appending(path: "spirv")
+        let interfaces = context.pluginWorkDirectoryURL.appending(path: "ShaderInterfaces.swift")
+        var generatorArgs = ["--glslc", compiler.path(), "--shaders", shaderDir.path(), "--output", interfaces.path()]
+        for b in builds { generatorArgs += ["--build", "\(b.output)=\(b.source)" + (b.defines.isEmpty ? "" : ":" + b.defines.joined(separator: ","))] }
+        let generate = Command.buildCommand(displayName: "Generating ShaderInterfaces.swift",
+                                            executable: try context.tool(named: "ShaderInterfaceGenerator").url,
+                                            arguments: generatorArgs,
+                                            inputFiles: sources.map { shaderDir.appending(path: $0) } + inputs, outputFiles: [interfaces])
         var seen = Set<String>()
-        return try builds.map { build in
+        let compile = try builds.map { build in
             guard seen.insert(build.output).inserted else {
                 throw ShaderPluginError("Shaders: two builds produce \(build.output).spv; rename one in variants.txt")
             }
@@ -50,10 +58,11 @@ struct ShaderCompiler: BuildToolPlugin {
             let output = outDir.appending(path: build.output + ".spv")
             let args = ["--target-env=vulkan1.2", "-std=460", "-O", "-Werror", "-I", shaderDir.path()]
                 + build.defines + [source.path(), "-o", output.path()]
-            return .buildCommand(displayName: "Compiling shader \(build.output).spv",
+            return Command.buildCommand(displayName: "Compiling shader \(build.output).spv",
                                  executable: compiler, arguments: args,
                                  inputFiles: [source] + inputs, outputFiles: [output])
         }
+        return [generate] + compile
     }
 
     /// `context.tool(named:)` does not search PATH for build-tool plugins, so look ourselves.

@@ -1,10 +1,12 @@
-import ProbeKernels
+import ProbeOps
 
 /// The primitive operations heads are built from, each forward and backward. Two implementations:
 /// `GPUBackend` (Vulkan kernels) and `CPUBackend` (Double, the reference), so one head definition
 /// runs on the device and, for gradient checks, on the CPU.
 public protocol Backend: AnyObject {
     associatedtype Value
+    /// Where `amax` keeps its indices (host array or device tensor) for the backward.
+    associatedtype ArgMax
 
     func shape(_ x: Value) -> [Int]
     func constant(_ values: [Float], _ shape: [Int]) throws -> Value
@@ -55,10 +57,4 @@ public protocol Backend: AnyObject {
     /// x / max(‖x‖₂, eps) over the last axis, and its backward.
     func l2Normalize(_ x: Value, eps: Float) throws -> Value
     func l2NormalizeBackward(_ x: Value, _ dy: Value, eps: Float) throws -> Value
-}
-
-/// Indices of a maximum (backend-specific storage).
-public enum ArgMax {
-    case host([Int])
-    case device(Tensor)
 }

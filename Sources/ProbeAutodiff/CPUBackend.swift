@@ -1,5 +1,5 @@
 import Foundation
-import ProbeKernels
+import ProbeOps
 
 /// A dense row-major tensor in Double.
 public final class HostTensor {
@@ -13,13 +13,14 @@ public final class HostTensor {
 /// and as the oracle of the GPU backend.
 public final class CPUBackend: Backend {
     public typealias Value = HostTensor
+    public typealias ArgMax = [Int]
     public init() {}
 
     public func shape(_ x: HostTensor) -> [Int] { x.shape }
     public func constant(_ values: [Float], _ shape: [Int]) throws -> HostTensor { HostTensor(values.map(Double.init), shape) }
     public func zeros(_ shape: [Int]) throws -> HostTensor { HostTensor([Double](repeating: 0, count: shape.reduce(1, *)), shape) }
     public func toHost(_ x: HostTensor) throws -> [Float] { x.data.map { Float($0) } }
-    func strides(_ s: [Int]) -> [Int] { Tensor.contiguousStrides(s) }
+    func strides(_ s: [Int]) -> [Int] { contiguousStrides(s) }
 
     public func reshape(_ x: HostTensor, _ shape: [Int]) throws -> HostTensor {
         var shape = shape
@@ -139,11 +140,10 @@ public final class CPUBackend: Backend {
     public func amax(_ x: HostTensor, axis: Int) throws -> (HostTensor, ArgMax) {
         let (v, arg) = Reference.reduce(x.data, shape: x.shape, axis: axis, .max)
         var s = x.shape; s.remove(at: axis)
-        return (HostTensor(v, s), .host(arg))
+        return (HostTensor(v, s), arg)
     }
 
-    public func amaxBackward(_ dy: HostTensor, _ arg: ArgMax, shape: [Int], axis: Int) throws -> HostTensor {
-        guard case let .host(idx) = arg else { throw OpError.unsupported("amaxBackward", "device argmax on the CPU backend") }
+    public func amaxBackward(_ dy: HostTensor, _ idx: [Int], shape: [Int], axis: Int) throws -> HostTensor {
         let outer = shape[..<axis].reduce(1, *), R = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
         var out = [Double](repeating: 0, count: shape.reduce(1, *))
         for o in 0..<outer { for j in 0..<inner { out[(o * R + idx[o * inner + j]) * inner + j] = dy.data[o * inner + j] } }

@@ -1,4 +1,4 @@
-import ProbeKernels
+import ProbeOps
 
 /// A value in a recorded computation. Parameters and inputs that need gradients have
 /// `requiresGrad`; after `Graph.backward` their `grad` holds ∂loss/∂value.

@@ -1,5 +1,5 @@
 import ProbeAutodiff
-import ProbeKernels
+import ProbeOps
 
 /// Options every head is built from (upstream flags in parentheses).
 public struct HeadOptions: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import ProbeShaders
 import VulkanCompute
 
 /// Where ops are recorded: a device, a command stream, and the kernel variants chosen for the
@@ -85,13 +86,9 @@ public final class KernelContext {
 
     // MARK: Dispatch helpers
 
-    /// A row kernel: the subgroup-reduction variant where the device takes it.
-    func rowKernel(_ shader: String, bindings: Int, push: Int, spec: [UInt32]) throws -> Kernel {
-        try kernel(variants.rowSubgroup ? shader + "_sg" : shader, bindings: bindings, push: push, spec: spec)
-    }
-
-    func kernel(_ shader: String, bindings: Int, push: Int, spec: [UInt32]) throws -> Kernel {
-        try device.pipelines.kernel(KernelDescriptor(shader: shader, bindings: bindings, pushConstantBytes: push, specialization: spec))
+    /// The pipeline of a typed kernel (generated from its GLSL; see ProbeShaders).
+    func kernel<K: ShaderKernel>(_ type: K.Type, _ variant: K.Variant, _ spec: K.Spec) throws -> TypedKernel<K> {
+        try device.pipelines.kernel(type, variant, spec)
     }
 
     /// A binding covering elements [start, start + count) of `t`'s buffer, starting at an aligned
@@ -116,6 +113,72 @@ public final class KernelContext {
         try window(t, start: t.offset, count: t.span, access: access, op: op)
     }
 
+    /// Binds `t` when given, else a placeholder (a binding the kernel does not touch).
+    func bind(_ t: Tensor?, _ access: Access, op: String, orPlaceholder other: Binding) throws -> (Binding, Int) {
+        guard let t else { return (Binding(other.range, access == .write ? .read : access), 0) }
+        return try bind(t, access, op: op)
+    }
+
+    /// A small scratch buffer bound where a kernel writes an output nobody asked for (never alias
+    /// a real output).
+    func scratchBinding() throws -> Binding { Binding(try device.makeBuffer(bytes: 16).whole, .write) }
+
+    // MARK: Operands beyond maxStorageBufferRange (one mechanism for every op)
+
+    /// Whether `t`'s window fits one binding (room left to align its start down).
+    func fitsBinding(_ t: Tensor) -> Bool {
+        t.span * t.dtype.size + device.capabilities.minStorageBufferOffsetAlignment <= device.capabilities.maxStorageBufferRange
+    }
+
+    /// One axis of an op's iteration space: its size, and the axis it is in each operand (nil where
+    /// the operand does not vary along it and is passed whole).
+    struct SplitAxis {
+        var size: Int
+        var axes: [Int?]
+    }
+
+    /// Calls `body` on pieces of an op's iteration space small enough for every operand to fit a
+    /// binding. While an operand is too large, the first axis in `axes` (priority order) along
+    /// which that operand varies and which still has more than one entry is halved, and every
+    /// operand that has the axis is sliced. `body` gets the sliced operands and each axis's range
+    /// (an op that reduces along an axis accumulates over its pieces: ranges tell the first and
+    /// last). Without a splittable axis, the error names the op, the operand and the limit.
+    func forEachPiece(_ op: String, _ operands: [Tensor], _ axes: [SplitAxis],
+                      _ body: (_ pieces: [Tensor], _ ranges: [Range<Int>]) throws -> Void) throws {
+        try piece(op, operands, axes, axes.map { 0..<$0.size }, body)
+    }
+
+    private func piece(_ op: String, _ operands: [Tensor], _ axes: [SplitAxis], _ ranges: [Range<Int>],
+                       _ body: ([Tensor], [Range<Int>]) throws -> Void) throws {
+        guard let big = operands.indices.first(where: { !fitsBinding(operands[$0]) }) else {
+            try body(operands, ranges)
+            return
+        }
+        // Prefer the first axis whose halving shrinks the oversized operand (slicing columns of a
+        // row-major matrix hardly does); otherwise the first axis it varies along at all.
+        let candidates = axes.indices.filter { axes[$0].axes[big] != nil && ranges[$0].count > 1 }
+        let shrinks = candidates.first { a in
+            let t = operands[big], axis = axes[a].axes[big]!
+            guard let half = try? t.slice(axis: axis, 0..<(ranges[a].count / 2)) else { return false }
+            return half.span * 4 <= t.span * 3
+        }
+        guard let a = shrinks ?? candidates.first else {
+            let t = operands[big]
+            throw VulkanError.bindingTooLarge(bytes: t.span * t.dtype.size, limit: device.capabilities.maxStorageBufferRange,
+                                              what: "\(op) operand \(t) (no axis left to split it along)")
+        }
+        let r = ranges[a], mid = r.lowerBound + r.count / 2
+        for half in [r.lowerBound..<mid, mid..<r.upperBound] {
+            let local = (half.lowerBound - r.lowerBound)..<(half.upperBound - r.lowerBound)
+            let sliced = try operands.enumerated().map { i, t in try axes[a].axes[i].map { try t.slice(axis: $0, local) } ?? t }
+            var next = ranges
+            next[a] = half
+            try piece(op, sliced, axes, next, body)
+        }
+    }
+
+    // MARK: Checks
+
     func checkDevice(_ op: String, _ tensors: Tensor...) throws {
         for t in tensors where t.buffer.device !== device {
             throw OpError.device(op, "\(t) lives on '\(t.buffer.device.name)', the context on '\(device.name)'")
@@ -132,30 +195,9 @@ public final class KernelContext {
         for t in tensors where t.dtype != .f32 { throw OpError.dtype(op, "\(t) must be f32") }
     }
 
-    /// Rows per dispatch so that every row-major operand's window of `rows` rows stays inside
-    /// maxStorageBufferRange. `rowBytes` lists each operand's bytes per row.
-    func rowChunk(rows: Int, rowBytes: [Int]) -> Int {
-        let limit = device.capabilities.maxStorageBufferRange - 64
-        let widest = max(1, rowBytes.max() ?? 1)
-        return max(1, min(rows, limit / widest))
-    }
-
-    /// When any operand's window would exceed maxStorageBufferRange, runs `body` on the two halves
-    /// of `axis` (sliced in every operand; ops whose outputs are independent along it) and returns
-    /// true; false when everything fits and the caller should dispatch directly.
-    func splitting(_ operands: [Tensor], axis: Int = 0, _ body: ([Tensor]) throws -> Void) throws -> Bool {
-        let limit = device.capabilities.maxStorageBufferRange - 2 * device.capabilities.minStorageBufferOffsetAlignment
-        guard operands.contains(where: { $0.span * $0.dtype.size > limit }) else { return false }
-        let n = operands[0].shape[axis]
-        guard n > 1, operands.allSatisfy({ $0.shape[axis] == n }) else {
-            throw VulkanError.bindingTooLarge(bytes: operands.map { $0.span * $0.dtype.size }.max()!, limit: limit,
-                                              what: "operands \(operands) (cannot split further along axis \(axis))")
-        }
-        for r in [0..<(n / 2), (n / 2)..<n] { try body(try operands.map { try $0.slice(axis: axis, r) }) }
-        return true
-    }
-
     func groups(_ n: Int, _ local: Int, cap: Int = 65535) -> Int { max(1, min((n + local - 1) / local, cap)) }
+    /// Workgroups of a 1-D elementwise kernel over n elements.
+    func elementGroups(_ n: Int) -> (Int, Int, Int) { (groups(n, Int(variants.elementwiseLocal)), 1, 1) }
 }
 
 /// Kernel variants and tile sizes for one device, chosen from its capabilities.

@@ -1,10 +1,5 @@
+@_exported import ProbeOps
 import VulkanCompute
-
-/// Element types a tensor can be stored in.
-public enum DType: String, Sendable, Codable {
-    case f32, f16, i32
-    public var size: Int { self == .f16 ? 2 : 4 }
-}
 
 /// A view of device memory: shape, strides (in elements), dtype, and where it starts in a buffer.
 /// Row-major; most kernels require contiguous tensors and say so when given another.
@@ -21,16 +16,17 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         self.strides = strides ?? Tensor.contiguousStrides(shape); self.dtype = dtype
     }
 
-    public static func contiguousStrides(_ shape: [Int]) -> [Int] {
-        var s = [Int](repeating: 1, count: shape.count)
-        var acc = 1
-        for i in shape.indices.reversed() { s[i] = acc; acc *= shape[i] }
-        return s
-    }
+    public static func contiguousStrides(_ shape: [Int]) -> [Int] { ProbeOps.contiguousStrides(shape) }
 
     public var count: Int { shape.reduce(1, *) }
     public var rank: Int { shape.count }
     public var isContiguous: Bool { strides == Tensor.contiguousStrides(shape) }
+    /// Row-major without gaps, ignoring the strides of size-1 axes (a slice of a contiguous tensor
+    /// along its first non-unit axis is dense).
+    public var isDense: Bool {
+        let c = Tensor.contiguousStrides(shape)
+        return shape.indices.allSatisfy { shape[$0] == 1 || strides[$0] == c[$0] }
+    }
     public var description: String { "\(dtype)\(shape)" + (isContiguous ? "" : " strides \(strides)") }
     public var device: ComputeDevice { buffer.device }
 
@@ -78,22 +74,5 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     var span: Int {
         guard count > 0 else { return 0 }
         return 1 + zip(shape, strides).map { ($0 - 1) * $1 }.reduce(0, +)
-    }
-}
-
-/// Errors from ops: always name the op and the shapes involved.
-public enum OpError: Error, CustomStringConvertible {
-    case shape(String, String)
-    case dtype(String, String)
-    case device(String, String)
-    case unsupported(String, String)
-
-    public var description: String {
-        switch self {
-        case let .shape(op, msg): return "\(op): shape mismatch: \(msg)"
-        case let .dtype(op, msg): return "\(op): dtype mismatch: \(msg)"
-        case let .device(op, msg): return "\(op): device mismatch: \(msg)"
-        case let .unsupported(op, msg): return "\(op): \(msg)"
-        }
     }
 }

@@ -17,6 +17,10 @@ public struct DeviceOptions: Sendable {
     /// (or VKPROBE_FORCE_STAGING=1) sends every upload/download through staging copies, as on a
     /// discrete GPU — for testing that path on lavapipe.
     public var directHostAccess = ProcessInfo.processInfo.environment["VKPROBE_FORCE_STAGING"] != "1"
+    /// Caps the binding size the op layer may use below the device's maxStorageBufferRange (a
+    /// multiple of 256 bytes; default $VKPROBE_MAX_BINDING). Tests set it tiny so that every op
+    /// takes its split path on small shapes.
+    public var maxBindingBytes: Int? = ProcessInfo.processInfo.environment["VKPROBE_MAX_BINDING"].flatMap { Int($0) }
 
     public init(selector: String? = nil, validation: Bool? = nil) {
         self.selector = selector ?? ProcessInfo.processInfo.environment["VKPROBE_DEVICE"]
@@ -68,7 +72,13 @@ public final class ComputeDevice: @unchecked Sendable {
         self.shaders = shaders
         self.directHostAccess = options.directHostAccess
         let index = try instance.chooseDevice(options.selector)
-        let caps = instance.devices[index]
+        var caps = instance.devices[index]
+        if let cap = options.maxBindingBytes {
+            guard cap >= 256, cap % 256 == 0 else {
+                throw VulkanError.invalidArgument("maximum binding size \(cap) (VKPROBE_MAX_BINDING): expected a multiple of 256 bytes, at least 256")
+            }
+            caps.maxStorageBufferRange = min(caps.maxStorageBufferRange, cap)
+        }
         capabilities = caps
         let physical = instance.physicalHandles[index]
         self.physical = physical

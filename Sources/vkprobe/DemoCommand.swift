@@ -19,8 +19,8 @@ struct Smoke: ParsableCommand {
             let input = (0..<n).map { Float($0 % 1000) / 100 - 5 }
             let a = try device.makeBuffer(input)
             let b = try device.makeBuffer(bytes: n * 4)
-            let affine = try device.pipelines.kernel(KernelDescriptor(shader: "unary", bindings: 2, pushConstantBytes: 20, specialization: [256, 0]))
-            let relu = try device.pipelines.kernel(KernelDescriptor(shader: "unary", bindings: 2, pushConstantBytes: 20, specialization: [256, 4]))
+            let affine = try device.pipelines.kernel(UnaryKernel.self, .base, .init(localSizeX: 256, OP: ShaderConstants.ACT_NONE))
+            let relu = try device.pipelines.kernel(UnaryKernel.self, .base, .init(localSizeX: 256, OP: ShaderConstants.ACT_RELU))
             let stream = try CommandStream(device: device)
             var expected = input
             let groups = min((n + 255) / 256, 4096)
@@ -28,8 +28,8 @@ struct Smoke: ParsableCommand {
             for step in 0..<chain {
                 let (src, dst) = step % 2 == 0 ? (a, b) : (b, a)
                 let alpha: Float = 0.5 + Float(step) * 0.25, beta: Float = Float(step) - 2
-                let k = step % 3 == 2 ? relu : affine  // op 4 = ReLU (Shaders/activations.glsl)
-                try stream.dispatch(k, [.read(src), .write(dst)], push: [UInt32(n), alpha.bitPattern, beta.bitPattern, 0, 0], groups: (groups, 1, 1))
+                let k = step % 3 == 2 ? relu : affine
+                try stream.dispatch(k, [.read(src), .write(dst)], push: .init(n: n, alpha: alpha, beta: beta, offX: 0, offY: 0), groups: (groups, 1, 1))
                 expected = expected.map { let v = alpha * $0 + beta; return step % 3 == 2 ? max(v, 0) : v }
             }
             try stream.endRegion("chain")

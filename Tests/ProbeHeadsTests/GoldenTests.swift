@@ -3,51 +3,27 @@ import ProbeAutodiff
 import ProbeHeads
 import ProbeKernels
 import SafeTensors
+import ProbeTestSupport
 import Testing
-
-/// The golden kinds, by file-name prefix.
-enum GoldenKind {
-    case head(String)
-    case training
-    case notYetSupported(String)
-
-    init(fileName: String) {
-        if fileName.hasPrefix("train_") { self = .training; return }
-        for prefix in ["vit_", "transform_"] where fileName.hasPrefix(prefix) {
-            self = .notYetSupported(String(prefix.dropLast()))
-            return
-        }
-        let stem = fileName.replacingOccurrences(of: ".safetensors", with: "")
-        self = .head(String(stem[..<(stem.lastIndex(of: "_") ?? stem.endIndex)]))
-    }
-}
 
 /// Per-tensor bound from the issue: relative error ≤ 1e-4 (fp32 kernels vs the upstream fp32
 /// PyTorch run; differences come from summation order, ~1e-6, with headroom for softmax/LN chains).
 let goldenTolerance = 1e-4
 
 @Suite(.serialized) struct GoldenTests {
-    @Test func goldensArePresent() {
-        let files = goldenFiles()
-        #expect(!files.isEmpty, "no *.safetensors in \(goldensDirectory.path) (set PROBE_GOLDENS)")
-        let recognised = files.filter { if case .notYetSupported = GoldenKind(fileName: $0) { return false }; return true }
-        #expect(!recognised.isEmpty, "no head goldens recognised in \(goldensDirectory.path)")
+    static let files = goldenFiles { if case .head = $0 { return true } else { return false } }
+
+    @Test func headGoldensArePresent() {
+        #expect(!Self.files.isEmpty, "no head goldens (<head>_<tag>.safetensors) in \(goldensDirectory.path) (set PROBE_GOLDENS)")
     }
 
-    @Test(arguments: goldenFiles())
+    @Test(arguments: files)
     func golden(_ fileName: String) throws {
-        switch GoldenKind(fileName: fileName) {
-        case let .notYetSupported(kind):
-            print("golden \(fileName): \(kind) goldens are not yet supported (checked by a later issue)")
-        case let .head(head):
-            try checkHeadGolden(goldensDirectory.appendingPathComponent(fileName).path, head: head)
-        case .training:
-            try checkTrainingGolden(goldensDirectory.appendingPathComponent(fileName).path)
-        }
+        guard case let .head(head) = GoldenKind(fileName: fileName) else { return }
+        try checkHeadGolden(goldensDirectory.appendingPathComponent(fileName).path, head: head)
     }
 }
 
-func metaInt(_ f: SafeTensorsFile, _ key: String) -> Int? { f.metadata[key].flatMap { Int($0) } }
 
 /// Builds the head from the file's metadata, loads its `0.*` tensors, and checks train-mode
 /// forward, every parameter gradient, the updated buffers and the eval-mode forward.

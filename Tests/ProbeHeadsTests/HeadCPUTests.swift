@@ -2,6 +2,7 @@ import Foundation
 import ProbeAutodiff
 import ProbeHeads
 import SafeTensors
+import ProbeTestSupport
 import Testing
 
 /// Gradients of the head in a golden file on a backend, by parameter name (plus "y").
@@ -20,7 +21,6 @@ func headGradients<B: Backend>(_ path: String, _ backend: B) throws -> [String: 
     return r
 }
 
-func norm(_ v: [Float]) -> Double { v.map { Double($0) * Double($0) }.reduce(0, +).squareRoot() }
 
 /// Every head's backward, on the CPU reference in Double, against central finite differences of
 /// its forward: for each parameter tensor (and the input tokens) the directional derivative along a

@@ -2,6 +2,7 @@ import Foundation
 import ProbeAutodiff
 import ProbeHeads
 import SafeTensors
+import ProbeTestSupport
 import Testing
 
 @Suite struct HeadStateTests {

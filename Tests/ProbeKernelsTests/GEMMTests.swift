@@ -1,4 +1,5 @@
 import Foundation
+import ProbeTestSupport
 import Testing
 @testable import ProbeKernels
 @testable import VulkanCompute
@@ -28,8 +29,8 @@ let gemmCases: [GEMMCase] = [
 ]
 
 @Suite struct GEMMTests {
-    func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType) throws {
-        let ctx = try makeContext { $0.gemm = kind }
+    func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, maxBindingBytes: Int? = nil) throws {
+        let ctx = try makeContext(maxBindingBytes: maxBindingBytes) { $0.gemm = kind }
         let seed = UInt64(tc.M * 1000 + tc.N * 10 + tc.K)
         var a = randomValues(tc.batch * tc.M * tc.K, seed: seed)
         var b = randomValues(tc.batch * tc.K * tc.N, seed: seed + 1)

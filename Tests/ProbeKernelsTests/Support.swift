@@ -1,39 +1,9 @@
 import Foundation
 import ProbeShaders
+import ProbeTestSupport
 import Testing
 @testable import ProbeKernels
 @testable import VulkanCompute
-
-let validationAvailable: Bool = {
-    guard let lib = try? VulkanLibrary.shared() else { return false }
-    return lib.layerNames().contains(VulkanInstance.validationLayerName)
-}()
-
-func makeContext(variants: ((inout KernelVariants) -> Void)? = nil) throws -> KernelContext {
-    if ProcessInfo.processInfo.environment["VKPROBE_REQUIRE_VALIDATION"] == "1" && !validationAvailable {
-        throw VulkanError.invalidArgument("VKPROBE_REQUIRE_VALIDATION=1 but VK_LAYER_KHRONOS_validation is not installed")
-    }
-    var options = DeviceOptions(validation: validationAvailable)
-    options.pipelineCacheDirectory = nil
-    let device = try ComputeDevice(options: options, shaders: BundledShaders.shared)
-    var v = KernelVariants(for: device.capabilities)
-    variants?(&v)
-    return try KernelContext(device: device, variants: v)
-}
-
-func expectNoValidationMessages(_ ctx: KernelContext, sourceLocation: SourceLocation = #_sourceLocation) {
-    let messages = ctx.device.validationLog?.messages ?? []
-    #expect(messages.isEmpty, "validation layer reported: \(messages.map(\.description).joined(separator: "\n"))", sourceLocation: sourceLocation)
-}
-
-/// Deterministic uniform values in [lo, hi).
-func randomValues(_ n: Int, seed: UInt64, lo: Double = -1, hi: Double = 1) -> [Double] {
-    var s = seed &* 0x9E3779B97F4A7C15 &+ 0x632BE59BD9B4E019
-    return (0..<n).map { _ in
-        s ^= s << 13; s ^= s >> 7; s ^= s << 17
-        return lo + (hi - lo) * Double(s >> 11) / Double(1 << 53)
-    }
-}
 
 /// Elements after every output that kernels must leave alone.
 let guardElements = 37
@@ -69,40 +39,7 @@ func expectGuardIntact(_ ctx: KernelContext, _ t: Tensor, sourceLocation: Source
     }
 }
 
-/// Relative Frobenius error ‖got − want‖ / ‖want‖ (absolute when want is all zeros); NaN anywhere → ∞.
-func relativeError(_ got: [Float], _ want: [Double]) -> Double {
-    precondition(got.count == want.count, "\(got.count) vs \(want.count)")
-    var num = 0.0, den = 0.0
-    for (g, w) in zip(got, want) {
-        if !g.isFinite && w.isFinite { return .infinity }
-        let d = Double(g) - w
-        num += d * d; den += w * w
-    }
-    return den > 0 ? (num / den).squareRoot() : num.squareRoot()
-}
-
-func relativeError(_ got: [Double], _ want: [Double]) -> Double { relativeError(got.map { Float($0) }, want) }
-
-/// fp32 results: rounding of O(K) accumulations lands near 1e-6 relative; 1e-5 leaves headroom.
-let fp32Tolerance = 1e-5
-/// fp16 storage: inputs/outputs rounded to 11-bit mantissas (2^-11 ≈ 4.9e-4 per element).
-let fp16Tolerance = 2e-3
-
 func f16Rounded(_ v: [Double]) -> [Double] { v.map { Double(Float(Float16(Float($0)))) } }
-
-/// Central finite differences of a scalar function f(x) = Σ w·g(x) in Double.
-func finiteDifference(_ x: [Double], h: Double = 1e-6, _ f: ([Double]) -> Double) -> [Double] {
-    var x = x
-    return (0..<x.count).map { i in
-        let old = x[i]
-        x[i] = old + h; let fp = f(x)
-        x[i] = old - h; let fm = f(x)
-        x[i] = old
-        return (fp - fm) / (2 * h)
-    }
-}
-
-func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map(*).reduce(0, +) }
 
 func upload(_ ctx: KernelContext, _ v: [Double], _ shape: [Int]) throws -> Tensor {
     try ctx.tensor(v.map { Float($0) }, shape)

@@ -3,26 +3,10 @@ import ProbeHeads
 import ProbeKernels
 import ProbeShaders
 import SafeTensors
+import ProbeTestSupport
 import Testing
 @testable import ProbeTraining
-@testable import VulkanCompute
-
-let validationAvailable: Bool = {
-    guard let lib = try? VulkanLibrary.shared() else { return false }
-    return lib.layerNames().contains(VulkanInstance.validationLayerName)
-}()
-
-func makeContext() throws -> KernelContext {
-    var options = DeviceOptions(validation: validationAvailable)
-    options.pipelineCacheDirectory = nil
-    return try KernelContext(device: try ComputeDevice(options: options, shaders: BundledShaders.shared))
-}
-
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-train-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
+import VulkanCompute
 
 /// A small synthetic task (512 training samples, 16 tokens of width 32).
 func smallTask(_ dir: URL, dim: Int = 32, nanCLS: Bool = false) throws -> (String, String) {
@@ -38,13 +22,6 @@ func smallConfig(_ heads: [String]) -> TrainingConfig {
     var c = TrainingConfig(heads: heads)
     c.epochs = 3; c.batchSize = 64; c.lr = 1.0; c.warmupEpochs = 1; c.queries = 4; c.seed = 7
     return c
-}
-
-func vkprobe() throws -> URL {
-    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for c in [dir.appendingPathComponent("vkprobe"), dir.deletingLastPathComponent().appendingPathComponent("vkprobe")]
-    where FileManager.default.isExecutableFile(atPath: c.path) { return c }
-    throw TrainingError("vkprobe binary not found next to \(dir.path)")
 }
 
 /// Metrics lines without the wall-clock field.
@@ -68,7 +45,7 @@ func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [String] {
                     "--warmup-epochs", "1", "--epochs", "6", "--batch-size", "16", "--seed", "3"]
         func run(_ extra: [String], killAfterEpochs: Int? = nil) throws -> Int32 {
             let p = Process()
-            p.executableURL = try vkprobe()
+            p.executableURL = try vkprobeBinary()
             p.arguments = args + extra
             var env = ProcessInfo.processInfo.environment
             env["VKPROBE_CACHE_DIR"] = ""

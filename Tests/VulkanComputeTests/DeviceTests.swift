@@ -1,4 +1,5 @@
 import Foundation
+import ProbeTestSupport
 import Testing
 @testable import VulkanCompute
 

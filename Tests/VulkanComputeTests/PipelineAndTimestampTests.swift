@@ -1,5 +1,6 @@
 import Foundation
 import ProbeShaders
+import ProbeTestSupport
 import Testing
 @testable import VulkanCompute
 

@@ -3,6 +3,7 @@ import Foundation
 import ProbeHeads
 import ProbeKernels
 import ProbeShaders
+import ProbeTraining
 import VulkanCompute
 
 struct HeadsBench: ParsableCommand {

@@ -1,3 +1,4 @@
+import ProbeShaders
 import VulkanCompute
 
 /// What attention's backward needs from its forward.
@@ -29,32 +30,36 @@ extension KernelContext {
         }
         for t in [q, k, v, out] where t.strides[3] != 1 { throw OpError.shape(op, "\(t): the last axis must be contiguous") }
         guard Lk > 0 else { throw OpError.shape(op, "no keys: k \(k)") }
-        // Too large to bind: the halves of the batch.
-        var halves: [AttentionSaved] = []
-        if try splitting([q, k, v, out], { h in
-            if let s = try attention(q: h[0], k: h[1], v: h[2], scale: scale, into: h[3], saveProbabilities: saveProbabilities) { halves.append(s) }
-        }) {
-            guard saveProbabilities else { return nil }
-            return AttentionSaved(probs: try concat(halves.map(\.probs), axis: 0), logSumExp: try concat(halves.map(\.logSumExp), axis: 0))
-        }
         let probs = saveProbabilities ? try empty([B, H, Lq, Lk]) : nil
         let lse = saveProbabilities ? try empty([B, H, Lq]) : nil
-        let (bq, oq) = try bind(q, .read, op: op), (bk, ok) = try bind(k, .read, op: op)
-        let (bv, ov) = try bind(v, .read, op: op), (bo, oo) = try bind(out, .write, op: op)
-        let (bp, op_) = try probs.map { try bind($0, .write, op: op) } ?? (bo, 0)
-        let (bl, ol) = try lse.map { try bind($0, .write, op: op) } ?? (bo, 0)
         let chunk = Dv <= 32 ? 32 : 64
-        var p = Push()
-        for n in [H, Lq, Lk, D, Dv, oq, q.strides[0], q.strides[1], q.strides[2], ok, k.strides[0], k.strides[1], k.strides[2],
-                  ov, v.strides[0], v.strides[1], v.strides[2], oo, out.strides[0], out.strides[1], out.strides[2], op_, ol] { p.u(n) }
-        p.f(scale)
         let local = variants.elementwiseLocal
-        let kern = try kernel("attention", bindings: 6, push: p.bytes, spec: [local, UInt32(chunk), probs == nil ? 0 : 1])
-        let items = Lq * ((Dv + chunk - 1) / chunk)
-        // Unused probability outputs bind a scratch buffer: never alias the output being written.
-        let scratch = probs == nil ? try Binding(device.makeBuffer(bytes: 16).whole, .write) : nil
-        try stream.dispatch(kern, [bq, bk, bv, bo, scratch ?? bp, scratch ?? bl], push: p.words,
-                            groups: ((items + Int(local) - 1) / Int(local), 1, B * H))
+        let kern = try kernel(AttentionKernel.self, .base, .init(localSizeX: local, CHUNK: UInt32(chunk), WRITE_PROBS: probs != nil))
+        // Pieces of (B, H, Lq): every operand but k and v follows the queries.
+        var operands = [q, k, v, out]
+        if let probs, let lse { operands += [probs, lse] }
+        let withQueries: [Int?] = [2, nil, nil, 2, 2, 2]
+        try forEachPiece(op, operands, [SplitAxis(size: B, axes: operands.map { _ in 0 }), SplitAxis(size: H, axes: operands.map { _ in 1 }),
+                                        SplitAxis(size: Lq, axes: Array(withQueries.prefix(operands.count)))]) { t, _ in
+            let (bq, oq) = try bind(t[0], .read, op: op), (bk, ok) = try bind(t[1], .read, op: op)
+            let (bv, ov) = try bind(t[2], .read, op: op), (bo, oo) = try bind(t[3], .write, op: op)
+            // Unused probability outputs bind a scratch buffer: never alias the output being written.
+            let (bp, op_) = probs == nil ? (try scratchBinding(), 0) : try bind(t[4], .write, op: op)
+            let (bl, ol) = lse == nil ? (try scratchBinding(), 0) : try bind(t[5], .write, op: op)
+            let (pb, ph, pq) = (t[0].shape[0], t[0].shape[1], t[0].shape[2])
+            // The kernel addresses probabilities and log-sum-exp as dense (B, H, Lq, Lk) rows.
+            guard t.count == 4 || (t[4].isDense && t[5].isDense) else {
+                throw OpError.unsupported(op, "attention split into pieces \(t[4]) whose saved probabilities are not dense")
+            }
+            let push = AttentionKernel.Push(H: ph, Lq: pq, Lk: Lk, D: D, Dv: Dv,
+                                            offQ: oq, qb: t[0].strides[0], qh: t[0].strides[1], ql: t[0].strides[2],
+                                            offK: ok, kb: t[1].strides[0], kh: t[1].strides[1], kl: t[1].strides[2],
+                                            offV: ov, vb: t[2].strides[0], vh: t[2].strides[1], vl: t[2].strides[2],
+                                            offO: oo, ob: t[3].strides[0], oh: t[3].strides[1], ol: t[3].strides[2],
+                                            offP: op_, offL: ol, scale: scale)
+            let items = pq * ((Dv + chunk - 1) / chunk)
+            try stream.dispatch(kern, [bq, bk, bv, bo, bp, bl], push: push, groups: ((items + Int(local) - 1) / Int(local), 1, pb * ph))
+        }
         return probs.map { AttentionSaved(probs: $0, logSumExp: lse!) }
     }
 

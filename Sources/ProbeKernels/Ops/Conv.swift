@@ -1,3 +1,4 @@
+import ProbeShaders
 import VulkanCompute
 
 extension KernelContext {
@@ -8,7 +9,7 @@ extension KernelContext {
         let op = "conv2d"
         let (B, _, _, _, Cout, _, _, Ho, Wo) = try convShapes(x, w, padding, op: op)
         let y = try empty([B, Cout, Ho, Wo])
-        try convDispatch(mode: 0, a: x, w: w, out: y, x: x, weight: w, padding: padding, accumulate: false, count: y.count, op: op)
+        try convDispatch(mode: 0, a: x, w: w, out: y, padding: padding, accumulate: false, op: op)
         return y
     }
 
@@ -20,11 +21,11 @@ extension KernelContext {
         guard dy.shape == [B, Cout, Ho, Wo] else { throw OpError.shape(op, "dy \(dy) for output (\(B), \(Cout), \(Ho), \(Wo))") }
         if let dx {
             guard dx.shape == x.shape else { throw OpError.shape(op, "dx \(dx), x \(x)") }
-            try convDispatch(mode: 1, a: dy, w: w, out: dx, x: x, weight: w, padding: padding, accumulate: accumulate, count: dx.count, op: op)
+            try convDispatch(mode: 1, a: dy, w: w, out: dx, padding: padding, accumulate: accumulate, op: op, batchOf: x)
         }
         if let dw {
             guard dw.shape == w.shape else { throw OpError.shape(op, "dw \(dw), w \(w)") }
-            try convDispatch(mode: 2, a: x, w: dy, out: dw, x: x, weight: w, padding: padding, accumulate: accumulate, count: dw.count, op: op)
+            try convDispatch(mode: 2, a: x, w: dy, out: dw, padding: padding, accumulate: accumulate, op: op, batchOf: x)
         }
     }
 
@@ -38,15 +39,22 @@ extension KernelContext {
         return (x.shape[0], x.shape[1], x.shape[2], x.shape[3], w.shape[0], w.shape[2], w.shape[3], Ho, Wo)
     }
 
-    private func convDispatch(mode: UInt32, a: Tensor, w: Tensor, out: Tensor, x: Tensor, weight: Tensor, padding: Int,
-                              accumulate: Bool, count: Int, op: String) throws {
+    /// MODE 0: a = x, w = weight, out = y; 1: a = dy, w = weight, out = dx; 2: a = x, w = dy, out = dw.
+    /// Pieces of the batch (out = dw accumulates over them).
+    private func convDispatch(mode: UInt32, a: Tensor, w: Tensor, out: Tensor, padding: Int, accumulate: Bool, op: String,
+                              batchOf x: Tensor? = nil) throws {
         try checkDevice(op, out); try requireContiguous(op, out)
-        let (ba, oa) = try bind(a, .read, op: op), (bw, ow) = try bind(w, .read, op: op)
-        let (bo, oo) = try bind(out, accumulate ? .readWrite : .write, op: op)
-        var p = Push()
-        for n in [x.shape[0], x.shape[1], x.shape[2], x.shape[3], weight.shape[0], weight.shape[2], weight.shape[3], padding, oa, ow, oo] { p.u(n) }
-        p.f(Float(accumulate ? 1 : 0))
-        let k = try kernel("conv2d", bindings: 3, push: p.bytes, spec: [variants.elementwiseLocal, mode])
-        try stream.dispatch(k, [ba, bw, bo], push: p.words, groups: (groups(count, Int(variants.elementwiseLocal)), 1, 1))
+        let x = x ?? a
+        let weightShape = mode == 2 ? out.shape : w.shape
+        let k = try kernel(Conv2dKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, MODE: mode))
+        let outBatch: Int? = mode == 2 ? nil : 0, wBatch: Int? = mode == 2 ? 0 : nil
+        try forEachPiece(op, [a, w, out], [SplitAxis(size: x.shape[0], axes: [0, wBatch, outBatch])]) { t, r in
+            let acc = accumulate || (mode == 2 && r[0].lowerBound > 0)
+            let (ba, oa) = try bind(t[0], .read, op: op), (bw, ow) = try bind(t[1], .read, op: op)
+            let (bo, oo) = try bind(t[2], acc ? .readWrite : .write, op: op)
+            let push = Conv2dKernel.Push(B: r[0].count, Cin: x.shape[1], H: x.shape[2], W: x.shape[3], Cout: weightShape[0], KH: weightShape[2],
+                                         KW: weightShape[3], PAD: padding, offA: oa, offW: ow, offO: oo, accumulate: acc ? 1 : 0)
+            try stream.dispatch(k, [ba, bw, bo], push: push, groups: elementGroups(t[2].count))
+        }
     }
 }

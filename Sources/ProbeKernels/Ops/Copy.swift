@@ -1,3 +1,4 @@
+import ProbeShaders
 import VulkanCompute
 
 extension KernelContext {
@@ -10,28 +11,21 @@ extension KernelContext {
         guard source.rank <= 6 else { throw OpError.shape(op, "\(source): at most 6 axes") }
         guard source.dtype != .i32, destination.dtype != .i32 else { throw OpError.dtype(op, "\(source) → \(destination): f32/f16 only") }
         if source.count == 0 { return }
-        let limit = device.capabilities.maxStorageBufferRange - 64
-        if source.span * source.dtype.size > limit || destination.span * destination.dtype.size > limit,
-           let axis = source.shape.firstIndex(where: { $0 > 1 }) {
-            let h = source.shape[axis] / 2
-            for r in [0..<h, h..<source.shape[axis]] { try copy(try source.slice(axis: axis, r), into: try destination.slice(axis: axis, r)) }
-            return
-        }
-        let pad = 6 - source.rank
-        let shape = Array(repeating: 1, count: pad) + source.shape
-        let si = Array(repeating: 0, count: pad) + source.strides, so = Array(repeating: 0, count: pad) + destination.strides
-        let (bs, os) = try bind(source, .read, op: op), (bd, od) = try bind(destination, .write, op: op)
-        var p = Push(); p.u(source.count); p.u(os); p.u(od)
-        (shape + si + so).forEach { p.u($0) }
-        let name: String
+        let variant: CopyKernel.Variant
         switch (source.dtype, destination.dtype) {
-        case (.f16, .f32): name = "copy_f16_f32"
-        case (.f32, .f16): name = "copy_f32_f16"
-        case (.f16, .f16): name = "copy_f16_f16"
-        default: name = "copy"
+        case (.f16, .f32): variant = .f16_f32
+        case (.f32, .f16): variant = .f32_f16
+        case (.f16, .f16): variant = .f16_f16
+        default: variant = .base
         }
-        let k = try kernel(name, bindings: 2, push: p.bytes, spec: [variants.elementwiseLocal])
-        try stream.dispatch(k, [bs, bd], push: p.words, groups: (groups(source.count, Int(variants.elementwiseLocal)), 1, 1))
+        let k = try kernel(CopyKernel.self, variant, .init(localSizeX: variants.elementwiseLocal))
+        try forEachPiece(op, [source, destination], source.shape.indices.map { SplitAxis(size: source.shape[$0], axes: [$0, $0]) }) { t, _ in
+            let pad = 6 - t[0].rank
+            let (bs, os) = try bind(t[0], .read, op: op), (bd, od) = try bind(t[1], .write, op: op)
+            let push = CopyKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: Array(repeating: 1, count: pad) + t[0].shape,
+                                       sIn: Array(repeating: 0, count: pad) + t[0].strides, sOut: Array(repeating: 0, count: pad) + t[1].strides)
+            try stream.dispatch(k, [bs, bd], push: push, groups: elementGroups(t[0].count))
+        }
     }
 
     /// A contiguous copy of `x` (or `x` itself when already contiguous and of that dtype).

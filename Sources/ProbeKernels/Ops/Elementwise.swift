@@ -1,21 +1,26 @@
+import ProbeShaders
 import VulkanCompute
 
-/// Binary elementwise operations.
-public enum BinaryOp: UInt32, Sendable { case add = 0, subtract, multiply, divide }
-
 extension KernelContext {
-    /// `y = act(alpha · x + beta)` elementwise (contiguous f32). Splits tensors beyond maxStorageBufferRange.
+    /// The iteration space of an elementwise op over contiguous operands of `count` elements.
+    private func flat(_ ts: [Tensor]) throws -> ([Tensor], [SplitAxis]) {
+        let n = ts[0].count
+        return (try ts.map { try $0.reshaped([n]) }, [SplitAxis(size: n, axes: ts.map { _ in 0 })])
+    }
+
+    /// `y = act(alpha · x + beta)` elementwise (contiguous f32).
     public func unary(_ x: Tensor, _ act: Activation = .none, alpha: Float = 1, beta: Float = 0, into out: Tensor? = nil) throws -> Tensor {
         let op = "unary(\(act))"
         let y = try out ?? empty(x.shape)
         try checkDevice(op, x, y); try requireContiguous(op, x, y); try requireF32(op, x, y)
         guard x.count == y.count else { throw OpError.shape(op, "x \(x) and y \(y) differ in size") }
-        let k = try kernel("unary", bindings: 2, push: 20, spec: [variants.elementwiseLocal, act.rawValue])
-        for (start, n) in elementChunks(x.count) {
-            let (bx, ox) = try window(x, start: x.offset + start, count: n, access: .read, op: op)
-            let (by, oy) = try window(y, start: y.offset + start, count: n, access: .write, op: op)
-            var p = Push(); p.u(n); p.f(alpha); p.f(beta); p.u(ox); p.u(oy)
-            try stream.dispatch(k, [bx, by], push: p.words, groups: (groups(n, Int(variants.elementwiseLocal)), 1, 1))
+        if x.count == 0 { return y }
+        let k = try kernel(UnaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: act.rawValue))
+        let (operands, axes) = try flat([x, y])
+        try forEachPiece(op, operands, axes) { t, _ in
+            let (bx, ox) = try bind(t[0], .read, op: op), (by, oy) = try bind(t[1], .write, op: op)
+            try stream.dispatch(k, [bx, by], push: .init(n: t[0].count, alpha: alpha, beta: beta, offX: ox, offY: oy),
+                                groups: elementGroups(t[0].count))
         }
         return y
     }
@@ -26,20 +31,16 @@ extension KernelContext {
         let op = "unaryBackward(\(act))"
         try checkDevice(op, x, dy, dx); try requireContiguous(op, x, dy, dx); try requireF32(op, x, dy, dx)
         guard x.count == dy.count, x.count == dx.count else { throw OpError.shape(op, "x \(x), dy \(dy), dx \(dx)") }
-        let k = try kernel("unary_backward", bindings: 3, push: 28, spec: [variants.elementwiseLocal, act.rawValue])
-        for (start, n) in elementChunks(x.count) {
-            let (bx, ox) = try window(x, start: x.offset + start, count: n, access: .read, op: op)
-            let (bdy, ody) = try window(dy, start: dy.offset + start, count: n, access: .read, op: op)
-            let (bdx, odx) = try window(dx, start: dx.offset + start, count: n, access: accumulate ? .readWrite : .write, op: op)
-            var p = Push(); p.u(n); p.f(alpha); p.f(beta); p.u(ox); p.u(ody); p.u(odx); p.f(Float(accumulate ? 1 : 0))
-            try stream.dispatch(k, [bx, bdy, bdx], push: p.words, groups: (groups(n, Int(variants.elementwiseLocal)), 1, 1))
+        if x.count == 0 { return }
+        let k = try kernel(UnaryBackwardKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: act.rawValue))
+        let (operands, axes) = try flat([x, dy, dx])
+        try forEachPiece(op, operands, axes) { t, _ in
+            let (bx, ox) = try bind(t[0], .read, op: op), (bdy, ody) = try bind(t[1], .read, op: op)
+            let (bdx, odx) = try bind(t[2], accumulate ? .readWrite : .write, op: op)
+            try stream.dispatch(k, [bx, bdy, bdx], push: .init(n: t[0].count, alpha: alpha, beta: beta, offX: ox, offDY: ody, offDX: odx,
+                                                               accumulate: accumulate ? 1 : 0),
+                                groups: elementGroups(t[0].count))
         }
-    }
-
-    /// Element ranges whose f32 windows fit a binding.
-    func elementChunks(_ n: Int) -> [(Int, Int)] {
-        let step = max(1, (device.capabilities.maxStorageBufferRange - 64) / 4)
-        return stride(from: 0, to: max(n, 1), by: step).map { ($0, min(step, n - $0)) }.filter { $0.1 > 0 }
     }
 
     /// `z = (alpha · x) op (beta · y)` with NumPy broadcasting (up to 4 axes). x and y may be any
@@ -61,34 +62,22 @@ extension KernelContext {
         let z = try out ?? empty(shape)
         try checkDevice(op, z); try requireContiguous(op, z); try requireF32(op, z)
         guard z.shape == shape else { throw OpError.shape(op, "output \(z) must have the broadcast shape \(shape)") }
+        if z.count == 0 { return z }
+        // Broadcast views of x and y over z's shape (stride 0 along broadcast axes).
         let bx = Tensor(buffer: x.buffer, offset: x.offset, shape: shape, strides: zip(xs, xst).map { $0 == 1 ? 0 : $1 }, dtype: .f32)
         let by = Tensor(buffer: y.buffer, offset: y.offset, shape: shape, strides: zip(ys, yst).map { $0 == 1 ? 0 : $1 }, dtype: .f32)
-        try binaryChunk(bx, by, z, kind: kind, alpha: alpha, beta: beta)
-        return z
-    }
-
-    private func binaryChunk(_ x: Tensor, _ y: Tensor, _ z: Tensor, kind: BinaryOp, alpha: Float, beta: Float) throws {
-        let limit = device.capabilities.maxStorageBufferRange - 64
-        if [x, y, z].contains(where: { $0.span * 4 > limit }), let axis = z.shape.firstIndex(where: { $0 > 1 }) {
-            let h = z.shape[axis] / 2
-            for r in [0..<h, h..<z.shape[axis]] {
-                func cut(_ t: Tensor) throws -> Tensor {
-                    t.strides[axis] == 0 ? Tensor(buffer: t.buffer, offset: t.offset, shape: { var s = t.shape; s[axis] = r.count; return s }(), strides: t.strides) : try t.slice(axis: axis, r)
-                }
-                try binaryChunk(try cut(x), try cut(y), try z.slice(axis: axis, r), kind: kind, alpha: alpha, beta: beta)
-            }
-            return
+        let k = try kernel(BinaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue))
+        try forEachPiece(op, [bx, by, z], shape.indices.map { SplitAxis(size: shape[$0], axes: [$0, $0, $0]) }) { t, _ in
+            let pad = 4 - rank
+            let s = Array(repeating: 1, count: pad) + t[2].shape
+            let sx = Array(repeating: 0, count: pad) + t[0].strides, sy = Array(repeating: 0, count: pad) + t[1].strides
+            let (wx, ox) = try bind(t[0], .read, op: op), (wy, oy) = try bind(t[1], .read, op: op), (wz, oz) = try bind(t[2], .write, op: op)
+            let push = BinaryKernel.Push(n: t[2].count, d1: s[1], d2: s[2], d3: s[3], offX: ox, offY: oy, offZ: oz,
+                                         sx0: sx[0], sx1: sx[1], sx2: sx[2], sx3: sx[3], sy0: sy[0], sy1: sy[1], sy2: sy[2], sy3: sy[3],
+                                         alpha: alpha, beta: beta)
+            try stream.dispatch(k, [wx, wy, wz], push: push, groups: elementGroups(t[2].count))
         }
-        let pad = 4 - z.rank
-        let shape = Array(repeating: 1, count: pad) + z.shape
-        let sx = Array(repeating: 0, count: pad) + x.strides, sy = Array(repeating: 0, count: pad) + y.strides
-        let (wx, ox) = try bind(x, .read, op: "binary"), (wy, oy) = try bind(y, .read, op: "binary"), (wz, oz) = try bind(z, .write, op: "binary")
-        var p = Push()
-        p.u(z.count); p.u(shape[1]); p.u(shape[2]); p.u(shape[3]); p.u(ox); p.u(oy); p.u(oz)
-        sx.forEach { p.u($0) }; sy.forEach { p.u($0) }
-        p.f(alpha); p.f(beta)
-        let k = try kernel("binary", bindings: 3, push: p.bytes, spec: [variants.elementwiseLocal, kind.rawValue])
-        try stream.dispatch(k, [wx, wy, wz], push: p.words, groups: (groups(z.count, Int(variants.elementwiseLocal)), 1, 1))
+        return z
     }
 
     /// `x + y`, `x − y`, `x ⊙ y` with broadcasting.

@@ -1,9 +1,5 @@
+import ProbeShaders
 import VulkanCompute
-
-/// Activation applied in a GEMM epilogue or elementwise (values match Shaders/activations.glsl).
-public enum Activation: UInt32, Sendable, CaseIterable {
-    case none = 0, gelu, quickGELU, tanhGELU, relu, sigmoid, tanh, softplus
-}
 
 extension KernelContext {
     /// `C = act(alpha · op(A) · op(B) + beta · C + bias)`, batched.
@@ -13,6 +9,8 @@ extension KernelContext {
     ///   (e.g. (B, heads)); any strides (views of packed projections work). An operand without the
     ///   batch axes is shared by every batch (stride 0).
     /// - bias: (N,), added to every row. f32 everywhere, or f16 everywhere (accumulation is f32).
+    /// - Operands beyond the binding limit are split over the batch axes, rows, columns, and K (the
+    ///   pieces of K accumulate into C; bias and activation apply with the last one).
     public func gemm(_ a: Tensor, _ b: Tensor, into c: Tensor, transA: Bool = false, transB: Bool = false,
                      alpha: Float = 1, beta: Float = 0, bias: Tensor? = nil, activation: Activation = .none) throws {
         let op = "gemm"
@@ -26,56 +24,47 @@ extension KernelContext {
         guard (2...4).contains(c.rank), a.rank == 2 || a.rank == c.rank, b.rank == 2 || b.rank == c.rank else {
             throw OpError.shape(op, "\(desc): ranks must be 2 to 4, and A and B either rank 2 or C's rank")
         }
-        let (M, K) = transA ? (a.shape[a.rank - 1], a.shape[a.rank - 2]) : (a.shape[a.rank - 2], a.shape[a.rank - 1])
-        let (Kb, N) = transB ? (b.shape[b.rank - 1], b.shape[b.rank - 2]) : (b.shape[b.rank - 2], b.shape[b.rank - 1])
-        guard K == Kb, c.shape[c.rank - 2] == M, c.shape[c.rank - 1] == N else { throw OpError.shape(op, desc) }
-        let batchDims = Array(c.shape.prefix(c.rank - 2))
-        guard (a.rank == 2 || Array(a.shape.prefix(a.rank - 2)) == batchDims),
-              (b.rank == 2 || Array(b.shape.prefix(b.rank - 2)) == batchDims) else {
+        let (ra, rb, rc) = (a.rank, b.rank, c.rank)
+        let (M, K) = transA ? (a.shape[ra - 1], a.shape[ra - 2]) : (a.shape[ra - 2], a.shape[ra - 1])
+        let (Kb, N) = transB ? (b.shape[rb - 1], b.shape[rb - 2]) : (b.shape[rb - 2], b.shape[rb - 1])
+        guard K == Kb, c.shape[rc - 2] == M, c.shape[rc - 1] == N else { throw OpError.shape(op, desc) }
+        let batchDims = Array(c.shape.prefix(rc - 2))
+        guard (ra == 2 || Array(a.shape.prefix(ra - 2)) == batchDims),
+              (rb == 2 || Array(b.shape.prefix(rb - 2)) == batchDims) else {
             throw OpError.shape(op, "batch axes differ: \(desc)")
         }
-        guard c.strides[c.rank - 1] == 1 else { throw OpError.shape(op, "C \(c) must have contiguous rows") }
+        guard c.strides[rc - 1] == 1 else { throw OpError.shape(op, "C \(c) must have contiguous rows") }
         if let bias, bias.shape != [N] || !bias.isContiguous { throw OpError.shape(op, "bias \(bias) must be contiguous (\(N),)") }
         if M == 0 || N == 0 || c.count == 0 { return }
         guard K > 0 else { throw OpError.unsupported(op, "K = 0 is not supported (\(desc))") }
-        try gemmChunk(a, b, c, transA: transA, transB: transB, bias: bias, alpha: alpha, beta: beta, activation: activation)
+
+        // Iteration space (batch₀, batch₁, M, N, K) and where each axis is in A, B, C, bias.
+        func batchAxis(_ t: Tensor, _ i: Int) -> Int? { t.rank == rc && i < rc - 2 ? i : nil }
+        var axes: [SplitAxis] = []
+        for i in 0..<(rc - 2) { axes.append(SplitAxis(size: c.shape[i], axes: [batchAxis(a, i), batchAxis(b, i), i, nil])) }
+        axes.append(SplitAxis(size: M, axes: [transA ? ra - 1 : ra - 2, nil, rc - 2, nil]))
+        axes.append(SplitAxis(size: N, axes: [nil, transB ? rb - 2 : rb - 1, rc - 1, 0]))
+        axes.append(SplitAxis(size: K, axes: [transA ? ra - 2 : ra - 1, transB ? rb - 1 : rb - 2, nil, nil]))
+        let operands = [a, b, c, bias ?? c]
+        try forEachPiece(op, bias == nil ? Array(operands.prefix(3)) : operands,
+                         bias == nil ? axes.map { SplitAxis(size: $0.size, axes: Array($0.axes.prefix(3))) } : axes) { t, ranges in
+            let k = ranges[ranges.count - 1]
+            let first = k.lowerBound == 0, last = k.upperBound == K
+            try gemmDispatch(t[0], t[1], t[2], transA: transA, transB: transB, alpha: alpha, beta: first ? beta : 1,
+                             bias: last && bias != nil ? t[3] : nil, activation: last ? activation : .none)
+        }
     }
 
-    /// Dispatches one GEMM, splitting over the batch axes then rows when an operand's window would
-    /// exceed maxStorageBufferRange.
-    private func gemmChunk(_ a: Tensor, _ b: Tensor, _ c: Tensor, transA: Bool, transB: Bool, bias: Tensor?,
-                           alpha: Float, beta: Float, activation: Activation) throws {
-        let limit = device.capabilities.maxStorageBufferRange - 2 * device.capabilities.minStorageBufferOffsetAlignment
-        let fits = { (t: Tensor) in t.span * t.dtype.size <= limit }
+    /// One GEMM dispatch whose operands fit their bindings.
+    private func gemmDispatch(_ a: Tensor, _ b: Tensor, _ c: Tensor, transA: Bool, transB: Bool, alpha: Float, beta: Float,
+                              bias: Tensor?, activation: Activation) throws {
+        let op = "gemm"
         let M = c.shape[c.rank - 2], N = c.shape[c.rank - 1]
         let K = transA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
-        if !(fits(a) && fits(b) && fits(c)) {
-            // Split the first batch axis with more than one entry, else the rows of A and C.
-            if let axis = (0..<(c.rank - 2)).first(where: { c.shape[$0] > 1 }) {
-                let h = c.shape[axis] / 2
-                for r in [0..<h, h..<c.shape[axis]] {
-                    try gemmChunk(a.rank == c.rank ? try a.slice(axis: axis, r) : a, b.rank == c.rank ? try b.slice(axis: axis, r) : b,
-                                  try c.slice(axis: axis, r), transA: transA, transB: transB, bias: bias,
-                                  alpha: alpha, beta: beta, activation: activation)
-                }
-                return
-            }
-            if M > 1, !fits(a) || !fits(c) {
-                let mAxisA = transA ? a.rank - 1 : a.rank - 2
-                for r in [0..<(M / 2), (M / 2)..<M] {
-                    try gemmChunk(try a.slice(axis: mAxisA, r), b, try c.slice(axis: c.rank - 2, r), transA: transA, transB: transB,
-                                  bias: bias, alpha: alpha, beta: beta, activation: activation)
-                }
-                return
-            }
-            throw VulkanError.bindingTooLarge(bytes: max(a.span * a.dtype.size, b.span * b.dtype.size), limit: limit,
-                                              what: "gemm operand (A \(a), B \(b)): one matrix of B exceeds maxStorageBufferRange")
-        }
-        let (bA, offA) = try bind(a, .read, op: "gemm")
-        let (bB, offB) = try bind(b, .read, op: "gemm")
-        let (bC, offC) = try bind(c, beta != 0 ? .readWrite : .write, op: "gemm")
-        var bBias = bA, offBias = 0
-        if let bias { (bBias, offBias) = try bind(bias, .read, op: "gemm") }
+        let (bA, offA) = try bind(a, .read, op: op)
+        let (bB, offB) = try bind(b, .read, op: op)
+        let (bC, offC) = try bind(c, beta != 0 ? .readWrite : .write, op: op)
+        let (bBias, offBias) = try bind(bias, .read, op: op, orPlaceholder: bA)
         // Batch axes as (outer, inner) with strides; absent axes have size 1, stride 0.
         func batchStrides(_ t: Tensor) -> (Int, Int) {
             guard t.rank == c.rank else { return (0, 0) }
@@ -87,30 +76,32 @@ extension KernelContext {
         let r = a.rank, rb = b.rank
         let (sAi, sAk) = transA ? (a.strides[r - 1], a.strides[r - 2]) : (a.strides[r - 2], a.strides[r - 1])
         let (sBk, sBn) = transB ? (b.strides[rb - 1], b.strides[rb - 2]) : (b.strides[rb - 2], b.strides[rb - 1])
-        var p = Push()
-        for v in [M, N, K, batch, offA, offB, offC, offBias, sAo, sAi, sAk, sBo, sBk, sBn, sCo, c.strides[c.rank - 2]] { p.u(v) }
-        p.f(alpha); p.f(beta)
-        for v in [inner, sAh, sBh, sCh] { p.u(v) }
         let f16 = c.dtype == .f16
-        let common: [UInt32] = [activation.rawValue, bias == nil ? 0 : 1]
-        let bindings = [bA, bB, bC, Binding(bBias.range, .read)]
+        let bindings = [bA, bB, bC, bBias]
         switch variants.gemm {
         case .cpu:
+            let push = GemmCpuKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias,
+                                          sAb: sAo, sAi: sAi, sAk: sAk, sBb: sBo, sBk: sBk, sBn: sBn, sCb: sCo, sCi: c.strides[c.rank - 2],
+                                          alpha: alpha, beta: beta, batchInner: inner, sAh: sAh, sBh: sBh, sCh: sCh)
             let (lanes, rows, cols) = variants.cpuGEMM
             // float4 loads along K when both operands are K-contiguous and 16-byte aligned (in elements: 4).
             let aligned4 = K % 4 == 0 && [offA, sAi, sAo, sAh].allSatisfy { $0 % 4 == 0 }
             let vec4 = aligned4 && sAk == 1 && sBk == 1 && [offB, sBn, sBo, sBh].allSatisfy { $0 % 4 == 0 }
             let vec4A = !vec4 && aligned4 && sAk == 1
-            let k = try kernel(f16 ? "gemm_cpu_f16" : "gemm_cpu", bindings: 4, push: p.bytes,
-                               spec: [lanes] + common + [rows, cols, vec4 ? 1 : 0, vec4A ? 1 : 0])
-            try stream.dispatch(k, bindings, push: p.words,
+            let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : .base,
+                               .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: rows, COLS: cols,
+                                     VEC4_K: vec4, VEC4_A: vec4A))
+            try stream.dispatch(k, bindings, push: push,
                                 groups: ((N + Int(cols) - 1) / Int(cols), (M + Int(lanes * rows) - 1) / Int(lanes * rows), batch))
         case .tiled:
             let (bm, bn, bk, tm, tn) = (64, 64, 16, 4, 4)
-            let threads = UInt32((bm / tm) * (bn / tn))
-            let k = try kernel(f16 ? "gemm_tiled_f16" : "gemm_tiled", bindings: 4, push: p.bytes,
-                               spec: [threads] + common + [UInt32(bm), UInt32(bn), UInt32(bk), UInt32(tm), UInt32(tn)])
-            try stream.dispatch(k, bindings, push: p.words, groups: ((N + bn - 1) / bn, (M + bm - 1) / bm, batch))
+            let push = GemmTiledKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias,
+                                            sAb: sAo, sAi: sAi, sAk: sAk, sBb: sBo, sBk: sBk, sBn: sBn, sCb: sCo, sCi: c.strides[c.rank - 2],
+                                            alpha: alpha, beta: beta, batchInner: inner, sAh: sAh, sBh: sBh, sCh: sCh)
+            let k = try kernel(GemmTiledKernel.self, f16 ? .f16 : .base,
+                               .init(localSizeX: UInt32((bm / tm) * (bn / tn)), ACT: activation.rawValue, HAS_BIAS: bias != nil,
+                                     BM: UInt32(bm), BN: UInt32(bn), BK: UInt32(bk), TM: UInt32(tm), TN: UInt32(tn)))
+            try stream.dispatch(k, bindings, push: push, groups: ((N + bn - 1) / bn, (M + bm - 1) / bm, batch))
         }
     }
 

@@ -1,3 +1,4 @@
+import ProbeShaders
 import VulkanCompute
 
 /// Cross-entropy results for a batch.
@@ -20,13 +21,13 @@ extension KernelContext {
         guard logits.rank == 2, labels.count == logits.shape[0] else { throw OpError.shape(op, "logits \(logits) must be (rows, C) with labels (rows,), got labels \(labels)") }
         let (rows, C) = (logits.shape[0], logits.shape[1])
         let losses = try empty([rows]), dLogits = try empty([rows, C]), ranks = try empty([rows], dtype: .i32)
-        let (bx, ox) = try bind(logits, .read, op: op), (bl, ol) = try bind(labels, .read, op: op)
-        let (bloss, oloss) = try bind(losses, .write, op: op), (bd, od) = try bind(dLogits, .write, op: op), (br, or) = try bind(ranks, .write, op: op)
-        var p = Push()
-        for n in [rows, C, ox, ol, oloss, od, or] { p.u(n) }
-        p.f(gradScale)
-        let k = try rowKernel("cross_entropy", bindings: 5, push: p.bytes, spec: [variants.rowLocal])
-        try stream.dispatch(k, [bx, bl, bloss, bd, br], push: p.words, groups: (rowGroups(rows), 1, 1))
+        let k = try kernel(CrossEntropyKernel.self, variants.rowSubgroup ? .sg : .base, .init(localSizeX: variants.rowLocal))
+        try forEachPiece(op, [logits, labels, losses, dLogits, ranks], [SplitAxis(size: rows, axes: [0, 0, 0, 0, 0])]) { t, _ in
+            let (bx, ox) = try bind(t[0], .read, op: op), (bl, ol) = try bind(t[1], .read, op: op)
+            let (bloss, oloss) = try bind(t[2], .write, op: op), (bd, od) = try bind(t[3], .write, op: op), (br, or) = try bind(t[4], .write, op: op)
+            let push = CrossEntropyKernel.Push(rows: t[0].shape[0], C: C, offX: ox, offL: ol, offLoss: oloss, offDX: od, offR: or, gradScale: gradScale)
+            try stream.dispatch(k, [bx, bl, bloss, bd, br], push: push, groups: rowGroups(t[0].shape[0]))
+        }
         return CrossEntropyResult(losses: losses, dLogits: dLogits, ranks: ranks)
     }
 }

@@ -1,3 +1,4 @@
+import ProbeShaders
 import VulkanCompute
 
 extension KernelContext {
@@ -8,28 +9,22 @@ extension KernelContext {
         let y = try out ?? empty(x.shape)
         try checkDevice(op, x, y); try requireF32(op, x, y)
         guard y.shape == x.shape else { throw OpError.shape(op, "x \(x), y \(y)") }
-        if x.rank > 1 {
-            // Too large to bind: normalise the halves, stats concatenated in row order.
-            var parts: [Tensor] = []
-            if try splitting([x, y], { parts.append(try layerNorm($0[0], gamma: gamma, beta: beta, eps: eps, into: $0[1]).stats) }) {
-                return (y, try concat(parts, axis: 0))
-            }
-        }
-        let xv = try rowView(x, op: op), yv = try rowView(y, op: op)
+        let xv = try rows(x, op: op), yv = try rows(y, op: op)
+        let (R, cols) = (xv.shape[0], xv.shape[1])
         guard (gamma == nil) == (beta == nil) else { throw OpError.shape(op, "γ and β must both be given or both be nil") }
         for t in [gamma, beta].compactMap({ $0 }) {
             try checkDevice(op, t); try requireContiguous(op, t)
-            guard t.count == xv.cols else { throw OpError.shape(op, "parameter \(t) for rows of \(xv.cols) in \(x)") }
+            guard t.count == cols else { throw OpError.shape(op, "parameter \(t) for rows of \(cols) in \(x)") }
         }
-        let stats = try empty([xv.rows, 2])
-        let (bx, ox) = try bind(x, .read, op: op), (by, oy) = try bind(y, .write, op: op), (bs, os) = try bind(stats, .write, op: op)
-        let (bg, og) = try gamma.map { try bind($0, .read, op: op) } ?? (bx, 0)
-        let (bb, ob) = try beta.map { try bind($0, .read, op: op) } ?? (bx, 0)
-        var p = Push()
-        for v in [xv.rows, xv.cols, ox, xv.stride, og, ob, oy, yv.stride, os] { p.u(v) }
-        p.f(eps)
-        let k = try rowKernel("layernorm", bindings: 5, push: p.bytes, spec: [variants.rowLocal, gamma == nil ? 0 : 1])
-        try stream.dispatch(k, [bx, Binding(bg.range, .read), Binding(bb.range, .read), by, bs], push: p.words, groups: (rowGroups(xv.rows), 1, 1))
+        let stats = try empty([R, 2])
+        let k = try kernel(LayernormKernel.self, variants.rowSubgroup ? .sg : .base, .init(localSizeX: variants.rowLocal, AFFINE: gamma != nil))
+        try forEachPiece(op, [xv, yv, stats], [SplitAxis(size: R, axes: [0, 0, 0])]) { t, _ in
+            let (bx, ox) = try bind(t[0], .read, op: op), (by, oy) = try bind(t[1], .write, op: op), (bs, os) = try bind(t[2], .write, op: op)
+            let (bg, og) = try bind(gamma, .read, op: op, orPlaceholder: bx), (bb, ob) = try bind(beta, .read, op: op, orPlaceholder: bx)
+            let push = LayernormKernel.Push(rows: t[0].shape[0], cols: cols, offX: ox, sX: t[0].strides[0], offG: og, offB: ob,
+                                            offY: oy, sY: t[1].strides[0], offS: os, eps: eps)
+            try stream.dispatch(k, [bx, bg, bb, by, bs], push: push, groups: rowGroups(t[0].shape[0]))
+        }
         return (y, stats)
     }
 
@@ -39,90 +34,113 @@ extension KernelContext {
         let op = "layerNormBackward"
         try checkDevice(op, x, stats, dy); try requireF32(op, x, dy)
         guard dy.shape == x.shape else { throw OpError.shape(op, "x \(x), dy \(dy)") }
-        if x.rank > 1, let dx {
-            // Too large to bind: the halves (rows are independent; parameter gradients accumulate).
-            let rowsPerItem = x.shape.dropFirst().dropLast().reduce(1, *)
-            var first = true
-            let split = try splitting([x, dy, dx]) { h in
-                let n = h[0].shape[0] * rowsPerItem
-                let start = (h[0].offset - x.offset) / max(x.strides[0], 1) * rowsPerItem
-                try layerNormBackward(h[0], gamma: gamma, stats: try stats.slice(axis: 0, start..<(start + n)), h[1], into: h[2],
-                                      dGamma: dGamma, dBeta: dBeta, accumulate: accumulate || !first)
-                first = false
-            }
-            if split { return }
-        }
-        let xv = try rowView(x, op: op), dyv = try rowView(dy, op: op)
-        guard stats.count == 2 * xv.rows else { throw OpError.shape(op, "stats \(stats) for \(xv.rows) rows") }
-        let (bx, ox) = try bind(x, .read, op: op), (bs, os) = try bind(stats, .read, op: op), (bdy, ody) = try bind(dy, .read, op: op)
+        let xv = try rows(x, op: op), dyv = try rows(dy, op: op)
+        let (R, cols) = (xv.shape[0], xv.shape[1])
+        guard stats.count == 2 * R else { throw OpError.shape(op, "stats \(stats) for \(R) rows") }
+        let sv = try stats.reshaped([R, 2])
         if let dx {
             try checkDevice(op, dx)
             guard dx.shape == x.shape else { throw OpError.shape(op, "x \(x), dx \(dx)") }
-            let dxv = try rowView(dx, op: op)
-            let (bg, og) = try gamma.map { try bind($0, .read, op: op) } ?? (bx, 0)
-            let (bdx, odx) = try bind(dx, accumulate ? .readWrite : .write, op: op)
-            var p = Push()
-            for v in [xv.rows, xv.cols, ox, xv.stride, og, os, ody, dyv.stride, odx, dxv.stride] { p.u(v) }
-            p.f(Float(accumulate ? 1 : 0))
-            let k = try rowKernel("layernorm_backward", bindings: 5, push: p.bytes, spec: [variants.rowLocal, gamma == nil ? 0 : 1])
-            try stream.dispatch(k, [bx, Binding(bg.range, .read), bs, bdy, bdx], push: p.words, groups: (rowGroups(xv.rows), 1, 1))
+            let dxv = try rows(dx, op: op)
+            let k = try kernel(LayernormBackwardKernel.self, variants.rowSubgroup ? .sg : .base, .init(localSizeX: variants.rowLocal, AFFINE: gamma != nil))
+            try forEachPiece(op, [xv, sv, dyv, dxv], [SplitAxis(size: R, axes: [0, 0, 0, 0])]) { t, _ in
+                let (bx, ox) = try bind(t[0], .read, op: op), (bs, os) = try bind(t[1], .read, op: op), (bdy, ody) = try bind(t[2], .read, op: op)
+                let (bdx, odx) = try bind(t[3], accumulate ? .readWrite : .write, op: op)
+                let (bg, og) = try bind(gamma, .read, op: op, orPlaceholder: bx)
+                let push = LayernormBackwardKernel.Push(rows: t[0].shape[0], cols: cols, offX: ox, sX: t[0].strides[0], offG: og, offS: os,
+                                                        offDY: ody, sDY: t[2].strides[0], offDX: odx, sDX: t[3].strides[0], accumulate: accumulate ? 1 : 0)
+                try stream.dispatch(k, [bx, bg, bs, bdy, bdx], push: push, groups: rowGroups(t[0].shape[0]))
+            }
         }
         if let dGamma, let dBeta {
             try checkDevice(op, dGamma, dBeta); try requireContiguous(op, dGamma, dBeta)
-            guard dGamma.count == xv.cols, dBeta.count == xv.cols else { throw OpError.shape(op, "dγ \(dGamma), dβ \(dBeta) for \(xv.cols) columns") }
-            let acc: Access = accumulate ? .readWrite : .write
-            let (bg, og) = try bind(dGamma, acc, op: op), (bb, ob) = try bind(dBeta, acc, op: op)
-            var p = Push()
-            for v in [xv.rows, xv.cols, ox, xv.stride, os, ody, dyv.stride, og, ob] { p.u(v) }
-            p.f(Float(accumulate ? 1 : 0))
-            let k = try kernel("layernorm_param_grad", bindings: 5, push: p.bytes, spec: [variants.elementwiseLocal])
-            try stream.dispatch(k, [bx, bs, bdy, bg, bb], push: p.words, groups: (groups(xv.cols, Int(variants.elementwiseLocal)), 1, 1))
+            guard dGamma.count == cols, dBeta.count == cols else { throw OpError.shape(op, "dγ \(dGamma), dβ \(dBeta) for \(cols) columns") }
+            let k = try kernel(LayernormParamGradKernel.self, .base, .init(localSizeX: variants.elementwiseLocal))
+            // Pieces of rows accumulate into the parameter gradients.
+            try forEachPiece(op, [xv, sv, dyv], [SplitAxis(size: R, axes: [0, 0, 0])]) { t, ranges in
+                let acc = accumulate || ranges[0].lowerBound > 0
+                let (bx, ox) = try bind(t[0], .read, op: op), (bs, os) = try bind(t[1], .read, op: op), (bdy, ody) = try bind(t[2], .read, op: op)
+                let (bg, og) = try bind(dGamma, acc ? .readWrite : .write, op: op), (bb, ob) = try bind(dBeta, acc ? .readWrite : .write, op: op)
+                let push = LayernormParamGradKernel.Push(rows: t[0].shape[0], cols: cols, offX: ox, sX: t[0].strides[0], offS: os, offDY: ody,
+                                                         sDY: t[2].strides[0], offDG: og, offDB: ob, accumulate: acc ? 1 : 0)
+                try stream.dispatch(k, [bx, bs, bdy, bg, bb], push: push, groups: elementGroups(cols))
+            }
         }
     }
 
+    /// `x / max(‖x‖₂, eps)` over the last axis (F.normalize), or with `dy` its backward.
+    public func l2Normalize(_ x: Tensor, eps: Float, backwardOf dy: Tensor? = nil) throws -> Tensor {
+        let op = "l2Normalize"
+        try checkDevice(op, x); try requireContiguous(op, x); try requireF32(op, x)
+        if let dy { try checkDevice(op, dy); try requireContiguous(op, dy); guard dy.shape == x.shape else { throw OpError.shape(op, "x \(x), dy \(dy)") } }
+        let out = try empty(x.shape)
+        let xv = try rows(x, op: op), ov = try rows(out, op: op)
+        let operands = [xv, ov] + (try dy.map { [try rows($0, op: op)] } ?? [])
+        let k = try kernel(L2normalizeKernel.self, variants.rowSubgroup ? .sg : .base, .init(localSizeX: variants.rowLocal, BACKWARD: dy != nil))
+        try forEachPiece(op, operands, [SplitAxis(size: xv.shape[0], axes: operands.map { _ in 0 })]) { t, _ in
+            let (bx, ox) = try bind(t[0], .read, op: op), (bo, oo) = try bind(t[1], .write, op: op)
+            let (bdy, ody) = try bind(dy == nil ? nil : t[2], .read, op: op, orPlaceholder: bx)
+            try stream.dispatch(k, [bx, bdy, bo], push: .init(rows: t[0].shape[0], cols: t[0].shape[1], offX: ox, offDY: ody, offO: oo, eps: eps),
+                                groups: rowGroups(t[0].shape[0]))
+        }
+        return out
+    }
+
     /// (outer, C, inner) view of a contiguous tensor with channels on `channelAxis`.
-    func channelView(_ x: Tensor, _ channelAxis: Int, op: String) throws -> (outer: Int, C: Int, inner: Int) {
+    func channelView(_ x: Tensor, _ channelAxis: Int, op: String) throws -> Tensor {
         try requireContiguous(op, x)
         guard x.shape.indices.contains(channelAxis) else { throw OpError.shape(op, "channel axis \(channelAxis) of \(x)") }
-        return (x.shape[..<channelAxis].reduce(1, *), x.shape[channelAxis], x.shape[(channelAxis + 1)...].reduce(1, *))
+        return try x.reshaped([x.shape[..<channelAxis].reduce(1, *), x.shape[channelAxis], x.shape[(channelAxis + 1)...].reduce(1, *)])
     }
 
     /// BatchNorm over every axis but `channelAxis` (1d over (B, C): axis 1; over tokens (B, N, C):
     /// axis 2; 2d over (B, C, H, W): axis 1). Training uses batch statistics (biased variance) and
     /// updates the running buffers with the unbiased variance; evaluation uses the running buffers.
-    /// Returns y and the (C, 2) batch statistics (mean, rstd) for the backward.
+    /// Returns y and the (C, 2) batch statistics (mean, rstd) for the backward. x beyond the
+    /// binding limit is taken in pieces of the leading axes (statistics in two passes).
     public func batchNorm(_ x: Tensor, channelAxis: Int, gamma: Tensor?, beta: Tensor?, runningMean: Tensor, runningVar: Tensor,
                           training: Bool, momentum: Float = 0.1, eps: Float) throws -> (y: Tensor, stats: Tensor) {
         let op = "batchNorm"
         try checkDevice(op, x, runningMean, runningVar); try requireF32(op, x)
-        let v = try channelView(x, channelAxis, op: op)
+        let xv = try channelView(x, channelAxis, op: op)
+        let (outer, C, inner) = (xv.shape[0], xv.shape[1], xv.shape[2])
         for t in [gamma, beta, runningMean, runningVar].compactMap({ $0 }) {
             try checkDevice(op, t); try requireContiguous(op, t)
-            guard t.count == v.C else { throw OpError.shape(op, "parameter \(t) for \(v.C) channels of \(x)") }
+            guard t.count == C else { throw OpError.shape(op, "parameter \(t) for \(C) channels of \(x)") }
         }
         guard (gamma == nil) == (beta == nil) else { throw OpError.shape(op, "γ and β must both be given or both be nil") }
-        if training && v.outer * v.inner < 2 { throw OpError.shape(op, "training needs more than one value per channel, got \(x)") }
-        let y = try empty(x.shape), stats = try empty([v.C, 2])
-        let (bx, ox) = try bind(x, .read, op: op), (bs, os) = try bind(stats, .readWrite, op: op)
-        let (brm, orm) = try bind(runningMean, training ? .readWrite : .read, op: op)
-        let (brv, orv) = try bind(runningVar, training ? .readWrite : .read, op: op)
+        if training && outer * inner < 2 { throw OpError.shape(op, "training needs more than one value per channel, got \(x)") }
+        let y = try empty(x.shape), stats = try empty([C, 2])
+        let yv = try y.reshaped(xv.shape)
+        let total = outer * inner
         if training {
-            var p = Push()
-            for n in [v.outer, v.C, v.inner, ox, os, orm, orv] { p.u(n) }
-            p.f(eps); p.f(momentum)
-            let k = try rowKernel("batchnorm_stats", bindings: 4, push: p.bytes, spec: [variants.rowLocal, 1])
-            try stream.dispatch(k, [bx, bs, brm, brv], push: p.words, groups: (rowGroups(v.C), 1, 1))
+            // One dispatch when x fits a binding; else a sum pass and a deviation pass over pieces.
+            let fits = fitsBinding(xv)
+            let passes: [UInt32] = fits ? [0] : [1, 2]
+            for pass in passes {
+                let k = try kernel(BatchnormStatsKernel.self, variants.rowSubgroup ? .sg : .base,
+                                   .init(localSizeX: variants.rowLocal, UPDATE_RUNNING: true, PASS: pass))
+                var pieces: [(Tensor, Bool, Bool)] = []
+                try forEachPiece(op, [xv], [SplitAxis(size: outer, axes: [0])]) { t, r in pieces.append((t[0], r[0].lowerBound == 0, r[0].upperBound == outer)) }
+                for (piece, first, last) in pieces {
+                    let (bx, ox) = try bind(piece, .read, op: op), (bs, os) = try bind(stats, .readWrite, op: op)
+                    let (brm, orm) = try bind(runningMean, .readWrite, op: op), (brv, orv) = try bind(runningVar, .readWrite, op: op)
+                    let push = BatchnormStatsKernel.Push(outer: piece.shape[0], C: C, inner: inner, offX: ox, offS: os, offRM: orm, offRV: orv,
+                                                         total: total, accumulate: first ? 0 : 1, finalize: last ? 1 : 0, eps: eps, momentum: momentum)
+                    try stream.dispatch(k, [bx, bs, brm, brv], push: push, groups: rowGroups(C))
+                }
+            }
         }
-        let (bg, og) = try gamma.map { try bind($0, .read, op: op) } ?? (bx, 0)
-        let (bb, ob) = try beta.map { try bind($0, .read, op: op) } ?? (bx, 0)
-        let (by, oy) = try bind(y, .write, op: op)
-        var p = Push()
-        for n in [x.count, v.C, v.inner, ox, os, orm, orv, og, ob, oy] { p.u(n) }
-        p.f(eps)
-        let k = try kernel("batchnorm_apply", bindings: 7, push: p.bytes, spec: [variants.elementwiseLocal, gamma == nil ? 0 : 1, training ? 0 : 1])
-        try stream.dispatch(k, [bx, Binding(bs.range, .read), Binding(brm.range, .read), Binding(brv.range, .read),
-                                Binding(bg.range, .read), Binding(bb.range, .read), by],
-                            push: p.words, groups: (groups(x.count, Int(variants.elementwiseLocal)), 1, 1))
+        let k = try kernel(BatchnormApplyKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, AFFINE: gamma != nil, EVAL: !training))
+        try forEachPiece(op, [xv, yv], [SplitAxis(size: outer, axes: [0, 0])]) { t, _ in
+            let (bx, ox) = try bind(t[0], .read, op: op), (by, oy) = try bind(t[1], .write, op: op)
+            let (bs, os) = try bind(stats, .read, op: op)
+            let (brm, orm) = try bind(runningMean, .read, op: op), (brv, orv) = try bind(runningVar, .read, op: op)
+            let (bg, og) = try bind(gamma, .read, op: op, orPlaceholder: bx), (bb, ob) = try bind(beta, .read, op: op, orPlaceholder: bx)
+            let push = BatchnormApplyKernel.Push(n: t[0].count, C: C, inner: inner, offX: ox, offS: os, offRM: orm, offRV: orv,
+                                                 offG: og, offB: ob, offY: oy, eps: eps)
+            try stream.dispatch(k, [bx, bs, brm, brv, bg, bb, by], push: push, groups: elementGroups(t[0].count))
+        }
         return (y, stats)
     }
 
@@ -133,22 +151,35 @@ extension KernelContext {
                                   accumulate: Bool = false) throws {
         let op = "batchNormBackward"
         try checkDevice(op, x, stats, runningVar, dy, dx); try requireContiguous(op, dy, dx)
-        let v = try channelView(x, channelAxis, op: op)
+        let xv = try channelView(x, channelAxis, op: op)
+        let (outer, C, inner) = (xv.shape[0], xv.shape[1], xv.shape[2])
         guard dy.shape == x.shape, dx.shape == x.shape else { throw OpError.shape(op, "x \(x), dy \(dy), dx \(dx)") }
         if gamma != nil, dGammaBeta == nil, training { throw OpError.shape(op, "an affine BatchNorm needs dGammaBeta (2·C)") }
-        if let d = dGammaBeta, d.count != 2 * v.C { throw OpError.shape(op, "dGammaBeta \(d) must hold 2·\(v.C)") }
+        if let d = dGammaBeta, d.count != 2 * C { throw OpError.shape(op, "dGammaBeta \(d) must hold 2·\(C)") }
         if !training, dGammaBeta != nil { throw OpError.unsupported(op, "parameter gradients in evaluation mode are not supported") }
-        let acc: Access = accumulate ? .readWrite : .write
-        let (bx, ox) = try bind(x, .read, op: op), (bs, os) = try bind(stats, .read, op: op), (brv, orv) = try bind(runningVar, .read, op: op)
-        let (bg, og) = try gamma.map { try bind($0, .read, op: op) } ?? (bx, 0)
-        let (bdy, ody) = try bind(dy, .read, op: op), (bdx, odx) = try bind(dx, acc, op: op)
-        let (bdg, odg) = try dGammaBeta.map { try bind($0, acc, op: op) } ?? (bdx, 0)
-        var p = Push()
-        for n in [v.outer, v.C, v.inner, ox, os, orv, og, ody, odx, odg] { p.u(n) }
-        p.f(eps); p.f(Float(accumulate ? 1 : 0))
+        let dyv = try dy.reshaped(xv.shape), dxv = try dx.reshaped(xv.shape)
         let affine = gamma != nil && dGammaBeta != nil
-        let k = try rowKernel("batchnorm_backward", bindings: 7, push: p.bytes, spec: [variants.rowLocal, affine ? 1 : 0, training ? 0 : 1])
-        let dgBinding = dGammaBeta == nil ? try Binding(device.makeBuffer(bytes: 16).whole, .write) : bdg
-        try stream.dispatch(k, [bx, bs, brv, Binding(bg.range, .read), bdy, bdx, dgBinding], push: p.words, groups: (rowGroups(v.C), 1, 1))
+        let split = !([xv, dyv, dxv].allSatisfy(fitsBinding))
+        // Split training mode: the per-channel sums of every piece first (into a fresh buffer), then dx.
+        let sums = split && training ? try empty([2 * C]) : nil
+        for pass in (split ? (training ? [1, 2] : [2]) : [0]) as [UInt32] {
+            let k = try kernel(BatchnormBackwardKernel.self, variants.rowSubgroup ? .sg : .base,
+                               .init(localSizeX: variants.rowLocal, AFFINE: affine, EVAL: !training, PASS: pass))
+            try forEachPiece(op, [xv, dyv, dxv], [SplitAxis(size: outer, axes: [0, 0, 0])]) { t, r in
+                let acc = pass == 1 ? r[0].lowerBound > 0 : accumulate
+                let (bx, ox) = try bind(t[0], .read, op: op), (bs, os) = try bind(stats, .read, op: op), (brv, orv) = try bind(runningVar, .read, op: op)
+                let (bg, og) = try bind(gamma, .read, op: op, orPlaceholder: bx)
+                let (bdy, ody) = try bind(t[1], .read, op: op)
+                let (bdx, odx) = try bind(t[2], pass == 1 ? .read : (acc ? .readWrite : .write), op: op)
+                let target = pass == 0 ? dGammaBeta : sums
+                let (bdg, odg) = try target.map { try bind($0, pass == 2 ? .read : (acc ? .readWrite : .write), op: op) } ?? (try scratchBinding(), 0)
+                let push = BatchnormBackwardKernel.Push(outer: t[0].shape[0], C: C, inner: inner, offX: ox, offS: os, offRV: orv, offG: og,
+                                                        offDY: ody, offDX: odx, offDG: odg, total: outer * inner, eps: eps, accumulate: acc ? 1 : 0)
+                try stream.dispatch(k, [bx, bs, brv, bg, bdy, bdx, bdg], push: push, groups: rowGroups(C))
+            }
+        }
+        if split, training, affine, let sums, let dGammaBeta {
+            if accumulate { _ = try binary(dGammaBeta, sums, .add, into: dGammaBeta) } else { try copy(sums, into: dGammaBeta) }
+        }
     }
 }

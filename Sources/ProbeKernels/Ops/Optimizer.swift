@@ -1,4 +1,5 @@
 import Foundation
+import ProbeShaders
 import VulkanCompute
 
 /// Hyper-parameters of one optimiser step.
@@ -22,7 +23,8 @@ extension KernelContext {
             try checkDevice(op, s); try requireContiguous(op, s)
             guard s.count == param.count else { throw OpError.shape(op, "state \(s) for param \(param)") }
         }
-        var kind: UInt32 = 0
+        if state2 != nil && state1 == nil { throw OpError.shape(op, "a second moment needs the first (state1)") }
+        var kind = OptimizerKernelKind.sgd
         var lr: Float = 0, wd: Float = 0, momentum: Float = 0, trust: Float = -1
         var b1: Float = 0, b2: Float = 0, eps: Float = 0, bc1: Float = 1, bc2: Float = 1
         var norms: Tensor?
@@ -31,7 +33,7 @@ extension KernelContext {
             (lr, momentum, wd) = (l, m, w)
             if m > 0, state1 == nil { throw OpError.shape(op, "SGD with momentum needs a momentum buffer") }
         case let .lars(l, m, w, t, excluded):
-            kind = 1
+            kind = .lars
             (lr, momentum, wd, trust) = (l, m, excluded ? 0 : w, excluded ? -1 : t)
             guard state1 != nil else { throw OpError.shape(op, "LARS needs a momentum buffer") }
             if !excluded {
@@ -41,21 +43,24 @@ extension KernelContext {
                 norms = n
             }
         case let .adamw(l, beta1, beta2, e, w, t):
-            kind = 2
+            kind = .adamw
             guard state1 != nil, state2 != nil, t >= 1 else { throw OpError.shape(op, "AdamW needs both moment buffers and step ≥ 1") }
             (lr, wd, b1, b2, eps) = (l, w, beta1, beta2, e)
             bc1 = 1 - Float(pow(Double(beta1), Double(t)))
             bc2 = 1 - Float(pow(Double(beta2), Double(t)))
         }
-        let (bp, opar) = try bind(param, .readWrite, op: op), (bg, og) = try bind(grad, .read, op: op)
-        let (bm1, om1) = try state1.map { try bind($0, .readWrite, op: op) } ?? (try Binding(device.makeBuffer(bytes: 16).whole, .readWrite), 0)
-        let (bm2, om2) = try state2.map { try bind($0, .readWrite, op: op) } ?? (try Binding(device.makeBuffer(bytes: 16).whole, .readWrite), 0)
-        let (bn, on) = try norms.map { try bind($0, .read, op: op) } ?? (bg, 0)
-        var p = Push()
-        for n in [param.count, opar, og, om1, om2, on] { p.u(n) }
-        for f in [lr, wd, momentum, trust, b1, b2, eps, bc1, bc2] { p.f(f) }
-        let k = try kernel("optimizer", bindings: 5, push: p.bytes, spec: [variants.elementwiseLocal, kind])
-        try stream.dispatch(k, [bp, bg, bm1, bm2, Binding(bn.range, .read)], push: p.words,
-                            groups: (groups(param.count, Int(variants.elementwiseLocal)), 1, 1))
+        let k = try kernel(OptimizerKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, KIND: kind.rawValue))
+        let n = param.count
+        let operands = try [param, grad, state1, state2].compactMap { $0 }.map { try $0.reshaped([n]) }
+        try forEachPiece(op, operands, [SplitAxis(size: n, axes: operands.map { _ in 0 })]) { t, _ in
+            let (bp, opar) = try bind(t[0], .readWrite, op: op), (bg, og) = try bind(t[1], .read, op: op)
+            let scratch = try scratchBinding()
+            let (bm1, om1) = state1 == nil ? (Binding(scratch.range, .readWrite), 0) : try bind(t[2], .readWrite, op: op)
+            let (bm2, om2) = state2 == nil ? (Binding(scratch.range, .readWrite), 0) : try bind(t[3], .readWrite, op: op)
+            let (bn, on) = try bind(norms, .read, op: op, orPlaceholder: bg)
+            let push = OptimizerKernel.Push(n: t[0].count, offP: opar, offG: og, offM1: om1, offM2: om2, offN: on, lr: lr, wd: wd, momentum: momentum,
+                                            trust: trust, beta1: b1, beta2: b2, eps: eps, bc1: bc1, bc2: bc2)
+            try stream.dispatch(k, [bp, bg, bm1, bm2, bn], push: push, groups: elementGroups(t[0].count))
+        }
     }
 }

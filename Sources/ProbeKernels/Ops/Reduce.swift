@@ -1,68 +1,55 @@
+import ProbeShaders
 import VulkanCompute
-
-public enum ReduceOp: Sendable { case sum, mean, max, sumOfSquares }
 
 extension KernelContext {
     /// Reduces `axis` of `x` (any strides). `max` also returns the argmax (i32, first maximum).
+    /// `accumulate` a: `out = a · out + result` (sums; with `into`).
     public func reduce(_ x: Tensor, axis: Int, _ kind: ReduceOp, keepDim: Bool = false,
                        into out: Tensor? = nil, accumulate: Float = 0) throws -> (values: Tensor, argmax: Tensor?) {
         let op = "reduce(\(kind))"
         try checkDevice(op, x); try requireF32(op, x)
         guard x.shape.indices.contains(axis) else { throw OpError.shape(op, "axis \(axis) of \(x)") }
         guard x.shape[axis] > 0 else { throw OpError.shape(op, "axis \(axis) of \(x) is empty") }
+        if kind == .max && accumulate != 0 { throw OpError.unsupported(op, "accumulate applies to sums, not max") }
         var outShape = x.shape
         if keepDim { outShape[axis] = 1 } else { outShape.remove(at: axis) }
         let values = try out ?? empty(outShape.isEmpty ? [1] : outShape)
         try checkDevice(op, values); try requireContiguous(op, values)
         guard values.count == max(1, outShape.reduce(1, *)) else { throw OpError.shape(op, "output \(values) for \(x) reduced over axis \(axis)") }
-        let argmax = kind == .max ? try empty(outShape.isEmpty ? [1] : outShape, dtype: .i32) : nil
-        // Too large to bind: reduce the halves of another axis into the matching output halves.
-        if let s = (0..<x.rank).first(where: { $0 != axis && x.shape[$0] > 1 }) {
-            let outAxis = keepDim || s < axis ? s : s - 1
-            let vAll = try values.reshaped(keepDim ? outShape : (outShape.isEmpty ? [1] : outShape))
-            var parts: [Tensor] = []
-            let limit = device.capabilities.maxStorageBufferRange - 2 * device.capabilities.minStorageBufferOffsetAlignment
-            if x.span * 4 > limit {
-                let n = x.shape[s]
-                for r in [0..<(n / 2), (n / 2)..<n] {
-                    let res = try reduce(try x.slice(axis: s, r), axis: axis, kind, keepDim: keepDim,
-                                         into: try contiguous(try vAll.slice(axis: outAxis, r)), accumulate: accumulate)
-                    try copy(res.values, into: try vAll.slice(axis: outAxis, r))
-                    if let a = res.argmax { parts.append(a) }
-                }
-                return (values, kind == .max ? try concatInts(parts, axis: outAxis) : nil)
-            }
-        }
         // View as (outer, R, inner): outer/inner collapse when their axes are contiguous with each other.
         let outerAxes = Array(0..<axis), innerAxes = Array((axis + 1)..<x.rank)
         guard let sOuter = collapsedStride(x, outerAxes), let sInner = collapsedStride(x, innerAxes) else {
             // The view does not collapse to (outer, R, inner): reduce a contiguous copy instead.
-            return try reduce(try contiguous(x), axis: axis, kind, keepDim: keepDim, into: values, accumulate: accumulate)
+            let r = try reduce(try contiguous(x), axis: axis, kind, keepDim: keepDim, into: values, accumulate: accumulate)
+            return (values, r.argmax)
         }
-        let outer = outerAxes.map { x.shape[$0] }.reduce(1, *), inner = innerAxes.map { x.shape[$0] }.reduce(1, *)
-        let (bx, ox) = try bind(x, .read, op: op)
-        let (bo, oo) = try bind(values, accumulate != 0 ? .readWrite : .write, op: op)
-        let (ba, oa) = try argmax.map { try bind($0, .write, op: op) } ?? (bo, 0)
-        var p = Push()
-        for v in [outer, x.shape[axis], inner, sOuter, x.strides[axis], sInner, ox, oo, oa] { p.u(v) }
-        p.f(kind == .mean ? 1 / Float(x.shape[axis]) : 1)
-        p.f(accumulate)
-        let code: UInt32 = kind == .max ? 1 : kind == .sumOfSquares ? 2 : 0
-        let k = try kernel("reduce_axis", bindings: 3, push: p.bytes, spec: [variants.elementwiseLocal, code])
-        try stream.dispatch(k, [bx, bo, Binding(ba.range, kind == .max ? .write : .read)], push: p.words,
-                            groups: (groups(outer * inner, Int(variants.elementwiseLocal)), 1, 1))
+        let argmax = kind == .max ? try empty(outShape.isEmpty ? [1] : outShape, dtype: .i32) : nil
+        let outer = outerAxes.map { x.shape[$0] }.reduce(1, *), R = x.shape[axis], inner = innerAxes.map { x.shape[$0] }.reduce(1, *)
+        let xv = Tensor(buffer: x.buffer, offset: x.offset, shape: [outer, R, inner], strides: [sOuter, x.strides[axis], sInner], dtype: .f32)
+        let ov = try values.reshaped([outer, inner])
+        let av = try argmax?.reshaped([outer, inner])
+        let k = try kernel(ReduceAxisKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.kernelCode))
+        // Pieces: rows of the outer axis first, then R (pieces accumulate), then inner (only while
+        // the outputs stay contiguous: outer == 1).
+        let outputs = [ov] + (av.map { [$0] } ?? [])
+        let innerOut: Int? = outer == 1 ? 1 : nil
+        try forEachPiece(op, [xv] + outputs,
+                         [SplitAxis(size: outer, axes: [0] + outputs.map { _ in 0 }),
+                          SplitAxis(size: R, axes: [1] + outputs.map { _ in nil }),
+                          SplitAxis(size: inner, axes: [2] + outputs.map { _ in innerOut })]) { t, ranges in
+            let first = ranges[1].lowerBound == 0
+            let (bx, ox) = try bind(t[0], .read, op: op)
+            let acc: Float = first ? accumulate : 1
+            let (bo, oo) = try bind(t[1], acc != 0 ? .readWrite : .write, op: op)
+            let (ba, oa) = try bind(av == nil ? nil : t[2], .write, op: op, orPlaceholder: bo)
+            let n = t[1].count
+            let push = ReduceAxisKernel.Push(outer: t[0].shape[0], R: t[0].shape[1], inner: t[0].shape[2],
+                                             sOuter: t[0].strides[0], sR: t[0].strides[1], sInner: t[0].strides[2],
+                                             offX: ox, offO: oo, offA: oa, rOffset: ranges[1].lowerBound,
+                                             scale: kind == .mean ? 1 / Float(R) : 1, accumulate: acc)
+            try stream.dispatch(k, [bx, bo, ba], push: push, groups: elementGroups(n))
+        }
         return (values, argmax)
-    }
-
-    /// Concatenates i32 tensors (argmax halves) through the host (rare: only for oversized inputs).
-    func concatInts(_ parts: [Tensor], axis: Int) throws -> Tensor {
-        var shape = parts[0].shape
-        shape[axis] = parts.map { $0.shape[axis] }.reduce(0, +)
-        let outer = shape[..<axis].reduce(1, *)
-        var out: [Int32] = []
-        let host = try parts.map { try readInt32($0) }
-        for o in 0..<outer { for (p, h) in zip(parts, host) { let w = p.count / outer; out += h[(o * w)..<((o + 1) * w)] } }
-        return try tensor(out, shape)
     }
 
     /// Stride of the collapsed run of `axes` (1 element for none), or nil if they do not collapse.
@@ -80,20 +67,26 @@ extension KernelContext {
         try checkDevice(op, x, out); try requireContiguous(op, x, out); try requireF32(op, x, out)
         if let y { try checkDevice(op, y); try requireContiguous(op, y); guard y.count == x.count else { throw OpError.shape(op, "x \(x), y \(y)") } }
         let local = Int(variants.elementwiseLocal)
-        let g = groups(x.count, local, cap: 64)
-        let partials = try empty([g * local])
-        let (bx, ox) = try bind(x, .read, op: op)
-        let (by, oy) = try y.map { try bind($0, .read, op: op) } ?? (bx, 0)
-        let (bp, op_) = try bind(partials, .write, op: op)
-        var p = Push(); p.u(x.count); p.u(ox); p.u(oy); p.u(op_); p.f(c)
-        let k = try kernel("sumsq_partial", bindings: 3, push: p.bytes, spec: [variants.elementwiseLocal, y == nil ? 0 : 1])
-        try stream.dispatch(k, [bx, Binding(by.range, .read), bp], push: p.words, groups: (g, 1, 1))
+        // At most 64 workgroups of partials, and no more than one binding holds.
+        let partialCap = (device.capabilities.maxStorageBufferRange - device.capabilities.minStorageBufferOffsetAlignment) / 4 / local
+        guard partialCap >= 1 else { throw OpError.unsupported(op, "one workgroup of \(local) partial sums exceeds maxStorageBufferRange") }
+        let maxGroups = min(64, partialCap)
+        let partials = try empty([groups(x.count, local, cap: maxGroups) * local])
         let target = try out.reshaped([out.count]).slice(axis: 0, index..<(index + 1))
-        _ = try reduce(try partials.reshaped([1, g * local]), axis: 1, .sum, into: target)
+        let k = try kernel(SumsqPartialKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, HAS_Y: y != nil))
+        let n = x.count
+        let operands = try [x.reshaped([n])] + (y.map { [try $0.reshaped([n])] } ?? [])
+        try forEachPiece(op, operands, [SplitAxis(size: n, axes: operands.map { _ in 0 })]) { t, ranges in
+            let g = groups(t[0].count, local, cap: maxGroups)
+            let (bx, ox) = try bind(t[0], .read, op: op)
+            let (by, oy) = try bind(y == nil ? nil : t[1], .read, op: op, orPlaceholder: bx)
+            let (bp, opart) = try bind(partials, .write, op: op)
+            try stream.dispatch(k, [bx, by, bp], push: .init(n: t[0].count, offX: ox, offY: oy, offPart: opart, c: c), groups: (g, 1, 1))
+            _ = try reduce(try partials.slice(axis: 0, 0..<(g * local)).reshaped([1, g * local]), axis: 1, .sum,
+                           into: target, accumulate: ranges[0].lowerBound == 0 ? 0 : 1)
+        }
     }
-}
 
-extension KernelContext {
     /// Gradient of `reduce(x, axis:, .max)`: dy placed at each argmax, zero elsewhere.
     public func maxBackward(_ dy: Tensor, argmax: Tensor, shape: [Int], axis: Int) throws -> Tensor {
         let op = "maxBackward"
@@ -103,28 +96,16 @@ extension KernelContext {
             throw OpError.shape(op, "dy \(dy), argmax \(argmax) for \(shape) over axis \(axis)")
         }
         let dx = try empty(shape)
-        let (bdy, ody) = try bind(dy, .read, op: op), (ba, oa) = try bind(argmax, .read, op: op), (bdx, odx) = try bind(dx, .write, op: op)
-        var p = Push()
-        for n in [outer, R, inner, ody, oa, odx] { p.u(n) }
-        let k = try kernel("argmax_scatter", bindings: 3, push: p.bytes, spec: [variants.elementwiseLocal])
-        try stream.dispatch(k, [bdy, ba, bdx], push: p.words, groups: (groups(dx.count, Int(variants.elementwiseLocal)), 1, 1))
+        let k = try kernel(ArgmaxScatterKernel.self, .base, .init(localSizeX: variants.elementwiseLocal))
+        try forEachPiece(op, [try dy.reshaped([outer, inner]), try argmax.reshaped([outer, inner]), try dx.reshaped([outer, R, inner])],
+                         [SplitAxis(size: outer, axes: [0, 0, 0]), SplitAxis(size: R, axes: [nil, nil, 1]),
+                          SplitAxis(size: inner, axes: [1, 1, 2])]) { t, ranges in
+            let (bdy, ody) = try bind(t[0], .read, op: op), (ba, oa) = try bind(t[1], .read, op: op), (bdx, odx) = try bind(t[2], .write, op: op)
+            let push = ArgmaxScatterKernel.Push(outer: t[2].shape[0], R: t[2].shape[1], inner: t[2].shape[2], offDY: ody, sDY: t[0].strides[0],
+                                                offA: oa, sA: t[1].strides[0], offDX: odx, sDXo: t[2].strides[0], sDXr: t[2].strides[1],
+                                                rOffset: ranges[1].lowerBound)
+            try stream.dispatch(k, [bdy, ba, bdx], push: push, groups: elementGroups(t[2].count))
+        }
         return dx
-    }
-
-    /// `x / max(‖x‖₂, eps)` over the last axis (F.normalize), or with `dy` its backward.
-    public func l2Normalize(_ x: Tensor, eps: Float, backwardOf dy: Tensor? = nil) throws -> Tensor {
-        let op = "l2Normalize"
-        try checkDevice(op, x); try requireContiguous(op, x); try requireF32(op, x)
-        if let dy { try checkDevice(op, dy); try requireContiguous(op, dy); guard dy.shape == x.shape else { throw OpError.shape(op, "x \(x), dy \(dy)") } }
-        let cols = x.shape.last ?? 1, rows = x.count / max(cols, 1)
-        let out = try empty(x.shape)
-        let (bx, ox) = try bind(x, .read, op: op), (bo, oo) = try bind(out, .write, op: op)
-        let (bdy, ody) = try dy.map { try bind($0, .read, op: op) } ?? (bx, 0)
-        var p = Push()
-        for n in [rows, cols, ox, ody, oo] { p.u(n) }
-        p.f(eps)
-        let k = try rowKernel("l2normalize", bindings: 3, push: p.bytes, spec: [variants.rowLocal, dy == nil ? 0 : 1])
-        try stream.dispatch(k, [bx, Binding(bdy.range, .read), bo], push: p.words, groups: (rowGroups(rows), 1, 1))
-        return out
     }
 }

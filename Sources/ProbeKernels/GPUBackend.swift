@@ -1,9 +1,11 @@
-import ProbeKernels
+import ProbeAutodiff
+import ProbeShaders
 import VulkanCompute
 
 /// The device backend: every primitive is a kernel dispatch recorded into the context's stream.
 public final class GPUBackend: Backend {
     public typealias Value = Tensor
+    public typealias ArgMax = Tensor
     public let ctx: KernelContext
     public init(_ ctx: KernelContext) { self.ctx = ctx }
 
@@ -73,11 +75,10 @@ public final class GPUBackend: Backend {
 
     public func amax(_ x: Tensor, axis: Int) throws -> (Tensor, ArgMax) {
         let r = try ctx.reduce(x, axis: axis, .max)
-        return (r.values, .device(r.argmax!))
+        return (r.values, r.argmax!)
     }
 
-    public func amaxBackward(_ dy: Tensor, _ arg: ArgMax, shape: [Int], axis: Int) throws -> Tensor {
-        guard case let .device(t) = arg else { throw OpError.unsupported("amaxBackward", "host argmax on the GPU backend") }
+    public func amaxBackward(_ dy: Tensor, _ t: Tensor, shape: [Int], axis: Int) throws -> Tensor {
         return try ctx.maxBackward(try c(dy), argmax: t, shape: shape, axis: axis)
     }
 

@@ -1,4 +1,5 @@
 import ProbeAutodiff
+import ProbeHeads
 import ProbeKernels
 import VulkanCompute
 

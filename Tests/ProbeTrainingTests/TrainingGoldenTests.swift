@@ -3,12 +3,24 @@ import ProbeAutodiff
 import ProbeHeads
 import ProbeKernels
 import SafeTensors
+import ProbeTestSupport
 import Testing
 @testable import ProbeTraining
 
 /// A whole probe head trained with the upstream protocol: every step's loss within 1e-3 relative
 /// and the final tensors within 1e-3 relative (fp32 trajectories drift by rounding over the steps;
 /// the issue fixes these bounds).
+@Suite(.serialized) struct TrainingGoldenTests {
+    static let files = goldenFiles { $0 == .training }
+
+    @Test func trainingGoldensArePresent() {
+        #expect(!Self.files.isEmpty, "no train_*.safetensors in \(goldensDirectory.path) (set PROBE_GOLDENS)")
+    }
+
+    @Test(arguments: files)
+    func golden(_ fileName: String) throws { try checkTrainingGolden(goldensDirectory.appendingPathComponent(fileName).path) }
+}
+
 func checkTrainingGolden(_ path: String) throws {
     let f = try SafeTensorsFile(path: path)
     func meta(_ k: String) -> String? { f.metadata[k]?.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }

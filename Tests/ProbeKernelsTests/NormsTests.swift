@@ -1,46 +1,9 @@
 import Foundation
+import ProbeTestSupport
 import Testing
 @testable import ProbeKernels
 
-/// Row kernels run as one thread, a workgroup with shared-memory reductions, or one subgroup with
-/// subgroup arithmetic per row (0 = lavapipe's subgroup of 8 with the `_sg` variants): test all.
-let rowShapes: [UInt32] = [1, 32, 0]
-
-func rowVariant(_ tpr: UInt32) -> (inout KernelVariants) -> Void {
-    { v in
-        if tpr == 0 { v.rowLocal = 8; v.rowSubgroup = true } else { v.rowLocal = tpr; v.rowSubgroup = false }
-    }
-}
-let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2, 1000)]
-
-@Suite struct SoftmaxNormTests {
-    @Test(arguments: rowShapes)
-    func softmaxForwardBackward(tpr: UInt32) throws {
-        let ctx = try makeContext(variants: rowVariant(tpr))
-        for (rows, cols) in rowCases {
-            let x = randomValues(rows * cols, seed: UInt64(rows + cols), lo: -3, hi: 3), dy = randomValues(rows * cols, seed: 4)
-            let mask = randomValues(cols, seed: 5, lo: -2, hi: 0)
-            let tx = try upload(ctx, x, [rows, cols])
-            for useMask in [false, true] {
-                let y = try poisoned(ctx, [rows, cols])
-                _ = try ctx.softmax(tx, scale: 0.7, mask: useMask ? try upload(ctx, mask, [1, cols]) : nil, into: y)
-                let want = Reference.softmax(x, cols: cols, scale: 0.7, mask: useMask ? mask : nil)
-                try expectClose(ctx, y, want, "softmax \(rows)x\(cols) mask \(useMask)")
-                try expectGuardIntact(ctx, y)
-            }
-            let y = Reference.softmax(x, cols: cols, scale: 0.7)
-            let dx = try poisoned(ctx, [rows, cols])
-            try ctx.softmaxBackward(try upload(ctx, y, [rows, cols]), try upload(ctx, dy, [rows, cols]), scale: 0.7, into: dx)
-            let ref = Reference.softmaxBackward(y, dy, cols: cols, scale: 0.7)
-            try expectClose(ctx, dx, ref, "softmax backward \(rows)x\(cols)")
-            try expectGuardIntact(ctx, dx)
-            if rows * cols <= 1400 {
-                expectGradientMatchesFiniteDifference(x, dy: dy, forward: { Reference.softmax($0, cols: cols, scale: 0.7) }, backward: ref, "softmax")
-            }
-        }
-        expectNoValidationMessages(ctx)
-    }
-
+@Suite struct NormsTests {
     @Test(arguments: rowShapes)
     func layerNormForwardBackward(tpr: UInt32) throws {
         let ctx = try makeContext(variants: rowVariant(tpr))
@@ -111,6 +74,26 @@ let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2
                 let refEval = Reference.batchNorm(x, outer: outer, C: C, inner: inner, gamma: affine ? g : nil, beta: affine ? b : nil,
                                                   runningMean: ref.runningMean, runningVar: ref.runningVar, training: false, momentum: 0.1, eps: 1e-6)
                 try expectClose(ctx, ye, refEval.y, "batchNorm eval \(shape)")
+            }
+        }
+        expectNoValidationMessages(ctx)
+    }
+
+    @Test(arguments: rowShapes)
+    func l2NormalizeForwardBackward(tpr: UInt32) throws {
+        let ctx = try makeContext(variants: rowVariant(tpr))
+        for (rows, cols) in rowCases {
+            var x = randomValues(rows * cols, seed: UInt64(rows + 3 * cols), lo: -2, hi: 2)
+            if rows > 1 { for c in 0..<cols { x[cols + c] = 1e-14 } }   // a row below eps: x / eps, gradient dy / eps
+            let dy = randomValues(rows * cols, seed: 5)
+            let tx = try upload(ctx, x, [rows, cols])
+            let y = try ctx.l2Normalize(tx, eps: 1e-12)
+            try expectClose(ctx, y, Reference.l2Normalize(x, cols: cols, eps: 1e-12), "l2Normalize \(rows)x\(cols)")
+            let dx = try ctx.l2Normalize(tx, eps: 1e-12, backwardOf: try upload(ctx, dy, [rows, cols]))
+            let ref = Reference.l2NormalizeBackward(x, dy, cols: cols, eps: 1e-12)
+            try expectClose(ctx, dx, ref, "l2Normalize backward \(rows)x\(cols)")
+            if rows * cols <= 1400 && rows == 1 {
+                expectGradientMatchesFiniteDifference(x, dy: dy, forward: { Reference.l2Normalize($0, cols: cols, eps: 1e-12) }, backward: ref, "l2Normalize")
             }
         }
         expectNoValidationMessages(ctx)

@@ -1,35 +1,6 @@
 import Foundation
+import ProbeTestSupport
 import Testing
-
-/// Runs the built `vkprobe` binary the way a user would.
-struct CLIRun { let status: Int32; let stdout: String; let stderr: String }
-
-func vkprobeBinary() throws -> URL {
-    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for candidate in [dir.appendingPathComponent("vkprobe"), dir.deletingLastPathComponent().appendingPathComponent("vkprobe")]
-    where FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-    throw CLIError("vkprobe binary not found next to \(dir.path); run `swift build` first")
-}
-
-struct CLIError: Error, CustomStringConvertible { let description: String; init(_ d: String) { description = d } }
-
-func runVkprobe(_ args: [String], environment: [String: String] = [:]) throws -> CLIRun {
-    let process = Process()
-    process.executableURL = try vkprobeBinary()
-    process.arguments = args
-    var env = ProcessInfo.processInfo.environment
-    env["VKPROBE_CACHE_DIR"] = ""
-    for (k, v) in environment { env[k] = v }
-    process.environment = env
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CLIRun(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-}
 
 @Suite struct CLITests {
     @Test func devicesListsDevicesAsTextAndJSON() throws {

@@ -1,0 +1,60 @@
+import Foundation
+import ProbeShaders
+import ProbeTestSupport
+import Testing
+@testable import ProbeKernels
+@testable import VulkanCompute
+
+/// The seam between Swift and GLSL: every SPIR-V module in the bundle has a generated typed face
+/// and is created and dispatched once under the validation layer (which checks push-constant
+/// sizes, bindings and specialization against the module), and the codes shared through
+/// specialization constants agree on both sides.
+@Suite struct ShaderInterfaceTests {
+    /// A zero push block of K: counts are 0, so the kernel touches nothing.
+    func dispatchOnce<K: ShaderKernel>(_ type: K.Type, _ device: ComputeDevice, _ stream: CommandStream) throws -> [String] {
+        var names: [String] = []
+        for variant in K.Variant.allCases {
+            let d = KernelDescriptor(shader: variant.rawValue, bindings: K.bindingCount, pushConstantBytes: K.Push.wordCount * 4,
+                                     specialization: defaultSpec(variant.rawValue))
+            let kernel = try device.pipelines.kernel(d)
+            let bindings = try (0..<K.bindingCount).map { _ in Binding(try device.makeBuffer(bytes: 256).whole, .readWrite) }
+            try stream.dispatch(kernel, bindings, push: [UInt32](repeating: 0, count: K.Push.wordCount), groups: (1, 1, 1))
+            names.append(variant.rawValue)
+        }
+        return names
+    }
+
+    /// Workgroup size 8 (lavapipe's subgroup, which the `_sg` variants need), other constants at
+    /// their GLSL defaults (absent from the list).
+    func defaultSpec(_ name: String) -> [UInt32] { [8] }
+
+    @Test func everyModuleInTheBundleHasATypedFaceAndDispatches() throws {
+        let device = try makeTestDevice()
+        let stream = try CommandStream(device: device)
+        var dispatched: [String] = []
+        for k in allShaderKernels { dispatched += try dispatchOnce(k, device, stream) }
+        try stream.finish()
+        #expect(Set(dispatched) == Set(BundledShaders.shared.names), "modules without a typed kernel: \(Set(BundledShaders.shared.names).subtracting(dispatched))")
+        #expect(dispatched.count == BundledShaders.shared.names.count)
+        expectNoValidationMessages(device)
+    }
+
+    @Test func sharedCodesAgree() {
+        let activations: [(Activation, UInt32)] = [(.none, ShaderConstants.ACT_NONE), (.gelu, ShaderConstants.ACT_GELU),
+            (.quickGELU, ShaderConstants.ACT_QUICK_GELU), (.tanhGELU, ShaderConstants.ACT_TANH_GELU), (.relu, ShaderConstants.ACT_RELU),
+            (.sigmoid, ShaderConstants.ACT_SIGMOID), (.tanh, ShaderConstants.ACT_TANH), (.softplus, ShaderConstants.ACT_SOFTPLUS)]
+        #expect(activations.count == Activation.allCases.count)
+        for (a, code) in activations { #expect(a.rawValue == code, "Activation.\(a) is \(a.rawValue), GLSL says \(code)") }
+        let binary: [(BinaryOp, UInt32)] = [(.add, ShaderConstants.OP_ADD), (.subtract, ShaderConstants.OP_SUBTRACT),
+                                            (.multiply, ShaderConstants.OP_MULTIPLY), (.divide, ShaderConstants.OP_DIVIDE)]
+        #expect(binary.count == BinaryOp.allCases.count)
+        for (b, code) in binary { #expect(b.rawValue == code, "BinaryOp.\(b)") }
+        let reduce: [(ReduceOp, UInt32)] = [(.sum, ShaderConstants.REDUCE_SUM), (.mean, ShaderConstants.REDUCE_SUM),
+                                            (.max, ShaderConstants.REDUCE_MAX), (.sumOfSquares, ShaderConstants.REDUCE_SUM_OF_SQUARES)]
+        #expect(reduce.count == ReduceOp.allCases.count)
+        for (r, code) in reduce { #expect(r.kernelCode == code, "ReduceOp.\(r)") }
+        let optimizers: [(OptimizerKernelKind, UInt32)] = [(.sgd, ShaderConstants.OPT_SGD), (.lars, ShaderConstants.OPT_LARS), (.adamw, ShaderConstants.OPT_ADAMW)]
+        #expect(optimizers.count == OptimizerKernelKind.allCases.count)
+        for (o, code) in optimizers { #expect(o.rawValue == code, "OptimizerKernelKind.\(o)") }
+    }
+}

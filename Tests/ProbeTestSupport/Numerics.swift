@@ -1,0 +1,49 @@
+import Foundation
+
+/// ‖got − want‖ / ‖want‖ (absolute when want is all zeros); a non-finite value where the reference
+/// is finite gives ∞.
+public func relativeError(_ got: [Float], _ want: [Double]) -> Double {
+    guard got.count == want.count else { return .infinity }
+    var num = 0.0, den = 0.0
+    for (g, w) in zip(got, want) {
+        if !g.isFinite && w.isFinite { return .infinity }
+        let d = Double(g) - w
+        num += d * d; den += w * w
+    }
+    return den > 0 ? (num / den).squareRoot() : num.squareRoot()
+}
+
+public func relativeError(_ got: [Float], _ want: [Float]) -> Double { relativeError(got, want.map(Double.init)) }
+public func relativeError(_ got: [Double], _ want: [Double]) -> Double { relativeError(got.map { Float($0) }, want) }
+
+/// Euclidean norm.
+public func norm(_ v: [Float]) -> Double { v.map { Double($0) * Double($0) }.reduce(0, +).squareRoot() }
+public func norm(_ v: [Double]) -> Double { v.map { $0 * $0 }.reduce(0, +).squareRoot() }
+
+/// fp32 results: rounding of O(K) accumulations lands near 1e-6 relative; 1e-5 leaves headroom.
+public let fp32Tolerance = 1e-5
+/// fp16 storage: inputs/outputs rounded to 11-bit mantissas (2^-11 ≈ 4.9e-4 per element).
+public let fp16Tolerance = 2e-3
+
+/// Deterministic uniform values in [lo, hi).
+public func randomValues(_ n: Int, seed: UInt64, lo: Double = -1, hi: Double = 1) -> [Double] {
+    var s = seed &* 0x9E37_79B9_7F4A_7C15 &+ 0x632B_E59B_D9B4_E019
+    return (0..<n).map { _ in
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17
+        return lo + (hi - lo) * Double(s >> 11) / Double(1 << 53)
+    }
+}
+
+/// Central finite differences of a scalar function f(x) in Double.
+public func finiteDifference(_ x: [Double], h: Double = 1e-6, _ f: ([Double]) -> Double) -> [Double] {
+    var x = x
+    return (0..<x.count).map { i in
+        let old = x[i]
+        x[i] = old + h; let fp = f(x)
+        x[i] = old - h; let fm = f(x)
+        x[i] = old
+        return (fp - fm) / (2 * h)
+    }
+}
+
+public func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map(*).reduce(0, +) }
