@@ -2,25 +2,36 @@ import ProbeAutodiff
 import SafeTensors
 
 /// The tensors of a set of specs on one backend: created by initialisation or loaded from a
-/// safetensors file under upstream names (with a prefix such as `0.`), checked for missing,
-/// unexpected and mis-shaped tensors.
+/// safetensors file (names prefixed by `prefix` there), checked for missing, unexpected and
+/// mis-shaped tensors.
 public final class HeadParameters<B: Backend> {
     public let specs: [ParameterSpec]
     public let backend: B
     public var values: [String: B.Value]
 
-    /// Initialised from the upstream initialisers with a seeded generator.
-    public init(specs: [ParameterSpec], backend: B, seed: UInt64) throws {
+    /// Initialised from the upstream initialisers; `seed(i)` picks the seeded stream of spec i
+    /// (consecutive specs with the same seed draw from one stream, in order).
+    public init(specs: [ParameterSpec], backend: B, seed: (Int) -> UInt64) throws {
         self.specs = specs; self.backend = backend
-        var rng = InitRNG(seed: seed)
+        var streams: [UInt64: InitRNG] = [:]
         var v: [String: B.Value] = [:]
-        for s in specs { v[s.name] = try backend.constant(rng.values(for: s), s.shape) }
+        for (i, s) in specs.enumerated() {
+            let k = seed(i)
+            var rng = streams[k] ?? InitRNG(seed: k)
+            v[s.name] = try backend.constant(rng.values(for: s), s.shape)
+            streams[k] = rng
+        }
         values = v
     }
 
-    /// Loaded from `file`: every spec must be present as `prefix + name` with the spec's shape, and
-    /// (when `strict`) no other tensor may carry the prefix.
-    /// With an empty prefix, "unexpected" means other tensors under a module index (`0.`, `1.`, ...).
+    public convenience init(specs: [ParameterSpec], backend: B, seed: UInt64) throws {
+        try self.init(specs: specs, backend: backend, seed: { _ in seed })
+    }
+
+    /// Loaded from `file`: every spec must be present as `prefix + name` with the spec's shape,
+    /// and (when `strict`) no other tensor may be in the same namespace: under `prefix`, or for an
+    /// empty prefix under the module indices the specs use (`0.`, `1.`, ...). BatchNorm counters
+    /// (`num_batches_tracked`) are allowed.
     public init(specs: [ParameterSpec], backend: B, file: SafeTensorsFile, prefix: String, strict: Bool = true, what: String) throws {
         self.specs = specs; self.backend = backend
         var missing: [String] = [], misshaped: [String] = []
@@ -31,12 +42,14 @@ public final class HeadParameters<B: Backend> {
             v[s.name] = try backend.constant(try file.floats(prefix + s.name), s.shape)
         }
         let known = Set(specs.map { prefix + $0.name })
-        func underHead(_ n: String) -> Bool {
-            if !prefix.isEmpty { return n.hasPrefix(prefix) }
-            guard let dot = n.firstIndex(of: ".") else { return false }
-            return Int(n[..<dot]) != nil
+        let modules = Set(specs.compactMap { s in s.name.firstIndex(of: ".").map { String(s.name[...$0]) } }.filter { Int($0.dropLast()) != nil })
+        func inNamespace(_ n: String) -> Bool {
+            guard n.hasPrefix(prefix) else { return false }
+            let rest = n.dropFirst(prefix.count)
+            if !prefix.isEmpty && modules.isEmpty { return true }
+            return modules.contains { rest.hasPrefix($0) } || (rest.first?.isNumber ?? false)
         }
-        let unexpected = strict ? file.names.filter { underHead($0) && !known.contains($0) && !$0.hasSuffix("num_batches_tracked") } : []
+        let unexpected = strict ? file.names.filter { inNamespace($0) && !known.contains($0) && !$0.hasSuffix("num_batches_tracked") } : []
         if !missing.isEmpty || !unexpected.isEmpty || !misshaped.isEmpty {
             var lines = ["\(file.path): tensors do not match \(what):"]
             if !missing.isEmpty { lines.append("  missing: " + missing.joined(separator: ", ")) }
@@ -52,10 +65,5 @@ public final class HeadParameters<B: Backend> {
         var vars: [String: Variable<B>] = [:]
         for s in specs { vars[s.name] = s.trainable ? g.parameter(values[s.name]!, name: s.name) : g.constant(values[s.name]!) }
         return ParameterScope(variables: vars)
-    }
-
-    /// Host copies, for saving.
-    public func hostValues() throws -> [(spec: ParameterSpec, values: [Float])] {
-        try specs.map { ($0, try backend.toHost(values[$0.name]!)) }
     }
 }

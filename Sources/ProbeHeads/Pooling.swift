@@ -41,6 +41,13 @@ public struct ParameterScope<B: Backend> {
         }
     }
     public func optional(_ name: String) -> Variable<B>? { variables[name] }
+
+    /// The variables under `prefix`, named without it (a module of a larger state dict).
+    public func prefixed(_ prefix: String) -> ParameterScope<B> {
+        var v: [String: Variable<B>] = [:]
+        for (k, x) in variables where k.hasPrefix(prefix) { v[String(k.dropFirst(prefix.count))] = x }
+        return ParameterScope(variables: v)
+    }
 }
 
 /// A pooling module: parameters named as in the upstream state dict, and a forward written once
@@ -102,10 +109,31 @@ extension Graph {
         return (try mergeHeads(o), probs)
     }
 
-    /// timm/PyTorch Mlp: fc2(GELU(fc1(x))).
-    func mlp(_ x: Variable<B>, _ p: ParameterScope<B>, _ prefix: String) throws -> Variable<B> {
-        let h = try activation(try linear(x, try p["\(prefix).fc1.weight"], p.optional("\(prefix).fc1.bias")), .gelu)
-        return try linear(h, try p["\(prefix).fc2.weight"], p.optional("\(prefix).fc2.bias"))
+    /// The PyTorch Linear `module` of a scope: `module.weight` and, when present, `module.bias`.
+    func linear(_ x: Variable<B>, _ p: ParameterScope<B>, _ module: String) throws -> Variable<B> {
+        try linear(x, try p["\(module).weight"], p.optional("\(module).bias"))
+    }
+
+    /// Output part `part` (of width `width`) of a packed Linear `module` (qkv, kv).
+    func linear(_ x: Variable<B>, _ p: ParameterScope<B>, _ module: String, part: Int, width: Int) throws -> Variable<B> {
+        try packedLinear(x, try p["\(module).weight"], p.optional("\(module).bias"), part: part, width: width)
+    }
+
+    /// The LayerNorm `module` of a scope (`module.weight`, `module.bias`).
+    func layerNorm(_ x: Variable<B>, _ p: ParameterScope<B>, _ module: String, eps: Float) throws -> Variable<B> {
+        try layerNorm(x, gamma: try p["\(module).weight"], beta: try p["\(module).bias"], eps: eps)
+    }
+
+    /// The BatchNorm `module` of a scope (`running_mean`, `running_var`, and `weight`, `bias` when
+    /// affine) over every axis but `channelAxis`.
+    func batchNorm(_ x: Variable<B>, _ p: ParameterScope<B>, _ module: String, channelAxis: Int, eps: Float) throws -> Variable<B> {
+        try batchNorm(x, channelAxis: channelAxis, gamma: p.optional("\(module).weight"), beta: p.optional("\(module).bias"),
+                      runningMean: try p["\(module).running_mean"].value, runningVar: try p["\(module).running_var"].value, eps: eps)
+    }
+
+    /// timm/PyTorch Mlp `module`: fc2(GELU(fc1(x))).
+    func mlp(_ x: Variable<B>, _ p: ParameterScope<B>, _ module: String) throws -> Variable<B> {
+        try linear(try activation(try linear(x, p, "\(module).fc1"), .gelu), p, "\(module).fc2")
     }
 }
 

@@ -1,6 +1,9 @@
 import ProbeAutodiff
 import SafeTensors
 
+/// The parts of a probe head's state dict.
+public enum HeadPart: Sendable { case pooling, batchNorm, classifier }
+
 /// The probe head of every method: `Sequential(pooling, BatchNorm1d(W, affine=False, eps=1e-6),
 /// Linear(W, C))` with state-dict names `0.*` (pooling), `1.running_mean`, `1.running_var`,
 /// `1.num_batches_tracked`, `2.weight`, `2.bias`. Linear probes have no pooling module:
@@ -8,97 +11,133 @@ import SafeTensors
 public struct ProbeHeadLayout: Sendable {
     public let pooling: Pooling
     public let classes: Int
+    /// eps of the probe's BatchNorm1d (upstream 1e-6).
+    public var batchNormEps: Float = 1e-6
     public var isLinearProbe: Bool { pooling is LinearProbeFeatures }
-    public var bnPrefix: String { isLinearProbe ? "0." : "1." }
-    public var linearPrefix: String { isLinearProbe ? "1." : "2." }
-    public var poolingPrefix: String { "0." }
 
     public init(pooling: Pooling, classes: Int) { self.pooling = pooling; self.classes = classes }
 
-    /// Classifier and BatchNorm tensors (without prefixes).
-    public var bnSpecs: [ParameterSpec] {
-        let W = pooling.outputWidth
-        return [ParameterSpec("running_mean", [W], .constant(0), trainable: false), ParameterSpec("running_var", [W], .constant(1), trainable: false)]
+    /// The state-dict prefix of a part (the one place upstream module indices are spelled).
+    public func prefix(_ part: HeadPart) -> String {
+        switch part {
+        case .pooling: return "0."
+        case .batchNorm: return isLinearProbe ? "0." : "1."
+        case .classifier: return isLinearProbe ? "1." : "2."
+        }
     }
-    public var linearSpecs: [ParameterSpec] {
+
+    /// Every tensor of the head (parameters and buffers; `num_batches_tracked` counters aside)
+    /// under its upstream state-dict name, in pooling, BatchNorm, classifier order.
+    public var stateSpecs: [(part: HeadPart, spec: ParameterSpec)] {
         let W = pooling.outputWidth
-        return [ParameterSpec("weight", [classes, W], .uniformFanIn(W)), ParameterSpec("bias", [classes], .uniformFanIn(W))]
+        let bn = [ParameterSpec("running_mean", [W], .constant(0), trainable: false), ParameterSpec("running_var", [W], .constant(1), trainable: false)]
+        let linear = [ParameterSpec("weight", [classes, W], .uniformFanIn(W)), ParameterSpec("bias", [classes], .uniformFanIn(W))]
+        func qualified(_ part: HeadPart, _ specs: [ParameterSpec]) -> [(part: HeadPart, spec: ParameterSpec)] {
+            specs.map { (part, ParameterSpec(prefix(part) + $0.name, $0.shape, $0.initializer, trainable: $0.trainable)) }
+        }
+        return (isLinearProbe ? [] : qualified(.pooling, pooling.parameters)) + qualified(.batchNorm, bn) + qualified(.classifier, linear)
+    }
+
+    /// Names of the BatchNorms' `num_batches_tracked` counters (the probe's and those inside the
+    /// pooling: aim, cbam, dolg), which count the training forwards.
+    public var batchCounters: [String] {
+        let inner = isLinearProbe ? [] : pooling.parameters.filter { $0.name.hasSuffix(".running_mean") }
+            .map { prefix(.pooling) + $0.name.dropLast("running_mean".count) + "num_batches_tracked" }
+        return inner + [prefix(.batchNorm) + "num_batches_tracked"]
     }
 
     /// Trainable parameters of the pooling alone and of the whole head (with the classifier).
     public var poolingParameterCount: Int { pooling.trainableCount }
     public var totalParameterCount: Int { pooling.trainableCount + pooling.outputWidth * classes + classes }
-    /// Multiply-adds per image: forward, and forward + backward (backward ≈ 2× forward).
+    /// Multiply-adds per image of the forward pass (backward ≈ 2× forward).
     public var forwardMACs: Int { pooling.forwardMACs + pooling.outputWidth * classes }
 }
 
-/// A probe head's tensors on one backend, with training-mode bookkeeping.
+/// Host copies of every tensor of a head, taken once and written to any number of files.
+public struct HeadSnapshot: Sendable {
+    public var tensors: [(name: String, shape: [Int], values: [Float])]
+    public var batchesTracked: Int64
+    public let counters: [String]
+
+    /// Writes the head under upstream names (loadable with `safetensors.torch.load_file` +
+    /// `load_state_dict` into the upstream head) atomically; `prefix` namespaces the tensors.
+    public func write(to path: String, metadata: [String: String], prefix: String = "", extra: (inout SafeTensorsWriter) -> Void = { _ in }) throws {
+        var w = SafeTensorsWriter()
+        w.metadata = metadata
+        for t in tensors { w.add(prefix + t.name, t.values, shape: t.shape) }
+        for c in counters { w.add(prefix + c, int64: [batchesTracked], shape: []) }
+        extra(&w)
+        try w.write(to: path)
+    }
+}
+
+/// A probe head's tensors on one backend, keyed by upstream state-dict name.
 public final class ProbeHeadState<B: Backend> {
     public let layout: ProbeHeadLayout
-    public let pooling: HeadParameters<B>
-    public let bn: HeadParameters<B>
-    public let linear: HeadParameters<B>
+    public let backend: B
+    public let parameters: HeadParameters<B>
     /// BatchNorm's `num_batches_tracked` (upstream int64 buffer).
     public var batchesTracked: Int64 = 0
 
+    /// Freshly initialised with upstream's initialisers (pooling, BatchNorm and classifier each
+    /// from their own seeded stream).
     public init(layout: ProbeHeadLayout, backend: B, seed: UInt64) throws {
-        self.layout = layout
-        pooling = try HeadParameters(specs: layout.pooling.parameters, backend: backend, seed: seed)
-        bn = try HeadParameters(specs: layout.bnSpecs, backend: backend, seed: seed &+ 1)
-        linear = try HeadParameters(specs: layout.linearSpecs, backend: backend, seed: seed &+ 2)
+        self.layout = layout; self.backend = backend
+        let specs = layout.stateSpecs
+        let streams: [HeadPart: UInt64] = [.pooling: seed, .batchNorm: seed &+ 1, .classifier: seed &+ 2]
+        parameters = try HeadParameters(specs: specs.map(\.spec), backend: backend) { i in streams[specs[i].part]! }
     }
 
-    /// Loads a head saved here or converted from an upstream state dict.
-    public init(layout: ProbeHeadLayout, backend: B, file: SafeTensorsFile) throws {
-        self.layout = layout
+    /// Loads a head saved here (`prefix` "" for checkpoints, "head." inside training states) or
+    /// converted from an upstream state dict; every missing, unexpected and mis-shaped tensor is listed.
+    public init(layout: ProbeHeadLayout, backend: B, file: SafeTensorsFile, prefix: String = "") throws {
+        self.layout = layout; self.backend = backend
         let what = "head \(layout.pooling.name) (D = \(layout.pooling.options.dim), classes \(layout.classes))"
-        // Check the whole file at once so the error lists every problem.
-        let all = (layout.isLinearProbe ? [] : layout.pooling.parameters.map { ParameterSpec(layout.poolingPrefix + $0.name, $0.shape, $0.initializer, trainable: $0.trainable) })
-            + layout.bnSpecs.map { ParameterSpec(layout.bnPrefix + $0.name, $0.shape, $0.initializer, trainable: false) }
-            + layout.linearSpecs.map { ParameterSpec(layout.linearPrefix + $0.name, $0.shape, $0.initializer) }
-        _ = try HeadParameters(specs: all, backend: CPUBackend(), file: file, prefix: "", strict: true, what: what)
-        pooling = try HeadParameters(specs: layout.isLinearProbe ? [] : layout.pooling.parameters, backend: backend, file: file,
-                                     prefix: layout.poolingPrefix, strict: false, what: what)
-        bn = try HeadParameters(specs: layout.bnSpecs, backend: backend, file: file, prefix: layout.bnPrefix, strict: false, what: what)
-        linear = try HeadParameters(specs: layout.linearSpecs, backend: backend, file: file, prefix: layout.linearPrefix, strict: false, what: what)
-        if let e = file.entries[layout.bnPrefix + "num_batches_tracked"], e.count == 1 { batchesTracked = Int64(try file.ints(e.name)[0]) }
+        parameters = try HeadParameters(specs: layout.stateSpecs.map(\.spec), backend: backend, file: file, prefix: prefix, what: what)
+        let counter = prefix + layout.prefix(.batchNorm) + "num_batches_tracked"
+        if let e = file.entries[counter], e.count == 1 { batchesTracked = Int64(try file.ints(counter)[0]) }
+    }
+
+    /// The tensor named `name` (upstream state-dict name).
+    public subscript(_ name: String) -> B.Value? {
+        get { parameters.values[name] }
+        set { parameters.values[name] = newValue }
+    }
+
+    /// Trainable tensors by upstream name, in state-dict order.
+    public var trainable: [(name: String, spec: ParameterSpec)] {
+        parameters.specs.filter(\.trainable).map { ($0.name, $0) }
     }
 
     /// Forward through pooling → BatchNorm1d → Linear. Returns logits, pooled features, maps, and
-    /// the trainable variables (qualified names `0.*`, `2.*`) whose `grad` the backward fills.
+    /// the trainable variables by upstream name, whose `grad` the backward fills.
     public func forward(_ g: Graph<B>, tokens x: Variable<B>) throws -> (logits: Variable<B>, features: Variable<B>, attention: B.Value?, trainable: [(String, Variable<B>)]) {
-        let poolScope = pooling.scope(in: g)
-        let pooled = try layout.pooling.forward(g, x, poolScope)
-        let bnScope = bn.scope(in: g)
+        let scope = parameters.scope(in: g)
+        func part(_ p: HeadPart) -> ParameterScope<B> { scope.prefixed(layout.prefix(p)) }
+        let pooled = try layout.pooling.forward(g, x, part(.pooling))
+        let bn = part(.batchNorm)
         let normed = try g.batchNorm(pooled.features, channelAxis: 1, gamma: nil, beta: nil,
-                                     runningMean: try bnScope["running_mean"].value, runningVar: try bnScope["running_var"].value, eps: 1e-6)
+                                     runningMean: try bn["running_mean"].value, runningVar: try bn["running_var"].value, eps: layout.batchNormEps)
         if g.training { batchesTracked += 1 }
-        let lin = linear.scope(in: g)
+        let lin = part(.classifier)
         let logits = try g.linear(normed, try lin["weight"], try lin["bias"])
-        var trainable: [(String, Variable<B>)] = []
-        for s in pooling.specs where s.trainable { trainable.append((layout.poolingPrefix + s.name, poolScope.variables[s.name]!)) }
-        for s in linear.specs { trainable.append((layout.linearPrefix + s.name, lin.variables[s.name]!)) }
-        return (logits, pooled.features, pooled.attention, trainable)
+        let vars = trainable.map { ($0.name, scope.variables[$0.name]!) }
+        return (logits, pooled.features, pooled.attention, vars)
     }
 
-    /// Saves every tensor under upstream names (loadable with `safetensors.torch.load_file` +
-    /// `load_state_dict` into the upstream head), atomically.
+    /// Host copies of every tensor (one download per tensor).
+    public func snapshot() throws -> HeadSnapshot {
+        HeadSnapshot(tensors: try parameters.specs.map { ($0.name, $0.shape, try backend.toHost(parameters.values[$0.name]!)) },
+                     batchesTracked: batchesTracked, counters: layout.batchCounters)
+    }
+
+    /// Saves every tensor under upstream names, atomically.
     public func save(to path: String, metadata: [String: String] = [:]) throws {
-        var w = SafeTensorsWriter()
-        w.metadata = metadata.merging(["head": layout.pooling.name, "dim": "\(layout.pooling.options.dim)",
-                                       "classes": "\(layout.classes)", "format": "pt"]) { a, _ in a }
-        if !layout.isLinearProbe {
-            for (s, v) in try pooling.hostValues() {
-                w.add(layout.poolingPrefix + s.name, v, shape: s.shape)
-                // BatchNorms inside the pooling (aim, cbam, dolg) count the same training forwards.
-                if s.name.hasSuffix(".running_mean") {
-                    w.add(layout.poolingPrefix + s.name.dropLast("running_mean".count) + "num_batches_tracked", int64: [batchesTracked], shape: [])
-                }
-            }
-        }
-        for (s, v) in try bn.hostValues() { w.add(layout.bnPrefix + s.name, v, shape: s.shape) }
-        w.add(layout.bnPrefix + "num_batches_tracked", int64: [batchesTracked], shape: [])
-        for (s, v) in try linear.hostValues() { w.add(layout.linearPrefix + s.name, v, shape: s.shape) }
-        try w.write(to: path)
+        try snapshot().write(to: path, metadata: metadata.merging(headMetadata) { a, _ in a })
+    }
+
+    /// What a checkpoint says about the head it holds.
+    public var headMetadata: [String: String] {
+        ["head": layout.pooling.name, "dim": "\(layout.pooling.options.dim)", "classes": "\(layout.classes)", "format": "pt"]
     }
 }

@@ -26,15 +26,22 @@ public final class TokenDataset {
             throw TrainingError("\(path): `labels` must be (\(t.shape[0]),) i32 or i64 to match tokens \(t.shape)")
         }
         samples = t.shape[0]; tokens = t.shape[1]; dim = t.shape[2]
-        labels = try file.ints("labels").map { Int32(clamping: $0) }
+        let raw = try file.ints("labels")
+        if let bad = raw.enumerated().first(where: { $0.element < 0 || $0.element >= Self.maxClasses }) {
+            throw TrainingError("\(path): label \(bad.element) of sample \(bad.offset) is outside [0, \(Self.maxClasses)); labels must be class indices from 0")
+        }
+        labels = raw.map { Int32($0) }
         if let c = file.entries["cls"] {
             guard c.shape == [samples, dim], c.dtype == .F32 || c.dtype == .F16 else {
                 throw TrainingError("\(path): `cls` must be (\(samples), \(dim)) f32 or f16, found \(c.dtype.rawValue) \(c.shape)")
             }
             hasCLS = true
         } else { hasCLS = false }
-        guard samples > 0 else { throw TrainingError("\(path): the dataset is empty") }
+        guard samples > 0, tokens > 0, dim > 0 else { throw TrainingError("\(path): the dataset is empty (tokens \(t.shape))") }
     }
+
+    /// Largest class count accepted (labels are class indices below it).
+    public static let maxClasses = 1 << 20
 
     /// Checks labels lie in [0, classes).
     public func validateLabels(classes: Int) throws {

@@ -4,45 +4,6 @@ import ProbeHeads
 import ProbeKernels
 import VulkanCompute
 
-/// Everything a training run is configured with (the `vkprobe train` options).
-public struct TrainingConfig: Codable, Sendable {
-    public var heads: [String]
-    public var epochs = 90
-    public var batchSize = 1024
-    public var accumIter = 1
-    public var optimizer = OptimizerConfig()
-    public var blr = 0.1
-    public var lr: Double?
-    public var minLR = 0.0
-    public var warmupEpochs = 10.0
-    public var queries = 32
-    public var numHeads = 16
-    public var seed: UInt64 = 0
-    public var shots: Int?
-    public var labelFraction: Double?
-    public var classes: Int?
-    /// Early stopping: patience in epochs (nil: off), minimum improvement, epochs before it may stop.
-    public var earlyStopPatience: Int?
-    public var earlyStopMinDelta = 0.0
-    public var earlyStopMinEpochs = 0
-    public init(heads: [String]) { self.heads = heads }
-
-    public var effectiveBatch: Int { batchSize * accumIter }
-    public var peakLR: Double { lr ?? LearningRateSchedule.scaledLR(blr: blr, effectiveBatch: effectiveBatch) }
-}
-
-/// One epoch's line of `metrics.jsonl`.
-public struct EpochMetrics: Codable, Sendable {
-    public var epoch: Int
-    public var lr: Double
-    public var train_loss: Double
-    public var train_acc1: Double
-    public var val_loss: Double
-    public var val_acc1: Double
-    public var val_acc5: Double
-    public var seconds: Double
-}
-
 /// Per-head outcome in `summary.json`.
 public struct HeadSummary: Codable, Sendable {
     public var best_acc1: Double
@@ -63,73 +24,69 @@ public final class Trainer {
     public let val: TokenDataset
     public let output: URL
     public let classes: Int
-    public private(set) var heads: [HeadTrainer] = []
+    public private(set) var heads: [HeadRun] = []
     public var log: (String) -> Void = { print($0) }
     public var progress: ((String) -> Void)?
     /// Called after every epoch (index from 0) once every head has been evaluated and checkpointed.
     public var onEpochEnd: ((Int) throws -> Void)?
-    var history: [String: [EpochMetrics]] = [:]
-    var best: [String: (acc1: Double, acc5: Double, epoch: Int)] = [:]
-    var stalled: [String: Int] = [:]
-    var startEpoch = 0
+    /// Called after every training step with its epoch, step, learning rate and each head's result.
+    public var onStep: ((_ epoch: Int, _ step: Int, _ lr: Double, _ results: [String: BatchResult]) -> Void)?
+    /// The order of training samples in an epoch (its batches are consecutive runs of it; a last
+    /// partial batch is dropped). Default: the seeded shuffle of the (low-shot) training subset.
+    public var sampleOrder: ((_ epoch: Int) -> [Int])?
+    /// Builds the probe head of a name (default: the registry's heads; custom poolings plug in here).
+    public typealias HeadFactory = (_ head: HeadName, _ options: HeadOptions, _ classes: Int) throws -> ProbeHeadLayout
+    let fingerprint: RunFingerprint
+    private var resumed = false
 
-    public init(config: TrainingConfig, ctx: KernelContext, train: TokenDataset, val: TokenDataset, output: URL) throws {
+    public init(config: TrainingConfig, ctx: KernelContext, train: TokenDataset, val: TokenDataset, output: URL,
+                headFactory: HeadFactory = { head, options, classes in ProbeHeadLayout(pooling: try Heads.pooling(head.name, options), classes: classes) }) throws {
         self.config = config; self.ctx = ctx; self.train = train; self.val = val; self.output = output
         guard train.tokens == val.tokens, train.dim == val.dim else {
             throw TrainingError("token shapes differ: \(train.path) has (N, D) = (\(train.tokens), \(train.dim)), \(val.path) has (\(val.tokens), \(val.dim))")
         }
-        classes = config.classes ?? max(train.classCount, val.classCount)
+        guard config.batchSize > 0, config.accumIter > 0, config.epochs > 0 else { throw TrainingError("batch size, --accum-iter and --epochs must be positive") }
+        guard !config.heads.isEmpty else { throw TrainingError("no heads to train (--heads)") }
+        let observed = max(train.classCount, val.classCount)
+        if let c = config.classes {
+            guard c > 0, c <= TokenDataset.maxClasses else { throw TrainingError("--classes \(c): expected 1 to \(TokenDataset.maxClasses)") }
+            classes = c
+        } else {
+            classes = observed
+        }
         try train.validateLabels(classes: classes)
         try val.validateLabels(classes: classes)
-        guard config.batchSize > 0, config.accumIter > 0, config.epochs > 0 else { throw TrainingError("batch size, --accum-iter and --epochs must be positive") }
+        fingerprint = RunFingerprint(config, classes: classes, trainSamples: train.samples, tokens: train.tokens, dim: train.dim)
         let gpu = GPUBackend(ctx)
         for (i, name) in config.heads.enumerated() {
-            let selection = TokenSelection(head: name)
-            let tokens = selection == .clsAndPatches ? train.tokens + 1 : (selection == .cls ? 1 : train.tokens)
-            if selection != .patches && !(train.hasCLS && val.hasCLS) {
-                throw TrainingError("head \(name) needs the [CLS] token, but \(train.hasCLS ? val.path : train.path) has no `cls` tensor")
+            let head = try HeadName(name)
+            if head.selection != .patches && !(train.hasCLS && val.hasCLS) {
+                throw TrainingError("head \(name) needs the [CLS] token, but \(train.hasCLS ? val.path : train.path) has no `cls` tensor"
+                                    + (head.pooling == "lp_cls" ? " (lp_gap is the linear probe on the mean of the patch tokens)" : ""))
             }
-            let options = HeadOptions(dim: train.dim, tokens: tokens, queries: config.queries, heads: config.numHeads, classes: classes)
-            let layout = ProbeHeadLayout(pooling: try Heads.pooling(name, options), classes: classes)
-            heads.append(try HeadTrainer(name: name, layout: layout, gpu: gpu, optimizer: config.optimizer, seed: config.seed &+ UInt64(i) &* 1000))
+            guard !heads.contains(where: { $0.name == name }) else { throw TrainingError("head \(name) is listed twice in --heads") }
+            let options = HeadOptions(dim: train.dim, tokens: head.tokens(patches: train.tokens), queries: config.queries,
+                                      heads: config.numHeads, classes: classes)
+            let layout = try headFactory(head, options, classes)
+            heads.append(try HeadRun(head: head, layout: layout, gpu: gpu, optimizer: config.optimizer, seed: config.seed &+ UInt64(i) &* 1000))
         }
     }
 
-    func directory(_ h: HeadTrainer) -> URL { output.appendingPathComponent(h.name) }
-    var active: [HeadTrainer] { heads.filter { $0.stopReason == nil } }
+    func directory(_ h: HeadRun) -> URL { output.appendingPathComponent(h.name) }
 
     // MARK: Resume
 
-    /// Restores every head from `output/<head>/checkpoint-last.state.safetensors`; training then
-    /// continues after the last completed epoch. Checks the run's configuration matches.
+    /// Restores every head from `output/<head>/checkpoint-last.state.safetensors`. Each head
+    /// continues after its own last completed epoch (a run killed between two heads' checkpoints
+    /// leaves them one epoch apart). Refuses checkpoints of other settings, heads or damaged files.
     public func resume() throws {
-        var epochs: Set<Int> = []
-        for h in heads {
-            let path = directory(h).appendingPathComponent("checkpoint-last.state.safetensors").path
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw TrainingError("--resume: \(path) does not exist (no completed epoch for \(h.name)); run without --resume to start")
-            }
-            let meta = try h.loadState(from: path)
-            if let fp = meta["config"], fp != configFingerprint {
-                throw TrainingError("--resume: \(path) was written by a run with other settings (\(fp)); use the same options or a new --output")
-            }
-            guard let e = meta["epoch"].flatMap(Int.init) else { throw TrainingError("--resume: \(path) has no epoch; nothing was overwritten") }
-            epochs.insert(e)
-            best[h.name] = (Double(meta["best_acc1"] ?? "") ?? -1, Double(meta["best_acc5"] ?? "") ?? 0, Int(meta["best_epoch"] ?? "") ?? -1)
-            stalled[h.name] = Int(meta["stalled"] ?? "0") ?? 0
-            if let reason = meta["stopped"], !reason.isEmpty { h.stopReason = reason }
-            history[h.name] = try readHistory(h).filter { $0.epoch <= e }
-        }
-        guard let e = epochs.max() else { return }
-        startEpoch = e + 1
-        log("resuming after epoch \(e + 1) of \(config.epochs)")
+        for h in heads { try h.restore(from: directory(h), fingerprint: fingerprint, history: try readHistory(h)) }
+        resumed = true
+        let next = heads.map(\.nextEpoch).min() ?? 0
+        log("resuming after epoch \(next) of \(config.epochs)")
     }
 
-    var configFingerprint: String {
-        "heads=\(config.heads.joined(separator: ",")) batch=\(config.batchSize)x\(config.accumIter) opt=\(config.optimizer.kind.rawValue) lr=\(config.peakLR) epochs=\(config.epochs) warmup=\(config.warmupEpochs) seed=\(config.seed) shots=\(config.shots.map(String.init) ?? "-") fraction=\(config.labelFraction.map { "\($0)" } ?? "-") classes=\(classes)"
-    }
-
-    func readHistory(_ h: HeadTrainer) throws -> [EpochMetrics] {
+    func readHistory(_ h: HeadRun) throws -> [EpochMetrics] {
         let url = directory(h).appendingPathComponent("metrics.jsonl")
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochMetrics.self, from: Data($0.utf8)) }
@@ -141,43 +98,62 @@ public final class Trainer {
         let tokens = try ctx.tensor(try ds.gatherTokens(indices), [indices.count, ds.tokens, ds.dim])
         let cls = ds.hasCLS ? try ctx.tensor(try ds.gatherCLS(indices), [indices.count, ds.dim]) : nil
         let labels = try ctx.tensor(indices.map { ds.labels[$0] }, [indices.count])
-        return DeviceBatch(tokens: tokens, cls: cls, labels: labels, size: indices.count, all: nil)
+        return DeviceBatch(tokens: tokens, cls: cls, labels: labels, size: indices.count)
     }
 
     // MARK: Loop
 
+    /// Trains (or with `evalOnly`, evaluates the heads restored by `resume()`), writing metrics,
+    /// checkpoints, curves and `summary.json`; returns the summary.
     public func run(evalOnly: Bool = false) throws -> [String: HeadSummary] {
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         for h in heads { try FileManager.default.createDirectory(at: directory(h), withIntermediateDirectories: true) }
         if evalOnly {
+            guard resumed else {
+                throw TrainingError("--eval-only evaluates the heads saved under \(output.path); resume them first (vkprobe train --resume --eval-only), or train them")
+            }
             for h in heads {
                 let r = try evaluate(h)
-                log("\(h.name): val loss \(fmt(r.loss)) acc@1 \(fmt(r.acc1))% acc@5 \(fmt(r.acc5))%")
-                best[h.name] = (r.acc1, r.acc5, startEpoch - 1)
+                log("\(h.name): val loss \(fmt(r.loss)) acc@1 \(fmt(r.acc1))% acc@5 \(fmt(r.acc5))% (after epoch \(h.nextEpoch))")
             }
             return try writeSummary()
         }
         let subset = SeededOrder.subset(labels: train.labels, shots: config.shots, fraction: config.labelFraction, seed: config.seed)
-        let steps = subset.count / config.batchSize
+        func order(_ epoch: Int) -> [Int] {
+            if let sampleOrder { return sampleOrder(epoch) }
+            var o = subset
+            var rng = SeededOrder(seed: config.seed, stream: UInt64(epoch))
+            rng.shuffle(&o)
+            return o
+        }
+        let steps = (sampleOrder.map { $0(0).count } ?? subset.count) / config.batchSize
         guard steps > 0 else {
             throw TrainingError("--batch-size \(config.batchSize) exceeds the \(subset.count) training samples (the last partial batch is dropped); use a smaller batch")
         }
         let schedule = LearningRateSchedule(peak: config.peakLR, minLR: config.minLR, warmupEpochs: config.warmupEpochs, epochs: Double(config.epochs))
         log("training \(heads.map(\.name).joined(separator: ", ")) on \(subset.count) samples (\(steps) steps/epoch, batch \(config.batchSize)×\(config.accumIter)), peak lr \(config.peakLR), \(ctx.device.name)")
         let runStart = Date()
-        for epoch in startEpoch..<config.epochs where !active.isEmpty {
+        let firstEpoch = heads.map(\.nextEpoch).min() ?? 0
+        for epoch in firstEpoch..<config.epochs {
+            let active = heads.filter { $0.stopReason == nil && $0.nextEpoch <= epoch }
+            if active.isEmpty { if heads.allSatisfy({ $0.stopReason != nil }) { break } else { continue } }
             let epochStart = Date()
-            var order = subset
-            var rng = SeededOrder(seed: config.seed, stream: UInt64(epoch))
-            rng.shuffle(&order)
+            let epochOrder = order(epoch)
+            guard epochOrder.count / config.batchSize == steps, epochOrder.allSatisfy({ $0 >= 0 && $0 < train.samples }) else {
+                throw TrainingError("the sample order of epoch \(epoch + 1) has \(epochOrder.count) entries or indices outside the \(train.samples) samples")
+            }
             var sums: [String: (loss: Double, top1: Int, n: Int)] = [:]
             var lr = schedule.lr(atEpoch: Double(epoch))
             for step in 0..<steps {
+                // Upstream: the lr is set at the first micro-batch of each group; the optimiser
+                // steps after the last one.
                 if step % config.accumIter == 0 { lr = schedule.lr(atEpoch: Double(epoch) + Double(step) / Double(steps)) }
-                let apply = (step + 1) % config.accumIter == 0 || step == steps - 1
-                var batch = try upload(train, Array(order[(step * config.batchSize)..<((step + 1) * config.batchSize)]))
-                for h in active {
+                let apply = (step + 1) % config.accumIter == 0
+                var batch = try upload(train, Array(epochOrder[(step * config.batchSize)..<((step + 1) * config.batchSize)]))
+                var results: [String: BatchResult] = [:]
+                for h in active where h.stopReason == nil {
                     let r = try h.run(&batch, train: true, gradScale: 1 / Float(config.effectiveBatch), applyStep: apply ? lr : nil)
+                    results[h.name] = r
                     if !r.finite {
                         h.stopReason = "non-finite loss at epoch \(epoch + 1), step \(step + 1); stopped (its last good checkpoint is kept)"
                         log("\(h.name): \(h.stopReason!)")
@@ -187,15 +163,19 @@ public final class Trainer {
                     s.loss += r.lossSum; s.top1 += r.top1; s.n += r.count
                     sums[h.name] = s
                 }
+                onStep?(epoch, step, lr, results)
+                if step == steps / 2 { KillPoint.reached("step", head: "*", epoch: epoch) }   // mid-epoch
                 if let progress {
-                    let done = Double(epoch - startEpoch) + Double(step + 1) / Double(steps)
-                    let eta = Date().timeIntervalSince(runStart) / max(done, 1e-9) * (Double(config.epochs - startEpoch) - done)
+                    let done = Double(epoch - firstEpoch) + Double(step + 1) / Double(steps)
+                    let eta = Date().timeIntervalSince(runStart) / max(done, 1e-9) * (Double(config.epochs - firstEpoch) - done)
                     let losses = active.map { "\($0.name) \(fmt((sums[$0.name]?.loss ?? 0) / Double(max(sums[$0.name]?.n ?? 1, 1))))" }.joined(separator: ", ")
                     let rate = Double((step + 1) * config.batchSize) / Date().timeIntervalSince(epochStart)
                     progress("epoch \(epoch + 1)/\(config.epochs) step \(step + 1)/\(steps) lr \(fmt(lr, 4)) loss \(losses) \(Int(rate)) img/s ETA \(Int(eta))s")
                 }
             }
             for h in active {
+                h.discardPartialGroup()
+                if h.stopReason != nil { continue }   // diverged this epoch: its last good checkpoint stays
                 let v = try evaluate(h)
                 let s = sums[h.name] ?? (0, 0, 1)
                 let m = EpochMetrics(epoch: epoch, lr: lr, train_loss: s.loss / Double(max(s.n, 1)), train_acc1: 100 * Double(s.top1) / Double(max(s.n, 1)),
@@ -203,43 +183,41 @@ public final class Trainer {
                 try finishEpoch(h, m)
             }
             _ = try writeSummary()
+            KillPoint.reached("summary", head: "*", epoch: epoch)
             try onEpochEnd?(epoch)
         }
         return try writeSummary()
     }
 
-    /// Records an epoch: metrics line, best tracking, early stopping, checkpoints (atomic).
-    func finishEpoch(_ h: HeadTrainer, _ m: EpochMetrics) throws {
-        history[h.name, default: []].append(m)
-        let prev = best[h.name] ?? (-1, 0, -1)
-        let improved = m.val_acc1 > prev.acc1 + config.earlyStopMinDelta || prev.epoch < 0
-        if m.val_acc1 > prev.acc1 || prev.epoch < 0 { best[h.name] = (m.val_acc1, m.val_acc5, m.epoch) }
-        stalled[h.name] = improved ? 0 : (stalled[h.name] ?? 0) + 1
-        if let patience = config.earlyStopPatience, stalled[h.name]! >= patience, m.epoch + 1 >= config.earlyStopMinEpochs {
-            h.stopReason = "early stop after epoch \(m.epoch + 1): no val acc@1 gain above \(config.earlyStopMinDelta) for \(patience) epochs"
+    /// Records an epoch: metrics line, best, early stopping, checkpoints (each atomic; the
+    /// training state last, so a kill anywhere leaves the previous epoch's state to resume from).
+    func finishEpoch(_ h: HeadRun, _ m: EpochMetrics) throws {
+        h.history = h.history.filter { $0.epoch < m.epoch } + [m]
+        if m.val_acc1 > (h.best?.acc1 ?? -.infinity) { h.best = BestEpoch(acc1: m.val_acc1, acc5: m.val_acc5, epoch: m.epoch) }
+        if let es = config.earlyStop {
+            if m.val_acc1 > h.earlyStop.best + es.minDelta { h.earlyStop = EarlyStopState(best: m.val_acc1, stale: 0) } else { h.earlyStop.stale += 1 }
+            if m.epoch + 1 >= es.minEpochs, h.earlyStop.stale >= es.patience {
+                h.stopReason = "early stop after epoch \(m.epoch + 1): no val acc@1 gain above \(es.minDelta) points for \(h.earlyStop.stale) epochs"
+            }
         }
+        h.nextEpoch = m.epoch + 1
         let dir = directory(h)
-        // Metrics first: a line beyond the last checkpoint is dropped on resume.
-        let line = String(decoding: try JSONEncoder().encode(m), as: UTF8.self) + "\n"
-        let metricsURL = dir.appendingPathComponent("metrics.jsonl")
-        let existing = (try? String(contentsOf: metricsURL, encoding: .utf8)) ?? ""
-        let kept = existing.split(separator: "\n").filter { l in
-            (try? JSONDecoder().decode(EpochMetrics.self, from: Data(l.utf8)))?.epoch ?? Int.max < m.epoch
-        }.map { $0 + "\n" }.joined()
-        try (kept + line).write(to: metricsURL, atomically: true, encoding: .utf8)
-        let b = best[h.name]!
-        let meta = ["epoch": "\(m.epoch)", "best_acc1": "\(b.acc1)", "best_acc5": "\(b.acc5)", "best_epoch": "\(b.epoch)",
-                    "stalled": "\(stalled[h.name]!)", "stopped": h.stopReason ?? "", "config": configFingerprint]
-        if b.epoch == m.epoch { try h.state.save(to: dir.appendingPathComponent("checkpoint-best.safetensors").path, metadata: meta) }
-        try h.state.save(to: dir.appendingPathComponent("checkpoint-last.safetensors").path, metadata: meta)
-        try h.saveState(to: dir.appendingPathComponent("checkpoint-last.state.safetensors").path, metadata: meta)
-        try writeCurves(h)
+        // Metrics first: lines beyond the training state's epoch are dropped on resume.
+        let lines = try h.history.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) + "\n" }.joined()
+        try lines.write(to: dir.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
+        KillPoint.reached("metrics", head: h.name, epoch: m.epoch)
+        let meta = TrainingStateMeta(head: h.name, epoch: m.epoch, best: h.best, earlyStop: h.earlyStop, stopped: h.stopReason,
+                                     optimizerSteps: h.optimizerSteps, fingerprint: fingerprint)
+        try h.saveCheckpoints(in: dir, meta: meta)
+        try TrainingCurves.svg(title: "\(h.name): \(classes) classes, D = \(train.dim)", history: h.history)
+            .write(to: dir.appendingPathComponent("curves.svg"), atomically: true, encoding: .utf8)
+        let b = h.best!
         log("\(h.name) epoch \(m.epoch + 1)/\(config.epochs): train loss \(fmt(m.train_loss)) acc@1 \(fmt(m.train_acc1))%, val loss \(fmt(m.val_loss)) acc@1 \(fmt(m.val_acc1))% acc@5 \(fmt(m.val_acc5))% (best \(fmt(b.acc1))% @\(b.epoch + 1))"
             + (h.stopReason.map { " — \($0)" } ?? ""))
     }
 
     /// Loss, acc@1 and acc@5 (percent) on the whole validation split, in eval mode.
-    public func evaluate(_ h: HeadTrainer) throws -> (loss: Double, acc1: Double, acc5: Double) {
+    public func evaluate(_ h: HeadRun) throws -> (loss: Double, acc1: Double, acc5: Double) {
         var loss = 0.0, top1 = 0, top5 = 0
         for start in stride(from: 0, to: val.samples, by: config.batchSize) {
             var batch = try upload(val, Array(start..<min(start + config.batchSize, val.samples)))
@@ -253,20 +231,15 @@ public final class Trainer {
     func writeSummary() throws -> [String: HeadSummary] {
         var summaries: [String: HeadSummary] = [:]
         for h in heads {
-            let b = best[h.name] ?? (0, 0, -1)
+            let b = h.best ?? BestEpoch(acc1: 0, acc5: 0, epoch: -1)
             summaries[h.name] = HeadSummary(best_acc1: b.acc1, best_epoch: b.epoch, acc5: b.acc5, params: h.layout.totalParameterCount,
-                                            epochs_run: history[h.name]?.count ?? 0, status: h.stopReason ?? "done")
+                                            epochs_run: h.history.count, status: h.stopReason ?? "done")
         }
         struct Summary: Encodable { let heads: [String: HeadSummary] }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(Summary(heads: summaries)).write(to: output.appendingPathComponent("summary.json"), options: .atomic)
         return summaries
-    }
-
-    func writeCurves(_ h: HeadTrainer) throws {
-        let svg = TrainingCurves.svg(title: "\(h.name): \(classes) classes, D = \(train.dim)", history: history[h.name] ?? [])
-        try svg.write(to: directory(h).appendingPathComponent("curves.svg"), atomically: true, encoding: .utf8)
     }
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Element types of the safetensors format.
-public enum SafeTensorsDType: String, Sendable {
+public enum SafeTensorsDType: String, Sendable, CaseIterable {
     case F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL
     public var size: Int {
         switch self {
@@ -11,6 +11,7 @@ public enum SafeTensorsDType: String, Sendable {
         case .I8, .U8, .BOOL: return 1
         }
     }
+    public var isFloatingPoint: Bool { [.F64, .F32, .F16, .BF16].contains(self) }
 }
 
 public struct SafeTensorsError: Error, CustomStringConvertible {
@@ -18,21 +19,28 @@ public struct SafeTensorsError: Error, CustomStringConvertible {
     init(_ file: String, _ message: String) { description = "\(file): \(message)" }
 }
 
-/// A safetensors file, memory-mapped and validated: header JSON, dtypes, shapes and byte ranges
-/// (in bounds, matching the shape, non-overlapping).
+/// A safetensors file, memory-mapped and validated before anything is read: the header length,
+/// the header JSON (strict: integers are integers, no duplicate keys, bounded nesting), every
+/// tensor's dtype, shape (non-negative integers whose product and byte size do not overflow) and
+/// byte range (inside the payload, matching the shape, not overlapping another). Damaged or
+/// hostile files are refused with an error naming the file and the tensor; nothing traps.
 public final class SafeTensorsFile {
     public struct Entry: Sendable {
         public let name: String
         public let dtype: SafeTensorsDType
         public let shape: [Int]
         let start: Int, end: Int
-        public var count: Int { shape.reduce(1, *) }
+        /// Elements (validated not to overflow when the file was opened).
+        public let count: Int
     }
     public let path: String
     public let metadata: [String: String]
     public let entries: [String: Entry]
     private let data: Data
     private let base: Int
+
+    /// Largest header accepted (the format's reference implementation uses 100 MB).
+    public static let maxHeaderBytes = 100_000_000
 
     public init(path: String) throws {
         self.path = path
@@ -41,45 +49,91 @@ public final class SafeTensorsFile {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
             throw SafeTensorsError(path, "cannot read: \(error.localizedDescription)")
         }
+        (metadata, entries, base) = try Self.parse(data, path: path)
+        self.data = data
+    }
+
+    /// Validates an in-memory file (tests, fuzzing).
+    public init(data: Data, name: String) throws {
+        path = name
+        (metadata, entries, base) = try Self.parse(data, path: name)
+        self.data = data
+    }
+
+    private static func parse(_ data: Data, path: String) throws -> ([String: String], [String: Entry], Int) {
         guard data.count >= 8 else { throw SafeTensorsError(path, "truncated: \(data.count) bytes, not a safetensors file") }
-        let headerSize = data.prefix(8).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
-        guard headerSize > 1, headerSize <= 100 << 20, 8 + headerSize <= data.count else {
-            throw SafeTensorsError(path, "header size \(headerSize) does not fit a file of \(data.count) bytes (truncated or not safetensors)")
+        let raw = data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard raw >= 2, raw <= UInt64(maxHeaderBytes), raw <= UInt64(data.count - 8) else {
+            throw SafeTensorsError(path, "header length \(raw) does not fit a file of \(data.count) bytes (truncated or not safetensors)")
         }
-        let headerData = data.subdata(in: 8..<(8 + headerSize))
-        guard let json = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
-            throw SafeTensorsError(path, "header is not a JSON object")
+        let headerSize = Int(raw)
+        let header = [UInt8](data[data.startIndex + 8 ..< data.startIndex + 8 + headerSize])
+        let json: JSONValue
+        do { json = try HeaderJSONParser.parse(header) } catch {
+            throw SafeTensorsError(path, "header is not valid JSON: \(error)")
         }
+        guard case let .object(members) = json else { throw SafeTensorsError(path, "header is \(json.kind), not a JSON object") }
         var meta: [String: String] = [:]
         var entries: [String: Entry] = [:]
         let payload = data.count - 8 - headerSize
-        for (name, value) in json {
+        for (name, value) in members {
             if name == "__metadata__" {
-                for (k, v) in (value as? [String: Any]) ?? [:] { meta[k] = v as? String ?? "\(v)" }
+                guard case let .object(pairs) = value else { throw SafeTensorsError(path, "__metadata__ is \(value.kind), not an object of strings") }
+                for (k, v) in pairs {
+                    guard case let .string(s) = v else { throw SafeTensorsError(path, "__metadata__ entry '\(k)' is \(v.kind), not a string") }
+                    meta[k] = s
+                }
                 continue
             }
-            guard let info = value as? [String: Any], let dt = info["dtype"] as? String, let dtype = SafeTensorsDType(rawValue: dt),
-                  let shape = (info["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                  let offsets = (info["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), offsets.count == 2 else {
-                throw SafeTensorsError(path, "tensor '\(name)' has a malformed header entry")
-            }
-            let e = Entry(name: name, dtype: dtype, shape: shape, start: offsets[0], end: offsets[1])
-            guard e.start >= 0, e.end >= e.start, e.end <= payload else {
-                throw SafeTensorsError(path, "tensor '\(name)' bytes [\(e.start), \(e.end)) outside the \(payload)-byte payload (truncated file?)")
-            }
-            guard e.end - e.start == e.count * dtype.size else {
-                throw SafeTensorsError(path, "tensor '\(name)' holds \(e.end - e.start) bytes, shape \(shape) of \(dt) needs \(e.count * dtype.size)")
-            }
-            entries[name] = e
+            entries[name] = try entry(name, value, payload: payload, path: path)
         }
-        let sorted = entries.values.sorted { $0.start < $1.start }
+        let sorted = entries.values.filter { $0.end > $0.start }.sorted { $0.start < $1.start }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.end > b.start {
             throw SafeTensorsError(path, "tensors '\(a.name)' and '\(b.name)' overlap")
         }
-        self.metadata = meta
-        self.entries = entries
-        self.data = data
-        self.base = 8 + headerSize
+        return (meta, entries, 8 + headerSize)
+    }
+
+    private static func entry(_ name: String, _ value: JSONValue, payload: Int, path: String) throws -> Entry {
+        func fail(_ why: String) -> SafeTensorsError { SafeTensorsError(path, "tensor '\(name)': \(why)") }
+        guard case let .object(fields) = value else { throw fail("its header entry is \(value.kind), not an object") }
+        var dtype: SafeTensorsDType?, shape: [Int]?, offsets: [Int]?
+        for (k, v) in fields {
+            switch k {
+            case "dtype":
+                guard case let .string(s) = v else { throw fail("dtype is \(v.kind), not a string") }
+                guard let d = SafeTensorsDType(rawValue: s) else {
+                    throw fail("unknown dtype \(s) (expected one of \(SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                dtype = d
+            case "shape", "data_offsets":
+                guard case let .array(items) = v else { throw fail("\(k) is \(v.kind), not an array") }
+                let ints = try items.map { item -> Int in
+                    guard let n = item.nonNegativeInteger else { throw fail("\(k) holds \(item.kind); expected non-negative integers") }
+                    return n
+                }
+                if k == "shape" { shape = ints } else { offsets = ints }
+            default:
+                throw fail("unexpected field '\(k)' in its header entry")
+            }
+        }
+        guard let dtype else { throw fail("no dtype") }
+        guard let shape else { throw fail("no shape") }
+        guard let offsets, offsets.count == 2 else { throw fail("data_offsets must be two integers [start, end]") }
+        var count = 1
+        for d in shape {
+            let (p, o) = count.multipliedReportingOverflow(by: d)
+            guard !o else { throw fail("shape \(shape) has more elements than can be addressed") }
+            count = p
+        }
+        let (bytes, o) = count.multipliedReportingOverflow(by: dtype.size)
+        guard !o else { throw fail("shape \(shape) of \(dtype.rawValue) needs more bytes than can be addressed") }
+        let (start, end) = (offsets[0], offsets[1])
+        guard start <= end, end <= payload else {
+            throw fail("bytes [\(start), \(end)) outside the \(payload)-byte payload (truncated file?)")
+        }
+        guard end - start == bytes else { throw fail("holds \(end - start) bytes, shape \(shape) of \(dtype.rawValue) needs \(bytes)") }
+        return Entry(name: name, dtype: dtype, shape: shape, start: start, end: end, count: count)
     }
 
     public var names: [String] { entries.keys.sorted() }
@@ -110,13 +164,10 @@ public final class SafeTensorsFile {
         }
     }
 
-    /// Integer tensors (I64, I32, I16, I8, U8) as Int.
+    /// Integer tensors (I64, I32, I16, I8, U8, BOOL) as Int.
     public func ints(_ name: String) throws -> [Int] {
         let e = try entry(name)
-        switch e.dtype {
-        case .F32, .F16, .BF16, .F64: throw SafeTensorsError(path, "tensor '\(name)' is \(e.dtype.rawValue), integers expected")
-        default: break
-        }
+        guard !e.dtype.isFloatingPoint else { throw SafeTensorsError(path, "tensor '\(name)' is \(e.dtype.rawValue), integers expected") }
         return data.withUnsafeBytes { raw in
             let p = raw.baseAddress! + base + e.start
             return (0..<e.count).map { i -> Int in
@@ -138,48 +189,99 @@ public final class SafeTensorsFile {
     }
 }
 
-/// Builds a safetensors file and writes it atomically (temporary file, then rename).
+/// Builds a safetensors file and writes it atomically (temporary file, fsync, rename).
 public struct SafeTensorsWriter {
     private var tensors: [(name: String, dtype: SafeTensorsDType, shape: [Int], bytes: Data)] = []
     public var metadata: [String: String] = [:]
+    /// Called once the complete file is in its temporary place, before the rename (tests kill the
+    /// process here to check that an interrupted write leaves the previous file intact).
+    public var onTemporaryWritten: (() -> Void)?
     public init() {}
 
+    /// A tensor from raw little-endian bytes of `dtype`.
+    public mutating func add(_ name: String, dtype: SafeTensorsDType, shape: [Int], bytes: Data) {
+        tensors.append((name, dtype, shape, bytes))
+    }
     public mutating func add(_ name: String, _ values: [Float], shape: [Int]) {
-        tensors.append((name, .F32, shape, values.withUnsafeBytes { Data($0) }))
+        add(name, dtype: .F32, shape: shape, bytes: values.withUnsafeBytes { Data($0) })
     }
     public mutating func add(_ name: String, int64 values: [Int64], shape: [Int]) {
-        tensors.append((name, .I64, shape, values.withUnsafeBytes { Data($0) }))
+        add(name, dtype: .I64, shape: shape, bytes: values.withUnsafeBytes { Data($0) })
     }
     public mutating func add(_ name: String, int32 values: [Int32], shape: [Int]) {
-        tensors.append((name, .I32, shape, values.withUnsafeBytes { Data($0) }))
+        add(name, dtype: .I32, shape: shape, bytes: values.withUnsafeBytes { Data($0) })
     }
     public mutating func add(_ name: String, float16 values: [Float], shape: [Int]) {
         let halves = values.map { Float16($0).bitPattern }
-        tensors.append((name, .F16, shape, halves.withUnsafeBytes { Data($0) }))
+        add(name, dtype: .F16, shape: shape, bytes: halves.withUnsafeBytes { Data($0) })
+    }
+    public mutating func add(_ name: String, uint8 values: [UInt8], shape: [Int]) {
+        add(name, dtype: .U8, shape: shape, bytes: Data(values))
+    }
+
+    /// Escapes a string as a JSON string literal.
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
     }
 
     public func data() throws -> Data {
-        var header: [String: Any] = [:]
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var parts: [String] = []
+        if !metadata.isEmpty {
+            parts.append("\"__metadata__\":{" + metadata.sorted { $0.key < $1.key }.map { "\(Self.quoted($0.key)):\(Self.quoted($0.value))" }.joined(separator: ",") + "}")
+        }
         var offset = 0
-        for t in tensors.sorted(by: { $0.name < $1.name }) {
-            header[t.name] = ["dtype": t.dtype.rawValue, "shape": t.shape, "data_offsets": [offset, offset + t.bytes.count]] as [String: Any]
+        let ordered = tensors.sorted { $0.name < $1.name }
+        for t in ordered {
+            let count = t.shape.reduce(1, *)
+            guard count * t.dtype.size == t.bytes.count else {
+                throw SafeTensorsError(t.name, "\(t.bytes.count) bytes given for shape \(t.shape) of \(t.dtype.rawValue)")
+            }
+            parts.append("\(Self.quoted(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + t.bytes.count)]}")
             offset += t.bytes.count
         }
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        var json = Data(("{" + parts.joined(separator: ",") + "}").utf8)
         while (json.count + 8) % 8 != 0 { json.append(0x20) }   // pad with spaces so data starts 8-byte aligned
         var out = Data()
         var size = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &size) { out.append(contentsOf: $0) }
         out.append(json)
-        for t in tensors.sorted(by: { $0.name < $1.name }) { out.append(t.bytes) }
+        for t in ordered { out.append(t.bytes) }
         return out
     }
 
-    /// Writes to `path` atomically: readers see the old file or the complete new one, never a part.
+    /// Writes to `path` atomically: readers see the old file or the complete new one, never a
+    /// part, even if the process is killed mid-write (the temporary file is flushed to disk before
+    /// it replaces the old one).
     public func write(to path: String) throws {
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try data().write(to: url, options: .atomic)
+        let bytes = try data()
+        let temporary = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+            throw SafeTensorsError(path, "cannot create \(temporary)")
+        }
+        do {
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+            try handle.write(contentsOf: bytes)
+            try handle.synchronize()
+            try handle.close()
+            onTemporaryWritten?()
+            guard rename(temporary, path) == 0 else { throw SafeTensorsError(path, "cannot replace it: \(String(cString: strerror(errno)))") }
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
     }
 }

@@ -34,15 +34,19 @@ public final class CommandStream {
     public let maxCommandsPerSubmit: Int
     private var pool: VkCommandPool?
     private var current: VkCommandBuffer?
-    private var inFlight: [(VkCommandBuffer, VkFence)] = []
+    /// Submitted chunks with the buffers they use, released as their fences signal.
+    private var inFlight: [(VkCommandBuffer, VkFence, [Buffer])] = []
     private var freeFences: [VkFence] = []
     private var freeCommandBuffers: [VkCommandBuffer] = []
+    /// Completed command buffers, reusable once finish() resets the pool.
+    private var spentCommandBuffers: [VkCommandBuffer] = []
     private var commandsInChunk = 0
     private var descriptorPools: [VkDescriptorPool] = []
     private var poolCapacity = 128
     private var pendingWrites: [BufferRange] = []
     private var pendingReads: [BufferRange] = []
-    /// Keeps every buffer used by unfinished work alive.
+    /// Keeps every buffer used by the chunk being recorded alive (submitted chunks keep theirs
+    /// until they complete, so temporaries of long recordings are freed along the way).
     private var retained: [Buffer] = []
 
     // Timestamps
@@ -75,7 +79,7 @@ public final class CommandStream {
     deinit {
         try? waitInFlight()
         let d = device.handle
-        for (_, f) in inFlight { fns.destroyFence(d, f, nil) }
+        for (_, f, _) in inFlight { fns.destroyFence(d, f, nil) }
         for f in freeFences { fns.destroyFence(d, f, nil) }
         for p in descriptorPools { fns.destroyDescriptorPool(d, p, nil) }
         if let queryPool { fns.destroyQueryPool(d, queryPool, nil) }
@@ -277,8 +281,21 @@ public final class CommandStream {
         commandsInChunk = 0
         let fence = try takeFence()
         try device.submit(cb, fence: fence)
-        inFlight.append((cb, fence))
+        inFlight.append((cb, fence, retained))
+        retained = []
         submitCount += 1
+        try reclaimCompleted()
+    }
+
+    /// Recycles the chunks whose fences have signalled, releasing their buffers.
+    private func reclaimCompleted() throws {
+        while let (cb, f, _) = inFlight.first {
+            let r = fns.getFenceStatus(device.handle, f)
+            if r == VK_NOT_READY { return }
+            try check(r, "vkGetFenceStatus")
+            spentCommandBuffers.append(cb); freeFences.append(f)
+            inFlight.removeFirst()
+        }
     }
 
     private func takeFence() throws -> VkFence {
@@ -298,7 +315,7 @@ public final class CommandStream {
         guard !inFlight.isEmpty else { return }
         var fences: [VkFence?] = inFlight.map { $0.1 }
         try check(fns.waitForFences(device.handle, UInt32(fences.count), &fences, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
-        for (cb, f) in inFlight { freeCommandBuffers.append(cb); freeFences.append(f) }
+        for (cb, f, _) in inFlight { freeCommandBuffers.append(cb); freeFences.append(f) }
         inFlight.removeAll()
     }
 
@@ -332,6 +349,8 @@ public final class CommandStream {
         pendingReads = []
         retained = []
         _ = fns.resetCommandPool(device.handle, pool, 0)
+        freeCommandBuffers += spentCommandBuffers
+        spentCommandBuffers = []
     }
 
     /// Raw timestamp values of the last `finish()` (ticks), in recording order.

@@ -6,8 +6,9 @@ public struct DeviceOptions: Sendable {
     /// Index or case-insensitive name substring; nil = $VKPROBE_DEVICE, else the best device.
     public var selector: String?
     public var instance: InstanceOptions
-    /// Upper bound on the device memory this process allocates (nil = the heap size).
-    public var memoryBudget: Int?
+    /// Upper bound on the device memory this process allocates (nil = the heap size; on a CPU
+    /// device three quarters of physical memory; default $VKPROBE_MEMORY_BUDGET in bytes).
+    public var memoryBudget: Int? = ProcessInfo.processInfo.environment["VKPROBE_MEMORY_BUDGET"].flatMap { Int($0) }
     /// Size of the large allocations that buffers are carved from.
     public var blockSize: Int = 256 << 20
     /// Where the on-disk pipeline cache lives; nil disables it. Default: $VKPROBE_CACHE_DIR, else

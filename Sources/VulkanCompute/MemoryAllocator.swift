@@ -47,7 +47,10 @@ public final class MemoryAllocator: @unchecked Sendable {
         self.fns = fns; self.device = device; self.caps = caps; self.blockSize = blockSize
         alignment = max(16, caps.minStorageBufferOffsetAlignment)
         let heapSize = caps.memoryHeaps.filter { $0.deviceLocal }.map { $0.size }.max() ?? caps.memoryHeaps.map { $0.size }.max() ?? 0
-        self.budget = budget.map { min($0, heapSize) } ?? heapSize
+        // A CPU device's "device memory" is host RAM obtained with malloc, whatever heap size it
+        // advertises (lavapipe reports a fixed 2 GiB): budget three quarters of physical memory.
+        let limit = caps.isCPU ? max(heapSize, Int(Double(ProcessInfo.processInfo.physicalMemory) * 0.75)) : heapSize
+        self.budget = budget.map { min($0, limit) } ?? limit
     }
 
     /// Picks a memory type for `kind` among those allowed by `allowed` (a bit mask).

@@ -70,11 +70,11 @@ struct Demo: ParsableCommand {
             var train = try TrainCommand.parse([
                 "--train-tokens", dir.appendingPathComponent("train.safetensors").path,
                 "--val-tokens", dir.appendingPathComponent("val.safetensors").path,
-                "--heads", "ep,lp", "--ep-queries", "4", "--optimizer", "lars", "--lr", "1.0", "--warmup-epochs", "1",
+                "--heads", "ep,lp_gap", "--ep-queries", "4", "--optimizer", "lars", "--lr", "1.0", "--warmup-epochs", "1",
                 "--epochs", "\(epochs)", "--batch-size", "256", "--output", dir.appendingPathComponent("run").path])
             train.flags = flags
             try train.run()
-            print("curves: \(dir.path)/run/ep/curves.svg, \(dir.path)/run/lp/curves.svg")
+            print("curves: \(dir.path)/run/ep/curves.svg, \(dir.path)/run/lp_gap/curves.svg")
         }
     }
 }

@@ -31,9 +31,11 @@ struct HeadsCommand: ParsableCommand {
             var reports: [HeadReport] = []
             var skipped: [String] = []
             for name in names {
-                let isCLS = name == "lp_cls"
                 let pooling: Pooling
-                do { pooling = try Heads.pooling(name, HeadOptions(dim: dim, tokens: isCLS ? 1 : tokens, queries: queries, heads: numHeads, classes: classes)) } catch {
+                do {
+                    let n = try HeadName(name).tokens(patches: tokens)
+                    pooling = try Heads.pooling(name, HeadOptions(dim: dim, tokens: n, queries: queries, heads: numHeads, classes: classes))
+                } catch {
                     skipped.append("\(name): \(error)"); continue
                 }
                 let layout = ProbeHeadLayout(pooling: pooling, classes: classes)

@@ -13,10 +13,10 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Training tokens: safetensors with tokens (S, N, D) f32/f16, labels (S,) i32/i64, optional cls (S, D).") var trainTokens: String
     @Option(help: "Validation tokens, same layout.") var valTokens: String
-    @Option(help: "Comma-separated heads (ep, lp, lp_cls, abmilp, ..., NAME_all).") var heads = "ep,lp"
+    @Option(help: "Comma-separated heads: ep, lp (= lp_cls, the linear probe on [CLS], upstream's default), lp_gap (on the mean of the patches, upstream's `pos`), abmilp, simpool, ..., NAME_all (attentive pooling over [CLS] + patches).") var heads = "ep,lp"
     @Option(help: "Output directory: DIR/<head>/metrics.jsonl, checkpoints, curves.svg; DIR/summary.json.") var output: String
     @Option(help: "Epochs.") var epochs = 90
-    @Option(help: "Batch size per step.") var batchSize = 1024
+    @Option(help: "Batch size per step (upstream's per-GPU default).") var batchSize = 512
     @Option(help: "Gradient accumulation steps.") var accumIter = 1
     @Option(help: "lars (upstream default), sgd or adamw.") var optimizer = "lars"
     @Option(help: "Base learning rate: lr = blr × effective batch / 256.") var blr = 0.1
@@ -24,17 +24,19 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Final learning rate of the cosine schedule.") var minLR = 0.0
     @Option(help: "Linear warm-up epochs.") var warmupEpochs = 10.0
     @Option(help: "Weight decay.") var weightDecay = 0.0
+    @Option(help: "Momentum (default: 0.9 for lars, 0 for sgd as upstream builds SGD).") var momentum: Double?
     @Option(help: "EP queries Q.") var epQueries = 32
     @Option(help: "Heads of aim and jepa.") var numHeads = 16
     @Option(help: "Classes (default: from the labels).") var classes: Int?
     @Option(help: "Seed (initialisation, shuffling, low-shot subsets).") var seed: UInt64 = 0
     @Option(help: "Low-shot: K training samples per class.") var shots: Int?
     @Option(help: "Low-shot: this fraction of each class.") var labelFraction: Double?
-    @Option(help: "Early stopping patience in epochs (off by default).") var earlyStop: Int?
-    @Option(help: "Early stopping: minimum val acc@1 gain (points) that counts as progress.") var minDelta = 0.0
-    @Option(help: "Early stopping: epochs always run.") var minEpochs = 0
+    @Flag(help: "Early stopping on a val acc@1 plateau (upstream --early_stop).") var earlyStop = false
+    @Option(help: "Early stopping: epochs in a row without progress before stopping.") var earlyStopPatience = 5
+    @Option(help: "Early stopping: val acc@1 gain (points) over the best progress that counts as progress.") var earlyStopMinDelta = 0.1
+    @Option(help: "Early stopping: never stop before this many epochs.") var earlyStopMinEpochs = 15
     @Flag(help: "Continue from DIR/<head>/checkpoint-last.state.safetensors after the last completed epoch.") var resume = false
-    @Flag(help: "Only evaluate (from --resume checkpoints, else freshly initialised heads).") var evalOnly = false
+    @Flag(help: "Only evaluate the heads saved under --output (their last epoch); implies --resume.") var evalOnly = false
     @OptionGroup var flags: DeviceFlags
 
     func run() throws {
@@ -45,11 +47,11 @@ struct TrainCommand: ParsableCommand {
             if shots != nil && labelFraction != nil { throw TrainingError("--shots and --label-fraction are exclusive") }
             var config = TrainingConfig(heads: heads.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
             config.epochs = epochs; config.batchSize = batchSize; config.accumIter = accumIter
-            config.optimizer = OptimizerConfig(kind: kind, weightDecay: weightDecay)
+            config.optimizer = OptimizerConfig(kind: kind, weightDecay: weightDecay, momentum: momentum)
             config.blr = blr; config.lr = lr; config.minLR = minLR; config.warmupEpochs = warmupEpochs
             config.queries = epQueries; config.numHeads = numHeads; config.classes = classes; config.seed = seed
             config.shots = shots; config.labelFraction = labelFraction
-            config.earlyStopPatience = earlyStop; config.earlyStopMinDelta = minDelta; config.earlyStopMinEpochs = minEpochs
+            if earlyStop { config.earlyStop = EarlyStopping(patience: earlyStopPatience, minDelta: earlyStopMinDelta, minEpochs: earlyStopMinEpochs) }
             let device = try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)
             let trainer = try Trainer(config: config, ctx: try KernelContext(device: device), train: try TokenDataset(path: trainTokens),
                                       val: try TokenDataset(path: valTokens), output: URL(fileURLWithPath: output))
@@ -60,7 +62,7 @@ struct TrainCommand: ParsableCommand {
             } else {
                 trainer.log = { print($0); fflush(stdout) }
             }
-            if resume { try trainer.resume() }
+            if resume || evalOnly { try trainer.resume() }
             let summary = try trainer.run(evalOnly: evalOnly)
             print("\nsummary (\(output)/summary.json):")
             for (name, s) in summary.sorted(by: { $0.key < $1.key }) {

@@ -118,8 +118,8 @@ func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [String] {
             savedCheckpoint = try Data(contentsOf: out.appendingPathComponent("lp/checkpoint-last.safetensors"))
             // Diverge lp: its classifier weights become infinite.
             let lp = trainer.heads.first { $0.name == "lp" }!
-            let w = lp.state.linear.values["weight"]!
-            lp.state.linear.values["weight"] = try ctx.tensor([Float](repeating: .infinity, count: w.count), w.shape)
+            let w = lp.state["1.weight"]!
+            lp.state["1.weight"] = try ctx.tensor([Float](repeating: .infinity, count: w.count), w.shape)
         }
         let summary = try trainer.run()
         #expect(summary["lp"]!.status.contains("non-finite loss"))
@@ -163,7 +163,7 @@ func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [String] {
         _ = try t.run()
         #expect(t.heads[0].optimizerSteps == 512 / 64 / 2)
         // Early stopping: nothing counts as progress, so the head stops after `patience` epochs.
-        var e = smallConfig(["lp"]); e.epochs = 5; e.earlyStopPatience = 1; e.earlyStopMinDelta = 1000; e.earlyStopMinEpochs = 2
+        var e = smallConfig(["lp"]); e.epochs = 5; e.earlyStop = EarlyStopping(patience: 1, minDelta: 1000, minEpochs: 2)
         let summary = try Trainer(config: e, ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val),
                                   output: dir.appendingPathComponent("early")).run()
         #expect(summary["lp"]!.epochs_run == 2 && summary["lp"]!.status.contains("early stop"))

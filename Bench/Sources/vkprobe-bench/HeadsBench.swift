@@ -24,10 +24,10 @@ struct HeadsBench: ParsableCommand {
         let (D, N, B, C) = quick ? (768, 49, 4, 1000) : (768, 196, 256, 1000)
         print("device: \(dev.name); heads at D = \(D), N = \(N), batch \(B), C = \(C)")
         var records: [BenchRecord] = []
-        let names = only.map { $0.split(separator: ",").map(String.init) } ?? Heads.names.filter { $0 != "lp_cls" }
+        let names = only.map { $0.split(separator: ",").map(String.init) } ?? Heads.names
         for name in names {
             let pooling: Pooling
-            do { pooling = try Heads.pooling(name, HeadOptions(dim: D, tokens: N, queries: 32, heads: 16, classes: C)) } catch {
+            do { pooling = try Heads.pooling(name, HeadOptions(dim: D, tokens: try HeadName(name).tokens(patches: N), queries: 32, heads: 16, classes: C)) } catch {
                 print("  \(name): \(error)"); continue
             }
             let layout = ProbeHeadLayout(pooling: pooling, classes: C)

@@ -16,13 +16,12 @@ public struct ABMILP: Pooling {
 
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), D = options.dim
-        let qkv = try p["self_attn.qkv.weight"]
-        let q = try g.packedLinear(x, qkv, nil, part: 0, width: D), k = try g.packedLinear(x, qkv, nil, part: 1, width: D)
-        let v = try g.packedLinear(x, qkv, nil, part: 2, width: D)
+        let q = try g.linear(x, p, "self_attn.qkv", part: 0, width: D), k = try g.linear(x, p, "self_attn.qkv", part: 1, width: D)
+        let v = try g.linear(x, p, "self_attn.qkv", part: 2, width: D)
         let (o, _) = try g.multiHeadAttention(q: q, k: k, v: v, heads: 1, scale: 1 / Float(D).squareRoot())
-        let z = try g.linear(o, try p["self_attn.proj.weight"], try p["self_attn.proj.bias"])                 // (B, N, D)
-        let hidden = try g.activation(try g.linear(z, try p["attention_predictor.0.weight"], try p["attention_predictor.0.bias"]), .tanh)
-        let scores = try g.linear(hidden, try p["attention_predictor.2.weight"], try p["attention_predictor.2.bias"])   // (B, N, 1)
+        let z = try g.linear(o, p, "self_attn.proj")                                                          // (B, N, D)
+        let hidden = try g.activation(try g.linear(z, p, "attention_predictor.0"), .tanh)
+        let scores = try g.linear(hidden, p, "attention_predictor.2")                                         // (B, N, 1)
         let a = try g.softmax(try g.reshape(scores, [s[0], 1, s[1]]))                                       // (B, 1, N)
         let out = try g.matmul(a, z)                                                                         // (B, 1, D)
         return PoolingOutput(features: try g.reshape(out, [s[0], D]), attention: a.value)

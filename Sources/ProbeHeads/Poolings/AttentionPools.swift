@@ -21,13 +21,12 @@ public struct CLIPPool: Pooling {
 
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), D = options.dim
-        let xn = try g.layerNorm(x, gamma: try p["norm.weight"], beta: try p["norm.bias"], eps: 1e-6)
+        let xn = try g.layerNorm(x, p, "norm", eps: 1e-6)
         let t = try g.add(try g.concat([try g.reshape(try g.mean(xn, axis: 1), [s[0], 1, D]), xn], axis: 1), try p["pos_embed"])
-        let (w, b) = (try p["qkv.weight"], try p["qkv.bias"])
-        let q = try g.packedLinear(try g.slice(t, axis: 1, 0..<1), w, b, part: 0, width: D)
-        let k = try g.packedLinear(t, w, b, part: 1, width: D), v = try g.packedLinear(t, w, b, part: 2, width: D)
+        let q = try g.linear(try g.slice(t, axis: 1, 0..<1), p, "qkv", part: 0, width: D)
+        let k = try g.linear(t, p, "qkv", part: 1, width: D), v = try g.linear(t, p, "qkv", part: 2, width: D)
         let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: Self.heads, scale: 1 / Float(D / Self.heads).squareRoot())
-        let out = try g.linear(try g.reshape(o, [s[0], D]), try p["proj.weight"], try p["proj.bias"])
+        let out = try g.linear(try g.reshape(o, [s[0], D]), p, "proj")
         return PoolingOutput(features: out, attention: probs)
     }
 }
@@ -51,11 +50,10 @@ public struct SigLIPPool: Pooling {
 
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), D = options.dim
-        let q = try g.batched(try g.linear(try p["latent"], try p["q.weight"], try p["q.bias"]), s[0])
-        let (w, b) = (try p["kv.weight"], try p["kv.bias"])
-        let k = try g.packedLinear(x, w, b, part: 0, width: D), v = try g.packedLinear(x, w, b, part: 1, width: D)
+        let q = try g.batched(try g.linear(try p["latent"], p, "q"), s[0])
+        let k = try g.linear(x, p, "kv", part: 0, width: D), v = try g.linear(x, p, "kv", part: 1, width: D)
         let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: Self.heads, scale: 1 / Float(D / Self.heads).squareRoot())
-        let y = try g.linear(o, try p["proj.weight"], try p["proj.bias"])
+        let y = try g.linear(o, p, "proj")
         let out = try g.add(y, try g.mlp(y, p, "mlp"))
         return PoolingOutput(features: try g.reshape(out, [s[0], D]), attention: probs)
     }
@@ -79,10 +77,9 @@ public struct AIMPool: Pooling {
 
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), D = options.dim
-        let xb = try g.batchNorm(x, channelAxis: 2, gamma: nil, beta: nil, runningMean: try p["bn.running_mean"].value,
-                                 runningVar: try p["bn.running_var"].value, eps: 1e-6)
+        let xb = try g.batchNorm(x, p, "bn", channelAxis: 2, eps: 1e-6)
         let q = try g.batched(try p["cls_token"], s[0])
-        let k = try g.linear(xb, try p["k.weight"], nil), v = try g.linear(xb, try p["v.weight"], nil)
+        let k = try g.linear(xb, p, "k"), v = try g.linear(xb, p, "v")
         let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: options.heads, scale: 1 / Float(D / options.heads).squareRoot())
         return PoolingOutput(features: try g.reshape(o, [s[0], D]), attention: probs)
     }
@@ -110,13 +107,11 @@ public struct CAEPool: Pooling {
 
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), D = options.dim
-        let qIn = try g.layerNorm(try g.batched(try p["query_token"], s[0]), gamma: try p["norm1_q.weight"], beta: try p["norm1_q.bias"], eps: 1e-5)
-        let kIn = try g.layerNorm(x, gamma: try p["norm1_k.weight"], beta: try p["norm1_k.bias"], eps: 1e-5)
-        let vIn = try g.layerNorm(x, gamma: try p["norm1_v.weight"], beta: try p["norm1_v.bias"], eps: 1e-5)
-        let q = try g.linear(qIn, try p["cross_attn.q.weight"], nil), k = try g.linear(kIn, try p["cross_attn.k.weight"], nil)
-        let v = try g.linear(vIn, try p["cross_attn.v.weight"], nil)
+        let qIn = try g.layerNorm(try g.batched(try p["query_token"], s[0]), p, "norm1_q", eps: 1e-5)
+        let kIn = try g.layerNorm(x, p, "norm1_k", eps: 1e-5), vIn = try g.layerNorm(x, p, "norm1_v", eps: 1e-5)
+        let q = try g.linear(qIn, p, "cross_attn.q"), k = try g.linear(kIn, p, "cross_attn.k"), v = try g.linear(vIn, p, "cross_attn.v")
         let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: Self.heads, scale: 1 / Float(D / Self.heads).squareRoot())
-        let out = try g.linear(o, try p["cross_attn.proj.weight"], try p["cross_attn.proj.bias"])
+        let out = try g.linear(o, p, "cross_attn.proj")
         return PoolingOutput(features: try g.reshape(out, [s[0], D]), attention: probs)
     }
 }

@@ -20,14 +20,13 @@ public struct CoCaPool: Pooling {
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), (H, dh) = (Self.heads, Self.headDim)
         let q0 = try g.layerNorm(try g.slice(try p["img_queries"], axis: 0, 0..<1), gamma: try p["norm.gamma"], beta: try p["norm.beta"], eps: 1e-5)
-        let q = try g.batched(try g.reshape(try g.linear(q0, try p["to_q.weight"], nil), [1, 1, H * dh]), s[0])   // (B, 1, 512)
-        let kvw = try p["to_kv.weight"]
-        let k = try g.packedLinear(x, kvw, nil, part: 0, width: dh), v = try g.packedLinear(x, kvw, nil, part: 1, width: dh)   // (B, N, 64)
+        let q = try g.batched(try g.reshape(try g.linear(q0, p, "to_q"), [1, 1, H * dh]), s[0])                 // (B, 1, 512)
+        let k = try g.linear(x, p, "to_kv", part: 0, width: dh), v = try g.linear(x, p, "to_kv", part: 1, width: dh)   // (B, N, 64)
         // One key/value head shared by every query head.
         let kH = try g.expand(try g.reshape(k, [s[0], 1, s[1], dh]), [s[0], H, s[1], dh])
         let vH = try g.expand(try g.reshape(v, [s[0], 1, s[1], dh]), [s[0], H, s[1], dh])
         let (o, probs) = try g.attention(q: try g.splitHeads(q, heads: H), k: kH, v: vH, scale: 1 / Float(dh).squareRoot())
-        let out = try g.linear(try g.reshape(try g.mergeHeads(o), [s[0], H * dh]), try p["to_out.weight"], nil)
+        let out = try g.linear(try g.reshape(try g.mergeHeads(o), [s[0], H * dh]), p, "to_out")
         return PoolingOutput(features: out, attention: probs)
     }
 }
@@ -57,16 +56,13 @@ public struct CaiTPool: Pooling {
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), D = options.dim
         let c = try g.batched(try p["cls_token"], s[0])
-        let u = try g.layerNorm(try g.concat([c, x], axis: 1), gamma: try p["\(b).norm1.weight"], beta: try p["\(b).norm1.bias"], eps: 1e-6)
-        let q = try g.linear(try g.slice(u, axis: 1, 0..<1), try p["\(b).attn.q.weight"], try p["\(b).attn.q.bias"])
-        let k = try g.linear(u, try p["\(b).attn.k.weight"], try p["\(b).attn.k.bias"])
-        let v = try g.linear(u, try p["\(b).attn.v.weight"], try p["\(b).attn.v.bias"])
+        let blk = p.prefixed("\(b).")
+        let u = try g.layerNorm(try g.concat([c, x], axis: 1), blk, "norm1", eps: 1e-6)
+        let q = try g.linear(try g.slice(u, axis: 1, 0..<1), blk, "attn.q"), k = try g.linear(u, blk, "attn.k"), v = try g.linear(u, blk, "attn.v")
         let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: Self.heads, scale: 1 / Float(D / Self.heads).squareRoot())
-        let a = try g.linear(o, try p["\(b).attn.proj.weight"], try p["\(b).attn.proj.bias"])
-        let c1 = try g.add(c, try g.mul(a, try p["\(b).gamma_1"]))
-        let m = try g.mlp(try g.layerNorm(c1, gamma: try p["\(b).norm2.weight"], beta: try p["\(b).norm2.bias"], eps: 1e-6), p, "\(b).mlp")
-        let c2 = try g.add(c1, try g.mul(m, try p["\(b).gamma_2"]))
-        let out = try g.layerNorm(c2, gamma: try p["norm.weight"], beta: try p["norm.bias"], eps: 1e-5)
+        let c1 = try g.add(c, try g.mul(try g.linear(o, blk, "attn.proj"), try blk["gamma_1"]))
+        let c2 = try g.add(c1, try g.mul(try g.mlp(try g.layerNorm(c1, blk, "norm2", eps: 1e-6), blk, "mlp"), try blk["gamma_2"]))
+        let out = try g.layerNorm(c2, p, "norm", eps: 1e-5)
         return PoolingOutput(features: try g.reshape(out, [s[0], D]), attention: probs)
     }
 }
@@ -90,13 +86,13 @@ public struct DinoViTPool: Pooling {
 
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let D = options.dim
-        let h = try g.layerNorm(x, gamma: try p["\(b).norm1.weight"], beta: try p["\(b).norm1.bias"], eps: 1e-5)
-        let w = try p["\(b).attn.qkv.weight"]
-        let q = try g.packedLinear(h, w, nil, part: 0, width: D), k = try g.packedLinear(h, w, nil, part: 1, width: D)
-        let v = try g.packedLinear(h, w, nil, part: 2, width: D)
+        let blk = p.prefixed("\(b).")
+        let h = try g.layerNorm(x, blk, "norm1", eps: 1e-5)
+        let q = try g.linear(h, blk, "attn.qkv", part: 0, width: D), k = try g.linear(h, blk, "attn.qkv", part: 1, width: D)
+        let v = try g.linear(h, blk, "attn.qkv", part: 2, width: D)
         let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: Self.heads, scale: 1 / Float(D / Self.heads).squareRoot())
-        let x1 = try g.add(x, try g.linear(o, try p["\(b).attn.proj.weight"], try p["\(b).attn.proj.bias"]))
-        let x2 = try g.add(x1, try g.mlp(try g.layerNorm(x1, gamma: try p["\(b).norm2.weight"], beta: try p["\(b).norm2.bias"], eps: 1e-5), p, "\(b).mlp"))
+        let x1 = try g.add(x, try g.linear(o, blk, "attn.proj"))
+        let x2 = try g.add(x1, try g.mlp(try g.layerNorm(x1, blk, "norm2", eps: 1e-5), blk, "mlp"))
         return PoolingOutput(features: try g.mean(x2, axis: 1), attention: probs)
     }
 }
@@ -126,13 +122,13 @@ public struct JEPAPool: Pooling {
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), D = options.dim
         let query = try g.batched(try p["query_tokens"], s[0])
-        let xn = try g.layerNorm(x, gamma: try p["\(b).norm1.weight"], beta: try p["\(b).norm1.bias"], eps: 1e-5)
-        let q = try g.linear(query, try p["\(b).xattn.q.weight"], try p["\(b).xattn.q.bias"])
-        let (w, bias) = (try p["\(b).xattn.kv.weight"], try p["\(b).xattn.kv.bias"])
-        let k = try g.packedLinear(xn, w, bias, part: 0, width: D), v = try g.packedLinear(xn, w, bias, part: 1, width: D)
+        let blk = p.prefixed("\(b).")
+        let xn = try g.layerNorm(x, blk, "norm1", eps: 1e-5)
+        let q = try g.linear(query, blk, "xattn.q")
+        let k = try g.linear(xn, blk, "xattn.kv", part: 0, width: D), v = try g.linear(xn, blk, "xattn.kv", part: 1, width: D)
         let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: options.heads, scale: 1 / Float(D / options.heads).squareRoot())
-        let q1 = try g.add(query, try g.linear(o, try p["\(b).xattn.proj.weight"], try p["\(b).xattn.proj.bias"]))
-        let q2 = try g.add(q1, try g.mlp(try g.layerNorm(q1, gamma: try p["\(b).norm2.weight"], beta: try p["\(b).norm2.bias"], eps: 1e-5), p, "\(b).mlp"))
+        let q1 = try g.add(query, try g.linear(o, blk, "xattn.proj"))
+        let q2 = try g.add(q1, try g.mlp(try g.layerNorm(q1, blk, "norm2", eps: 1e-5), blk, "mlp"))
         return PoolingOutput(features: try g.reshape(q2, [s[0], D]), attention: probs)
     }
 }

@@ -32,8 +32,7 @@ public struct CBAMPool: Pooling {
         let x1 = try g.mul(xc, try g.reshape(gateC, [Bn, D, 1]))                                  // (B, D, N)
         let pooled = try g.concat([try g.reshape(try g.mean(x1, axis: 1), [Bn, 1, F, F]), try g.reshape(try g.amax(x1, axis: 1), [Bn, 1, F, F])], axis: 1)
         let conv = try g.conv2d(pooled, try p["spatial.conv.conv.weight"], padding: 3)            // (B, 1, F, F)
-        let bn = try g.batchNorm(conv, channelAxis: 1, gamma: try p["spatial.conv.bn.weight"], beta: try p["spatial.conv.bn.bias"],
-                                 runningMean: try p["spatial.conv.bn.running_mean"].value, runningVar: try p["spatial.conv.bn.running_var"].value, eps: 1e-5)
+        let bn = try g.batchNorm(conv, p, "spatial.conv.bn", channelAxis: 1, eps: 1e-5)
         let gateS = try g.activation(try g.reshape(bn, [Bn, 1, N]), .sigmoid)
         let y = try g.activation(try g.add(try g.mul(x1, gateS), xc), .relu)
         return PoolingOutput(features: try g.mean(y, axis: 2), attention: gateS.value)
@@ -62,8 +61,7 @@ public struct DOLGPool: Pooling {
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let D = options.dim
         let y = try g.linear(x, try g.reshape(try p["conv1.weight"], [D, D]), try p["conv1.bias"])
-        let yb = try g.batchNorm(y, channelAxis: 2, gamma: try p["bn.weight"], beta: try p["bn.bias"], runningMean: try p["bn.running_mean"].value,
-                                 runningVar: try p["bn.running_var"].value, eps: 1e-5)
+        let yb = try g.batchNorm(y, p, "bn", channelAxis: 2, eps: 1e-5)
         let f = try g.l2Normalize(yb, eps: 1e-12)
         let a = try g.activation(try g.linear(try g.activation(yb, .relu), try g.reshape(try p["conv2.weight"], [1, D]), try p["conv2.bias"]), .softplus)
         let out = try g.mean(try g.mul(f, a), axis: 1)

@@ -50,7 +50,7 @@ public struct EfficientProbingKeyProjection: Pooling {
 
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let (D, Q) = (options.dim, options.queries)
-        let keys = try g.linear(x, try p["k.weight"], nil)
+        let keys = try g.linear(x, p, "k")
         let queries = try g.reshape(try p["cls_token"], [Q, D])
         let attn = try g.softmax(try g.matmul(queries, keys, transB: true, alpha: 1 / Float(D).squareRoot()))
         let pooled = try g.matmul(attn, x)                     // (B, Q, D)

@@ -15,8 +15,8 @@ public struct SimPool: Pooling {
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), D = options.dim
         let gap = try g.reshape(try g.mean(x, axis: 1), [s[0], 1, D])
-        let xn = try g.layerNorm(x, gamma: try p["norm_patches.weight"], beta: try p["norm_patches.bias"], eps: 1e-6)
-        let q = try g.linear(gap, try p["wq.weight"], nil), k = try g.linear(xn, try p["wk.weight"], nil)
+        let xn = try g.layerNorm(x, p, "norm_patches", eps: 1e-6)
+        let q = try g.linear(gap, p, "wq"), k = try g.linear(xn, p, "wk")
         let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: xn, heads: 1, scale: 1 / Float(D).squareRoot())
         return PoolingOutput(features: try g.reshape(o, [s[0], D]), attention: probs)
     }
@@ -38,8 +38,7 @@ public struct EfficientSimPool: Pooling {
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), D = options.dim
         let gap = try g.reshape(try g.mean(x, axis: 1), [s[0], 1, D])
-        let (w, b) = (try p["norm_patches.weight"], try p["norm_patches.bias"])
-        let q = try g.layerNorm(gap, gamma: w, beta: b, eps: 1e-6), k = try g.layerNorm(x, gamma: w, beta: b, eps: 1e-6)
+        let q = try g.layerNorm(gap, p, "norm_patches", eps: 1e-6), k = try g.layerNorm(x, p, "norm_patches", eps: 1e-6)
         let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: x, heads: Self.heads, scale: 1 / Float(D / Self.heads).squareRoot())
         return PoolingOutput(features: try g.reshape(o, [s[0], D]), attention: probs)
     }

@@ -1,0 +1,170 @@
+import Foundation
+import ProbeAutodiff
+import ProbeHeads
+import ProbeKernels
+import SafeTensors
+import VulkanCompute
+
+/// One batch on the device, shared by every head.
+public struct DeviceBatch {
+    public let tokens: Tensor
+    public let cls: Tensor?
+    public let labels: Tensor
+    public let size: Int
+    var all: Tensor?
+    public init(tokens: Tensor, cls: Tensor?, labels: Tensor, size: Int) {
+        self.tokens = tokens; self.cls = cls; self.labels = labels; self.size = size
+    }
+}
+
+/// Results of one head on one batch.
+public struct BatchResult {
+    public var lossSum: Double
+    public var top1: Int
+    public var top5: Int
+    public var count: Int
+    public var finite: Bool
+}
+
+/// One head in a run: its tensors, optimiser state and accumulated gradients, and its record
+/// (metrics history, best epoch, early-stopping counters, status, the next epoch it trains).
+public final class HeadRun {
+    public let head: HeadName
+    public var name: String { head.name }
+    public let layout: ProbeHeadLayout
+    public let state: ProbeHeadState<GPUBackend>
+    let gpu: GPUBackend
+    var ctx: KernelContext { gpu.ctx }
+    let optimizer: OptimizerConfig
+    var moment1: [String: Tensor] = [:]
+    var moment2: [String: Tensor] = [:]
+    var accumulated: [String: Tensor] = [:]
+    public internal(set) var optimizerSteps = 0
+    /// Why the head stopped early (non-finite loss, early stopping), if it did.
+    public internal(set) var stopReason: String?
+    public internal(set) var history: [EpochMetrics] = []
+    public internal(set) var best: BestEpoch?
+    var earlyStop = EarlyStopState()
+    /// The first epoch this head has not completed (after a resume, heads may differ by one).
+    var nextEpoch = 0
+
+    init(head: HeadName, layout: ProbeHeadLayout, gpu: GPUBackend, optimizer: OptimizerConfig, seed: UInt64) throws {
+        self.head = head; self.layout = layout; self.gpu = gpu; self.optimizer = optimizer
+        state = try ProbeHeadState(layout: layout, backend: gpu, seed: seed)
+    }
+
+    func input(_ b: inout DeviceBatch) throws -> Tensor {
+        switch head.selection {
+        case .patches: return b.tokens
+        case .cls:
+            guard let c = b.cls else { throw TrainingError("\(name) needs the [CLS] token: the token file has no `cls` tensor (lp_gap reads the mean of the patches)") }
+            return c
+        case .clsAndPatches:
+            if let a = b.all { return a }
+            guard let c = b.cls else { throw TrainingError("\(name) needs the [CLS] token: the token file has no `cls` tensor") }
+            let a = try ctx.concat([try c.reshaped([b.size, 1, c.shape[1]]), b.tokens], axis: 1)
+            b.all = a
+            return a
+        }
+    }
+
+    /// Forward, loss and (when `train`) backward of one (micro-)batch; gradients are scaled by
+    /// `gradScale` and accumulated until `applyStep` runs the optimiser with `lr`.
+    func run(_ batch: inout DeviceBatch, train: Bool, gradScale: Float, applyStep lr: Double?) throws -> BatchResult {
+        let x = try input(&batch)
+        let g = Graph(gpu, training: train)
+        let (logits, _, _, trainable) = try state.forward(g, tokens: g.input(x))
+        let ce = try ctx.crossEntropy(logits.value, labels: batch.labels, gradScale: gradScale)
+        if train {
+            try g.backward(logits, grad: ce.dLogits)
+            for (qualified, v) in trainable {
+                guard let grad = v.grad else { continue }
+                if let acc = accumulated[qualified] { accumulated[qualified] = try ctx.add(acc, grad) } else { accumulated[qualified] = try ctx.contiguous(grad) }
+            }
+        }
+        let losses = try ctx.read(ce.losses)
+        let ranks = try ctx.readInt32(ce.ranks)
+        let lossSum = losses.reduce(0) { $0 + Double($1) }
+        let result = BatchResult(lossSum: lossSum, top1: ranks.filter { $0 >= 0 && $0 < 1 }.count, top5: ranks.filter { $0 >= 0 && $0 < 5 }.count,
+                                 count: batch.size, finite: lossSum.isFinite)
+        if train, let lr {
+            guard result.finite else { accumulated = [:]; return result }   // no update from a non-finite loss
+            try applyOptimizer(lr: lr)
+        }
+        return result
+    }
+
+    func applyOptimizer(lr: Double) throws {
+        optimizerSteps += 1
+        for (qualified, spec) in state.trainable {
+            guard let grad = accumulated[qualified], let param = state[qualified] else { continue }
+            if optimizer.usesMomentum, moment1[qualified] == nil { moment1[qualified] = try gpu.zeros(spec.shape) }
+            if optimizer.usesSecondMoment, moment2[qualified] == nil { moment2[qualified] = try gpu.zeros(spec.shape) }
+            try ctx.optimizerStep(optimizer.step(lr: lr, rank: spec.shape.count, count: optimizerSteps), param: param, grad: grad,
+                                  state1: moment1[qualified], state2: moment2[qualified])
+        }
+        accumulated = [:]
+    }
+
+    /// Drops gradients of an unfinished accumulation group (upstream zeroes the gradients at the
+    /// start of every epoch, so a partial group at an epoch's end never steps).
+    func discardPartialGroup() { accumulated = [:] }
+
+    // MARK: Checkpoints
+
+    /// Writes the epoch's checkpoints from one download of every tensor: `checkpoint-best` (when
+    /// this epoch is the best), `checkpoint-last`, then the training state `--resume` reads.
+    func saveCheckpoints(in dir: URL, meta: TrainingStateMeta) throws {
+        let snapshot = try state.snapshot()
+        let moments = try (moment1.map { ("optimizer.m1." + $0.key, $0.value) } + moment2.map { ("optimizer.m2." + $0.key, $0.value) })
+            .map { ($0.0, $0.1.shape, try ctx.read($0.1)) }
+        let headMeta = state.headMetadata.merging(["epoch": "\(meta.epoch)"]) { a, _ in a }
+        if best?.epoch == meta.epoch {
+            try snapshot.write(to: dir.appendingPathComponent("checkpoint-best.safetensors").path, metadata: headMeta)
+            KillPoint.reached("best", head: name, epoch: meta.epoch)
+        }
+        try snapshot.write(to: dir.appendingPathComponent("checkpoint-last.safetensors").path, metadata: headMeta)
+        KillPoint.reached("last", head: name, epoch: meta.epoch)
+        try snapshot.write(to: dir.appendingPathComponent("checkpoint-last.state.safetensors").path, metadata: meta.metadata, prefix: "head.") { w in
+            for (key, shape, values) in moments { w.add(key, values, shape: shape) }
+            w.onTemporaryWritten = { KillPoint.reached("state-temp", head: self.name, epoch: meta.epoch) }
+        }
+        KillPoint.reached("state", head: name, epoch: meta.epoch)
+    }
+
+    /// Restores the head and its record from `checkpoint-last.state.safetensors` after checking it
+    /// is this head's, intact, and written with the same settings.
+    func restore(from dir: URL, fingerprint: RunFingerprint, history allHistory: [EpochMetrics]) throws {
+        let path = dir.appendingPathComponent("checkpoint-last.state.safetensors").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw TrainingError("--resume: \(path) does not exist (no completed epoch for \(name)); run without --resume to start")
+        }
+        let f: SafeTensorsFile
+        do { f = try SafeTensorsFile(path: path) } catch {
+            throw TrainingError("cannot resume \(name): \(error) — the checkpoint is damaged; remove \(path) to start over (nothing was overwritten)")
+        }
+        let meta = try TrainingStateMeta.read(f, head: name)
+        let differences = fingerprint.differences(from: meta.fingerprint)
+        guard differences.isEmpty else {
+            throw TrainingError("--resume: \(path) was written with other settings — \(differences.joined(separator: "; ")); use the same options or a new --output (nothing was overwritten)")
+        }
+        let loaded: ProbeHeadState<GPUBackend>
+        do { loaded = try ProbeHeadState(layout: layout, backend: gpu, file: f, prefix: "head.") } catch {
+            throw TrainingError("cannot resume \(name): \(error) (nothing was overwritten)")
+        }
+        state.parameters.values = loaded.parameters.values
+        state.batchesTracked = loaded.batchesTracked
+        moment1 = [:]; moment2 = [:]
+        for key in f.names where key.hasPrefix("optimizer.") {
+            let t = try gpu.constant(try f.floats(key), try f.entry(key).shape)
+            if key.hasPrefix("optimizer.m1.") { moment1[String(key.dropFirst("optimizer.m1.".count))] = t }
+            if key.hasPrefix("optimizer.m2.") { moment2[String(key.dropFirst("optimizer.m2.".count))] = t }
+        }
+        optimizerSteps = meta.optimizerSteps
+        best = meta.best
+        earlyStop = meta.earlyStop
+        stopReason = meta.stopped
+        history = allHistory.filter { $0.epoch <= meta.epoch }
+        nextEpoch = meta.epoch + 1
+    }
+}
