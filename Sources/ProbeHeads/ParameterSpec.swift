@@ -5,8 +5,11 @@ public enum Initializer: Sendable, Equatable {
     /// PyTorch Linear/Conv default (kaiming-uniform, a = √5): U(−1/√fanIn, 1/√fanIn).
     case uniformFanIn(Int)
     case normal(std: Double)
-    /// Normal truncated to [−2σ, 2σ] (timm/torch trunc_normal_ with the default bounds ±2).
+    /// timm's / torch's `trunc_normal_(std=σ)`: normal truncated at ±2 absolute (the default
+    /// bounds a = −2, b = 2), which for the small σ of the heads truncates practically nothing.
     case truncNormal(std: Double)
+    /// timm's `trunc_normal_tf_(std=σ)`: truncated at ±2σ, then scaled (siglip's latent).
+    case truncNormalTF(std: Double)
     case constant(Double)
 }
 
@@ -59,6 +62,10 @@ public struct InitRNG {
                 return Float((uniform() * 2 - 1) * bound)
             case let .normal(std): return Float(normal() * std)
             case let .truncNormal(std):
+                var v = normal() * std
+                while abs(v) > 2 { v = normal() * std }
+                return Float(v)
+            case let .truncNormalTF(std):
                 var v = normal()
                 while abs(v) > 2 { v = normal() }
                 return Float(v * std)

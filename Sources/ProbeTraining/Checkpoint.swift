@@ -27,6 +27,12 @@ public struct BestEpoch: Codable, Sendable, Equatable {
 struct EarlyStopState: Codable, Sendable, Equatable {
     var best = -1.0
     var stale = 0
+
+    /// Records epoch `epoch`'s val acc@1 as upstream does; true when the run should stop.
+    mutating func record(acc1: Double, epoch: Int, rule: EarlyStopping) -> Bool {
+        if acc1 > best + rule.minDelta { best = acc1; stale = 0 } else { stale += 1 }
+        return epoch + 1 >= rule.minEpochs && stale >= rule.patience
+    }
 }
 
 /// What a training-state checkpoint records besides its tensors (JSON under the metadata key

@@ -194,16 +194,15 @@ public final class Trainer {
     func finishEpoch(_ h: HeadRun, _ m: EpochMetrics) throws {
         h.history = h.history.filter { $0.epoch < m.epoch } + [m]
         if m.val_acc1 > (h.best?.acc1 ?? -.infinity) { h.best = BestEpoch(acc1: m.val_acc1, acc5: m.val_acc5, epoch: m.epoch) }
-        if let es = config.earlyStop {
-            if m.val_acc1 > h.earlyStop.best + es.minDelta { h.earlyStop = EarlyStopState(best: m.val_acc1, stale: 0) } else { h.earlyStop.stale += 1 }
-            if m.epoch + 1 >= es.minEpochs, h.earlyStop.stale >= es.patience {
-                h.stopReason = "early stop after epoch \(m.epoch + 1): no val acc@1 gain above \(es.minDelta) points for \(h.earlyStop.stale) epochs"
-            }
+        if let es = config.earlyStop, h.earlyStop.record(acc1: m.val_acc1, epoch: m.epoch, rule: es) {
+            h.stopReason = "early stop after epoch \(m.epoch + 1): no val acc@1 gain above \(es.minDelta) points for \(h.earlyStop.stale) epochs"
         }
         h.nextEpoch = m.epoch + 1
         let dir = directory(h)
         // Metrics first: lines beyond the training state's epoch are dropped on resume.
-        let lines = try h.history.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) + "\n" }.joined()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let lines = try h.history.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
         try lines.write(to: dir.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
         KillPoint.reached("metrics", head: h.name, epoch: m.epoch)
         let meta = TrainingStateMeta(head: h.name, epoch: m.epoch, best: h.best, earlyStop: h.earlyStop, stopped: h.stopReason,

@@ -25,61 +25,90 @@ func smallConfig(_ heads: [String]) -> TrainingConfig {
 }
 
 /// Metrics lines without the wall-clock field.
-func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [String] {
+func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [EpochMetrics] {
     let text = try String(contentsOf: dir.appendingPathComponent(head).appendingPathComponent("metrics.jsonl"), encoding: .utf8)
     return try text.split(separator: "\n").map { line in
         var m = try JSONDecoder().decode(EpochMetrics.self, from: Data(line.utf8))
         m.seconds = 0
-        return String(decoding: try JSONEncoder().encode(m), as: UTF8.self)
+        return m
     }
 }
 
 @Suite(.serialized) struct TrainingTests {
-    /// Kill -9 in the middle of training, then --resume: the run ends with the same metrics and
-    /// summary as an uninterrupted run with the same seed.
-    @Test func resumeAfterSIGKILLMatchesAnUninterruptedRun() throws {
+    /// Killed (SIGKILL) at any of the places a run can be: mid-epoch, after an epoch's metrics,
+    /// between the best and last checkpoints, with the training state written to its temporary
+    /// file but not yet renamed, right after it, between two heads' checkpoints, after the
+    /// summary. `--resume` must then end exactly as an uninterrupted run: the same metrics, summary
+    /// and final tensors. (`VKPROBE_KILL_AT` makes the trainer kill itself at the named place.)
+    @Test(arguments: ["step:*:1", "metrics:ep:1", "best:ep:1", "last:ep:1", "state-temp:ep:1", "state:ep:1", "state:lp:2", "summary:*:0"])
+    func resumeAfterSIGKILLMatchesAnUninterruptedRun(_ killAt: String) throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let (train, val) = try smallTask(dir)
         let args = ["train", "--train-tokens", train, "--val-tokens", val, "--heads", "ep,lp", "--ep-queries", "4", "--lr", "1.0",
-                    "--warmup-epochs", "1", "--epochs", "6", "--batch-size", "16", "--seed", "3"]
-        func run(_ extra: [String], killAfterEpochs: Int? = nil) throws -> Int32 {
-            let p = Process()
-            p.executableURL = try vkprobeBinary()
-            p.arguments = args + extra
-            var env = ProcessInfo.processInfo.environment
-            env["VKPROBE_CACHE_DIR"] = ""
-            p.environment = env
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            if let k = killAfterEpochs {
-                let metrics = URL(fileURLWithPath: extra[1]).appendingPathComponent("ep/metrics.jsonl")
-                let deadline = Date().addingTimeInterval(120)
-                while Date() < deadline, p.isRunning {
-                    if let t = try? String(contentsOf: metrics, encoding: .utf8), t.split(separator: "\n").count >= k { break }
-                    usleep(20_000)
-                }
-                usleep(150_000)   // into the next epoch
-                kill(p.processIdentifier, SIGKILL)
-            }
-            p.waitUntilExit()
-            return p.terminationStatus
-        }
+                    "--warmup-epochs", "1", "--epochs", "4", "--batch-size", "32", "--seed", "3"]
         let whole = dir.appendingPathComponent("whole"), killed = dir.appendingPathComponent("killed")
-        #expect(try run(["--output", whole.path]) == 0)
-        _ = try run(["--output", killed.path], killAfterEpochs: 2)
-        let linesBefore = (try? metricsWithoutTime(killed, "ep").count) ?? 0
-        #expect(linesBefore < 6, "the process was killed before finishing (\(linesBefore) epochs done)")
-        #expect(try run(["--output", killed.path, "--resume"]) == 0)
-        for head in ["ep", "lp"] { #expect(try metricsWithoutTime(killed, head) == metricsWithoutTime(whole, head), "\(head) metrics differ after resume") }
+        #expect(try runVkprobe(args + ["--output", whole.path]).status == 0)
+        let interrupted = try runVkprobe(args + ["--output", killed.path], environment: ["VKPROBE_KILL_AT": killAt])
+        #expect(interrupted.status != 0, "the run was not killed at \(killAt)")
+        let resumed = try runVkprobe(args + ["--output", killed.path, "--resume"])
+        #expect(resumed.status == 0, "resume after a kill at \(killAt) failed: \(resumed.stderr)")
+        for head in ["ep", "lp"] {
+            #expect(try metricsWithoutTime(killed, head) == metricsWithoutTime(whole, head), "\(head) metrics differ after a kill at \(killAt)")
+        }
         let a = try JSONSerialization.jsonObject(with: Data(contentsOf: whole.appendingPathComponent("summary.json"))) as! [String: Any]
         let b = try JSONSerialization.jsonObject(with: Data(contentsOf: killed.appendingPathComponent("summary.json"))) as! [String: Any]
-        #expect(NSDictionary(dictionary: a).isEqual(to: b))
-        // The final heads are identical too.
-        let fa = try SafeTensorsFile(path: whole.appendingPathComponent("ep/checkpoint-last.safetensors").path)
-        let fb = try SafeTensorsFile(path: killed.appendingPathComponent("ep/checkpoint-last.safetensors").path)
-        for n in fa.names { #expect(try fa.floats(n) == fb.floats(n), "\(n)") }
+        #expect(NSDictionary(dictionary: a).isEqual(to: b), "summary differs after a kill at \(killAt)")
+        for head in ["ep", "lp"] {
+            for file in ["checkpoint-last.safetensors", "checkpoint-best.safetensors"] {
+                let fa = try SafeTensorsFile(path: whole.appendingPathComponent("\(head)/\(file)").path)
+                let fb = try SafeTensorsFile(path: killed.appendingPathComponent("\(head)/\(file)").path)
+                #expect(fa.names == fb.names)
+                for n in fa.names { #expect(try fa.floats(n) == fb.floats(n), "\(head)/\(file) \(n) after a kill at \(killAt)") }
+            }
+        }
+        // No temporary file is left behind once the run completes.
+        let leftovers = try FileManager.default.subpathsOfDirectory(atPath: killed.path).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty || killAt.hasPrefix("state-temp"), "\(leftovers)")
+    }
+
+    /// Resuming with a setting that changes results is refused, naming the setting.
+    @Test func resumeWithOtherSettingsIsRefusedNamingThem() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (train, val) = try smallTask(dir)
+        let ctx = try makeContext()
+        let out = dir.appendingPathComponent("run")
+        var c = smallConfig(["ep"]); c.epochs = 1
+        _ = try Trainer(config: c, ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val), output: out).run()
+        var changed = c
+        changed.optimizer.weightDecay = 0.05
+        changed.earlyStop = EarlyStopping()
+        let t = try Trainer(config: changed, ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val), output: out)
+        #expect { try t.resume() } throws: { e in
+            "\(e)".contains("weightDecay: checkpoint 0") && "\(e)".contains("0.05") && "\(e)".contains("earlyStop") && "\(e)".contains("nothing was overwritten")
+        }
+        var momentum = c
+        momentum.optimizer.momentum = 0.5
+        let t2 = try Trainer(config: momentum, ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val), output: out)
+        #expect { try t2.resume() } throws: { "\($0)".contains("momentum: checkpoint 0.9, now 0.5") }
+        // The same settings resume.
+        try Trainer(config: c, ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val), output: out).resume()
+    }
+
+    /// --eval-only evaluates saved heads; without them it is refused rather than evaluating
+    /// freshly initialised ones.
+    @Test func evalOnlyNeedsSavedHeads() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (train, val) = try smallTask(dir)
+        let args = ["train", "--train-tokens", train, "--val-tokens", val, "--heads", "ep", "--ep-queries", "4", "--lr", "1.0",
+                    "--warmup-epochs", "1", "--epochs", "1", "--batch-size", "32", "--output", dir.appendingPathComponent("run").path]
+        let refused = try runVkprobe(args + ["--eval-only"])
+        #expect(refused.status != 0 && refused.stderr.contains("checkpoint-last.state.safetensors") && refused.stderr.contains("does not exist"), "\(refused.stderr)")
+        #expect(try runVkprobe(args).status == 0)
+        let evaluated = try runVkprobe(args + ["--eval-only"])
+        #expect(evaluated.status == 0 && evaluated.stdout.contains("ep: val loss"), "\(evaluated.stdout) \(evaluated.stderr)")
     }
 
     @Test func badLabelsAndShapesAreRefusedClearly() throws {
@@ -148,7 +177,7 @@ func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [String] {
         // lp's state in ep's place: a foreign checkpoint.
         try FileManager.default.removeItem(at: state)
         try FileManager.default.copyItem(at: out.appendingPathComponent("lp/checkpoint-last.state.safetensors"), to: state)
-        let t2 = try Trainer(config: c2, ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val), output: out)
+        let t2 = try Trainer(config: c, ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val), output: out)
         #expect { try t2.resume() } throws: { "\($0)".contains("not a ep training checkpoint") }
     }
 
@@ -157,11 +186,12 @@ func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [String] {
         defer { try? FileManager.default.removeItem(at: dir) }
         let (train, val) = try smallTask(dir)
         let ctx = try makeContext()
-        // Gradient accumulation: one optimiser step per two micro-batches.
-        var c = smallConfig(["ep"]); c.epochs = 1; c.accumIter = 2
+        // Gradient accumulation: one optimiser step per three micro-batches; as upstream (which
+        // zeroes gradients at each epoch's start), the partial group at an epoch's end never steps.
+        var c = smallConfig(["ep"]); c.epochs = 2; c.accumIter = 3
         let t = try Trainer(config: c, ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val), output: dir.appendingPathComponent("accum"))
         _ = try t.run()
-        #expect(t.heads[0].optimizerSteps == 512 / 64 / 2)
+        #expect(t.heads[0].optimizerSteps == 2 * (512 / 64 / 3))
         // Early stopping: nothing counts as progress, so the head stops after `patience` epochs.
         var e = smallConfig(["lp"]); e.epochs = 5; e.earlyStop = EarlyStopping(patience: 1, minDelta: 1000, minEpochs: 2)
         let summary = try Trainer(config: e, ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val),
@@ -177,6 +207,26 @@ func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [String] {
         try w.write(to: half)
         let f16 = try TokenDataset(path: half)
         #expect(try f16.gatherTokens([3, 1]) == (try f32.gatherTokens([3, 1])).map { Float(Float16($0)) })
+    }
+
+    /// Upstream's early stopping: progress is a gain above min_delta over the best progress so
+    /// far (only progress moves that best), counted from min_epochs.
+    @Test func earlyStoppingFollowsUpstream() {
+        let rule = EarlyStopping(patience: 2, minDelta: 0.1, minEpochs: 4)
+        var s = EarlyStopState()
+        let accs = [10.0, 10.05, 10.08, 10.15, 10.2, 10.22, 10.24]
+        var stops: [Bool] = []
+        for (e, a) in accs.enumerated() { stops.append(s.record(acc1: a, epoch: e, rule: rule)) }
+        // Epoch 0: progress (best 10). 1, 2: stale 1, 2 but before min_epochs. 3: 10.15 > 10.1 →
+        // progress (best 10.15). 4: 10.2 ≤ 10.25 stale 1. 5: stale 2 → stop.
+        #expect(stops == [false, false, false, false, false, true, true])
+        #expect(s.best == 10.15)
+        // Defaults when enabled, as upstream.
+        #expect(EarlyStopping() == EarlyStopping(patience: 5, minDelta: 0.1, minEpochs: 15))
+        // SGD as upstream builds it has no momentum; LARS keeps 0.9.
+        #expect(OptimizerConfig(kind: .sgd).effectiveMomentum == 0 && !OptimizerConfig(kind: .sgd).usesMomentum)
+        #expect(OptimizerConfig(kind: .lars).effectiveMomentum == 0.9)
+        #expect(TrainingConfig(heads: ["ep"]).batchSize == 512)
     }
 
     @Test func lowShotSubsetsAreSeededPerClass() {

@@ -43,7 +43,7 @@ public struct SigLIPPool: Pooling {
     }
     public var parameters: [ParameterSpec] {
         let D = options.dim
-        return [ParameterSpec("latent", [1, 1, D], .truncNormal(std: 1 / Double(D).squareRoot()))] + linearSpecs("q", D, D)
+        return [ParameterSpec("latent", [1, 1, D], .truncNormalTF(std: 1 / Double(D).squareRoot()))] + linearSpecs("q", D, D)
             + linearSpecs("kv", D, 2 * D) + linearSpecs("proj", D, D) + linearSpecs("mlp.fc1", D, 4 * D) + linearSpecs("mlp.fc2", 4 * D, D)
     }
     public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return 2 * N * D * D + 2 * N * D + 10 * D * D }

@@ -51,10 +51,12 @@ public struct DOLGPool: Pooling {
     }
     public var parameters: [ParameterSpec] {
         let D = options.dim
-        return [ParameterSpec("conv1.weight", [D, D, 1, 1], .uniformFanIn(D)), ParameterSpec("conv1.bias", [D], .uniformFanIn(D)),
+        // Upstream init_weights (ResNet style): conv weights N(0, √(2 / fan_out)), fan_out = k·k·out;
+        // the biases keep PyTorch's default.
+        return [ParameterSpec("conv1.weight", [D, D, 1, 1], .normal(std: (2 / Double(D)).squareRoot())), ParameterSpec("conv1.bias", [D], .uniformFanIn(D)),
                 ParameterSpec("bn.weight", [D], .constant(1)), ParameterSpec("bn.bias", [D], .constant(0)),
                 ParameterSpec("bn.running_mean", [D], .constant(0), trainable: false), ParameterSpec("bn.running_var", [D], .constant(1), trainable: false),
-                ParameterSpec("conv2.weight", [1, D, 1, 1], .uniformFanIn(D)), ParameterSpec("conv2.bias", [1], .uniformFanIn(D))]
+                ParameterSpec("conv2.weight", [1, D, 1, 1], .normal(std: 2.0.squareRoot())), ParameterSpec("conv2.bias", [1], .uniformFanIn(D))]
     }
     public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return N * D * D + 4 * N * D }
 
