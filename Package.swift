@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "VulkanCompute"]),
 
         .executableTarget(name: "vkprobe", dependencies: [
-            "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeHeads", "SafeTensors", "ProbeTraining",
+            "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeHeads", "ProbeTraining",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -75,10 +75,11 @@ let package = Package(
                 path: "Tests/ProbeTestSupport"),
 
         .testTarget(name: "VulkanComputeTests", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),
-        .testTarget(name: "ProbeKernelsTests", dependencies: ["ProbeKernels", "ProbeOps", "VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),
+        .testTarget(name: "ProbeKernelsTests", dependencies: ["ProbeKernels", "VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeHeadsTests", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
-        .testTarget(name: "ProbeTrainingTests", dependencies: ["ProbeTraining", "ProbeHeads", "ProbeKernels", "SafeTensors", "ProbeTestSupport", "vkprobe"]),
+        .testTarget(name: "ProbeTrainingTests", dependencies: ["ProbeTraining", "ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeShaders",
+                                                            "VulkanCompute", "SafeTensors", "ProbeTestSupport", "vkprobe"]),
         .testTarget(name: "VKProbeCLITests", dependencies: ["ProbeTestSupport", "vkprobe"]),
     ],
     swiftLanguageModes: [.v5]

@@ -3,14 +3,14 @@ import VulkanCompute
 
 extension KernelContext {
     /// Reduces `axis` of `x` (any strides). `max` also returns the argmax (i32, first maximum).
-    /// `accumulate` a: `out = a · out + result` (sums; with `into`).
+    /// With `accumulate` (sums, into `out`), the result is added to what `out` holds.
     public func reduce(_ x: Tensor, axis: Int, _ kind: ReduceOp, keepDim: Bool = false,
-                       into out: Tensor? = nil, accumulate: Float = 0) throws -> (values: Tensor, argmax: Tensor?) {
+                       into out: Tensor? = nil, accumulate: Bool = false) throws -> (values: Tensor, argmax: Tensor?) {
         let op = "reduce(\(kind))"
         try checkDevice(op, x); try requireF32(op, x)
         guard x.shape.indices.contains(axis) else { throw OpError.shape(op, "axis \(axis) of \(x)") }
         guard x.shape[axis] > 0 else { throw OpError.shape(op, "axis \(axis) of \(x) is empty") }
-        if kind == .max && accumulate != 0 { throw OpError.unsupported(op, "accumulate applies to sums, not max") }
+        if kind == .max && accumulate { throw OpError.unsupported(op, "accumulate applies to sums, not max") }
         var outShape = x.shape
         if keepDim { outShape[axis] = 1 } else { outShape.remove(at: axis) }
         let values = try out ?? empty(outShape.isEmpty ? [1] : outShape)
@@ -39,14 +39,14 @@ extension KernelContext {
                           SplitAxis(size: inner, axes: [2] + outputs.map { _ in innerOut })]) { t, ranges in
             let first = ranges[1].lowerBound == 0
             let (bx, ox) = try bind(t[0], .read, op: op)
-            let acc: Float = first ? accumulate : 1
-            let (bo, oo) = try bind(t[1], acc != 0 ? .readWrite : .write, op: op)
+            let acc = !first || accumulate
+            let (bo, oo) = try bind(t[1], acc ? .readWrite : .write, op: op)
             let (ba, oa) = try bind(av == nil ? nil : t[2], .write, op: op, orPlaceholder: bo)
             let n = t[1].count
             let push = ReduceAxisKernel.Push(outer: t[0].shape[0], R: t[0].shape[1], inner: t[0].shape[2],
                                              sOuter: t[0].strides[0], sR: t[0].strides[1], sInner: t[0].strides[2],
                                              offX: ox, offO: oo, offA: oa, rOffset: ranges[1].lowerBound,
-                                             scale: kind == .mean ? 1 / Float(R) : 1, accumulate: acc)
+                                             scale: kind == .mean ? 1 / Float(R) : 1, accumulate: acc ? 1 : 0)
             try stream.dispatch(k, [bx, bo, ba], push: push, groups: elementGroups(n))
         }
         return (values, argmax)
@@ -83,7 +83,7 @@ extension KernelContext {
             let (bp, opart) = try bind(partials, .write, op: op)
             try stream.dispatch(k, [bx, by, bp], push: .init(n: t[0].count, offX: ox, offY: oy, offPart: opart, c: c), groups: (g, 1, 1))
             _ = try reduce(try partials.slice(axis: 0, 0..<(g * local)).reshaped([1, g * local]), axis: 1, .sum,
-                           into: target, accumulate: ranges[0].lowerBound == 0 ? 0 : 1)
+                           into: target, accumulate: ranges[0].lowerBound > 0)
         }
     }
 
