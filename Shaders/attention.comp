@@ -10,10 +10,18 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint CHUNK = 64;
 layout(constant_id = 2) const bool WRITE_PROBS = false;
 
-layout(set = 0, binding = 0) readonly buffer Q { float q[]; };
-layout(set = 0, binding = 1) readonly buffer K { float k[]; };
-layout(set = 0, binding = 2) readonly buffer V { float v[]; };
-layout(set = 0, binding = 3) writeonly buffer O { float o[]; };
+// STORAGE_F16: q, k, v and o in f16 (arithmetic in f32).
+#ifdef STORAGE_F16
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#define ELEM float16_t
+#else
+#define ELEM float
+#endif
+layout(set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
+layout(set = 0, binding = 1) readonly buffer K { ELEM k[]; };
+layout(set = 0, binding = 2) readonly buffer V { ELEM v[]; };
+layout(set = 0, binding = 3) writeonly buffer O { ELEM o[]; };
 layout(set = 0, binding = 4) writeonly buffer Pr { float probs[]; };
 layout(set = 0, binding = 5) writeonly buffer L { float lse[]; };
 layout(push_constant) uniform P {
@@ -41,26 +49,26 @@ void main() {
     float m = -1.0 / 0.0, l = 0.0;
     for (uint j = 0; j < p.Lk; ++j) {
         float s = 0.0;
-        for (uint d = 0; d < p.D; ++d) s += q[qBase + d] * k[kBase + j * p.kl + d];
+        for (uint d = 0; d < p.D; ++d) s += float(q[qBase + d]) * float(k[kBase + j * p.kl + d]);
         s *= p.scale;
         float mNew = max(m, s);
         float corr = exp(m - mNew), w = exp(s - mNew);
         l = l * corr + w;
         uint vRow = vBase + j * p.vl;
         [[unroll]] for (uint c = 0; c < CHUNK; ++c) {
-            float vv = c0 + c < p.Dv ? v[vRow + c] : 0.0;
+            float vv = c0 + c < p.Dv ? float(v[vRow + c]) : 0.0;
             acc[c] = acc[c] * corr + w * vv;
         }
         m = mNew;
     }
     float inv = 1.0 / l;
     uint oBase = p.offO + b * p.ob + h * p.oh + i * p.ol + c0;
-    [[unroll]] for (uint c = 0; c < CHUNK; ++c) if (c0 + c < p.Dv) o[oBase + c] = acc[c] * inv;
+    [[unroll]] for (uint c = 0; c < CHUNK; ++c) if (c0 + c < p.Dv) o[oBase + c] = ELEM(acc[c] * inv);
     if (WRITE_PROBS && c0 == 0u) {
         uint row = (z * p.Lq + i);
         for (uint j = 0; j < p.Lk; ++j) {
             float s = 0.0;
-            for (uint d = 0; d < p.D; ++d) s += q[qBase + d] * k[kBase + j * p.kl + d];
+            for (uint d = 0; d < p.D; ++d) s += float(q[qBase + d]) * float(k[kBase + j * p.kl + d]);
             probs[p.offP + row * p.Lk + j] = exp(s * p.scale - m) * inv;
         }
         lse[p.offL + row] = m + log(l);

@@ -1,12 +1,17 @@
 // GEMM interface shared by every variant:
-//   C[b](i,j) = act(alpha * sum_k A[b](i,k) B[b](k,j) + beta * C[b](i,j) + bias[j])
+//   C[b](i,j) = act(alpha * sum_k A[b](i,k) B[b](k,j) + beta * C[b](i,j) + bias[j]) * scale[j]
+// or, RESIDUAL (a transformer block's branch added to its residual stream, LayerScale as scale):
+//   C[b](i,j) = C[b](i,j) + act(alpha * sum_k A[b](i,k) B[b](k,j) + bias[j]) * scale[j]
 // Operands are strided (transposes are strides), batch strides may be 0 (broadcast).
+// Storage: f32 everywhere; STORAGE_F16: f16 everywhere; INPUT_F16: A and B f16, C, bias and
+// scale f32. Accumulation is f32 in every case. The including shader defines SCALE_ID and
+// RESIDUAL_ID, the constant ids of HAS_SCALE and RESIDUAL after its own.
 #ifndef VKPROBE_GEMM_COMMON_GLSL
 #define VKPROBE_GEMM_COMMON_GLSL
 #include "common.glsl"
 #include "activations.glsl"
 
-#ifdef STORAGE_F16
+#if defined(STORAGE_F16) || defined(INPUT_F16)
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #define ELEM float16_t
@@ -15,21 +20,29 @@
 #define ELEM float
 #define ELEM4 vec4
 #endif
+#ifdef STORAGE_F16
+#define ELEM_C float16_t
+#else
+#define ELEM_C float
+#endif
 
 layout(constant_id = 1) const uint ACT = 0;       // epilogue activation (activations.glsl)
 layout(constant_id = 2) const bool HAS_BIAS = false;
+layout(constant_id = SCALE_ID) const bool HAS_SCALE = false;
+layout(constant_id = RESIDUAL_ID) const bool RESIDUAL = false;
 
 layout(set = 0, binding = 0) readonly buffer BufA { ELEM a[]; };
 layout(set = 0, binding = 1) readonly buffer BufB { ELEM b[]; };
 // The same bindings read four K-consecutive elements at a time (VEC4_K kernels).
 layout(set = 0, binding = 0) readonly buffer BufA4 { ELEM4 a4[]; };
 layout(set = 0, binding = 1) readonly buffer BufB4 { ELEM4 b4[]; };
-layout(set = 0, binding = 2) buffer BufC { ELEM c[]; };
-layout(set = 0, binding = 3) readonly buffer BufBias { ELEM bias[]; };
+layout(set = 0, binding = 2) buffer BufC { ELEM_C c[]; };
+layout(set = 0, binding = 3) readonly buffer BufBias { ELEM_C bias[]; };
+layout(set = 0, binding = 4) readonly buffer BufScale { ELEM_C scale[]; };
 
 layout(push_constant) uniform GemmParams {
     uint M, N, K, batch;
-    uint offA, offB, offC, offBias;
+    uint offA, offB, offC, offBias, offScale;
     uint sAb, sAi, sAk;
     uint sBb, sBk, sBn;
     uint sCb, sCi;
@@ -48,8 +61,11 @@ float loadB(uint base, uint k, uint j) { return float(b[base + k * p.sBk + j * p
 void storeC(uint base, uint i, uint j, float acc) {
     uint idx = base + i * p.sCi + j;
     float v = p.alpha * acc;
-    if (p.beta != 0.0) v += p.beta * float(c[idx]);
+    if (!RESIDUAL && p.beta != 0.0) v += p.beta * float(c[idx]);
     if (HAS_BIAS) v += float(bias[p.offBias + j]);
-    c[idx] = ELEM(activate(ACT, v));
+    v = activate(ACT, v);
+    if (HAS_SCALE) v *= float(scale[p.offScale + j]);
+    if (RESIDUAL) v += float(c[idx]);
+    c[idx] = ELEM_C(v);
 }
 #endif

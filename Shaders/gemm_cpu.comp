@@ -3,6 +3,8 @@
 // workgroup as SIMD lanes; loads whose address is the same in every lane are single scalar loads,
 // the rest are per-lane gathers. So each lane owns ROWS rows, and the whole workgroup shares the
 // same COLS columns, whose B addresses are therefore uniform.
+#define SCALE_ID 7
+#define RESIDUAL_ID 8
 #include "gemm_common.glsl"
 
 layout(local_size_x_id = 0) in;

@@ -2,6 +2,8 @@
 // GPU-shaped GEMM: BM x BN output tile per workgroup, BK-deep slabs of A and B staged in shared
 // memory, each invocation accumulating a TM x TN register block. Tile sizes are specialization
 // constants (workgroup = (BM/TM) * (BN/TN) invocations).
+#define SCALE_ID 8
+#define RESIDUAL_ID 9
 #include "gemm_common.glsl"
 
 layout(local_size_x_id = 0) in;

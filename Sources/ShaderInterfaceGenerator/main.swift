@@ -110,6 +110,10 @@ func interface(of text: String, _ build: Build) throws -> Interface {
     for m in matches(#"layout\s*\(\s*constant_id\s*=\s*(\d+)\s*\)\s*const\s+(uint|int|bool|float)\s+(\w+)\s*=\s*([^;]+);"#, in: text) {
         i.specs.append(SpecConstant(id: Int(m[1])!, type: m[2], name: m[3], defaultValue: m[4].trimmingCharacters(in: .whitespaces)))
     }
+    let declared = matches(#"constant_id"#, in: text).count
+    guard declared == i.specs.count - (i.specs.first { $0.name == "localSizeX" } == nil ? 0 : 1) else {
+        throw GeneratorError("\(build.source): a constant_id is not a plain integer literal after preprocessing (define literal ids)")
+    }
     i.specs.sort { $0.id < $1.id }
     guard i.specs.map(\.id) == Array(0..<i.specs.count) else {
         throw GeneratorError("\(build.source): specialization constant ids \(i.specs.map(\.id)) must run 0, 1, 2, ... without gaps")

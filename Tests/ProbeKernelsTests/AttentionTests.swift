@@ -68,3 +68,26 @@ import Testing
         } catch { #expect("\(error)".contains("attention") && "\(error)".contains("[1, 2, 5, 6]")) }
     }
 }
+
+/// fp16 storage (fp16 models): q, k, v and out in f16, arithmetic in f32. Against the reference
+/// on the same f16-rounded inputs, only the output's rounding (2⁻¹¹ relative) separates them.
+@Suite struct AttentionF16Tests {
+    @Test(arguments: [(1, 1, 1, 1, 4), (2, 3, 7, 5, 8), (1, 2, 9, 50, 16)])
+    func attentionInF16(B: Int, H: Int, Lq: Int, Lk: Int, D: Int) throws {
+        let ctx = try makeContext()
+        let BH = B * H, scale = 1 / Double(D).squareRoot()
+        let q = f16Rounded(randomValues(BH * Lq * D, seed: 1, lo: -2, hi: 2))
+        let k = f16Rounded(randomValues(BH * Lk * D, seed: 2, lo: -2, hi: 2))
+        let v = f16Rounded(randomValues(BH * Lk * D, seed: 3, lo: -2, hi: 2))
+        func up(_ x: [Double], _ s: [Int]) throws -> Tensor { try ctx.tensorF16(x.map { Float($0) }, s) }
+        let out = try poisoned(ctx, [B, H, Lq, D], dtype: .f16)
+        try ctx.attention(q: try up(q, [B, H, Lq, D]), k: try up(k, [B, H, Lk, D]), v: try up(v, [B, H, Lk, D]), scale: Float(scale), into: out)
+        let ref = Reference.attention(q: q, k: k, v: v, BH: BH, Lq: Lq, Lk: Lk, D: D, Dv: D, scale: scale)
+        try expectClose(ctx, out, ref.out, "attention f16", tolerance: fp16Tolerance)
+        try expectGuardIntact(ctx, out)
+        #expect(throws: OpError.self) {
+            try ctx.attention(q: try up(q, [B, H, Lq, D]), k: try ctx.tensor(k.map { Float($0) }, [B, H, Lk, D]), v: try up(v, [B, H, Lk, D]), scale: 1, into: out)
+        }
+        expectNoValidationMessages(ctx)
+    }
+}

@@ -8,7 +8,9 @@ struct GEMMCase: CustomStringConvertible, Sendable {
     var batch: Int, M: Int, N: Int, K: Int
     var transA = false, transB = false, batchA = true, batchB = true
     var bias = false, act: Activation = .none, beta: Double = 0, alpha: Double = 1
-    var description: String { "b\(batch) \(M)x\(N)x\(K) tA\(transA) tB\(transB) bA\(batchA) bB\(batchB) bias\(bias) \(act) β\(beta)" }
+    /// Per-column scale (LayerScale) and the residual form C += branch.
+    var scale = false, residual = false
+    var description: String { "b\(batch) \(M)x\(N)x\(K) tA\(transA) tB\(transB) bA\(batchA) bB\(batchB) bias\(bias) \(act) β\(beta) scale\(scale) residual\(residual)" }
 }
 
 let gemmCases: [GEMMCase] = [
@@ -26,43 +28,57 @@ let gemmCases: [GEMMCase] = [
     // Only A contiguous along K (B row-major (K, N)): the float4-A path.
     GEMMCase(batch: 3, M: 33, N: 70, K: 196, bias: true),
     GEMMCase(batch: 1, M: 8, N: 9, K: 12, transA: false, transB: false, beta: 1),
+    // Transformer epilogues: fc2 with LayerScale added to the residual stream; proj without.
+    GEMMCase(batch: 1, M: 67, N: 48, K: 192, transB: true, bias: true, scale: true, residual: true),
+    GEMMCase(batch: 2, M: 13, N: 20, K: 36, transB: true, bias: true, alpha: 0.5, residual: true),
+    GEMMCase(batch: 1, M: 9, N: 33, K: 16, transB: true, act: .gelu, scale: true),
 ]
 
 @Suite struct GEMMTests {
-    func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, maxBindingBytes: Int? = nil) throws {
+    /// Runs a case with storage `dtype` (f32 or f16 everywhere), or with `inputsF16` A and B in
+    /// f16 and C, bias and scale in f32 (the reference then uses the same rounded inputs, so the
+    /// fp32 bound applies).
+    func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, inputsF16: Bool = false, maxBindingBytes: Int? = nil) throws {
         let ctx = try makeContext(maxBindingBytes: maxBindingBytes) { $0.gemm = kind }
         let seed = UInt64(tc.M * 1000 + tc.N * 10 + tc.K)
         var a = randomValues(tc.batch * tc.M * tc.K, seed: seed)
         var b = randomValues(tc.batch * tc.K * tc.N, seed: seed + 1)
         var c0 = randomValues(tc.batch * tc.M * tc.N, seed: seed + 2)
         var bias = randomValues(tc.N, seed: seed + 3)
+        var scale = randomValues(tc.N, seed: seed + 4, lo: 0.5, hi: 1.5)
         if !tc.batchA { a = Array(a.prefix(tc.M * tc.K)) }
         if !tc.batchB { b = Array(b.prefix(tc.K * tc.N)) }
-        if dtype == .f16 { a = f16Rounded(a); b = f16Rounded(b); c0 = f16Rounded(c0); bias = f16Rounded(bias) }
+        if dtype == .f16 || inputsF16 { a = f16Rounded(a); b = f16Rounded(b) }
+        if dtype == .f16 { c0 = f16Rounded(c0); bias = f16Rounded(bias); scale = f16Rounded(scale) }
         let ba = tc.batchA ? tc.batch : 1, bb = tc.batchB ? tc.batch : 1
         // Device layouts: stored transposed when asked.
         let aStored = tc.transA ? Reference.transpose(a, batch: ba, rows: tc.M, cols: tc.K) : a
         let bStored = tc.transB ? Reference.transpose(b, batch: bb, rows: tc.K, cols: tc.N) : b
         let aShape2 = tc.transA ? [tc.K, tc.M] : [tc.M, tc.K]
         let bShape2 = tc.transB ? [tc.N, tc.K] : [tc.K, tc.N]
-        func up(_ v: [Double], _ s: [Int]) throws -> Tensor {
-            dtype == .f16 ? try ctx.tensorF16(v.map { Float($0) }, s) : try ctx.tensor(v.map { Float($0) }, s)
+        func up(_ v: [Double], _ s: [Int], f16: Bool = dtype == .f16) throws -> Tensor {
+            f16 ? try ctx.tensorF16(v.map { Float($0) }, s) : try ctx.tensor(v.map { Float($0) }, s)
         }
-        let ta = try up(aStored, tc.batchA && tc.batch > 1 ? [tc.batch] + aShape2 : aShape2)
-        let tb = try up(bStored, tc.batchB && tc.batch > 1 ? [tc.batch] + bShape2 : bShape2)
+        let ta = try up(aStored, tc.batchA && tc.batch > 1 ? [tc.batch] + aShape2 : aShape2, f16: dtype == .f16 || inputsF16)
+        let tb = try up(bStored, tc.batchB && tc.batch > 1 ? [tc.batch] + bShape2 : bShape2, f16: dtype == .f16 || inputsF16)
         let cShape = tc.batch > 1 ? [tc.batch, tc.M, tc.N] : [tc.M, tc.N]
         let tcOut = try poisoned(ctx, cShape, dtype: dtype)
-        if tc.beta != 0 {
+        if tc.beta != 0 || tc.residual {
             let initial = try up(c0, cShape)
             try ctx.stream.copy(from: try initial.buffer.range(offset: 0, size: c0.count * dtype.size),
                                 to: try tcOut.buffer.range(offset: 0, size: c0.count * dtype.size))
         }
         let tbias = tc.bias ? try up(bias, [tc.N]) : nil
+        let tscale = tc.scale ? try up(scale, [tc.N]) : nil
         try ctx.gemm(ta, tb, into: tcOut, transA: tc.transA, transB: tc.transB, alpha: Float(tc.alpha), beta: Float(tc.beta),
-                     bias: tbias, activation: tc.act)
+                     bias: tbias, activation: tc.act, scale: tscale, residual: tc.residual)
         let got = try ctx.read(tcOut)
-        let want = Reference.gemm(a, b, c: c0, batch: tc.batch, M: tc.M, N: tc.N, K: tc.K, batchA: tc.batchA, batchB: tc.batchB,
-                                  alpha: tc.alpha, beta: tc.beta, bias: tc.bias ? bias : nil, activation: tc.act)
+        var want = Reference.gemm(a, b, c: c0, batch: tc.batch, M: tc.M, N: tc.N, K: tc.K, batchA: tc.batchA, batchB: tc.batchB,
+                                  alpha: tc.alpha, beta: tc.residual ? 0 : tc.beta, bias: tc.bias ? bias : nil, activation: tc.act)
+        for i in want.indices {
+            if tc.scale { want[i] *= scale[i % tc.N] }
+            if tc.residual { want[i] += c0[i] }
+        }
         let err = relativeError(got, want)
         #expect(err <= (dtype == .f16 ? fp16Tolerance : fp32Tolerance), "\(kind) \(dtype) \(tc): relative error \(err)")
         try expectGuardIntact(ctx, tcOut)
@@ -73,6 +89,8 @@ let gemmCases: [GEMMCase] = [
     @Test(arguments: gemmCases) func tiledF32(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f32) }
     @Test(arguments: gemmCases) func cpuShapedF16(_ tc: GEMMCase) throws { try run(tc, kind: .cpu, dtype: .f16) }
     @Test(arguments: gemmCases) func tiledF16(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f16) }
+    @Test(arguments: gemmCases) func cpuShapedF16Inputs(_ tc: GEMMCase) throws { try run(tc, kind: .cpu, dtype: .f32, inputsF16: true) }
+    @Test(arguments: gemmCases) func tiledF16Inputs(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f32, inputsF16: true) }
 
     /// Views at offsets that are not 16-byte aligned (rows 3... of a matrix, a column slice) are
     /// read correctly (the float4 path must not be taken for them).

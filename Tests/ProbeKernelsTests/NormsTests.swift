@@ -98,4 +98,19 @@ import Testing
         }
         expectNoValidationMessages(ctx)
     }
+
+    /// LayerNorm reading the f32 residual stream and writing f16 (the input of an fp16 GEMM).
+    @Test(arguments: rowShapes)
+    func layerNormWithF16Output(tpr: UInt32) throws {
+        let ctx = try makeContext(variants: rowVariant(tpr))
+        for (rows, cols) in rowCases where cols > 1 {
+            let x = randomValues(rows * cols, seed: UInt64(rows + cols), lo: -2, hi: 3)
+            let g = randomValues(cols, seed: 3, lo: 0.5, hi: 1.5), b = randomValues(cols, seed: 4)
+            let y = try poisoned(ctx, [rows, cols], dtype: .f16)
+            _ = try ctx.layerNorm(try upload(ctx, x, [rows, cols]), gamma: try upload(ctx, g, [cols]), beta: try upload(ctx, b, [cols]), eps: 1e-6, into: y)
+            try expectClose(ctx, y, Reference.layerNorm(x, cols: cols, gamma: g, beta: b, eps: 1e-6), "layerNorm → f16 \(rows)x\(cols)", tolerance: fp16Tolerance)
+            try expectGuardIntact(ctx, y)
+        }
+        expectNoValidationMessages(ctx)
+    }
 }

@@ -19,7 +19,11 @@ extension KernelContext {
     public func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, into out: Tensor,
                           saveProbabilities: Bool = false) throws -> AttentionSaved? {
         let op = "attention"
-        try checkDevice(op, q, k, v, out); try requireF32(op, q, k, v, out)
+        try checkDevice(op, q, k, v, out)
+        let f16 = q.dtype == .f16
+        guard [q, k, v, out].allSatisfy({ $0.dtype == q.dtype }), q.dtype != .i32 else {
+            throw OpError.dtype(op, "q \(q), k \(k), v \(v), out \(out): all f32 or all f16")
+        }
         guard q.rank == 4, k.rank == 4, v.rank == 4, out.rank == 4 else {
             throw OpError.shape(op, "q \(q), k \(k), v \(v), out \(out) must be (B, H, L, D)")
         }
@@ -34,7 +38,7 @@ extension KernelContext {
         let lse = saveProbabilities ? try empty([B, H, Lq]) : nil
         let chunk = Dv <= 32 ? 32 : 64
         let local = variants.elementwiseLocal
-        let kern = try kernel(AttentionKernel.self, .base, .init(localSizeX: local, CHUNK: UInt32(chunk), WRITE_PROBS: probs != nil))
+        let kern = try kernel(AttentionKernel.self, f16 ? .f16 : .base, .init(localSizeX: local, CHUNK: UInt32(chunk), WRITE_PROBS: probs != nil))
         // Pieces of (B, H, Lq): every operand but k and v follows the queries.
         var operands = [q, k, v, out]
         if let probs, let lse { operands += [probs, lse] }

@@ -2,24 +2,31 @@ import ProbeShaders
 import VulkanCompute
 
 extension KernelContext {
-    /// `C = act(alpha · op(A) · op(B) + beta · C + bias)`, batched.
+    /// `C = act(alpha · op(A) · op(B) + beta · C + bias) ⊙ scale`, batched; with `residual`,
+    /// `C += act(alpha · op(A) · op(B) + bias) ⊙ scale` (a transformer branch added to its
+    /// residual stream, `scale` its LayerScale).
     ///
     /// - A: (..., M, K), or (..., K, M) with `transA`; B: (..., K, N), or (..., N, K) with `transB`
     ///   (PyTorch Linear weights). C: (..., M, N) with contiguous rows. Up to two leading batch axes
     ///   (e.g. (B, heads)); any strides (views of packed projections work). An operand without the
     ///   batch axes is shared by every batch (stride 0).
-    /// - bias: (N,), added to every row. f32 everywhere, or f16 everywhere (accumulation is f32).
+    /// - bias, scale: (N,), per column. Storage: f32 everywhere, f16 everywhere, or A and B f16 with
+    ///   C, bias and scale f32; accumulation is f32.
     /// - Operands beyond the binding limit are split over the batch axes, rows, columns, and K (the
-    ///   pieces of K accumulate into C; bias and activation apply with the last one).
+    ///   pieces of K accumulate into C; bias and activation apply with the last one; not with
+    ///   `residual`).
     public func gemm(_ a: Tensor, _ b: Tensor, into c: Tensor, transA: Bool = false, transB: Bool = false,
-                     alpha: Float = 1, beta: Float = 0, bias: Tensor? = nil, activation: Activation = .none) throws {
+                     alpha: Float = 1, beta: Float = 0, bias: Tensor? = nil, activation: Activation = .none,
+                     scale: Tensor? = nil, residual: Bool = false) throws {
         let op = "gemm"
         try checkDevice(op, a, b, c)
-        if let bias { try checkDevice(op, bias) }
+        for t in [bias, scale].compactMap({ $0 }) { try checkDevice(op, t) }
         let dtype = c.dtype
         let desc = "A \(a)\(transA ? "ᵀ" : ""), B \(b)\(transB ? "ᵀ" : ""), C \(c)"
-        guard dtype != .i32, a.dtype == dtype, b.dtype == dtype, bias.map({ $0.dtype == dtype }) ?? true else {
-            throw OpError.dtype(op, "\(desc)\(bias.map { ", bias \($0)" } ?? ""): all must be f32 or all f16")
+        let inputs: DType = a.dtype
+        guard dtype != .i32, a.dtype == b.dtype, inputs == dtype || (inputs == .f16 && dtype == .f32),
+              [bias, scale].allSatisfy({ $0.map { $0.dtype == dtype } ?? true }) else {
+            throw OpError.dtype(op, "\(desc)\(bias.map { ", bias \($0)" } ?? ""): all f32, all f16, or A and B f16 with C, bias and scale f32")
         }
         guard (2...4).contains(c.rank), a.rank == 2 || a.rank == c.rank, b.rank == 2 || b.rank == c.rank else {
             throw OpError.shape(op, "\(desc): ranks must be 2 to 4, and A and B either rank 2 or C's rank")
@@ -34,37 +41,44 @@ extension KernelContext {
             throw OpError.shape(op, "batch axes differ: \(desc)")
         }
         guard c.strides[rc - 1] == 1 else { throw OpError.shape(op, "C \(c) must have contiguous rows") }
-        if let bias, bias.shape != [N] || !bias.isContiguous { throw OpError.shape(op, "bias \(bias) must be contiguous (\(N),)") }
+        for t in [bias, scale].compactMap({ $0 }) where t.shape != [N] || !t.isContiguous {
+            throw OpError.shape(op, "\(t) must be contiguous (\(N),) (bias and scale are per column of C \(c))")
+        }
         if M == 0 || N == 0 || c.count == 0 { return }
         guard K > 0 else { throw OpError.unsupported(op, "K = 0 is not supported (\(desc))") }
 
         // Iteration space (batch₀, batch₁, M, N, K) and where each axis is in A, B, C, bias.
         func batchAxis(_ t: Tensor, _ i: Int) -> Int? { t.rank == rc && i < rc - 2 ? i : nil }
         var axes: [SplitAxis] = []
-        for i in 0..<(rc - 2) { axes.append(SplitAxis(size: c.shape[i], axes: [batchAxis(a, i), batchAxis(b, i), i, nil])) }
-        axes.append(SplitAxis(size: M, axes: [transA ? ra - 1 : ra - 2, nil, rc - 2, nil]))
-        axes.append(SplitAxis(size: N, axes: [nil, transB ? rb - 2 : rb - 1, rc - 1, 0]))
-        axes.append(SplitAxis(size: K, axes: [transA ? ra - 2 : ra - 1, transB ? rb - 1 : rb - 2, nil, nil]))
-        let operands = [a, b, c, bias ?? c]
-        try forEachPiece(op, bias == nil ? Array(operands.prefix(3)) : operands,
-                         bias == nil ? axes.map { SplitAxis(size: $0.size, axes: Array($0.axes.prefix(3))) } : axes) { t, ranges in
-            let k = ranges[ranges.count - 1]
+        // Operands A, B, C, then bias and scale when given (both vary along N only).
+        let vectors = [bias, scale].compactMap { $0 }
+        func along(_ a: Int?, _ b: Int?, _ c: Int?, _ vector: Int?) -> [Int?] { [a, b, c] + vectors.map { _ in vector } }
+        for i in 0..<(rc - 2) { axes.append(SplitAxis(size: c.shape[i], axes: along(batchAxis(a, i), batchAxis(b, i), i, nil))) }
+        axes.append(SplitAxis(size: M, axes: along(transA ? ra - 1 : ra - 2, nil, rc - 2, nil)))
+        axes.append(SplitAxis(size: N, axes: along(nil, transB ? rb - 2 : rb - 1, rc - 1, 0)))
+        // K pieces accumulate into C, which a residual GEMM cannot (C holds the stream).
+        if !residual { axes.append(SplitAxis(size: K, axes: along(transA ? ra - 2 : ra - 1, transB ? rb - 1 : rb - 2, nil, nil))) }
+        try forEachPiece(op, [a, b, c] + vectors, axes) { t, ranges in
+            let k = residual ? 0..<K : ranges[ranges.count - 1]
             let first = k.lowerBound == 0, last = k.upperBound == K
+            let pieceBias = bias == nil ? nil : t[3], pieceScale = scale == nil ? nil : t[3 + (bias == nil ? 0 : 1)]
             try gemmDispatch(t[0], t[1], t[2], transA: transA, transB: transB, alpha: alpha, beta: first ? beta : 1,
-                             bias: last && bias != nil ? t[3] : nil, activation: last ? activation : .none)
+                             bias: last ? pieceBias : nil, activation: last ? activation : .none,
+                             scale: last ? pieceScale : nil, residual: residual)
         }
     }
 
     /// One GEMM dispatch whose operands fit their bindings.
     private func gemmDispatch(_ a: Tensor, _ b: Tensor, _ c: Tensor, transA: Bool, transB: Bool, alpha: Float, beta: Float,
-                              bias: Tensor?, activation: Activation) throws {
+                              bias: Tensor?, activation: Activation, scale: Tensor?, residual: Bool) throws {
         let op = "gemm"
         let M = c.shape[c.rank - 2], N = c.shape[c.rank - 1]
         let K = transA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
         let (bA, offA) = try bind(a, .read, op: op)
         let (bB, offB) = try bind(b, .read, op: op)
-        let (bC, offC) = try bind(c, beta != 0 ? .readWrite : .write, op: op)
+        let (bC, offC) = try bind(c, beta != 0 || residual ? .readWrite : .write, op: op)
         let (bBias, offBias) = try bind(bias, .read, op: op, orPlaceholder: bA)
+        let (bScale, offScale) = try bind(scale, .read, op: op, orPlaceholder: bA)
         // Batch axes as (outer, inner) with strides; absent axes have size 1, stride 0.
         func batchStrides(_ t: Tensor) -> (Int, Int) {
             guard t.rank == c.rank else { return (0, 0) }
@@ -76,11 +90,11 @@ extension KernelContext {
         let r = a.rank, rb = b.rank
         let (sAi, sAk) = transA ? (a.strides[r - 1], a.strides[r - 2]) : (a.strides[r - 2], a.strides[r - 1])
         let (sBk, sBn) = transB ? (b.strides[rb - 1], b.strides[rb - 2]) : (b.strides[rb - 2], b.strides[rb - 1])
-        let f16 = c.dtype == .f16
-        let bindings = [bA, bB, bC, bBias]
+        let f16 = c.dtype == .f16, f16in = c.dtype == .f32 && a.dtype == .f16
+        let bindings = [bA, bB, bC, bBias, bScale]
         switch variants.gemm {
         case .cpu:
-            let push = GemmCpuKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias,
+            let push = GemmCpuKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
                                           sAb: sAo, sAi: sAi, sAk: sAk, sBb: sBo, sBk: sBk, sBn: sBn, sCb: sCo, sCi: c.strides[c.rank - 2],
                                           alpha: alpha, beta: beta, batchInner: inner, sAh: sAh, sBh: sBh, sCh: sCh)
             let (lanes, rows, cols) = variants.cpuGEMM
@@ -88,19 +102,20 @@ extension KernelContext {
             let aligned4 = K % 4 == 0 && [offA, sAi, sAo, sAh].allSatisfy { $0 % 4 == 0 }
             let vec4 = aligned4 && sAk == 1 && sBk == 1 && [offB, sBn, sBo, sBh].allSatisfy { $0 % 4 == 0 }
             let vec4A = !vec4 && aligned4 && sAk == 1
-            let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : .base,
+            let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
                                .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: rows, COLS: cols,
-                                     VEC4_K: vec4, VEC4_A: vec4A))
+                                     VEC4_K: vec4, VEC4_A: vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual))
             try stream.dispatch(k, bindings, push: push,
                                 groups: ((N + Int(cols) - 1) / Int(cols), (M + Int(lanes * rows) - 1) / Int(lanes * rows), batch))
         case .tiled:
             let (bm, bn, bk, tm, tn) = (64, 64, 16, 4, 4)
-            let push = GemmTiledKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias,
+            let push = GemmTiledKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
                                             sAb: sAo, sAi: sAi, sAk: sAk, sBb: sBo, sBk: sBk, sBn: sBn, sCb: sCo, sCi: c.strides[c.rank - 2],
                                             alpha: alpha, beta: beta, batchInner: inner, sAh: sAh, sBh: sBh, sCh: sCh)
-            let k = try kernel(GemmTiledKernel.self, f16 ? .f16 : .base,
+            let k = try kernel(GemmTiledKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
                                .init(localSizeX: UInt32((bm / tm) * (bn / tn)), ACT: activation.rawValue, HAS_BIAS: bias != nil,
-                                     BM: UInt32(bm), BN: UInt32(bn), BK: UInt32(bk), TM: UInt32(tm), TN: UInt32(tn)))
+                                     BM: UInt32(bm), BN: UInt32(bn), BK: UInt32(bk), TM: UInt32(tm), TN: UInt32(tn),
+                                     HAS_SCALE: scale != nil, RESIDUAL: residual))
             try stream.dispatch(k, bindings, push: push, groups: ((N + bn - 1) / bn, (M + bm - 1) / bm, batch))
         }
     }

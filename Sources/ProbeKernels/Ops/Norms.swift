@@ -3,11 +3,13 @@ import VulkanCompute
 
 extension KernelContext {
     /// LayerNorm over the last axis: `y = (x − mean) · rstd · γ + β`. Returns y and the per-row
-    /// statistics (rows, 2) = (mean, rstd) that the backward needs.
+    /// statistics (rows, 2) = (mean, rstd) that the backward needs. x is f32; y f32, or f16
+    /// (`into` an f16 tensor) for the inputs of an fp16 model's GEMMs.
     public func layerNorm(_ x: Tensor, gamma: Tensor?, beta: Tensor?, eps: Float, into out: Tensor? = nil) throws -> (y: Tensor, stats: Tensor) {
         let op = "layerNorm"
         let y = try out ?? empty(x.shape)
-        try checkDevice(op, x, y); try requireF32(op, x, y)
+        try checkDevice(op, x, y); try requireF32(op, x)
+        guard y.dtype != .i32 else { throw OpError.dtype(op, "y \(y) must be f32 or f16") }
         guard y.shape == x.shape else { throw OpError.shape(op, "x \(x), y \(y)") }
         let xv = try rows(x, op: op), yv = try rows(y, op: op)
         let (R, cols) = (xv.shape[0], xv.shape[1])
@@ -17,7 +19,8 @@ extension KernelContext {
             guard t.count == cols else { throw OpError.shape(op, "parameter \(t) for rows of \(cols) in \(x)") }
         }
         let stats = try empty([R, 2])
-        let k = try kernel(LayernormKernel.self, variants.rowSubgroup ? .sg : .base, .init(localSizeX: variants.rowLocal, AFFINE: gamma != nil))
+        let variant: LayernormKernel.Variant = y.dtype == .f16 ? (variants.rowSubgroup ? .sg_f16out : .f16out) : (variants.rowSubgroup ? .sg : .base)
+        let k = try kernel(LayernormKernel.self, variant, .init(localSizeX: variants.rowLocal, AFFINE: gamma != nil))
         try forEachPiece(op, [xv, yv, stats], [SplitAxis(size: R, axes: [0, 0, 0])]) { t, _ in
             let (bx, ox) = try bind(t[0], .read, op: op), (by, oy) = try bind(t[1], .write, op: op), (bs, os) = try bind(t[2], .write, op: op)
             let (bg, og) = try bind(gamma, .read, op: op, orPlaceholder: bx), (bb, ob) = try bind(beta, .read, op: op, orPlaceholder: bx)
