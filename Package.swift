@@ -10,6 +10,7 @@ import PackageDescription
 //   ProbeKernels                   Tensor, the op set on the device, GPUBackend
 //   SafeTensors                    validated reader, atomic writer
 //   ProbeHeads                     EP and every baseline head (backend-generic; no device)
+//   ProbeBackbones                 frozen ViTs from timm checkpoints
 //   ProbeTraining                  datasets, optimisers, schedules, the many-head trainer
 //   vkprobe, vkprobe-bench         command line and benchmarks
 let package = Package(
@@ -57,6 +58,9 @@ let package = Package(
         // EP and every baseline head, the probe-head wrapper, upstream parameter names.
         .target(name: "ProbeHeads", dependencies: ["ProbeOps", "ProbeAutodiff", "SafeTensors"]),
 
+        // Frozen ViT backbones from timm checkpoints: registry, weight checks, the inference forward.
+        .target(name: "ProbeBackbones", dependencies: ["ProbeOps", "ProbeKernels", "VulkanCompute", "SafeTensors"]),
+
         // The probing protocol: token datasets, optimisers, schedules, many heads at once, checkpoints.
         .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "VulkanCompute"]),
 
@@ -78,6 +82,7 @@ let package = Package(
         .testTarget(name: "ProbeKernelsTests", dependencies: ["ProbeKernels", "VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeHeadsTests", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
+        .testTarget(name: "ProbeBackbonesTests", dependencies: ["ProbeBackbones", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeTrainingTests", dependencies: ["ProbeTraining", "ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeShaders",
                                                             "VulkanCompute", "SafeTensors", "ProbeTestSupport", "vkprobe"]),
         .testTarget(name: "VKProbeCLITests", dependencies: ["ProbeTestSupport", "vkprobe"]),

@@ -32,6 +32,10 @@ public final class CommandStream {
     public let device: ComputeDevice
     let fns: DeviceFunctions
     public let maxCommandsPerSubmit: Int
+    /// Submissions allowed in flight before `submit()` waits for the oldest: recording runs at most
+    /// this far ahead of the device, which bounds the memory of temporaries (their buffers are
+    /// released as their submissions complete).
+    public var maxInFlight = 3
     private var pool: VkCommandPool?
     private var current: VkCommandBuffer?
     /// Submitted chunks with the buffers they use, released as their fences signal.
@@ -285,6 +289,11 @@ public final class CommandStream {
         retained = []
         submitCount += 1
         try reclaimCompleted()
+        while inFlight.count > maxInFlight {
+            var oldest: VkFence? = inFlight[0].1
+            try check(fns.waitForFences(device.handle, 1, &oldest, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
+            try reclaimCompleted()
+        }
     }
 
     /// Recycles the chunks whose fences have signalled, releasing their buffers.

@@ -40,7 +40,12 @@ public final class MemoryAllocator: @unchecked Sendable {
     private let lock = NSLock()
     private var blocks: [Block] = []
     public private(set) var allocatedBytes = 0   // sum of block sizes
-    public private(set) var usedBytes = 0        // sum of live buffer sizes (aligned)
+    public private(set) var usedBytes = 0 {      // sum of live buffer sizes (aligned)
+        didSet { peakUsedBytes = max(peakUsedBytes, usedBytes) }
+    }
+    /// The most bytes live buffers held at once since creation or `resetPeak()`.
+    public private(set) var peakUsedBytes = 0
+    public func resetPeak() { lock.withLock { peakUsedBytes = usedBytes } }
     public var blockCount: Int { lock.withLock { blocks.count } }
 
     init(fns: DeviceFunctions, device: VkDevice, capabilities caps: DeviceCapabilities, budget: Int?, blockSize: Int) {

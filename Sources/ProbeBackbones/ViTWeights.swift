@@ -1,0 +1,102 @@
+import Foundation
+import SafeTensors
+
+/// The tensors of a timm ViT checkpoint (`model.safetensors`, timm's names), checked against a
+/// configuration: every missing, unexpected and mis-shaped tensor is listed at once, and a
+/// non-finite value is refused naming the tensor. F16 and BF16 weights are converted to f32.
+public struct ViTWeights {
+    public let config: ViTConfig
+    public let path: String
+    /// Host values by timm name.
+    public let tensors: [String: [Float]]
+
+    /// Tensors a timm model may hold that the frozen token forward does not use.
+    static let ignoredPrefixes = ["head.", "fc_norm.", "attn_pool.", "head_drop.", "norm_post."]
+
+    /// The tensors the forward needs, with their shapes.
+    public static func expectedShapes(_ c: ViTConfig) -> [String: [Int]] {
+        let (D, p, H) = (c.embedDim, c.patchSize, c.mlpHidden)
+        var s: [String: [Int]] = ["patch_embed.proj.weight": [D, 3, p, p], "pos_embed": [1, c.posEmbedLength, D],
+                                  "norm.weight": [D], "norm.bias": [D]]
+        if c.patchBias { s["patch_embed.proj.bias"] = [D] }
+        if c.classToken { s["cls_token"] = [1, 1, D] }
+        if c.regTokens > 0 { s["reg_token"] = [1, c.regTokens, D] }
+        if c.preNorm { s["norm_pre.weight"] = [D]; s["norm_pre.bias"] = [D] }
+        for i in 0..<c.depth {
+            let b = "blocks.\(i)."
+            for n in ["norm1", "norm2"] { s[b + n + ".weight"] = [D]; s[b + n + ".bias"] = [D] }
+            s[b + "attn.qkv.weight"] = [3 * D, D]
+            if c.qkvBias { s[b + "attn.qkv.bias"] = [3 * D] }
+            s[b + "attn.proj.weight"] = [D, D]; s[b + "attn.proj.bias"] = [D]
+            s[b + "mlp.fc1.weight"] = [H, D]; s[b + "mlp.fc1.bias"] = [H]
+            s[b + "mlp.fc2.weight"] = [D, H]; s[b + "mlp.fc2.bias"] = [D]
+            if c.layerScale { s[b + "ls1.gamma"] = [D]; s[b + "ls2.gamma"] = [D] }
+        }
+        return s
+    }
+
+    /// `ignoring` names tensors of the file that are not the model's (a golden's inputs and
+    /// expected outputs).
+    public init(config: ViTConfig, file: SafeTensorsFile, model: String, ignoring: (String) -> Bool = { _ in false }) throws {
+        self.config = config
+        path = file.path
+        let expected = Self.expectedShapes(config)
+        var missing: [String] = [], misshaped: [String] = []
+        for (name, shape) in expected.sorted(by: { $0.key < $1.key }) {
+            guard let e = file.entries[name] else { missing.append("\(name) \(shape)"); continue }
+            if e.shape != shape { misshaped.append("\(name): file \(e.shape), \(model) expects \(shape)") }
+            if !e.dtype.isFloatingPoint { misshaped.append("\(name): \(e.dtype.rawValue), floating point expected") }
+        }
+        let unexpected = file.names.filter { n in expected[n] == nil && !ignoring(n) && !Self.ignoredPrefixes.contains { n.hasPrefix($0) } }
+        if !missing.isEmpty || !unexpected.isEmpty || !misshaped.isEmpty {
+            var lines = ["\(file.path): tensors do not match \(model) (width \(config.embedDim), depth \(config.depth), patch \(config.patchSize), "
+                         + "\(config.regTokens) registers\(config.layerScale ? ", LayerScale" : "")):"]
+            if !missing.isEmpty { lines.append("  missing: " + Self.grouped(missing).joined(separator: ", ")) }
+            if !unexpected.isEmpty { lines.append("  unexpected: " + Self.grouped(unexpected).joined(separator: ", ")) }
+            if !misshaped.isEmpty { lines.append("  mis-shaped: " + Self.grouped(misshaped).joined(separator: "; ")) }
+            lines.append("  (is it another model? `vkprobe extract --model` names its architecture)")
+            throw BackboneError(lines.joined(separator: "\n"))
+        }
+        var t: [String: [Float]] = [:]
+        for name in expected.keys {
+            let values = try file.floats(name)
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw BackboneError("\(file.path): tensor '\(name)' holds a non-finite value (\(values[bad]) at index \(bad)); the checkpoint is damaged")
+            }
+            t[name] = values
+        }
+        tensors = t
+    }
+
+    public subscript(_ name: String) -> [Float] { tensors[name]! }
+
+    /// Every entry, those differing only by block index merged: `blocks.{0-11}.ls1.gamma [384]`.
+    static func grouped(_ items: [String]) -> [String] {
+        var order: [String] = [], indices: [String: [Int]] = [:]
+        for item in items {
+            var key = item, index: Int?
+            if item.hasPrefix("blocks."), let dot = item.dropFirst(7).firstIndex(of: "."), let i = Int(item[item.index(item.startIndex, offsetBy: 7)..<dot]) {
+                key = "blocks.#" + item[dot...]; index = i
+            }
+            if indices[key] == nil { order.append(key); indices[key] = [] }
+            if let index { indices[key]!.append(index) }
+        }
+        return order.map { key in
+            let i = indices[key]!.sorted()
+            guard let lo = i.first, let hi = i.last else { return key }
+            let label = i.count == 1 ? "\(lo)" : i == Array(lo...hi) ? "{\(lo)-\(hi)}" : "{\(i.map(String.init).joined(separator: ","))}"
+            return key.replacingOccurrences(of: "#", with: label)
+        }
+    }
+
+    /// The position embedding for a grid of gh × gw patches: (rows, D) with the prefix tokens'
+    /// rows first when the model embeds them, the patch grid resized as the model's family does.
+    public func positionEmbedding(gridH gh: Int, gridW gw: Int) -> [Float] {
+        let c = config, D = c.embedDim, g = c.posEmbedGrid
+        let all = self["pos_embed"]
+        let prefix = c.noEmbedClass ? 0 : c.prefixTokens
+        let patches = Array(all[(prefix * D)...])
+        let resized = PosEmbedResample.resize(patches, h: g, w: g, dim: D, toH: gh, toW: gw, antialias: c.posEmbedAntialias)
+        return Array(all[..<(prefix * D)]) + resized
+    }
+}

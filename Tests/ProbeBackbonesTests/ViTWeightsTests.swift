@@ -1,0 +1,70 @@
+import Foundation
+import ProbeBackbones
+import ProbeKernels
+import ProbeTestSupport
+import SafeTensors
+import Testing
+
+/// Checkpoints are checked before anything runs: another model's, a damaged file, non-finite
+/// weights are refused with the file and the tensors named.
+@Suite struct ViTWeightsTests {
+    /// A small MAE-style checkpoint with timm's names, written from a golden.
+    func checkpoint(_ dir: URL, mutate: (inout [String: ([Float], [Int])]) -> Void = { _ in }) throws -> (String, ViTConfig) {
+        let file = try #require(goldenFiles { $0 == .vit }.first { $0.hasPrefix("vit_mae") })
+        let g = try ViTGolden(goldensDirectory.appendingPathComponent(file).path)
+        var tensors: [String: ([Float], [Int])] = [:]
+        for n in g.file.names where !n.hasPrefix("expected.") && !n.hasPrefix("input.") { tensors[n] = (try g.file.floats(n), try g.file.entry(n).shape) }
+        mutate(&tensors)
+        var w = SafeTensorsWriter()
+        for (n, (v, s)) in tensors { w.add(n, v, shape: s) }
+        w.add("head.weight", [Float](repeating: 0, count: 10 * g.config.embedDim), shape: [10, g.config.embedDim])   // timm's classifier: ignored
+        let path = dir.appendingPathComponent("model.safetensors").path
+        try w.write(to: path)
+        return (path, g.config)
+    }
+
+    @Test func timmNamesLoadAndMismatchesAreListed() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (path, config) = try checkpoint(dir)
+        _ = try ViTWeights(config: config, file: try SafeTensorsFile(path: path), model: "mae")
+        // Another model: deeper and with LayerScale.
+        var other = config; other.depth += 1; other.layerScale = true
+        #expect { try ViTWeights(config: other, file: try SafeTensorsFile(path: path), model: "vit_other") } throws: { e in
+            let t = "\(e)"
+            return t.contains("model.safetensors") && t.contains("missing") && t.contains("blocks.\(config.depth).attn.qkv.weight") && t.contains("ls1.gamma")
+        }
+        var wide = config; wide.embedDim *= 2; wide.mlpHidden *= 2
+        #expect { try ViTWeights(config: wide, file: try SafeTensorsFile(path: path), model: "vit_wide") } throws: { "\($0)".contains("mis-shaped") && "\($0)".contains("blocks.{0-2}.attn.proj.bias: file [64]") }
+        // A truncated file.
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let cut = dir.appendingPathComponent("cut.safetensors")
+        try data.prefix(data.count / 2).write(to: cut)
+        #expect { try ViTWeights(config: config, file: try SafeTensorsFile(path: cut.path), model: "mae") } throws: { "\($0)".contains("cut.safetensors") && "\($0)".contains("outside") }
+    }
+
+    @Test func nonFiniteWeightsAreRefusedNamingTheTensor() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (path, config) = try checkpoint(dir) { t in
+            var v = t["blocks.1.mlp.fc1.weight"]!
+            v.0[7] = .nan
+            t["blocks.1.mlp.fc1.weight"] = v
+        }
+        #expect { try ViTWeights(config: config, file: try SafeTensorsFile(path: path), model: "mae") } throws: { e in
+            "\(e)".contains("blocks.1.mlp.fc1.weight") && "\(e)".contains("non-finite") && "\(e)".contains("model.safetensors")
+        }
+    }
+
+    @Test func registryNamesAndTimmArguments() throws {
+        let mae = try ViTRegistry.config("vit_base_patch16_224.mae")
+        #expect(mae.embedDim == 768 && mae.depth == 12 && mae.numHeads == 12 && mae.patchSize == 16 && mae.posEmbedLength == 197)
+        let reg = try ViTRegistry.config("vit_small_patch14_reg4_dinov2.lvd142m")
+        #expect(reg.regTokens == 4 && reg.noEmbedClass && reg.layerScale && reg.posEmbedLength == 37 * 37 && reg.prefixTokens == 5)
+        let clip = try ViTRegistry.config("vit_base_patch16_clip_224.openai")
+        #expect(clip.preNorm && !clip.patchBias && clip.activation == .quickGELU && clip.normEps == 1e-5)
+        let siglip = try ViTRegistry.config("vit_base_patch16_siglip_224.webli")
+        #expect(!siglip.classToken && siglip.activation == .tanhGELU && siglip.posEmbedLength == 196)
+        #expect { try ViTRegistry.config("resnet50") } throws: { "\($0)".contains("unknown model") }
+    }
+}
