@@ -9,6 +9,7 @@ import PackageDescription
 //   ProbeShaders                   SPIR-V resources + generated typed kernel interfaces
 //   ProbeKernels                   Tensor, the op set on the device, GPUBackend
 //   SafeTensors                    validated reader, atomic writer
+//   ProbeData                      token files and shards, images and transforms (no device)
 //   ProbeHeads                     EP and every baseline head (backend-generic; no device)
 //   ProbeBackbones                 frozen ViTs from timm checkpoints
 //   ProbeTraining                  datasets, optimisers, schedules, the many-head trainer
@@ -55,6 +56,9 @@ let package = Package(
         // Reading (memory-mapped, validated) and writing safetensors files.
         .target(name: "SafeTensors"),
 
+        // Datasets without a device: token files and shards (later images, transforms, loaders).
+        .target(name: "ProbeData", dependencies: ["SafeTensors"]),
+
         // EP and every baseline head, the probe-head wrapper, upstream parameter names.
         .target(name: "ProbeHeads", dependencies: ["ProbeOps", "ProbeAutodiff", "SafeTensors"]),
 
@@ -62,10 +66,10 @@ let package = Package(
         .target(name: "ProbeBackbones", dependencies: ["ProbeOps", "ProbeKernels", "VulkanCompute", "SafeTensors"]),
 
         // The probing protocol: token datasets, optimisers, schedules, many heads at once, checkpoints.
-        .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "VulkanCompute"]),
+        .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeData", "ProbeBackbones", "SafeTensors", "VulkanCompute"]),
 
         .executableTarget(name: "vkprobe", dependencies: [
-            "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeHeads", "ProbeTraining",
+            "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeHeads", "ProbeTraining", "ProbeData", "ProbeBackbones",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -83,7 +87,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeHeadsTests", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeBackbonesTests", dependencies: ["ProbeBackbones", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
-        .testTarget(name: "ProbeTrainingTests", dependencies: ["ProbeTraining", "ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeShaders",
+        .testTarget(name: "ProbeTrainingTests", dependencies: ["ProbeTraining", "ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeShaders", "ProbeData",
                                                             "VulkanCompute", "SafeTensors", "ProbeTestSupport", "vkprobe"]),
         .testTarget(name: "VKProbeCLITests", dependencies: ["ProbeTestSupport", "vkprobe"]),
     ],

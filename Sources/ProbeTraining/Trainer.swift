@@ -1,4 +1,5 @@
 import Foundation
+import ProbeData
 import ProbeAutodiff
 import ProbeHeads
 import ProbeKernels

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ProbeData
 import ProbeHeads
 import ProbeKernels
 import ProbeShaders

@@ -1,4 +1,5 @@
 import Foundation
+import ProbeData
 import ProbeHeads
 import ProbeKernels
 import ProbeShaders

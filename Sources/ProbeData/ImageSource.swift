@@ -1,0 +1,97 @@
+import Foundation
+import SafeTensors
+
+/// Images ready for a backbone: normalised f32 pixels, (3, H, W) each, and a class per image.
+public protocol ImageSource: AnyObject {
+    var count: Int { get }
+    var labels: [Int32] { get }
+    /// Height and width of every image this source yields.
+    var height: Int { get }
+    var width: Int { get }
+    /// What the images are (for logs, manifests and errors).
+    var description: String { get }
+    /// Images `range` as (n, 3, H, W) f32, row-major.
+    func images(_ range: Range<Int>) throws -> [Float]
+}
+
+/// A safetensors file of preprocessed images: `images` (S, 3, H, W) f32, already normalised, and
+/// `labels` (S,) integer — for tests and users with their own preprocessing.
+public final class SafeTensorsImages: ImageSource {
+    public let path: String
+    let file: SafeTensorsFile
+    public let count: Int
+    public let labels: [Int32]
+    public let height: Int
+    public let width: Int
+    public var description: String { "\(path) (\(count) images of \(height)×\(width), preprocessed)" }
+
+    public init(path: String) throws {
+        self.path = path
+        let f = try SafeTensorsFile(path: path)
+        file = f
+        guard let e = f.entries["images"], e.shape.count == 4, e.shape[1] == 3, e.dtype == .F32 else {
+            throw DataError("\(path): expected `images` (S, 3, H, W) f32 and `labels` (S,); found \(f.names.map { "\($0) \(f.entries[$0]!.shape)" }.joined(separator: ", "))")
+        }
+        guard let l = f.entries["labels"], l.shape == [e.shape[0]], !l.dtype.isFloatingPoint else {
+            throw DataError("\(path): `labels` must be (\(e.shape[0]),) integers to match images \(e.shape)")
+        }
+        count = e.shape[0]; height = e.shape[2]; width = e.shape[3]
+        guard count > 0, height > 0, width > 0 else { throw DataError("\(path): no images (\(e.shape))") }
+        let raw = try f.ints("labels")
+        if let bad = raw.enumerated().first(where: { $0.element < 0 || $0.element >= TokenDataset.maxClasses }) {
+            throw DataError("\(path): label \(bad.element) of image \(bad.offset) is outside [0, \(TokenDataset.maxClasses))")
+        }
+        labels = raw.map { Int32($0) }
+    }
+
+    public func images(_ range: Range<Int>) throws -> [Float] {
+        let per = 3 * height * width
+        return try file.withBytes("images") { raw in
+            (range.lowerBound * per..<range.upperBound * per).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) }
+        }
+    }
+}
+
+/// Writes token shards: per shard, `tokens` (S, P, D) patch tokens, `cls` (S, D) where the model
+/// has [CLS], `registers` (S, R, D) where it has registers, `labels` (S,) i64, and the
+/// `vkprobe.tokens` metadata; f16 or f32; atomically.
+public struct TokenShard {
+    public var info: TokenSetInfo
+    public var dim: Int
+    public var f16: Bool
+    public private(set) var patches: [Float] = []
+    public private(set) var cls: [Float] = []
+    public private(set) var registers: [Float] = []
+    public private(set) var labels: [Int64] = []
+    public init(info: TokenSetInfo, dim: Int, f16: Bool) { self.info = info; self.dim = dim; self.f16 = f16 }
+
+    public var count: Int { labels.count }
+
+    /// Appends images' tokens (n, T, D) in the backbone's layout [CLS?][registers?][patches].
+    public mutating func append(_ tokens: [Float], labels l: [Int32]) {
+        let n = l.count, P = info.gridH * info.gridW, prefix = (info.cls ? 1 : 0) + info.registers, T = prefix + P
+        precondition(tokens.count == n * T * dim, "tokens for \(n) images of \(T) × \(dim)")
+        for i in 0..<n {
+            let base = i * T * dim
+            var at = base
+            if info.cls { cls += tokens[at..<(at + dim)]; at += dim }
+            if info.registers > 0 { registers += tokens[at..<(at + info.registers * dim)]; at += info.registers * dim }
+            patches += tokens[at..<(base + T * dim)]
+        }
+        labels += l.map(Int64.init)
+    }
+
+    public func write(to path: String, onTemporaryWritten: (() -> Void)? = nil) throws {
+        var w = SafeTensorsWriter()
+        let json = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
+        w.metadata = [TokenSetInfo.key: json, "model": info.model, "tap": info.tap]
+        func add(_ name: String, _ v: [Float], _ shape: [Int]) { f16 ? w.add(name, float16: v, shape: shape) : w.add(name, v, shape: shape) }
+        let S = count
+        add("tokens", patches, [S, info.gridH * info.gridW, dim])
+        if info.cls { add("cls", cls, [S, dim]) }
+        if info.registers > 0 { add("registers", registers, [S, info.registers, dim]) }
+        w.add("labels", int64: labels, shape: [S])
+        w.onTemporaryWritten = onTemporaryWritten
+        try w.write(to: path)
+    }
+}

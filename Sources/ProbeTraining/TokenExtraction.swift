@@ -1,0 +1,111 @@
+import Foundation
+import ProbeBackbones
+import ProbeData
+import ProbeKernels
+import VulkanCompute
+
+/// What an extraction is (`OUTPUT/extract.json`): a restarted extraction continues only when this
+/// is unchanged, so that every shard of a token set comes from the same model and images.
+public struct ExtractionManifest: Codable, Sendable, Equatable {
+    public var model: String
+    public var weights: String
+    public var weightsBytes: Int
+    public var precision: Precision
+    public var images: String
+    public var imageCount: Int
+    public var taps: [String]
+    public var shardSize: Int
+    public var outputF16: Bool
+
+    /// "setting: before X, now Y" for every difference.
+    func differences(from saved: ExtractionManifest) -> [String] {
+        let mirror = Mirror(reflecting: self), old = Mirror(reflecting: saved)
+        return zip(mirror.children, old.children).compactMap { a, b in
+            "\(a.value)" == "\(b.value)" ? nil : "\(a.label ?? "?"): before \(b.value), now \(a.value)"
+        }
+    }
+}
+
+/// Runs a frozen backbone over an image source and writes token shards for each tap
+/// (`OUTPUT/<tap>/shard-NNNNN.safetensors`), one backbone pass per batch for every tap.
+/// Interrupted, it keeps the completed shards and continues with the next.
+public final class TokenExtraction {
+    public let vit: VisionTransformer
+    public let images: ImageSource
+    public let output: URL
+    public let manifest: ExtractionManifest
+    public let taps: [TokenTap]
+    public let batchSize: Int
+    public var log: (String) -> Void = { print($0) }
+    public var progress: ((String) -> Void)?
+
+    public init(vit: VisionTransformer, model: String, weightsPath: String, images: ImageSource, taps: [TokenTap], output: URL,
+                batchSize: Int = 32, shardSize: Int = 4096, outputF16: Bool = true) throws {
+        guard batchSize > 0, shardSize > 0 else { throw DataError("--batch-size and --shard-size must be positive") }
+        guard !taps.isEmpty else { throw DataError("no token sets asked for (--blocks)") }
+        self.vit = vit; self.images = images; self.output = output; self.taps = taps; self.batchSize = batchSize
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: weightsPath)[.size] as? Int) ?? 0
+        manifest = ExtractionManifest(model: model, weights: URL(fileURLWithPath: weightsPath).lastPathComponent, weightsBytes: bytes,
+                                      precision: vit.precision, images: images.description, imageCount: images.count,
+                                      taps: taps.map(\.description), shardSize: shardSize, outputF16: outputF16)
+    }
+
+    var shardCount: Int { (images.count + manifest.shardSize - 1) / manifest.shardSize }
+    func shardPath(_ tap: TokenTap, _ k: Int) -> URL {
+        output.appendingPathComponent(tap.description).appendingPathComponent(String(format: "shard-%05d.safetensors", k))
+    }
+
+    /// Extracts every shard not already complete; returns the directories of the token sets.
+    @discardableResult
+    public func run() throws -> [TokenTap: URL] {
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let manifestURL = output.appendingPathComponent("extract.json")
+        if let data = try? Data(contentsOf: manifestURL) {
+            guard let saved = try? JSONDecoder().decode(ExtractionManifest.self, from: data) else {
+                throw DataError("\(manifestURL.path) is not an extraction manifest; use another --output")
+            }
+            let d = manifest.differences(from: saved)
+            guard d.isEmpty else {
+                throw DataError("\(output.path) holds another extraction — \(d.joined(separator: "; ")); use another --output (nothing was overwritten)")
+            }
+        } else {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(manifest).write(to: manifestURL, options: .atomic)
+        }
+        for tap in taps { try FileManager.default.createDirectory(at: output.appendingPathComponent(tap.description), withIntermediateDirectories: true) }
+        let lay = vit.layout(height: images.height, width: images.width)
+        let D = vit.config.embedDim
+        let todo = (0..<shardCount).filter { k in !taps.allSatisfy { FileManager.default.fileExists(atPath: shardPath($0, k).path) } }
+        if todo.count < shardCount { log("\(shardCount - todo.count) of \(shardCount) shards already extracted; continuing") }
+        let start = Date()
+        var done = 0
+        let total = todo.reduce(0) { $0 + min(manifest.shardSize, images.count - $1 * manifest.shardSize) }
+        for k in todo {
+            let range = (k * manifest.shardSize)..<min((k + 1) * manifest.shardSize, images.count)
+            var shards = Dictionary(uniqueKeysWithValues: taps.map { tap in
+                (tap, TokenShard(info: TokenSetInfo(model: manifest.model, tap: tap.description, cls: lay.cls, registers: lay.registers,
+                                                    gridH: lay.gridH, gridW: lay.gridW, precision: vit.precision.rawValue),
+                                 dim: D, f16: manifest.outputF16))
+            })
+            for b in stride(from: range.lowerBound, to: range.upperBound, by: batchSize) {
+                let r = b..<min(b + batchSize, range.upperBound)
+                let pixels = try images.images(r)
+                let x = try vit.ctx.tensor(pixels, [r.count, 3, images.height, images.width])
+                let out = try vit.forward(x, taps: Set(taps))
+                let labels = Array(images.labels[r])
+                for tap in taps { shards[tap]!.append(try vit.ctx.read(out[tap]!), labels: labels) }
+                done += r.count
+                let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-9)
+                progress?("shard \(k + 1)/\(shardCount): \(done)/\(total) images, \(String(format: "%.1f", rate)) images/s, ETA \(Int(Double(total - done) / max(rate, 1e-9)))s")
+            }
+            for tap in taps {
+                try shards[tap]!.write(to: shardPath(tap, k).path) { KillPoint.reached("extract-temp", head: tap.description, epoch: k) }
+            }
+            KillPoint.reached("extract-shard", head: "*", epoch: k)
+        }
+        let seconds = Date().timeIntervalSince(start)
+        log("extracted \(total) images in \(String(format: "%.1f", seconds)) s (\(String(format: "%.1f", Double(total) / max(seconds, 1e-9))) images/s) into \(taps.map { output.appendingPathComponent($0.description).path }.joined(separator: ", "))")
+        return Dictionary(uniqueKeysWithValues: taps.map { ($0, output.appendingPathComponent($0.description)) })
+    }
+}
