@@ -74,7 +74,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "vkprobe-bench", dependencies: [
-            "ProbeKernels", "VulkanCompute", "ProbeShaders", "ProbeHeads", "ProbeTraining",
+            "ProbeKernels", "VulkanCompute", "ProbeShaders", "ProbeHeads", "ProbeTraining", "ProbeBackbones",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Bench/Sources/vkprobe-bench"),
 

@@ -196,6 +196,31 @@ def upstream_head_cases(device, upstream):
     return {f"head:{name}": make(name) for name in list(POOLINGS) + ["lp"]}
 
 
+def backbone_cases(device):
+    """The frozen ViT forward in timm (random weights, eval, no_grad; autocast fp16 on CUDA)."""
+    import torch
+    try:
+        import timm
+    except ImportError:
+        return {}
+    dev = torch.device(device)
+    models = {}
+
+    def make(name):
+        def case(B, C, H, W):
+            if name not in models:
+                models[name] = timm.create_model(name, pretrained=False, num_classes=0, img_size=H).to(dev).eval()
+            m = models[name]
+            x = torch.randn(B, C, H, W, device=dev)
+
+            def run():
+                with torch.no_grad(), torch.autocast(dev.type, dtype=torch.float16, enabled=dev.type == "cuda"):
+                    return m.forward_features(x)
+            return run
+        return case
+    return {f"backbone:{n}": make(n) for n in ["vit_small_patch16_224", "vit_base_patch16_224", "vit_large_patch16_224"]}
+
+
 def median_ms(fn, sync, repeats):
     fn(); sync()
     times = []
@@ -224,6 +249,7 @@ def main():
         cases, sync, label = torch_cases(args.torch_device)
         heads = upstream_head_cases(args.torch_device, args.upstream)
         cases.update(heads)
+        cases.update(backbone_cases(args.torch_device))
         if any(r["op"].startswith("head:") for r in records) and not heads:
             print("(head records: pass --upstream DIR or set EP_UPSTREAM to an efficient-probing checkout to time the upstream heads)")
     else:
@@ -237,7 +263,7 @@ def main():
     out = []
     for r in records:
         make = cases.get(r["op"])
-        if make is None or r["dtype"] != "f32":
+        if make is None or (r["dtype"] != "f32" and not r["op"].startswith("backbone:")):
             continue
         try:
             peer_ms = median_ms(make(*r["shape"]), sync, args.repeats)

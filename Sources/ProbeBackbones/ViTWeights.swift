@@ -70,6 +70,33 @@ public struct ViTWeights {
 
     public subscript(_ name: String) -> [Float] { tensors[name]! }
 
+    /// Random weights of the configuration's shapes (benchmarks): N(0, 0.02) matrices, unit
+    /// LayerNorm gains, zero biases, LayerScale 1e-5.
+    public static func random(_ config: ViTConfig, seed: UInt64 = 0) -> ViTWeights {
+        var state = seed &+ 0x9E37_79B9_7F4A_7C15
+        func normal() -> Float {
+            func u() -> Double {
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9; z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+            }
+            return Float((-2 * log(max(u(), 1e-300))).squareRoot() * cos(2 * .pi * u()))
+        }
+        var t: [String: [Float]] = [:]
+        for (name, shape) in expectedShapes(config) {
+            let n = shape.reduce(1, *)
+            if name.hasSuffix(".gamma") { t[name] = [Float](repeating: 1e-5, count: n) }
+            else if shape.count == 1 { t[name] = [Float](repeating: name.contains("norm") && name.hasSuffix("weight") ? 1 : 0, count: n) }
+            else { t[name] = (0..<n).map { _ in 0.02 * normal() } }
+        }
+        return ViTWeights(config: config, path: "(random)", tensors: t)
+    }
+
+    init(config: ViTConfig, path: String, tensors: [String: [Float]]) {
+        self.config = config; self.path = path; self.tensors = tensors
+    }
+
     /// Every entry, those differing only by block index merged: `blocks.{0-11}.ls1.gamma [384]`.
     static func grouped(_ items: [String]) -> [String] {
         var order: [String] = [], indices: [String: [Int]] = [:]

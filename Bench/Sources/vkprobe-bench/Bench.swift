@@ -9,7 +9,7 @@ struct VKProbeBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vkprobe-bench",
         abstract: "Throughput of VulkanProbe's kernels, timed with GPU timestamps (median after warm-up).",
-        subcommands: [KernelsBench.self, HeadsBench.self])
+        subcommands: [KernelsBench.self, HeadsBench.self, BackboneBench.self])
 }
 
 /// One measured record, as written to JSON.
@@ -62,7 +62,8 @@ func writeJSON(_ records: [BenchRecord], to path: String) throws {
 }
 
 /// Runs Bench/compare_torch.py on the records (PyTorch when importable, else NumPy), printing its
-/// table after ours. Looks for the script next to the package root or the current directory.
+/// table after ours, with $VKPROBE_PYTHON (a venv with torch and timm) or python3. Looks for the
+/// script next to the package root or the current directory.
 func comparePeer(results: String, gpu: Bool, extra: [String] = []) {
     let candidates = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../compare_torch.py").standardized.path,
                       "Bench/compare_torch.py"]
@@ -73,7 +74,7 @@ func comparePeer(results: String, gpu: Bool, extra: [String] = []) {
     fflush(stdout)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", script, results, "--torch-device", gpu ? "cuda" : "cpu"] + extra
+    process.arguments = [ProcessInfo.processInfo.environment["VKPROBE_PYTHON"] ?? "python3", script, results, "--torch-device", gpu ? "cuda" : "cpu"] + extra
     do {
         try process.run()
         process.waitUntilExit()
