@@ -30,6 +30,7 @@ let package = Package(
         // time (dlopen) so a machine without libvulkan gets a clear error instead of a link failure.
         .systemLibrary(name: "CVulkan", path: "Sources/CVulkan"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
+        .systemLibrary(name: "CSPNG", path: "Sources/CSPNG"),
 
         // Op vocabulary (dtypes, activations, reductions, errors) and the Double reference.
         .target(name: "ProbeOps"),
@@ -57,7 +58,7 @@ let package = Package(
         .target(name: "SafeTensors"),
 
         // Datasets without a device: token files and shards (later images, transforms, loaders).
-        .target(name: "ProbeData", dependencies: ["SafeTensors"]),
+        .target(name: "ProbeData", dependencies: ["SafeTensors", "CTurboJPEG", "CSPNG"]),
 
         // EP and every baseline head, the probe-head wrapper, upstream parameter names.
         .target(name: "ProbeHeads", dependencies: ["ProbeOps", "ProbeAutodiff", "SafeTensors"]),
@@ -85,6 +86,7 @@ let package = Package(
         .testTarget(name: "VulkanComputeTests", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),
         .testTarget(name: "ProbeKernelsTests", dependencies: ["ProbeKernels", "VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "ProbeTestSupport"]),
+        .testTarget(name: "ProbeDataTests", dependencies: ["ProbeData", "SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeHeadsTests", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeBackbonesTests", dependencies: ["ProbeBackbones", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeTrainingTests", dependencies: ["ProbeTraining", "ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeShaders", "ProbeData",

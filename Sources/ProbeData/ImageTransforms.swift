@@ -1,0 +1,107 @@
+import Foundation
+
+/// Per-channel normalisation of pixels in [0, 1]: (x − mean) / std (torchvision's Normalize).
+public struct Normalization: Sendable, Equatable, Codable {
+    public var mean: [Float]
+    public var std: [Float]
+    public init(mean: [Float], std: [Float]) { self.mean = mean; self.std = std }
+    public static let imageNet = Normalization(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
+
+    /// ToTensor + Normalize of an RGB image: (3, H, W) f32, as torchvision computes it in f32.
+    public func tensor(_ image: RGBImage) -> [Float] {
+        let n = image.width * image.height
+        var out = [Float](repeating: 0, count: 3 * n)
+        for i in 0..<n { for c in 0..<3 { out[c * n + i] = (Float(image.pixels[3 * i + c]) / 255 - mean[c]) / std[c] } }
+        return out
+    }
+}
+
+/// Python's round() (half to even), as torchvision's crop arithmetic uses it.
+func pythonRound(_ x: Double) -> Int { Int(x.rounded(.toNearestOrEven)) }
+
+/// Upstream's evaluation transform on PIL images: `Resize(int(S·256/224), bicubic)` of the shorter
+/// side, then `CenterCrop(S)`.
+public struct EvalTransform: Sendable {
+    public let size: Int
+    public let resizeTo: Int
+    public init(size: Int) { self.size = size; resizeTo = Int(Double(size) * 256 / 224) }
+
+    public func callAsFunction(_ image: RGBImage) -> RGBImage {
+        // torchvision's _compute_resized_output_size: the shorter side to `resizeTo`, the longer
+        // int(resizeTo · long / short).
+        let (w, h) = (image.width, image.height)
+        let (short, long) = w <= h ? (w, h) : (h, w)
+        let newLong = Int(Double(resizeTo) * Double(long) / Double(short))
+        let (nw, nh) = w <= h ? (resizeTo, newLong) : (newLong, resizeTo)
+        return centerCrop(PILResize.resize(image, width: nw, height: nh), size)
+    }
+}
+
+/// torchvision's CenterCrop: top = round((H − S) / 2), left = round((W − S) / 2) (Python's
+/// rounding); images smaller than S are padded with zeros first, as torchvision pads.
+public func centerCrop(_ image: RGBImage, _ size: Int) -> RGBImage {
+    var img = image
+    if img.width < size || img.height < size {
+        let pw = max(size - img.width, 0), ph = max(size - img.height, 0)
+        let (left, top) = (pw / 2, ph / 2)
+        let (W, H) = (img.width + pw, img.height + ph)
+        var out = [UInt8](repeating: 0, count: W * H * 3)
+        for y in 0..<img.height {
+            out.replaceSubrange(((y + top) * W + left) * 3..<((y + top) * W + left + img.width) * 3,
+                                with: img.pixels[(y * img.width * 3)..<((y + 1) * img.width * 3)])
+        }
+        img = RGBImage(width: W, height: H, pixels: out)
+    }
+    let top = pythonRound(Double(img.height - size) / 2), left = pythonRound(Double(img.width - size) / 2)
+    return PILResize.crop(img, left: left, top: top, width: size, height: size)
+}
+
+/// A seeded generator for augmentation (SplitMix64), one stream per (seed, epoch, image).
+public struct AugmentRNG {
+    var state: UInt64
+    public init(seed: UInt64, epoch: Int, index: Int) {
+        state = seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(epoch) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(index) &* 0x1656_67B1_9E37_79F9
+    }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func uniform(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * Double(next() >> 11) / Double(1 << 53) }
+    /// An integer in [lo, hi).
+    mutating func integer(_ lo: Int, _ hi: Int) -> Int { lo + Int(next() % UInt64(max(hi - lo, 1))) }
+}
+
+/// Upstream's training transform: MAE's RandomResizedCrop (one draw, no retry loop: area
+/// uniform in scale × image area, log-uniform aspect ratio, sides clamped to the image, offsets
+/// uniform), resized to S × S with PIL's bicubic, then a horizontal flip with probability ½.
+public struct TrainTransform: Sendable {
+    public let size: Int
+    public var scale: ClosedRange<Double> = 0.08...1
+    public var ratio: ClosedRange<Double> = (3.0 / 4)...(4.0 / 3)
+    public var flip = true
+    public init(size: Int) { self.size = size }
+
+    public func callAsFunction(_ image: RGBImage, _ rng: inout AugmentRNG) -> RGBImage {
+        let (W, H) = (image.width, image.height)
+        let area = Double(W * H)
+        let target = area * rng.uniform(scale.lowerBound, scale.upperBound)
+        let aspect = exp(rng.uniform(log(ratio.lowerBound), log(ratio.upperBound)))
+        let w = min(max(pythonRound((target * aspect).squareRoot()), 1), W)
+        let h = min(max(pythonRound((target / aspect).squareRoot()), 1), H)
+        let top = rng.integer(0, H - h + 1), left = rng.integer(0, W - w + 1)
+        var out = PILResize.resize(PILResize.crop(image, left: left, top: top, width: w, height: h), width: size, height: size)
+        if flip && rng.next() & 1 == 1 {
+            var px = out.pixels
+            for y in 0..<size {
+                for x in 0..<(size / 2) {
+                    for c in 0..<3 { px.swapAt((y * size + x) * 3 + c, (y * size + size - 1 - x) * 3 + c) }
+                }
+            }
+            out.pixels = px
+        }
+        return out
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+/// PIL's `Image.resize(size, Image.BICUBIC)` on 8-bit RGB, bit for bit (Pillow's Resample.c):
+/// a separable filter whose support widens by the reduction factor, coefficients normalised and
+/// turned into 22-bit fixed point, the horizontal pass first and its result rounded to 8 bits
+/// before the vertical pass; a pass is skipped when its dimension does not change. This is what
+/// torchvision's `Resize` and `RandomResizedCrop` do to PIL images.
+public enum PILResize {
+    static let precisionBits = 32 - 8 - 2
+
+    /// PIL's bicubic filter (a = −0.5, support 2).
+    static func bicubic(_ x: Double) -> Double {
+        let a = -0.5, x = abs(x)
+        if x < 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+        if x < 2 { return (((x - 5) * x + 8) * x - 4) * a }
+        return 0
+    }
+
+    /// For each output position: the first input index and the fixed-point weights.
+    static func coefficients(inSize: Int, in0: Double, in1: Double, outSize: Int) -> [(Int, [Int32])] {
+        let scale = (in1 - in0) / Double(outSize)
+        let filterScale = max(scale, 1)
+        let support = 2 * filterScale
+        return (0..<outSize).map { xx -> (Int, [Int32]) in
+            let center = in0 + (Double(xx) + 0.5) * scale
+            let ss = 1 / filterScale
+            // C's (int) truncates toward zero.
+            let xmin = max(Int(center - support + 0.5), 0)
+            let xmax = min(Int(center + support + 0.5), inSize) - xmin
+            var k = (0..<max(xmax, 0)).map { bicubic((Double($0 + xmin) - center + 0.5) * ss) }
+            let ww = k.reduce(0, +)
+            if ww != 0 { k = k.map { $0 / ww } }
+            let one = Double(1 << precisionBits)
+            return (xmin, k.map { $0 < 0 ? Int32(-0.5 + $0 * one) : Int32(0.5 + $0 * one) })
+        }
+    }
+
+    static func clip8(_ v: Int64) -> UInt8 {
+        let s = v >> Int64(precisionBits)
+        return s < 0 ? 0 : s > 255 ? 255 : UInt8(s)
+    }
+
+    /// Resizes `image` to `width` × `height`.
+    public static func resize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
+        precondition(width > 0 && height > 0)
+        let needH = width != image.width, needV = height != image.height
+        if !needH && !needV { return image }
+        var current = image
+        let vert = coefficients(inSize: image.height, in0: 0, in1: Double(image.height), outSize: height)
+        if needH {
+            // Only the rows the vertical pass reads.
+            let first = needV ? vert[0].0 : 0
+            let last = needV ? vert[height - 1].0 + vert[height - 1].1.count : image.height
+            let horiz = coefficients(inSize: image.width, in0: 0, in1: Double(image.width), outSize: width)
+            var out = [UInt8](repeating: 0, count: width * (last - first) * 3)
+            image.pixels.withUnsafeBufferPointer { src in
+                for y in first..<last {
+                    let row = y * image.width * 3, dstRow = (y - first) * width * 3
+                    for (x, (xmin, k)) in horiz.enumerated() {
+                        var s0: Int64 = 1 << Int64(precisionBits - 1), s1 = s0, s2 = s0
+                        for (i, w) in k.enumerated() {
+                            let p = row + (xmin + i) * 3
+                            s0 += Int64(src[p]) * Int64(w); s1 += Int64(src[p + 1]) * Int64(w); s2 += Int64(src[p + 2]) * Int64(w)
+                        }
+                        out[dstRow + x * 3] = clip8(s0); out[dstRow + x * 3 + 1] = clip8(s1); out[dstRow + x * 3 + 2] = clip8(s2)
+                    }
+                }
+            }
+            current = RGBImage(width: width, height: last - first, pixels: out)
+            if !needV { return current }
+            let shifted = vert.map { ($0.0 - first, $0.1) }
+            return vertical(current, shifted, height)
+        }
+        return vertical(current, vert, height)
+    }
+
+    static func vertical(_ image: RGBImage, _ coeffs: [(Int, [Int32])], _ height: Int) -> RGBImage {
+        let w = image.width
+        var out = [UInt8](repeating: 0, count: w * height * 3)
+        image.pixels.withUnsafeBufferPointer { src in
+            for (y, (ymin, k)) in coeffs.enumerated() {
+                for x in 0..<(w * 3) {
+                    var s: Int64 = 1 << Int64(precisionBits - 1)
+                    for (i, wt) in k.enumerated() { s += Int64(src[(ymin + i) * w * 3 + x]) * Int64(wt) }
+                    out[y * w * 3 + x] = clip8(s)
+                }
+            }
+        }
+        return RGBImage(width: w, height: height, pixels: out)
+    }
+
+    /// `image.crop((left, top, left + width, top + height))` (inside the image).
+    public static func crop(_ image: RGBImage, left: Int, top: Int, width: Int, height: Int) -> RGBImage {
+        var out = [UInt8](repeating: 0, count: width * height * 3)
+        for y in 0..<height {
+            let src = ((top + y) * image.width + left) * 3
+            out.replaceSubrange((y * width * 3)..<((y + 1) * width * 3), with: image.pixels[src..<(src + width * 3)])
+        }
+        return RGBImage(width: width, height: height, pixels: out)
+    }
+}

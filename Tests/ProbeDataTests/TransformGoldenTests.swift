@@ -1,0 +1,41 @@
+import Foundation
+import ProbeData
+import ProbeTestSupport
+import SafeTensors
+import Testing
+
+/// `transform_<tag>` goldens: JPEGs with PIL's decoded pixels and torchvision's evaluation
+/// transform (Resize(int(S·256/224), bicubic) → CenterCrop(S) → ToTensor → Normalize(ImageNet)).
+@Suite struct TransformGoldenTests {
+    static let files = goldenFiles { $0 == .transform }
+
+    @Test func transformGoldensArePresent() { #expect(!Self.files.isEmpty, "no transform_*.safetensors in \(goldensDirectory.path)") }
+
+    @Test(arguments: files)
+    func decodeAndEvalTransformMatchTorchvision(_ fileName: String) throws {
+        let f = try SafeTensorsFile(path: goldensDirectory.appendingPathComponent(fileName).path)
+        let keys = f.names.filter { $0.hasPrefix("decoded.") }.map { String($0.dropFirst("decoded.".count)) }
+        #expect(!keys.isEmpty)
+        for k in keys {
+            let jpeg = try #require(metaString(f, "file.\(k)"))
+            let size = try #require(f.metadata["size.\(k)"].flatMap(Int.init))
+            let image = try ImageDecoder.decode(try Data(contentsOf: goldensDirectory.appendingPathComponent(jpeg)), name: jpeg)
+            // Decoded pixels: exactly PIL's.
+            let decoded = try f.ints("decoded.\(k)")
+            #expect(try f.entry("decoded.\(k)").shape == [image.height, image.width, 3], "\(jpeg) size")
+            let mismatches = zip(image.pixels, decoded).filter { Int($0) != $1 }.count
+            #expect(mismatches == 0, "\(jpeg): \(mismatches) of \(decoded.count) decoded samples differ from PIL's")
+            // Eval transform: within one 8-bit level at every pixel.
+            let norm = Normalization.imageNet
+            let ours = norm.tensor(EvalTransform(size: size)(image))
+            let want = try f.floats("eval.\(k)")
+            #expect(ours.count == want.count)
+            let n = size * size
+            var worst = 0.0
+            for i in ours.indices { worst = max(worst, Double(abs(ours[i] - want[i]) * norm.std[i / n]) * 255) }
+            #expect(worst <= 1.0 + 1e-4, "\(jpeg): eval transform differs by \(worst) levels")
+        }
+    }
+}
+
+func metaString(_ f: SafeTensorsFile, _ key: String) -> String? { f.metadata[key]?.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
