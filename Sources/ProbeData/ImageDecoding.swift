@@ -24,11 +24,26 @@ public struct ImageError: Error, CustomStringConvertible {
 /// fancy upsampling, greyscale replicated, CMYK (Adobe's inverted convention, as PIL assumes)
 /// converted with PIL's formula, EXIF orientation ignored; PNG palettes expanded, alpha dropped,
 /// 16-bit samples reduced to their high byte, no gamma correction.
-public enum ImageDecoder {
+/// One decoder per thread (it keeps its libjpeg-turbo handle; not for concurrent use).
+public final class ImageDecoder {
     /// Images larger than this (in pixels) are refused rather than decoded.
     public static let maxPixels = 1 << 28
+    let jpeg: tjhandle?
 
-    public static func decode(_ data: Data, name: String) throws -> RGBImage {
+    public init() { jpeg = tjInitDecompress() }
+    deinit { if let jpeg { tjDestroy(jpeg) } }
+
+    /// Decodes with a decoder of its own (for one-off use).
+    public static func decode(_ data: Data, name: String) throws -> RGBImage { try ImageDecoder().decode(data, name: name) }
+
+    /// The RGB pixels of the file at `url`.
+    public func decode(contentsOf url: URL) throws -> RGBImage {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw ImageError("\(url.path): cannot read (\(error.localizedDescription))") }
+        return try decode(data, name: url.path)
+    }
+
+    public func decode(_ data: Data, name: String) throws -> RGBImage {
         if data.count >= 3, data[data.startIndex] == 0xFF, data[data.startIndex + 1] == 0xD8, data[data.startIndex + 2] == 0xFF {
             return try decodeJPEG(data, name: name)
         }
@@ -38,16 +53,15 @@ public enum ImageDecoder {
         throw ImageError("\(name): not a JPEG or PNG file (\(data.count) bytes)")
     }
 
-    static func decodeJPEG(_ data: Data, name: String) throws -> RGBImage {
-        guard let handle = tjInitDecompress() else { throw ImageError("\(name): cannot start the JPEG decoder") }
-        defer { tjDestroy(handle) }
+    func decodeJPEG(_ data: Data, name: String) throws -> RGBImage {
+        guard let handle = jpeg else { throw ImageError("\(name): cannot start the JPEG decoder") }
         return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> RGBImage in
             let src = raw.bindMemory(to: UInt8.self)
             var w: Int32 = 0, h: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
             guard tjDecompressHeader3(handle, src.baseAddress, UInt(src.count), &w, &h, &subsampling, &colorspace) == 0 else {
                 throw ImageError("\(name): not a readable JPEG (\(String(cString: tjGetErrorStr2(handle))))")
             }
-            guard w > 0, h > 0, Int(w) * Int(h) <= maxPixels else { throw ImageError("\(name): JPEG of \(w)×\(h) pixels is refused") }
+            guard w > 0, h > 0, Int(w) * Int(h) <= Self.maxPixels else { throw ImageError("\(name): JPEG of \(w)×\(h) pixels is refused") }
             let n = Int(w) * Int(h)
             let cmyk = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
             let format = cmyk ? TJPF_CMYK : TJPF_RGB
@@ -74,7 +88,7 @@ public enum ImageDecoder {
         }
     }
 
-    static func decodePNG(_ data: Data, name: String) throws -> RGBImage {
+    func decodePNG(_ data: Data, name: String) throws -> RGBImage {
         guard let ctx = spng_ctx_new(0) else { throw ImageError("\(name): cannot start the PNG decoder") }
         defer { spng_ctx_free(ctx) }
         return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> RGBImage in
@@ -85,7 +99,7 @@ public enum ImageDecoder {
             try check(spng_set_png_buffer(ctx, raw.baseAddress, raw.count), "not a readable PNG")
             var ihdr = spng_ihdr()
             try check(spng_get_ihdr(ctx, &ihdr), "not a readable PNG")
-            guard Int(ihdr.width) * Int(ihdr.height) <= maxPixels else { throw ImageError("\(name): PNG of \(ihdr.width)×\(ihdr.height) pixels is refused") }
+            guard Int(ihdr.width) * Int(ihdr.height) <= Self.maxPixels else { throw ImageError("\(name): PNG of \(ihdr.width)×\(ihdr.height) pixels is refused") }
             var size = 0
             let fmt = Int32(SPNG_FMT_RGB8.rawValue)
             try check(spng_decoded_image_size(ctx, fmt, &size), "PNG size")

@@ -1,17 +1,61 @@
 import Foundation
 import SafeTensors
 
-/// Images ready for a backbone: normalised f32 pixels, (3, H, W) each, and a class per image.
+/// Pixels of a batch of images, all H × W.
+public enum ImagePixels: Sendable {
+    /// (n, 3, H, W) f32, already normalised.
+    case normalized([Float])
+    /// (n, H, W, 3) interleaved bytes, normalised on the device with the source's `normalization`.
+    case rgb8([UInt8])
+}
+
+/// An image that could not be used, and why (the run goes on without it).
+public struct SkippedImage: Sendable, Hashable {
+    public var index: Int
+    public var name: String
+    public var reason: String
+}
+
+/// A batch as a source delivers it: the images that loaded, in the order asked for.
+public struct ImageBatch: Sendable {
+    /// Source indices of the images in `pixels`.
+    public var indices: [Int]
+    public var labels: [Int32]
+    public var pixels: ImagePixels
+    public var skipped: [SkippedImage]
+    public var count: Int { indices.count }
+    public init(indices: [Int], labels: [Int32], pixels: ImagePixels, skipped: [SkippedImage] = []) {
+        self.indices = indices; self.labels = labels; self.pixels = pixels; self.skipped = skipped
+    }
+}
+
+/// Batches delivered in order; the source may prepare later ones while earlier ones are used.
+/// Stopping early (dropping it) stops its workers.
+public final class ImageBatchStream {
+    let nextBatch: () throws -> ImageBatch?
+    let stop: () -> Void
+    public init(next: @escaping () throws -> ImageBatch?, stop: @escaping () -> Void = {}) { nextBatch = next; self.stop = stop }
+    deinit { stop() }
+    public func next() throws -> ImageBatch? { try nextBatch() }
+}
+
+/// Labelled images for a backbone, all of one size.
 public protocol ImageSource: AnyObject {
     var count: Int { get }
-    var labels: [Int32] { get }
     /// Height and width of every image this source yields.
     var height: Int { get }
     var width: Int { get }
     /// What the images are (for logs, manifests and errors).
     var description: String { get }
-    /// Images `range` as (n, 3, H, W) f32, row-major.
-    func images(_ range: Range<Int>) throws -> [Float]
+    /// Mean and std applied to `.rgb8` pixels.
+    var normalization: Normalization { get }
+    func label(_ i: Int) -> Int32
+    /// The batches listed (source indices), in order; `epoch` seeds any augmentation.
+    func load(_ batches: [[Int]], epoch: Int) -> ImageBatchStream
+}
+
+extension ImageSource {
+    public var labels: [Int32] { (0..<count).map(label) }
 }
 
 /// A safetensors file of preprocessed images: `images` (S, 3, H, W) f32, already normalised, and
@@ -20,10 +64,11 @@ public final class SafeTensorsImages: ImageSource {
     public let path: String
     let file: SafeTensorsFile
     public let count: Int
-    public let labels: [Int32]
+    let labelValues: [Int32]
     public let height: Int
     public let width: Int
     public var description: String { "\(path) (\(count) images of \(height)×\(width), preprocessed)" }
+    public var normalization: Normalization { .imageNet }   // unused: pixels come normalised
 
     public init(path: String) throws {
         self.path = path
@@ -41,14 +86,23 @@ public final class SafeTensorsImages: ImageSource {
         if let bad = raw.enumerated().first(where: { $0.element < 0 || $0.element >= TokenDataset.maxClasses }) {
             throw DataError("\(path): label \(bad.element) of image \(bad.offset) is outside [0, \(TokenDataset.maxClasses))")
         }
-        labels = raw.map { Int32($0) }
+        labelValues = raw.map { Int32($0) }
     }
 
-    public func images(_ range: Range<Int>) throws -> [Float] {
+    public func label(_ i: Int) -> Int32 { labelValues[i] }
+
+    public func load(_ batches: [[Int]], epoch: Int) -> ImageBatchStream {
+        var k = 0
         let per = 3 * height * width
-        return try file.withBytes("images") { raw in
-            (range.lowerBound * per..<range.upperBound * per).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) }
-        }
+        return ImageBatchStream(next: { [self] in
+            guard k < batches.count else { return nil }
+            let idx = batches[k]
+            k += 1
+            let px = try file.withBytes("images") { raw in
+                idx.flatMap { i in (i * per..<(i + 1) * per).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } }
+            }
+            return ImageBatch(indices: idx, labels: idx.map(label), pixels: .normalized(px))
+        })
     }
 }
 

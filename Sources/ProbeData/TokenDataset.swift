@@ -20,8 +20,11 @@ public struct TokenSetInfo: Codable, Sendable, Equatable {
     public var gridH: Int
     public var gridW: Int
     public var precision: String
-    public init(model: String, tap: String, cls: Bool, registers: Int, gridH: Int, gridW: Int, precision: String) {
+    /// Augmented views per image, view-major (sample v·S + i is view v of image i); nil: one.
+    public var views: Int?
+    public init(model: String, tap: String, cls: Bool, registers: Int, gridH: Int, gridW: Int, precision: String, views: Int? = nil) {
         self.model = model; self.tap = tap; self.cls = cls; self.registers = registers; self.gridH = gridH; self.gridW = gridW; self.precision = precision
+        self.views = views
     }
     static let key = "vkprobe.tokens"
 }
@@ -110,6 +113,9 @@ public final class TokenDataset {
     }
 
     public var classCount: Int { Int(labels.max() ?? 0) + 1 }
+
+    /// Augmented views per image (`vkprobe extract --views`, `train --cache-tokens --views`).
+    public var views: Int { info?.views ?? 1 }
 
     /// Tokens of `indices` as (B, N, D) Float, row-major.
     public func gatherTokens(_ indices: [Int]) throws -> [Float] { try gather("tokens", indices, rowElements: tokens * dim) }

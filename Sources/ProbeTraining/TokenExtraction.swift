@@ -16,6 +16,7 @@ public struct ExtractionManifest: Codable, Sendable, Equatable {
     public var taps: [String]
     public var shardSize: Int
     public var outputF16: Bool
+    public var views: Int
 
     /// "setting: before X, now Y" for every difference.
     func differences(from saved: ExtractionManifest) -> [String] {
@@ -38,16 +39,19 @@ public final class TokenExtraction {
     public let batchSize: Int
     public var log: (String) -> Void = { print($0) }
     public var progress: ((String) -> Void)?
+    /// Images that could not be read (left out of the shards), in the order met.
+    public private(set) var skipped: [SkippedImage] = []
 
     public init(vit: VisionTransformer, model: String, weightsPath: String, images: ImageSource, taps: [TokenTap], output: URL,
-                batchSize: Int = 32, shardSize: Int = 4096, outputF16: Bool = true) throws {
+                batchSize: Int = 32, shardSize: Int = 4096, outputF16: Bool = true, views: Int = 1) throws {
+        guard views >= 1, images.count % views == 0 else { throw DataError("\(images.count) images are not \(views) views of a set") }
         guard batchSize > 0, shardSize > 0 else { throw DataError("--batch-size and --shard-size must be positive") }
         guard !taps.isEmpty else { throw DataError("no token sets asked for (--blocks)") }
         self.vit = vit; self.images = images; self.output = output; self.taps = taps; self.batchSize = batchSize
         let bytes = (try? FileManager.default.attributesOfItem(atPath: weightsPath)[.size] as? Int) ?? 0
         manifest = ExtractionManifest(model: model, weights: URL(fileURLWithPath: weightsPath).lastPathComponent, weightsBytes: bytes,
                                       precision: vit.precision, images: images.description, imageCount: images.count,
-                                      taps: taps.map(\.description), shardSize: shardSize, outputF16: outputF16)
+                                      taps: taps.map(\.description), shardSize: shardSize, outputF16: outputF16, views: views)
     }
 
     var shardCount: Int { (images.count + manifest.shardSize - 1) / manifest.shardSize }
@@ -81,31 +85,49 @@ public final class TokenExtraction {
         let start = Date()
         var done = 0
         let total = todo.reduce(0) { $0 + min(manifest.shardSize, images.count - $1 * manifest.shardSize) }
+        // Every batch of every shard still to do, in one stream so loading runs ahead across shards.
+        var plan: [(shard: Int, last: Bool, indices: [Int])] = []
         for k in todo {
             let range = (k * manifest.shardSize)..<min((k + 1) * manifest.shardSize, images.count)
-            var shards = Dictionary(uniqueKeysWithValues: taps.map { tap in
+            for b in stride(from: range.lowerBound, to: range.upperBound, by: batchSize) {
+                plan.append((k, b + batchSize >= range.upperBound, Array(b..<min(b + batchSize, range.upperBound))))
+            }
+        }
+        let stream = images.load(plan.map(\.indices), epoch: 0)
+        func emptyShards() -> [TokenTap: TokenShard] {
+            Dictionary(uniqueKeysWithValues: taps.map { tap in
                 (tap, TokenShard(info: TokenSetInfo(model: manifest.model, tap: tap.description, cls: lay.cls, registers: lay.registers,
-                                                    gridH: lay.gridH, gridW: lay.gridW, precision: vit.precision.rawValue),
+                                                    gridH: lay.gridH, gridW: lay.gridW, precision: vit.precision.rawValue,
+                                                    views: manifest.views > 1 ? manifest.views : nil),
                                  dim: D, f16: manifest.outputF16))
             })
-            for b in stride(from: range.lowerBound, to: range.upperBound, by: batchSize) {
-                let r = b..<min(b + batchSize, range.upperBound)
-                let pixels = try images.images(r)
-                let x = try vit.ctx.tensor(pixels, [r.count, 3, images.height, images.width])
+        }
+        var shards = emptyShards()
+        for step in plan {
+            guard let batch = try stream.next() else { throw DataError("\(images.description): the loader ended early") }
+            for s in batch.skipped {
+                skipped.append(s)
+                log("skipped \(s.name): \(s.reason)")
+            }
+            if batch.count > 0 {
+                let x = try vit.ctx.images(batch, of: images)
                 let out = try vit.forward(x, taps: Set(taps))
-                let labels = Array(images.labels[r])
-                for tap in taps { shards[tap]!.append(try vit.ctx.read(out[tap]!), labels: labels) }
-                done += r.count
-                let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-9)
-                progress?("shard \(k + 1)/\(shardCount): \(done)/\(total) images, \(String(format: "%.1f", rate)) images/s, ETA \(Int(Double(total - done) / max(rate, 1e-9)))s")
+                for tap in taps { shards[tap]!.append(try vit.ctx.read(out[tap]!), labels: batch.labels) }
             }
-            for tap in taps {
-                try shards[tap]!.write(to: shardPath(tap, k).path) { KillPoint.reached("extract-temp", head: tap.description, epoch: k) }
+            done += step.indices.count
+            let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-9)
+            progress?("shard \(step.shard + 1)/\(shardCount): \(done)/\(total) images, \(String(format: "%.1f", rate)) images/s, ETA \(Int(Double(total - done) / max(rate, 1e-9)))s")
+            if step.last {
+                for tap in taps {
+                    try shards[tap]!.write(to: shardPath(tap, step.shard).path) { KillPoint.reached("extract-temp", head: tap.description, epoch: step.shard) }
+                }
+                KillPoint.reached("extract-shard", head: "*", epoch: step.shard)
+                shards = emptyShards()
             }
-            KillPoint.reached("extract-shard", head: "*", epoch: k)
         }
         let seconds = Date().timeIntervalSince(start)
-        log("extracted \(total) images in \(String(format: "%.1f", seconds)) s (\(String(format: "%.1f", Double(total) / max(seconds, 1e-9))) images/s) into \(taps.map { output.appendingPathComponent($0.description).path }.joined(separator: ", "))")
+        if !skipped.isEmpty { log("skipped \(skipped.count) unreadable image\(skipped.count == 1 ? "" : "s") (listed above); they are not in the token set") }
+        log("extracted \(total - skipped.count) images in \(String(format: "%.1f", seconds)) s (\(String(format: "%.1f", Double(total - skipped.count) / max(seconds, 1e-9))) images/s) into \(taps.map { output.appendingPathComponent($0.description).path }.joined(separator: ", "))")
         return Dictionary(uniqueKeysWithValues: taps.map { ($0, output.appendingPathComponent($0.description)) })
     }
 }

@@ -15,14 +15,14 @@ public struct HeadSummary: Codable, Sendable {
     public var status: String
 }
 
-/// Trains several heads from one pass over the token features per step: each batch is read and
-/// uploaded once and fed to every head; each head keeps its own parameters, optimiser state,
-/// metrics and checkpoints under `output/<head>/`.
+/// Trains several heads from one pass over the features per step: each batch is produced once
+/// (read from token files, or run through the backbone) and fed to every head; each head keeps
+/// its own parameters, optimiser state, metrics and checkpoints under `output/<head>/`.
 public final class Trainer {
     public let config: TrainingConfig
     public let ctx: KernelContext
-    public let train: TokenDataset
-    public let val: TokenDataset
+    public let train: FeatureSource
+    public let val: FeatureSource
     public let output: URL
     public let classes: Int
     public private(set) var heads: [HeadRun] = []
@@ -40,11 +40,25 @@ public final class Trainer {
     let fingerprint: RunFingerprint
     private var resumed = false
 
-    public init(config: TrainingConfig, ctx: KernelContext, train: TokenDataset, val: TokenDataset, output: URL,
-                headFactory: HeadFactory = { head, options, classes in ProbeHeadLayout(pooling: try Heads.pooling(head.name, options), classes: classes) }) throws {
+    public static let defaultHeadFactory: HeadFactory = { head, options, classes in
+        ProbeHeadLayout(pooling: try Heads.pooling(head.name, options), classes: classes)
+    }
+
+    /// Trains on token files.
+    public convenience init(config: TrainingConfig, ctx: KernelContext, train: TokenDataset, val: TokenDataset, output: URL,
+                            headFactory: HeadFactory = Trainer.defaultHeadFactory) throws {
+        try self.init(config: config, ctx: ctx, train: TokenFeatures(train, ctx: ctx), val: TokenFeatures(val, ctx: ctx), output: output,
+                      headFactory: headFactory)
+    }
+
+    public init(config: TrainingConfig, ctx: KernelContext, train: FeatureSource, val: FeatureSource, output: URL,
+                headFactory: HeadFactory = Trainer.defaultHeadFactory) throws {
         self.config = config; self.ctx = ctx; self.train = train; self.val = val; self.output = output
-        guard train.tokens == val.tokens, train.dim == val.dim else {
-            throw TrainingError("token shapes differ: \(train.path) has (N, D) = (\(train.tokens), \(train.dim)), \(val.path) has (\(val.tokens), \(val.dim))")
+        guard train.patches == val.patches, train.dim == val.dim else {
+            throw TrainingError("token shapes differ: \(train.description) has (N, D) = (\(train.patches), \(train.dim)), \(val.description) has (\(val.patches), \(val.dim))")
+        }
+        guard train.views >= 1, train.samples % train.views == 0 else {
+            throw TrainingError("\(train.description): \(train.samples) samples are not \(train.views) views of one image set")
         }
         guard config.batchSize > 0, config.accumIter > 0, config.epochs > 0 else { throw TrainingError("batch size, --accum-iter and --epochs must be positive") }
         guard !config.heads.isEmpty else { throw TrainingError("no heads to train (--heads)") }
@@ -57,16 +71,16 @@ public final class Trainer {
         }
         try train.validateLabels(classes: classes)
         try val.validateLabels(classes: classes)
-        fingerprint = RunFingerprint(config, classes: classes, trainSamples: train.samples, tokens: train.tokens, dim: train.dim)
+        fingerprint = RunFingerprint(config, classes: classes, trainSamples: train.samples, tokens: train.patches, dim: train.dim)
         let gpu = GPUBackend(ctx)
         for (i, name) in config.heads.enumerated() {
             let head = try HeadName(name)
             if head.selection != .patches && !(train.hasCLS && val.hasCLS) {
-                throw TrainingError("head \(name) needs the [CLS] token, but \(train.hasCLS ? val.path : train.path) has no `cls` tensor"
+                throw TrainingError("head \(name) needs the [CLS] token, but \(train.hasCLS ? val.description : train.description) has none"
                                     + (head.pooling == "lp_cls" ? " (lp_gap is the linear probe on the mean of the patch tokens)" : ""))
             }
             guard !heads.contains(where: { $0.name == name }) else { throw TrainingError("head \(name) is listed twice in --heads") }
-            let options = HeadOptions(dim: train.dim, tokens: head.tokens(patches: train.tokens), queries: config.queries,
+            let options = HeadOptions(dim: train.dim, tokens: head.tokens(patches: train.patches), queries: config.queries,
                                       heads: config.numHeads, classes: classes)
             let layout = try headFactory(head, options, classes)
             heads.append(try HeadRun(head: head, layout: layout, gpu: gpu, optimizer: config.optimizer, seed: config.seed &+ UInt64(i) &* 1000))
@@ -93,15 +107,6 @@ public final class Trainer {
         return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochMetrics.self, from: Data($0.utf8)) }
     }
 
-    // MARK: Batches
-
-    func upload(_ ds: TokenDataset, _ indices: [Int]) throws -> DeviceBatch {
-        let tokens = try ctx.tensor(try ds.gatherTokens(indices), [indices.count, ds.tokens, ds.dim])
-        let cls = ds.hasCLS ? try ctx.tensor(try ds.gatherCLS(indices), [indices.count, ds.dim]) : nil
-        let labels = try ctx.tensor(indices.map { ds.labels[$0] }, [indices.count])
-        return DeviceBatch(tokens: tokens, cls: cls, labels: labels, size: indices.count)
-    }
-
     // MARK: Loop
 
     /// Trains (or with `evalOnly`, evaluates the heads restored by `resume()`), writing metrics,
@@ -113,26 +118,30 @@ public final class Trainer {
             guard resumed else {
                 throw TrainingError("--eval-only evaluates the heads saved under \(output.path); resume them first (vkprobe train --resume --eval-only), or train them")
             }
+            let results = try evaluate(heads)
             for h in heads {
-                let r = try evaluate(h)
+                let r = results[h.name]!
                 log("\(h.name): val loss \(fmt(r.loss)) acc@1 \(fmt(r.acc1))% acc@5 \(fmt(r.acc5))% (after epoch \(h.nextEpoch))")
             }
             return try writeSummary()
         }
-        let subset = SeededOrder.subset(labels: train.labels, shots: config.shots, fraction: config.labelFraction, seed: config.seed)
+        // With cached views, the subset and shuffle are over images; epoch e reads view e mod K.
+        let images = train.samples / train.views
+        let subset = SeededOrder.subset(labels: Array(train.labels.prefix(images)), shots: config.shots, fraction: config.labelFraction, seed: config.seed)
         func order(_ epoch: Int) -> [Int] {
             if let sampleOrder { return sampleOrder(epoch) }
             var o = subset
             var rng = SeededOrder(seed: config.seed, stream: UInt64(epoch))
             rng.shuffle(&o)
-            return o
+            let offset = images * (epoch % train.views)
+            return o.map { $0 + offset }
         }
         let steps = (sampleOrder.map { $0(0).count } ?? subset.count) / config.batchSize
         guard steps > 0 else {
             throw TrainingError("--batch-size \(config.batchSize) exceeds the \(subset.count) training samples (the last partial batch is dropped); use a smaller batch")
         }
         let schedule = LearningRateSchedule(peak: config.peakLR, minLR: config.minLR, warmupEpochs: config.warmupEpochs, epochs: Double(config.epochs))
-        log("training \(heads.map(\.name).joined(separator: ", ")) on \(subset.count) samples (\(steps) steps/epoch, batch \(config.batchSize)×\(config.accumIter)), peak lr \(config.peakLR), \(ctx.device.name)")
+        log("training \(heads.map(\.name).joined(separator: ", ")) on \(subset.count) samples\(train.views > 1 ? " × \(train.views) cached views (one per epoch)" : "") (\(steps) steps/epoch, batch \(config.batchSize)×\(config.accumIter)), peak lr \(config.peakLR), \(ctx.device.name)")
         let runStart = Date()
         let firstEpoch = heads.map(\.nextEpoch).min() ?? 0
         for epoch in firstEpoch..<config.epochs {
@@ -145,15 +154,18 @@ public final class Trainer {
             }
             var sums: [String: (loss: Double, top1: Int, n: Int)] = [:]
             var lr = schedule.lr(atEpoch: Double(epoch))
+            let stream = train.batches((0..<steps).map { Array(epochOrder[($0 * config.batchSize)..<(($0 + 1) * config.batchSize)]) }, epoch: epoch)
             for step in 0..<steps {
                 // Upstream: the lr is set at the first micro-batch of each group; the optimiser
                 // steps after the last one.
                 if step % config.accumIter == 0 { lr = schedule.lr(atEpoch: Double(epoch) + Double(step) / Double(steps)) }
                 let apply = (step + 1) % config.accumIter == 0
-                var batch = try upload(train, Array(epochOrder[(step * config.batchSize)..<((step + 1) * config.batchSize)]))
+                // A batch short of images that could not be read is still a step (loss averaged
+                // over the images it has); none left at all ends the epoch.
+                guard var batch = try stream.next() else { break }
                 var results: [String: BatchResult] = [:]
                 for h in active where h.stopReason == nil {
-                    let r = try h.run(&batch, train: true, gradScale: 1 / Float(config.effectiveBatch), applyStep: apply ? lr : nil)
+                    let r = try h.run(&batch, train: true, gradScale: 1 / Float(batch.size * config.accumIter), applyStep: apply ? lr : nil)
                     results[h.name] = r
                     if !r.finite {
                         h.stopReason = "non-finite loss at epoch \(epoch + 1), step \(step + 1); stopped (its last good checkpoint is kept)"
@@ -174,10 +186,11 @@ public final class Trainer {
                     progress("epoch \(epoch + 1)/\(config.epochs) step \(step + 1)/\(steps) lr \(fmt(lr, 4)) loss \(losses) \(Int(rate)) img/s ETA \(Int(eta))s")
                 }
             }
+            for h in active { h.discardPartialGroup() }
+            let evaluated = try evaluate(active.filter { $0.stopReason == nil })
             for h in active {
-                h.discardPartialGroup()
                 if h.stopReason != nil { continue }   // diverged this epoch: its last good checkpoint stays
-                let v = try evaluate(h)
+                let v = evaluated[h.name]!
                 let s = sums[h.name] ?? (0, 0, 1)
                 let m = EpochMetrics(epoch: epoch, lr: lr, train_loss: s.loss / Double(max(s.n, 1)), train_acc1: 100 * Double(s.top1) / Double(max(s.n, 1)),
                                      val_loss: v.loss, val_acc1: v.acc1, val_acc5: v.acc5, seconds: Date().timeIntervalSince(epochStart))
@@ -216,16 +229,24 @@ public final class Trainer {
             + (h.stopReason.map { " — \($0)" } ?? ""))
     }
 
-    /// Loss, acc@1 and acc@5 (percent) on the whole validation split, in eval mode.
-    public func evaluate(_ h: HeadRun) throws -> (loss: Double, acc1: Double, acc5: Double) {
-        var loss = 0.0, top1 = 0, top5 = 0
-        for start in stride(from: 0, to: val.samples, by: config.batchSize) {
-            var batch = try upload(val, Array(start..<min(start + config.batchSize, val.samples)))
-            let r = try h.run(&batch, train: false, gradScale: 1, applyStep: nil)
-            loss += r.lossSum; top1 += r.top1; top5 += r.top5
+    /// Loss, acc@1 and acc@5 (percent) of each head on the whole validation split, in eval mode,
+    /// from one pass over it (each batch produced once for all heads).
+    public func evaluate(_ hs: [HeadRun]) throws -> [String: (loss: Double, acc1: Double, acc5: Double)] {
+        guard !hs.isEmpty else { return [:] }
+        var sums = [String: (loss: Double, top1: Int, top5: Int)]()
+        var n = 0
+        let stream = val.batches(stride(from: 0, to: val.samples, by: config.batchSize).map { Array($0..<min($0 + config.batchSize, val.samples)) }, epoch: 0)
+        while var batch = try stream.next() {
+            for h in hs {
+                let r = try h.run(&batch, train: false, gradScale: 1, applyStep: nil)
+                var s = sums[h.name] ?? (0, 0, 0)
+                s.loss += r.lossSum; s.top1 += r.top1; s.top5 += r.top5
+                sums[h.name] = s
+            }
+            n += batch.size
         }
-        let n = Double(val.samples)
-        return (loss / n, 100 * Double(top1) / n, 100 * Double(top5) / n)
+        guard n > 0 else { throw TrainingError("\(val.description): no validation sample could be read") }
+        return sums.mapValues { ($0.loss / Double(n), 100 * Double($0.top1) / Double(n), 100 * Double($0.top5) / Double(n)) }
     }
 
     func writeSummary() throws -> [String: HeadSummary] {

@@ -1,0 +1,262 @@
+import Foundation
+
+/// Where one image of a dataset comes from.
+public enum ImageItem: Sendable {
+    /// An encoded file (JPEG or PNG).
+    case file(URL)
+    /// Raw pixels (CIFAR's binary batches).
+    case pixels(RGBImage)
+}
+
+/// A labelled image dataset in one of the official layouts (the images are read on demand).
+public protocol ImageDataset: AnyObject, Sendable {
+    /// What and where it is (for logs and manifests).
+    var description: String { get }
+    var count: Int { get }
+    var classes: [String] { get }
+    func label(_ i: Int) -> Int32
+    func item(_ i: Int) throws -> ImageItem
+    /// A name for image i in messages (its path).
+    func name(_ i: Int) -> String
+}
+
+extension ImageDataset {
+    /// Image i decoded to RGB with `decoder` (one per thread).
+    public func image(_ i: Int, decoder: ImageDecoder) throws -> RGBImage {
+        switch try item(i) {
+        case let .pixels(p): return p
+        case let .file(url): return try decoder.decode(contentsOf: url)
+        }
+    }
+}
+
+/// A dataset given as a list of (file, class) pairs.
+public final class FileListDataset: ImageDataset, @unchecked Sendable {
+    public let description: String
+    public let classes: [String]
+    let files: [URL]
+    let labels: [Int32]
+    public init(description: String, classes: [String], files: [URL], labels: [Int32]) throws {
+        guard !files.isEmpty else { throw DataError("\(description): no images") }
+        self.description = description; self.classes = classes; self.files = files; self.labels = labels
+    }
+    public var count: Int { files.count }
+    public func label(_ i: Int) -> Int32 { labels[i] }
+    public func item(_ i: Int) throws -> ImageItem { .file(files[i]) }
+    public func name(_ i: Int) -> String { files[i].path }
+}
+
+/// Dataset layouts by name (`--dataset`), as upstream reads them (torchvision's classes and
+/// splits): see `ImageDatasets.open`.
+public enum ImageDatasets {
+    /// torchvision's IMG_EXTENSIONS (files with others are not part of an ImageFolder).
+    public static let imageExtensions: Set<String> = ["jpg", "jpeg", "png", "ppm", "bmp", "pgm", "tif", "tiff", "webp"]
+
+    public static let names = ["imagenet1k", "imagefolder", "CIFAR10", "CIFAR100", "CUB200", "OxfordIIITPet", "Food101", "DTD",
+                               "FGVCAircraft", "SUN397", "Places365"]
+
+    /// The training or evaluation split of dataset `name` under `root`.
+    public static func open(_ name: String, root: URL, train: Bool) throws -> ImageDataset {
+        guard FileManager.default.fileExists(atPath: root.path) else { throw DataError("\(root.path): no such directory (--data)") }
+        switch name.lowercased() {
+        case "imagenet1k", "imagenet": return try imageFolder(root.appendingPathComponent(train ? "train" : "val"))
+        case "imagefolder": return try imageFolder(root)
+        case "cifar10": return try CIFARDataset(root: root, hundred: false, train: train)
+        case "cifar100": return try CIFARDataset(root: root, hundred: true, train: train)
+        case "cub200": return try cub200(root, train: train)
+        case "oxfordiiitpet": return try pets(root, train: train)
+        case "food101": return try food101(root, train: train)
+        case "dtd": return try dtd(root, train: train)
+        case "fgvcaircraft": return try aircraft(root, train: train)
+        case "sun397": return try sun397(root, train: train)
+        case "places365": return try places365(root, train: train)
+        default: throw DataError("--dataset \(name): known datasets are \(names.joined(separator: ", "))")
+        }
+    }
+
+    /// torchvision's ImageFolder: classes are the sorted sub-directories of `root`; each class's
+    /// files (recursively, sorted, with an image extension) are its images. A class without any
+    /// is an error, as in torchvision (which raises FileNotFoundError).
+    public static func imageFolder(_ root: URL) throws -> FileListDataset {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
+            throw DataError("\(root.path): no such directory (an ImageFolder root holds one sub-directory per class)")
+        }
+        let classes = try fm.contentsOfDirectory(atPath: root.path).filter { name in
+            var d: ObjCBool = false
+            return fm.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &d) && d.boolValue
+        }.sorted()
+        guard !classes.isEmpty else { throw DataError("\(root.path): no class directories (an ImageFolder root holds one sub-directory per class)") }
+        var files: [URL] = [], labels: [Int32] = [], empty: [String] = []
+        for (c, name) in classes.enumerated() {
+            let dir = root.appendingPathComponent(name)
+            let found = (fm.enumerator(at: dir, includingPropertiesForKeys: [.isRegularFileKey])?.compactMap { $0 as? URL } ?? [])
+                .filter { imageExtensions.contains($0.pathExtension.lowercased()) }
+                .sorted { $0.path < $1.path }
+            if found.isEmpty { empty.append(name) }
+            files += found; labels += found.map { _ in Int32(c) }
+        }
+        guard empty.isEmpty else {
+            throw DataError("\(root.path): no image files (\(imageExtensions.sorted().joined(separator: ", "))) for the classes \(empty.joined(separator: ", ")); remove the empty class directories or add images (torchvision refuses them too)")
+        }
+        return try FileListDataset(description: "ImageFolder \(root.path)", classes: classes, files: files, labels: labels)
+    }
+
+    static func lines(_ url: URL) throws -> [String] {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw DataError("\(url.path): cannot read the split file") }
+        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// CUB-200-2011: images.txt (id path), train_test_split.txt (id is_train),
+    /// image_class_labels.txt (id class from 1), classes.txt.
+    static func cub200(_ root: URL, train: Bool) throws -> FileListDataset {
+        let base = FileManager.default.fileExists(atPath: root.appendingPathComponent("CUB_200_2011").path) ? root.appendingPathComponent("CUB_200_2011") : root
+        func table(_ f: String) throws -> [String: String] {
+            Dictionary(try lines(base.appendingPathComponent(f)).compactMap { l -> (String, String)? in
+                let p = l.split(separator: " ", maxSplits: 1).map(String.init); return p.count == 2 ? (p[0], p[1]) : nil
+            }, uniquingKeysWith: { a, _ in a })
+        }
+        let images = try table("images.txt"), split = try table("train_test_split.txt"), cls = try table("image_class_labels.txt")
+        let classNames = try lines(base.appendingPathComponent("classes.txt")).map { String($0.split(separator: " ", maxSplits: 1).last ?? "") }
+        let ids = images.keys.sorted { Int($0) ?? 0 < Int($1) ?? 0 }.filter { split[$0] == (train ? "1" : "0") }
+        return try FileListDataset(description: "CUB-200-2011 \(train ? "train" : "test") \(base.path)", classes: classNames,
+                                   files: ids.map { base.appendingPathComponent("images").appendingPathComponent(images[$0]!) },
+                                   labels: try ids.map { id in
+                                       guard let c = cls[id].flatMap(Int32.init), c >= 1 else { throw DataError("\(base.path): image \(id) has no class") }
+                                       return c - 1
+                                   })
+    }
+
+    /// Oxford-IIIT Pet: annotations/trainval.txt and test.txt ("Name_123 CLASS SPECIES BREED",
+    /// class from 1), images/<name>.jpg.
+    static func pets(_ root: URL, train: Bool) throws -> FileListDataset {
+        let base = FileManager.default.fileExists(atPath: root.appendingPathComponent("oxford-iiit-pet").path) ? root.appendingPathComponent("oxford-iiit-pet") : root
+        let rows = try lines(base.appendingPathComponent("annotations/\(train ? "trainval" : "test").txt")).filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ") }
+        var names: [Int32: String] = [:]
+        for r in rows { if let c = Int32(r[1]) { names[c - 1] = r[0].split(separator: "_").dropLast().joined(separator: "_") } }
+        return try FileListDataset(description: "Oxford-IIIT Pet \(train ? "trainval" : "test") \(base.path)",
+                                   classes: (0..<Int32(names.count)).map { names[$0] ?? "\($0)" },
+                                   files: rows.map { base.appendingPathComponent("images/\($0[0]).jpg") },
+                                   labels: rows.map { (Int32($0[1]) ?? 1) - 1 })
+    }
+
+    /// Food-101: meta/classes.txt, meta/train.txt and test.txt ("class/id"), images/<line>.jpg.
+    static func food101(_ root: URL, train: Bool) throws -> FileListDataset {
+        let base = FileManager.default.fileExists(atPath: root.appendingPathComponent("food-101").path) ? root.appendingPathComponent("food-101") : root
+        let classes = try lines(base.appendingPathComponent("meta/classes.txt"))
+        let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, Int32($0)) })
+        let items = try lines(base.appendingPathComponent("meta/\(train ? "train" : "test").txt"))
+        return try FileListDataset(description: "Food-101 \(train ? "train" : "test") \(base.path)", classes: classes,
+                                   files: items.map { base.appendingPathComponent("images/\($0).jpg") },
+                                   labels: try items.map { l in
+                                       guard let c = index[String(l.split(separator: "/").first ?? "")] else { throw DataError("\(base.path): unknown class in \(l)") }
+                                       return c
+                                   })
+    }
+
+    /// DTD (partition 1, as torchvision): labels/train1.txt and val1.txt ("class/file.jpg"),
+    /// images/; classes are the sorted image directories. Upstream evaluates on val.
+    static func dtd(_ root: URL, train: Bool) throws -> FileListDataset {
+        let base = FileManager.default.fileExists(atPath: root.appendingPathComponent("dtd").path) ? root.appendingPathComponent("dtd") : root
+        let classes = try FileManager.default.contentsOfDirectory(atPath: base.appendingPathComponent("images").path).filter { !$0.hasPrefix(".") }.sorted()
+        let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, Int32($0)) })
+        let items = try lines(base.appendingPathComponent("labels/\(train ? "train" : "val")1.txt"))
+        return try FileListDataset(description: "DTD \(train ? "train" : "val") \(base.path)", classes: classes,
+                                   files: items.map { base.appendingPathComponent("images/\($0)") },
+                                   labels: try items.map { l in
+                                       guard let c = index[String(l.split(separator: "/").first ?? "")] else { throw DataError("\(base.path): unknown class in \(l)") }
+                                       return c
+                                   })
+    }
+
+    /// FGVC-Aircraft (variants, as torchvision): data/variants.txt, data/images_variant_train.txt
+    /// and _val.txt ("id variant name"), data/images/<id>.jpg. Upstream evaluates on val.
+    static func aircraft(_ root: URL, train: Bool) throws -> FileListDataset {
+        let base = FileManager.default.fileExists(atPath: root.appendingPathComponent("fgvc-aircraft-2013b").path) ? root.appendingPathComponent("fgvc-aircraft-2013b") : root
+        let classes = try lines(base.appendingPathComponent("data/variants.txt"))
+        let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, Int32($0)) })
+        let items = try lines(base.appendingPathComponent("data/images_variant_\(train ? "train" : "val").txt")).map { l -> (String, String) in
+            let p = l.split(separator: " ", maxSplits: 1).map(String.init); return (p[0], p.count > 1 ? p[1] : "")
+        }
+        return try FileListDataset(description: "FGVC-Aircraft \(train ? "train" : "val") \(base.path)", classes: classes,
+                                   files: items.map { base.appendingPathComponent("data/images/\($0.0).jpg") },
+                                   labels: try items.map { id, v in
+                                       guard let c = index[v] else { throw DataError("\(base.path): unknown variant '\(v)' of image \(id)") }
+                                       return c
+                                   })
+    }
+
+    /// SUN397: ClassName.txt ("/a/abbey"), Partitions/Training_01.txt and Testing_01.txt
+    /// ("/a/abbey/sun_....jpg"), images under the root.
+    static func sun397(_ root: URL, train: Bool) throws -> FileListDataset {
+        let base = FileManager.default.fileExists(atPath: root.appendingPathComponent("SUN397").path) ? root.appendingPathComponent("SUN397") : root
+        let classes = try lines(base.appendingPathComponent("ClassName.txt"))
+        let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, Int32($0)) })
+        let items = try lines(base.appendingPathComponent("Partitions/\(train ? "Training" : "Testing")_01.txt"))
+        return try FileListDataset(description: "SUN397 \(train ? "train" : "test") \(base.path)", classes: classes,
+                                   files: items.map { base.appendingPathComponent(String($0.dropFirst())) },
+                                   labels: try items.map { l in
+                                       let cls = (l as NSString).deletingLastPathComponent
+                                       guard let c = index[cls] else { throw DataError("\(base.path): unknown class of \(l)") }
+                                       return c
+                                   })
+    }
+
+    /// Places365 (torchvision's small/standard layout): categories_places365.txt,
+    /// places365_train_standard.txt ("/a/airfield/00000001.jpg 0") under data_256_standard/ (or
+    /// data_256/), places365_val.txt under val_256/.
+    static func places365(_ root: URL, train: Bool) throws -> FileListDataset {
+        let classes = try lines(root.appendingPathComponent("categories_places365.txt")).map { String($0.split(separator: " ").first ?? "") }
+        let list = try lines(root.appendingPathComponent(train ? "places365_train_standard.txt" : "places365_val.txt")).map { $0.split(separator: " ") }
+        let dir = train ? (FileManager.default.fileExists(atPath: root.appendingPathComponent("data_256_standard").path) ? "data_256_standard" : "data_256") : "val_256"
+        return try FileListDataset(description: "Places365 \(train ? "train" : "val") \(root.path)", classes: classes,
+                                   files: list.map { root.appendingPathComponent(dir).appendingPathComponent(String($0[0].drop { $0 == "/" })) },
+                                   labels: list.map { Int32($0.last ?? "0") ?? 0 })
+    }
+}
+
+/// CIFAR-10/100, binary version: cifar-10-batches-bin/data_batch_{1..5}.bin and test_batch.bin
+/// (a label byte + 3072 channel-planar pixels each), cifar-100-binary/train.bin and test.bin (coarse
+/// and fine label bytes; the fine label is the class).
+public final class CIFARDataset: ImageDataset, @unchecked Sendable {
+    public let description: String
+    public let classes: [String]
+    let data: [Data]
+    let recordSize: Int
+    let labelOffset: Int
+    let offsets: [(Int, Int)]
+
+    public init(root: URL, hundred: Bool, train: Bool) throws {
+        let dir = root.appendingPathComponent(hundred ? "cifar-100-binary" : "cifar-10-batches-bin")
+        let base = FileManager.default.fileExists(atPath: dir.path) ? dir : root
+        let files = hundred ? [train ? "train.bin" : "test.bin"] : (train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"])
+        let recordSize = 3072 + (hundred ? 2 : 1)
+        self.recordSize = recordSize
+        labelOffset = hundred ? 1 : 0
+        data = try files.map { f in
+            let url = base.appendingPathComponent(f)
+            guard let d = try? Data(contentsOf: url, options: .alwaysMapped) else { throw DataError("\(url.path): missing (the binary version of CIFAR)") }
+            return d
+        }
+        for (f, d) in zip(files, data) where d.count % recordSize != 0 {
+            throw DataError("\(base.appendingPathComponent(f).path): \(d.count) bytes is not a whole number of \(recordSize)-byte records")
+        }
+        offsets = data.enumerated().flatMap { i, d in (0..<(d.count / recordSize)).map { (i, $0 * recordSize) } }
+        let meta = base.appendingPathComponent(hundred ? "fine_label_names.txt" : "batches.meta.txt")
+        let names = (try? String(contentsOf: meta, encoding: .utf8))?.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+        classes = names ?? (0..<(hundred ? 100 : 10)).map { "\($0)" }
+        description = "CIFAR-\(hundred ? 100 : 10) \(train ? "train" : "test") \(base.path)"
+    }
+
+    public var count: Int { offsets.count }
+    public func label(_ i: Int) -> Int32 { let (f, o) = offsets[i]; return Int32(data[f][data[f].startIndex + o + labelOffset]) }
+    public func name(_ i: Int) -> String { "\(description) #\(i)" }
+    public func item(_ i: Int) throws -> ImageItem {
+        let (f, o) = offsets[i]
+        let d = data[f], start = d.startIndex + o + labelOffset + 1
+        var px = [UInt8](repeating: 0, count: 3072)
+        for p in 0..<1024 { for c in 0..<3 { px[p * 3 + c] = d[start + c * 1024 + p] } }
+        return .pixels(RGBImage(width: 32, height: 32, pixels: px))
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import ProbeBackbones
+import ProbeData
+import ProbeKernels
+
+/// Where the trainer's token features come from: token files (extracted once) or images run
+/// through the frozen backbone at every step. Either way a batch is produced once and fed to
+/// every head.
+public protocol FeatureSource: AnyObject {
+    /// What it is (for logs and errors).
+    var description: String { get }
+    var samples: Int { get }
+    /// Patch tokens per sample and their width.
+    var patches: Int { get }
+    var dim: Int { get }
+    var hasCLS: Bool { get }
+    var labels: [Int32] { get }
+    /// Augmented views per image held (view-major; see `TokenSetInfo.views`).
+    var views: Int { get }
+    /// The batches listed (sample indices), in order, on the device; `epoch` seeds augmentation.
+    func batches(_ batches: [[Int]], epoch: Int) -> FeatureStream
+}
+
+extension FeatureSource {
+    public var classCount: Int { Int(labels.max() ?? 0) + 1 }
+
+    /// Checks labels lie in [0, classes).
+    public func validateLabels(classes: Int) throws {
+        if let bad = labels.enumerated().first(where: { $0.element < 0 || Int($0.element) >= classes }) {
+            throw DataError("\(description): label \(bad.element) of sample \(bad.offset) is outside [0, \(classes)); pass --classes or fix the labels")
+        }
+    }
+}
+
+/// Device batches in order.
+public final class FeatureStream {
+    let nextBatch: () throws -> DeviceBatch?
+    public init(_ next: @escaping () throws -> DeviceBatch?) { nextBatch = next }
+    public func next() throws -> DeviceBatch? { try nextBatch() }
+}
+
+/// Token files: each batch is gathered from the memory-mapped shards and uploaded.
+public final class TokenFeatures: FeatureSource {
+    public let dataset: TokenDataset
+    let ctx: KernelContext
+    public init(_ dataset: TokenDataset, ctx: KernelContext) { self.dataset = dataset; self.ctx = ctx }
+    public var description: String { dataset.path }
+    public var samples: Int { dataset.samples }
+    public var patches: Int { dataset.tokens }
+    public var dim: Int { dataset.dim }
+    public var hasCLS: Bool { dataset.hasCLS }
+    public var labels: [Int32] { dataset.labels }
+    public var views: Int { dataset.views }
+
+    public func batches(_ batches: [[Int]], epoch: Int) -> FeatureStream {
+        var k = 0
+        return FeatureStream { [self] in
+            guard k < batches.count else { return nil }
+            let indices = batches[k]
+            k += 1
+            let ds = dataset
+            let tokens = try ctx.tensor(try ds.gatherTokens(indices), [indices.count, ds.tokens, ds.dim])
+            let cls = ds.hasCLS ? try ctx.tensor(try ds.gatherCLS(indices), [indices.count, ds.dim]) : nil
+            let labels = try ctx.tensor(indices.map { ds.labels[$0] }, [indices.count])
+            return DeviceBatch(tokens: tokens, cls: cls, labels: labels, size: indices.count)
+        }
+    }
+}
+
+/// Images through the frozen backbone at every batch (upstream's protocol: augmentation each
+/// epoch). Images that cannot be read are left out of their batch and reported once each.
+public final class BackboneFeatures: FeatureSource {
+    public let images: ImageSource
+    public let vit: VisionTransformer
+    public let tap: TokenTap
+    let layout: TokenLayout
+    let labelValues: [Int32]
+    public var log: (String) -> Void = { print($0) }
+    /// Every image skipped so far (each reported once).
+    public private(set) var skipped: [Int: SkippedImage] = [:]
+
+    public init(images: ImageSource, vit: VisionTransformer, tap: TokenTap) throws {
+        self.images = images; self.vit = vit; self.tap = tap
+        layout = vit.layout(height: images.height, width: images.width)
+        guard layout.patches > 0 else { throw DataError("\(images.description): images of \(images.height)×\(images.width) px hold no \(vit.config.patchSize)-px patch") }
+        labelValues = images.labels
+    }
+
+    public var description: String { "\(images.description) through the ViT (width \(vit.config.embedDim), \(vit.config.depth) blocks) at \(tap)" }
+    public var samples: Int { images.count }
+    public var patches: Int { layout.patches }
+    public var dim: Int { vit.config.embedDim }
+    public var hasCLS: Bool { layout.cls }
+    public var labels: [Int32] { labelValues }
+    public var views: Int { 1 }
+
+    public func batches(_ batches: [[Int]], epoch: Int) -> FeatureStream {
+        let stream = images.load(batches, epoch: epoch)
+        let ctx = vit.ctx
+        return FeatureStream { [self] in
+            while let batch = try stream.next() {
+                for s in batch.skipped where skipped[s.index] == nil {
+                    skipped[s.index] = s
+                    log("skipped \(s.name): \(s.reason)")
+                }
+                guard batch.count > 0 else { continue }
+                let x = try ctx.images(batch, of: images)
+                let out = try vit.forward(x, taps: [tap])[tap]!
+                let n = batch.count
+                let tokens = try ctx.contiguous(try out.slice(axis: 1, layout.prefix..<layout.total))
+                let cls = layout.cls ? try ctx.contiguous(try out.slice(axis: 1, 0..<1).squeezed(1)) : nil
+                return DeviceBatch(tokens: tokens, cls: cls, labels: try ctx.tensor(batch.labels, [n]), size: n)
+            }
+            return nil
+        }
+    }
+}
