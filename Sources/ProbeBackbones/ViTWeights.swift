@@ -37,7 +37,17 @@ public struct ViTWeights {
 
     /// `ignoring` names tensors of the file that are not the model's (a golden's inputs and
     /// expected outputs).
+    /// A checkpoint may say how its position embedding is to be resized (`vkprobe.pos_embed_antialias`
+    /// metadata: "false" for models that interpolate without antialiasing, e.g. Hugging Face's
+    /// DINOv2, whose conversion writes it); it overrides the registry's default.
+    public static let antialiasKey = "vkprobe.pos_embed_antialias"
+
     public init(config: ViTConfig, file: SafeTensorsFile, model: String, ignoring: (String) -> Bool = { _ in false }) throws {
+        var config = config
+        if let a = file.metadata[Self.antialiasKey] {
+            guard let v = Bool(a) else { throw BackboneError("\(file.path): metadata \(Self.antialiasKey) = '\(a)', expected true or false") }
+            config.posEmbedAntialias = v
+        }
         self.config = config
         path = file.path
         let expected = Self.expectedShapes(config)
