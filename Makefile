@@ -2,7 +2,7 @@
 #   make demo   installs missing system packages, builds, runs the main job on a built-in default
 #   make test   installs missing system packages, builds, runs the tests (validation layer on)
 
-APT_PACKAGES := libvulkan-dev libvulkan1 glslang-tools glslc mesa-vulkan-drivers libturbojpeg0-dev libspng-dev vulkan-validationlayers
+APT_PACKAGES := libvulkan-dev libvulkan1 glslang-tools glslc mesa-vulkan-drivers libturbojpeg0-dev libspng-dev vulkan-validationlayers zlib1g-dev
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Floors, bottom to top (one direction of dependency; see README "Architecture"):
-//   CVulkan, CTurboJPEG            system-library shims
+//   CVulkan, CTurboJPEG, CSPNG, CZlib  system-library shims
 //   ProbeOps                       op vocabulary and the Double reference of every op (no device)
 //   ProbeAutodiff                  the tape (Graph) over any Backend; CPUBackend in Double
 //   VulkanCompute                  compute-only Vulkan: devices, memory, pipelines, streams
@@ -31,6 +31,7 @@ let package = Package(
         .systemLibrary(name: "CVulkan", path: "Sources/CVulkan"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         .systemLibrary(name: "CSPNG", path: "Sources/CSPNG"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
         // Op vocabulary (dtypes, activations, reductions, errors) and the Double reference.
         .target(name: "ProbeOps"),
@@ -58,7 +59,7 @@ let package = Package(
         .target(name: "SafeTensors"),
 
         // Datasets without a device: token files and shards (later images, transforms, loaders).
-        .target(name: "ProbeData", dependencies: ["SafeTensors", "CTurboJPEG", "CSPNG"]),
+        .target(name: "ProbeData", dependencies: ["SafeTensors", "CTurboJPEG", "CSPNG", "CZlib"]),
 
         // EP and every baseline head, the probe-head wrapper, upstream parameter names.
         .target(name: "ProbeHeads", dependencies: ["ProbeOps", "ProbeAutodiff", "SafeTensors"]),
@@ -80,7 +81,7 @@ let package = Package(
         ], path: "Bench/Sources/vkprobe-bench"),
 
         // Shared by every test target: devices under the validation layer, tolerances, goldens.
-        .target(name: "ProbeTestSupport", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeKernels"],
+        .target(name: "ProbeTestSupport", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeData", "CTurboJPEG"],
                 path: "Tests/ProbeTestSupport"),
 
         .testTarget(name: "VulkanComputeTests", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),

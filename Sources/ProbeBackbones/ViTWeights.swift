@@ -103,6 +103,14 @@ public struct ViTWeights {
         return ViTWeights(config: config, path: "(random)", tensors: t)
     }
 
+    /// Writes the tensors as a timm-named safetensors file (atomically).
+    public func write(to path: String, metadata: [String: String] = [:]) throws {
+        var w = SafeTensorsWriter()
+        w.metadata = metadata
+        for (name, shape) in Self.expectedShapes(config).sorted(by: { $0.key < $1.key }) { w.add(name, tensors[name]!, shape: shape) }
+        try w.write(to: path)
+    }
+
     init(config: ViTConfig, path: String, tensors: [String: [Float]]) {
         self.config = config; self.path = path; self.tensors = tensors
     }

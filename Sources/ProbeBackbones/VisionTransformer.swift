@@ -161,7 +161,9 @@ public final class VisionTransformer {
         var out: [TokenTap: Tensor] = [:]
         let rows = B * T
         let flat = try stream.reshaped([rows, D])
-        for (i, blk) in blocks.enumerated() {
+        // Blocks after the last one asked for are not run.
+        let last = taps.contains(.norm) ? c.depth - 1 : taps.compactMap { if case let .block(i) = $0 { return i } else { return nil } }.max() ?? -1
+        for (i, blk) in blocks.enumerated() where i <= last {
             // Attention branch.
             let h = try ctx.empty([rows, D], dtype: act)
             _ = try ctx.layerNorm(flat, gamma: blk.norm1w, beta: blk.norm1b, eps: c.normEps, into: h)

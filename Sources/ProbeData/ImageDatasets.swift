@@ -55,12 +55,17 @@ public enum ImageDatasets {
     public static let names = ["imagenet1k", "imagefolder", "CIFAR10", "CIFAR100", "CUB200", "OxfordIIITPet", "Food101", "DTD",
                                "FGVCAircraft", "SUN397", "Places365"]
 
-    /// The training or evaluation split of dataset `name` under `root`.
-    public static func open(_ name: String, root: URL, train: Bool) throws -> ImageDataset {
+    /// The training or evaluation split of dataset `name` under `root`. An ImageFolder's splits
+    /// are its `train/` and `val/` sub-folders; `split: nil` reads `root` itself as one ImageFolder.
+    public static func open(_ name: String, root: URL, train: Bool?) throws -> ImageDataset {
         guard FileManager.default.fileExists(atPath: root.path) else { throw DataError("\(root.path): no such directory (--data)") }
-        switch name.lowercased() {
-        case "imagenet1k", "imagenet": return try imageFolder(root.appendingPathComponent(train ? "train" : "val"))
-        case "imagefolder": return try imageFolder(root)
+        let lower = name.lowercased()
+        guard let train else {
+            guard lower == "imagefolder" || lower == "imagenet1k" else { throw DataError("--dataset \(name): name the split (train or val)") }
+            return try imageFolder(root)
+        }
+        switch lower {
+        case "imagenet1k", "imagenet", "imagefolder": return try imageFolder(root.appendingPathComponent(train ? "train" : "val"))
         case "cifar10": return try CIFARDataset(root: root, hundred: false, train: train)
         case "cifar100": return try CIFARDataset(root: root, hundred: true, train: train)
         case "cub200": return try cub200(root, train: train)

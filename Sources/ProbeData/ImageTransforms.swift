@@ -62,16 +62,16 @@ public struct AugmentRNG {
     public init(seed: UInt64, epoch: Int, index: Int) {
         state = seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(epoch) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(index) &* 0x1656_67B1_9E37_79F9
     }
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
-    mutating func uniform(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * Double(next() >> 11) / Double(1 << 53) }
+    public mutating func uniform(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * Double(next() >> 11) / Double(1 << 53) }
     /// An integer in [lo, hi).
-    mutating func integer(_ lo: Int, _ hi: Int) -> Int { lo + Int(next() % UInt64(max(hi - lo, 1))) }
+    public mutating func integer(_ lo: Int, _ hi: Int) -> Int { lo + Int(next() % UInt64(max(hi - lo, 1))) }
 }
 
 /// Upstream's training transform: MAE's RandomResizedCrop (one draw, no retry loop: area

@@ -115,3 +115,32 @@ public final class BackboneFeatures: FeatureSource {
         }
     }
 }
+
+/// What a run on images probed (`OUTPUT/backbone.json`): `vkprobe maps` reads it to run the same
+/// backbone at the same block and size over new images.
+public struct RunBackbone: Codable, Sendable {
+    public var model: String
+    public var weights: String
+    public var tap: String
+    public var imageSize: Int
+    public var mean: [Float]
+    public var std: [Float]
+    public var classes: [String]
+    public init(model: String, weights: String, tap: String, imageSize: Int, mean: [Float], std: [Float], classes: [String]) {
+        self.model = model; self.weights = weights; self.tap = tap; self.imageSize = imageSize; self.mean = mean; self.std = std; self.classes = classes
+    }
+    public static let file = "backbone.json"
+
+    public func write(to run: URL) throws {
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try e.encode(self).write(to: run.appendingPathComponent(Self.file), options: .atomic)
+    }
+
+    public static func read(from run: URL) throws -> RunBackbone? {
+        let url = run.appendingPathComponent(file)
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        do { return try JSONDecoder().decode(RunBackbone.self, from: data) } catch { throw TrainingError("\(url.path): unreadable (\(error))") }
+    }
+}

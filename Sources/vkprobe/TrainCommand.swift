@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ProbeBackbones
 import ProbeData
 import ProbeHeads
 import ProbeKernels
@@ -10,10 +11,23 @@ import VulkanCompute
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train and evaluate probe heads on token features with the upstream protocol (several heads at once).")
+        abstract: "Train and evaluate probe heads with the upstream protocol, several heads from one pass: on token files, or on images through a frozen ViT.",
+        discussion: """
+        Token files: --train-tokens and --val-tokens (from `vkprobe extract`).
+        Images: --model, --weights, --data (and --dataset); the backbone runs every step on augmented
+        images as upstream does, or with --cache-tokens once per image (or --views K augmented views)
+        into OUTPUT/tokens/, the heads then training on the cache.
+        """)
 
-    @Option(help: "Training tokens: safetensors with tokens (S, N, D) f32/f16, labels (S,) i32/i64, optional cls (S, D).") var trainTokens: String
-    @Option(help: "Validation tokens, same layout.") var valTokens: String
+    @Option(help: "Training tokens: a safetensors file or shard directory with tokens (S, N, D) f32/f16, labels (S,) i32/i64, optional cls (S, D).") var trainTokens: String?
+    @Option(help: "Validation tokens, same layout.") var valTokens: String?
+    @OptionGroup var backbone: BackboneOptions
+    @OptionGroup var data: ImageDataOptions
+    @Option(parsing: .unconditional, help: "With images: the block whose output the heads probe (-1 the last, without the final norm, as upstream; `norm` after it).") var block = "-1"
+    @Flag(help: "With images: run the backbone once per image (or --views K augmented views) and train on the cached tokens (OUTPUT/tokens/).") var cacheTokens = false
+    @Option(help: "With --cache-tokens: augmented views per training image (epoch e uses view e mod K); 1 without augmentation.") var views = 1
+    @Flag(help: "With images: no training augmentation (the eval transform on the training split too).") var noAugment = false
+    @Option(help: "With images: images per backbone pass when caching tokens.") var extractBatchSize = 64
     @Option(help: "Comma-separated heads: ep, lp (= lp_cls, the linear probe on [CLS], upstream's default), lp_gap (on the mean of the patches, upstream's `pos`), abmilp, simpool, ..., NAME_all (attentive pooling over [CLS] + patches).") var heads = "ep,lp"
     @Option(help: "Output directory: DIR/<head>/metrics.jsonl, checkpoints, curves.svg; DIR/summary.json.") var output: String
     @Option(help: "Epochs.") var epochs = 90
@@ -54,8 +68,45 @@ struct TrainCommand: ParsableCommand {
             config.shots = shots; config.labelFraction = labelFraction
             if earlyStop { config.earlyStop = EarlyStopping(patience: earlyStopPatience, minDelta: earlyStopMinDelta, minEpochs: earlyStopMinEpochs) }
             let device = try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)
-            let trainer = try Trainer(config: config, ctx: try KernelContext(device: device), train: try TokenDataset(path: trainTokens),
-                                      val: try TokenDataset(path: valTokens), output: URL(fileURLWithPath: output))
+            let ctx = try KernelContext(device: device)
+            let trainer: Trainer
+            let out = URL(fileURLWithPath: output)
+            var backboneFeatures: [BackboneFeatures] = []
+            switch (trainTokens, valTokens, backbone.given) {
+            case let (t?, v?, false):
+                trainer = try Trainer(config: config, ctx: ctx, train: try TokenDataset(path: t), val: try TokenDataset(path: v), output: out)
+            case (nil, nil, true):
+                let vitConfig = try backbone.config()
+                let vit = try backbone.load(ctx)
+                let tap = try TokenTap.parse(block, depth: vitConfig.depth)
+                let size = try data.size(vitConfig)
+                let norm = Normalization(vitConfig)
+                guard views >= 1, views == 1 || (cacheTokens && !noAugment) else {
+                    throw DataError("--views \(views) needs --cache-tokens with augmentation")
+                }
+                let trainTransform: ImageTransform = noAugment ? .eval(EvalTransform(size: size)) : .train(TrainTransform(size: size), seed: seed)
+                let trainImages = try data.source(split: true, transform: trainTransform, normalization: norm, views: cacheTokens ? views : 1)
+                let valImages = try data.source(split: false, transform: .eval(EvalTransform(size: size)), normalization: norm)
+                try RunBackbone(model: backbone.model!, weights: URL(fileURLWithPath: backbone.weights!).standardizedFileURL.path, tap: tap.description,
+                                imageSize: size, mean: norm.mean, std: norm.std, classes: trainImages.dataset.classes).write(to: out)
+                print("\(backbone.model!) (\(vit.precision.rawValue)) at \(tap) on \(device.name): train \(trainImages.description); val \(valImages.description)")
+                if cacheTokens {
+                    var sets: [TokenDataset] = []
+                    for (name, images, v) in [("train", trainImages, cacheTokens ? views : 1), ("val", valImages, 1)] as [(String, DatasetImages, Int)] {
+                        let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: backbone.weights!, images: images, taps: [tap],
+                                                      output: out.appendingPathComponent("tokens").appendingPathComponent(name),
+                                                      batchSize: extractBatchSize, outputF16: vit.precision == .fp16, views: v)
+                        job.log = { print($0); fflush(stdout) }
+                        sets.append(try TokenDataset(path: try job.run()[tap]!.path))
+                    }
+                    trainer = try Trainer(config: config, ctx: ctx, train: sets[0], val: sets[1], output: out)
+                } else {
+                    backboneFeatures = [try BackboneFeatures(images: trainImages, vit: vit, tap: tap), try BackboneFeatures(images: valImages, vit: vit, tap: tap)]
+                    trainer = try Trainer(config: config, ctx: ctx, train: backboneFeatures[0], val: backboneFeatures[1], output: out)
+                }
+            default:
+                throw TrainingError("give either --train-tokens and --val-tokens, or --model, --weights and --data")
+            }
             let terminal = isatty(STDOUT_FILENO) != 0
             if terminal {
                 trainer.progress = { line in FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)".utf8)) }
@@ -63,8 +114,11 @@ struct TrainCommand: ParsableCommand {
             } else {
                 trainer.log = { print($0); fflush(stdout) }
             }
+            for f in backboneFeatures { f.log = trainer.log }
             if resume || evalOnly { try trainer.resume() }
             let summary = try trainer.run(evalOnly: evalOnly)
+            let skipped = Set(backboneFeatures.flatMap { $0.skipped.values.map(\.name) })
+            if !skipped.isEmpty { print("skipped \(skipped.count) unreadable image\(skipped.count == 1 ? "" : "s") (named above)") }
             print("\nsummary (\(output)/summary.json):")
             for (name, s) in summary.sorted(by: { $0.key < $1.key }) {
                 print("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) best acc@1 \(String(format: "%.2f", s.best_acc1))% (epoch \(s.best_epoch + 1)), acc@5 \(String(format: "%.2f", s.acc5))%, \(s.params) params, \(s.status)")
