@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "ProbeBackbonesTests", dependencies: ["ProbeBackbones", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeTrainingTests", dependencies: ["ProbeTraining", "ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeShaders", "ProbeData",
                                                             "VulkanCompute", "SafeTensors", "ProbeTestSupport", "vkprobe"]),
-        .testTarget(name: "VKProbeCLITests", dependencies: ["ProbeTestSupport", "vkprobe"]),
+        .testTarget(name: "VKProbeCLITests", dependencies: ["ProbeTestSupport", "ProbeBackbones", "ProbeData", "SafeTensors", "vkprobe"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -117,6 +117,15 @@ public enum ViTRegistry {
     }
 
     /// The configuration of a timm model name.
+    /// A registry name, or a JSON file of timm constructor arguments (`*.json`).
+    public static func resolve(_ model: String) throws -> ViTConfig {
+        if model.hasSuffix(".json") {
+            guard let text = try? String(contentsOfFile: model, encoding: .utf8) else { throw BackboneError("\(model): cannot read the ViT configuration") }
+            return try ViTConfig.fromTimmArguments(text)
+        }
+        return try config(model)
+    }
+
     public static func config(_ name: String) throws -> ViTConfig {
         let arch = name.split(separator: ".").first.map(String.init) ?? name
         let parts = arch.split(separator: "_").map(String.init)

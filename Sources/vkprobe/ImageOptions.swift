@@ -18,8 +18,7 @@ struct BackboneOptions: ParsableArguments {
 
     func config() throws -> ViTConfig {
         guard let model else { throw BackboneError("--model is needed with --weights") }
-        if model.hasSuffix(".json") { return try ViTConfig.fromTimmArguments(try String(contentsOfFile: model, encoding: .utf8)) }
-        return try ViTRegistry.config(model)
+        return try ViTRegistry.resolve(model)
     }
 
     func load(_ ctx: KernelContext) throws -> VisionTransformer {

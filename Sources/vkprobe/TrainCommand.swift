@@ -87,7 +87,7 @@ struct TrainCommand: ParsableCommand {
                 let trainTransform: ImageTransform = noAugment ? .eval(EvalTransform(size: size)) : .train(TrainTransform(size: size), seed: seed)
                 let trainImages = try data.source(split: true, transform: trainTransform, normalization: norm, views: cacheTokens ? views : 1)
                 let valImages = try data.source(split: false, transform: .eval(EvalTransform(size: size)), normalization: norm)
-                try RunBackbone(model: backbone.model!, weights: URL(fileURLWithPath: backbone.weights!).standardizedFileURL.path, tap: tap.description,
+                try RunBackbone(model: backbone.model!.hasSuffix(".json") ? URL(fileURLWithPath: backbone.model!).standardizedFileURL.path : backbone.model!, weights: URL(fileURLWithPath: backbone.weights!).standardizedFileURL.path, tap: tap.description,
                                 imageSize: size, mean: norm.mean, std: norm.std, classes: trainImages.dataset.classes).write(to: out)
                 print("\(backbone.model!) (\(vit.precision.rawValue)) at \(tap) on \(device.name): train \(trainImages.description); val \(valImages.description)")
                 if cacheTokens {

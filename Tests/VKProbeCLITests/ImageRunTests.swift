@@ -1,0 +1,85 @@
+import Foundation
+import ProbeBackbones
+import ProbeData
+import ProbeTestSupport
+import SafeTensors
+import Testing
+
+/// The whole job as a user runs it, on a small ImageFolder with the issue's bad files and a tiny
+/// random ViT (under the validation layer: any message fails).
+@Suite(.serialized) struct ImageRunTests {
+    struct Fixture {
+        let root: URL, data: URL, model: String, weights: String
+        init() throws {
+            root = try temporaryDirectory("image-run")
+            data = root.appendingPathComponent("data")
+            try writeImageFolder(data, splits: [("train", 8), ("val", 4)], classes: ["a", "b", "c"], size: 40, seed: 3)
+            try addBadFiles(to: data.appendingPathComponent("train/a"))
+            let json = #"{"patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 32, "init_values": 1e-5}"#
+            model = root.appendingPathComponent("tiny-vit.json").path
+            try json.write(toFile: model, atomically: true, encoding: .utf8)
+            weights = root.appendingPathComponent("tiny-vit.safetensors").path
+            try ViTWeights.random(try ViTConfig.fromTimmArguments(json), seed: 4).write(to: weights)
+        }
+        func train(_ extra: [String], output: String) throws -> CLIRun {
+            try runVkprobe(["train", "--validation", "--model", model, "--weights", weights, "--data", data.path, "--image-size", "32",
+                            "--heads", "ep,lp", "--ep-queries", "4", "--epochs", "2", "--batch-size", "8", "--warmup-epochs", "1",
+                            "--workers", "2", "--output", root.appendingPathComponent(output).path] + extra)
+        }
+    }
+    static let unreadable = ["empty.jpg", "text.jpg", "truncated.jpg"]
+
+    @Test func backboneEveryStepSkipsBadFilesByName() throws {
+        let f = try Fixture()
+        let run = try f.train([], output: "online")
+        #expect(run.status == 0, "\(run.stderr)")
+        for name in Self.unreadable { #expect(run.stdout.contains("skipped \(f.data.path)/train/a/\(name):"), "\(name) not reported:\n\(run.stdout)") }
+        #expect(run.stdout.contains("skipped 3 unreadable images"))
+        #expect(!run.stdout.contains("cmyk.jpg:") && !run.stdout.contains("one-pixel.jpg:"), "CMYK and 1×1 images load as with PIL")
+        #expect(!run.stderr.contains("alidation"), "\(run.stderr)")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: f.root.appendingPathComponent("online/summary.json"))) as? [String: Any]
+        #expect((summary?["heads"] as? [String: Any])?.keys.sorted() == ["ep", "lp"])
+        // The maps of the trained EP head over the val images.
+        let maps = try runVkprobe(["maps", "--validation", "--run", f.root.appendingPathComponent("online").path, "--images", f.data.appendingPathComponent("val").path,
+                                   "--groups", "2", "--output", f.root.appendingPathComponent("maps").path])
+        #expect(maps.status == 0, "\(maps.stderr)")
+        #expect(!maps.stderr.contains("alidation"), "\(maps.stderr)")
+        let sheet = try ImageDecoder.decode(try Data(contentsOf: f.root.appendingPathComponent("maps/contact-sheet.png")), name: "sheet")
+        #expect(sheet.width == 4 * 2 * 224 + 9 * 4 && sheet.height == 3 * 224 + 4 * 4)   // 12 images, 4 per row, image + overlay each
+        let raw = try SafeTensorsFile(path: f.root.appendingPathComponent("maps/maps.safetensors").path)
+        #expect(raw.entries["attention"]?.shape == [12, 4, 4, 4])
+        let a = try raw.floats("attention")
+        for row in stride(from: 0, to: a.count, by: 16) {
+            let s = a[row..<(row + 16)].reduce(0, +)
+            #expect(abs(s - 1) < 1e-5, "each query's map is a softmax over the 16 patches (sum \(s))")
+        }
+        let pngs = try FileManager.default.contentsOfDirectory(atPath: f.root.appendingPathComponent("maps").path).filter { $0.hasSuffix("-maps.png") }
+        #expect(pngs.count == 12)
+    }
+
+    @Test func strictFailsUpFrontListingEveryBadFile() throws {
+        let f = try Fixture()
+        let run = try f.train(["--strict"], output: "strict")
+        #expect(run.status == 1)
+        for name in Self.unreadable { #expect(run.stderr.contains("/train/a/\(name)"), "\(name) not listed:\n\(run.stderr)") }
+        #expect(run.stderr.contains("3 of 29 images"))
+        #expect(!FileManager.default.fileExists(atPath: f.root.appendingPathComponent("strict/summary.json").path))
+    }
+
+    @Test func cachedViewsTrainOnTokenShards() throws {
+        let f = try Fixture()
+        let run = try f.train(["--cache-tokens", "--views", "2"], output: "cached")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("× 2 cached views"), "\(run.stdout)")
+        let shards = f.root.appendingPathComponent("cached/tokens/train/block1")
+        let file = try SafeTensorsFile(path: shards.appendingPathComponent("shard-00000.safetensors").path)
+        #expect(file.entries["tokens"]?.shape == [2 * 26, 16, 32], "26 readable training images × 2 views, 4×4 patches, width 32")
+        #expect(file.metadata["vkprobe.tokens"]?.contains("\"views\":2") == true)
+        // Missing class images: a clear error naming the class.
+        for name in try FileManager.default.contentsOfDirectory(atPath: f.data.appendingPathComponent("val/c").path) {
+            try FileManager.default.removeItem(at: f.data.appendingPathComponent("val/c").appendingPathComponent(name))
+        }
+        let empty = try f.train([], output: "empty-class")
+        #expect(empty.status == 1 && empty.stderr.contains("for the classes c"), "\(empty.stderr)")
+    }
+}
