@@ -3,10 +3,12 @@
 #   make test   installs missing system packages, builds, runs the tests (validation layer on)
 
 APT_PACKAGES := libvulkan-dev libvulkan1 glslang-tools glslc mesa-vulkan-drivers libturbojpeg0-dev libspng-dev vulkan-validationlayers zlib1g-dev
+# The demo's data and backbone tools (optional: the demo falls back without them).
+DEMO_PACKAGES := dataset-fashion-mnist python3-onnx python3-numpy python3-pip
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release demo test bench clean
+.PHONY: deps demo-deps build release demo test bench clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -24,9 +26,20 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-demo: release
+demo-deps:
+	@missing=""; for p in $(DEMO_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null) \
+	    || echo "could not install$$missing; the demo falls back to generated data or a random ViT"; \
+	fi
+	@sh tools/fetch_demo_backbone.sh demo-assets
+
+demo: release demo-deps
 	$(SWIFT) run -c release vkprobe devices
-	$(SWIFT) run -c release vkprobe demo --output demo-output
+	$(SWIFT) run -c release vkprobe demo --output demo-output --backbone demo-assets/vit_s_focus.safetensors
 
 test: deps
 	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test

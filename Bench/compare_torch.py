@@ -221,6 +221,69 @@ def backbone_cases(device):
     return {f"backbone:{n}": make(n) for n in ["vit_small_patch16_224", "vit_base_patch16_224", "vit_large_patch16_224"]}
 
 
+def pipeline_peer(args, records):
+    """torchvision's ImageFolder + DataLoader (PIL decode, upstream's transforms, ToTensor +
+    Normalize) with the same workers, and the extract path through timm, on the same images."""
+    import torch
+    import torchvision.transforms as T
+    from torchvision.datasets import ImageFolder
+    norm = T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    S = args.size
+    tfs = {"decode+eval": T.Compose([T.Resize(int(S * 256 / 224), interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(S), T.ToTensor(), norm]),
+           "decode+train": T.Compose([T.RandomResizedCrop(S, interpolation=T.InterpolationMode.BICUBIC), T.RandomHorizontalFlip(), T.ToTensor(), norm])}
+
+    def passes(loader, body=lambda x: None):
+        times = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            for x, _ in loader:
+                body(x)
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    rates = {}
+    n = None
+    for name, tf in tfs.items():
+        ds = ImageFolder(args.pipeline, transform=tf)
+        n = len(ds)
+        loader = torch.utils.data.DataLoader(ds, batch_size=args.batch_size, num_workers=args.workers, persistent_workers=args.workers > 0)
+        rates[name] = n / passes(loader)
+    try:
+        import timm
+        dev = torch.device(args.torch_device if args.torch_device == "cpu" or torch.cuda.is_available() else "cpu")
+        m = timm.create_model(args.model, pretrained=False, num_classes=0, img_size=S).to(dev).eval()
+        depth = int(args.block) + 1
+        ds = ImageFolder(args.pipeline, transform=tfs["decode+eval"])
+        loader = torch.utils.data.DataLoader(ds, batch_size=args.batch_size, num_workers=args.workers, persistent_workers=args.workers > 0)
+
+        def forward(x):
+            with torch.no_grad(), torch.autocast(dev.type, dtype=torch.float16, enabled=dev.type == "cuda"):
+                t = m._pos_embed(m.patch_embed(x.to(dev)))
+                for blk in m.blocks[:depth]:
+                    t = blk(t)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+        rates["extract"] = n / passes(loader, forward)
+    except ImportError:
+        pass
+    print(f"\npeer: torchvision {__import__('torchvision').__version__} ImageFolder + DataLoader ({args.workers} workers), torch {torch.__version__}")
+    print(f"{'stage':<42} {'ours img/s':>11} {'peer img/s':>11} {'ours/peer':>10}")
+    out = []
+    for r in records:
+        stage = r["op"].split(":", 1)[1]
+        key = "extract" if stage.startswith("extract") else stage
+        ours = r["gflops"]
+        peer = rates.get(key)
+        if peer is None:
+            print(f"{stage:<42} {ours:>11.1f} {'-':>11}")
+            continue
+        print(f"{stage:<42} {ours:>11.1f} {peer:>11.1f} {ours / peer:>10.2f}")
+        out.append(dict(r, peer="torchvision", peer_images_per_s=peer, ours_over_peer=ours / peer))
+    if args.json:
+        json.dump(out, open(args.json, "w"), indent=2)
+    return 0
+
+
 def median_ms(fn, sync, repeats):
     fn(); sync()
     times = []
@@ -239,8 +302,16 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--upstream", default=os.environ.get("EP_UPSTREAM"),
                     help="efficient-probing checkout whose heads are timed for head:* records (else $EP_UPSTREAM)")
+    ap.add_argument("--pipeline", help="an ImageFolder: time torchvision's loading pipeline on it (vkprobe-bench pipeline)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--model", default="vit_small_patch16_224")
+    ap.add_argument("--block", default="11")
     args = ap.parse_args()
     records = json.load(open(args.results))
+    if args.pipeline:
+        return pipeline_peer(args, records)
     peer = peer_name()
     if peer is None:
         print("compare_torch: neither PyTorch nor NumPy is importable; nothing to compare", file=sys.stderr)

@@ -80,8 +80,10 @@ public func cosineKMeans(_ vectors: [Float], count: Int, dim: Int, groups k: Int
 }
 
 /// Upstream's figure of EP's maps: the image in dimmed greyscale; each patch coloured by the group
-/// of queries that attends to it most, with strength from that group's map (the sum of its
-/// queries' maps, scaled to its maximum on the image), upsampled bilinearly to the pixels.
+/// of queries that attends to it most, with strength from that group's map (at each patch the
+/// largest of its queries' attention), each group's map stretched to [0, 1] between its least and
+/// most attended patch on the image (the maps show where, not how sharply: `focus` says that);
+/// upsampled bilinearly to the pixels.
 public enum AttentionFigure {
     /// Distinct colours (Okabe–Ito, then a few more).
     public static let palette: [[Double]] = [[230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66], [0, 114, 178],
@@ -92,8 +94,11 @@ public enum AttentionFigure {
         let N = gh * gw, k = (groups.max() ?? 0) + 1
         let base = maps.startIndex
         var group = [[Double]](repeating: [Double](repeating: 0, count: N), count: k)
-        for q in 0..<Q { for n in 0..<N { group[groups[q]][n] += Double(maps[base + q * N + n]) } }
-        for g in 0..<k { let m = max(group[g].max() ?? 0, 1e-12); group[g] = group[g].map { $0 / m } }
+        for q in 0..<Q { for n in 0..<N { group[groups[q]][n] = max(group[groups[q]][n], Double(maps[base + q * N + n])) } }
+        for g in 0..<k {
+            let lo = group[g].min() ?? 0, hi = group[g].max() ?? 0
+            group[g] = group[g].map { hi > lo ? ($0 - lo) / (hi - lo) : 0 }
+        }
         let (W, H) = (image.width, image.height)
         var out = [UInt8](repeating: 0, count: W * H * 3)
         for y in 0..<H {
@@ -112,12 +117,19 @@ public enum AttentionFigure {
                 let i = (y * W + x) * 3
                 let grey = 0.299 * Double(image.pixels[i]) + 0.587 * Double(image.pixels[i + 1]) + 0.114 * Double(image.pixels[i + 2])
                 let dim = 0.4 * grey
-                let a = alpha * max(0, min(1, s))
+                let a = alpha * pow(max(0, min(1, s)), 2)   // squared: the most attended patches stand out
                 let color = palette[best % palette.count]
                 for c in 0..<3 { out[i + c] = UInt8(max(0, min(255, (dim * (1 - a) + color[c] * a).rounded()))) }
             }
         }
         return RGBImage(width: W, height: H, pixels: out)
+    }
+
+    /// How sharply the queries attend: the median over queries and images of the largest
+    /// attention weight times N (1 = uniform over the N patches).
+    public static func focus(_ maps: [Float], queries Q: Int, patches N: Int) -> Double {
+        let peaks = stride(from: 0, to: maps.count, by: N).map { Double(maps[$0..<($0 + N)].max() ?? 0) * Double(N) }.sorted()
+        return peaks.isEmpty ? 0 : peaks[peaks.count / 2]
     }
 
     /// Tiles (each row: image, overlay, image, overlay, …) on a white sheet with 4-px gaps.

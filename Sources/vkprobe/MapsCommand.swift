@@ -90,6 +90,8 @@ struct MapsCommand: ParsableCommand {
             let namesJSON = String(decoding: try JSONEncoder().encode(names), as: UTF8.self)
             w.metadata = ["images": namesJSON, "model": bb.model, "tap": bb.tap, "image_size": "\(S)", "head": head]
             try w.write(to: outDir.appendingPathComponent("maps.safetensors").path)
+            print(String(format: "focus: the median query's largest weight is %.2f× uniform (1 = attends evenly to all %d patches)",
+                         AttentionFigure.focus(maps, queries: Q, patches: N), N))
             print("wrote \(crops.count) map images, \(outDir.path)/contact-sheet.png and \(outDir.path)/maps.safetensors (attention (\(crops.count), \(Q), \(layout.gridH), \(layout.gridW)); \(groups) query groups)")
         }
     }

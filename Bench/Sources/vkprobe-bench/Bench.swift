@@ -9,7 +9,7 @@ struct VKProbeBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vkprobe-bench",
         abstract: "Throughput of VulkanProbe's kernels, timed with GPU timestamps (median after warm-up).",
-        subcommands: [KernelsBench.self, HeadsBench.self, BackboneBench.self])
+        subcommands: [KernelsBench.self, HeadsBench.self, BackboneBench.self, PipelineBench.self])
 }
 
 /// One measured record, as written to JSON.
