@@ -76,7 +76,7 @@ struct PipelineBench: ParsableCommand {
         let vitMS = try measure(ctx, warmup: 1, repeats: repeats) { _ = try vit.forward(x, taps: [tap]) }
         rows.append(("ViT alone (GPU timestamps)", Double(batchSize) / (vitMS / 1e3)))
         print("device: \(dev.name)")
-        for (name, rate) in rows { print(String(format: "  %-40@ %9.1f images/s", name, rate)) }
+        for (name, rate) in rows { print("  " + name.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%9.1f images/s", rate)) }
         let ratio = rows[0].1 / rows[3].1
         print(String(format: "decode+eval is %.1f× the ViT's rate on this device: %@", ratio,
                      ratio >= 1 ? "decoding does not starve the device" : "DECODING IS THE BOTTLENECK (add --workers)"))
