@@ -170,7 +170,21 @@ def upstream_head_cases(device, upstream):
         return {}
     sys.path.insert(0, upstream)
     from probe_heads import POOLINGS  # the upstream table of pooling factories
+    from poolings.clip.attention_pool2d import AttentionPool2d
     dev = torch.device(device)
+    # Harness adaptations, the upstream code untouched: on a CPU-only machine simpool/esimpool
+    # create tensors with device='cuda' and other_pool calls .cuda(), so both are redirected to
+    # the CPU while a head is built and run; clip's factory fixes its position table at 14×14
+    # (197 tokens), so the same AttentionPool2d is built for the benchmark's grid instead.
+    if dev.type == "cpu":
+        real_tensor = torch.tensor
+
+        def cpu_tensor(*a, **k):
+            if str(k.get("device", "")).startswith("cuda"):
+                k["device"] = "cpu"
+            return real_tensor(*a, **k)
+        torch.tensor = cpu_tensor
+        torch.Tensor.cuda = lambda self, *a, **k: self
 
     def make(name):
         def case(B, N, D, C):
@@ -178,11 +192,18 @@ def upstream_head_cases(device, upstream):
                                          abmilp_sa="both", abmilp_act="tanh", abmilp_depth=2, abmilp_cond="none",
                                          abmilp_content="all")
             model = types.SimpleNamespace(patch_embed=types.SimpleNamespace(num_patches=N))
-            if name == "lp":
+            if name in ("lp", "lp_cls"):      # BatchNorm + Linear on (B, D) features ([CLS])
                 head = nn.Sequential(nn.BatchNorm1d(D, affine=False, eps=1e-6), nn.Linear(D, C)).to(dev)
                 x = torch.rand(B, D, device=dev)
+            elif name == "lp_gap":            # the mean of the tokens, then BatchNorm + Linear
+                class Mean(nn.Module):
+                    def forward(self, t):
+                        return t.mean(dim=1)
+                head = nn.Sequential(Mean(), nn.BatchNorm1d(D, affine=False, eps=1e-6), nn.Linear(D, C)).to(dev)
+                x = torch.rand(B, N, D, device=dev)
             else:
-                pooling = POOLINGS[name][0](D, args, model)
+                side = int(round(N ** 0.5))
+                pooling = AttentionPool2d(in_features=D, feat_size=side) if name == "clip" else POOLINGS[name][0](D, args, model)
                 head = nn.Sequential(pooling, nn.BatchNorm1d(D, affine=False, eps=1e-6), nn.Linear(D, C)).to(dev)
                 x = torch.rand(B, N, D, device=dev)
             y = torch.arange(B, device=dev) % C
@@ -193,7 +214,7 @@ def upstream_head_cases(device, upstream):
                 F.cross_entropy(head(x), y).backward()
             return run
         return case
-    return {f"head:{name}": make(name) for name in list(POOLINGS) + ["lp"]}
+    return {f"head:{name}": make(name) for name in list(POOLINGS) + ["lp", "lp_cls", "lp_gap"]}
 
 
 def backbone_cases(device):

@@ -5,6 +5,7 @@
 // same COLS columns, whose B addresses are therefore uniform.
 #define SCALE_ID 7
 #define RESIDUAL_ID 8
+#define VEC4_BN_ID 9
 #include "gemm_common.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -15,6 +16,10 @@ layout(constant_id = 4) const uint COLS = 16;
 layout(constant_id = 5) const bool VEC4_K = false;
 // Only A contiguous along K (B strided, e.g. A·X or dY·W): float4 gathers of A, scalar uniform B.
 layout(constant_id = 6) const bool VEC4_A = false;
+// B contiguous along N (row-major K×N, e.g. the aggregation A·X), N, COLS and every B offset and
+// stride multiples of 4: the workgroup's COLS columns of a K step are COLS/4 uniform float4 loads
+// (a whole float4 lies either inside N or past it). With VEC4_A, A is read as float4 along K too.
+layout(constant_id = VEC4_BN_ID) const bool VEC4_BN = false;
 
 void main() {
     uint batchIndex = gl_WorkGroupID.z;
@@ -30,7 +35,49 @@ void main() {
         [[unroll]] for (uint c = 0; c < COLS; ++c) acc[r][c] = 0.0;
     }
     [[unroll]] for (uint c = 0; c < COLS; ++c) colB[c] = baseB + min(j0 + c, p.N - 1) * p.sBn;
-    if (VEC4_K) {
+    if (VEC4_BN) {
+        // Column quads: the float4 index of columns j0 + 4q .. + 3 in row 0 (clamped past N).
+        uint quad[COLS / 4];
+        [[unroll]] for (uint q = 0; q < COLS / 4; ++q) quad[q] = (baseB >> 2) + min(j0 / 4u + q, p.N / 4u - 1u);
+        uint rowStride4 = p.sBk >> 2;
+        uint k = 0;
+        if (VEC4_A) {
+            uint rowA4[ROWS];
+            [[unroll]] for (uint r = 0; r < ROWS; ++r) rowA4[r] = rowA[r] >> 2;
+            for (uint k4 = 0; k4 < p.K / 4; ++k4) {
+                vec4 av[ROWS];
+                [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = vec4(a4[rowA4[r] + k4]);
+                [[unroll]] for (uint kk = 0; kk < 4; ++kk) {
+                    uint row = (k4 * 4u + kk) * rowStride4;
+                    [[unroll]] for (uint q = 0; q < COLS / 4; ++q) {
+                        vec4 bv = vec4(b4[quad[q] + row]);
+                        [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+                            float x = av[r][kk];
+                            acc[r][4 * q] = fma(x, bv.x, acc[r][4 * q]);
+                            acc[r][4 * q + 1] = fma(x, bv.y, acc[r][4 * q + 1]);
+                            acc[r][4 * q + 2] = fma(x, bv.z, acc[r][4 * q + 2]);
+                            acc[r][4 * q + 3] = fma(x, bv.w, acc[r][4 * q + 3]);
+                        }
+                    }
+                }
+            }
+            k = (p.K / 4u) * 4u;
+        }
+        for (; k < p.K; ++k) {
+            float av[ROWS];
+            [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = float(a[rowA[r] + k * p.sAk]);
+            uint row = k * rowStride4;
+            [[unroll]] for (uint q = 0; q < COLS / 4; ++q) {
+                vec4 bv = vec4(b4[quad[q] + row]);
+                [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+                    acc[r][4 * q] = fma(av[r], bv.x, acc[r][4 * q]);
+                    acc[r][4 * q + 1] = fma(av[r], bv.y, acc[r][4 * q + 1]);
+                    acc[r][4 * q + 2] = fma(av[r], bv.z, acc[r][4 * q + 2]);
+                    acc[r][4 * q + 3] = fma(av[r], bv.w, acc[r][4 * q + 3]);
+                }
+            }
+        }
+    } else if (VEC4_K) {
         [[unroll]] for (uint r = 0; r < ROWS; ++r) rowA[r] >>= 2;
         [[unroll]] for (uint c = 0; c < COLS; ++c) colB[c] >>= 2;
         for (uint k4 = 0; k4 < p.K / 4; ++k4) {

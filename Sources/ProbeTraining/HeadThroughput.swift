@@ -18,25 +18,33 @@ public struct HeadReport: Codable, Sendable {
 /// Measures a probe head's training step (pooling → BN → Linear, cross-entropy, backward) on the
 /// device: median over `repeats` after one warm-up, timed with GPU timestamps.
 public func measureTrainingStep(_ layout: ProbeHeadLayout, ctx: KernelContext, batch: Int, repeats: Int = 3) throws -> Double {
-    let gpu = GPUBackend(ctx)
-    let state = try ProbeHeadState(layout: layout, backend: gpu, seed: 1)
-    let o = layout.pooling.options
-    var rng = InitRNG(seed: 3)
-    let x = try gpu.constant(rng.values(for: ParameterSpec("x", [batch, o.tokens, o.dim], .normal(std: 1))), [batch, o.tokens, o.dim])
-    let labels = try ctx.tensor((0..<batch).map { Int32($0 % layout.classes) }, [batch])
+    let step = try trainingStep(layout, ctx: ctx, batch: batch)
     var times: [Double] = []
     for i in 0...repeats {
         try ctx.stream.beginRegion("step")
-        let g = Graph(gpu, training: true)
-        let (logits, _, _, _) = try state.forward(g, tokens: g.input(x))
-        let ce = try ctx.crossEntropy(logits.value, labels: labels, gradScale: 1 / Float(batch))
-        try g.backward(logits, grad: ce.dLogits)
+        try step()
         try ctx.stream.endRegion("step")
         try ctx.finish()
         if i > 0 { times.append(ctx.stream.nanoseconds("step") ?? .nan) }
     }
     times.sort()
     return Double(batch) / (times[times.count / 2] / 1e9)
+}
+
+/// One training step of a head on random tokens (recorded, not finished): forward, loss, backward.
+public func trainingStep(_ layout: ProbeHeadLayout, ctx: KernelContext, batch: Int) throws -> () throws -> Void {
+    let gpu = GPUBackend(ctx)
+    let state = try ProbeHeadState(layout: layout, backend: gpu, seed: 1)
+    let o = layout.pooling.options
+    var rng = InitRNG(seed: 3)
+    let x = try gpu.constant(rng.values(for: ParameterSpec("x", [batch, o.tokens, o.dim], .normal(std: 1))), [batch, o.tokens, o.dim])
+    let labels = try ctx.tensor((0..<batch).map { Int32($0 % layout.classes) }, [batch])
+    return {
+        let g = Graph(gpu, training: true)
+        let (logits, _, _, _) = try state.forward(g, tokens: g.input(x))
+        let ce = try ctx.crossEntropy(logits.value, labels: labels, gradScale: 1 / Float(batch))
+        try g.backward(logits, grad: ce.dLogits)
+    }
 }
 
 extension ProbeHeadLayout {

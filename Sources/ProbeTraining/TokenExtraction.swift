@@ -39,6 +39,9 @@ public final class TokenExtraction {
     public let batchSize: Int
     public var log: (String) -> Void = { print($0) }
     public var progress: ((String) -> Void)?
+    /// Profile this many batches (from the second): the per-op table is logged and written to
+    /// `OUTPUT/profile.json`.
+    public var profileBatches = 0
     /// Images that could not be read (left out of the shards), in the order met.
     public private(set) var skipped: [SkippedImage] = []
 
@@ -103,7 +106,15 @@ public final class TokenExtraction {
             })
         }
         var shards = emptyShards()
-        for step in plan {
+        var profileStart: Date?
+        let profileFirst = min(1, plan.count - 1)
+        for (index, step) in plan.enumerated() {
+            if profileBatches > 0 && index == profileFirst {
+                try vit.ctx.finish()
+                vit.ctx.stream.resetProfile()
+                vit.ctx.stream.profiling = true
+                profileStart = Date()
+            }
             guard let batch = try stream.next() else { throw DataError("\(images.description): the loader ended early") }
             for s in batch.skipped {
                 skipped.append(s)
@@ -113,6 +124,16 @@ public final class TokenExtraction {
                 let x = try vit.ctx.images(batch, of: images)
                 let out = try vit.forward(x, taps: Set(taps))
                 for tap in taps { shards[tap]!.append(try vit.ctx.read(out[tap]!), labels: batch.labels) }
+            }
+            if let start = profileStart, index + 1 == min(profileFirst + profileBatches, plan.count) {
+                try vit.ctx.finish()
+                vit.ctx.stream.profiling = false
+                let n = index + 1 - profileFirst
+                let report = ProfileReport(vit.ctx.stream.profile, steps: n, wallSeconds: Date().timeIntervalSince(start), device: vit.ctx.device.name)
+                vit.ctx.stream.resetProfile()
+                profileStart = nil
+                log("profile of \(n) batch\(n == 1 ? "" : "es") of \(batchSize) images (per batch):\n" + report.table())
+                try report.writeJSON(to: output.appendingPathComponent("profile.json").path)
             }
             done += step.indices.count
             let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-9)

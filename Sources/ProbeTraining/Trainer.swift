@@ -37,6 +37,9 @@ public final class Trainer {
     public var sampleOrder: ((_ epoch: Int) -> [Int])?
     /// Builds the probe head of a name (default: the registry's heads; custom poolings plug in here).
     public typealias HeadFactory = (_ head: HeadName, _ options: HeadOptions, _ classes: Int) throws -> ProbeHeadLayout
+    /// Profile this many training steps (from the second of the first epoch run): the per-op
+    /// table is logged and written to `output/profile.json`.
+    public var profileSteps = 0
     let fingerprint: RunFingerprint
     private var resumed = false
 
@@ -155,7 +158,14 @@ public final class Trainer {
             var sums: [String: (loss: Double, top1: Int, n: Int)] = [:]
             var lr = schedule.lr(atEpoch: Double(epoch))
             let stream = train.batches((0..<steps).map { Array(epochOrder[($0 * config.batchSize)..<(($0 + 1) * config.batchSize)]) }, epoch: epoch)
+            var profileStart: Date?
             for step in 0..<steps {
+                if profileSteps > 0 && epoch == firstEpoch && step == min(1, steps - 1) {
+                    try ctx.finish()
+                    ctx.stream.resetProfile()
+                    ctx.stream.profiling = true
+                    profileStart = Date()
+                }
                 // Upstream: the lr is set at the first micro-batch of each group; the optimiser
                 // steps after the last one.
                 if step % config.accumIter == 0 { lr = schedule.lr(atEpoch: Double(epoch) + Double(step) / Double(steps)) }
@@ -177,6 +187,16 @@ public final class Trainer {
                     sums[h.name] = s
                 }
                 onStep?(epoch, step, lr, results)
+                if let start = profileStart, step + 1 == min(min(1, steps - 1) + profileSteps, steps) {
+                    try ctx.finish()
+                    ctx.stream.profiling = false
+                    let n = step + 1 - min(1, steps - 1)
+                    let report = ProfileReport(ctx.stream.profile, steps: n, wallSeconds: Date().timeIntervalSince(start), device: ctx.device.name)
+                    ctx.stream.resetProfile()
+                    profileStart = nil
+                    log("profile of \(n) training step\(n == 1 ? "" : "s") (batch \(config.batchSize), heads \(active.map(\.name).joined(separator: ", "))):\n" + report.table())
+                    try report.writeJSON(to: output.appendingPathComponent("profile.json").path)
+                }
                 if step == steps / 2 { KillPoint.reached("step", head: "*", epoch: epoch) }   // mid-epoch
                 if let progress {
                     let done = Double(epoch - firstEpoch) + Double(step + 1) / Double(steps)

@@ -63,6 +63,18 @@ public final class CommandStream {
     /// Durations of the regions of the last `finish()`, in nanoseconds, in recording order.
     public private(set) var timings: [(label: String, nanoseconds: Double)] = []
 
+    // Per-dispatch profile (`profiling`): a timestamp pair around every dispatch, labelled with
+    // the op that recorded it.
+    /// Timestamps around every dispatch while true (costs two queries per dispatch).
+    public var profiling = false
+    /// What the next dispatches belong to (set by the op layer while profiling), and its FLOPs.
+    public var opLabel = ""
+    public var opFlops = 0.0
+    private var pendingDispatches: [(label: String, kernel: String, begin: Int, end: Int, bytes: Int, flops: Double)] = []
+    /// Dispatches timed since the last `resetProfile()`, in recording order.
+    public private(set) var profile: [DispatchTiming] = []
+    public func resetProfile() { profile = [] }
+
     // Statistics (for tests and benchmarks).
     public private(set) var dispatchCount = 0
     public private(set) var barrierCount = 0
@@ -72,7 +84,7 @@ public final class CommandStream {
         self.device = device
         self.fns = device.fns
         self.maxCommandsPerSubmit = max(1, maxCommandsPerSubmit)
-        self.queryCapacity = timestampCapacity
+        self.queryCapacity = timestampCapacity == 0 ? 0 : max(timestampCapacity, 16384)   // room for profiling
         var info = VkCommandPoolCreateInfo()
         info.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO
         info.flags = VkCommandPoolCreateFlags(VK_COMMAND_POOL_CREATE_TRANSIENT_BIT.rawValue)
@@ -187,7 +199,11 @@ public final class CommandStream {
         if !push.isEmpty {
             push.withUnsafeBytes { fns.cmdPushConstants(cb, kernel.layout, VkShaderStageFlags(VK_SHADER_STAGE_COMPUTE_BIT.rawValue), 0, UInt32($0.count), $0.baseAddress) }
         }
+        let begin = profiling ? try writeTimestamp() : -1
         fns.cmdDispatch(cb, UInt32(groups.0), UInt32(groups.1), UInt32(groups.2))
+        if profiling {
+            pendingDispatches.append((opLabel, d.shader, begin, try writeTimestamp(), bindings.reduce(0) { $0 + $1.range.size }, opFlops))
+        }
         dispatchCount += 1
         try commandRecorded()
     }
@@ -348,9 +364,14 @@ public final class CommandStream {
                 let ticks = (values[r.end] &- values[r.begin]) & mask
                 return (r.label, Double(ticks) * period)
             }
+            profile += pendingDispatches.map { p in
+                DispatchTiming(label: p.label, kernel: p.kernel, beginNs: Double(values[p.begin] & mask) * period,
+                               nanoseconds: Double((values[p.end] &- values[p.begin]) & mask) * period, bytes: p.bytes, flops: p.flops)
+            }
             lastTimestampValues = values
         }
         pendingRegions = []
+        pendingDispatches = []
         nextQuery = 0
         queriesReset = false
         for p in descriptorPools { _ = fns.resetDescriptorPool(device.handle, p, 0) }
@@ -368,7 +389,9 @@ public final class CommandStream {
     /// Nanoseconds of the first region named `label` in the last `finish()`.
     public func nanoseconds(_ label: String) -> Double? { timings.first { $0.label == label }?.nanoseconds }
 
-    // MARK: Descriptors
+    // MARK: Descriptors (below); the profile's record
+
+
 
     private var poolIndex = 0
     private func allocateSet(_ layout: VkDescriptorSetLayout) throws -> VkDescriptorSet {
@@ -402,4 +425,18 @@ public final class CommandStream {
         descriptorPools.append(pool!)
         poolCapacity *= 2
     }
+}
+
+/// One timed dispatch of a profile.
+public struct DispatchTiming: Sendable, Codable {
+    /// The op and shapes that recorded it, e.g. `gemm 256×1000×768`.
+    public let label: String
+    /// The SPIR-V module (kernel variant).
+    public let kernel: String
+    /// Device clock at its start (for the gaps between dispatches).
+    public let beginNs: Double
+    public let nanoseconds: Double
+    /// Bytes of its bindings (an upper bound on its memory traffic) and its FLOPs where known.
+    public let bytes: Int
+    public let flops: Double
 }

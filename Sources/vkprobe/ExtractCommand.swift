@@ -26,6 +26,7 @@ struct ExtractCommand: ParsableCommand {
     var blocks = "-1"
     @Option(help: "Images per forward pass.") var batchSize = 32
     @Option(help: "Images per shard file.") var shardSize = 4096
+    @Option(help: "Profile this many batches (GPU timestamps around every dispatch): a per-op table, and OUTPUT/profile.json.") var profile = 0
     @OptionGroup var flags: DeviceFlags
 
     func run() throws {
@@ -52,6 +53,7 @@ struct ExtractCommand: ParsableCommand {
             let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: backbone.weights!, images: source, taps: taps,
                                           output: URL(fileURLWithPath: output), batchSize: batchSize, shardSize: shardSize,
                                           outputF16: vit.precision == .fp16, views: views)
+            job.profileBatches = profile
             if isatty(STDOUT_FILENO) != 0 {
                 job.progress = { FileHandle.standardOutput.write(Data("\r\u{1B}[K\($0)".utf8)) }
                 job.log = { FileHandle.standardOutput.write(Data("\r\u{1B}[K\($0)\n".utf8)) }

@@ -51,6 +51,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Early stopping: val acc@1 gain (points) over the best progress that counts as progress.") var earlyStopMinDelta = 0.1
     @Option(help: "Early stopping: never stop before this many epochs.") var earlyStopMinEpochs = 15
     @Flag(help: "Continue from DIR/<head>/checkpoint-last.state.safetensors after the last completed epoch.") var resume = false
+    @Option(help: "Profile this many training steps of the first epoch (GPU timestamps around every dispatch): a per-op table, and OUTPUT/profile.json.") var profile = 0
     @Flag(help: "Only evaluate the heads saved under --output (their last epoch); implies --resume.") var evalOnly = false
     @OptionGroup var flags: DeviceFlags
 
@@ -115,6 +116,7 @@ struct TrainCommand: ParsableCommand {
                 trainer.log = { print($0); fflush(stdout) }
             }
             for f in backboneFeatures { f.log = trainer.log }
+            trainer.profileSteps = profile
             if resume || evalOnly { try trainer.resume() }
             let summary = try trainer.run(evalOnly: evalOnly)
             let skipped = Set(backboneFeatures.flatMap { $0.skipped.values.map(\.name) })

@@ -31,8 +31,13 @@ import Testing
 
     @Test func backboneEveryStepSkipsBadFilesByName() throws {
         let f = try Fixture()
-        let run = try f.train([], output: "online")
+        let run = try f.train(["--profile", "1"], output: "online")
         #expect(run.status == 0, "\(run.stderr)")
+        // The profile of one step: the backbone's and the heads' kernels, and its JSON.
+        #expect(run.stdout.contains("profile of 1 training step") && run.stdout.contains("between dispatches"), "\(run.stdout)")
+        let profile = try JSONSerialization.jsonObject(with: Data(contentsOf: f.root.appendingPathComponent("online/profile.json"))) as? [String: Any]
+        let ops = ((profile?["rows"] as? [[String: Any]]) ?? []).compactMap { $0["op"] as? String }
+        #expect(ops.contains { $0.hasPrefix("normalizeRGB8") } && ops.contains { $0.hasPrefix("attention") } && ops.contains { $0.hasPrefix("crossEntropy") })
         for name in Self.unreadable { #expect(run.stdout.contains("skipped \(f.data.path)/train/a/\(name):"), "\(name) not reported:\n\(run.stdout)") }
         #expect(run.stdout.contains("skipped 3 unreadable images"))
         #expect(!run.stdout.contains("cmyk.jpg:") && !run.stdout.contains("one-pixel.jpg:"), "CMYK and 1×1 images load as with PIL")

@@ -17,11 +17,20 @@ struct HeadsBench: ParsableCommand {
     @Option(help: "Timed repeats per head.") var repeats = 3
     @Option(help: "Directory of an upstream efficient-probing checkout for the PyTorch side (else $EP_UPSTREAM).") var upstream: String?
     @Flag(help: "Skip the side-by-side PyTorch run.") var noCompare = false
+    @Flag(help: "Also print each head's per-op profile of one step (GPU timestamps around every dispatch).") var profile = false
+    @Option(help: "With --profile: write the profiles as JSON to this file.") var profileJSON: String?
+    @Option(help: "Shape override B,N,D,C.") var shape: String?
 
     func run() throws {
         let dev = try ComputeDevice(options: DeviceOptions(selector: device), shaders: BundledShaders.shared)
         let ctx = try KernelContext(device: dev)
-        let (D, N, B, C) = quick ? (768, 49, 4, 1000) : (768, 196, 256, 1000)
+        var (D, N, B, C) = quick ? (768, 49, 4, 1000) : (768, 196, 256, 1000)
+        if let shape {
+            let v = shape.split(separator: ",").compactMap { Int($0) }
+            guard v.count == 4 else { throw ValidationError("--shape B,N,D,C") }
+            (B, N, D, C) = (v[0], v[1], v[2], v[3])
+        }
+        var profiles: [String: ProfileReport] = [:]
         print("device: \(dev.name); heads at D = \(D), N = \(N), batch \(B), C = \(C)")
         var records: [BenchRecord] = []
         let names = only.map { $0.split(separator: ",").map(String.init) } ?? Heads.names
@@ -37,8 +46,21 @@ struct HeadsBench: ParsableCommand {
             records.append(BenchRecord(op: "head:\(name)", shape: [B, N, D, C], dtype: "f32", variant: "fwd+bwd", median_ms: ms,
                                        gflops: flops / (ms * 1e6), gbps: Double(B * N * D * 4) / (ms * 1e6), device: dev.name))
             FileHandle.standardError.write(Data(String(format: "  %@: %.1f images/s\n", name, imagesPerSecond).utf8))
+            if profile {
+                let step = try trainingStep(layout, ctx: ctx, batch: B)
+                try step(); try ctx.finish()   // warm-up
+                let report = try ctx.profile { try step() }
+                profiles[name] = report
+                print("\n\(name): one training step (forward, loss, backward) at B \(B), N \(N), D \(D), C \(C)\n" + report.table(limit: 25) + "\n")
+            }
         }
         printTable(records)
+        if let profileJSON {
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try e.encode(profiles).write(to: URL(fileURLWithPath: profileJSON), options: .atomic)
+            print("wrote \(profileJSON)")
+        }
         let path = json ?? FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-heads-\(getpid()).json").path
         try writeJSON(records, to: path)
         if json != nil { print("wrote \(path)") }

@@ -62,6 +62,7 @@ extension KernelContext {
                                             offO: oo, ob: t[3].strides[0], oh: t[3].strides[1], ol: t[3].strides[2],
                                             offP: op_, offL: ol, scale: scale)
             let items = pq * ((Dv + chunk - 1) / chunk)
+            if stream.profiling { stream.opFlops = 2 * Double(pb * ph * pq * Lk) * Double(D + Dv) }
             try stream.dispatch(kern, [bq, bk, bv, bo, bp, bl], push: push, groups: ((items + Int(local) - 1) / Int(local), 1, pb * ph))
         }
         return probs.map { AttentionSaved(probs: $0, logSumExp: lse!) }

@@ -92,19 +92,25 @@ extension KernelContext {
         let (sBk, sBn) = transB ? (b.strides[rb - 1], b.strides[rb - 2]) : (b.strides[rb - 2], b.strides[rb - 1])
         let f16 = c.dtype == .f16, f16in = c.dtype == .f32 && a.dtype == .f16
         let bindings = [bA, bB, bC, bBias, bScale]
+        if stream.profiling { stream.opFlops = 2 * Double(M) * Double(N) * Double(K) * Double(batch) }
         switch variants.gemm {
         case .cpu:
             let push = GemmCpuKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
                                           sAb: sAo, sAi: sAi, sAk: sAk, sBb: sBo, sBk: sBk, sBn: sBn, sCb: sCo, sCi: c.strides[c.rank - 2],
                                           alpha: alpha, beta: beta, batchInner: inner, sAh: sAh, sBh: sBh, sCh: sCh)
-            let (lanes, rows, cols) = variants.cpuGEMM
+            let (lanes, maxRows, cols) = variants.cpuGEMM
+            var rows: UInt32 = 1
+            while rows < maxRows && Int(lanes * rows) < M { rows *= 2 }
+            rows = min(rows, maxRows)
             // float4 loads along K when both operands are K-contiguous and 16-byte aligned (in elements: 4).
             let aligned4 = K % 4 == 0 && [offA, sAi, sAo, sAh].allSatisfy { $0 % 4 == 0 }
             let vec4 = aligned4 && sAk == 1 && sBk == 1 && [offB, sBn, sBo, sBh].allSatisfy { $0 % 4 == 0 }
+            // float4 loads along N of a row-major B (the aggregation A·X, dY·W).
+            let vec4BN = !vec4 && sBn == 1 && N % 4 == 0 && cols % 4 == 0 && [offB, sBk, sBo, sBh].allSatisfy { $0 % 4 == 0 }
             let vec4A = !vec4 && aligned4 && sAk == 1
             let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
                                .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: rows, COLS: cols,
-                                     VEC4_K: vec4, VEC4_A: vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual))
+                                     VEC4_K: vec4, VEC4_A: vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: vec4BN))
             try stream.dispatch(k, bindings, push: push,
                                 groups: ((N + Int(cols) - 1) / Int(cols), (M + Int(lanes * rows) - 1) / Int(lanes * rows), batch))
         case .tiled:
