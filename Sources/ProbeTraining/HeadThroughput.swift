@@ -32,12 +32,13 @@ public func measureTrainingStep(_ layout: ProbeHeadLayout, ctx: KernelContext, b
 }
 
 /// One training step of a head on random tokens (recorded, not finished): forward, loss, backward.
-public func trainingStep(_ layout: ProbeHeadLayout, ctx: KernelContext, batch: Int) throws -> () throws -> Void {
+/// `tokens` (B, N, D) may be shared by several heads' steps (one upload for all).
+public func trainingStep(_ layout: ProbeHeadLayout, ctx: KernelContext, batch: Int, tokens: Tensor? = nil) throws -> () throws -> Void {
     let gpu = GPUBackend(ctx)
     let state = try ProbeHeadState(layout: layout, backend: gpu, seed: 1)
     let o = layout.pooling.options
     var rng = InitRNG(seed: 3)
-    let x = try gpu.constant(rng.values(for: ParameterSpec("x", [batch, o.tokens, o.dim], .normal(std: 1))), [batch, o.tokens, o.dim])
+    let x = try tokens ?? gpu.constant(rng.values(for: ParameterSpec("x", [batch, o.tokens, o.dim], .normal(std: 1))), [batch, o.tokens, o.dim])
     let labels = try ctx.tensor((0..<batch).map { Int32($0 % layout.classes) }, [batch])
     return {
         let g = Graph(gpu, training: true)

@@ -32,6 +32,7 @@ struct Interface: Equatable {
     var bindings = 0
     /// Per binding: "read" (readonly), "write" (writeonly) or "readWrite".
     var access: [String] = []
+    var cooperativeMatrix = false
 }
 
 func parseArguments() throws -> (glslc: String, shaders: String, output: String, builds: [Build]) {
@@ -86,6 +87,7 @@ func matches(_ pattern: String, in text: String) -> [[String]] {
 
 func interface(of text: String, _ build: Build) throws -> Interface {
     var i = Interface()
+    i.cooperativeMatrix = text.contains("GL_KHR_cooperative_matrix")
     let blocks = matches(#"layout\s*\(\s*push_constant\s*\)\s*uniform\s+\w+\s*\{([^}]*)\}"#, in: text)
     guard blocks.count <= 1 else { throw GeneratorError("\(build.source): more than one push-constant block") }
     if let body = blocks.first?[1] {
@@ -137,7 +139,7 @@ func interface(of text: String, _ build: Build) throws -> Interface {
 
 /// `gemm_cpu.comp` → `GemmCpu`.
 func typeName(_ source: String) -> String {
-    source.replacingOccurrences(of: ".comp", with: "").split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+    (source.split(separator: "/").last.map(String.init) ?? source).replacingOccurrences(of: ".comp", with: "").split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
 }
 
 let swiftKeywords: Set<String> = ["in", "is", "as", "default", "case", "var", "let", "func", "return", "repeat", "where", "switch", "operator", "init", "self", "Type", "protocol", "extension", "import", "class", "struct", "enum", "internal", "public", "private", "static", "inout", "true", "false", "nil", "super", "do", "if", "else", "for", "while", "guard", "break", "continue", "throw", "throws", "try", "catch", "defer", "subscript", "typealias", "associatedtype", "any", "some"]
@@ -153,10 +155,11 @@ func swiftValue(_ spec: SpecConstant) -> String {
 }
 
 func render(_ source: String, _ outputs: [String], _ i: Interface) -> String {
-    let stem = source.replacingOccurrences(of: ".comp", with: "")
+    let stem = (source.split(separator: "/").last.map(String.init) ?? source).replacingOccurrences(of: ".comp", with: "")
     var s = "/// `Shaders/\(source)`: \(i.bindings) storage buffers, \(i.push.map(\.count).reduce(0, +)) push-constant words.\n"
     s += "public enum \(typeName(source))Kernel: ShaderKernel {\n"
     s += "    public static let bindingCount = \(i.bindings)\n"
+    if i.cooperativeMatrix { s += "    public static let needsCooperativeMatrix = true\n" }
     s += "    /// How the GLSL declares each binding (readonly, writeonly, or neither).\n"
     s += "    public static let bindingAccess: [Access] = [\(i.access.map { "." + $0 }.joined(separator: ", "))]\n"
     s += "    /// The SPIR-V builds of this source.\n"

@@ -9,6 +9,12 @@ public protocol ShaderKernel {
     static var bindingCount: Int { get }
     /// The access each binding's GLSL declaration allows; dispatches are tracked with it.
     static var bindingAccess: [Access] { get }
+    /// The GLSL requires `GL_KHR_cooperative_matrix` (runs only where the device has it).
+    static var needsCooperativeMatrix: Bool { get }
+}
+
+extension ShaderKernel {
+    public static var needsCooperativeMatrix: Bool { false }
 }
 
 /// A push-constant block: 4-byte words in GLSL declaration order (std430 scalars).

@@ -5,7 +5,7 @@ import Testing
 
 @Suite struct AttentionTests {
     /// Self- and cross-attention over views of packed projections, with probabilities and backward.
-    @Test(arguments: [(1, 1, 1, 1, 4), (2, 3, 7, 5, 8), (1, 2, 1, 197, 16), (2, 1, 9, 9, 70)])
+    @Test(arguments: [(1, 1, 1, 1, 4), (2, 3, 7, 5, 8), (1, 2, 1, 197, 16), (2, 1, 9, 9, 70), (2, 2, 5, 7, 200)])   // D 200: the unfused path
     func attentionForwardBackward(B: Int, H: Int, Lq: Int, Lk: Int, D: Int) throws {
         let ctx = try makeContext()
         let BH = B * H, scale = 1 / Double(D).squareRoot()

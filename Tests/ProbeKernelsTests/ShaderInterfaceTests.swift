@@ -31,11 +31,21 @@ import Testing
     @Test func everyModuleInTheBundleHasATypedFaceAndDispatches() throws {
         let device = try makeTestDevice()
         let stream = try CommandStream(device: device)
-        var dispatched: [String] = []
-        for k in allShaderKernels { dispatched += try dispatchOnce(k, device, stream) }
+        var dispatched: [String] = [], unrunnable: [String] = []
+        for k in allShaderKernels {
+            // Cooperative-matrix modules need a device with the extension (none of the CPU drivers
+            // here): they are typed, built when the pinned compiler is present, validated by
+            // spirv-val in `make test`, and left undispatched.
+            if k.needsCooperativeMatrix && !device.capabilities.cooperativeMatrix {
+                unrunnable += BundledShaders.shared.names.filter { CooperativeMatrixGEMM.modules.contains($0) }
+                continue
+            }
+            dispatched += try dispatchOnce(k, device, stream)
+        }
         try stream.finish()
-        #expect(Set(dispatched) == Set(BundledShaders.shared.names), "modules without a typed kernel: \(Set(BundledShaders.shared.names).subtracting(dispatched))")
-        #expect(dispatched.count == BundledShaders.shared.names.count)
+        let bundle = Set(BundledShaders.shared.names)
+        #expect(Set(dispatched + unrunnable) == bundle, "modules without a typed kernel: \(bundle.subtracting(dispatched + unrunnable))")
+        #expect(dispatched.count + unrunnable.count == bundle.count)
         expectNoValidationMessages(device)
     }
 

@@ -74,7 +74,10 @@ func comparePeer(results: String, gpu: Bool, extra: [String] = []) {
     fflush(stdout)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [ProcessInfo.processInfo.environment["VKPROBE_PYTHON"] ?? "python3", script, results, "--torch-device", gpu ? "cuda" : "cpu"] + extra
+    // The side-by-side records (ours with the peer's times) go next to ours: X.json → X.peer.json.
+    let peerJSON = results.hasSuffix(".json") ? String(results.dropLast(5)) + ".peer.json" : results + ".peer.json"
+    process.arguments = [ProcessInfo.processInfo.environment["VKPROBE_PYTHON"] ?? "python3", script, results, "--torch-device", gpu ? "cuda" : "cpu",
+                         "--json", peerJSON] + extra
     do {
         try process.run()
         process.waitUntilExit()

@@ -20,6 +20,7 @@ struct HeadsBench: ParsableCommand {
     @Flag(help: "Also print each head's per-op profile of one step (GPU timestamps around every dispatch).") var profile = false
     @Option(help: "With --profile: write the profiles as JSON to this file.") var profileJSON: String?
     @Option(help: "Shape override B,N,D,C.") var shape: String?
+    @Flag(help: "Also time every listed head's step from one shared batch, recorded together, against the sum of their single-head times.") var together = false
 
     func run() throws {
         let dev = try ComputeDevice(options: DeviceOptions(selector: device), shaders: BundledShaders.shared)
@@ -55,6 +56,31 @@ struct HeadsBench: ParsableCommand {
             }
         }
         printTable(records)
+        if together {
+            // One token batch for every head (as the trainer feeds them), all steps in one region.
+            let heads = try names.compactMap { name -> (String, ProbeHeadLayout)? in
+                let head = try HeadName(name)
+                guard head.selection == .patches else { return nil }   // [CLS] heads read another tensor
+                let pooling = try Heads.pooling(name, HeadOptions(dim: D, tokens: N, queries: 32, heads: 16, classes: C))
+                return (name, ProbeHeadLayout(pooling: pooling, classes: C))
+            }
+            let x = try ctx.tensor((0..<(B * N * D)).map { Float(($0 * 7919) % 2001) / 1000 - 1 }, [B, N, D])
+            let steps = try heads.map { try trainingStep($0.1, ctx: ctx, batch: B, tokens: x) }
+            var times: [Double] = []
+            for i in 0...repeats {
+                try ctx.stream.beginRegion("all")
+                for step in steps { try step() }
+                try ctx.stream.endRegion("all")
+                try ctx.finish()
+                if i > 0 { times.append((ctx.stream.nanoseconds("all") ?? .nan) / 1e6) }
+            }
+            let joint = times.sorted()[times.count / 2]
+            let sum = records.filter { r in heads.contains { "head:" + $0.0 == r.op } }.reduce(0) { $0 + $1.median_ms }
+            print(String(format: "\n%d heads from one batch: %.1f ms; the sum of their single-head steps: %.1f ms (ratio %.2f)",
+                         heads.count, joint, sum, joint / sum))
+            records.append(BenchRecord(op: "heads:together", shape: [B, N, D, C], dtype: "f32", variant: "\(heads.count) heads",
+                                       median_ms: joint, gflops: 0, gbps: sum, device: dev.name))
+        }
         if let profileJSON {
             let e = JSONEncoder()
             e.outputFormatting = [.prettyPrinted, .sortedKeys]

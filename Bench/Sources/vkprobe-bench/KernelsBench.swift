@@ -146,7 +146,7 @@ enum KernelCases {
         let B = 64, tokens = 197 * B
         return [linear(tokens, 2304, 768), linear(tokens, 768, 768), linear(tokens, 3072, 768), linear(tokens, 768, 3072),
                 linear(50176, 768, 768), linear(tokens, 2304, 768, f16: true), linear(tokens, 3072, 768, f16: true),
-                linear(256, 1000, 768), batched(256, 32, 768, 196),
+                linear(50176, 768, 64), linear(256, 1000, 768), batched(256, 32, 768, 196),
                 softmax(B * 12 * 197, 197), layerNorm(tokens, 768), gelu(tokens * 3072),
                 attention(B, 12, 197, 64), crossEntropy(256, 1000), lars(768 * 768)]
     }

@@ -66,8 +66,9 @@ extension KernelContext {
         // Broadcast views of x and y over z's shape (stride 0 along broadcast axes).
         let bx = Tensor(buffer: x.buffer, offset: x.offset, shape: shape, strides: zip(xs, xst).map { $0 == 1 ? 0 : $1 }, dtype: .f32)
         let by = Tensor(buffer: y.buffer, offset: y.offset, shape: shape, strides: zip(ys, yst).map { $0 == 1 ? 0 : $1 }, dtype: .f32)
-        let k = try kernel(BinaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue))
         try forEachPiece(op, [bx, by, z], shape.indices.map { SplitAxis(size: shape[$0], axes: [$0, $0, $0]) }) { t, _ in
+            let flat = t[0].isDense && t[1].isDense && t[2].isDense
+            let k = try kernel(BinaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat))
             let pad = 4 - rank
             let s = Array(repeating: 1, count: pad) + t[2].shape
             let sx = Array(repeating: 0, count: pad) + t[0].strides, sy = Array(repeating: 0, count: pad) + t[1].strides

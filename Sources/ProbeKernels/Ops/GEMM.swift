@@ -68,9 +68,30 @@ extension KernelContext {
         }
     }
 
+    /// Whether an f16-input GEMM goes to the cooperative-matrix kernel: chosen for the device and
+    /// checked once against the tiled kernel (a mismatch warns and turns it off).
+    func useCoopmat() throws -> Bool {
+        guard coopmat.enabled else { return false }
+        if !coopmatChecked {
+            coopmatChecked = true
+            let result = try CooperativeMatrixGEMM.verify(self, candidate: { a, b, c in
+                try self.gemmDispatch(a, b, c, transA: false, transB: false, alpha: 1, beta: 0, bias: nil, activation: .none,
+                                      scale: nil, residual: false, path: .coopmat)
+            }, reference: { a, b, c in
+                try self.gemmDispatch(a, b, c, transA: false, transB: false, alpha: 1, beta: 0, bias: nil, activation: .none,
+                                      scale: nil, residual: false, path: .tiled)
+            })
+            coopmat = result
+            if result.warn { warn("cooperative-matrix GEMM: \(result.reason)") }
+        }
+        return coopmat.enabled
+    }
+
+    enum GEMMPath { case automatic, coopmat, tiled }
+
     /// One GEMM dispatch whose operands fit their bindings.
-    private func gemmDispatch(_ a: Tensor, _ b: Tensor, _ c: Tensor, transA: Bool, transB: Bool, alpha: Float, beta: Float,
-                              bias: Tensor?, activation: Activation, scale: Tensor?, residual: Bool) throws {
+    func gemmDispatch(_ a: Tensor, _ b: Tensor, _ c: Tensor, transA: Bool, transB: Bool, alpha: Float, beta: Float,
+                      bias: Tensor?, activation: Activation, scale: Tensor?, residual: Bool, path: GEMMPath = .automatic) throws {
         let op = "gemm"
         let M = c.shape[c.rank - 2], N = c.shape[c.rank - 1]
         let K = transA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
@@ -93,7 +114,19 @@ extension KernelContext {
         let f16 = c.dtype == .f16, f16in = c.dtype == .f32 && a.dtype == .f16
         let bindings = [bA, bB, bC, bBias, bScale]
         if stream.profiling { stream.opFlops = 2 * Double(M) * Double(N) * Double(K) * Double(batch) }
-        switch variants.gemm {
+        let halfInputs = a.dtype == .f16 && b.dtype == .f16
+        let viaCoopmat = try halfInputs && (path == .coopmat || (path == .automatic && variants.gemm == .tiled && useCoopmat()))
+        if viaCoopmat {
+            let push = GemmCoopmatKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
+                                              sAb: sAo, sAi: sAi, sAk: sAk, sBb: sBo, sBk: sBk, sBn: sBn, sCb: sCo, sCi: c.strides[c.rank - 2],
+                                              alpha: alpha, beta: beta, batchInner: inner, sAh: sAh, sBh: sBh, sCh: sCh)
+            let local = UInt32(CooperativeMatrixGEMM.subgroupsPerWorkgroup * device.capabilities.subgroupSize)
+            let k = try kernel(GemmCoopmatKernel.self, f16 ? .f16 : .f16in,
+                               .init(localSizeX: local, ACT: activation.rawValue, HAS_BIAS: bias != nil, HAS_SCALE: scale != nil, RESIDUAL: residual))
+            try stream.dispatch(k, bindings, push: push, groups: ((N + 63) / 64, (M + 63) / 64, batch))
+            return
+        }
+        switch path == .tiled ? .tiled : variants.gemm {
         case .cpu:
             let push = GemmCpuKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
                                           sAb: sAo, sAi: sAi, sAk: sAk, sBb: sBo, sBk: sBk, sBn: sBn, sCb: sCo, sCi: c.strides[c.rank - 2],
