@@ -26,11 +26,30 @@ public struct BatchResult {
     public var finite: Bool
 }
 
+/// A batch's losses and ranks still on the device.
+struct PendingResult {
+    let losses: Tensor
+    let ranks: Tensor
+    let count: Int
+    func read(_ ctx: KernelContext) throws -> BatchResult {
+        let l = try ctx.read(losses), r = try ctx.readInt32(ranks)
+        let sum = l.reduce(0) { $0 + Double($1) }
+        return BatchResult(lossSum: sum, top1: r.filter { $0 >= 0 && $0 < 1 }.count, top5: r.filter { $0 >= 0 && $0 < 5 }.count,
+                           count: count, finite: sum.isFinite)
+    }
+}
+
 /// One head in a run: its tensors, optimiser state and accumulated gradients, and its record
 /// (metrics history, best epoch, early-stopping counters, status, the next epoch it trains).
 public final class HeadRun {
     public let head: HeadName
-    public var name: String { head.name }
+    /// The head's name, and its setting where several are swept (`ep/blr0.1-wd0`).
+    public let name: String
+    /// The sweep setting ("" without a sweep) and the configuration this probe trains with.
+    public let setting: String
+    public let config: TrainingConfig
+    public let schedule: LearningRateSchedule
+    let fingerprint: RunFingerprint
     public let layout: ProbeHeadLayout
     public let state: ProbeHeadState<GPUBackend>
     let gpu: GPUBackend
@@ -47,9 +66,15 @@ public final class HeadRun {
     var earlyStop = EarlyStopState()
     /// The first epoch this head has not completed (after a resume, heads may differ by one).
     var nextEpoch = 0
+    /// Host time of this probe's training steps in this process (for its images/s).
+    var timedSteps = 0, timedImages = 0
+    var timedSeconds = 0.0
 
-    init(head: HeadName, layout: ProbeHeadLayout, gpu: GPUBackend, optimizer: OptimizerConfig, seed: UInt64) throws {
-        self.head = head; self.layout = layout; self.gpu = gpu; self.optimizer = optimizer
+    init(head: HeadName, setting: String, config: TrainingConfig, fingerprint: RunFingerprint, layout: ProbeHeadLayout, gpu: GPUBackend, seed: UInt64) throws {
+        self.head = head; self.setting = setting; self.config = config; self.fingerprint = fingerprint
+        name = setting.isEmpty ? head.name : head.name + "/" + setting
+        schedule = LearningRateSchedule(peak: config.peakLR, minLR: config.minLR, warmupEpochs: config.warmupEpochs, epochs: Double(config.epochs))
+        self.layout = layout; self.gpu = gpu; self.optimizer = config.optimizer
         state = try ProbeHeadState(layout: layout, backend: gpu, seed: seed)
     }
 
@@ -68,9 +93,12 @@ public final class HeadRun {
         }
     }
 
-    /// Forward, loss and (when `train`) backward of one (micro-)batch; gradients are scaled by
-    /// `gradScale` and accumulated until `applyStep` runs the optimiser with `lr`.
-    func run(_ batch: inout DeviceBatch, train: Bool, gradScale: Float, applyStep lr: Double?) throws -> BatchResult {
+    /// Forward, loss and (when `train`) backward of one (micro-)batch, recorded without waiting;
+    /// gradients are scaled by `gradScale` and accumulated until `applyStep` runs the optimiser
+    /// with `lr`. The losses and ranks are read later (`PendingResult.read`), once for all heads
+    /// of a step: no host sync between heads. A non-finite loss found then stops the head; its
+    /// parameters may already hold that step's update, which its last good checkpoint predates.
+    func record(_ batch: inout DeviceBatch, train: Bool, gradScale: Float, applyStep lr: Double?) throws -> PendingResult {
         let x = try input(&batch)
         let g = Graph(gpu, training: train)
         let (logits, _, _, trainable) = try state.forward(g, tokens: g.input(x))
@@ -81,17 +109,14 @@ public final class HeadRun {
                 guard let grad = v.grad else { continue }
                 if let acc = accumulated[qualified] { accumulated[qualified] = try ctx.add(acc, grad) } else { accumulated[qualified] = try ctx.contiguous(grad) }
             }
+            if let lr { try applyOptimizer(lr: lr) }
         }
-        let losses = try ctx.read(ce.losses)
-        let ranks = try ctx.readInt32(ce.ranks)
-        let lossSum = losses.reduce(0) { $0 + Double($1) }
-        let result = BatchResult(lossSum: lossSum, top1: ranks.filter { $0 >= 0 && $0 < 1 }.count, top5: ranks.filter { $0 >= 0 && $0 < 5 }.count,
-                                 count: batch.size, finite: lossSum.isFinite)
-        if train, let lr {
-            guard result.finite else { accumulated = [:]; return result }   // no update from a non-finite loss
-            try applyOptimizer(lr: lr)
-        }
-        return result
+        return PendingResult(losses: ce.losses, ranks: ce.ranks, count: batch.size)
+    }
+
+    /// `record` and read at once (one head alone).
+    func run(_ batch: inout DeviceBatch, train: Bool, gradScale: Float, applyStep lr: Double?) throws -> BatchResult {
+        try record(&batch, train: train, gradScale: gradScale, applyStep: lr).read(ctx)
     }
 
     func applyOptimizer(lr: Double) throws {
@@ -134,7 +159,12 @@ public final class HeadRun {
 
     /// Restores the head and its record from `checkpoint-last.state.safetensors` after checking it
     /// is this head's, intact, and written with the same settings.
-    func restore(from dir: URL, fingerprint: RunFingerprint, history allHistory: [EpochMetrics]) throws {
+    /// Persistent device bytes: parameters, optimiser moments, accumulated gradients.
+    var persistentBytes: Int {
+        layout.totalParameterCount * 4 * (2 + (optimizer.usesMomentum ? 1 : 0) + (optimizer.usesSecondMoment ? 1 : 0))
+    }
+
+    func restore(from dir: URL, history allHistory: [EpochMetrics]) throws {
         let path = dir.appendingPathComponent("checkpoint-last.state.safetensors").path
         guard FileManager.default.fileExists(atPath: path) else {
             throw TrainingError("--resume: \(path) does not exist (no completed epoch for \(name)); run without --resume to start")

@@ -13,6 +13,24 @@ public struct HeadSummary: Codable, Sendable {
     public var params: Int
     public var epochs_run: Int
     public var status: String
+    /// The head (pooling) name and the sweep setting ("" without a sweep).
+    public var head: String?
+    public var setting: String?
+    public var peak_lr: Double?
+    public var weight_decay: Double?
+    public var ep_queries: Int?
+    /// Forward multiply-adds per image, and training images/s measured in this run (GPU
+    /// timestamps around the head's forward, backward and optimiser step; the batch is shared).
+    public var macs_per_image: Int?
+    public var train_images_per_s: Double?
+}
+
+/// `summary.json`.
+public struct RunSummary: Codable, Sendable {
+    public var heads: [String: HeadSummary]
+    /// With a sweep: each head's best probe on the validation split (top-1), as DINOv2 selects.
+    public var best: [String: String]?
+    public var device: String?
 }
 
 /// Trains several heads from one pass over the features per step: each batch is produced once
@@ -40,7 +58,6 @@ public final class Trainer {
     /// Profile this many training steps (from the second of the first epoch run): the per-op
     /// table is logged and written to `output/profile.json`.
     public var profileSteps = 0
-    let fingerprint: RunFingerprint
     private var resumed = false
 
     public static let defaultHeadFactory: HeadFactory = { head, options, classes in
@@ -74,7 +91,7 @@ public final class Trainer {
         }
         try train.validateLabels(classes: classes)
         try val.validateLabels(classes: classes)
-        fingerprint = RunFingerprint(config, classes: classes, trainSamples: train.samples, tokens: train.patches, dim: train.dim)
+        let settings = config.sweep.settings(config)
         let gpu = GPUBackend(ctx)
         for (i, name) in config.heads.enumerated() {
             let head = try HeadName(name)
@@ -83,10 +100,26 @@ public final class Trainer {
                                     + (head.pooling == "lp_cls" ? " (lp_gap is the linear probe on the mean of the patch tokens)" : ""))
             }
             guard !heads.contains(where: { $0.name == name }) else { throw TrainingError("head \(name) is listed twice in --heads") }
-            let options = HeadOptions(dim: train.dim, tokens: head.tokens(patches: train.patches), queries: config.queries,
-                                      heads: config.numHeads, classes: classes)
-            let layout = try headFactory(head, options, classes)
-            heads.append(try HeadRun(head: head, layout: layout, gpu: gpu, optimizer: config.optimizer, seed: config.seed &+ UInt64(i) &* 1000))
+            // Every setting of a head starts from the same initialisation (as DINOv2's grids do).
+            for setting in settings {
+                let c = setting.config
+                let options = HeadOptions(dim: train.dim, tokens: head.tokens(patches: train.patches), queries: c.queries,
+                                          heads: c.numHeads, classes: classes)
+                let layout = try headFactory(head, options, classes)
+                let fingerprint = RunFingerprint(c, classes: classes, trainSamples: train.samples, tokens: train.patches, dim: train.dim)
+                heads.append(try HeadRun(head: head, setting: setting.name, config: c, fingerprint: fingerprint, layout: layout, gpu: gpu,
+                                         seed: config.seed &+ UInt64(i) &* 1000))
+            }
+        }
+        // Parameters, moments and gradients of every probe stay on the device; activations of one
+        // probe's step at a time. Refuse a grid whose state cannot fit, before anything runs.
+        let budget = ctx.device.memory.budget
+        let perProbe = heads.map(\.persistentBytes)
+        let total = perProbe.reduce(0, +)
+        if settings.count > 1 && total > budget / 2 {
+            var fit = 0, used = 0
+            for b in perProbe where used + b <= budget / 2 { used += b; fit += 1 }
+            throw TrainingError("the sweep of \(heads.count) probes needs \(total >> 20) MiB of parameters, optimiser moments and gradients on \(ctx.device.name), more than half its \(budget >> 20) MiB budget; at most \(fit) of these probes fit — shorten the lists of --blr/--lr/--weight-decay/--ep-queries or --heads")
         }
     }
 
@@ -98,7 +131,7 @@ public final class Trainer {
     /// continues after its own last completed epoch (a run killed between two heads' checkpoints
     /// leaves them one epoch apart). Refuses checkpoints of other settings, heads or damaged files.
     public func resume() throws {
-        for h in heads { try h.restore(from: directory(h), fingerprint: fingerprint, history: try readHistory(h)) }
+        for h in heads { try h.restore(from: directory(h), history: try readHistory(h)) }
         resumed = true
         let next = heads.map(\.nextEpoch).min() ?? 0
         log("resuming after epoch \(next) of \(config.epochs)")
@@ -143,8 +176,8 @@ public final class Trainer {
         guard steps > 0 else {
             throw TrainingError("--batch-size \(config.batchSize) exceeds the \(subset.count) training samples (the last partial batch is dropped); use a smaller batch")
         }
-        let schedule = LearningRateSchedule(peak: config.peakLR, minLR: config.minLR, warmupEpochs: config.warmupEpochs, epochs: Double(config.epochs))
-        log("training \(heads.map(\.name).joined(separator: ", ")) on \(subset.count) samples\(train.views > 1 ? " × \(train.views) cached views (one per epoch)" : "") (\(steps) steps/epoch, batch \(config.batchSize)×\(config.accumIter)), peak lr \(config.peakLR), \(ctx.device.name)")
+        let peaks = Set(heads.map(\.config.peakLR)).sorted().map { String(format: "%g", $0) }.joined(separator: ", ")
+        log("training \(heads.map(\.name).joined(separator: ", ")) on \(subset.count) samples\(train.views > 1 ? " × \(train.views) cached views (one per epoch)" : "") (\(steps) steps/epoch, batch \(config.batchSize)×\(config.accumIter)), peak lr \(peaks), \(ctx.device.name)")
         let runStart = Date()
         let firstEpoch = heads.map(\.nextEpoch).min() ?? 0
         for epoch in firstEpoch..<config.epochs {
@@ -156,7 +189,8 @@ public final class Trainer {
                 throw TrainingError("the sample order of epoch \(epoch + 1) has \(epochOrder.count) entries or indices outside the \(train.samples) samples")
             }
             var sums: [String: (loss: Double, top1: Int, n: Int)] = [:]
-            var lr = schedule.lr(atEpoch: Double(epoch))
+            // Per probe: the lr of its schedule, set at the first micro-batch of each group.
+            var lrs = Dictionary(uniqueKeysWithValues: heads.map { ($0.name, $0.schedule.lr(atEpoch: Double(epoch))) })
             let stream = train.batches((0..<steps).map { Array(epochOrder[($0 * config.batchSize)..<(($0 + 1) * config.batchSize)]) }, epoch: epoch)
             var profileStart: Date?
             for step in 0..<steps {
@@ -168,14 +202,28 @@ public final class Trainer {
                 }
                 // Upstream: the lr is set at the first micro-batch of each group; the optimiser
                 // steps after the last one.
-                if step % config.accumIter == 0 { lr = schedule.lr(atEpoch: Double(epoch) + Double(step) / Double(steps)) }
+                if step % config.accumIter == 0 {
+                    for h in heads { lrs[h.name] = h.schedule.lr(atEpoch: Double(epoch) + Double(step) / Double(steps)) }
+                }
+                let lr = lrs[heads[0].name] ?? 0
                 let apply = (step + 1) % config.accumIter == 0
                 // A batch short of images that could not be read is still a step (loss averaged
                 // over the images it has); none left at all ends the epoch.
                 guard var batch = try stream.next() else { break }
                 var results: [String: BatchResult] = [:]
+                // Every head's step recorded back to back, then one read for all of them.
+                var pending: [(HeadRun, PendingResult)] = []
+                let timed = step > 0 && ctx.device.capabilities.timestamps && !ctx.stream.profiling
                 for h in active where h.stopReason == nil {
-                    let r = try h.run(&batch, train: true, gradScale: 1 / Float(batch.size * config.accumIter), applyStep: apply ? lr : nil)
+                    if timed { try ctx.stream.beginRegion("probe:" + h.name) }
+                    pending.append((h, try h.record(&batch, train: true, gradScale: 1 / Float(batch.size * config.accumIter),
+                                                    applyStep: apply ? lrs[h.name]! : nil)))
+                    if timed { try ctx.stream.endRegion("probe:" + h.name) }
+                }
+                try ctx.finish()
+                let probeTimes = timed ? Dictionary(ctx.stream.timings.map { ($0.label, $0.nanoseconds) }, uniquingKeysWith: +) : [:]
+                for (h, p) in pending {
+                    let r = try p.read(ctx)
                     results[h.name] = r
                     if !r.finite {
                         h.stopReason = "non-finite loss at epoch \(epoch + 1), step \(step + 1); stopped (its last good checkpoint is kept)"
@@ -185,6 +233,13 @@ public final class Trainer {
                     var s = sums[h.name] ?? (0, 0, 0)
                     s.loss += r.lossSum; s.top1 += r.top1; s.n += r.count
                     sums[h.name] = s
+                }
+                if timed {
+                    // Each probe's own device time in this step (GPU timestamps around its commands).
+                    for (h, _) in pending {
+                        guard let ns = probeTimes["probe:" + h.name] else { continue }
+                        h.timedSteps += 1; h.timedImages += batch.size; h.timedSeconds += ns / 1e9
+                    }
                 }
                 onStep?(epoch, step, lr, results)
                 if let start = profileStart, step + 1 == min(min(1, steps - 1) + profileSteps, steps) {
@@ -212,7 +267,7 @@ public final class Trainer {
                 if h.stopReason != nil { continue }   // diverged this epoch: its last good checkpoint stays
                 let v = evaluated[h.name]!
                 let s = sums[h.name] ?? (0, 0, 1)
-                let m = EpochMetrics(epoch: epoch, lr: lr, train_loss: s.loss / Double(max(s.n, 1)), train_acc1: 100 * Double(s.top1) / Double(max(s.n, 1)),
+                let m = EpochMetrics(epoch: epoch, lr: lrs[h.name]!, train_loss: s.loss / Double(max(s.n, 1)), train_acc1: 100 * Double(s.top1) / Double(max(s.n, 1)),
                                      val_loss: v.loss, val_acc1: v.acc1, val_acc5: v.acc5, seconds: Date().timeIntervalSince(epochStart))
                 try finishEpoch(h, m)
             }
@@ -240,7 +295,7 @@ public final class Trainer {
         try lines.write(to: dir.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
         KillPoint.reached("metrics", head: h.name, epoch: m.epoch)
         let meta = TrainingStateMeta(head: h.name, epoch: m.epoch, best: h.best, earlyStop: h.earlyStop, stopped: h.stopReason,
-                                     optimizerSteps: h.optimizerSteps, fingerprint: fingerprint)
+                                     optimizerSteps: h.optimizerSteps, fingerprint: h.fingerprint)
         try h.saveCheckpoints(in: dir, meta: meta)
         try TrainingCurves.svg(title: "\(h.name): \(classes) classes, D = \(train.dim)", history: h.history)
             .write(to: dir.appendingPathComponent("curves.svg"), atomically: true, encoding: .utf8)
@@ -257,8 +312,9 @@ public final class Trainer {
         var n = 0
         let stream = val.batches(stride(from: 0, to: val.samples, by: config.batchSize).map { Array($0..<min($0 + config.batchSize, val.samples)) }, epoch: 0)
         while var batch = try stream.next() {
-            for h in hs {
-                let r = try h.run(&batch, train: false, gradScale: 1, applyStep: nil)
+            let pending = try hs.map { ($0, try $0.record(&batch, train: false, gradScale: 1, applyStep: nil)) }
+            for (h, p) in pending {
+                let r = try p.read(ctx)
                 var s = sums[h.name] ?? (0, 0, 0)
                 s.loss += r.lossSum; s.top1 += r.top1; s.top5 += r.top5
                 sums[h.name] = s
@@ -271,15 +327,28 @@ public final class Trainer {
 
     func writeSummary() throws -> [String: HeadSummary] {
         var summaries: [String: HeadSummary] = [:]
+        let previous = (try? JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: output.appendingPathComponent("summary.json"))))?.heads ?? [:]
         for h in heads {
             let b = h.best ?? BestEpoch(acc1: 0, acc5: 0, epoch: -1)
+            let rate = h.timedSeconds > 0 ? Double(h.timedImages) / h.timedSeconds : previous[h.name]?.train_images_per_s
             summaries[h.name] = HeadSummary(best_acc1: b.acc1, best_epoch: b.epoch, acc5: b.acc5, params: h.layout.totalParameterCount,
-                                            epochs_run: h.history.count, status: h.stopReason ?? "done")
+                                            epochs_run: h.history.count, status: h.stopReason ?? "done", head: h.head.name, setting: h.setting,
+                                            peak_lr: h.config.peakLR, weight_decay: h.config.optimizer.weightDecay,
+                                            ep_queries: h.head.pooling == "ep" ? h.config.queries : nil,
+                                            macs_per_image: h.layout.forwardMACs, train_images_per_s: rate)
         }
-        struct Summary: Encodable { let heads: [String: HeadSummary] }
+        var best: [String: String]?
+        if heads.contains(where: { !$0.setting.isEmpty }) {
+            best = [:]
+            for name in Set(heads.map(\.head.name)) {
+                let probes = heads.filter { $0.head.name == name }
+                if let top = probes.max(by: { ($0.best?.acc1 ?? -1, $1.name) < ($1.best?.acc1 ?? -1, $0.name) }) { best![name] = top.name }
+            }
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(Summary(heads: summaries)).write(to: output.appendingPathComponent("summary.json"), options: .atomic)
+        try encoder.encode(RunSummary(heads: summaries, best: best, device: ctx.device.name))
+            .write(to: output.appendingPathComponent("summary.json"), options: .atomic)
         return summaries
     }
 }

@@ -33,6 +33,8 @@ public struct TrainingConfig: Codable, Sendable {
     public var labelFraction: Double?
     public var classes: Int?
     public var earlyStop: EarlyStopping?
+    /// Lists of settings to train side by side (each head × combination a probe).
+    public var sweep = SweepGrid()
     public init(heads: [String]) { self.heads = heads }
 
     public var effectiveBatch: Int { batchSize * accumIter }
@@ -84,5 +86,38 @@ public struct RunFingerprint: Codable, Sendable, Equatable {
         return Set(a.keys).union(b.keys).sorted().compactMap { k in
             a[k] == b[k] ? nil : "\(k): checkpoint \(a[k] ?? "unset"), now \(b[k] ?? "unset")"
         }
+    }
+}
+
+/// Hyperparameter lists trained in one pass (`--blr 0.05,0.1,0.2 --weight-decay 0,0.05`): every
+/// head × combination is its own probe, fed the same batches.
+public struct SweepGrid: Codable, Sendable, Equatable {
+    public var blr: [Double] = []
+    public var lr: [Double] = []
+    public var weightDecay: [Double] = []
+    public var queries: [Int] = []
+    public init() {}
+
+    /// Each combination: its name (the swept settings, e.g. `blr0.1-wd0.05`; "" without a sweep)
+    /// and the configuration it trains with.
+    public func settings(_ base: TrainingConfig) -> [(name: String, config: TrainingConfig)] {
+        func g(_ x: Double) -> String { String(format: "%g", x) }
+        var out: [(String, TrainingConfig)] = [("", base)]
+        func expand<T>(_ values: [T], _ label: (T) -> String, _ apply: @escaping (inout TrainingConfig, T) -> Void) {
+            guard !values.isEmpty else { return }
+            out = out.flatMap { name, c in
+                values.map { v -> (String, TrainingConfig) in
+                    var c2 = c
+                    apply(&c2, v)
+                    let part = values.count > 1 ? label(v) : ""
+                    return (name.isEmpty ? part : part.isEmpty ? name : name + "-" + part, c2)
+                }
+            }
+        }
+        expand(lr, { "lr" + g($0) }) { $0.lr = $1 }
+        expand(blr, { "blr" + g($0) }) { $0.blr = $1; $0.lr = nil }
+        expand(weightDecay, { "wd" + g($0) }) { $0.optimizer.weightDecay = $1 }
+        expand(queries, { "q\($0)" }) { $0.queries = $1 }
+        return out
     }
 }

@@ -97,7 +97,10 @@ public final class ComputeDevice: @unchecked Sendable {
         var f12 = VkPhysicalDeviceVulkan12Features()
         f12.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES
         f12.shaderFloat16 = VkBool32(caps.shaderFloat16 ? 1 : 0)
-        f12.vulkanMemoryModel = VkBool32(caps.vulkanMemoryModel ? 1 : 0)
+        // Only the cooperative-matrix kernels need the memory model; enabling it elsewhere changes
+        // what atomics' default (device) scope requires.
+        f12.vulkanMemoryModel = VkBool32(caps.vulkanMemoryModel && caps.cooperativeMatrix ? 1 : 0)
+        f12.vulkanMemoryModelDeviceScope = VkBool32(caps.vulkanMemoryModel && caps.cooperativeMatrix && caps.vulkanMemoryModelDeviceScope ? 1 : 0)
         f12.shaderInt8 = VkBool32(caps.shaderInt8 ? 1 : 0)
         f12.storageBuffer8BitAccess = VkBool32(caps.storageBuffer8BitAccess ? 1 : 0)
         var f13 = VkPhysicalDeviceVulkan13Features()

@@ -54,6 +54,7 @@ public struct DeviceCapabilities: Codable, Sendable {
     public var shaderFloat16: Bool
     /// The Vulkan memory model (cooperative-matrix kernels use `gl_ScopeSubgroup`).
     public var vulkanMemoryModel = false
+    public var vulkanMemoryModelDeviceScope = false
     public var shaderInt8: Bool
     public var storageBuffer16BitAccess: Bool
     public var storageBuffer8BitAccess: Bool
@@ -207,6 +208,7 @@ public struct DeviceCapabilities: Codable, Sendable {
         caps.storageBuffer16BitAccess = f11.storageBuffer16BitAccess != 0
         caps.shaderFloat16 = f12.shaderFloat16 != 0
         caps.vulkanMemoryModel = f12.vulkanMemoryModel != 0
+        caps.vulkanMemoryModelDeviceScope = f12.vulkanMemoryModelDeviceScope != 0
         caps.shaderInt8 = f12.shaderInt8 != 0
         caps.storageBuffer8BitAccess = f12.storageBuffer8BitAccess != 0
         caps.subgroupSizeControl = has13 && f13.subgroupSizeControl != 0 && f13.computeFullSubgroups != 0

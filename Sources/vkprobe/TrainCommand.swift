@@ -34,13 +34,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Batch size per step (upstream's per-GPU default).") var batchSize = 512
     @Option(help: "Gradient accumulation steps.") var accumIter = 1
     @Option(help: "lars (upstream default), sgd or adamw.") var optimizer = "lars"
-    @Option(help: "Base learning rate: lr = blr × effective batch / 256.") var blr = 0.1
-    @Option(help: "Absolute learning rate (overrides --blr).") var lr: Double?
+    @Option(help: "Base learning rate: lr = blr × effective batch / 256. A comma-separated list sweeps it (every head × value trained from the same batches).") var blr = "0.1"
+    @Option(help: "Absolute learning rate (overrides --blr); a list sweeps it.") var lr: String?
     @Option(help: "Final learning rate of the cosine schedule.") var minLR = 0.0
     @Option(help: "Linear warm-up epochs.") var warmupEpochs = 10.0
-    @Option(help: "Weight decay.") var weightDecay = 0.0
+    @Option(help: "Weight decay; a list sweeps it.") var weightDecay = "0"
+
     @Option(help: "Momentum (default: 0.9 for lars, 0 for sgd as upstream builds SGD).") var momentum: Double?
-    @Option(help: "EP queries Q.") var epQueries = 32
+    @Option(help: "EP queries Q; a list sweeps it.") var epQueries = "32"
     @Option(help: "Heads of aim and jepa.") var numHeads = 16
     @Option(help: "Classes (default: from the labels).") var classes: Int?
     @Option(help: "Seed (initialisation, shuffling, low-shot subsets).") var seed: UInt64 = 0
@@ -61,11 +62,26 @@ struct TrainCommand: ParsableCommand {
                 throw TrainingError("--optimizer \(optimizer): expected one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             if shots != nil && labelFraction != nil { throw TrainingError("--shots and --label-fraction are exclusive") }
+            func doubles(_ s: String, _ flag: String) throws -> [Double] {
+                let v = s.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+                guard !v.isEmpty, v.allSatisfy({ $0 != nil && $0!.isFinite && $0! >= 0 }) else { throw TrainingError("\(flag) \(s): expected non-negative numbers, comma-separated") }
+                return v.map { $0! }
+            }
+            let blrs = try doubles(blr, "--blr"), lrs = try lr.map { try doubles($0, "--lr") }, wds = try doubles(weightDecay, "--weight-decay")
+            let qs = try epQueries.split(separator: ",").map { q -> Int in
+                guard let v = Int(q.trimmingCharacters(in: .whitespaces)), v > 0 else { throw TrainingError("--ep-queries \(epQueries): positive integers, comma-separated") }
+                return v
+            }
+            if lrs != nil && blrs.count > 1 { throw TrainingError("--lr overrides --blr: sweep one of them") }
             var config = TrainingConfig(heads: heads.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
             config.epochs = epochs; config.batchSize = batchSize; config.accumIter = accumIter
-            config.optimizer = OptimizerConfig(kind: kind, weightDecay: weightDecay, momentum: momentum)
-            config.blr = blr; config.lr = lr; config.minLR = minLR; config.warmupEpochs = warmupEpochs
-            config.queries = epQueries; config.numHeads = numHeads; config.classes = classes; config.seed = seed
+            config.optimizer = OptimizerConfig(kind: kind, weightDecay: wds[0], momentum: momentum)
+            config.blr = blrs[0]; config.lr = lrs?[0]; config.minLR = minLR; config.warmupEpochs = warmupEpochs
+            config.queries = qs[0]; config.numHeads = numHeads; config.classes = classes; config.seed = seed
+            if blrs.count > 1 { config.sweep.blr = blrs }
+            if let lrs, lrs.count > 1 { config.sweep.lr = lrs }
+            if wds.count > 1 { config.sweep.weightDecay = wds }
+            if qs.count > 1 { config.sweep.queries = qs }
             config.shots = shots; config.labelFraction = labelFraction
             if earlyStop { config.earlyStop = EarlyStopping(patience: earlyStopPatience, minDelta: earlyStopMinDelta, minEpochs: earlyStopMinEpochs) }
             let device = try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)
@@ -119,11 +135,16 @@ struct TrainCommand: ParsableCommand {
             trainer.profileSteps = profile
             if resume || evalOnly { try trainer.resume() }
             let summary = try trainer.run(evalOnly: evalOnly)
+            if let run = try? JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("summary.json"))),
+               let best = run.best {
+                print("best setting per head (val acc@1): " + best.sorted(by: { $0.key < $1.key }).map { "\($0.key) → \($0.value)" }.joined(separator: ", "))
+            }
             let skipped = Set(backboneFeatures.flatMap { $0.skipped.values.map(\.name) })
             if !skipped.isEmpty { print("skipped \(skipped.count) unreadable image\(skipped.count == 1 ? "" : "s") (named above)") }
             print("\nsummary (\(output)/summary.json):")
+            let width = max(10, (summary.keys.map(\.count).max() ?? 0) + 1)
             for (name, s) in summary.sorted(by: { $0.key < $1.key }) {
-                print("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) best acc@1 \(String(format: "%.2f", s.best_acc1))% (epoch \(s.best_epoch + 1)), acc@5 \(String(format: "%.2f", s.acc5))%, \(s.params) params, \(s.status)")
+                print("  \(name.padding(toLength: width, withPad: " ", startingAt: 0)) best acc@1 \(String(format: "%.2f", s.best_acc1))% (epoch \(s.best_epoch + 1)), acc@5 \(String(format: "%.2f", s.acc5))%, \(s.params) params, \(s.status)")
             }
         }
     }
