@@ -60,6 +60,14 @@ public final class Trainer {
     public var profileSteps = 0
     private var resumed = false
 
+    /// A head's initialisation seed: the run's seed and the head's name (FNV-1a), so a head starts
+    /// the same whichever other heads train beside it.
+    static func headSeed(_ seed: UInt64, _ name: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return seed ^ h
+    }
+
     public static let defaultHeadFactory: HeadFactory = { head, options, classes in
         ProbeHeadLayout(pooling: try Heads.pooling(head.name, options), classes: classes)
     }
@@ -93,7 +101,7 @@ public final class Trainer {
         try val.validateLabels(classes: classes)
         let settings = config.sweep.settings(config)
         let gpu = GPUBackend(ctx)
-        for (i, name) in config.heads.enumerated() {
+        for name in config.heads {
             let head = try HeadName(name)
             if head.selection != .patches && !(train.hasCLS && val.hasCLS) {
                 throw TrainingError("head \(name) needs the [CLS] token, but \(train.hasCLS ? val.description : train.description) has none"
@@ -108,7 +116,7 @@ public final class Trainer {
                 let layout = try headFactory(head, options, classes)
                 let fingerprint = RunFingerprint(c, classes: classes, trainSamples: train.samples, tokens: train.patches, dim: train.dim)
                 heads.append(try HeadRun(head: head, setting: setting.name, config: c, fingerprint: fingerprint, layout: layout, gpu: gpu,
-                                         seed: config.seed &+ UInt64(i) &* 1000))
+                                         seed: Trainer.headSeed(config.seed, name)))
             }
         }
         // Parameters, moments and gradients of every probe stay on the device; activations of one
