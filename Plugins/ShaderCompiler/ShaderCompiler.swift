@@ -40,15 +40,30 @@ struct ShaderCompiler: BuildToolPlugin {
         for source in sources where !variantOnly.contains(source) {
             builds.append((String(source.dropLast(".comp".count)), source, []))
         }
+        // Cooperative-matrix kernels (Shaders/coopmat/): typed always, compiled only with the
+        // pinned glslangValidator (Debian's glslc cannot).
+        let coopDir = shaderDir.appending(path: "coopmat")
+        var coopBuilds: [(output: String, source: String, defines: [String])] = []
+        let coopVariants = coopDir.appending(path: "variants.txt")
+        if FileManager.default.fileExists(atPath: coopVariants.path()) {
+            inputs.append(coopVariants)
+            for raw in try String(contentsOf: coopVariants, encoding: .utf8).split(separator: "\n") {
+                let words = (raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+                    .split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+                guard words.count >= 2 else { continue }
+                coopBuilds.append((words[0], "coopmat/" + words[1], Array(words.dropFirst(2))))
+            }
+        }
         let compiler = try findCompiler()
         let outDir = context.pluginWorkDirectoryURL.appending(path: "spirv")
         let interfaces = context.pluginWorkDirectoryURL.appending(path: "ShaderInterfaces.swift")
         var generatorArgs = ["--glslc", compiler.path(), "--shaders", shaderDir.path(), "--output", interfaces.path()]
-        for b in builds { generatorArgs += ["--build", "\(b.output)=\(b.source)" + (b.defines.isEmpty ? "" : ":" + b.defines.joined(separator: ","))] }
+        for b in builds + coopBuilds { generatorArgs += ["--build", "\(b.output)=\(b.source)" + (b.defines.isEmpty ? "" : ":" + b.defines.joined(separator: ","))] }
         let generate = Command.buildCommand(displayName: "Generating ShaderInterfaces.swift",
                                             executable: try context.tool(named: "ShaderInterfaceGenerator").url,
                                             arguments: generatorArgs,
-                                            inputFiles: sources.map { shaderDir.appending(path: $0) } + inputs, outputFiles: [interfaces])
+                                            inputFiles: sources.map { shaderDir.appending(path: $0) } + Set(coopBuilds.map(\.source)).map { shaderDir.appending(path: $0) } + inputs,
+                                            outputFiles: [interfaces])
         var seen = Set<String>()
         let compile = try builds.map { build in
             guard seen.insert(build.output).inserted else {
@@ -62,7 +77,27 @@ struct ShaderCompiler: BuildToolPlugin {
                                  executable: compiler, arguments: args,
                                  inputFiles: [source] + inputs, outputFiles: [output])
         }
-        return [generate] + compile
+        var coopCompile: [Command] = []
+        if let glslang = findCoopmatCompiler(context) {
+            coopCompile = coopBuilds.map { build in
+                let source = shaderDir.appending(path: build.source)
+                let output = outDir.appending(path: build.output + ".spv")
+                return Command.buildCommand(displayName: "Compiling shader \(build.output).spv (glslangValidator 13.1.1)",
+                                            executable: glslang,
+                                            arguments: ["-V", "--target-env", "vulkan1.3", "-Os", "-I" + shaderDir.path()] + build.defines
+                                                + [source.path(), "-o", output.path()],
+                                            inputFiles: [source] + inputs, outputFiles: [output])
+            }
+        }
+        return [generate] + compile + coopCompile
+    }
+
+    /// The pinned glslangValidator of `make shader-tools` (`.venv-shaders`), or $VKPROBE_GLSLANG.
+    private func findCoopmatCompiler(_ context: PluginContext) -> URL? {
+        let env = ProcessInfo.processInfo.environment["VKPROBE_GLSLANG"]
+        if env == "" { return nil }
+        let candidates = [env, context.package.directoryURL.appending(path: ".venv-shaders/bin/glslangValidator").path()].compactMap { $0 }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }.map { URL(fileURLWithPath: $0) }
     }
 
     /// `context.tool(named:)` does not search PATH for build-tool plugins, so look ourselves.

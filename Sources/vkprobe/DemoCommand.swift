@@ -123,6 +123,8 @@ struct Demo: ParsableCommand {
                                               "--groups", "4", "--per-row", "5", "--max-images", "10", "--images"] + picks)
             maps.flags = flags
             try maps.run()
+            let page = try RunReport(runs: [dir.appendingPathComponent("run")]).write(to: dir.appendingPathComponent("report"))
+            print("report: \(page.path)")
             let summary = (try? JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("run/summary.json")))) as? [String: Any]
             let heads = summary?["heads"] as? [String: [String: Any]] ?? [:]
             func acc(_ h: String) -> String { (heads[h]?["best_acc1"] as? Double).map { String(format: "%.1f%%", $0) } ?? "?" }
