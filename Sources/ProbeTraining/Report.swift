@@ -62,7 +62,7 @@ public struct RunReport {
         let (W, H, L, R, T, B) = (600.0, 380.0, 60.0, 110.0, 30.0, 50.0)
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(W)) \(Int(H))\" width=\"\(Int(W))\" height=\"\(Int(H))\" font-family=\"sans-serif\" font-size=\"11\">"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/><text x=\"\(W / 2)\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">\(Self.esc(title))</text>"
-        guard !points.isEmpty else { return s + "<text x=\"\(W / 2)\" y=\"\(H / 2)\" text-anchor=\"middle\">no measurements</text></svg>" }
+        guard !points.isEmpty else { return s + "<text x=\"\(W / 2)\" y=\"\(H / 2)\" text-anchor=\"middle\">no measurements in these runs (a summary.json written before per-probe timing)</text></svg>" }
         let xs = points.map { log10($0.1) }, ys = points.map { $0.0.summary.best_acc1 }
         var (x0, x1) = (floor(xs.min()!), ceil(xs.max()!)); if x1 - x0 < 1 { x1 = x0 + 1 }
         let y0 = max(0, floor((ys.min()! - 5) / 10) * 10), y1 = min(100, ceil((ys.max()! + 5) / 10) * 10)
@@ -99,7 +99,11 @@ public struct RunReport {
         for v in stride(from: 0, through: 100, by: 20) {
             s += "<line x1=\"\(L)\" y1=\"\(py(Double(v)))\" x2=\"\(W - R)\" y2=\"\(py(Double(v)))\" stroke=\"#eee\"/><text x=\"\(L - 6)\" y=\"\(py(Double(v)) + 4)\" text-anchor=\"end\">\(v)</text>"
         }
-        s += "<text x=\"\((L + W - R) / 2)\" y=\"\(H - 12)\" text-anchor=\"middle\">epoch</text>"
+        let step = max(1, Int((Double(maxEpoch) / 8).rounded(.up)))
+        for e in stride(from: 0, through: maxEpoch, by: step) {
+            s += "<line x1=\"\(px(e))\" y1=\"\(H - B)\" x2=\"\(px(e))\" y2=\"\(H - B + 4)\" stroke=\"#333\"/><text x=\"\(px(e))\" y=\"\(H - B + 16)\" text-anchor=\"middle\">\(e)</text>"
+        }
+        s += "<text x=\"\((L + W - R) / 2)\" y=\"\(H - 8)\" text-anchor=\"middle\">epoch</text>"
         for (i, p) in probes.enumerated() where !p.history.isEmpty {
             let pts = p.history.sorted { $0.epoch < $1.epoch }.map { "\(px($0.epoch + 1)),\(py($0.val_acc1))" }.joined(separator: " ")
             let dash = p.setting.isEmpty ? "" : " stroke-dasharray=\"\(2 + (i % 3) * 2),2\""
@@ -172,7 +176,7 @@ public struct RunReport {
         img.maps { max-width: 100%; border: 1px solid #ddd; }
         </style></head><body>
         <h1>VulkanProbe report</h1>
-        <p>Runs: \(Self.esc(runs.joined(separator: ", "))). Device: \(Self.esc(devices.joined(separator: ", "))). Top-1/top-5 at each probe's best validation epoch; images/s measured during training (GPU timestamps around the probe's forward, backward and optimiser step; the batch is shared by all probes).</p>
+        <p>Runs: \(Self.esc(runs.joined(separator: ", "))). Device: \(Self.esc(devices.isEmpty ? "not recorded" : devices.joined(separator: ", "))). Top-1/top-5 at each probe's best validation epoch; images/s measured during training (GPU timestamps around the probe's forward, backward and optimiser step; the batch is shared by all probes).</p>
         <table><tr><th>run</th><th>head</th><th>top-1 %</th><th>top-5 %</th><th>epoch</th><th>parameters</th><th>MACs/image</th><th>train img/s</th><th>status</th></tr>
         \(rows)</table>
         <div class="figs">
