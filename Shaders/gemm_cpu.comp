@@ -20,6 +20,10 @@ layout(constant_id = 6) const bool VEC4_A = false;
 // stride multiples of 4: the workgroup's COLS columns of a K step are COLS/4 uniform float4 loads
 // (a whole float4 lies either inside N or past it). With VEC4_A, A is read as float4 along K too.
 layout(constant_id = VEC4_BN_ID) const bool VEC4_BN = false;
+// The dispatch computes Cᵀ = Bᵀ·Aᵀ (operands and M/N swapped by the host) and stores element
+// (i, j) of that product at C(j, i), so bias and scale still index C's columns. Used when C has
+// few rows: lanes then run along C's columns instead of idling on clamped duplicate rows.
+layout(constant_id = 10) const bool SWAP_C = false;
 
 void main() {
     uint batchIndex = gl_WorkGroupID.z;
@@ -123,7 +127,10 @@ void main() {
     [[unroll]] for (uint r = 0; r < ROWS; ++r) {
         if (i0 + r >= p.M) break;
         [[unroll]] for (uint c = 0; c < COLS; ++c) {
-            if (j0 + c < p.N) storeC(baseC, i0 + r, j0 + c, acc[r][c]);
+            if (j0 + c < p.N) {
+                if (SWAP_C) storeC(baseC, j0 + c, i0 + r, acc[r][c]);
+                else storeC(baseC, i0 + r, j0 + c, acc[r][c]);
+            }
         }
     }
 }

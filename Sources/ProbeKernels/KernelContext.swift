@@ -227,6 +227,14 @@ public struct KernelVariants: Sendable {
     /// that no lane computes clamped duplicate rows), columns shared by the workgroup. 8 × 16 × 16
     /// measured best on lavapipe (AVX2): 41 GFLOP/s at 50176×768×768 against 27 for 8 × 8 × 16.
     public var cpuGEMM: (lanes: UInt32, rows: UInt32, cols: UInt32) = (8, 16, 16)
+    /// CPU-shaped GEMM computed transposed (lanes along C's columns) when C has at most 256 rows
+    /// and no more rows than columns: measured on lavapipe, Linear (M, 768) · (768, 768)ᵀ runs at
+    /// 9.8 vs 3.0 GFLOP/s at M 4, 32 vs 21 at M 32, 33 vs 30 at M 256 (classifier, N 1000), but
+    /// 35 vs 39 at M 512. `VKPROBE_GEMM_SWAP=0/1` forces it off/on for every shape (benchmarks, tests).
+    public var cpuGEMMSwapRule: Bool? = nil
+    func cpuGEMMSwap(M: Int, N: Int) -> Bool {
+        cpuGEMMSwapRule ?? (M <= 256 && N >= M)
+    }
     /// Workgroup size of 1-D elementwise kernels.
     public var elementwiseLocal: UInt32
     /// Workgroup size of row kernels (softmax, norms, loss): a workgroup per row.
@@ -248,5 +256,6 @@ public struct KernelVariants: Sendable {
            v.allSatisfy({ $0 > 0 && $0 <= 64 }) {
             cpuGEMM = (v[0], v[1], v[2])
         }
+        if let v = ProcessInfo.processInfo.environment["VKPROBE_GEMM_SWAP"], v == "0" || v == "1" { cpuGEMMSwapRule = v == "1" }
     }
 }

@@ -38,8 +38,11 @@ let gemmCases: [GEMMCase] = [
     /// Runs a case with storage `dtype` (f32 or f16 everywhere), or with `inputsF16` A and B in
     /// f16 and C, bias and scale in f32 (the reference then uses the same rounded inputs, so the
     /// fp32 bound applies).
-    func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, inputsF16: Bool = false, maxBindingBytes: Int? = nil) throws {
-        let ctx = try makeContext(maxBindingBytes: maxBindingBytes) { $0.gemm = kind }
+    /// `swap`: the CPU-shaped kernel's transposed form (Cᵀ = Bᵀ·Aᵀ, stored back into C) forced on
+    /// or off; nil leaves the device's rule.
+    func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, inputsF16: Bool = false, maxBindingBytes: Int? = nil,
+             swap: Bool? = nil) throws {
+        let ctx = try makeContext(maxBindingBytes: maxBindingBytes) { $0.gemm = kind; $0.cpuGEMMSwapRule = swap }
         let seed = UInt64(tc.M * 1000 + tc.N * 10 + tc.K)
         var a = randomValues(tc.batch * tc.M * tc.K, seed: seed)
         var b = randomValues(tc.batch * tc.K * tc.N, seed: seed + 1)
@@ -85,18 +88,21 @@ let gemmCases: [GEMMCase] = [
         expectNoValidationMessages(ctx)
     }
 
-    @Test(arguments: gemmCases) func cpuShapedF32(_ tc: GEMMCase) throws { try run(tc, kind: .cpu, dtype: .f32) }
+    // The CPU-shaped kernel in both forms for every case: as written and transposed.
+    @Test(arguments: gemmCases, [false, true]) func cpuShapedF32(_ tc: GEMMCase, swap: Bool) throws { try run(tc, kind: .cpu, dtype: .f32, swap: swap) }
     @Test(arguments: gemmCases) func tiledF32(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f32) }
-    @Test(arguments: gemmCases) func cpuShapedF16(_ tc: GEMMCase) throws { try run(tc, kind: .cpu, dtype: .f16) }
+    @Test(arguments: gemmCases, [false, true]) func cpuShapedF16(_ tc: GEMMCase, swap: Bool) throws { try run(tc, kind: .cpu, dtype: .f16, swap: swap) }
     @Test(arguments: gemmCases) func tiledF16(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f16) }
-    @Test(arguments: gemmCases) func cpuShapedF16Inputs(_ tc: GEMMCase) throws { try run(tc, kind: .cpu, dtype: .f32, inputsF16: true) }
+    @Test(arguments: gemmCases, [false, true]) func cpuShapedF16Inputs(_ tc: GEMMCase, swap: Bool) throws {
+        try run(tc, kind: .cpu, dtype: .f32, inputsF16: true, swap: swap)
+    }
     @Test(arguments: gemmCases) func tiledF16Inputs(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f32, inputsF16: true) }
 
     /// Views at offsets that are not 16-byte aligned (rows 3... of a matrix, a column slice) are
     /// read correctly (the float4 path must not be taken for them).
-    @Test(arguments: [KernelVariants.GEMMKind.cpu, .tiled])
-    func unalignedViews(kind: KernelVariants.GEMMKind) throws {
-        let ctx = try makeContext { $0.gemm = kind }
+    @Test(arguments: [(KernelVariants.GEMMKind.cpu, false), (.cpu, true), (.tiled, false)])
+    func unalignedViews(kind: KernelVariants.GEMMKind, swap: Bool) throws {
+        let ctx = try makeContext { $0.gemm = kind; $0.cpuGEMMSwapRule = swap }
         let (M, N, K) = (9, 6, 8)
         let big = randomValues((M + 3) * (K + 2), seed: 7), w = randomValues(N * K, seed: 8)
         let tBig = try ctx.tensor(big.map { Float($0) }, [M + 3, K + 2])
@@ -114,9 +120,9 @@ let gemmCases: [GEMMCase] = [
 
     /// Rank-4 operands (B, H, M, K) taken as strided views of packed (B, L, 3, H, dh) projections,
     /// as attention uses them.
-    @Test(arguments: [KernelVariants.GEMMKind.cpu, .tiled])
-    func twoBatchAxesOnPackedViews(kind: KernelVariants.GEMMKind) throws {
-        let ctx = try makeContext { $0.gemm = kind }
+    @Test(arguments: [(KernelVariants.GEMMKind.cpu, false), (.cpu, true), (.tiled, false)])
+    func twoBatchAxesOnPackedViews(kind: KernelVariants.GEMMKind, swap: Bool) throws {
+        let ctx = try makeContext { $0.gemm = kind; $0.cpuGEMMSwapRule = swap }
         let (B, L, H, dh) = (2, 5, 3, 4)
         let qkv = randomValues(B * L * 3 * H * dh, seed: 11)
         let t = try ctx.tensor(qkv.map { Float($0) }, [B, L, 3, H, dh])

@@ -120,8 +120,8 @@ import Testing
         expectNoValidationMessages(ctx)
     }
 
-    @Test(arguments: gemmCases) func gemm(_ tc: GEMMCase) throws {
-        try GEMMTests().run(tc, kind: .cpu, dtype: .f32, maxBindingBytes: Self.limit)
+    @Test(arguments: gemmCases, [false, true]) func gemm(_ tc: GEMMCase, swap: Bool) throws {
+        try GEMMTests().run(tc, kind: .cpu, dtype: .f32, maxBindingBytes: Self.limit, swap: swap)
     }
 
     @Test func rowKernels() throws {

@@ -128,24 +128,33 @@ extension KernelContext {
         }
         switch path == .tiled ? .tiled : variants.gemm {
         case .cpu:
-            let push = GemmCpuKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
-                                          sAb: sAo, sAi: sAi, sAk: sAk, sBb: sBo, sBk: sBk, sBn: sBn, sCb: sCo, sCi: c.strides[c.rank - 2],
-                                          alpha: alpha, beta: beta, batchInner: inner, sAh: sAh, sBh: sBh, sCh: sCh)
-            let (lanes, maxRows, cols) = variants.cpuGEMM
+            // Few rows of C (a small batch through a Linear): compute Cᵀ = Bᵀ·Aᵀ so that the lanes
+            // run along C's columns (the kernel stores element (i, j) at C(j, i)).
+            let swap = variants.cpuGEMMSwap(M: M, N: N)
+            let (pM, pN) = swap ? (N, M) : (M, N)
+            let (pOffA, pOffB) = swap ? (offB, offA) : (offA, offB)
+            let (pAo, pAh, pAi, pAk) = swap ? (sBo, sBh, sBn, sBk) : (sAo, sAh, sAi, sAk)
+            let (pBo, pBh, pBk, pBn) = swap ? (sAo, sAh, sAk, sAi) : (sBo, sBh, sBk, sBn)
+            let push = GemmCpuKernel.Push(M: pM, N: pN, K: K, batch: batch, offA: pOffA, offB: pOffB, offC: offC, offBias: offBias, offScale: offScale,
+                                          sAb: pAo, sAi: pAi, sAk: pAk, sBb: pBo, sBk: pBk, sBn: pBn, sCb: sCo, sCi: c.strides[c.rank - 2],
+                                          alpha: alpha, beta: beta, batchInner: inner, sAh: pAh, sBh: pBh, sCh: sCh)
+            let (lanes, maxRows, maxCols) = variants.cpuGEMM
             var rows: UInt32 = 1
-            while rows < maxRows && Int(lanes * rows) < M { rows *= 2 }
+            while rows < maxRows && Int(lanes * rows) < pM { rows *= 2 }
             rows = min(rows, maxRows)
+            // Columns shared by a workgroup: no more than the (swapped) problem has, in fours.
+            let cols = swap ? min(maxCols, UInt32((pN + 3) / 4 * 4)) : maxCols
             // float4 loads along K when both operands are K-contiguous and 16-byte aligned (in elements: 4).
-            let aligned4 = K % 4 == 0 && [offA, sAi, sAo, sAh].allSatisfy { $0 % 4 == 0 }
-            let vec4 = aligned4 && sAk == 1 && sBk == 1 && [offB, sBn, sBo, sBh].allSatisfy { $0 % 4 == 0 }
+            let aligned4 = K % 4 == 0 && [pOffA, pAi, pAo, pAh].allSatisfy { $0 % 4 == 0 }
+            let vec4 = aligned4 && pAk == 1 && pBk == 1 && [pOffB, pBn, pBo, pBh].allSatisfy { $0 % 4 == 0 }
             // float4 loads along N of a row-major B (the aggregation A·X, dY·W).
-            let vec4BN = !vec4 && sBn == 1 && N % 4 == 0 && cols % 4 == 0 && [offB, sBk, sBo, sBh].allSatisfy { $0 % 4 == 0 }
-            let vec4A = !vec4 && aligned4 && sAk == 1
+            let vec4BN = !vec4 && pBn == 1 && pN % 4 == 0 && cols % 4 == 0 && [pOffB, pBk, pBo, pBh].allSatisfy { $0 % 4 == 0 }
+            let vec4A = !vec4 && aligned4 && pAk == 1
             let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
                                .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: rows, COLS: cols,
-                                     VEC4_K: vec4, VEC4_A: vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: vec4BN))
-            try stream.dispatch(k, bindings, push: push,
-                                groups: ((N + Int(cols) - 1) / Int(cols), (M + Int(lanes * rows) - 1) / Int(lanes * rows), batch))
+                                     VEC4_K: vec4, VEC4_A: vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: vec4BN, SWAP_C: swap))
+            try stream.dispatch(k, swap ? [bB, bA, bC, bBias, bScale] : bindings, push: push,
+                                groups: ((pN + Int(cols) - 1) / Int(cols), (pM + Int(lanes * rows) - 1) / Int(lanes * rows), batch))
         case .tiled:
             let (bm, bn, bk, tm, tn) = (64, 64, 16, 4, 4)
             let push = GemmTiledKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
