@@ -19,6 +19,8 @@ layout(push_constant) uniform P {
     uint sx0, sx1, sx2, sx3;
     uint sy0, sy1, sy2, sy3;
     float alpha, beta;   // z = alpha * x (op) beta * y
+    uint m1, m2, m3;     // fastDivide multipliers of d1, d2, d3
+    uint shifts;         // their shifts, 5 bits each (d1 at bit 0)
 } p;
 
 void main() {
@@ -30,9 +32,9 @@ void main() {
         return;
     }
     FOR_EACH_ELEMENT(i, p.n) {
-        uint i3 = i % p.d3, r = i / p.d3;
-        uint i2 = r % p.d2; r /= p.d2;
-        uint i1 = r % p.d1, i0 = r / p.d1;
+        uint r = fastDivide(i, p.m3, (p.shifts >> 10) & 31u), i3 = i - r * p.d3;
+        uint q = fastDivide(r, p.m2, (p.shifts >> 5) & 31u), i2 = r - q * p.d2;
+        uint i0 = fastDivide(q, p.m1, p.shifts & 31u), i1 = q - i0 * p.d1;
         float a = p.alpha * x[p.offX + i0 * p.sx0 + i1 * p.sx1 + i2 * p.sx2 + i3 * p.sx3];
         float b = p.beta * y[p.offY + i0 * p.sy0 + i1 * p.sy1 + i2 * p.sy2 + i3 * p.sy3];
         float v = OP == OP_ADD ? a + b : OP == OP_SUBTRACT ? a - b : OP == OP_MULTIPLY ? a * b : a / b;

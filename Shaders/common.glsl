@@ -11,4 +11,13 @@
 #define FOR_EACH_ELEMENT(i, n) \
     for (uint i = gl_GlobalInvocationID.x; i < (n); i += gl_NumWorkGroups.x * gl_WorkGroupSize.x)
 
+// r / d for r < 2^31 as a multiply-high by m = floor(2^(31+s) / d) + 1, s = ceil(log2 d), both
+// computed by the host (FastDivisor.swift). CPU drivers scalarise integer division, which made
+// index arithmetic the cost of strided copies and broadcasts on lavapipe.
+uint fastDivide(uint r, uint m, uint s) {
+    uint hi, lo;
+    umulExtended(r, m, hi, lo);
+    return s == 0u ? (hi << 1) | (lo >> 31) : hi >> (s - 1u);
+}
+
 #endif

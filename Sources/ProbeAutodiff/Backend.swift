@@ -22,6 +22,9 @@ public protocol Backend: AnyObject {
     func expand(_ x: Value, _ shape: [Int]) throws -> Value
     /// A zero tensor of `shape` with `x` written into `range` of `axis` (the gradient of a slice).
     func padSlice(_ x: Value, shape: [Int], axis: Int, _ range: Range<Int>) throws -> Value
+    /// `target` with `x` added into `range` of `axis`; may update `target`'s storage in place (the
+    /// caller owns it: nothing else reads it).
+    func addSlice(_ target: Value, _ x: Value, axis: Int, _ range: Range<Int>) throws -> Value
 
     // Arithmetic.
     /// `op(A) · op(B)` over the last two axes; leading axes batch (a rank-2 operand is shared).

@@ -75,6 +75,10 @@ public final class CPUBackend: Backend {
         return try concat(parts.filter { $0.count > 0 || $0 === x }, axis: axis)
     }
 
+    public func addSlice(_ target: HostTensor, _ x: HostTensor, axis: Int, _ range: Range<Int>) throws -> HostTensor {
+        try binary(target, try padSlice(x, shape: target.shape, axis: axis, range), .add)
+    }
+
     public func matmul(_ a: HostTensor, _ b: HostTensor, transA: Bool, transB: Bool, alpha: Float) throws -> HostTensor {
         let ra = a.shape.count, rb = b.shape.count
         let batchDims = ra > 2 ? Array(a.shape.prefix(ra - 2)) : Array(b.shape.prefix(rb - 2))

@@ -31,7 +31,30 @@ public final class Graph<B: Backend> {
     /// Adds `g` into `v.grad`.
     func accumulate(_ v: V, _ g: B.Value) throws {
         guard v.requiresGrad else { return }
-        if let existing = v.grad { v.grad = try backend.binary(existing, g, .add) } else { v.grad = g }
+        if let existing = v.grad {
+            v.grad = try backend.binary(existing, g, .add)
+            ownedGrads.insert(ObjectIdentifier(v))
+        } else {
+            v.grad = g   // may be another value's gradient or a view of it: not ours to update in place
+            ownedGrads.remove(ObjectIdentifier(v))
+        }
+    }
+
+    /// Gradients held in storage created for them here (no other value reads it), which a slice's
+    /// backward may therefore update in place. Every accumulation into a value happens before its
+    /// own backward runs (the tape is replayed in reverse), so nothing has read it yet.
+    private var ownedGrads = Set<ObjectIdentifier>()
+
+    /// Adds `g` into `range` of `axis` of `v.grad` (of shape `shape`): the gradient of a slice.
+    func accumulateSlice(_ v: V, _ g: B.Value, shape: [Int], axis: Int, _ range: Range<Int>) throws {
+        guard v.requiresGrad else { return }
+        if let existing = v.grad, ownedGrads.contains(ObjectIdentifier(v)) {
+            v.grad = try backend.addSlice(existing, g, axis: axis, range)
+            return
+        }
+        let padded = try backend.padSlice(g, shape: shape, axis: axis, range)
+        v.grad = try v.grad.map { try backend.binary($0, padded, .add) } ?? padded
+        ownedGrads.insert(ObjectIdentifier(v))
     }
 
     /// Records an op whose output needs a gradient iff any input does.
@@ -70,7 +93,7 @@ public final class Graph<B: Backend> {
     public func slice(_ x: V, axis: Int, _ range: Range<Int>) throws -> V {
         let s = self.shape(x)
         return record([x], try backend.slice(x.value, axis: axis, range)) { [self] g in
-            try accumulate(x, try backend.padSlice(g, shape: s, axis: axis, range))
+            try accumulateSlice(x, g, shape: s, axis: axis, range)
         }
     }
 

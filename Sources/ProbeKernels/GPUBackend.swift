@@ -39,6 +39,19 @@ public final class GPUBackend: Backend {
         return out
     }
 
+    public func addSlice(_ target: Tensor, _ x: Tensor, axis: Int, _ range: Range<Int>) throws -> Tensor {
+        let view = try target.slice(axis: axis, range)
+        // In place: work of the slice's size instead of a zero-padded copy and an add of the whole
+        // tensor (the gradients of a packed projection's q, k and v).
+        if view.isContiguous {
+            _ = try ctx.binary(view, x, .add, into: view)
+        } else {
+            // A strided slice (q, k or v of a packed projection's output): add, then copy back.
+            try ctx.copy(try ctx.binary(view, x, .add), into: view)
+        }
+        return target
+    }
+
     public func matmul(_ a: Tensor, _ b: Tensor, transA: Bool, transB: Bool, alpha: Float) throws -> Tensor {
         let M = transA ? a.shape[a.rank - 1] : a.shape[a.rank - 2]
         let N = transB ? b.shape[b.rank - 2] : b.shape[b.rank - 1]

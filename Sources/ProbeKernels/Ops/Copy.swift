@@ -18,12 +18,17 @@ extension KernelContext {
         case (.f16, .f16): variant = .f16_f16
         default: variant = .base
         }
-        let k = try kernel(CopyKernel.self, variant, .init(localSizeX: variants.elementwiseLocal))
         try forEachPiece(op, [source, destination], source.shape.indices.map { SplitAxis(size: source.shape[$0], axes: [$0, $0]) }) { t, _ in
+            let flat = t[0].isDense && t[1].isDense
+            let k = try kernel(CopyKernel.self, variant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat))
             let pad = 6 - t[0].rank
             let (bs, os) = try bind(t[0], .read, op: op), (bd, od) = try bind(t[1], .write, op: op)
-            let push = CopyKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: Array(repeating: 1, count: pad) + t[0].shape,
-                                       sIn: Array(repeating: 0, count: pad) + t[0].strides, sOut: Array(repeating: 0, count: pad) + t[1].strides)
+            guard t[0].count < fastDivideLimit else { throw OpError.unsupported(op, "\(t[0]): 2³¹ elements or more in one binding") }
+            let shape = Array(repeating: 1, count: pad) + t[0].shape
+            let divisors = shape.map { FastDivisor($0) }
+            let push = CopyKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: shape,
+                                       sIn: Array(repeating: 0, count: pad) + t[0].strides, sOut: Array(repeating: 0, count: pad) + t[1].strides,
+                                       magic: divisors.map(\.magic), shifts: FastDivisor.packShifts(divisors))
             try stream.dispatch(k, [bs, bd], push: push, groups: elementGroups(t[0].count))
         }
     }

@@ -73,9 +73,12 @@ extension KernelContext {
             let s = Array(repeating: 1, count: pad) + t[2].shape
             let sx = Array(repeating: 0, count: pad) + t[0].strides, sy = Array(repeating: 0, count: pad) + t[1].strides
             let (wx, ox) = try bind(t[0], .read, op: op), (wy, oy) = try bind(t[1], .read, op: op), (wz, oz) = try bind(t[2], .write, op: op)
+            guard t[2].count < fastDivideLimit else { throw OpError.unsupported(op, "\(t[2]): 2³¹ elements or more in one binding") }
+            let dv = [s[1], s[2], s[3]].map { FastDivisor($0) }
             let push = BinaryKernel.Push(n: t[2].count, d1: s[1], d2: s[2], d3: s[3], offX: ox, offY: oy, offZ: oz,
                                          sx0: sx[0], sx1: sx[1], sx2: sx[2], sx3: sx[3], sy0: sy[0], sy1: sy[1], sy2: sy[2], sy3: sy[3],
-                                         alpha: alpha, beta: beta)
+                                         alpha: alpha, beta: beta, m1: dv[0].magic, m2: dv[1].magic, m3: dv[2].magic,
+                                         shifts: FastDivisor.packShifts(dv))
             try stream.dispatch(k, [wx, wy, wz], push: push, groups: elementGroups(t[2].count))
         }
         return z
