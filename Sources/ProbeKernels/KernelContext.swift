@@ -214,7 +214,9 @@ public final class KernelContext {
 
     func groups(_ n: Int, _ local: Int, cap: Int = 65535) -> Int { max(1, min((n + local - 1) / local, cap)) }
     /// Workgroups of a 1-D elementwise kernel over n elements.
-    func elementGroups(_ n: Int) -> (Int, Int, Int) { (groups(n, Int(variants.elementwiseLocal), cap: variants.elementwiseGroupCap), 1, 1) }
+    func elementGroups(_ n: Int) -> (Int, Int, Int) {
+        (groups(n, Int(variants.elementwiseLocal) * variants.elementsPerInvocation), 1, 1)
+    }
 }
 
 /// Kernel variants and tile sizes for one device, chosen from its capabilities.
@@ -237,9 +239,11 @@ public struct KernelVariants: Sendable {
     }
     /// Workgroup size of 1-D elementwise kernels.
     public var elementwiseLocal: UInt32
-    /// At most this many workgroups for them (the grid-stride loop does the rest). lavapipe pays
-    /// per workgroup; `VKPROBE_ELEMENTWISE_GROUPS` overrides (benchmarks).
-    public var elementwiseGroupCap: Int = 65535
+    /// Elements each invocation of them handles (the grid-stride loop), so workgroups = n /
+    /// (local · this). lavapipe pays per workgroup: 16 measured best there (the heads' small
+    /// elementwise ops 1.3× faster than 1; large ones unchanged, while a fixed cap of 64
+    /// workgroups made a 38M-element GELU 1.3× slower). `VKPROBE_ELEMENTS_PER_INVOCATION` overrides.
+    public var elementsPerInvocation: Int = 1
     /// Workgroup size of row kernels (softmax, norms, loss): a workgroup per row.
     public var rowLocal: UInt32
     /// Row kernels reduce with subgroup arithmetic (`_sg` variants); needs `rowLocal` to be exactly
@@ -249,9 +253,7 @@ public struct KernelVariants: Sendable {
     public init(for caps: DeviceCapabilities) {
         gemm = caps.isCPU ? .cpu : .tiled
         elementwiseLocal = caps.isCPU ? 64 : 256
-        // lavapipe: 64 workgroups of 64 lanes beat one workgroup per 64 elements by 1.3× on the
-        // heads' elementwise ops (2 cores); a few per core keep every core busy.
-        elementwiseGroupCap = caps.isCPU ? max(64, 32 * ProcessInfo.processInfo.activeProcessorCount) : 65535
+        elementsPerInvocation = caps.isCPU ? 16 : 1
         // lavapipe: one subgroup (8 lanes) per row beats 1 thread per row by 2.7× (softmax) and
         // shared-memory workgroups; GPUs: 128 threads and shared-memory reductions.
         let fixedSubgroup = caps.minSubgroupSize == caps.maxSubgroupSize && caps.subgroupSize > 1
@@ -262,7 +264,7 @@ public struct KernelVariants: Sendable {
            v.allSatisfy({ $0 > 0 && $0 <= 64 }) {
             cpuGEMM = (v[0], v[1], v[2])
         }
-        if let v = ProcessInfo.processInfo.environment["VKPROBE_ELEMENTWISE_GROUPS"].flatMap({ Int($0) }), v > 0 { elementwiseGroupCap = min(v, 65535) }
+        if let v = ProcessInfo.processInfo.environment["VKPROBE_ELEMENTS_PER_INVOCATION"].flatMap({ Int($0) }), v > 0 { elementsPerInvocation = v }
         if let v = ProcessInfo.processInfo.environment["VKPROBE_GEMM_SWAP"], v == "0" || v == "1" { cpuGEMMSwapRule = v == "1" }
     }
 }

@@ -34,7 +34,7 @@ import Testing
 
     @Test(arguments: ["ep", "lp", "aim", "cbam"])
     func savedHeadsLoadBackWithUpstreamNames(_ name: String) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-heads-\(UUID().uuidString)")
+        let dir = try temporaryDirectory("vkprobe-heads")
         defer { try? FileManager.default.removeItem(at: dir) }
         let layout = ProbeHeadLayout(pooling: try Heads.pooling(name, HeadOptions(dim: 32, tokens: 16, queries: 4, heads: 4, classes: 7)), classes: 7)
         let cpu = CPUBackend()
@@ -61,7 +61,7 @@ import Testing
     }
 
     @Test func checkpointsWithWrongTensorsListEveryProblem() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-heads-\(UUID().uuidString)")
+        let dir = try temporaryDirectory("vkprobe-heads")
         defer { try? FileManager.default.removeItem(at: dir) }
         let layout = ProbeHeadLayout(pooling: try Heads.pooling("ep", HeadOptions(dim: 32, tokens: 16, queries: 4, classes: 7)), classes: 7)
         var w = SafeTensorsWriter()

@@ -52,6 +52,7 @@ struct BackboneBench: ParsableCommand {
         printTable(records)
         let path = json ?? FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-backbone-\(getpid()).json").path
         try writeJSON(records, to: path)
+        defer { if json == nil { removeScratchRecords(path) } }
         if json != nil { print("wrote \(path)") }
         if !noCompare { comparePeer(results: path, gpu: !dev.capabilities.isCPU) }
     }

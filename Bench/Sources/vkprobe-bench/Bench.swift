@@ -85,3 +85,9 @@ func comparePeer(results: String, gpu: Bool, extra: [String] = []) {
         print("(could not run python3 \(script): \(error))")
     }
 }
+
+/// Removes the records written only to pass them to the peer script (and its `.peer.json`).
+func removeScratchRecords(_ path: String) {
+    try? FileManager.default.removeItem(atPath: path)
+    try? FileManager.default.removeItem(atPath: String(path.dropLast(".json".count)) + ".peer.json")
+}

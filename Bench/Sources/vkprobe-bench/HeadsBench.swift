@@ -89,6 +89,7 @@ struct HeadsBench: ParsableCommand {
         }
         let path = json ?? FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-heads-\(getpid()).json").path
         try writeJSON(records, to: path)
+        defer { if json == nil { removeScratchRecords(path) } }
         if json != nil { print("wrote \(path)") }
         if !noCompare { comparePeer(results: path, gpu: !dev.capabilities.isCPU, extra: upstream.map { ["--upstream", $0] } ?? []) }
     }

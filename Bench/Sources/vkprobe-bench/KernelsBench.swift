@@ -47,6 +47,7 @@ struct KernelsBench: ParsableCommand {
         printTable(records)
         let path = json ?? FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-bench-\(getpid()).json").path
         try writeJSON(records, to: path)
+        defer { if json == nil { removeScratchRecords(path) } }
         if json != nil { print("wrote \(path)") }
         if !noCompare { comparePeer(results: path, gpu: !dev.capabilities.isCPU) }
     }

@@ -84,6 +84,7 @@ struct PipelineBench: ParsableCommand {
                                              median_ms: 1e3 * Double(n) / $0.1, gflops: $0.1, gbps: 0, device: dev.name) }
         let path = json ?? FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-pipeline-\(getpid()).json").path
         try writeJSON(records, to: path)
+        defer { if json == nil { removeScratchRecords(path) } }
         if json != nil { print("wrote \(path) (gflops column: images/s)") }
         if !noCompare {
             comparePeer(results: path, gpu: !dev.capabilities.isCPU,

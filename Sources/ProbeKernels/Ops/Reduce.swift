@@ -47,7 +47,9 @@ extension KernelContext {
                                              sOuter: t[0].strides[0], sR: t[0].strides[1], sInner: t[0].strides[2],
                                              offX: ox, offO: oo, offA: oa, rOffset: ranges[1].lowerBound,
                                              scale: kind == .mean ? 1 / Float(R) : 1, accumulate: acc ? 1 : 0)
-            try stream.dispatch(k, [bx, bo, ba], push: push, groups: elementGroups(n))
+            // One output per invocation: each already loops over the reduced axis, and on lavapipe
+            // grid-striding over outputs as well halved the mean over a 147 MB token batch.
+            try stream.dispatch(k, [bx, bo, ba], push: push, groups: (groups(n, Int(variants.elementwiseLocal)), 1, 1))
         }
         return (values, argmax)
     }
