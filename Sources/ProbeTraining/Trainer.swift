@@ -58,6 +58,13 @@ public final class Trainer {
     /// Profile this many training steps (from the second of the first epoch run): the per-op
     /// table is logged and written to `output/profile.json`.
     public var profileSteps = 0
+    /// Data-parallel group (`SingleProcess` by default): this process trains on its slice of every
+    /// batch; gradients, BatchNorm statistics, metrics and evaluation counts are summed over the
+    /// group; only rank 0 writes files.
+    public var group: ProcessGroup = SingleProcess() {
+        didSet { ctx.batchReducer = group.size > 1 ? group : nil }
+    }
+    var writes: Bool { group.rank == 0 }
     private var resumed = false
 
     /// A head's initialisation seed: the run's seed and the head's name (FNV-1a), so a head starts
@@ -181,6 +188,9 @@ public final class Trainer {
             return o.map { $0 + offset }
         }
         let steps = (sampleOrder.map { $0(0).count } ?? subset.count) / config.batchSize
+        guard config.batchSize % group.size == 0 else {
+            throw TrainingError("--batch-size \(config.batchSize) does not split evenly over \(group.size) processes; use a multiple of \(group.size)")
+        }
         guard steps > 0 else {
             throw TrainingError("--batch-size \(config.batchSize) exceeds the \(subset.count) training samples (the last partial batch is dropped); use a smaller batch")
         }
@@ -199,7 +209,9 @@ public final class Trainer {
             var sums: [String: (loss: Double, top1: Int, n: Int)] = [:]
             // Per probe: the lr of its schedule, set at the first micro-batch of each group.
             var lrs = Dictionary(uniqueKeysWithValues: heads.map { ($0.name, $0.schedule.lr(atEpoch: Double(epoch))) })
-            let stream = train.batches((0..<steps).map { Array(epochOrder[($0 * config.batchSize)..<(($0 + 1) * config.batchSize)]) }, epoch: epoch)
+            // This process's slice of every global batch (the whole batch alone).
+            let local = config.batchSize / group.size, first = group.rank * local
+            let stream = train.batches((0..<steps).map { Array(epochOrder[($0 * config.batchSize + first)..<($0 * config.batchSize + first + local)]) }, epoch: epoch)
             var profileStart: Date?
             for step in 0..<steps {
                 if profileSteps > 0 && epoch == firstEpoch && step == min(1, steps - 1) {
@@ -221,18 +233,29 @@ public final class Trainer {
                 var results: [String: BatchResult] = [:]
                 // Every head's step recorded back to back, then one read for all of them.
                 var pending: [(HeadRun, PendingResult)] = []
-                let timed = step > 0 && ctx.device.capabilities.timestamps && !ctx.stream.profiling
+                // (Not across a group: BatchNorm there waits for the group inside a probe's step.)
+                let timed = step > 0 && ctx.device.capabilities.timestamps && !ctx.stream.profiling && group.size == 1
+                // Data-parallel: the optimiser steps after the group has summed the gradients.
+                let parallel = group.size > 1
                 for h in active where h.stopReason == nil {
                     if timed { try ctx.stream.beginRegion("probe:" + h.name) }
-                    pending.append((h, try h.record(&batch, train: true, gradScale: 1 / Float(batch.size * config.accumIter),
-                                                    applyStep: apply ? lrs[h.name]! : nil)))
+                    pending.append((h, try h.record(&batch, train: true, gradScale: 1 / Float(batch.size * config.accumIter * group.size),
+                                                    applyStep: apply && !parallel ? lrs[h.name]! : nil)))
                     if timed { try ctx.stream.endRegion("probe:" + h.name) }
                 }
                 try ctx.finish()
                 let probeTimes = timed ? Dictionary(ctx.stream.timings.map { ($0.label, $0.nanoseconds) }, uniquingKeysWith: +) : [:]
-                for (h, p) in pending {
-                    let r = try p.read(ctx)
+                var read = try pending.map { try $0.1.read(ctx) }
+                if parallel {
+                    // One sum over the group per step: each probe's "loss not finite" flag, then (on
+                    // an optimiser step) every probe's gradients.
+                    let finite = try allReduceFlagsAndGradients(pending.map(\.0), finite: read.map(\.finite), gradients: apply)
+                    for i in read.indices { read[i].finite = finite[i] }
+                }
+                for ((h, _), r) in zip(pending, read) {
+                    let ok = r.finite
                     results[h.name] = r
+                    if parallel && apply && ok { try h.applyOptimizer(lr: lrs[h.name]!) }
                     if !r.finite {
                         h.stopReason = "non-finite loss at epoch \(epoch + 1), step \(step + 1); stopped (its last good checkpoint is kept)"
                         log("\(h.name): \(h.stopReason!)")
@@ -270,6 +293,14 @@ public final class Trainer {
                 }
             }
             for h in active { h.discardPartialGroup() }
+            if group.size > 1 {
+                var v: [Double] = active.flatMap { h -> [Double] in
+                    guard let t = sums[h.name] else { return [0, 0, 0] }
+                    return [t.loss, Double(t.top1), Double(t.n)]
+                }
+                try group.allReduceSum(&v)
+                for (i, h) in active.enumerated() { sums[h.name] = (v[3 * i], Int(v[3 * i + 1]), Int(v[3 * i + 2])) }
+            }
             let evaluated = try evaluate(active.filter { $0.stopReason == nil })
             for h in active {
                 if h.stopReason != nil { continue }   // diverged this epoch: its last good checkpoint stays
@@ -295,6 +326,7 @@ public final class Trainer {
             h.stopReason = "early stop after epoch \(m.epoch + 1): no val acc@1 gain above \(es.minDelta) points for \(h.earlyStop.stale) epochs"
         }
         h.nextEpoch = m.epoch + 1
+        guard writes else { return }
         let dir = directory(h)
         // Metrics first: lines beyond the training state's epoch are dropped on resume.
         let encoder = JSONEncoder()
@@ -318,7 +350,10 @@ public final class Trainer {
         guard !hs.isEmpty else { return [:] }
         var sums = [String: (loss: Double, top1: Int, top5: Int)]()
         var n = 0
-        let stream = val.batches(stride(from: 0, to: val.samples, by: config.batchSize).map { Array($0..<min($0 + config.batchSize, val.samples)) }, epoch: 0)
+        // Data-parallel: each process evaluates its contiguous share of the split.
+        let share = (val.samples + group.size - 1) / group.size
+        let lo = min(val.samples, group.rank * share), hi = min(val.samples, lo + share)
+        let stream = val.batches(stride(from: lo, to: hi, by: config.batchSize).map { Array($0..<min($0 + config.batchSize, hi)) }, epoch: 0)
         while var batch = try stream.next() {
             let pending = try hs.map { ($0, try $0.record(&batch, train: false, gradScale: 1, applyStep: nil)) }
             for (h, p) in pending {
@@ -328,6 +363,15 @@ public final class Trainer {
                 sums[h.name] = s
             }
             n += batch.size
+        }
+        if group.size > 1 {
+            var v: [Double] = hs.flatMap { h -> [Double] in
+                guard let t = sums[h.name] else { return [0, 0, 0] }
+                return [t.loss, Double(t.top1), Double(t.top5)]
+            } + [Double(n)]
+            try group.allReduceSum(&v)
+            for (i, h) in hs.enumerated() { sums[h.name] = (v[3 * i], Int(v[3 * i + 1]), Int(v[3 * i + 2])) }
+            n = Int(v[v.count - 1])
         }
         guard n > 0 else { throw TrainingError("\(val.description): no validation sample could be read") }
         return sums.mapValues { ($0.loss / Double(n), 100 * Double($0.top1) / Double(n), 100 * Double($0.top5) / Double(n)) }
@@ -353,11 +397,36 @@ public final class Trainer {
                 if let top = probes.max(by: { ($0.best?.acc1 ?? -1, $1.name) < ($1.best?.acc1 ?? -1, $0.name) }) { best![name] = top.name }
             }
         }
+        guard writes else { return summaries }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(RunSummary(heads: summaries, best: best, device: ctx.device.name))
             .write(to: output.appendingPathComponent("summary.json"), options: .atomic)
         return summaries
+    }
+}
+
+extension Trainer {
+    /// Sums, over the group and in one call, each probe's flag "its loss was not finite on some
+    /// process" and (when `gradients`) every probe's accumulated gradients, which are written back
+    /// in place; returns the flags as "finite everywhere".
+    func allReduceFlagsAndGradients(_ probes: [HeadRun], finite: [Bool], gradients: Bool) throws -> [Bool] {
+        var values = finite.map { $0 ? 0.0 : 1.0 }
+        var tensors: [Tensor] = []
+        if gradients {
+            for h in probes {
+                for name in h.accumulated.keys.sorted() { tensors.append(h.accumulated[name]!) }
+            }
+            for t in tensors { values += try ctx.read(t).map(Double.init) }
+        }
+        try group.allReduceSum(&values)
+        var at = probes.count
+        for t in tensors {
+            let sums = values[at..<(at + t.count)].map { Float($0) }
+            at += t.count
+            try sums.withUnsafeBytes { try ctx.device.upload($0, to: t.buffer, offset: t.offset * 4) }
+        }
+        return values.prefix(probes.count).map { $0 == 0 }
     }
 }
 

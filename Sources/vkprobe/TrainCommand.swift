@@ -84,7 +84,22 @@ struct TrainCommand: ParsableCommand {
             if qs.count > 1 { config.sweep.queries = qs }
             config.shots = shots; config.labelFraction = labelFraction
             if earlyStop { config.earlyStop = EarlyStopping(patience: earlyStopPatience, minDelta: earlyStopMinDelta, minEpochs: earlyStopMinEpochs) }
-            let device = try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)
+            // Started by mpirun: one process per device, data-parallel (see ProcessGroup).
+            let group: ProcessGroup = MPIGroup.launchedByMPI ? try MPIGroup() : SingleProcess()
+            defer { (group as? MPIGroup)?.finish() }
+            let lead = group.rank == 0
+            var options = flags.options
+            if group.size > 1 && options.selector == nil && ProcessInfo.processInfo.environment["VKPROBE_DEVICE"] == nil {
+                // Rank r on a machine takes its device r mod (devices there), GPUs before CPU devices.
+                let instance = try VulkanInstance(options: options.instance)
+                let gpus = instance.devices.indices.filter { !instance.devices[$0].isCPU }
+                let candidates = gpus.isEmpty ? Array(instance.devices.indices) : gpus
+                if !candidates.isEmpty { options.selector = String(candidates[group.localRank % candidates.count]) }
+            }
+            if group.size > 1 && cacheTokens {
+                throw TrainingError("--cache-tokens with \(group.size) processes: extract the tokens first (vkprobe extract), then train on them with mpirun")
+            }
+            let device = try ComputeDevice(options: options, shaders: BundledShaders.shared)
             let ctx = try KernelContext(device: device)
             let trainer: Trainer
             let out = URL(fileURLWithPath: output)
@@ -104,8 +119,8 @@ struct TrainCommand: ParsableCommand {
                 let trainTransform: ImageTransform = noAugment ? .eval(EvalTransform(size: size)) : .train(TrainTransform(size: size), seed: seed)
                 let trainImages = try data.source(split: true, transform: trainTransform, normalization: norm, views: cacheTokens ? views : 1)
                 let valImages = try data.source(split: false, transform: .eval(EvalTransform(size: size)), normalization: norm)
-                try RunBackbone(model: backbone.model!.hasSuffix(".json") ? URL(fileURLWithPath: backbone.model!).standardizedFileURL.path : backbone.model!, weights: URL(fileURLWithPath: backbone.weights!).standardizedFileURL.path, tap: tap.description,
-                                imageSize: size, mean: norm.mean, std: norm.std, classes: trainImages.dataset.classes).write(to: out)
+                if lead { try RunBackbone(model: backbone.model!.hasSuffix(".json") ? URL(fileURLWithPath: backbone.model!).standardizedFileURL.path : backbone.model!, weights: URL(fileURLWithPath: backbone.weights!).standardizedFileURL.path, tap: tap.description,
+                                imageSize: size, mean: norm.mean, std: norm.std, classes: trainImages.dataset.classes).write(to: out) }
                 print("\(backbone.model!) (\(vit.precision.rawValue)) at \(tap) on \(device.name): train \(trainImages.description); val \(valImages.description)")
                 if cacheTokens {
                     var sets: [TokenDataset] = []
@@ -124,8 +139,11 @@ struct TrainCommand: ParsableCommand {
             default:
                 throw TrainingError("give either --train-tokens and --val-tokens, or --model, --weights and --data")
             }
+            trainer.group = group
             let terminal = isatty(STDOUT_FILENO) != 0
-            if terminal {
+            if !lead {
+                trainer.log = { _ in }   // rank 0 speaks for the group
+            } else if terminal {
                 trainer.progress = { line in FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)".utf8)) }
                 trainer.log = { line in FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)\n".utf8)) }
             } else {
@@ -134,7 +152,11 @@ struct TrainCommand: ParsableCommand {
             for f in backboneFeatures { f.log = trainer.log }
             trainer.profileSteps = profile
             if resume || evalOnly { try trainer.resume() }
+            if lead && group.size > 1 {
+                trainer.log("data-parallel over \(group.size) processes (Open MPI): batch \(config.batchSize) = \(group.size) × \(config.batchSize / group.size); rank 0 on \(device.name)")
+            }
             let summary = try trainer.run(evalOnly: evalOnly)
+            guard lead else { return }
             if let run = try? JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("summary.json"))),
                let best = run.best {
                 print("best setting per head (val acc@1): " + best.sorted(by: { $0.key < $1.key }).map { "\($0.key) → \($0.value)" }.joined(separator: ", "))

@@ -22,10 +22,15 @@ public func vkprobeEnvironment(_ extra: [String: String] = [:]) -> [String: Stri
 }
 
 public func runVkprobe(_ args: [String], environment: [String: String] = [:]) throws -> CLIRun {
+    try runProgram(try vkprobeBinary(), args, environment: vkprobeEnvironment(environment))
+}
+
+/// Runs a program to its end with exactly `environment`, collecting both outputs.
+public func runProgram(_ executable: URL, _ args: [String], environment: [String: String]) throws -> CLIRun {
     let process = Process()
-    process.executableURL = try vkprobeBinary()
+    process.executableURL = executable
     process.arguments = args
-    process.environment = vkprobeEnvironment(environment)
+    process.environment = environment
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

@@ -118,20 +118,41 @@ extension KernelContext {
         let total = outer * inner
         if training {
             // One dispatch when x fits a binding; else a sum pass and a deviation pass over pieces.
-            let fits = fitsBinding(xv)
+            // Across a data-parallel group the same two passes, each followed by a sum over the
+            // group: of the channel sums (and counts), then of the squared deviations from the
+            // global mean, which a last, empty piece turns into mean, rstd and the running update.
+            let reducer = batchReducer
+            let fits = fitsBinding(xv) && reducer == nil
             let passes: [UInt32] = fits ? [0] : [1, 2]
-            for pass in passes {
+            var groupTotal = total
+            var pieces: [(Tensor, Bool, Bool)] = []
+            try forEachPiece(op, [xv], [SplitAxis(size: outer, axes: [0])]) { t, r in pieces.append((t[0], r[0].lowerBound == 0, r[0].upperBound == outer)) }
+            func statsDispatch(_ pass: UInt32, _ piece: Tensor, outer: Int, accumulate: Bool, finalize: Bool) throws {
                 let k = try kernel(BatchnormStatsKernel.self, variants.rowSubgroup ? .sg : .base,
                                    .init(localSizeX: variants.rowLocal, UPDATE_RUNNING: true, PASS: pass))
-                var pieces: [(Tensor, Bool, Bool)] = []
-                try forEachPiece(op, [xv], [SplitAxis(size: outer, axes: [0])]) { t, r in pieces.append((t[0], r[0].lowerBound == 0, r[0].upperBound == outer)) }
+                let (bx, ox) = try bind(piece, .read, op: op), (bs, os) = try bind(stats, .readWrite, op: op)
+                let (brm, orm) = try bind(runningMean, .readWrite, op: op), (brv, orv) = try bind(runningVar, .readWrite, op: op)
+                let push = BatchnormStatsKernel.Push(outer: outer, C: C, inner: inner, offX: ox, offS: os, offRM: orm, offRV: orv,
+                                                     total: groupTotal, accumulate: accumulate ? 1 : 0, finalize: finalize ? 1 : 0, eps: eps, momentum: momentum)
+                try stream.dispatch(k, [bx, bs, brm, brv], push: push, groups: rowGroups(C))
+            }
+            for pass in passes {
                 for (piece, first, last) in pieces {
-                    let (bx, ox) = try bind(piece, .read, op: op), (bs, os) = try bind(stats, .readWrite, op: op)
-                    let (brm, orm) = try bind(runningMean, .readWrite, op: op), (brv, orv) = try bind(runningVar, .readWrite, op: op)
-                    let push = BatchnormStatsKernel.Push(outer: piece.shape[0], C: C, inner: inner, offX: ox, offS: os, offRM: orm, offRV: orv,
-                                                         total: total, accumulate: first ? 0 : 1, finalize: last ? 1 : 0, eps: eps, momentum: momentum)
-                    try stream.dispatch(k, [bx, bs, brm, brv], push: push, groups: rowGroups(C))
+                    try statsDispatch(pass, piece, outer: piece.shape[0], accumulate: !first, finalize: last && reducer == nil)
                 }
+                guard let reducer else { continue }
+                // stats (C, 2): the sums sit at even indices, the squared deviations at odd ones.
+                let host = try read(stats)
+                var values = (0..<C).map { Double(host[2 * $0 + (pass == 1 ? 0 : 1)]) } + [Double(total)]
+                try reducer.allReduceSum(&values)
+                var back = host
+                for c in 0..<C { back[2 * c + (pass == 1 ? 0 : 1)] = Float(values[c]) }
+                try back.withUnsafeBytes { try device.upload($0, to: stats.buffer, offset: stats.offset * 4) }
+                guard values[C] >= 2, values[C] < Double(UInt32.max) else {
+                    throw OpError.shape(op, "the group's batch has \(Int(values[C])) values per channel of \(x)")
+                }
+                groupTotal = Int(values[C])
+                if pass == 2 { try statsDispatch(2, pieces[0].0, outer: 0, accumulate: true, finalize: true) }
             }
         }
         let k = try kernel(BatchnormApplyKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, AFFINE: gamma != nil, EVAL: !training))
@@ -162,10 +183,22 @@ extension KernelContext {
         if !training, dGammaBeta != nil { throw OpError.unsupported(op, "parameter gradients in evaluation mode are not supported") }
         let dyv = try dy.reshaped(xv.shape), dxv = try dx.reshaped(xv.shape)
         let affine = gamma != nil && dGammaBeta != nil
-        let split = !([xv, dyv, dxv].allSatisfy(fitsBinding))
+        let reducer = training ? batchReducer : nil
+        let split = !([xv, dyv, dxv].allSatisfy(fitsBinding)) || reducer != nil
         // Split training mode: the per-channel sums of every piece first (into a fresh buffer), then dx.
+        // Across a data-parallel group, dx needs the group's sums (and count); dγ, dβ stay this
+        // process's own (the trainer sums parameter gradients over the group itself).
         let sums = split && training ? try empty([2 * C]) : nil
+        var groupTotal = outer * inner
         for pass in (split ? (training ? [1, 2] : [2]) : [0]) as [UInt32] {
+            if pass == 2, let reducer, let sums {
+                if affine, let dGammaBeta {
+                    if accumulate { _ = try binary(dGammaBeta, sums, .add, into: dGammaBeta) } else { try copy(sums, into: dGammaBeta) }
+                }
+                let count = try reduceAcrossGroup(reducer, sums, count: 2 * C, extra: [Double(outer * inner)])[0]
+                guard count >= 1, count < Double(UInt32.max) else { throw OpError.shape(op, "the group's batch has \(Int(count)) values per channel of \(x)") }
+                groupTotal = Int(count)
+            }
             let k = try kernel(BatchnormBackwardKernel.self, variants.rowSubgroup ? .sg : .base,
                                .init(localSizeX: variants.rowLocal, AFFINE: affine, EVAL: !training, PASS: pass))
             try forEachPiece(op, [xv, dyv, dxv], [SplitAxis(size: outer, axes: [0, 0, 0])]) { t, r in
@@ -177,11 +210,11 @@ extension KernelContext {
                 let target = pass == 0 ? dGammaBeta : sums
                 let (bdg, odg) = try target.map { try bind($0, pass == 2 ? .read : (acc ? .readWrite : .write), op: op) } ?? (try scratchBinding(), 0)
                 let push = BatchnormBackwardKernel.Push(outer: t[0].shape[0], C: C, inner: inner, offX: ox, offS: os, offRV: orv, offG: og,
-                                                        offDY: ody, offDX: odx, offDG: odg, total: outer * inner, eps: eps, accumulate: acc ? 1 : 0)
+                                                        offDY: ody, offDX: odx, offDG: odg, total: groupTotal, eps: eps, accumulate: acc ? 1 : 0)
                 try stream.dispatch(k, [bx, bs, brv, bg, bdy, bdx, bdg], push: push, groups: rowGroups(C))
             }
         }
-        if split, training, affine, let sums, let dGammaBeta {
+        if split, training, affine, reducer == nil, let sums, let dGammaBeta {
             if accumulate { _ = try binary(dGammaBeta, sums, .add, into: dGammaBeta) } else { try copy(sums, into: dGammaBeta) }
         }
     }
