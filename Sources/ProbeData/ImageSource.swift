@@ -137,7 +137,9 @@ public struct TokenShard {
 
     public func write(to path: String, onTemporaryWritten: (() -> Void)? = nil) throws {
         var w = SafeTensorsWriter()
-        let json = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys   // the same tokens give the same file
+        let json = String(decoding: try encoder.encode(info), as: UTF8.self)
         w.metadata = [TokenSetInfo.key: json, "model": info.model, "tap": info.tap]
         func add(_ name: String, _ v: [Float], _ shape: [Int]) { f16 ? w.add(name, float16: v, shape: shape) : w.add(name, v, shape: shape) }
         let S = count

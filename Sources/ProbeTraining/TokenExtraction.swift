@@ -42,6 +42,10 @@ public final class TokenExtraction {
     /// Profile this many batches (from the second): the per-op table is logged and written to
     /// `OUTPUT/profile.json`.
     public var profileBatches = 0
+    /// One of `ranks` processes (mpirun): this one extracts the shards k with k mod ranks = rank;
+    /// the shards are whole files, so together they are the single-process extraction, and a
+    /// restart with any number of processes redoes only the missing ones.
+    public var rank = 0, ranks = 1
     /// Images that could not be read (left out of the shards), in the order met.
     public private(set) var skipped: [SkippedImage] = []
 
@@ -83,8 +87,9 @@ public final class TokenExtraction {
         for tap in taps { try FileManager.default.createDirectory(at: output.appendingPathComponent(tap.description), withIntermediateDirectories: true) }
         let lay = vit.layout(height: images.height, width: images.width)
         let D = vit.config.embedDim
-        let todo = (0..<shardCount).filter { k in !taps.allSatisfy { FileManager.default.fileExists(atPath: shardPath($0, k).path) } }
-        if todo.count < shardCount { log("\(shardCount - todo.count) of \(shardCount) shards already extracted; continuing") }
+        let missing = (0..<shardCount).filter { k in !taps.allSatisfy { FileManager.default.fileExists(atPath: shardPath($0, k).path) } }
+        if missing.count < shardCount { log("\(shardCount - missing.count) of \(shardCount) shards already extracted; continuing") }
+        let todo = missing.filter { $0 % ranks == rank }
         let start = Date()
         var done = 0
         let total = todo.reduce(0) { $0 + min(manifest.shardSize, images.count - $1 * manifest.shardSize) }

@@ -32,7 +32,10 @@ struct ExtractCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let config = try backbone.config()
-            let device = try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)
+            // Started by mpirun: each process extracts every N-th shard (see TokenExtraction).
+            let group: ProcessGroup = MPIGroup.launchedByMPI ? try MPIGroup() : SingleProcess()
+            defer { (group as? MPIGroup)?.finish() }
+            let device = try ComputeDevice(options: try flags.options(for: group), shaders: BundledShaders.shared)
             let ctx = try KernelContext(device: device)
             let vit = try backbone.load(ctx)
             let taps = try blocks.split(separator: ",").map { try TokenTap.parse(String($0).trimmingCharacters(in: .whitespaces), depth: config.depth) }
@@ -54,7 +57,11 @@ struct ExtractCommand: ParsableCommand {
                                           output: URL(fileURLWithPath: output), batchSize: batchSize, shardSize: shardSize,
                                           outputF16: vit.precision == .fp16, views: views)
             job.profileBatches = profile
-            if isatty(STDOUT_FILENO) != 0 {
+            job.rank = group.rank; job.ranks = group.size
+            if group.size > 1 {
+                let tag = "[rank \(group.rank)/\(group.size)] "
+                job.log = { print(tag + $0); fflush(stdout) }
+            } else if isatty(STDOUT_FILENO) != 0 {
                 job.progress = { FileHandle.standardOutput.write(Data("\r\u{1B}[K\($0)".utf8)) }
                 job.log = { FileHandle.standardOutput.write(Data("\r\u{1B}[K\($0)\n".utf8)) }
             } else {

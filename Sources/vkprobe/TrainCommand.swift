@@ -88,14 +88,7 @@ struct TrainCommand: ParsableCommand {
             let group: ProcessGroup = MPIGroup.launchedByMPI ? try MPIGroup() : SingleProcess()
             defer { (group as? MPIGroup)?.finish() }
             let lead = group.rank == 0
-            var options = flags.options
-            if group.size > 1 && options.selector == nil && ProcessInfo.processInfo.environment["VKPROBE_DEVICE"] == nil {
-                // Rank r on a machine takes its device r mod (devices there), GPUs before CPU devices.
-                let instance = try VulkanInstance(options: options.instance)
-                let gpus = instance.devices.indices.filter { !instance.devices[$0].isCPU }
-                let candidates = gpus.isEmpty ? Array(instance.devices.indices) : gpus
-                if !candidates.isEmpty { options.selector = String(candidates[group.localRank % candidates.count]) }
-            }
+            let options = try flags.options(for: group)
             if group.size > 1 && cacheTokens {
                 throw TrainingError("--cache-tokens with \(group.size) processes: extract the tokens first (vkprobe extract), then train on them with mpirun")
             }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ProbeTraining
 import VulkanCompute
 
 @main
@@ -21,6 +22,18 @@ struct DeviceFlags: ParsableArguments {
     var options: DeviceOptions {
         var o = DeviceOptions(selector: device, validation: validation ? true : nil)
         o.instance.echoValidation = true
+        return o
+    }
+
+    /// The device of one process of a group: without --device or VKPROBE_DEVICE, rank r on a
+    /// machine takes device r mod (devices there), GPUs before CPU devices.
+    func options(for group: ProcessGroup) throws -> DeviceOptions {
+        var o = options
+        guard group.size > 1, o.selector == nil, ProcessInfo.processInfo.environment["VKPROBE_DEVICE"] == nil else { return o }
+        let instance = try VulkanInstance(options: o.instance)
+        let gpus = instance.devices.indices.filter { !instance.devices[$0].isCPU }
+        let candidates = gpus.isEmpty ? Array(instance.devices.indices) : gpus
+        if !candidates.isEmpty { o.selector = String(candidates[group.localRank % candidates.count]) }
         return o
     }
 }

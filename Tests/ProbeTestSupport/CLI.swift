@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// Runs the built `vkprobe` binary the way a user would.
 public struct CLIRun: Sendable { public let status: Int32; public let stdout: String; public let stderr: String }
@@ -45,4 +46,28 @@ public func runProgram(_ executable: URL, _ args: [String], environment: [String
     group.wait()
     process.waitUntilExit()
     return CLIRun(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: errBox.data, as: UTF8.self))
+}
+
+/// Open MPI's mpirun, if installed.
+public let mpirunPath: String? = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+/// Whether the multi-process tests can run: mpirun present, or (with VKPROBE_REQUIRE_MPI=1, as
+/// `make test` sets) a failure recorded for its absence.
+public func mpiAvailable(sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+    if mpirunPath != nil { return true }
+    if ProcessInfo.processInfo.environment["VKPROBE_REQUIRE_MPI"] == "1" {
+        Issue.record("mpirun not found (apt install openmpi-bin)", sourceLocation: sourceLocation)
+    }
+    return false
+}
+
+/// Runs `vkprobe args` as `mpirun --oversubscribe -np n` (every rank's output merged), with
+/// `environment` passed on to every rank.
+public func runVkprobeMPI(_ n: Int, _ args: [String], environment: [String: String] = [:]) throws -> CLIRun {
+    guard let mpirun = mpirunPath else { throw CLIError("mpirun not found (apt install openmpi-bin)") }
+    var env = vkprobeEnvironment(environment)
+    if getuid() == 0 { env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1" }
+    let forwarded = ["VKPROBE_CACHE_DIR"] + (env["VKPROBE_VALIDATION"] != nil ? ["VKPROBE_VALIDATION"] : []) + environment.keys.sorted()
+    return try runProgram(URL(fileURLWithPath: mpirun), ["--oversubscribe", "-np", "\(n)"] + forwarded.flatMap { ["-x", $0] } + [try vkprobeBinary().path] + args,
+                          environment: env)
 }

@@ -88,4 +88,36 @@ import Testing
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("run/summary.json"))) as? [String: Any]
         #expect((summary?["heads"] as? [String: Any])?.keys.sorted() == ["ep", "lp", "lp_gap"])
     }
+
+    /// `mpirun -np 2 vkprobe extract`: each rank writes every other shard; together the very
+    /// files of a single-process extraction. A rank killed after its first shard stops the job;
+    /// one process then extracts only what is missing, to the same tokens.
+    @Test func shardedOverTwoProcesses() throws {
+        guard mpiAvailable() else { return }
+        let dir = try temporaryDirectory()
+        let (model, weights, _) = try tinyModel(dir)
+        let n = 40
+        let pixels = randomValues(n * 3 * 64 * 64, seed: 5, lo: -2, hi: 2).map { Float($0) }
+        let images = dir.appendingPathComponent("images.safetensors").path
+        try writeImages(images, pixels, count: n, size: 64, labels: (0..<n).map { $0 % 4 })
+        let args = ["extract", "--model", model, "--weights", weights, "--images", images, "--blocks", "-1", "--batch-size", "4", "--shard-size", "8"]
+        let single = dir.appendingPathComponent("single"), two = dir.appendingPathComponent("two"), killed = dir.appendingPathComponent("killed")
+        #expect(try runVkprobe(args + ["--output", single.path]).status == 0)
+        let r = try runVkprobeMPI(2, args + ["--output", two.path])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("[rank 0/2]") && r.stdout.contains("[rank 1/2]"))
+        func shardBytes(_ d: URL, _ k: Int) throws -> Data { try Data(contentsOf: d.appendingPathComponent(String(format: "block2/shard-%05d.safetensors", k))) }
+        for k in 0..<5 { #expect(try shardBytes(single, k) == shardBytes(two, k), "shard \(k) differs from the single-process one") }
+        let a = try TokenDataset(path: single.appendingPathComponent("block2").path), b = try TokenDataset(path: two.appendingPathComponent("block2").path)
+        let (ta, tb) = (try a.gatherTokens(Array(0..<n)), try b.gatherTokens(Array(0..<n)))
+        #expect(b.samples == n && b.labels == a.labels && ta == tb)
+        // Rank 1 killed after its first shard (shard 1): the job stops; one process completes it.
+        let interrupted = try runVkprobeMPI(2, args + ["--output", killed.path], environment: ["VKPROBE_KILL_AT": "extract-shard:*:1", "VKPROBE_KILL_RANK": "1"])
+        #expect(interrupted.status != 0)
+        #expect(FileManager.default.fileExists(atPath: killed.appendingPathComponent("block2/shard-00001.safetensors").path))
+        #expect(!FileManager.default.fileExists(atPath: killed.appendingPathComponent("block2/shard-00003.safetensors").path))
+        let resumed = try runVkprobe(args + ["--output", killed.path])
+        #expect(resumed.status == 0 && resumed.stdout.contains("shards already extracted"), "\(resumed.stdout)\(resumed.stderr)")
+        for k in 0..<5 { #expect(try shardBytes(single, k) == shardBytes(killed, k), "shard \(k) after the restart") }
+    }
 }

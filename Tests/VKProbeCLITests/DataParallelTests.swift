@@ -7,23 +7,8 @@ import Testing
 /// follow one process's trajectory with the same global batch. Needs Open MPI's mpirun
 /// (`make test` installs it and sets VKPROBE_REQUIRE_MPI=1, which turns its absence into a failure).
 @Suite(.serialized) struct DataParallelTests {
-    static let mpirun: String? = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
-
-    func available() -> Bool {
-        if Self.mpirun != nil { return true }
-        if ProcessInfo.processInfo.environment["VKPROBE_REQUIRE_MPI"] == "1" { Issue.record("mpirun not found (apt install openmpi-bin)") }
-        return false
-    }
-
-    /// Runs `vkprobe args` under `mpirun -np n` (output of every rank merged).
-    func mpi(_ n: Int, _ args: [String], environment: [String: String] = [:]) throws -> CLIRun {
-        var env = vkprobeEnvironment(environment)
-        if getuid() == 0 { env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1" }
-        let forwarded = ["VKPROBE_CACHE_DIR", "VKPROBE_VALIDATION"] + environment.keys.sorted()
-        return try runProgram(URL(fileURLWithPath: Self.mpirun!),
-                              ["--oversubscribe", "-np", "\(n)"] + forwarded.flatMap { ["-x", $0] } + [try vkprobeBinary().path] + args,
-                              environment: env)
-    }
+    func available() -> Bool { mpiAvailable() }
+    func mpi(_ n: Int, _ args: [String], environment: [String: String] = [:]) throws -> CLIRun { try runVkprobeMPI(n, args, environment: environment) }
 
     struct Metrics: Decodable { let epoch: Int; let train_loss, train_acc1, val_loss, val_acc1, val_acc5: Double }
 
