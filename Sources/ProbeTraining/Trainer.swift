@@ -235,11 +235,15 @@ public final class Trainer {
                 var pending: [(HeadRun, PendingResult)] = []
                 // (Not across a group: BatchNorm there waits for the group inside a probe's step.)
                 let timed = step > 0 && ctx.device.capabilities.timestamps && !ctx.stream.profiling && group.size == 1
-                // Data-parallel: the optimiser steps after the group has summed the gradients.
+                // Data-parallel: the loss is the mean over the group's batch (whose images that
+                // could not be read differ by process), and the optimiser steps after the group
+                // has summed the gradients.
                 let parallel = group.size > 1
+                var groupBatch = [Double(batch.size)]
+                if parallel { try group.allReduceSum(&groupBatch) }
                 for h in active where h.stopReason == nil {
                     if timed { try ctx.stream.beginRegion("probe:" + h.name) }
-                    pending.append((h, try h.record(&batch, train: true, gradScale: 1 / Float(batch.size * config.accumIter * group.size),
+                    pending.append((h, try h.record(&batch, train: true, gradScale: 1 / Float(groupBatch[0] * Double(config.accumIter)),
                                                     applyStep: apply && !parallel ? lrs[h.name]! : nil)))
                     if timed { try ctx.stream.endRegion("probe:" + h.name) }
                 }

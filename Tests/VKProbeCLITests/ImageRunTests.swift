@@ -21,11 +21,12 @@ import Testing
             weights = root.appendingPathComponent("tiny-vit.safetensors").path
             try ViTWeights.random(try ViTConfig.fromTimmArguments(json), seed: 4).write(to: weights)
         }
-        func train(_ extra: [String], output: String) throws -> CLIRun {
-            try runVkprobe(["train", "--validation", "--model", model, "--weights", weights, "--data", data.path, "--image-size", "32",
-                            "--heads", "ep,lp", "--ep-queries", "4", "--epochs", "2", "--batch-size", "8", "--warmup-epochs", "1",
-                            "--workers", "2", "--output", root.appendingPathComponent(output).path] + extra)
+        func trainArguments(_ extra: [String], output: String) -> [String] {
+            ["train", "--validation", "--model", model, "--weights", weights, "--data", data.path, "--image-size", "32",
+             "--heads", "ep,lp", "--ep-queries", "4", "--epochs", "2", "--batch-size", "8", "--warmup-epochs", "1",
+             "--workers", "2", "--output", root.appendingPathComponent(output).path] + extra
         }
+        func train(_ extra: [String], output: String) throws -> CLIRun { try runVkprobe(trainArguments(extra, output: output)) }
     }
     static let unreadable = ["empty.jpg", "text.jpg", "truncated.jpg"]
 
@@ -86,5 +87,30 @@ import Testing
         }
         let empty = try f.train([], output: "empty-class")
         #expect(empty.status == 1 && empty.stderr.contains("for the classes c"), "\(empty.stderr)")
+    }
+
+    /// The backbone every step under `mpirun -np 2`: each process runs its slice of every batch
+    /// (augmented as one process would, unreadable files skipped where they fall) through its own
+    /// backbone, and the run equals one process's.
+    @Test func backboneEveryStepOverTwoProcesses() throws {
+        guard mpiAvailable() else { return }
+        let f = try Fixture()
+        let one = try f.train([], output: "one")
+        #expect(one.status == 0, "\(one.stderr)")
+        let two = try runVkprobeMPI(2, f.trainArguments([], output: "two"))
+        #expect(two.status == 0, "\(two.stdout)\(two.stderr)")
+        #expect(!two.stderr.contains("alidation"), "\(two.stderr)")
+        for head in ["ep", "lp"] {
+            let a = try String(contentsOf: f.root.appendingPathComponent("one/\(head)/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+            let b = try String(contentsOf: f.root.appendingPathComponent("two/\(head)/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+            #expect(a.count == 2 && b.count == 2)
+            for (x, y) in zip(a, b) {
+                let p = try JSONSerialization.jsonObject(with: Data(x.utf8)) as! [String: Double]
+                let q = try JSONSerialization.jsonObject(with: Data(y.utf8)) as! [String: Double]
+                for key in ["train_acc1", "val_acc1", "val_acc5"] { #expect(p[key] == q[key], "\(head) \(key): \(p[key]!) vs \(q[key]!)") }
+                // Losses: the order of fp32 sums differs (per-process partial sums).
+                for key in ["train_loss", "val_loss"] { #expect(abs(p[key]! - q[key]!) <= 1e-5 * abs(p[key]!), "\(head) \(key): \(p[key]!) vs \(q[key]!)") }
+            }
+        }
     }
 }
