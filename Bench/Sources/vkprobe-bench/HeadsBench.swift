@@ -24,7 +24,10 @@ struct HeadsBench: ParsableCommand {
 
     func run() throws {
         let dev = try ComputeDevice(options: DeviceOptions(selector: device), shaders: BundledShaders.shared)
-        let ctx = try KernelContext(device: dev)
+        // VKPROBE_COMMANDS_PER_SUBMIT: how many dispatches a submission holds (on a CPU device,
+        // recording the next chunk competes with the execution of the last for the same cores).
+        let perSubmit = ProcessInfo.processInfo.environment["VKPROBE_COMMANDS_PER_SUBMIT"].flatMap { Int($0) } ?? 256
+        let ctx = try KernelContext(device: dev, maxCommandsPerSubmit: perSubmit)
         var (D, N, B, C) = quick ? (768, 49, 4, 1000) : (768, 196, 256, 1000)
         if let shape {
             let v = shape.split(separator: ",").compactMap { Int($0) }
