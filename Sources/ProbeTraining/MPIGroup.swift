@@ -14,11 +14,9 @@ public final class MPIGroup: ProcessGroup {
     private typealias CommIntFn = @convention(c) (UnsafeMutableRawPointer, UnsafeMutablePointer<Int32>) -> Int32
     private typealias AllreduceFn = @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, UnsafeMutableRawPointer, UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Int32
     private typealias VoidFn = @convention(c) () -> Int32
-    private typealias AbortFn = @convention(c) (UnsafeMutableRawPointer, Int32) -> Int32
 
     private let allreduce: AllreduceFn
     private let finalize: VoidFn
-    private let abortFn: AbortFn
     private let world: UnsafeMutableRawPointer, double: UnsafeMutableRawPointer, sum: UnsafeMutableRawPointer
 
     /// Whether this process was launched by Open MPI's `mpirun`.
@@ -41,7 +39,6 @@ public final class MPIGroup: ProcessGroup {
         let commSize = unsafeBitCast(try symbol("MPI_Comm_size"), to: CommIntFn.self)
         allreduce = unsafeBitCast(try symbol("MPI_Allreduce"), to: AllreduceFn.self)
         finalize = unsafeBitCast(try symbol("MPI_Finalize"), to: VoidFn.self)
-        abortFn = unsafeBitCast(try symbol("MPI_Abort"), to: AbortFn.self)
         world = try symbol("ompi_mpi_comm_world")
         double = try symbol("ompi_mpi_double")
         sum = try symbol("ompi_mpi_op_sum")
@@ -64,14 +61,9 @@ public final class MPIGroup: ProcessGroup {
         values = out
     }
 
-    /// Ends the whole job (every rank) after an error on this one.
-    public func abort(_ code: Int32) -> Never {
-        _ = abortFn(world, code)
-        exit(code)
-    }
-
     private var finalized = false
-    /// MPI_Finalize (once; every rank must call it before exiting normally).
+    /// MPI_Finalize (once; every rank calls it before exiting normally). After an error a rank
+    /// exits without it, and mpirun then stops the whole job, naming that rank.
     public func finish() {
         guard !finalized else { return }
         finalized = true

@@ -34,7 +34,10 @@ struct ExtractCommand: ParsableCommand {
             let config = try backbone.config()
             // Started by mpirun: each process extracts every N-th shard (see TokenExtraction).
             let group: ProcessGroup = MPIGroup.launchedByMPI ? try MPIGroup() : SingleProcess()
-            defer { (group as? MPIGroup)?.finish() }
+            // MPI_Finalize only after success: a rank that fails exits without it, and mpirun
+            // then stops the others instead of leaving them waiting in a collective.
+            var succeeded = false
+            defer { if succeeded { (group as? MPIGroup)?.finish() } }
             let device = try ComputeDevice(options: try flags.options(for: group), shaders: BundledShaders.shared)
             let ctx = try KernelContext(device: device)
             let vit = try backbone.load(ctx)
@@ -68,6 +71,7 @@ struct ExtractCommand: ParsableCommand {
                 job.log = { print($0); fflush(stdout) }
             }
             try job.run()
+            succeeded = true
             print("peak device memory \(formatBytes(device.memory.peakUsedBytes)) (weights \(formatBytes(vit.weightBytes)))")
         }
     }

@@ -86,7 +86,10 @@ struct TrainCommand: ParsableCommand {
             if earlyStop { config.earlyStop = EarlyStopping(patience: earlyStopPatience, minDelta: earlyStopMinDelta, minEpochs: earlyStopMinEpochs) }
             // Started by mpirun: one process per device, data-parallel (see ProcessGroup).
             let group: ProcessGroup = MPIGroup.launchedByMPI ? try MPIGroup() : SingleProcess()
-            defer { (group as? MPIGroup)?.finish() }
+            // MPI_Finalize only after success: a rank that fails exits without it, and mpirun
+            // then stops the others instead of leaving them waiting in a collective.
+            var succeeded = false
+            defer { if succeeded { (group as? MPIGroup)?.finish() } }
             let lead = group.rank == 0
             let options = try flags.options(for: group)
             if group.size > 1 && cacheTokens {
@@ -149,6 +152,7 @@ struct TrainCommand: ParsableCommand {
                 trainer.log("data-parallel over \(group.size) processes (Open MPI): batch \(config.batchSize) = \(group.size) × \(config.batchSize / group.size); rank 0 on \(device.name)")
             }
             let summary = try trainer.run(evalOnly: evalOnly)
+            succeeded = true
             guard lead else { return }
             if let run = try? JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("summary.json"))),
                let best = run.best {
