@@ -92,9 +92,6 @@ struct TrainCommand: ParsableCommand {
             defer { if succeeded { (group as? MPIGroup)?.finish() } }
             let lead = group.rank == 0
             let options = try flags.options(for: group)
-            if group.size > 1 && cacheTokens {
-                throw TrainingError("--cache-tokens with \(group.size) processes: extract the tokens first (vkprobe extract), then train on them with mpirun")
-            }
             let device = try ComputeDevice(options: options, shaders: BundledShaders.shared)
             let ctx = try KernelContext(device: device)
             let trainer: Trainer
@@ -124,8 +121,15 @@ struct TrainCommand: ParsableCommand {
                         let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: backbone.weights!, images: images, taps: [tap],
                                                       output: out.appendingPathComponent("tokens").appendingPathComponent(name),
                                                       batchSize: extractBatchSize, outputF16: vit.precision == .fp16, views: v)
-                        job.log = { print($0); fflush(stdout) }
-                        sets.append(try TokenDataset(path: try job.run()[tap]!.path))
+                        // Across processes each extracts its shards (k ≡ rank mod N) of the one cache;
+                        // the sum over the group waits until every shard is written.
+                        job.rank = group.rank; job.ranks = group.size
+                        let tag = group.size > 1 ? "[rank \(group.rank)/\(group.size)] " : ""
+                        job.log = { print(tag + $0); fflush(stdout) }
+                        let set = try job.run()[tap]!
+                        var written = [1.0]
+                        try group.allReduceSum(&written)
+                        sets.append(try TokenDataset(path: set.path))
                     }
                     trainer = try Trainer(config: config, ctx: ctx, train: sets[0], val: sets[1], output: out)
                 } else {

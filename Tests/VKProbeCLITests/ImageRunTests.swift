@@ -89,17 +89,23 @@ import Testing
         #expect(empty.status == 1 && empty.stderr.contains("for the classes c"), "\(empty.stderr)")
     }
 
-    /// The backbone every step under `mpirun -np 2`: each process runs its slice of every batch
-    /// (augmented as one process would, unreadable files skipped where they fall) through its own
-    /// backbone, and the run equals one process's.
-    @Test func backboneEveryStepOverTwoProcesses() throws {
+    /// Under `mpirun -np 2`, the backbone every step (each process runs its slice of every batch,
+    /// augmented as one process would, unreadable files skipped where they fall, through its own
+    /// backbone) or once into a token cache (each process extracts its shards of it): the run
+    /// equals one process's.
+    @Test(arguments: [[], ["--cache-tokens", "--views", "2"]])
+    func overTwoProcesses(_ extra: [String]) throws {
         guard mpiAvailable() else { return }
         let f = try Fixture()
-        let one = try f.train([], output: "one")
+        let one = try f.train(extra, output: "one")
         #expect(one.status == 0, "\(one.stderr)")
-        let two = try runVkprobeMPI(2, f.trainArguments([], output: "two"))
+        let two = try runVkprobeMPI(2, f.trainArguments(extra, output: "two"))
         #expect(two.status == 0, "\(two.stdout)\(two.stderr)")
         #expect(!two.stderr.contains("alidation"), "\(two.stderr)")
+        if extra.contains("--cache-tokens") {
+            #expect(two.stdout.contains("[rank 1/2]") && two.stdout.contains("[rank 0/2]"), "both processes extract: \(two.stdout)")
+            #expect(FileManager.default.fileExists(atPath: f.root.appendingPathComponent("two/tokens/train/extract.json").path))
+        }
         for head in ["ep", "lp"] {
             let a = try String(contentsOf: f.root.appendingPathComponent("one/\(head)/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
             let b = try String(contentsOf: f.root.appendingPathComponent("two/\(head)/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
