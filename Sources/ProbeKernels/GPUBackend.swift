@@ -7,7 +7,15 @@ public final class GPUBackend: Backend {
     public typealias Value = Tensor
     public typealias ArgMax = Tensor
     public let ctx: KernelContext
+    /// Mixed precision (`--amp`): GEMM operands rounded to fp16, products accumulated and stored
+    /// in fp32 (PyTorch's autocast runs matmuls in fp16 and keeps softmax and norms in fp32; so
+    /// do we). On GPUs with cooperative matrices this is the tensor-core path.
+    public var halfPrecisionGEMM = false
     public init(_ ctx: KernelContext) { self.ctx = ctx }
+
+    func gemmOperand(_ t: Tensor) throws -> Tensor {
+        halfPrecisionGEMM && t.dtype == .f32 ? try ctx.contiguous(t, dtype: .f16) : t
+    }
 
     public func shape(_ x: Tensor) -> [Int] { x.shape }
     public func constant(_ values: [Float], _ shape: [Int]) throws -> Tensor { try ctx.tensor(values, shape) }
@@ -53,6 +61,7 @@ public final class GPUBackend: Backend {
     }
 
     public func matmul(_ a: Tensor, _ b: Tensor, transA: Bool, transB: Bool, alpha: Float) throws -> Tensor {
+        let a = try gemmOperand(a), b = try gemmOperand(b)
         let M = transA ? a.shape[a.rank - 1] : a.shape[a.rank - 2]
         let N = transB ? b.shape[b.rank - 2] : b.shape[b.rank - 1]
         let batchDims = a.rank > 2 ? Array(a.shape.prefix(a.rank - 2)) : Array(b.shape.prefix(b.rank - 2))
@@ -69,8 +78,9 @@ public final class GPUBackend: Backend {
 
     public func linear(_ x: Tensor, _ w: Tensor, _ bias: Tensor?) throws -> Tensor {
         let inF = x.shape.last!
-        let x2 = try c(x).reshaped([-1, inF])
-        let y = try ctx.matmul(x2, w, transB: true, bias: bias)
+        let x2 = try gemmOperand(try c(x).reshaped([-1, inF]))
+        let y = try ctx.empty([x2.shape[0], w.shape[0]])
+        try ctx.gemm(x2, try gemmOperand(w), into: y, transB: true, bias: bias)
         return try y.reshaped(Array(x.shape.dropLast()) + [w.shape[0]])
     }
 

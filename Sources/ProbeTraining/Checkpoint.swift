@@ -48,6 +48,8 @@ struct TrainingStateMeta: Codable {
     var stopped: String?
     var optimizerSteps: Int
     var fingerprint: RunFingerprint
+    /// With --amp: the loss scale and its count of good steps.
+    var lossScaler: LossScaler?
 
     var metadata: [String: String] {
         let json = String(decoding: (try? JSONEncoder().encode(self)) ?? Data(), as: UTF8.self)

@@ -59,6 +59,9 @@ public final class HeadRun {
     var moment2: [String: Tensor] = [:]
     var accumulated: [String: Tensor] = [:]
     public internal(set) var optimizerSteps = 0
+    /// With --amp: the dynamic loss scale, and the optimiser steps skipped for non-finite gradients.
+    var lossScaler: LossScaler?
+    var skippedSteps = 0
     /// Why the head stopped early (non-finite loss, early stopping), if it did.
     public internal(set) var stopReason: String?
     public internal(set) var history: [EpochMetrics] = []
@@ -76,6 +79,7 @@ public final class HeadRun {
         schedule = LearningRateSchedule(peak: config.peakLR, minLR: config.minLR, warmupEpochs: config.warmupEpochs, epochs: Double(config.epochs))
         self.layout = layout; self.gpu = gpu; self.optimizer = config.optimizer
         state = try ProbeHeadState(layout: layout, backend: gpu, seed: seed)
+        if config.amp { lossScaler = LossScaler() }
     }
 
     func input(_ b: inout DeviceBatch) throws -> Tensor {
@@ -102,7 +106,8 @@ public final class HeadRun {
         let x = try input(&batch)
         let g = Graph(gpu, training: train)
         let (logits, _, _, trainable) = try state.forward(g, tokens: g.input(x))
-        let ce = try ctx.crossEntropy(logits.value, labels: batch.labels, gradScale: gradScale)
+        let scaled = train ? gradScale * Float(lossScaler?.scale ?? 1) : gradScale
+        let ce = try ctx.crossEntropy(logits.value, labels: batch.labels, gradScale: scaled)
         if train {
             try g.backward(logits, grad: ce.dLogits)
             for (qualified, v) in trainable {
@@ -120,6 +125,21 @@ public final class HeadRun {
     }
 
     func applyOptimizer(lr: Double) throws {
+        if var scaler = lossScaler {
+            // Unscale, then step only when every gradient is finite (one read per step).
+            let names = accumulated.keys.sorted()
+            let squares = try ctx.empty([max(names.count, 1)])
+            for (i, name) in names.enumerated() {
+                let g = accumulated[name]!
+                _ = try ctx.unary(g, .none, alpha: Float(1 / scaler.scale), into: g)
+                try ctx.sumOfSquares(g, into: squares, at: i)
+            }
+            let sums = names.isEmpty ? [] : try ctx.read(squares)
+            let finite = sums.prefix(names.count).allSatisfy(\.isFinite)
+            scaler.update(finite: finite)
+            lossScaler = scaler
+            guard finite else { accumulated = [:]; skippedSteps += 1; return }
+        }
         optimizerSteps += 1
         for (qualified, spec) in state.trainable {
             guard let grad = accumulated[qualified], let param = state[qualified] else { continue }
@@ -191,6 +211,7 @@ public final class HeadRun {
             if key.hasPrefix("optimizer.m2.") { moment2[String(key.dropFirst("optimizer.m2.".count))] = t }
         }
         optimizerSteps = meta.optimizerSteps
+        if lossScaler != nil { lossScaler = meta.lossScaler ?? LossScaler() }
         best = meta.best
         earlyStop = meta.earlyStop
         stopReason = meta.stopped

@@ -108,6 +108,7 @@ public final class Trainer {
         try val.validateLabels(classes: classes)
         let settings = config.sweep.settings(config)
         let gpu = GPUBackend(ctx)
+        gpu.halfPrecisionGEMM = config.amp
         for name in config.heads {
             let head = try HeadName(name)
             if head.selection != .patches && !(train.hasCLS && val.hasCLS) {
@@ -195,7 +196,7 @@ public final class Trainer {
             throw TrainingError("--batch-size \(config.batchSize) exceeds the \(subset.count) training samples (the last partial batch is dropped); use a smaller batch")
         }
         let peaks = Set(heads.map(\.config.peakLR)).sorted().map { String(format: "%g", $0) }.joined(separator: ", ")
-        log("training \(heads.map(\.name).joined(separator: ", ")) on \(subset.count) samples\(train.views > 1 ? " × \(train.views) cached views (one per epoch)" : "") (\(steps) steps/epoch, batch \(config.batchSize)×\(config.accumIter)), peak lr \(peaks), \(ctx.device.name)")
+        log("training \(heads.map(\.name).joined(separator: ", ")) on \(subset.count) samples\(train.views > 1 ? " × \(train.views) cached views (one per epoch)" : "") (\(steps) steps/epoch, batch \(config.batchSize)×\(config.accumIter)), peak lr \(peaks)\(config.amp ? ", amp (fp16 GEMM operands, loss scale \(Int(LossScaler().scale)))" : ""), \(ctx.device.name)")
         let runStart = Date()
         let firstEpoch = heads.map(\.nextEpoch).min() ?? 0
         for epoch in firstEpoch..<config.epochs {
@@ -239,12 +240,14 @@ public final class Trainer {
                 // could not be read differ by process), and the optimiser steps after the group
                 // has summed the gradients.
                 let parallel = group.size > 1
+                // The step waits for the read when it needs the group or (--amp) checks the gradients.
+                let stepAfterRead = parallel || config.amp
                 var groupBatch = [Double(batch.size)]
                 if parallel { try group.allReduceSum(&groupBatch) }
                 for h in active where h.stopReason == nil {
                     if timed { try ctx.stream.beginRegion("probe:" + h.name) }
                     pending.append((h, try h.record(&batch, train: true, gradScale: 1 / Float(groupBatch[0] * Double(config.accumIter)),
-                                                    applyStep: apply && !parallel ? lrs[h.name]! : nil)))
+                                                    applyStep: apply && !stepAfterRead ? lrs[h.name]! : nil)))
                     if timed { try ctx.stream.endRegion("probe:" + h.name) }
                 }
                 try ctx.finish()
@@ -259,7 +262,7 @@ public final class Trainer {
                 for ((h, _), r) in zip(pending, read) {
                     let ok = r.finite
                     results[h.name] = r
-                    if parallel && apply && ok { try h.applyOptimizer(lr: lrs[h.name]!) }
+                    if stepAfterRead && apply && ok { try h.applyOptimizer(lr: lrs[h.name]!) }
                     if !r.finite {
                         h.stopReason = "non-finite loss at epoch \(epoch + 1), step \(step + 1); stopped (its last good checkpoint is kept)"
                         log("\(h.name): \(h.stopReason!)")
@@ -339,7 +342,7 @@ public final class Trainer {
         try lines.write(to: dir.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
         KillPoint.reached("metrics", head: h.name, epoch: m.epoch)
         let meta = TrainingStateMeta(head: h.name, epoch: m.epoch, best: h.best, earlyStop: h.earlyStop, stopped: h.stopReason,
-                                     optimizerSteps: h.optimizerSteps, fingerprint: h.fingerprint)
+                                     optimizerSteps: h.optimizerSteps, fingerprint: h.fingerprint, lossScaler: h.lossScaler)
         try h.saveCheckpoints(in: dir, meta: meta)
         try TrainingCurves.svg(title: "\(h.name): \(classes) classes, D = \(train.dim)", history: h.history)
             .write(to: dir.appendingPathComponent("curves.svg"), atomically: true, encoding: .utf8)

@@ -33,6 +33,9 @@ public struct TrainingConfig: Codable, Sendable {
     public var labelFraction: Double?
     public var classes: Int?
     public var earlyStop: EarlyStopping?
+    /// Upstream's `--amp`: the heads' GEMMs take fp16 operands (fp32 accumulation, fp32 results
+    /// and master weights), with dynamic loss scaling (`LossScaler`).
+    public var amp = false
     /// Lists of settings to train side by side (each head × combination a probe).
     public var sweep = SweepGrid()
     public init(heads: [String]) { self.heads = heads }
@@ -66,6 +69,8 @@ public struct RunFingerprint: Codable, Sendable, Equatable {
     var earlyStop: EarlyStopping?
     var trainSamples: Int
     var tokensAndDim: [Int]
+    /// true with --amp; absent otherwise (so runs written before it existed still resume).
+    var amp: Bool?
 
     init(_ c: TrainingConfig, classes: Int, trainSamples: Int, tokens: Int, dim: Int) {
         heads = c.heads; epochs = c.epochs; batchSize = c.batchSize; accumIter = c.accumIter
@@ -74,6 +79,7 @@ public struct RunFingerprint: Codable, Sendable, Equatable {
         peakLR = c.peakLR; minLR = c.minLR; warmupEpochs = c.warmupEpochs; epQueries = c.queries; numHeads = c.numHeads
         seed = c.seed; shots = c.shots; labelFraction = c.labelFraction; self.classes = classes; earlyStop = c.earlyStop
         self.trainSamples = trainSamples; tokensAndDim = [tokens, dim]
+        amp = c.amp ? true : nil
     }
 
     /// "setting: checkpoint X, now Y" for every setting that differs.

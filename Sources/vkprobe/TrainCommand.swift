@@ -24,6 +24,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var backbone: BackboneOptions
     @OptionGroup var data: ImageDataOptions
     @Option(parsing: .unconditional, help: "With images: the block whose output the heads probe (-1 the last, without the final norm, as upstream; `norm` after it).") var block = "-1"
+    @Flag(help: "Mixed precision for the heads, as upstream's --amp: GEMM operands in fp16 (fp32 accumulation, results and master weights), dynamic loss scaling. Needs 16-bit storage.") var amp = false
     @Flag(help: "With images: run the backbone once per image (or --views K augmented views) and train on the cached tokens (OUTPUT/tokens/).") var cacheTokens = false
     @Option(help: "With --cache-tokens: augmented views per training image (epoch e uses view e mod K); 1 without augmentation.") var views = 1
     @Flag(help: "With images: no training augmentation (the eval transform on the training split too).") var noAugment = false
@@ -83,6 +84,7 @@ struct TrainCommand: ParsableCommand {
             if wds.count > 1 { config.sweep.weightDecay = wds }
             if qs.count > 1 { config.sweep.queries = qs }
             config.shots = shots; config.labelFraction = labelFraction
+            config.amp = amp
             if earlyStop { config.earlyStop = EarlyStopping(patience: earlyStopPatience, minDelta: earlyStopMinDelta, minEpochs: earlyStopMinEpochs) }
             // Started by mpirun: one process per device, data-parallel (see ProcessGroup).
             let group: ProcessGroup = MPIGroup.launchedByMPI ? try MPIGroup() : SingleProcess()
@@ -93,6 +95,9 @@ struct TrainCommand: ParsableCommand {
             let lead = group.rank == 0
             let options = try flags.options(for: group)
             let device = try ComputeDevice(options: options, shaders: BundledShaders.shared)
+            if amp && !device.capabilities.storageBuffer16BitAccess {
+                throw TrainingError("--amp needs 16-bit storage buffers, which \(device.name) does not offer; train in fp32 (without --amp)")
+            }
             let ctx = try KernelContext(device: device)
             let trainer: Trainer
             let out = URL(fileURLWithPath: output)

@@ -1,0 +1,81 @@
+import Foundation
+import ProbeData
+import ProbeKernels
+import ProbeTestSupport
+import Testing
+@testable import ProbeTraining
+
+/// `--amp`: fp16 GEMM operands with fp32 accumulation and master weights, dynamic loss scaling.
+@Suite(.serialized) struct MixedPrecisionTests {
+    /// The same EP run in fp32 and with --amp. fp16 rounds each GEMM operand by at most
+    /// 2⁻¹¹ ≈ 4.9e-4 relative, so each step's gradients move by about 1e-3 relative; EP's four
+    /// epochs here stay that close (measured: losses within 4e-5 relative, accuracies equal), so
+    /// losses must agree within 1e-3 and val accuracy within one of the 128 samples — yet not bit
+    /// for bit (the fp16 path ran). (Heads whose training amplifies small differences, abmilp
+    /// here, drift by 1% in four epochs: their trajectories are not compared.)
+    @Test func ampTrainsLikeFp32() throws {
+        let dir = try temporaryDirectory()
+        let (train, val) = try smallTask(dir)
+        let args = ["train", "--train-tokens", train, "--val-tokens", val, "--heads", "ep", "--ep-queries", "4", "--lr", "1.0",
+                    "--warmup-epochs", "1", "--epochs", "4", "--batch-size", "32", "--seed", "3"]
+        let full = try runVkprobe(args + ["--output", dir.appendingPathComponent("fp32").path])
+        let amp = try runVkprobe(args + ["--amp", "--output", dir.appendingPathComponent("amp").path])
+        #expect(full.status == 0 && amp.status == 0, "\(full.stderr)\(amp.stderr)")
+        #expect(amp.stdout.contains("amp (fp16 GEMM operands, loss scale 65536)"))
+        let a = try metricsWithoutTime(dir.appendingPathComponent("fp32"), "ep"), b = try metricsWithoutTime(dir.appendingPathComponent("amp"), "ep")
+        #expect(a.count == 4 && b.count == 4)
+        for (x, y) in zip(a, b) {
+            #expect(abs(x.val_loss - y.val_loss) <= 1e-3 * x.val_loss && abs(x.train_loss - y.train_loss) <= 1e-3 * x.train_loss,
+                    "epoch \(x.epoch): losses \(x.train_loss)/\(x.val_loss) vs \(y.train_loss)/\(y.val_loss)")
+            #expect(abs(x.val_acc1 - y.val_acc1) <= 100.0 / 128 + 1e-9, "epoch \(x.epoch): val acc \(x.val_acc1) vs \(y.val_acc1)")
+        }
+        #expect(zip(a, b).contains { $0.train_loss != $1.train_loss }, "--amp gave fp32's losses bit for bit: the fp16 path did not run")
+        // Killed after epoch 2's state and resumed (the loss scale comes back from the state):
+        // the same run as without the kill.
+        let killed = dir.appendingPathComponent("killed")
+        let interrupted = try runVkprobe(args + ["--amp", "--output", killed.path], environment: ["VKPROBE_KILL_AT": "state:ep:1"])
+        #expect(interrupted.status != 0)
+        #expect(try runVkprobe(args + ["--amp", "--output", killed.path, "--resume"]).status == 0)
+        #expect(try metricsWithoutTime(killed, "ep") == b, "an --amp run resumed after a kill differs")
+        // A run cannot change precision on resume.
+        let switched = try runVkprobe(args + ["--output", dir.appendingPathComponent("fp32").path, "--resume", "--amp"])
+        #expect(switched.status != 0 && switched.stderr.contains("amp"), "\(switched.stderr)")
+    }
+
+    /// A scale so large that the scaled gradients overflow: those steps are skipped (parameters
+    /// untouched), the scale halves each time, and training goes on once they are finite.
+    @Test func overflowingScaleSkipsStepsAndBacksOff() throws {
+        let dir = try temporaryDirectory()
+        let (train, val) = try smallTask(dir)
+        var config = smallConfig(["lp_gap"])
+        config.amp = true; config.epochs = 3
+        let ctx = try makeContext()
+        let trainer = try Trainer(config: config, ctx: ctx, train: try TokenDataset(path: train), val: try TokenDataset(path: val),
+                                  output: dir.appendingPathComponent("run"))
+        trainer.log = { _ in }
+        let h = trainer.heads[0]
+        let start = try ctx.read(try #require(h.state[h.state.trainable[0].name]))
+        // At initialisation |p − y| ≈ 0.9 for the true class: scaled by 2²⁴/64 or 2²³/64 the loss
+        // gradient exceeds fp16's 65504 when it is rounded for the GEMMs, so the first two steps
+        // cannot be finite (as GradScaler would find on a GPU).
+        h.lossScaler = LossScaler(scale: 16_777_216)
+        var firstSteps: [Double] = []
+        trainer.onStep = { e, step, _, _ in if e == 0 && step < 2 { firstSteps.append(h.lossScaler!.scale) } }
+        _ = try trainer.run()
+        #expect(h.skippedSteps >= 2 && firstSteps == [8_388_608, 4_194_304], "skipped \(h.skippedSteps), scales \(firstSteps)")
+        #expect(h.optimizerSteps + h.skippedSteps == 24, "3 epochs of 512 samples / 64")
+        #expect(h.optimizerSteps > 0 && h.lossScaler!.scale <= 4_194_304, "training resumed once the scaled gradients were finite")
+        #expect(try ctx.read(try #require(h.state[h.state.trainable[0].name])) != start)
+        expectNoValidationMessages(ctx)
+    }
+
+    @Test func scalerGrowsAfter2000GoodStepsAndHalvesOnOverflow() {
+        var s = LossScaler()
+        for _ in 0..<1999 { s.update(finite: true) }
+        #expect(s.scale == 65536 && s.goodSteps == 1999)
+        s.update(finite: true)
+        #expect(s.scale == 131072 && s.goodSteps == 0)
+        s.update(finite: true); s.update(finite: false)
+        #expect(s.scale == 65536 && s.goodSteps == 0)
+    }
+}
