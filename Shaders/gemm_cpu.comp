@@ -24,6 +24,9 @@ layout(constant_id = VEC4_BN_ID) const bool VEC4_BN = false;
 // (i, j) of that product at C(j, i), so bias and scale still index C's columns. Used when C has
 // few rows: lanes then run along C's columns instead of idling on clamped duplicate rows.
 layout(constant_id = 10) const bool SWAP_C = false;
+// With VEC4_BN: A contiguous along M (a transposed operand, e.g. dW = dYᵀ·X), M, ROWS and every A
+// offset and K stride multiples of 4: each lane's rows are ROWS/4 float4 gathers per K step.
+layout(constant_id = 11) const bool VEC4_AM = false;
 
 void main() {
     uint batchIndex = gl_WorkGroupID.z;
@@ -67,9 +70,19 @@ void main() {
             }
             k = (p.K / 4u) * 4u;
         }
+        // Row quads of A, clamped to the last one (rows past M are computed, never stored).
+        uint lastQuad = p.M / 4u - 1u;
         for (; k < p.K; ++k) {
             float av[ROWS];
-            [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = float(a[rowA[r] + k * p.sAk]);
+            if (VEC4_AM) {
+                uint at = (baseA >> 2) + k * (p.sAk >> 2);
+                [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
+                    vec4 v = vec4(a4[at + min(i0 / 4u + q, lastQuad)]);
+                    av[4 * q] = v.x; av[4 * q + 1] = v.y; av[4 * q + 2] = v.z; av[4 * q + 3] = v.w;
+                }
+            } else {
+                [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = float(a[rowA[r] + k * p.sAk]);
+            }
             uint row = k * rowStride4;
             [[unroll]] for (uint q = 0; q < COLS / 4; ++q) {
                 vec4 bv = vec4(b4[quad[q] + row]);

@@ -32,6 +32,10 @@ let gemmCases: [GEMMCase] = [
     GEMMCase(batch: 1, M: 67, N: 48, K: 192, transB: true, bias: true, scale: true, residual: true),
     GEMMCase(batch: 2, M: 13, N: 20, K: 36, transB: true, bias: true, alpha: 0.5, residual: true),
     GEMMCase(batch: 1, M: 9, N: 33, K: 16, transB: true, act: .gelu, scale: true),
+    // A contiguous along M (dW = dYᵀ·X) with a row-major B: float4 gathers along M, a last tile
+    // of rows past M (68 of 128), K not a multiple of 4, β; and M beyond the transposed form's 256.
+    GEMMCase(batch: 2, M: 68, N: 36, K: 13, transA: true, bias: true),
+    GEMMCase(batch: 1, M: 260, N: 12, K: 7, transA: true, beta: 0.5),
 ]
 
 @Suite struct GEMMTests {

@@ -150,9 +150,11 @@ extension KernelContext {
             // float4 loads along N of a row-major B (the aggregation A·X, dY·W).
             let vec4BN = !vec4 && pBn == 1 && pN % 4 == 0 && cols % 4 == 0 && [pOffB, pBk, pBo, pBh].allSatisfy { $0 % 4 == 0 }
             let vec4A = !vec4 && aligned4 && pAk == 1
+            // float4 gathers along M of an A contiguous along M (dW = dYᵀ·X), with the N-vector path.
+            let vec4AM = vec4BN && !vec4A && pAi == 1 && pM % 4 == 0 && rows % 4 == 0 && [pOffA, pAk, pAo, pAh].allSatisfy { $0 % 4 == 0 }
             let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
                                .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: rows, COLS: cols,
-                                     VEC4_K: vec4, VEC4_A: vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: vec4BN, SWAP_C: swap))
+                                     VEC4_K: vec4, VEC4_A: vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: vec4BN, SWAP_C: swap, VEC4_AM: vec4AM))
             try stream.dispatch(k, swap ? [bB, bA, bC, bBias, bScale] : bindings, push: push,
                                 groups: ((pN + Int(cols) - 1) / Int(cols), (pM + Int(lanes * rows) - 1) / Int(lanes * rows), batch))
         case .tiled:
