@@ -239,6 +239,7 @@ public struct KernelVariants: Sendable {
     func cpuGEMMSwap(M: Int, N: Int) -> Bool {
         cpuGEMMSwapRule ?? (M <= 256 && N >= M)
     }
+    // (GEMM.swift also keeps the direct form when the transposed one would lose a float4 path.)
     /// Workgroup size of 1-D elementwise kernels.
     public var elementwiseLocal: UInt32
     /// Elements each invocation of them handles (the grid-stride loop), so workgroups = n /

@@ -93,7 +93,8 @@ let gemmCases: [GEMMCase] = [
     }
 
     // The CPU-shaped kernel in both forms for every case: as written and transposed.
-    @Test(arguments: gemmCases, [false, true]) func cpuShapedF32(_ tc: GEMMCase, swap: Bool) throws { try run(tc, kind: .cpu, dtype: .f32, swap: swap) }
+    // (nil: the device's own choice between them.)
+    @Test(arguments: gemmCases, [nil, false, true] as [Bool?]) func cpuShapedF32(_ tc: GEMMCase, swap: Bool?) throws { try run(tc, kind: .cpu, dtype: .f32, swap: swap) }
     @Test(arguments: gemmCases) func tiledF32(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f32) }
     @Test(arguments: gemmCases, [false, true]) func cpuShapedF16(_ tc: GEMMCase, swap: Bool) throws { try run(tc, kind: .cpu, dtype: .f16, swap: swap) }
     @Test(arguments: gemmCases) func tiledF16(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f16) }

@@ -128,35 +128,29 @@ extension KernelContext {
         }
         switch path == .tiled ? .tiled : variants.gemm {
         case .cpu:
-            // Few rows of C (a small batch through a Linear): compute Cᵀ = Bᵀ·Aᵀ so that the lanes
-            // run along C's columns (the kernel stores element (i, j) at C(j, i)).
-            let swap = variants.cpuGEMMSwap(M: M, N: N)
-            let (pM, pN) = swap ? (N, M) : (M, N)
-            let (pOffA, pOffB) = swap ? (offB, offA) : (offA, offB)
-            let (pAo, pAh, pAi, pAk) = swap ? (sBo, sBh, sBn, sBk) : (sAo, sAh, sAi, sAk)
-            let (pBo, pBh, pBk, pBn) = swap ? (sAo, sAh, sAk, sAi) : (sBo, sBh, sBk, sBn)
-            let push = GemmCpuKernel.Push(M: pM, N: pN, K: K, batch: batch, offA: pOffA, offB: pOffB, offC: offC, offBias: offBias, offScale: offScale,
-                                          sAb: pAo, sAi: pAi, sAk: pAk, sBb: pBo, sBk: pBk, sBn: pBn, sCb: sCo, sCi: c.strides[c.rank - 2],
-                                          alpha: alpha, beta: beta, batchInner: inner, sAh: pAh, sBh: pBh, sCh: sCh)
             let (lanes, maxRows, maxCols) = variants.cpuGEMM
-            var rows: UInt32 = 1
-            while rows < maxRows && Int(lanes * rows) < pM { rows *= 2 }
-            rows = min(rows, maxRows)
-            // Columns shared by a workgroup: no more than the (swapped) problem has, in fours.
-            let cols = swap ? min(maxCols, UInt32((pN + 3) / 4 * 4)) : maxCols
-            // float4 loads along K when both operands are K-contiguous and 16-byte aligned (in elements: 4).
-            let aligned4 = K % 4 == 0 && [pOffA, pAi, pAo, pAh].allSatisfy { $0 % 4 == 0 }
-            let vec4 = aligned4 && pAk == 1 && pBk == 1 && [pOffB, pBn, pBo, pBh].allSatisfy { $0 % 4 == 0 }
-            // float4 loads along N of a row-major B (the aggregation A·X, dY·W).
-            let vec4BN = !vec4 && pBn == 1 && pN % 4 == 0 && cols % 4 == 0 && [pOffB, pBk, pBo, pBh].allSatisfy { $0 % 4 == 0 }
-            let vec4A = !vec4 && aligned4 && pAk == 1
-            // float4 gathers along M of an A contiguous along M (dW = dYᵀ·X), with the N-vector path.
-            let vec4AM = vec4BN && !vec4A && pAi == 1 && pM % 4 == 0 && rows % 4 == 0 && [pOffA, pAk, pAo, pAh].allSatisfy { $0 % 4 == 0 }
+            let form = { (swap: Bool) in
+                CPUGEMMPlan(swap: swap, M: M, N: N, K: K, offA: offA, offB: offB, a: (sAo, sAh, sAi, sAk), b: (sBo, sBh, sBk, sBn),
+                            lanes: lanes, maxRows: maxRows, maxCols: maxCols)
+            }
+            // Few rows of C (a small batch through a Linear): compute Cᵀ = Bᵀ·Aᵀ so that the lanes
+            // run along C's columns (the kernel stores element (i, j) at C(j, i)) — unless that
+            // form loses a float4 path the direct one has.
+            let direct = form(false)
+            let plan: CPUGEMMPlan
+            if let forced = variants.cpuGEMMSwapRule { plan = forced ? form(true) : direct }
+            else if variants.cpuGEMMSwap(M: M, N: N), case let swapped = form(true), swapped.vectorScore >= direct.vectorScore { plan = swapped }
+            else { plan = direct }
+            let push = GemmCpuKernel.Push(M: plan.M, N: plan.N, K: K, batch: batch, offA: plan.offA, offB: plan.offB, offC: offC, offBias: offBias,
+                                          offScale: offScale, sAb: plan.a.outer, sAi: plan.a.i, sAk: plan.a.k, sBb: plan.b.outer, sBk: plan.b.k,
+                                          sBn: plan.b.n, sCb: sCo, sCi: c.strides[c.rank - 2], alpha: alpha, beta: beta, batchInner: inner,
+                                          sAh: plan.a.inner, sBh: plan.b.inner, sCh: sCh)
             let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
-                               .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: rows, COLS: cols,
-                                     VEC4_K: vec4, VEC4_A: vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: vec4BN, SWAP_C: swap, VEC4_AM: vec4AM))
-            try stream.dispatch(k, swap ? [bB, bA, bC, bBias, bScale] : bindings, push: push,
-                                groups: ((pN + Int(cols) - 1) / Int(cols), (pM + Int(lanes * rows) - 1) / Int(lanes * rows), batch))
+                               .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
+                                     VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
+                                     SWAP_C: plan.swap, VEC4_AM: plan.vec4AM))
+            try stream.dispatch(k, plan.swap ? [bB, bA, bC, bBias, bScale] : bindings, push: push,
+                                groups: ((plan.N + Int(plan.cols) - 1) / Int(plan.cols), (plan.M + Int(lanes * plan.rows) - 1) / Int(lanes * plan.rows), batch))
         case .tiled:
             let (bm, bn, bk, tm, tn) = (64, 64, 16, 4, 4)
             let push = GemmTiledKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
@@ -180,4 +174,47 @@ extension KernelContext {
         try gemm(a, b, into: c, transA: transA, transB: transB, bias: bias, activation: activation)
         return c
     }
+}
+
+/// How the CPU-shaped GEMM computes one dispatch: directly, or transposed (Cᵀ = Bᵀ·Aᵀ with A and
+/// B exchanged, M and N too), its tile and its float4 paths.
+struct CPUGEMMPlan {
+    let swap: Bool
+    let M: Int, N: Int
+    let offA: Int, offB: Int
+    /// Strides of A (batch outer, batch inner, along M, along K) and of B (…, along K, along N).
+    let a: (outer: Int, inner: Int, i: Int, k: Int)
+    let b: (outer: Int, inner: Int, k: Int, n: Int)
+    let rows: UInt32, cols: UInt32
+    let vec4K: Bool, vec4BN: Bool, vec4A: Bool, vec4AM: Bool
+
+    init(swap: Bool, M: Int, N: Int, K: Int, offA: Int, offB: Int, a sa: (Int, Int, Int, Int), b sb: (Int, Int, Int, Int),
+         lanes: UInt32, maxRows: UInt32, maxCols: UInt32) {
+        self.swap = swap
+        (self.M, self.N) = swap ? (N, M) : (M, N)
+        (self.offA, self.offB) = swap ? (offB, offA) : (offA, offB)
+        a = swap ? (sb.0, sb.1, sb.3, sb.2) : (sa.0, sa.1, sa.2, sa.3)
+        b = swap ? (sa.0, sa.1, sa.3, sa.2) : (sb.0, sb.1, sb.2, sb.3)
+        // Rows per lane: as few workgroup rows as maxRows allows, balanced so that the last is
+        // nearly full (M 196: 2 × 8 lanes × 13 rows = 208, not 2 × 128 = 256: 25 → 31–35 GFLOP/s
+        // for dX = dY·W at 196×768×768); in fours where float4 gathers along M may apply. (More
+        // pipeline variants — each a compile on first use — is the price.)
+        let groupRows = (self.M + Int(lanes * maxRows) - 1) / Int(lanes * maxRows)
+        var r = UInt32((self.M + groupRows * Int(lanes) - 1) / (groupRows * Int(lanes)))
+        if a.i == 1 { r = min(maxRows, (r + 3) / 4 * 4) }
+        rows = r
+        // Columns shared by a workgroup: no more than the transposed problem has, in fours.
+        cols = swap ? min(maxCols, UInt32((self.N + 3) / 4 * 4)) : maxCols
+        // float4 loads along K when both operands are K-contiguous and 16-byte aligned (in elements: 4).
+        let aligned4 = K % 4 == 0 && [self.offA, a.i, a.outer, a.inner].allSatisfy { $0 % 4 == 0 }
+        vec4K = aligned4 && a.k == 1 && b.k == 1 && [self.offB, b.n, b.outer, b.inner].allSatisfy { $0 % 4 == 0 }
+        // float4 loads along N of a row-major B (the aggregation A·X, dY·W).
+        vec4BN = !vec4K && b.n == 1 && self.N % 4 == 0 && cols % 4 == 0 && [self.offB, b.k, b.outer, b.inner].allSatisfy { $0 % 4 == 0 }
+        vec4A = !vec4K && aligned4 && a.k == 1
+        // float4 gathers along M of an A contiguous along M (dW = dYᵀ·X), with the N-vector path.
+        vec4AM = vec4BN && !vec4A && a.i == 1 && self.M % 4 == 0 && rows % 4 == 0 && [self.offA, a.k, a.outer, a.inner].allSatisfy { $0 % 4 == 0 }
+    }
+
+    /// How much of the work runs on float4 paths (to choose between the two forms).
+    var vectorScore: Int { vec4K ? 3 : vec4BN && (vec4A || vec4AM) ? 2 : vec4BN || vec4A ? 1 : 0 }
 }
