@@ -134,12 +134,14 @@ extension KernelContext {
                             lanes: lanes, maxRows: maxRows, maxCols: maxCols)
             }
             // Few rows of C (a small batch through a Linear): compute Cᵀ = Bᵀ·Aᵀ so that the lanes
-            // run along C's columns (the kernel stores element (i, j) at C(j, i)) — unless that
-            // form loses a float4 path the direct one has.
+            // run along C's columns (the kernel stores element (i, j) at C(j, i)) — unless C has
+            // rows enough (128+) for the direct form to amortise its loads and that form has float4
+            // paths the transposed one lacks (dX = dY·W at 196×768×768: 31–35 GFLOP/s direct, 25
+            // transposed; EP's aggregation at 32 rows is faster transposed, float4 or not).
             let direct = form(false)
             let plan: CPUGEMMPlan
             if let forced = variants.cpuGEMMSwapRule { plan = forced ? form(true) : direct }
-            else if variants.cpuGEMMSwap(M: M, N: N), case let swapped = form(true), swapped.vectorScore >= direct.vectorScore { plan = swapped }
+            else if variants.cpuGEMMSwap(M: M, N: N), case let swapped = form(true), M < 128 || swapped.vectorScore >= direct.vectorScore { plan = swapped }
             else { plan = direct }
             let push = GemmCpuKernel.Push(M: plan.M, N: plan.N, K: K, batch: batch, offA: plan.offA, offB: plan.offB, offC: offC, offBias: offBias,
                                           offScale: offScale, sAb: plan.a.outer, sAi: plan.a.i, sAk: plan.a.k, sBb: plan.b.outer, sBk: plan.b.k,
