@@ -6,7 +6,8 @@ import Testing
 @Suite struct ReduceTests {
     @Test func reductionsOverEveryAxis() throws {
         let ctx = try makeContext()
-        for shape in [[1], [7], [197, 3], [3, 7, 5], [2, 1, 197]] {
+        // (3, 7, 8) and (2, 13, 12): inner sizes in fours, the float4 path of sums over a middle axis.
+        for shape in [[1], [7], [197, 3], [3, 7, 5], [2, 1, 197], [3, 7, 8], [2, 13, 12]] {
             let x = randomValues(shape.reduce(1, *), seed: UInt64(shape.count))
             let t = try upload(ctx, x, shape)
             for axis in shape.indices {
