@@ -15,14 +15,19 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps shader-tools test-deps demo-deps build release demo test bench clean
 
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+# $(call apt_install,PACKAGES,ON_FAILURE): installs those of PACKAGES not installed yet.
+define apt_install
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null) || $(2); \
 	fi
+endef
+
+deps:
+	$(call apt_install,$(APT_PACKAGES),exit 1)
 	@command -v $(SWIFT) >/dev/null || { echo "The Swift toolchain (6.1 or newer) is needed: https://www.swift.org/install/linux/"; exit 1; }
 
 # Without network the venv stays absent: the build then leaves the cooperative-matrix kernels out
@@ -41,14 +46,7 @@ release: deps shader-tools
 	$(SWIFT) build -c release
 
 demo-deps:
-	@missing=""; for p in $(DEMO_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "Installing:$$missing"; \
-	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null) \
-	    || echo "could not install$$missing; the demo falls back to generated data or a random ViT"; \
-	fi
+	$(call apt_install,$(DEMO_PACKAGES),echo "could not install$$missing; the demo falls back to generated data or a random ViT")
 	@sh tools/fetch_demo_backbone.sh demo-assets
 
 demo: release demo-deps
@@ -56,13 +54,7 @@ demo: release demo-deps
 	$(SWIFT) run -c release vkprobe demo --output demo-output --backbone demo-assets/vit_s_focus.safetensors
 
 test-deps:
-	@missing=""; for p in $(TEST_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "Installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null || exit 1; \
-	fi
+	$(call apt_install,$(TEST_PACKAGES),exit 1)
 
 test: deps shader-tools test-deps
 	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_REQUIRE_BROWSER=1 VKPROBE_REQUIRE_MPI=1 VKPROBE_CACHE_DIR= $(SWIFT) test

@@ -177,14 +177,8 @@ def upstream_head_cases(device, upstream):
     # the CPU while a head is built and run; clip's factory fixes its position table at 14×14
     # (197 tokens), so the same AttentionPool2d is built for the benchmark's grid instead.
     if dev.type == "cpu":
-        real_tensor = torch.tensor
-
-        def cpu_tensor(*a, **k):
-            if str(k.get("device", "")).startswith("cuda"):
-                k["device"] = "cpu"
-            return real_tensor(*a, **k)
-        torch.tensor = cpu_tensor
-        torch.Tensor.cuda = lambda self, *a, **k: self
+        from upstream_cpu import keep_upstream_on_cpu
+        keep_upstream_on_cpu(torch)
 
     def make(name):
         def case(B, N, D, C):

@@ -43,15 +43,9 @@ def main():
     import torch.nn as nn
     import torch.nn.functional as F
     if not torch.cuda.is_available():
-        # Upstream simpool/esimpool place constants on 'cuda': keep them on the CPU instead.
-        real_tensor = torch.tensor
-
-        def cpu_tensor(*a, **k):
-            if str(k.get("device", "")).startswith("cuda"):
-                k["device"] = "cpu"
-            return real_tensor(*a, **k)
-        torch.tensor = cpu_tensor
-        torch.Tensor.cuda = lambda self, *a, **k: self
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+        from upstream_cpu import keep_upstream_on_cpu
+        keep_upstream_on_cpu(torch)
     sys.path.insert(0, args.upstream)
     from probe_heads import POOLINGS
     os.makedirs(args.out, exist_ok=True)

@@ -108,6 +108,14 @@ public enum ImageDatasets {
         return try FileListDataset(description: "ImageFolder \(root.path)", classes: classes, files: files, labels: labels)
     }
 
+    /// Labels of list entries written "class/file" (Food-101, DTD), by the class's index.
+    static func classPrefixLabels(_ items: [String], _ index: [String: Int32], _ base: URL) throws -> [Int32] {
+        try items.map { l in
+            guard let c = index[String(l.split(separator: "/").first ?? "")] else { throw DataError("\(base.path): unknown class in \(l)") }
+            return c
+        }
+    }
+
     static func lines(_ url: URL) throws -> [String] {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw DataError("\(url.path): cannot read the split file") }
         return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -154,10 +162,7 @@ public enum ImageDatasets {
         let items = try lines(base.appendingPathComponent("meta/\(train ? "train" : "test").txt"))
         return try FileListDataset(description: "Food-101 \(train ? "train" : "test") \(base.path)", classes: classes,
                                    files: items.map { base.appendingPathComponent("images/\($0).jpg") },
-                                   labels: try items.map { l in
-                                       guard let c = index[String(l.split(separator: "/").first ?? "")] else { throw DataError("\(base.path): unknown class in \(l)") }
-                                       return c
-                                   })
+                                   labels: try classPrefixLabels(items, index, base))
     }
 
     /// DTD (partition 1, as torchvision): labels/train1.txt and val1.txt ("class/file.jpg"),
@@ -169,10 +174,7 @@ public enum ImageDatasets {
         let items = try lines(base.appendingPathComponent("labels/\(train ? "train" : "val")1.txt"))
         return try FileListDataset(description: "DTD \(train ? "train" : "val") \(base.path)", classes: classes,
                                    files: items.map { base.appendingPathComponent("images/\($0)") },
-                                   labels: try items.map { l in
-                                       guard let c = index[String(l.split(separator: "/").first ?? "")] else { throw DataError("\(base.path): unknown class in \(l)") }
-                                       return c
-                                   })
+                                   labels: try classPrefixLabels(items, index, base))
     }
 
     /// FGVC-Aircraft (variants, as torchvision): data/variants.txt, data/images_variant_train.txt

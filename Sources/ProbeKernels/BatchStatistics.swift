@@ -11,15 +11,14 @@ public protocol BatchStatisticsReducer: AnyObject {
 }
 
 extension KernelContext {
-    /// Finishes the stream, sums the first `count` floats of `t` (contiguous f32) and `extra`
-    /// over the group, writes the sums back into `t` and returns the summed `extra`.
-    func reduceAcrossGroup(_ reducer: BatchStatisticsReducer, _ t: Tensor, count: Int, extra: [Double]) throws -> [Double] {
-        let host = try read(t)
-        var values = host.prefix(count).map(Double.init) + extra
+    /// Finishes the stream, sums the floats of `t` (contiguous f32) at `indices` and `extra` over
+    /// the group, writes those sums back into `t` and returns the summed `extra`.
+    func reduceAcrossGroup(_ reducer: BatchStatisticsReducer, _ t: Tensor, indices: [Int], extra: [Double]) throws -> [Double] {
+        var host = try read(t)
+        var values = indices.map { Double(host[$0]) } + extra
         try reducer.allReduceSum(&values)
-        var back = host
-        for i in 0..<count { back[i] = Float(values[i]) }
-        try back.withUnsafeBytes { try device.upload($0, to: t.buffer, offset: t.offset * 4) }
-        return Array(values[count...])
+        for (k, i) in indices.enumerated() { host[i] = Float(values[k]) }
+        try host.withUnsafeBytes { try device.upload($0, to: t.buffer, offset: t.offset * 4) }
+        return Array(values[indices.count...])
     }
 }

@@ -231,15 +231,9 @@ public struct KernelVariants: Sendable {
     /// that no lane computes clamped duplicate rows), columns shared by the workgroup. 8 × 16 × 16
     /// measured best on lavapipe (AVX2): 41 GFLOP/s at 50176×768×768 against 27 for 8 × 8 × 16.
     public var cpuGEMM: (lanes: UInt32, rows: UInt32, cols: UInt32) = (8, 16, 16)
-    /// CPU-shaped GEMM computed transposed (lanes along C's columns) when C has at most 256 rows
-    /// and no more rows than columns: measured on lavapipe, Linear (M, 768) · (768, 768)ᵀ runs at
-    /// 9.8 vs 3.0 GFLOP/s at M 4, 32 vs 21 at M 32, 33 vs 30 at M 256 (classifier, N 1000), but
-    /// 35 vs 39 at M 512. `VKPROBE_GEMM_SWAP=0/1` forces it off/on for every shape (benchmarks, tests).
+    /// The CPU-shaped GEMM's transposed form forced on or off for every shape (tests, benchmarks:
+    /// `VKPROBE_GEMM_SWAP=0/1`); nil lets each dispatch choose (`CPUGEMMPlan.choose`).
     public var cpuGEMMSwapRule: Bool? = nil
-    func cpuGEMMSwap(M: Int, N: Int) -> Bool {
-        cpuGEMMSwapRule ?? (M <= 256 && N >= M)
-    }
-    // (GEMM.swift also keeps the direct form when the transposed one would lose a float4 path.)
     /// Workgroup size of 1-D elementwise kernels.
     public var elementwiseLocal: UInt32
     /// Elements each invocation of them handles (the grid-stride loop), so workgroups = n /

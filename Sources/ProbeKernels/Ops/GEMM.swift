@@ -133,16 +133,7 @@ extension KernelContext {
                 CPUGEMMPlan(swap: swap, M: M, N: N, K: K, offA: offA, offB: offB, a: (sAo, sAh, sAi, sAk), b: (sBo, sBh, sBk, sBn),
                             lanes: lanes, maxRows: maxRows, maxCols: maxCols)
             }
-            // Few rows of C (a small batch through a Linear): compute Cᵀ = Bᵀ·Aᵀ so that the lanes
-            // run along C's columns (the kernel stores element (i, j) at C(j, i)) — unless C has
-            // rows enough (128+) for the direct form to amortise its loads and that form has float4
-            // paths the transposed one lacks (dX = dY·W at 196×768×768: 31–35 GFLOP/s direct, 25
-            // transposed; EP's aggregation at 32 rows is faster transposed, float4 or not).
-            let direct = form(false)
-            let plan: CPUGEMMPlan
-            if let forced = variants.cpuGEMMSwapRule { plan = forced ? form(true) : direct }
-            else if variants.cpuGEMMSwap(M: M, N: N), case let swapped = form(true), M < 128 || swapped.vectorScore >= direct.vectorScore { plan = swapped }
-            else { plan = direct }
+            let plan = variants.cpuGEMMSwapRule.map { form($0) } ?? CPUGEMMPlan.choose(M: M, N: N, form)
             let push = GemmCpuKernel.Push(M: plan.M, N: plan.N, K: K, batch: batch, offA: plan.offA, offB: plan.offB, offC: offC, offBias: offBias,
                                           offScale: offScale, sAb: plan.a.outer, sAi: plan.a.i, sAk: plan.a.k, sBb: plan.b.outer, sBk: plan.b.k,
                                           sBn: plan.b.n, sCb: sCo, sCi: c.strides[c.rank - 2], alpha: alpha, beta: beta, batchInner: inner,
@@ -219,4 +210,18 @@ struct CPUGEMMPlan {
 
     /// How much of the work runs on float4 paths (to choose between the two forms).
     var vectorScore: Int { vec4K ? 3 : vec4BN && (vec4A || vec4AM) ? 2 : vec4BN || vec4A ? 1 : 0 }
+
+    /// Few rows of C (a small batch through a Linear): compute Cᵀ = Bᵀ·Aᵀ so that the lanes run
+    /// along C's columns (the kernel stores element (i, j) at C(j, i)), measured on lavapipe for
+    /// a Linear (M, 768)·(768, 768)ᵀ at 9.8 vs 3.0 GFLOP/s at M 4, 32 vs 21 at M 32, 33 vs 30 at
+    /// M 256, but 35 vs 39 at M 512 — unless C has rows enough (128+) for the direct form to
+    /// amortise its loads and that form has float4 paths the transposed one lacks (dX = dY·W at
+    /// 196×768×768: 31–35 GFLOP/s direct, 25 transposed; EP's aggregation at 32 rows is faster
+    /// transposed, float4 or not).
+    static func choose(M: Int, N: Int, _ form: (Bool) -> CPUGEMMPlan) -> CPUGEMMPlan {
+        let direct = form(false)
+        guard M <= 256 && N >= M else { return direct }
+        let swapped = form(true)
+        return M < 128 || swapped.vectorScore >= direct.vectorScore ? swapped : direct
+    }
 }

@@ -142,16 +142,11 @@ extension KernelContext {
                 }
                 guard let reducer else { continue }
                 // stats (C, 2): the sums sit at even indices, the squared deviations at odd ones.
-                let host = try read(stats)
-                var values = (0..<C).map { Double(host[2 * $0 + (pass == 1 ? 0 : 1)]) } + [Double(total)]
-                try reducer.allReduceSum(&values)
-                var back = host
-                for c in 0..<C { back[2 * c + (pass == 1 ? 0 : 1)] = Float(values[c]) }
-                try back.withUnsafeBytes { try device.upload($0, to: stats.buffer, offset: stats.offset * 4) }
-                guard values[C] >= 2, values[C] < Double(UInt32.max) else {
-                    throw OpError.shape(op, "the group's batch has \(Int(values[C])) values per channel of \(x)")
+                let count = try reduceAcrossGroup(reducer, stats, indices: (0..<C).map { 2 * $0 + (pass == 1 ? 0 : 1) }, extra: [Double(total)])[0]
+                guard count >= 2, count < Double(UInt32.max) else {
+                    throw OpError.shape(op, "the group's batch has \(Int(count)) values per channel of \(x)")
                 }
-                groupTotal = Int(values[C])
+                groupTotal = Int(count)
                 if pass == 2 { try statsDispatch(2, pieces[0].0, outer: 0, accumulate: true, finalize: true) }
             }
         }
@@ -195,7 +190,7 @@ extension KernelContext {
                 if affine, let dGammaBeta {
                     if accumulate { _ = try binary(dGammaBeta, sums, .add, into: dGammaBeta) } else { try copy(sums, into: dGammaBeta) }
                 }
-                let count = try reduceAcrossGroup(reducer, sums, count: 2 * C, extra: [Double(outer * inner)])[0]
+                let count = try reduceAcrossGroup(reducer, sums, indices: Array(0..<(2 * C)), extra: [Double(outer * inner)])[0]
                 guard count >= 1, count < Double(UInt32.max) else { throw OpError.shape(op, "the group's batch has \(Int(count)) values per channel of \(x)") }
                 groupTotal = Int(count)
             }
