@@ -44,6 +44,14 @@ def torch_cases(device):
         a, b = r(B, M, K), r(B, K, N)
         return lambda: torch.bmm(a, b)
 
+    def gemm_nn(M, N, K):
+        dy, w = r(M, K), r(K, N)
+        return lambda: dy @ w
+
+    def gemm_tn(M, N, K):
+        dy, x = r(K, M), r(K, N)
+        return lambda: dy.T @ x
+
     def softmax(rows, cols):
         x = r(rows, cols)
         return lambda: torch.softmax(x, -1)
@@ -80,7 +88,7 @@ def torch_cases(device):
         return run
 
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    return dict(gemm=gemm, gemm_batched=gemm_batched, softmax=softmax, layernorm=layernorm, gelu=gelu,
+    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, softmax=softmax, layernorm=layernorm, gelu=gelu,
                 attention=attention, cross_entropy=cross_entropy, lars=lars), sync, f"torch {torch.__version__} ({device})"
 
 
@@ -99,6 +107,14 @@ def numpy_cases():
     def gemm_batched(B, M, N, K):
         a, b = r(B, M, K), r(B, K, N)
         return lambda: np.matmul(a, b)
+
+    def gemm_nn(M, N, K):
+        dy, w = r(M, K), r(K, N)
+        return lambda: dy @ w
+
+    def gemm_tn(M, N, K):
+        dy, x = r(K, M), r(K, N)
+        return lambda: dy.T @ x
 
     def softmax(rows, cols):
         x = r(rows, cols)
@@ -154,7 +170,7 @@ def numpy_cases():
             p[:] = p - 0.1 * m
         return run
 
-    return dict(gemm=gemm, gemm_batched=gemm_batched, softmax=softmax, layernorm=layernorm, gelu=gelu,
+    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, softmax=softmax, layernorm=layernorm, gelu=gelu,
                 attention=attention, cross_entropy=cross_entropy, lars=lars), (lambda: None), f"numpy {np.__version__} (CPU; PyTorch not importable)"
 
 

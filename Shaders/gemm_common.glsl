@@ -31,11 +31,27 @@ layout(constant_id = 2) const bool HAS_BIAS = false;
 layout(constant_id = SCALE_ID) const bool HAS_SCALE = false;
 layout(constant_id = RESIDUAL_ID) const bool RESIDUAL = false;
 
+#ifdef TEXEL_AB
+// A and B as uniform texel buffers of four-element texels (RGBA32F, or RGBA16F for f16 inputs):
+// lavapipe compiles a texel fetch to a vector gather, a storage-buffer load inside a loop to a
+// loop over the lanes. Offsets into them are still in elements.
+layout(set = 0, binding = 0) uniform samplerBuffer texA;
+layout(set = 0, binding = 1) uniform samplerBuffer texB;
+vec4 A4(uint q) { return texelFetch(texA, int(q)); }
+vec4 B4(uint q) { return texelFetch(texB, int(q)); }
+float A1(uint i) { vec4 t = texelFetch(texA, int(i >> 2)); uint c = i & 3u; return c == 0u ? t.x : c == 1u ? t.y : c == 2u ? t.z : t.w; }
+float B1(uint i) { vec4 t = texelFetch(texB, int(i >> 2)); uint c = i & 3u; return c == 0u ? t.x : c == 1u ? t.y : c == 2u ? t.z : t.w; }
+#else
 layout(set = 0, binding = 0) readonly buffer BufA { ELEM a[]; };
 layout(set = 0, binding = 1) readonly buffer BufB { ELEM b[]; };
-// The same bindings read four K-consecutive elements at a time (VEC4_K kernels).
+// The same bindings read four K-consecutive elements at a time (float4 paths).
 layout(set = 0, binding = 0) readonly buffer BufA4 { ELEM4 a4[]; };
 layout(set = 0, binding = 1) readonly buffer BufB4 { ELEM4 b4[]; };
+vec4 A4(uint q) { return vec4(a4[q]); }
+vec4 B4(uint q) { return vec4(b4[q]); }
+float A1(uint i) { return float(a[i]); }
+float B1(uint i) { return float(b[i]); }
+#endif
 layout(set = 0, binding = 2) buffer BufC { ELEM_C c[]; };
 layout(set = 0, binding = 3) readonly buffer BufBias { ELEM_C bias[]; };
 layout(set = 0, binding = 4) readonly buffer BufScale { ELEM_C scale[]; };
@@ -55,8 +71,8 @@ uint batchBase(uint off, uint z, uint sOuter, uint sInner) {
     return off + (z / p.batchInner) * sOuter + (z % p.batchInner) * sInner;
 }
 
-float loadA(uint base, uint i, uint k) { return float(a[base + i * p.sAi + k * p.sAk]); }
-float loadB(uint base, uint k, uint j) { return float(b[base + k * p.sBk + j * p.sBn]); }
+float loadA(uint base, uint i, uint k) { return A1(base + i * p.sAi + k * p.sAk); }
+float loadB(uint base, uint k, uint j) { return B1(base + k * p.sBk + j * p.sBn); }
 
 void storeC(uint base, uint i, uint j, float acc) {
     uint idx = base + i * p.sCi + j;

@@ -234,6 +234,10 @@ public struct KernelVariants: Sendable {
     /// The CPU-shaped GEMM's transposed form forced on or off for every shape (tests, benchmarks:
     /// `VKPROBE_GEMM_SWAP=0/1`); nil lets each dispatch choose (`CPUGEMMPlan.choose`).
     public var cpuGEMMSwapRule: Bool? = nil
+    /// The CPU-shaped GEMM reads A and B as uniform texel buffers (`gemm_cpu_texel.comp`): on
+    /// lavapipe a texel fetch is a vector gather while a storage-buffer load inside a loop is a
+    /// loop over the lanes (see the kernel). `VKPROBE_GEMM_TEXEL=0` turns it off (benchmarks).
+    public var gemmTexel = false
     /// Workgroup size of 1-D elementwise kernels.
     public var elementwiseLocal: UInt32
     /// Elements each invocation of them handles (the grid-stride loop), so workgroups = n /
@@ -256,6 +260,7 @@ public struct KernelVariants: Sendable {
         let fixedSubgroup = caps.minSubgroupSize == caps.maxSubgroupSize && caps.subgroupSize > 1
         rowSubgroup = caps.isCPU && caps.subgroupArithmetic && fixedSubgroup
         rowLocal = caps.isCPU ? UInt32(rowSubgroup ? caps.subgroupSize : 8) : 128
+        gemmTexel = caps.isCPU && caps.maxTexelBufferElements > 0 && ProcessInfo.processInfo.environment["VKPROBE_GEMM_TEXEL"] != "0"
         // Tuning knob for the CPU-shaped GEMM (benchmarks): VKPROBE_CPU_GEMM=lanes,rows,cols.
         if let v = ProcessInfo.processInfo.environment["VKPROBE_CPU_GEMM"]?.split(separator: ",").compactMap({ UInt32($0) }), v.count == 3,
            v.allSatisfy({ $0 > 0 && $0 <= 64 }) {

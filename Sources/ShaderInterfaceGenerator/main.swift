@@ -33,6 +33,8 @@ struct Interface: Equatable {
     /// Per binding: "read" (readonly), "write" (writeonly) or "readWrite".
     var access: [String] = []
     var cooperativeMatrix = false
+    /// Bindings declared as uniform texel buffers.
+    var texel: Set<Int> = []
 }
 
 func parseArguments() throws -> (glslc: String, shaders: String, output: String, builds: [Build]) {
@@ -127,6 +129,11 @@ func interface(of text: String, _ build: Build) throws -> Interface {
         let q = m[2]
         access[Int(m[1])!, default: []].insert(q.contains("readonly") ? "read" : q.contains("writeonly") ? "write" : "readWrite")
     }
+    // Uniform texel buffers (`uniform samplerBuffer`): read-only, bound through buffer views.
+    for m in matches(#"layout\s*\([^)]*\bbinding\s*=\s*(\d+)[^)]*\)\s*uniform\s+(?:highp\s+|mediump\s+)?samplerBuffer\b"#, in: text) {
+        access[Int(m[1])!, default: []].insert("read")
+        i.texel.insert(Int(m[1])!)
+    }
     guard Set(access.keys) == Set(0..<access.count) else { throw GeneratorError("\(build.source): bindings \(access.keys.sorted()) must run 0, 1, 2, ...") }
     i.bindings = access.count
     // A binding declared twice (aliases, e.g. vec4 views) counts as written if any declaration may write.
@@ -160,6 +167,7 @@ func render(_ source: String, _ outputs: [String], _ i: Interface) -> String {
     s += "public enum \(typeName(source))Kernel: ShaderKernel {\n"
     s += "    public static let bindingCount = \(i.bindings)\n"
     if i.cooperativeMatrix { s += "    public static let needsCooperativeMatrix = true\n" }
+    if !i.texel.isEmpty { s += "    /// Bindings read as uniform texel buffers.\n    public static let texelBindings = \(i.texel.sorted())\n" }
     s += "    /// How the GLSL declares each binding (readonly, writeonly, or neither).\n"
     s += "    public static let bindingAccess: [Access] = [\(i.access.map { "." + $0 }.joined(separator: ", "))]\n"
     s += "    /// The SPIR-V builds of this source.\n"

@@ -8,13 +8,22 @@ public enum Access: Sendable { case read, write, readWrite }
 public struct Binding: Sendable {
     public let range: BufferRange
     public let access: Access
-    public init(_ range: BufferRange, _ access: Access) { self.range = range; self.access = access }
+    /// How a kernel's uniform texel buffer reads the range (nil for storage buffers).
+    public let texel: TexelFormat?
+    public init(_ range: BufferRange, _ access: Access, texel: TexelFormat? = nil) { self.range = range; self.access = access; self.texel = texel }
     public static func read(_ b: Buffer) -> Binding { Binding(b.whole, .read) }
     public static func write(_ b: Buffer) -> Binding { Binding(b.whole, .write) }
     public static func readWrite(_ b: Buffer) -> Binding { Binding(b.whole, .readWrite) }
     public static func read(_ r: BufferRange) -> Binding { Binding(r, .read) }
     public static func write(_ r: BufferRange) -> Binding { Binding(r, .write) }
     public static func readWrite(_ r: BufferRange) -> Binding { Binding(r, .readWrite) }
+}
+
+/// Texel formats of uniform texel buffer bindings: four floats, or four halves, per texel.
+public enum TexelFormat: Sendable {
+    case rgba32f, rgba16f
+    public var bytes: Int { self == .rgba32f ? 16 : 8 }
+    var vkFormat: VkFormat { self == .rgba32f ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R16G16B16A16_SFLOAT }
 }
 
 /// A labelled GPU-timestamp region; read its duration after `finish()`.
@@ -39,7 +48,7 @@ public final class CommandStream {
     private var pool: VkCommandPool?
     private var current: VkCommandBuffer?
     /// Submitted chunks with the buffers they use, released as their fences signal.
-    private var inFlight: [(VkCommandBuffer, VkFence, [Buffer])] = []
+    private var inFlight: [(VkCommandBuffer, VkFence, [Buffer], [VkBufferView])] = []
     private var freeFences: [VkFence] = []
     private var freeCommandBuffers: [VkCommandBuffer] = []
     /// Completed command buffers, reusable once finish() resets the pool.
@@ -52,6 +61,8 @@ public final class CommandStream {
     /// Keeps every buffer used by the chunk being recorded alive (submitted chunks keep theirs
     /// until they complete, so temporaries of long recordings are freed along the way).
     private var retained: [Buffer] = []
+    /// Texel-buffer views of the chunk being recorded, destroyed when it completes.
+    private var views: [VkBufferView] = []
 
     // Timestamps
     private var queryPool: VkQueryPool?
@@ -95,7 +106,8 @@ public final class CommandStream {
     deinit {
         try? waitInFlight()
         let d = device.handle
-        for (_, f, _) in inFlight { fns.destroyFence(d, f, nil) }
+        for (_, f, _, _) in inFlight { fns.destroyFence(d, f, nil) }
+        for v in views { fns.destroyBufferView(d, v, nil) }
         for f in freeFences { fns.destroyFence(d, f, nil) }
         for p in descriptorPools { fns.destroyDescriptorPool(d, p, nil) }
         if let queryPool { fns.destroyQueryPool(d, queryPool, nil) }
@@ -167,6 +179,18 @@ public final class CommandStream {
         }
         for (i, b) in bindings.enumerated() {
             try device.checkOwnership(b.range.buffer)
+            if d.texelBindings.contains(i) {
+                guard let f = b.texel else {
+                    throw VulkanError.invalidArgument("\(d.shader) binding \(i) is a uniform texel buffer: pass its texel format")
+                }
+                if b.range.size / f.bytes > caps.maxTexelBufferElements {
+                    throw VulkanError.bindingTooLarge(bytes: b.range.size, limit: caps.maxTexelBufferElements * f.bytes, what: "\(d.shader) binding \(i) (texel buffer)")
+                }
+                if b.range.absoluteOffset % caps.minTexelBufferOffsetAlignment != 0 || b.range.size % f.bytes != 0 {
+                    throw VulkanError.invalidArgument("\(d.shader) binding \(i): texel buffer range at \(b.range.offset) of \(b.range.size) bytes is not aligned to \(caps.minTexelBufferOffsetAlignment) bytes and whole \(f.bytes)-byte texels")
+                }
+                continue
+            }
             if b.range.size > caps.maxStorageBufferRange {
                 throw VulkanError.bindingTooLarge(bytes: b.range.size, limit: caps.maxStorageBufferRange, what: "\(d.shader) binding \(i)")
             }
@@ -178,20 +202,37 @@ public final class CommandStream {
         let cb = try recording()
         let set = try allocateSet(kernel.setLayout)
         let infos = bindings.map { VkDescriptorBufferInfo(buffer: $0.range.buffer.vkBuffer, offset: VkDeviceSize($0.range.absoluteOffset), range: VkDeviceSize($0.range.size)) }
-        infos.withUnsafeBufferPointer { infoPtr in
-            var writes = (0..<bindings.count).map { i -> VkWriteDescriptorSet in
-                var w = VkWriteDescriptorSet()
-                w.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET
-                w.dstSet = set
-                w.dstBinding = UInt32(i)
-                w.descriptorCount = 1
-                w.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
-                w.pBufferInfo = infoPtr.baseAddress! + i
-                return w
-            }
-            fns.updateDescriptorSets(device.handle, UInt32(writes.count), &writes, 0, nil)
+        var texelViews = [VkBufferView?](repeating: nil, count: bindings.count)
+        for i in d.texelBindings {
+            var info = VkBufferViewCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO
+            info.buffer = bindings[i].range.buffer.vkBuffer
+            info.format = bindings[i].texel!.vkFormat
+            info.offset = VkDeviceSize(bindings[i].range.absoluteOffset)
+            info.range = VkDeviceSize(bindings[i].range.size)
+            try check(fns.createBufferView(device.handle, &info, nil, &texelViews[i]), "vkCreateBufferView(\(d.shader) binding \(i))")
+            views.append(texelViews[i]!)
         }
-        _ = infos
+        infos.withUnsafeBufferPointer { infoPtr in
+            texelViews.withUnsafeBufferPointer { viewPtr in
+                var writes = (0..<bindings.count).map { i -> VkWriteDescriptorSet in
+                    var w = VkWriteDescriptorSet()
+                    w.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET
+                    w.dstSet = set
+                    w.dstBinding = UInt32(i)
+                    w.descriptorCount = 1
+                    if d.texelBindings.contains(i) {
+                        w.descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                        w.pTexelBufferView = viewPtr.baseAddress! + i
+                    } else {
+                        w.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+                        w.pBufferInfo = infoPtr.baseAddress! + i
+                    }
+                    return w
+                }
+                fns.updateDescriptorSets(device.handle, UInt32(writes.count), &writes, 0, nil)
+            }
+        }
         track(bindings, into: cb)
         fns.cmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.pipeline)
         var setOpt: VkDescriptorSet? = set
@@ -301,8 +342,9 @@ public final class CommandStream {
         commandsInChunk = 0
         let fence = try takeFence()
         try device.submit(cb, fence: fence)
-        inFlight.append((cb, fence, retained))
+        inFlight.append((cb, fence, retained, views))
         retained = []
+        views = []
         submitCount += 1
         try reclaimCompleted()
         while inFlight.count > maxInFlight {
@@ -314,11 +356,12 @@ public final class CommandStream {
 
     /// Recycles the chunks whose fences have signalled, releasing their buffers.
     private func reclaimCompleted() throws {
-        while let (cb, f, _) = inFlight.first {
+        while let (cb, f, _, spentViews) = inFlight.first {
             let r = fns.getFenceStatus(device.handle, f)
             if r == VK_NOT_READY { return }
             try check(r, "vkGetFenceStatus")
             spentCommandBuffers.append(cb); freeFences.append(f)
+            for v in spentViews { fns.destroyBufferView(device.handle, v, nil) }
             inFlight.removeFirst()
         }
     }
@@ -340,7 +383,10 @@ public final class CommandStream {
         guard !inFlight.isEmpty else { return }
         var fences: [VkFence?] = inFlight.map { $0.1 }
         try check(fns.waitForFences(device.handle, UInt32(fences.count), &fences, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
-        for (cb, f, _) in inFlight { freeCommandBuffers.append(cb); freeFences.append(f) }
+        for (cb, f, _, spentViews) in inFlight {
+            freeCommandBuffers.append(cb); freeFences.append(f)
+            for v in spentViews { fns.destroyBufferView(device.handle, v, nil) }
+        }
         inFlight.removeAll()
     }
 
@@ -412,14 +458,15 @@ public final class CommandStream {
 
     /// Adds a pool twice as large as the last (pools are reset, not freed, after each finish()).
     private func growPools() throws {
-        var size = VkDescriptorPoolSize(type: VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, descriptorCount: UInt32(poolCapacity * 8))
+        var sizes = [VkDescriptorPoolSize(type: VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, descriptorCount: UInt32(poolCapacity * 8)),
+                     VkDescriptorPoolSize(type: VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, descriptorCount: UInt32(poolCapacity * 2))]
         var info = VkDescriptorPoolCreateInfo()
         info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO
         info.maxSets = UInt32(poolCapacity)
-        info.poolSizeCount = 1
+        info.poolSizeCount = UInt32(sizes.count)
         var pool: VkDescriptorPool?
-        try withUnsafePointer(to: &size) { sizePtr in
-            info.pPoolSizes = sizePtr
+        try sizes.withUnsafeMutableBufferPointer { sizePtr in
+            info.pPoolSizes = UnsafePointer(sizePtr.baseAddress)
             try check(fns.createDescriptorPool(device.handle, &info, nil, &pool), "vkCreateDescriptorPool")
         }
         descriptorPools.append(pool!)

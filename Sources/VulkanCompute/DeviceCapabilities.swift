@@ -50,6 +50,10 @@ public struct DeviceCapabilities: Codable, Sendable {
     public var maxMemoryAllocationSize: Int
     public var maxMemoryAllocationCount: Int
     public var maxPerStageDescriptorStorageBuffers: Int
+    /// Uniform texel buffers (read-only operands fetched through the texture path, which CPU
+    /// drivers compile to plain vector gathers instead of per-lane loops).
+    public var maxTexelBufferElements = 0
+    public var minTexelBufferOffsetAlignment = 1
 
     public var shaderFloat16: Bool
     /// The Vulkan memory model (cooperative-matrix kernels use `gl_ScopeSubgroup`).
@@ -128,6 +132,8 @@ public struct DeviceCapabilities: Codable, Sendable {
             memoryHeaps: [], memoryTypes: [],
             timestamps: false, timestampPeriodNs: Double(props.limits.timestampPeriod), timestampValidBits: 0,
             extensions: exts)
+        caps.maxTexelBufferElements = Int(props.limits.maxTexelBufferElements)
+        caps.minTexelBufferOffsetAlignment = max(1, Int(props.limits.minTexelBufferOffsetAlignment))
         if let family {
             caps.timestampValidBits = Int(families[family].timestampValidBits)
             caps.timestamps = caps.timestampValidBits > 0 && props.limits.timestampPeriod > 0

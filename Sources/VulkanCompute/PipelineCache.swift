@@ -8,10 +8,13 @@ public struct KernelDescriptor: Hashable, Sendable, CustomStringConvertible {
     public var bindings: Int
     public var pushConstantBytes: Int
     public var specialization: [UInt32]
+    /// Bindings declared as uniform texel buffers (`samplerBuffer`); the rest are storage buffers.
+    public var texelBindings: [Int]
 
-    public init(shader: String, bindings: Int, pushConstantBytes: Int = 0, specialization: [UInt32] = []) {
+    public init(shader: String, bindings: Int, pushConstantBytes: Int = 0, specialization: [UInt32] = [], texelBindings: [Int] = []) {
         self.shader = shader; self.bindings = bindings
         self.pushConstantBytes = pushConstantBytes; self.specialization = specialization
+        self.texelBindings = texelBindings
     }
 
     public var description: String {
@@ -87,7 +90,7 @@ public final class PipelineCache: @unchecked Sendable {
             throw VulkanError.invalidArgument("\(d): push constants must be a multiple of 4 bytes and at most \(caps.maxPushConstantsSize) on \(caps.name)")
         }
         let code = try shaders.spirv(named: d.shader)
-        let (setLayout, layout) = try layouts.pipelineLayout(bindings: d.bindings, pushBytes: d.pushConstantBytes)
+        let (setLayout, layout) = try layouts.pipelineLayout(bindings: d.bindings, texel: d.texelBindings, pushBytes: d.pushConstantBytes)
 
         var module: VkShaderModule?
         try code.withUnsafeBufferPointer { words in
@@ -180,21 +183,21 @@ final class DescriptorLayouts: @unchecked Sendable {
     let fns: DeviceFunctions
     let device: VkDevice
     private let lock = NSLock()
-    private var sets: [Int: VkDescriptorSetLayout] = [:]
-    private var pipelines: [Int: VkPipelineLayout] = [:]   // key bindings * 1024 + push bytes
+    private var sets: [[Int]: VkDescriptorSetLayout] = [:]     // key: bindings, then the texel ones
+    private var pipelines: [[Int]: VkPipelineLayout] = [:]     // key: the set's, then push bytes
 
     init(fns: DeviceFunctions, device: VkDevice) { self.fns = fns; self.device = device }
 
-    func setLayout(bindings n: Int) throws -> VkDescriptorSetLayout {
-        try lock.withLock { try setLayoutLocked(n) }
+    func setLayout(bindings n: Int, texel: [Int] = []) throws -> VkDescriptorSetLayout {
+        try lock.withLock { try setLayoutLocked(n, texel) }
     }
 
-    private func setLayoutLocked(_ n: Int) throws -> VkDescriptorSetLayout {
-        if let l = sets[n] { return l }
+    private func setLayoutLocked(_ n: Int, _ texel: [Int]) throws -> VkDescriptorSetLayout {
+        if let l = sets[[n] + texel] { return l }
         var entries = (0..<n).map { i -> VkDescriptorSetLayoutBinding in
             var b = VkDescriptorSetLayoutBinding()
             b.binding = UInt32(i)
-            b.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+            b.descriptorType = texel.contains(i) ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
             b.descriptorCount = 1
             b.stageFlags = VkShaderStageFlags(VK_SHADER_STAGE_COMPUTE_BIT.rawValue)
             return b
@@ -207,14 +210,14 @@ final class DescriptorLayouts: @unchecked Sendable {
             info.pBindings = UnsafePointer(ptr.baseAddress)
             try check(fns.createDescriptorSetLayout(device, &info, nil, &layout), "vkCreateDescriptorSetLayout")
         }
-        sets[n] = layout!
+        sets[[n] + texel] = layout!
         return layout!
     }
 
-    func pipelineLayout(bindings n: Int, pushBytes: Int) throws -> (VkDescriptorSetLayout, VkPipelineLayout) {
+    func pipelineLayout(bindings n: Int, texel: [Int] = [], pushBytes: Int) throws -> (VkDescriptorSetLayout, VkPipelineLayout) {
         try lock.withLock {
-            let set = try setLayoutLocked(n)
-            let key = n * 1024 + pushBytes
+            let set = try setLayoutLocked(n, texel)
+            let key = [n] + texel + [-1, pushBytes]
             if let p = pipelines[key] { return (set, p) }
             var range = VkPushConstantRange(stageFlags: VkShaderStageFlags(VK_SHADER_STAGE_COMPUTE_BIT.rawValue),
                                             offset: 0, size: UInt32(pushBytes))

@@ -11,10 +11,13 @@ public protocol ShaderKernel {
     static var bindingAccess: [Access] { get }
     /// The GLSL requires `GL_KHR_cooperative_matrix` (runs only where the device has it).
     static var needsCooperativeMatrix: Bool { get }
+    /// Bindings declared as uniform texel buffers (`samplerBuffer`), by index.
+    static var texelBindings: [Int] { get }
 }
 
 extension ShaderKernel {
     public static var needsCooperativeMatrix: Bool { false }
+    public static var texelBindings: [Int] { [] }
 }
 
 /// A push-constant block: 4-byte words in GLSL declaration order (std430 scalars).
@@ -37,7 +40,8 @@ extension PipelineCache {
     /// The pipeline of `variant` of K with `spec`, created once and cached.
     public func kernel<K: ShaderKernel>(_ type: K.Type, _ variant: K.Variant, _ spec: K.Spec) throws -> TypedKernel<K> {
         TypedKernel(kernel: try kernel(KernelDescriptor(shader: variant.rawValue, bindings: K.bindingCount,
-                                                        pushConstantBytes: K.Push.wordCount * 4, specialization: spec.values)))
+                                                        pushConstantBytes: K.Push.wordCount * 4, specialization: spec.values,
+                                                        texelBindings: K.texelBindings)))
     }
 }
 
@@ -47,7 +51,7 @@ extension CommandStream {
     /// specialization skips the stores, as the validation layer counts it).
     public func dispatch<K: ShaderKernel>(_ kernel: TypedKernel<K>, _ bindings: [Binding], push: K.Push, groups: (Int, Int, Int)) throws {
         let declared = bindings.count == K.bindingAccess.count
-            ? zip(bindings, K.bindingAccess).map { Binding($0.range, $1) } : bindings
+            ? zip(bindings, K.bindingAccess).map { Binding($0.range, $1, texel: $0.texel) } : bindings
         try dispatch(kernel.kernel, declared, push: push.words, groups: groups)
     }
 }

@@ -45,6 +45,8 @@ struct DeviceFunctions {
     let mapMemory: PFN_vkMapMemory
     let unmapMemory: PFN_vkUnmapMemory
     let createBuffer: PFN_vkCreateBuffer
+    let createBufferView: PFN_vkCreateBufferView
+    let destroyBufferView: PFN_vkDestroyBufferView
     let destroyBuffer: PFN_vkDestroyBuffer
     let getBufferMemoryRequirements: PFN_vkGetBufferMemoryRequirements
     let bindBufferMemory: PFN_vkBindBufferMemory
@@ -104,6 +106,8 @@ struct DeviceFunctions {
         mapMemory = try load("vkMapMemory")
         unmapMemory = try load("vkUnmapMemory")
         createBuffer = try load("vkCreateBuffer")
+        createBufferView = try load("vkCreateBufferView")
+        destroyBufferView = try load("vkDestroyBufferView")
         destroyBuffer = try load("vkDestroyBuffer")
         getBufferMemoryRequirements = try load("vkGetBufferMemoryRequirements")
         bindBufferMemory = try load("vkBindBufferMemory")

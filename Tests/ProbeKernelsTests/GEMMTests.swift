@@ -44,9 +44,11 @@ let gemmCases: [GEMMCase] = [
     /// fp32 bound applies).
     /// `swap`: the CPU-shaped kernel's transposed form (Cᵀ = Bᵀ·Aᵀ, stored back into C) forced on
     /// or off; nil leaves the device's rule.
+    /// `texel: false` keeps the CPU-shaped kernel on storage buffers where the device would read A
+    /// and B as texel buffers.
     func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, inputsF16: Bool = false, maxBindingBytes: Int? = nil,
-             swap: Bool? = nil) throws {
-        let ctx = try makeContext(maxBindingBytes: maxBindingBytes) { $0.gemm = kind; $0.cpuGEMMSwapRule = swap }
+             swap: Bool? = nil, texel: Bool = true) throws {
+        let ctx = try makeContext(maxBindingBytes: maxBindingBytes) { $0.gemm = kind; $0.cpuGEMMSwapRule = swap; $0.gemmTexel = $0.gemmTexel && texel }
         let seed = UInt64(tc.M * 1000 + tc.N * 10 + tc.K)
         var a = randomValues(tc.batch * tc.M * tc.K, seed: seed)
         var b = randomValues(tc.batch * tc.K * tc.N, seed: seed + 1)
@@ -102,6 +104,30 @@ let gemmCases: [GEMMCase] = [
         try run(tc, kind: .cpu, dtype: .f32, inputsF16: true, swap: swap)
     }
     @Test(arguments: gemmCases) func tiledF16Inputs(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f32, inputsF16: true) }
+    // The CPU-shaped kernel with A and B as storage buffers (the texel kernel's fallback, and the
+    // kernel wherever texel buffers are off).
+    @Test(arguments: gemmCases, [false, true]) func cpuShapedStorageBuffersF32(_ tc: GEMMCase, swap: Bool) throws {
+        try run(tc, kind: .cpu, dtype: .f32, swap: swap, texel: false)
+    }
+    @Test(arguments: gemmCases) func cpuShapedStorageBuffersF16(_ tc: GEMMCase) throws { try run(tc, kind: .cpu, dtype: .f16, texel: false) }
+
+    /// On lavapipe, operands whose buffers hold whole float4 texels are read as texel buffers (the
+    /// cases above then run that kernel), others fall back to storage buffers; both give the product.
+    @Test func texelKernelWhereOperandsAllowIt() throws {
+        let ctx = try makeContext { $0.gemm = .cpu }
+        try #require(ctx.variants.gemmTexel, "lavapipe offers uniform texel buffers")
+        for (M, N, K, texel) in [(12, 20, 8, true), (7, 5, 3, false)] {
+            let av = randomValues(M * K, seed: 5), bv = randomValues(K * N, seed: 6)
+            let a = try ctx.tensor(av.map(Float.init), [M, K]), b = try ctx.tensor(bv.map(Float.init), [K, N])
+            var c: Tensor?
+            let report = try ctx.profile { c = try ctx.matmul(a, b) }
+            let kernels = report.rows.map(\.kernel)
+            #expect(kernels == [texel ? "gemm_cpu_texel" : "gemm_cpu"], "\(M)×\(N)×\(K): \(kernels)")
+            let want = Reference.gemm(av, bv, batch: 1, M: M, N: N, K: K, batchA: true, batchB: true)
+            #expect(relativeError(try ctx.read(c!), want) <= fp32Tolerance)
+        }
+        expectNoValidationMessages(ctx)
+    }
 
     /// Views at offsets that are not 16-byte aligned (rows 3... of a matrix, a column slice) are
     /// read correctly (the float4 path must not be taken for them).

@@ -15,9 +15,12 @@ import Testing
         var names: [String] = []
         for variant in K.Variant.allCases {
             let d = KernelDescriptor(shader: variant.rawValue, bindings: K.bindingCount, pushConstantBytes: K.Push.wordCount * 4,
-                                     specialization: defaultSpec(variant.rawValue))
+                                     specialization: defaultSpec(variant.rawValue), texelBindings: K.texelBindings)
             let kernel = try device.pipelines.kernel(d)
-            let bindings = try (0..<K.bindingCount).map { _ in Binding(try device.makeBuffer(bytes: 256).whole, .readWrite) }
+            let bindings = try (0..<K.bindingCount).map { i in
+                K.texelBindings.contains(i) ? Binding(try device.makeBuffer(bytes: 256).whole, .read, texel: .rgba32f)
+                    : Binding(try device.makeBuffer(bytes: 256).whole, .readWrite)
+            }
             try stream.dispatch(kernel, bindings, push: [UInt32](repeating: 0, count: K.Push.wordCount), groups: (1, 1, 1))
             names.append(variant.rawValue)
         }

@@ -34,7 +34,12 @@ struct KernelsBench: ParsableCommand {
         var cases = KernelCases.all(quick: quick).filter { only == nil || $0.op.contains(only!) }
         if let wanted {
             cases = cases.filter { $0.shape == wanted }
-            if cases.isEmpty, wanted.count == 3 { cases = [KernelCases.linear(wanted[0], wanted[1], wanted[2])] }
+            if cases.isEmpty, wanted.count == 3 {
+                let (M, N, K) = (wanted[0], wanted[1], wanted[2])
+                cases = [KernelCases.linear(M, N, K), KernelCases.linearInputGrad(M, N, K), KernelCases.linearWeightGrad(M, N, K)]
+                    .filter { only == nil || $0.op.contains(only!) }
+            }
+            if cases.isEmpty, wanted.count == 4 { cases = [KernelCases.batched(wanted[0], wanted[1], wanted[2], wanted[3])] }
         }
         for c in cases {
             let run = try c.prepare(ctx)
@@ -79,6 +84,22 @@ enum KernelCases {
             let x = try random(ctx, [M, K], f16: f16), w = try random(ctx, [N, K], f16: f16)
             let y = try ctx.empty([M, N], dtype: f16 ? .f16 : .f32)
             return { try ctx.gemm(x, w, into: y, transB: true) }
+        }
+    }
+
+    /// A Linear's input gradient dX = dY·W: dY (M, K) times weights (K, N), both row-major.
+    static func linearInputGrad(_ M: Int, _ N: Int, _ K: Int) -> KernelCase {
+        KernelCase(op: "gemm_nn", shape: [M, N, K], dtype: "f32", flops: 2.0 * Double(M * N * K), bytes: 4.0 * Double(M * K + K * N + M * N)) { ctx in
+            let dy = try random(ctx, [M, K]), w = try random(ctx, [K, N]), dx = try ctx.empty([M, N])
+            return { try ctx.gemm(dy, w, into: dx) }
+        }
+    }
+
+    /// A Linear's weight gradient dW = dYᵀ·X: dY (K, M) transposed times inputs (K, N).
+    static func linearWeightGrad(_ M: Int, _ N: Int, _ K: Int) -> KernelCase {
+        KernelCase(op: "gemm_tn", shape: [M, N, K], dtype: "f32", flops: 2.0 * Double(M * N * K), bytes: 4.0 * Double(M * K + K * N + M * N)) { ctx in
+            let dy = try random(ctx, [K, M]), x = try random(ctx, [K, N]), dw = try ctx.empty([M, N])
+            return { try ctx.gemm(dy, x, into: dw, transA: true) }
         }
     }
 
@@ -140,14 +161,15 @@ enum KernelCases {
         if quick {
             // lavapipe: ViT-B widths with few tokens, and the probing shapes at a small batch.
             return [linear(1024, 768, 768), linear(197 * 2, 2304, 768), linear(197 * 2, 768, 3072),
-                    linear(64, 1000, 768), batched(8, 32, 768, 196),
+                    linear(64, 1000, 768), linearInputGrad(196, 768, 768), linearWeightGrad(768, 768, 196), batched(8, 32, 768, 196),
                     softmax(2 * 12 * 197, 197), layerNorm(197 * 2, 768), gelu(197 * 2 * 3072),
                     attention(1, 12, 197, 64), crossEntropy(64, 1000), lars(768 * 768)]
         }
         let B = 64, tokens = 197 * B
         return [linear(tokens, 2304, 768), linear(tokens, 768, 768), linear(tokens, 3072, 768), linear(tokens, 768, 3072),
                 linear(50176, 768, 768), linear(tokens, 2304, 768, f16: true), linear(tokens, 3072, 768, f16: true),
-                linear(50176, 768, 64), linear(256, 1000, 768), batched(256, 32, 768, 196),
+                linear(50176, 768, 64), linear(256, 1000, 768), linearInputGrad(tokens, 768, 768), linearWeightGrad(768, 768, tokens),
+                batched(256, 32, 768, 196),
                 softmax(B * 12 * 197, 197), layerNorm(tokens, 768), gelu(tokens * 3072),
                 attention(B, 12, 197, 64), crossEntropy(256, 1000), lars(768 * 768)]
     }

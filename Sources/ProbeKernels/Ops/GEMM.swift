@@ -138,12 +138,24 @@ extension KernelContext {
                                           offScale: offScale, sAb: plan.a.outer, sAi: plan.a.i, sAk: plan.a.k, sBb: plan.b.outer, sBk: plan.b.k,
                                           sBn: plan.b.n, sCb: sCo, sCi: c.strides[c.rank - 2], alpha: alpha, beta: beta, batchInner: inner,
                                           sAh: plan.a.inner, sBh: plan.b.inner, sCh: sCh)
+            let groups = ((plan.N + Int(plan.cols) - 1) / Int(plan.cols), (plan.M + Int(lanes * plan.rows) - 1) / Int(lanes * plan.rows), batch)
+            let (first, second) = plan.swap ? (bB, bA) : (bA, bB)
+            if variants.gemmTexel, let tA = texelBinding(first, a.dtype), let tB = texelBinding(second, b.dtype) {
+                let k = try kernel(GemmCpuTexelKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
+                                   .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
+                                         VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
+                                         SWAP_C: plan.swap, VEC4_AM: plan.vec4AM))
+                try stream.dispatch(k, [tA, tB, bC, bBias, bScale], push: GemmCpuTexelKernel.Push(
+                    M: plan.M, N: plan.N, K: K, batch: batch, offA: plan.offA, offB: plan.offB, offC: offC, offBias: offBias, offScale: offScale,
+                    sAb: plan.a.outer, sAi: plan.a.i, sAk: plan.a.k, sBb: plan.b.outer, sBk: plan.b.k, sBn: plan.b.n, sCb: sCo,
+                    sCi: c.strides[c.rank - 2], alpha: alpha, beta: beta, batchInner: inner, sAh: plan.a.inner, sBh: plan.b.inner, sCh: sCh), groups: groups)
+                return
+            }
             let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
                                .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
                                      VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
                                      SWAP_C: plan.swap, VEC4_AM: plan.vec4AM))
-            try stream.dispatch(k, plan.swap ? [bB, bA, bC, bBias, bScale] : bindings, push: push,
-                                groups: ((plan.N + Int(plan.cols) - 1) / Int(plan.cols), (plan.M + Int(lanes * plan.rows) - 1) / Int(lanes * plan.rows), batch))
+            try stream.dispatch(k, [first, second, bC, bBias, bScale], push: push, groups: groups)
         case .tiled:
             let (bm, bn, bk, tm, tn) = (64, 64, 16, 4, 4)
             let push = GemmTiledKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
@@ -155,6 +167,17 @@ extension KernelContext {
                                      HAS_SCALE: scale != nil, RESIDUAL: residual))
             try stream.dispatch(k, bindings, push: push, groups: ((N + bn - 1) / bn, (M + bm - 1) / bm, batch))
         }
+    }
+
+    /// `binding` read as a uniform texel buffer of four-element texels, its range widened to whole
+    /// texels; nil where the buffer ends inside the last texel (the storage-buffer kernel then).
+    func texelBinding(_ binding: Binding, _ dtype: DType) -> Binding? {
+        let format: TexelFormat = dtype == .f16 ? .rgba16f : .rgba32f
+        let r = binding.range
+        let size = (r.size + format.bytes - 1) / format.bytes * format.bytes
+        guard r.offset % device.capabilities.minTexelBufferOffsetAlignment == 0, r.offset + size <= r.buffer.size,
+              let widened = try? r.buffer.range(offset: r.offset, size: size) else { return nil }
+        return Binding(widened, .read, texel: format)
     }
 
     /// Allocates C and computes `act(op(A) · op(B) + bias)`.

@@ -1,0 +1,148 @@
+// CPU-shaped GEMM for lavapipe (the body of gemm_cpu.comp and gemm_cpu_texel.comp): no shared
+// memory, no barriers. lavapipe runs the invocations of a workgroup as SIMD lanes, and every load
+// costs per lane, so each lane owns ROWS rows and the whole workgroup shares COLS columns: a K step
+// loads ROWS + COLS values (float4s where the layout allows) for ROWS × COLS multiply-adds.
+#define SCALE_ID 7
+#define RESIDUAL_ID 8
+#define VEC4_BN_ID 9
+#include "gemm_common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 3) const uint ROWS = 2;
+layout(constant_id = 4) const uint COLS = 16;
+// A and B both contiguous along K, K and every offset/row stride a multiple of 4 (the Linear case):
+// load float4s along K — one gather per lane and one uniform load per column for four K steps.
+layout(constant_id = 5) const bool VEC4_K = false;
+// Only A contiguous along K (B strided, e.g. A·X or dY·W): float4 gathers of A, scalar uniform B.
+layout(constant_id = 6) const bool VEC4_A = false;
+// B contiguous along N (row-major K×N, e.g. the aggregation A·X), N, COLS and every B offset and
+// stride multiples of 4: the workgroup's COLS columns of a K step are COLS/4 uniform float4 loads
+// (a whole float4 lies either inside N or past it). With VEC4_A, A is read as float4 along K too.
+layout(constant_id = VEC4_BN_ID) const bool VEC4_BN = false;
+// The dispatch computes Cᵀ = Bᵀ·Aᵀ (operands and M/N swapped by the host) and stores element
+// (i, j) of that product at C(j, i), so bias and scale still index C's columns. Used when C has
+// few rows: lanes then run along C's columns instead of idling on clamped duplicate rows.
+layout(constant_id = 10) const bool SWAP_C = false;
+// With VEC4_BN: A contiguous along M (a transposed operand, e.g. dW = dYᵀ·X), M, ROWS and every A
+// offset and K stride multiples of 4: each lane's rows are ROWS/4 float4 gathers per K step.
+layout(constant_id = 11) const bool VEC4_AM = false;
+
+void main() {
+    uint batchIndex = gl_WorkGroupID.z;
+    uint j0 = gl_WorkGroupID.x * COLS;
+    uint i0 = (gl_WorkGroupID.y * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * ROWS;
+    uint baseA = batchBase(p.offA, batchIndex, p.sAb, p.sAh);
+    uint baseB = batchBase(p.offB, batchIndex, p.sBb, p.sBh);
+    float acc[ROWS][COLS];
+    uint rowA[ROWS];
+    uint colB[COLS];
+    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+        rowA[r] = baseA + min(i0 + r, p.M - 1) * p.sAi;
+        [[unroll]] for (uint c = 0; c < COLS; ++c) acc[r][c] = 0.0;
+    }
+    [[unroll]] for (uint c = 0; c < COLS; ++c) colB[c] = baseB + min(j0 + c, p.N - 1) * p.sBn;
+    if (VEC4_BN) {
+        // Column quads: the float4 index of columns j0 + 4q .. + 3 in row 0 (clamped past N).
+        uint quad[COLS / 4];
+        [[unroll]] for (uint q = 0; q < COLS / 4; ++q) quad[q] = (baseB >> 2) + min(j0 / 4u + q, p.N / 4u - 1u);
+        uint rowStride4 = p.sBk >> 2;
+        uint k = 0;
+        if (VEC4_A) {
+            uint rowA4[ROWS];
+            [[unroll]] for (uint r = 0; r < ROWS; ++r) rowA4[r] = rowA[r] >> 2;
+            for (uint k4 = 0; k4 < p.K / 4; ++k4) {
+                vec4 av[ROWS];
+                [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A4(rowA4[r] + k4);
+                [[unroll]] for (uint kk = 0; kk < 4; ++kk) {
+                    uint row = (k4 * 4u + kk) * rowStride4;
+                    [[unroll]] for (uint q = 0; q < COLS / 4; ++q) {
+                        vec4 bv = B4(quad[q] + row);
+                        [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+                            float x = av[r][kk];
+                            acc[r][4 * q] = fma(x, bv.x, acc[r][4 * q]);
+                            acc[r][4 * q + 1] = fma(x, bv.y, acc[r][4 * q + 1]);
+                            acc[r][4 * q + 2] = fma(x, bv.z, acc[r][4 * q + 2]);
+                            acc[r][4 * q + 3] = fma(x, bv.w, acc[r][4 * q + 3]);
+                        }
+                    }
+                }
+            }
+            k = (p.K / 4u) * 4u;
+        }
+        // Row quads of A, clamped to the last one (rows past M are computed, never stored).
+        uint lastQuad = p.M / 4u - 1u;
+        for (; k < p.K; ++k) {
+            float av[ROWS];
+            if (VEC4_AM) {
+                uint at = (baseA >> 2) + k * (p.sAk >> 2);
+                [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
+                    vec4 v = A4(at + min(i0 / 4u + q, lastQuad));
+                    av[4 * q] = v.x; av[4 * q + 1] = v.y; av[4 * q + 2] = v.z; av[4 * q + 3] = v.w;
+                }
+            } else {
+                [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A1(rowA[r] + k * p.sAk);
+            }
+            uint row = k * rowStride4;
+            [[unroll]] for (uint q = 0; q < COLS / 4; ++q) {
+                vec4 bv = B4(quad[q] + row);
+                [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+                    acc[r][4 * q] = fma(av[r], bv.x, acc[r][4 * q]);
+                    acc[r][4 * q + 1] = fma(av[r], bv.y, acc[r][4 * q + 1]);
+                    acc[r][4 * q + 2] = fma(av[r], bv.z, acc[r][4 * q + 2]);
+                    acc[r][4 * q + 3] = fma(av[r], bv.w, acc[r][4 * q + 3]);
+                }
+            }
+        }
+    } else if (VEC4_K) {
+        [[unroll]] for (uint r = 0; r < ROWS; ++r) rowA[r] >>= 2;
+        [[unroll]] for (uint c = 0; c < COLS; ++c) colB[c] >>= 2;
+        for (uint k4 = 0; k4 < p.K / 4; ++k4) {
+            vec4 av[ROWS];
+            [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A4(rowA[r] + k4);
+            [[unroll]] for (uint c = 0; c < COLS; ++c) {
+                vec4 bv = B4(colB[c] + k4);
+                [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+                    acc[r][c] = fma(av[r].x, bv.x, acc[r][c]);
+                    acc[r][c] = fma(av[r].y, bv.y, acc[r][c]);
+                    acc[r][c] = fma(av[r].z, bv.z, acc[r][c]);
+                    acc[r][c] = fma(av[r].w, bv.w, acc[r][c]);
+                }
+            }
+        }
+    } else if (VEC4_A) {
+        uint rowA4[ROWS];
+        [[unroll]] for (uint r = 0; r < ROWS; ++r) rowA4[r] = rowA[r] >> 2;
+        for (uint k4 = 0; k4 < p.K / 4; ++k4) {
+            vec4 av[ROWS];
+            [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A4(rowA4[r] + k4);
+            uint k = k4 * 4;
+            [[unroll]] for (uint c = 0; c < COLS; ++c) {
+                uint bi = colB[c] + k * p.sBk;
+                float b0 = B1(bi), b1 = B1(bi + p.sBk), b2 = B1(bi + 2u * p.sBk), b3 = B1(bi + 3u * p.sBk);
+                [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+                    acc[r][c] = fma(av[r].x, b0, acc[r][c]);
+                    acc[r][c] = fma(av[r].y, b1, acc[r][c]);
+                    acc[r][c] = fma(av[r].z, b2, acc[r][c]);
+                    acc[r][c] = fma(av[r].w, b3, acc[r][c]);
+                }
+            }
+        }
+    } else for (uint k = 0; k < p.K; ++k) {
+        float av[ROWS];
+        [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A1(rowA[r] + k * p.sAk);
+        [[unroll]] for (uint c = 0; c < COLS; ++c) {
+            float bv = B1(colB[c] + k * p.sBk);
+            [[unroll]] for (uint r = 0; r < ROWS; ++r) acc[r][c] = fma(av[r], bv, acc[r][c]);
+        }
+    }
+    uint baseC = batchBase(p.offC, batchIndex, p.sCb, p.sCh);
+    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+        if (i0 + r >= p.M) break;
+        [[unroll]] for (uint c = 0; c < COLS; ++c) {
+            if (j0 + c < p.N) {
+                if (SWAP_C) storeC(baseC, j0 + c, i0 + r, acc[r][c]);
+                else storeC(baseC, i0 + r, j0 + c, acc[r][c]);
+            }
+        }
+    }
+}
