@@ -7,7 +7,17 @@ import Testing
     /// Self- and cross-attention over views of packed projections, with probabilities and backward.
     @Test(arguments: [(1, 1, 1, 1, 4), (2, 3, 7, 5, 8), (1, 2, 1, 197, 16), (2, 1, 9, 9, 70), (2, 2, 5, 7, 200)])   // D 200: the unfused path
     func attentionForwardBackward(B: Int, H: Int, Lq: Int, Lk: Int, D: Int) throws {
-        let ctx = try makeContext()
+        try forwardBackward(B: B, H: H, Lq: Lq, Lk: Lk, D: D, texel: true)
+    }
+
+    /// The same with q, k, v as storage buffers (where texel buffers are off or do not fit).
+    @Test(arguments: [(2, 3, 7, 5, 8), (2, 1, 9, 9, 70)])
+    func attentionOnStorageBuffers(B: Int, H: Int, Lq: Int, Lk: Int, D: Int) throws {
+        try forwardBackward(B: B, H: H, Lq: Lq, Lk: Lk, D: D, texel: false)
+    }
+
+    func forwardBackward(B: Int, H: Int, Lq: Int, Lk: Int, D: Int, texel: Bool) throws {
+        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
         let BH = B * H, scale = 1 / Double(D).squareRoot()
         // K and V come packed as (B, Lk, 2, H, D), like a kv Linear's output.
         let q = randomValues(B * Lq * H * D, seed: 1, lo: -2, hi: 2)
