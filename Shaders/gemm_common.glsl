@@ -22,8 +22,10 @@
 #endif
 #ifdef STORAGE_F16
 #define ELEM_C float16_t
+#define ELEM_C4 f16vec4
 #else
 #define ELEM_C float
+#define ELEM_C4 vec4
 #endif
 
 layout(constant_id = 1) const uint ACT = 0;       // epilogue activation (activations.glsl)
@@ -55,6 +57,10 @@ float B1(uint i) { return float(b[i]); }
 layout(set = 0, binding = 2) buffer BufC { ELEM_C c[]; };
 layout(set = 0, binding = 3) readonly buffer BufBias { ELEM_C bias[]; };
 layout(set = 0, binding = 4) readonly buffer BufScale { ELEM_C scale[]; };
+// The same as four consecutive elements (storeC4: CPU drivers pay per store instruction and lane).
+layout(set = 0, binding = 2) buffer BufC4 { ELEM_C4 c4[]; };
+layout(set = 0, binding = 3) readonly buffer BufBias4 { ELEM_C4 bias4[]; };
+layout(set = 0, binding = 4) readonly buffer BufScale4 { ELEM_C4 scale4[]; };
 
 layout(push_constant) uniform GemmParams {
     uint M, N, K, batch;
@@ -83,5 +89,18 @@ void storeC(uint base, uint i, uint j, float acc) {
     if (HAS_SCALE) v *= float(scale[p.offScale + j]);
     if (RESIDUAL) v += float(c[idx]);
     c[idx] = ELEM_C(v);
+}
+
+// Four consecutive elements of a row of C, from element idx of column j (both multiples of 4, as
+// the bias and scale offsets): storeC for each, one store instruction (CPU drivers pay per store
+// instruction and lane).
+void storeC4(uint idx, uint j, vec4 acc) {
+    vec4 v = p.alpha * acc;
+    if (!RESIDUAL && p.beta != 0.0) v += p.beta * vec4(c4[idx >> 2]);
+    if (HAS_BIAS) v += vec4(bias4[(p.offBias + j) >> 2]);
+    v = vec4(activate(ACT, v.x), activate(ACT, v.y), activate(ACT, v.z), activate(ACT, v.w));
+    if (HAS_SCALE) v *= vec4(scale4[(p.offScale + j) >> 2]);
+    if (RESIDUAL) v += vec4(c4[idx >> 2]);
+    c4[idx >> 2] = ELEM_C4(v);
 }
 #endif

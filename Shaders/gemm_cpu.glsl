@@ -26,6 +26,10 @@ layout(constant_id = 10) const bool SWAP_C = false;
 // With VEC4_BN: A contiguous along M (a transposed operand, e.g. dW = dYᵀ·X), M, ROWS and every A
 // offset and K stride multiples of 4: each lane's rows are ROWS/4 float4 gathers per K step.
 layout(constant_id = 11) const bool VEC4_AM = false;
+// Store C four elements at a time along its rows: a lane's COLS columns (direct form; COLS and N
+// multiples of 4) or, with SWAP_C, its ROWS rows of Cᵀ, consecutive in a row of C (ROWS and M
+// multiples of 4); C's offsets and row stride and the bias/scale offsets multiples of 4.
+layout(constant_id = 12) const bool STORE4 = false;
 
 void main() {
     uint batchIndex = gl_WorkGroupID.z;
@@ -136,6 +140,28 @@ void main() {
         }
     }
     uint baseC = batchBase(p.offC, batchIndex, p.sCb, p.sCh);
+    if (STORE4 && !SWAP_C) {
+        [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+            if (i0 + r >= p.M) break;
+            [[unroll]] for (uint q = 0; q < COLS / 4; ++q) {
+                uint j = j0 + 4u * q;
+                if (j < p.N) storeC4(baseC + (i0 + r) * p.sCi + j, j,
+                                     vec4(acc[r][4 * q], acc[r][4 * q + 1], acc[r][4 * q + 2], acc[r][4 * q + 3]));
+            }
+        }
+        return;
+    }
+    if (STORE4 && SWAP_C) {
+        [[unroll]] for (uint c = 0; c < COLS; ++c) {
+            if (j0 + c >= p.N) break;
+            [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
+                uint i = i0 + 4u * q;
+                if (i < p.M) storeC4(baseC + (j0 + c) * p.sCi + i, i,
+                                     vec4(acc[4 * q][c], acc[4 * q + 1][c], acc[4 * q + 2][c], acc[4 * q + 3][c]));
+            }
+        }
+        return;
+    }
     [[unroll]] for (uint r = 0; r < ROWS; ++r) {
         if (i0 + r >= p.M) break;
         [[unroll]] for (uint c = 0; c < COLS; ++c) {

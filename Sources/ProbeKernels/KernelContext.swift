@@ -238,6 +238,9 @@ public struct KernelVariants: Sendable {
     /// lavapipe a texel fetch is a vector gather while a storage-buffer load inside a loop is a
     /// loop over the lanes (see the kernel). `VKPROBE_GEMM_TEXEL=0` turns it off (benchmarks).
     public var gemmTexel = false
+    /// The CPU-shaped GEMM stores C four elements at a time where its layout allows
+    /// (`VKPROBE_GEMM_STORE4=0` turns it off: benchmarks, tests of the scalar stores).
+    public var gemmStore4 = true
     /// Workgroup size of 1-D elementwise kernels.
     public var elementwiseLocal: UInt32
     /// Elements each invocation of them handles (the grid-stride loop), so workgroups = n /
@@ -260,6 +263,7 @@ public struct KernelVariants: Sendable {
         let fixedSubgroup = caps.minSubgroupSize == caps.maxSubgroupSize && caps.subgroupSize > 1
         rowSubgroup = caps.isCPU && caps.subgroupArithmetic && fixedSubgroup
         rowLocal = caps.isCPU ? UInt32(rowSubgroup ? caps.subgroupSize : 8) : 128
+        gemmStore4 = ProcessInfo.processInfo.environment["VKPROBE_GEMM_STORE4"] != "0"
         gemmTexel = caps.isCPU && caps.maxTexelBufferElements > 0 && ProcessInfo.processInfo.environment["VKPROBE_GEMM_TEXEL"] != "0"
         // Tuning knob for the CPU-shaped GEMM (benchmarks): VKPROBE_CPU_GEMM=lanes,rows,cols.
         if let v = ProcessInfo.processInfo.environment["VKPROBE_CPU_GEMM"]?.split(separator: ",").compactMap({ UInt32($0) }), v.count == 3,

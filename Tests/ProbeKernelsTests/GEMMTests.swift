@@ -46,9 +46,12 @@ let gemmCases: [GEMMCase] = [
     /// or off; nil leaves the device's rule.
     /// `texel: false` keeps the CPU-shaped kernel on storage buffers where the device would read A
     /// and B as texel buffers.
+    /// (It also stores C one element at a time: the scalar stores stay covered.)
     func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, inputsF16: Bool = false, maxBindingBytes: Int? = nil,
              swap: Bool? = nil, texel: Bool = true) throws {
-        let ctx = try makeContext(maxBindingBytes: maxBindingBytes) { $0.gemm = kind; $0.cpuGEMMSwapRule = swap; $0.gemmTexel = $0.gemmTexel && texel }
+        let ctx = try makeContext(maxBindingBytes: maxBindingBytes) {
+            $0.gemm = kind; $0.cpuGEMMSwapRule = swap; $0.gemmTexel = $0.gemmTexel && texel; $0.gemmStore4 = texel
+        }
         let seed = UInt64(tc.M * 1000 + tc.N * 10 + tc.K)
         var a = randomValues(tc.batch * tc.M * tc.K, seed: seed)
         var b = randomValues(tc.batch * tc.K * tc.N, seed: seed + 1)

@@ -139,12 +139,16 @@ extension KernelContext {
                                           sBn: plan.b.n, sCb: sCo, sCi: c.strides[c.rank - 2], alpha: alpha, beta: beta, batchInner: inner,
                                           sAh: plan.a.inner, sBh: plan.b.inner, sCh: sCh)
             let groups = ((plan.N + Int(plan.cols) - 1) / Int(plan.cols), (plan.M + Int(lanes * plan.rows) - 1) / Int(lanes * plan.rows), batch)
+            // float4 stores along C's rows (lavapipe pays per store instruction and lane).
+            let store4 = variants.gemmStore4 && [offC, sCo, sCh, c.strides[c.rank - 2]].allSatisfy { $0 % 4 == 0 }
+                && (bias == nil || offBias % 4 == 0) && (scale == nil || offScale % 4 == 0)
+                && (plan.swap ? plan.rows % 4 == 0 && plan.M % 4 == 0 : plan.cols % 4 == 0 && plan.N % 4 == 0)
             let (first, second) = plan.swap ? (bB, bA) : (bA, bB)
             if variants.gemmTexel, let tA = texelBinding(first, a.dtype), let tB = texelBinding(second, b.dtype) {
                 let k = try kernel(GemmCpuTexelKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
                                    .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
                                          VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
-                                         SWAP_C: plan.swap, VEC4_AM: plan.vec4AM))
+                                         SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4))
                 try stream.dispatch(k, [tA, tB, bC, bBias, bScale], push: GemmCpuTexelKernel.Push(
                     M: plan.M, N: plan.N, K: K, batch: batch, offA: plan.offA, offB: plan.offB, offC: offC, offBias: offBias, offScale: offScale,
                     sAb: plan.a.outer, sAi: plan.a.i, sAk: plan.a.k, sBb: plan.b.outer, sBk: plan.b.k, sBn: plan.b.n, sCb: sCo,
@@ -154,7 +158,7 @@ extension KernelContext {
             let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
                                .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
                                      VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
-                                     SWAP_C: plan.swap, VEC4_AM: plan.vec4AM))
+                                     SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4))
             try stream.dispatch(k, [first, second, bC, bBias, bScale], push: push, groups: groups)
         case .tiled:
             let (bm, bn, bk, tm, tn) = (64, 64, 16, 4, 4)
