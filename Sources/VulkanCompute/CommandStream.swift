@@ -19,11 +19,21 @@ public struct Binding: Sendable {
     public static func readWrite(_ r: BufferRange) -> Binding { Binding(r, .readWrite) }
 }
 
-/// Texel formats of uniform texel buffer bindings: four floats, or four halves, per texel.
+/// Texel formats of uniform texel buffer bindings: four floats or halves per texel, or one
+/// element (32-bit words read as bits, or halves).
 public enum TexelFormat: Sendable {
-    case rgba32f, rgba16f
-    public var bytes: Int { self == .rgba32f ? 16 : 8 }
-    var vkFormat: VkFormat { self == .rgba32f ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R16G16B16A16_SFLOAT }
+    case rgba32f, rgba16f, r32ui, r16f
+    public var bytes: Int {
+        switch self { case .rgba32f: 16; case .rgba16f: 8; case .r32ui: 4; case .r16f: 2 }
+    }
+    var vkFormat: VkFormat {
+        switch self {
+        case .rgba32f: VK_FORMAT_R32G32B32A32_SFLOAT
+        case .rgba16f: VK_FORMAT_R16G16B16A16_SFLOAT
+        case .r32ui: VK_FORMAT_R32_UINT
+        case .r16f: VK_FORMAT_R16_SFLOAT
+        }
+    }
 }
 
 /// A labelled GPU-timestamp region; read its duration after `finish()`.

@@ -18,13 +18,20 @@ import Testing
                                      specialization: defaultSpec(variant.rawValue), texelBindings: K.texelBindings)
             let kernel = try device.pipelines.kernel(d)
             let bindings = try (0..<K.bindingCount).map { i in
-                K.texelBindings.contains(i) ? Binding(try device.makeBuffer(bytes: 256).whole, .read, texel: .rgba32f)
+                K.texelBindings.contains(i) ? Binding(try device.makeBuffer(bytes: 256).whole, .read, texel: texelFormat(variant.rawValue))
                     : Binding(try device.makeBuffer(bytes: 256).whole, .readWrite)
             }
             try stream.dispatch(kernel, bindings, push: [UInt32](repeating: 0, count: K.Push.wordCount), groups: (1, 1, 1))
             names.append(variant.rawValue)
         }
         return names
+    }
+
+    /// The texel format a module's texel bindings read: the copy's 32-bit source as bits, its f16
+    /// source as halves, the GEMM's and attention's operands as float4s.
+    func texelFormat(_ name: String) -> TexelFormat {
+        guard name.hasPrefix("copy_texel") else { return .rgba32f }
+        return name.hasPrefix("copy_texel_f16") ? .r16f : .r32ui
     }
 
     /// Workgroup size 8 (lavapipe's subgroup, which the `_sg` variants need), other constants at

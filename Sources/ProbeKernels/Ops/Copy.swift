@@ -12,24 +12,37 @@ extension KernelContext {
         guard source.dtype != .i32, destination.dtype != .i32 else { throw OpError.dtype(op, "\(source) → \(destination): f32/f16 only") }
         if source.count == 0 { return }
         let variant: CopyKernel.Variant
+        let texelVariant: CopyTexelKernel.Variant
         switch (source.dtype, destination.dtype) {
-        case (.f16, .f32): variant = .f16_f32
-        case (.f32, .f16): variant = .f32_f16
-        case (.f16, .f16): variant = .f16_f16
-        default: variant = .base
+        case (.f16, .f32): (variant, texelVariant) = (.f16_f32, .f16_f32)
+        case (.f32, .f16): (variant, texelVariant) = (.f32_f16, .f32_f16)
+        case (.f16, .f16): (variant, texelVariant) = (.f16_f16, .f16_f16)
+        default: (variant, texelVariant) = (.base, .base)
         }
         try forEachPiece(op, [source, destination], source.shape.indices.map { SplitAxis(size: source.shape[$0], axes: [$0, $0]) }) { t, _ in
             let flat = t[0].isDense && t[1].isDense
-            let k = try kernel(CopyKernel.self, variant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat))
             let pad = 6 - t[0].rank
             let (bs, os) = try bind(t[0], .read, op: op), (bd, od) = try bind(t[1], .write, op: op)
             guard t[0].count < fastDivideLimit else { throw OpError.unsupported(op, "\(t[0]): 2³¹ elements or more in one binding") }
             let shape = Array(repeating: 1, count: pad) + t[0].shape
             let divisors = shape.map { FastDivisor($0) }
-            let push = CopyKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: shape,
-                                       sIn: Array(repeating: 0, count: pad) + t[0].strides, sOut: Array(repeating: 0, count: pad) + t[1].strides,
+            let sIn = Array(repeating: 0, count: pad) + t[0].strides, sOut = Array(repeating: 0, count: pad) + t[1].strides
+            // Four outputs per float4 store where the layout allows (lavapipe pays per store
+            // instruction and lane; CPU devices only: a GPU coalesces scalar stores anyway).
+            let vec4 = variants.elementsPerInvocation > 1 && t[0].count % 4 == 0 && od % 4 == 0
+                && (flat || (shape[5] % 4 == 0 && sOut[5] == 1 && sOut.prefix(5).allSatisfy { $0 % 4 == 0 }))
+            let groups = elementGroups(vec4 ? t[0].count / 4 : t[0].count)
+            if variants.gemmTexel, let ts = texelBinding(bs, format: t[0].dtype == .f16 ? .r16f : .r32ui) {
+                let k = try kernel(CopyTexelKernel.self, texelVariant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4))
+                let push = CopyTexelKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: shape, sIn: sIn, sOut: sOut,
+                                                magic: divisors.map(\.magic), shifts: FastDivisor.packShifts(divisors))
+                try stream.dispatch(k, [ts, bd], push: push, groups: groups)
+                return
+            }
+            let k = try kernel(CopyKernel.self, variant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4))
+            let push = CopyKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: shape, sIn: sIn, sOut: sOut,
                                        magic: divisors.map(\.magic), shifts: FastDivisor.packShifts(divisors))
-            try stream.dispatch(k, [bs, bd], push: push, groups: elementGroups(t[0].count))
+            try stream.dispatch(k, [bs, bd], push: push, groups: groups)
         }
     }
 

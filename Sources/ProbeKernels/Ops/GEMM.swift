@@ -176,7 +176,12 @@ extension KernelContext {
     /// `binding` read as a uniform texel buffer of four-element texels, its range widened to whole
     /// texels; nil where the buffer ends inside the last texel (the storage-buffer kernel then).
     func texelBinding(_ binding: Binding, _ dtype: DType) -> Binding? {
-        let format: TexelFormat = dtype == .f16 ? .rgba16f : .rgba32f
+        texelBinding(binding, format: dtype == .f16 ? .rgba16f : .rgba32f)
+    }
+
+    /// `binding` read as a uniform texel buffer of `format`, widened to whole texels (nil where
+    /// that would pass the end of its buffer or the offset is misaligned).
+    func texelBinding(_ binding: Binding, format: TexelFormat) -> Binding? {
         let r = binding.range
         let size = (r.size + format.bytes - 1) / format.bytes * format.bytes
         guard r.offset % device.capabilities.minTexelBufferOffsetAlignment == 0, r.offset + size <= r.buffer.size,

@@ -1,0 +1,87 @@
+// Body of copy.comp (source as a storage buffer) and copy_texel.comp (TEXEL_SRC: the source as a
+// uniform texel buffer of one element per texel, which lavapipe reads by a vector gather instead
+// of a loop over the lanes; f32 read as R32UI bits so that every pattern copies exactly).
+// Strided N-d copy (up to 6 axes): out[idx(i, so)] = in[idx(i, si)] for every index i of `shape`.
+// Serves transpose, permute, contiguous, slice, concat (into slices) and f32/f16 conversion.
+#include "common.glsl"
+#if defined(SRC_F16) || defined(DST_F16)
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
+#ifdef SRC_F16
+#define SRC float16_t
+#else
+#define SRC float
+#endif
+#ifdef DST_F16
+#define DST float16_t
+#define DST4 f16vec4
+#else
+#define DST float
+#define DST4 vec4
+#endif
+
+layout(local_size_x_id = 0) in;
+// Source and destination dense in the same layout: no index arithmetic.
+layout(constant_id = 1) const bool FLAT = false;
+// Four consecutive outputs per step, stored as one float4: n and the output offset multiples of 4,
+// and (unless FLAT) the last axis a multiple of 4 long, contiguous in the output, every other
+// output stride a multiple of 4.
+layout(constant_id = 2) const bool VEC4 = false;
+#ifdef TEXEL_SRC
+#ifdef SRC_F16
+layout(set = 0, binding = 0) uniform samplerBuffer srcTex;
+float loadSrc(uint i) { return texelFetch(srcTex, int(i)).x; }
+#else
+layout(set = 0, binding = 0) uniform usamplerBuffer srcTex;
+float loadSrc(uint i) { return uintBitsToFloat(texelFetch(srcTex, int(i)).x); }
+#endif
+#else
+layout(set = 0, binding = 0) readonly buffer In { SRC src[]; };
+float loadSrc(uint i) { return float(src[i]); }
+#endif
+layout(set = 0, binding = 1) writeonly buffer Out { DST dst[]; };
+layout(set = 0, binding = 1) writeonly buffer Out4 { DST4 dst4[]; };
+layout(push_constant) uniform P {
+    uint n, offIn, offOut;
+    uint shape[6];
+    uint sIn[6];
+    uint sOut[6];
+    uint magic[6];   // fastDivide multipliers of shape[d]
+    uint shifts;     // their shifts, 5 bits per axis
+} p;
+
+// Source and destination element of linear index i.
+void locate(uint i, out uint oi, out uint oo) {
+    uint r = i;
+    oi = p.offIn; oo = p.offOut;
+    [[unroll]] for (int d = 5; d >= 0; --d) {
+        if (p.shape[d] == 1u) continue;   // padding and unit axes (uniform branch)
+        uint q = fastDivide(r, p.magic[d], (p.shifts >> (5u * uint(d))) & 31u);
+        uint c = r - q * p.shape[d];
+        r = q;
+        oi += c * p.sIn[d];
+        oo += c * p.sOut[d];
+    }
+}
+
+void main() {
+    if (VEC4) {
+        uint step = FLAT ? 1u : p.sIn[5];
+        FOR_EACH_ELEMENT(g, p.n / 4u) {
+            uint oi = p.offIn + 4u * g, oo = p.offOut + 4u * g;
+            if (!FLAT) locate(4u * g, oi, oo);
+            dst4[oo >> 2] = DST4(vec4(loadSrc(oi), loadSrc(oi + step), loadSrc(oi + 2u * step), loadSrc(oi + 3u * step)));
+        }
+        return;
+    }
+    if (FLAT) {
+        FOR_EACH_ELEMENT(i, p.n) dst[p.offOut + i] = DST(loadSrc(p.offIn + i));
+        return;
+    }
+    FOR_EACH_ELEMENT(i, p.n) {
+        uint oi, oo;
+        locate(i, oi, oo);
+        dst[oo] = DST(loadSrc(oi));
+    }
+}
