@@ -37,7 +37,12 @@ extension KernelContext {
         // Wide heads (abmilp's and simpool's single 768-wide head): the fused kernel recomputes
         // the scores for every chunk of the value width, so there GEMM → softmax → GEMM wins
         // (measured on lavapipe, B 4, H 1, L 49, D 768: 137 ms fused).
-        if max(D, Dv) > 128 && !f16 {
+        // Few query rows (pooling heads: one query per head): the fused kernel's invocation per
+        // row would leave all but a lane or two of each workgroup idle (esimpool's 4 × 12 × 1 × 49
+        // attention: 3.1 ms fused on lavapipe).
+        let chunk = Dv <= 32 ? 32 : 64
+        let fewRows = Lq * ((Dv + chunk - 1) / chunk) < Int(variants.elementwiseLocal) / 4
+        if (max(D, Dv) > 128 || fewRows) && !f16 {
             let scores = try empty([B, H, Lq, Lk])
             try gemm(q, k, into: scores, transB: true, alpha: scale)
             let probs = try softmax(scores)
@@ -46,7 +51,6 @@ extension KernelContext {
         }
         let probs = saveProbabilities ? try empty([B, H, Lq, Lk]) : nil
         let lse = saveProbabilities ? try empty([B, H, Lq]) : nil
-        let chunk = Dv <= 32 ? 32 : 64
         let local = variants.elementwiseLocal
         // Pieces of (B, H, Lq): every operand but k and v follows the queries.
         var operands = [q, k, v, out]
