@@ -27,9 +27,10 @@ import Testing
         return names
     }
 
-    /// The texel format a module's texel bindings read: the copy's 32-bit source as bits, its f16
-    /// source as halves, the GEMM's and attention's operands as float4s.
+    /// The texel format a module's texel bindings read: the copy's and the binary op's 32-bit
+    /// sources as bits, the copy's f16 source as halves, the GEMM's and attention's as float4s.
     func texelFormat(_ name: String) -> TexelFormat {
+        if name.hasPrefix("binary_texel") { return .r32ui }
         guard name.hasPrefix("copy_texel") else { return .rgba32f }
         return name.hasPrefix("copy_texel_f16") ? .r16f : .r32ui
     }

@@ -68,18 +68,30 @@ extension KernelContext {
         let by = Tensor(buffer: y.buffer, offset: y.offset, shape: shape, strides: zip(ys, yst).map { $0 == 1 ? 0 : $1 }, dtype: .f32)
         try forEachPiece(op, [bx, by, z], shape.indices.map { SplitAxis(size: shape[$0], axes: [$0, $0, $0]) }) { t, _ in
             let flat = t[0].isDense && t[1].isDense && t[2].isDense
-            let k = try kernel(BinaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat))
             let pad = 4 - rank
             let s = Array(repeating: 1, count: pad) + t[2].shape
             let sx = Array(repeating: 0, count: pad) + t[0].strides, sy = Array(repeating: 0, count: pad) + t[1].strides
             let (wx, ox) = try bind(t[0], .read, op: op), (wy, oy) = try bind(t[1], .read, op: op), (wz, oz) = try bind(t[2], .write, op: op)
             guard t[2].count < fastDivideLimit else { throw OpError.unsupported(op, "\(t[2]): 2³¹ elements or more in one binding") }
             let dv = [s[1], s[2], s[3]].map { FastDivisor($0) }
+            // Four outputs per float4 store on CPU devices (lavapipe pays per store and lane).
+            let vec4 = variants.elementsPerInvocation > 1 && t[2].count % 4 == 0 && oz % 4 == 0 && (flat || s[3] % 4 == 0)
+            let groups = elementGroups(vec4 ? t[2].count / 4 : t[2].count)
+            if variants.gemmTexel, let tx = texelBinding(wx, format: .r32ui), let ty = texelBinding(wy, format: .r32ui) {
+                let k = try kernel(BinaryTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4))
+                let push = BinaryTexelKernel.Push(n: t[2].count, d1: s[1], d2: s[2], d3: s[3], offX: ox, offY: oy, offZ: oz,
+                                                  sx0: sx[0], sx1: sx[1], sx2: sx[2], sx3: sx[3], sy0: sy[0], sy1: sy[1], sy2: sy[2], sy3: sy[3],
+                                                  alpha: alpha, beta: beta, m1: dv[0].magic, m2: dv[1].magic, m3: dv[2].magic,
+                                                  shifts: FastDivisor.packShifts(dv))
+                try stream.dispatch(k, [tx, ty, wz], push: push, groups: groups)
+                return
+            }
+            let k = try kernel(BinaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4))
             let push = BinaryKernel.Push(n: t[2].count, d1: s[1], d2: s[2], d3: s[3], offX: ox, offY: oy, offZ: oz,
                                          sx0: sx[0], sx1: sx[1], sx2: sx[2], sx3: sx[3], sy0: sy[0], sy1: sy[1], sy2: sy[2], sy3: sy[3],
                                          alpha: alpha, beta: beta, m1: dv[0].magic, m2: dv[1].magic, m3: dv[2].magic,
                                          shifts: FastDivisor.packShifts(dv))
-            try stream.dispatch(k, [wx, wy, wz], push: push, groups: elementGroups(t[2].count))
+            try stream.dispatch(k, [wx, wy, wz], push: push, groups: groups)
         }
         return z
     }

@@ -1,0 +1,73 @@
+// Body of binary.comp (x, y as storage buffers) and binary_texel.comp (TEXEL_XY: as uniform texel
+// buffers of R32UI words, read by a vector gather on lavapipe instead of a loop over the lanes).
+// z = x (op) y with broadcasting over up to 4 axes: z contiguous with shape (d0, d1, d2, d3);
+// x and y read through strides (0 on broadcast axes).
+#include "common.glsl"
+#include "codes.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint OP = 0;   // an OP_* code (codes.glsl)
+// x and y dense in z's layout (no broadcasting): no index arithmetic (integer division is
+// scalarised on CPU drivers, which made lavapipe's adds run at ~1 GB/s).
+layout(constant_id = 2) const bool FLAT = false;
+// Four outputs per float4 store: n and z's offset multiples of 4, and (unless FLAT) d3 too.
+layout(constant_id = 3) const bool VEC4 = false;
+
+#ifdef TEXEL_XY
+layout(set = 0, binding = 0) uniform usamplerBuffer texX;
+layout(set = 0, binding = 1) uniform usamplerBuffer texY;
+float X1(uint i) { return uintBitsToFloat(texelFetch(texX, int(i)).x); }
+float Y1(uint i) { return uintBitsToFloat(texelFetch(texY, int(i)).x); }
+#else
+layout(set = 0, binding = 0) readonly buffer X { float x[]; };
+layout(set = 0, binding = 1) readonly buffer Y { float y[]; };
+float X1(uint i) { return x[i]; }
+float Y1(uint i) { return y[i]; }
+#endif
+layout(set = 0, binding = 2) writeonly buffer Z { float z[]; };
+layout(set = 0, binding = 2) writeonly buffer Z4 { vec4 z4[]; };
+layout(push_constant) uniform P {
+    uint n, d1, d2, d3;
+    uint offX, offY, offZ;
+    uint sx0, sx1, sx2, sx3;
+    uint sy0, sy1, sy2, sy3;
+    float alpha, beta;   // z = alpha * x (op) beta * y
+    uint m1, m2, m3;     // fastDivide multipliers of d1, d2, d3
+    uint shifts;         // their shifts, 5 bits each (d1 at bit 0)
+} p;
+
+float apply(float a, float b) {
+    a *= p.alpha; b *= p.beta;
+    return OP == OP_ADD ? a + b : OP == OP_SUBTRACT ? a - b : OP == OP_MULTIPLY ? a * b : a / b;
+}
+
+// Elements of x and y under z's linear index i.
+void locate(uint i, out uint ix, out uint iy) {
+    uint r = fastDivide(i, p.m3, (p.shifts >> 10) & 31u), i3 = i - r * p.d3;
+    uint q = fastDivide(r, p.m2, (p.shifts >> 5) & 31u), i2 = r - q * p.d2;
+    uint i0 = fastDivide(q, p.m1, p.shifts & 31u), i1 = q - i0 * p.d1;
+    ix = p.offX + i0 * p.sx0 + i1 * p.sx1 + i2 * p.sx2 + i3 * p.sx3;
+    iy = p.offY + i0 * p.sy0 + i1 * p.sy1 + i2 * p.sy2 + i3 * p.sy3;
+}
+
+void main() {
+    if (VEC4) {
+        uint stepX = FLAT ? 1u : p.sx3, stepY = FLAT ? 1u : p.sy3;
+        FOR_EACH_ELEMENT(g, p.n / 4u) {
+            uint ix = p.offX + 4u * g, iy = p.offY + 4u * g;
+            if (!FLAT) locate(4u * g, ix, iy);
+            z4[(p.offZ >> 2) + g] = vec4(apply(X1(ix), Y1(iy)), apply(X1(ix + stepX), Y1(iy + stepY)),
+                                         apply(X1(ix + 2u * stepX), Y1(iy + 2u * stepY)), apply(X1(ix + 3u * stepX), Y1(iy + 3u * stepY)));
+        }
+        return;
+    }
+    if (FLAT) {
+        FOR_EACH_ELEMENT(i, p.n) z[p.offZ + i] = apply(X1(p.offX + i), Y1(p.offY + i));
+        return;
+    }
+    FOR_EACH_ELEMENT(i, p.n) {
+        uint ix, iy;
+        locate(i, ix, iy);
+        z[p.offZ + i] = apply(X1(ix), Y1(iy));
+    }
+}
