@@ -10,7 +10,7 @@ layout(constant_id = 1) const uint OP = 0;   // an OP_* code (codes.glsl)
 // x and y dense in z's layout (no broadcasting): no index arithmetic (integer division is
 // scalarised on CPU drivers, which made lavapipe's adds run at ~1 GB/s).
 layout(constant_id = 2) const bool FLAT = false;
-// Four outputs per float4 store: n and z's offset multiples of 4, and (unless FLAT) d3 too.
+// Four outputs per float4 store: n and z's offset multiples of 4.
 layout(constant_id = 3) const bool VEC4 = false;
 
 #ifdef TEXEL_XY
@@ -56,8 +56,18 @@ void main() {
         FOR_EACH_ELEMENT(g, p.n / 4u) {
             uint ix = p.offX + 4u * g, iy = p.offY + 4u * g;
             if (!FLAT) locate(4u * g, ix, iy);
-            z4[(p.offZ >> 2) + g] = vec4(apply(X1(ix), Y1(iy)), apply(X1(ix + stepX), Y1(iy + stepY)),
-                                         apply(X1(ix + 2u * stepX), Y1(iy + 2u * stepY)), apply(X1(ix + 3u * stepX), Y1(iy + 3u * stepY)));
+            if (FLAT || p.d3 % 4u == 0u) {
+                z4[(p.offZ >> 2) + g] = vec4(apply(X1(ix), Y1(iy)), apply(X1(ix + stepX), Y1(iy + stepY)),
+                                             apply(X1(ix + 2u * stepX), Y1(iy + 2u * stepY)), apply(X1(ix + 3u * stepX), Y1(iy + 3u * stepY)));
+            } else {
+                // The four may straddle rows: locate each (index arithmetic is cheap next to a store).
+                vec4 v;
+                v.x = apply(X1(ix), Y1(iy));
+                locate(4u * g + 1u, ix, iy); v.y = apply(X1(ix), Y1(iy));
+                locate(4u * g + 2u, ix, iy); v.z = apply(X1(ix), Y1(iy));
+                locate(4u * g + 3u, ix, iy); v.w = apply(X1(ix), Y1(iy));
+                z4[(p.offZ >> 2) + g] = v;
+            }
         }
         return;
     }

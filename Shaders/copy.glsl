@@ -25,8 +25,8 @@ layout(local_size_x_id = 0) in;
 // Source and destination dense in the same layout: no index arithmetic.
 layout(constant_id = 1) const bool FLAT = false;
 // Four consecutive outputs per step, stored as one float4: n and the output offset multiples of 4,
-// and (unless FLAT) the last axis a multiple of 4 long, contiguous in the output, every other
-// output stride a multiple of 4.
+// and (unless FLAT) either the output contiguous, or the last axis a multiple of 4 long,
+// contiguous in the output, every other output stride a multiple of 4.
 layout(constant_id = 2) const bool VEC4 = false;
 #ifdef TEXEL_SRC
 #ifdef SRC_F16
@@ -71,7 +71,19 @@ void main() {
         FOR_EACH_ELEMENT(g, p.n / 4u) {
             uint oi = p.offIn + 4u * g, oo = p.offOut + 4u * g;
             if (!FLAT) locate(4u * g, oi, oo);
-            dst4[oo >> 2] = DST4(vec4(loadSrc(oi), loadSrc(oi + step), loadSrc(oi + 2u * step), loadSrc(oi + 3u * step)));
+            if (FLAT || p.shape[5] % 4u == 0u) {
+                dst4[oo >> 2] = DST4(vec4(loadSrc(oi), loadSrc(oi + step), loadSrc(oi + 2u * step), loadSrc(oi + 3u * step)));
+            } else {
+                // A contiguous output whose last axis is not a multiple of 4: the four may straddle
+                // rows of the source, so locate each.
+                vec4 v;
+                v.x = loadSrc(oi);
+                uint o;
+                locate(4u * g + 1u, oi, o); v.y = loadSrc(oi);
+                locate(4u * g + 2u, oi, o); v.z = loadSrc(oi);
+                locate(4u * g + 3u, oi, o); v.w = loadSrc(oi);
+                dst4[oo >> 2] = DST4(v);
+            }
         }
         return;
     }

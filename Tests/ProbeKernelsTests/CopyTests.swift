@@ -54,6 +54,15 @@ import Testing
         var wideWant = [Double](repeating: 7, count: 3 * 16 * 4)
         for a in 0..<3 { for b in 0..<8 { for c in 0..<4 { wideWant[(a * 16 + 8 + b) * 4 + c] = x[(a * 8 + b) * 4 + c] } } }
         try expectClose(ctx, wide, wideWant, "copy into a slice", tolerance: 0)
+        // A contiguous output whose last axis (7) is not a multiple of 4: groups of four straddle rows.
+        let y = randomValues(4 * 7 * 3, seed: 10).map { Double(Float($0)) }
+        let ty = try upload(ctx, y, [4, 7, 3])
+        let straddled = try poisoned(ctx, [3, 4, 7])
+        try ctx.copy(try ty.permuted([2, 0, 1]), into: straddled)
+        var yWant: [Double] = []
+        for c in 0..<3 { for a in 0..<4 { for b in 0..<7 { yWant.append(y[(a * 7 + b) * 3 + c]) } } }
+        try expectClose(ctx, straddled, yWant, "permute copy, rows of 7", tolerance: 0)
+        try expectGuardIntact(ctx, straddled)
         // f32 → f16 → f32, permuted on the way back.
         let h = try ctx.empty([3, 8, 4], dtype: .f16)
         try ctx.copy(t, into: h)

@@ -33,12 +33,13 @@ import Testing
         expectNoValidationMessages(ctx)
     }
 
-    /// With x and y as texel buffers or storage buffers; shapes whose last axis is a multiple of 4
-    /// take the float4-store path ((8), (3, 8) + (8), (2, 3, 4) + (3, 1), (2, 1, 4, 8) + (3, 1, 1)).
+    /// With x and y as texel buffers or storage buffers; outputs of a multiple of 4 elements take
+    /// the float4-store path, the last two cases with groups of four that straddle rows.
     @Test(arguments: [true, false]) func binaryBroadcasting(texel: Bool) throws {
         let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
         let cases: [([Int], [Int])] = [([1], [1]), ([7], [7]), ([3, 7], [7]), ([197, 1], [1, 5]), ([2, 1, 4, 3], [3, 1, 1]), ([2, 3, 1], [2, 1, 7]),
-                                       ([8], [8]), ([3, 8], [8]), ([2, 3, 4], [3, 1]), ([2, 1, 4, 8], [3, 1, 1])]
+                                       ([8], [8]), ([3, 8], [8]), ([2, 3, 4], [3, 1]), ([2, 1, 4, 8], [3, 1, 1]),
+                                       ([4, 7], [7]), ([2, 3, 6], [3, 1])]
         for (xs, ys) in cases {
             for op in [BinaryOp.add, .subtract, .multiply, .divide] {
                 let x = randomValues(xs.reduce(1, *), seed: 1), y = randomValues(ys.reduce(1, *), seed: 2, lo: 0.5, hi: 2)

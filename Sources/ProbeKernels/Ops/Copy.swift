@@ -30,7 +30,7 @@ extension KernelContext {
             // Four outputs per float4 store where the layout allows (lavapipe pays per store
             // instruction and lane; CPU devices only: a GPU coalesces scalar stores anyway).
             let vec4 = variants.elementsPerInvocation > 1 && t[0].count % 4 == 0 && od % 4 == 0
-                && (flat || (shape[5] % 4 == 0 && sOut[5] == 1 && sOut.prefix(5).allSatisfy { $0 % 4 == 0 }))
+                && (flat || t[1].isContiguous || (shape[5] % 4 == 0 && sOut[5] == 1 && sOut.prefix(5).allSatisfy { $0 % 4 == 0 }))
             let groups = elementGroups(vec4 ? t[0].count / 4 : t[0].count)
             if variants.gemmTexel, let ts = texelBinding(bs, format: t[0].dtype == .f16 ? .r16f : .r32ui) {
                 let k = try kernel(CopyTexelKernel.self, texelVariant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4))

@@ -75,7 +75,7 @@ extension KernelContext {
             guard t[2].count < fastDivideLimit else { throw OpError.unsupported(op, "\(t[2]): 2³¹ elements or more in one binding") }
             let dv = [s[1], s[2], s[3]].map { FastDivisor($0) }
             // Four outputs per float4 store on CPU devices (lavapipe pays per store and lane).
-            let vec4 = variants.elementsPerInvocation > 1 && t[2].count % 4 == 0 && oz % 4 == 0 && (flat || s[3] % 4 == 0)
+            let vec4 = variants.elementsPerInvocation > 1 && t[2].count % 4 == 0 && oz % 4 == 0
             let groups = elementGroups(vec4 ? t[2].count / 4 : t[2].count)
             if variants.gemmTexel, let tx = texelBinding(wx, format: .r32ui), let ty = texelBinding(wy, format: .r32ui) {
                 let k = try kernel(BinaryTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4))
