@@ -4,7 +4,7 @@ import Testing
 @testable import ProbeKernels
 
 @Suite struct ElementwiseTests {
-    static let sizes = [1, 7, 197, 1031]
+    static let sizes = [1, 7, 8, 197, 1031, 1032]   // 8 and 1032: the float4 path
 
     @Test(arguments: Activation.allCases)
     func unaryForwardBackward(_ act: Activation) throws {

@@ -15,12 +15,14 @@ extension KernelContext {
         try checkDevice(op, x, y); try requireContiguous(op, x, y); try requireF32(op, x, y)
         guard x.count == y.count else { throw OpError.shape(op, "x \(x) and y \(y) differ in size") }
         if x.count == 0 { return y }
-        let k = try kernel(UnaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: act.rawValue))
         let (operands, axes) = try flat([x, y])
         try forEachPiece(op, operands, axes) { t, _ in
             let (bx, ox) = try bind(t[0], .read, op: op), (by, oy) = try bind(t[1], .write, op: op)
+            // float4 loads and stores on CPU devices (lavapipe pays per memory instruction and lane).
+            let vec4 = variants.elementsPerInvocation > 1 && [t[0].count, ox, oy].allSatisfy { $0 % 4 == 0 }
+            let k = try kernel(UnaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4))
             try stream.dispatch(k, [bx, by], push: .init(n: t[0].count, alpha: alpha, beta: beta, offX: ox, offY: oy),
-                                groups: elementGroups(t[0].count))
+                                groups: elementGroups(vec4 ? t[0].count / 4 : t[0].count))
         }
         return y
     }
@@ -32,14 +34,15 @@ extension KernelContext {
         try checkDevice(op, x, dy, dx); try requireContiguous(op, x, dy, dx); try requireF32(op, x, dy, dx)
         guard x.count == dy.count, x.count == dx.count else { throw OpError.shape(op, "x \(x), dy \(dy), dx \(dx)") }
         if x.count == 0 { return }
-        let k = try kernel(UnaryBackwardKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: act.rawValue))
         let (operands, axes) = try flat([x, dy, dx])
         try forEachPiece(op, operands, axes) { t, _ in
             let (bx, ox) = try bind(t[0], .read, op: op), (bdy, ody) = try bind(t[1], .read, op: op)
             let (bdx, odx) = try bind(t[2], accumulate ? .readWrite : .write, op: op)
+            let vec4 = variants.elementsPerInvocation > 1 && [t[0].count, ox, ody, odx].allSatisfy { $0 % 4 == 0 }
+            let k = try kernel(UnaryBackwardKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4))
             try stream.dispatch(k, [bx, bdy, bdx], push: .init(n: t[0].count, alpha: alpha, beta: beta, offX: ox, offDY: ody, offDX: odx,
                                                                accumulate: accumulate ? 1 : 0),
-                                groups: elementGroups(t[0].count))
+                                groups: elementGroups(vec4 ? t[0].count / 4 : t[0].count))
         }
     }
 
