@@ -12,7 +12,7 @@ func rowVariant(_ tpr: UInt32) -> (inout KernelVariants) -> Void {
         if tpr == 0 { v.rowLocal = 8; v.rowSubgroup = true } else { v.rowLocal = tpr; v.rowSubgroup = false }
     }
 }
-let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2, 1000)]
+let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2, 1000), (5, 12)]   // rows of 1000 and 12: float4 paths
 
 @Suite struct SoftmaxTests {
     @Test(arguments: rowShapes)

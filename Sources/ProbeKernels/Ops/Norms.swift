@@ -20,15 +20,22 @@ extension KernelContext {
         }
         let stats = try empty([R, 2])
         let variant: LayernormKernel.Variant = y.dtype == .f16 ? (variants.rowSubgroup ? .sg_f16out : .f16out) : (variants.rowSubgroup ? .sg : .base)
-        let k = try kernel(LayernormKernel.self, variant, .init(localSizeX: variants.rowLocal, AFFINE: gamma != nil))
         try forEachPiece(op, [xv, yv, stats], [SplitAxis(size: R, axes: [0, 0, 0])]) { t, _ in
             let (bx, ox) = try bind(t[0], .read, op: op), (by, oy) = try bind(t[1], .write, op: op), (bs, os) = try bind(t[2], .write, op: op)
             let (bg, og) = try bind(gamma, .read, op: op, orPlaceholder: bx), (bb, ob) = try bind(beta, .read, op: op, orPlaceholder: bx)
+            let vec4 = rowVec4([cols, ox, t[0].strides[0], og, ob, oy, t[1].strides[0]])
+            let k = try kernel(LayernormKernel.self, variant, .init(localSizeX: variants.rowLocal, AFFINE: gamma != nil, VEC4: vec4))
             let push = LayernormKernel.Push(rows: t[0].shape[0], cols: cols, offX: ox, sX: t[0].strides[0], offG: og, offB: ob,
                                             offY: oy, sY: t[1].strides[0], offS: os, eps: eps)
             try stream.dispatch(k, [bx, bg, bb, by, bs], push: push, groups: rowGroups(t[0].shape[0]))
         }
         return (y, stats)
+    }
+
+    /// Whether a row kernel takes its float4 path: on CPU devices (lavapipe pays per memory
+    /// instruction and lane), with the row length and every offset and row stride in fours.
+    func rowVec4(_ values: [Int]) -> Bool {
+        variants.elementsPerInvocation > 1 && values.allSatisfy { $0 % 4 == 0 }
     }
 
     /// LayerNorm backward: `dx (+)=`, and `dγ, dβ (+)=` when given.
@@ -45,11 +52,13 @@ extension KernelContext {
             try checkDevice(op, dx)
             guard dx.shape == x.shape else { throw OpError.shape(op, "x \(x), dx \(dx)") }
             let dxv = try rows(dx, op: op)
-            let k = try kernel(LayernormBackwardKernel.self, variants.rowSubgroup ? .sg : .base, .init(localSizeX: variants.rowLocal, AFFINE: gamma != nil))
             try forEachPiece(op, [xv, sv, dyv, dxv], [SplitAxis(size: R, axes: [0, 0, 0, 0])]) { t, _ in
                 let (bx, ox) = try bind(t[0], .read, op: op), (bs, os) = try bind(t[1], .read, op: op), (bdy, ody) = try bind(t[2], .read, op: op)
                 let (bdx, odx) = try bind(t[3], accumulate ? .readWrite : .write, op: op)
                 let (bg, og) = try bind(gamma, .read, op: op, orPlaceholder: bx)
+                let vec4 = rowVec4([cols, ox, t[0].strides[0], og, ody, t[2].strides[0], odx, t[3].strides[0]])
+                let k = try kernel(LayernormBackwardKernel.self, variants.rowSubgroup ? .sg : .base,
+                                   .init(localSizeX: variants.rowLocal, AFFINE: gamma != nil, VEC4: vec4))
                 let push = LayernormBackwardKernel.Push(rows: t[0].shape[0], cols: cols, offX: ox, sX: t[0].strides[0], offG: og, offS: os,
                                                         offDY: ody, sDY: t[2].strides[0], offDX: odx, sDX: t[3].strides[0], accumulate: accumulate ? 1 : 0)
                 try stream.dispatch(k, [bx, bg, bs, bdy, bdx], push: push, groups: rowGroups(t[0].shape[0]))
@@ -58,7 +67,6 @@ extension KernelContext {
         if let dGamma, let dBeta {
             try checkDevice(op, dGamma, dBeta); try requireContiguous(op, dGamma, dBeta)
             guard dGamma.count == cols, dBeta.count == cols else { throw OpError.shape(op, "dγ \(dGamma), dβ \(dBeta) for \(cols) columns") }
-            let k = try kernel(LayernormParamGradKernel.self, .base, .init(localSizeX: variants.elementwiseLocal))
             // Pieces of rows accumulate into the parameter gradients.
             try forEachPiece(op, [xv, sv, dyv], [SplitAxis(size: R, axes: [0, 0, 0])]) { t, ranges in
                 let acc = accumulate || ranges[0].lowerBound > 0
@@ -66,7 +74,10 @@ extension KernelContext {
                 let (bg, og) = try bind(dGamma, acc ? .readWrite : .write, op: op), (bb, ob) = try bind(dBeta, acc ? .readWrite : .write, op: op)
                 let push = LayernormParamGradKernel.Push(rows: t[0].shape[0], cols: cols, offX: ox, sX: t[0].strides[0], offS: os, offDY: ody,
                                                          sDY: t[2].strides[0], offDG: og, offDB: ob, accumulate: acc ? 1 : 0)
-                try stream.dispatch(k, [bx, bs, bdy, bg, bb], push: push, groups: elementGroups(cols))
+                // One column (or four) per invocation: each walks every row, so spread them over workgroups.
+                let vec4 = rowVec4([cols, ox, t[0].strides[0], ody, t[2].strides[0], og, ob])
+                let k = try kernel(LayernormParamGradKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, VEC4: vec4))
+                try stream.dispatch(k, [bx, bs, bdy, bg, bb], push: push, groups: (groups(vec4 ? cols / 4 : cols, Int(variants.elementwiseLocal)), 1, 1))
             }
         }
     }
