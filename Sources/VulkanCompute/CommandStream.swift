@@ -71,8 +71,10 @@ public final class CommandStream {
     /// Keeps every buffer used by the chunk being recorded alive (submitted chunks keep theirs
     /// until they complete, so temporaries of long recordings are freed along the way).
     private var retained: [Buffer] = []
-    /// Texel-buffer views of the chunk being recorded, destroyed when it completes.
+    /// Texel-buffer views of the chunk being recorded; with those of completed chunks (`spentViews`)
+    /// destroyed at finish(), once the descriptor pools that reference them are reset.
     private var views: [VkBufferView] = []
+    private var spentViews: [VkBufferView] = []
 
     // Timestamps
     private var queryPool: VkQueryPool?
@@ -117,7 +119,7 @@ public final class CommandStream {
         try? waitInFlight()
         let d = device.handle
         for (_, f, _, _) in inFlight { fns.destroyFence(d, f, nil) }
-        for v in views { fns.destroyBufferView(d, v, nil) }
+        for v in views + spentViews { fns.destroyBufferView(d, v, nil) }
         for f in freeFences { fns.destroyFence(d, f, nil) }
         for p in descriptorPools { fns.destroyDescriptorPool(d, p, nil) }
         if let queryPool { fns.destroyQueryPool(d, queryPool, nil) }
@@ -371,7 +373,7 @@ public final class CommandStream {
             if r == VK_NOT_READY { return }
             try check(r, "vkGetFenceStatus")
             spentCommandBuffers.append(cb); freeFences.append(f)
-            for v in spentViews { fns.destroyBufferView(device.handle, v, nil) }
+            self.spentViews += spentViews
             inFlight.removeFirst()
         }
     }
@@ -395,7 +397,7 @@ public final class CommandStream {
         try check(fns.waitForFences(device.handle, UInt32(fences.count), &fences, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
         for (cb, f, _, spentViews) in inFlight {
             freeCommandBuffers.append(cb); freeFences.append(f)
-            for v in spentViews { fns.destroyBufferView(device.handle, v, nil) }
+            self.spentViews += spentViews
         }
         inFlight.removeAll()
     }
@@ -431,6 +433,8 @@ public final class CommandStream {
         nextQuery = 0
         queriesReset = false
         for p in descriptorPools { _ = fns.resetDescriptorPool(device.handle, p, 0) }
+        for v in spentViews { fns.destroyBufferView(device.handle, v, nil) }
+        spentViews = []
         pendingWrites = []
         pendingReads = []
         retained = []
