@@ -25,17 +25,18 @@ public struct CBAMPool: Pooling {
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), (Bn, N, D) = (s[0], s[1], s[2])
         let F = try squareGrid("cbam", N)
-        let xc = try g.permute(x, [0, 2, 1])                                                      // (B, D, N)
+        // Upstream works on the (B, D, F, F) map; the same arithmetic on the tokens as they come,
+        // (B, N, D) with N = F·F row-major, saves materialising the transposed map and its gradient.
         let fc1 = try g.reshape(try p["channel.fc1.weight"], [reduced, D]), fc2 = try g.reshape(try p["channel.fc2.weight"], [D, reduced])
         func channelMLP(_ v: Variable<B>) throws -> Variable<B> { try g.linear(try g.activation(try g.linear(v, fc1, nil), .relu), fc2, nil) }
-        let gateC = try g.activation(try g.add(try channelMLP(try g.mean(xc, axis: 2)), try channelMLP(try g.amax(xc, axis: 2))), .sigmoid)
-        let x1 = try g.mul(xc, try g.reshape(gateC, [Bn, D, 1]))                                  // (B, D, N)
-        let pooled = try g.concat([try g.reshape(try g.mean(x1, axis: 1), [Bn, 1, F, F]), try g.reshape(try g.amax(x1, axis: 1), [Bn, 1, F, F])], axis: 1)
+        let gateC = try g.activation(try g.add(try channelMLP(try g.mean(x, axis: 1)), try channelMLP(try g.amax(x, axis: 1))), .sigmoid)
+        let x1 = try g.mul(x, try g.reshape(gateC, [Bn, 1, D]))                                   // (B, N, D)
+        let pooled = try g.concat([try g.reshape(try g.mean(x1, axis: 2), [Bn, 1, F, F]), try g.reshape(try g.amax(x1, axis: 2), [Bn, 1, F, F])], axis: 1)
         let conv = try g.conv2d(pooled, try p["spatial.conv.conv.weight"], padding: 3)            // (B, 1, F, F)
         let bn = try g.batchNorm(conv, p, "spatial.conv.bn", channelAxis: 1, eps: 1e-5)
-        let gateS = try g.activation(try g.reshape(bn, [Bn, 1, N]), .sigmoid)
-        let y = try g.activation(try g.add(try g.mul(x1, gateS), xc), .relu)
-        return PoolingOutput(features: try g.mean(y, axis: 2), attention: gateS.value)
+        let gateS = try g.activation(try g.reshape(bn, [Bn, N, 1]), .sigmoid)
+        let y = try g.activation(try g.add(try g.mul(x1, gateS), x), .relu)
+        return PoolingOutput(features: try g.mean(y, axis: 1), attention: try g.reshape(gateS, [Bn, 1, N]).value)
     }
 }
 
