@@ -9,15 +9,8 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint OP = 0;   // a REDUCE_* code (codes.glsl); REDUCE_MAX also writes the argmax
 
-// Sums over four consecutive inner positions per invocation with float4 loads and stores (not
-// MAX; inner contiguous, and inner, offsets and strides multiples of 4): lavapipe pays per memory
-// instruction and lane.
-layout(constant_id = 2) const bool VEC4 = false;
-
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) buffer O { float o[]; };
-layout(set = 0, binding = 0) readonly buffer X4 { vec4 x4[]; };
-layout(set = 0, binding = 1) buffer O4 { vec4 o4[]; };
 layout(set = 0, binding = 2) writeonly buffer A { int argmax[]; };
 layout(push_constant) uniform P {
     uint outer, R, inner;
@@ -29,22 +22,6 @@ layout(push_constant) uniform P {
 } p;
 
 void main() {
-    if (VEC4 && OP != REDUCE_MAX) {
-        uint quads = p.inner / 4u;
-        FOR_EACH_ELEMENT(idx, p.outer * quads) {
-            uint ou = idx / quads, j = idx % quads;
-            uint base = ((p.offX + ou * p.sOuter) >> 2) + j, step = p.sR >> 2;
-            vec4 acc = vec4(0.0);
-            for (uint r = 0; r < p.R; ++r) {
-                vec4 v = x4[base + r * step];
-                acc += OP == REDUCE_SUM_OF_SQUARES ? v * v : v;
-            }
-            vec4 result = p.scale * acc;
-            uint oi = (p.offO >> 2) + idx;
-            o4[oi] = p.accumulate != 0.0 ? p.accumulate * o4[oi] + result : result;
-        }
-        return;
-    }
     FOR_EACH_ELEMENT(idx, p.outer * p.inner) {
         uint ou = idx / p.inner, j = idx % p.inner;
         uint base = p.offX + ou * p.sOuter + j * p.sInner;

@@ -28,6 +28,7 @@ extension KernelContext {
         let xv = Tensor(buffer: x.buffer, offset: x.offset, shape: [outer, R, inner], strides: [sOuter, x.strides[axis], sInner], dtype: .f32)
         let ov = try values.reshaped([outer, inner])
         let av = try argmax?.reshaped([outer, inner])
+        let k = try kernel(ReduceAxisKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.kernelCode))
         // Pieces: rows of the outer axis first, then R (pieces accumulate), then inner (only while
         // the outputs stay contiguous: outer == 1).
         let outputs = [ov] + (av.map { [$0] } ?? [])
@@ -46,13 +47,9 @@ extension KernelContext {
                                              sOuter: t[0].strides[0], sR: t[0].strides[1], sInner: t[0].strides[2],
                                              offX: ox, offO: oo, offA: oa, rOffset: ranges[1].lowerBound,
                                              scale: kind == .mean ? 1 / Float(R) : 1, accumulate: acc ? 1 : 0)
-            // Sums: four inner positions per invocation with float4 loads and stores on CPU devices.
-            let vec4 = kind != .max && variants.elementsPerInvocation > 1 && t[0].strides[2] == 1
-                && [t[0].shape[2], t[0].strides[0], t[0].strides[1], ox, oo].allSatisfy { $0 % 4 == 0 }
-            let k = try kernel(ReduceAxisKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.kernelCode, VEC4: vec4))
-            // One output (or four) per invocation: each already loops over the reduced axis, and on
-            // lavapipe grid-striding over outputs as well halved the mean over a 147 MB token batch.
-            try stream.dispatch(k, [bx, bo, ba], push: push, groups: (groups(vec4 ? n / 4 : n, Int(variants.elementwiseLocal)), 1, 1))
+            // One output per invocation: each already loops over the reduced axis, and on lavapipe
+            // grid-striding over outputs as well halved the mean over a 147 MB token batch.
+            try stream.dispatch(k, [bx, bo, ba], push: push, groups: (groups(n, Int(variants.elementwiseLocal)), 1, 1))
         }
         return (values, argmax)
     }
