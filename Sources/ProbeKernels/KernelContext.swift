@@ -241,6 +241,9 @@ public struct KernelVariants: Sendable {
     /// The CPU-shaped GEMM stores C four elements at a time where its layout allows
     /// (`VKPROBE_GEMM_STORE4=0` turns it off: benchmarks, tests of the scalar stores).
     public var gemmStore4 = true
+    /// f32 attention through the fused kernel (GPUs) or GEMM → softmax → GEMM (CPU devices, where
+    /// the fused kernel's scalar per-row dot products measured 3–7× slower).
+    public var attentionFused = true
     /// Workgroup size of 1-D elementwise kernels.
     public var elementwiseLocal: UInt32
     /// Elements each invocation of them handles (the grid-stride loop), so workgroups = n /
@@ -263,6 +266,7 @@ public struct KernelVariants: Sendable {
         let fixedSubgroup = caps.minSubgroupSize == caps.maxSubgroupSize && caps.subgroupSize > 1
         rowSubgroup = caps.isCPU && caps.subgroupArithmetic && fixedSubgroup
         rowLocal = caps.isCPU ? UInt32(rowSubgroup ? caps.subgroupSize : 8) : 128
+        attentionFused = !caps.isCPU
         gemmStore4 = ProcessInfo.processInfo.environment["VKPROBE_GEMM_STORE4"] != "0"
         gemmTexel = caps.isCPU && caps.maxTexelBufferElements > 0 && ProcessInfo.processInfo.environment["VKPROBE_GEMM_TEXEL"] != "0"
         // Tuning knob for the CPU-shaped GEMM (benchmarks): VKPROBE_CPU_GEMM=lanes,rows,cols.

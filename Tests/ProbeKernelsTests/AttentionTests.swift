@@ -5,8 +5,9 @@ import Testing
 
 @Suite struct AttentionTests {
     /// Self- and cross-attention over views of packed projections, with probabilities and backward.
-    // Fused kernel: (1, 2, 20, 9, 16) and (2, 1, 9, 9, 70); unfused (GEMM → softmax → GEMM): D 200,
-    // and few query rows (Lq · ⌈Dv/chunk⌉ under a quarter of a workgroup on lavapipe) for the rest.
+    // Fused kernel (forced on, as on GPUs): (1, 2, 20, 9, 16) and (2, 1, 9, 9, 70); unfused
+    // (GEMM → softmax → GEMM): D 200, and few query rows (Lq · ⌈Dv/chunk⌉ under a quarter of a
+    // workgroup) for the rest. `attentionOnCPUPath` runs the lavapipe default (unfused throughout).
     @Test(arguments: [(1, 1, 1, 1, 4), (2, 3, 7, 5, 8), (1, 2, 1, 197, 16), (1, 2, 20, 9, 16), (2, 1, 9, 9, 70), (2, 2, 5, 7, 200)])
     func attentionForwardBackward(B: Int, H: Int, Lq: Int, Lk: Int, D: Int) throws {
         try forwardBackward(B: B, H: H, Lq: Lq, Lk: Lk, D: D, texel: true)
@@ -18,8 +19,13 @@ import Testing
         try forwardBackward(B: B, H: H, Lq: Lq, Lk: Lk, D: D, texel: false)
     }
 
-    func forwardBackward(B: Int, H: Int, Lq: Int, Lk: Int, D: Int, texel: Bool) throws {
-        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
+    @Test(arguments: [(1, 2, 20, 9, 16), (2, 1, 9, 9, 70)])
+    func attentionOnCPUPath(B: Int, H: Int, Lq: Int, Lk: Int, D: Int) throws {
+        try forwardBackward(B: B, H: H, Lq: Lq, Lk: Lk, D: D, texel: true, fused: false)
+    }
+
+    func forwardBackward(B: Int, H: Int, Lq: Int, Lk: Int, D: Int, texel: Bool, fused: Bool = true) throws {
+        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel; $0.attentionFused = fused }
         let BH = B * H, scale = 1 / Double(D).squareRoot()
         // K and V come packed as (B, Lk, 2, H, D), like a kv Linear's output.
         let q = randomValues(B * Lq * H * D, seed: 1, lo: -2, hi: 2)

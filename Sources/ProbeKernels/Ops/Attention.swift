@@ -39,10 +39,12 @@ extension KernelContext {
         // (measured on lavapipe, B 4, H 1, L 49, D 768: 137 ms fused).
         // Few query rows (pooling heads: one query per head): the fused kernel's invocation per
         // row would leave all but a lane or two of each workgroup idle (esimpool's 4 × 12 × 1 × 49
-        // attention: 3.1 ms fused on lavapipe).
+        // attention: 3.1 ms fused on lavapipe). On CPU devices the GEMMs win at every f32 shape
+        // measured: 1 × 12 × 197 × 64 takes 11.8 ms unfused, 40 ms fused (one query row per lane
+        // with scalar dot products).
         let chunk = Dv <= 32 ? 32 : 64
         let fewRows = Lq * ((Dv + chunk - 1) / chunk) < Int(variants.elementwiseLocal) / 4
-        if (max(D, Dv) > 128 || fewRows) && !f16 {
+        if (max(D, Dv) > 128 || fewRows || !variants.attentionFused) && !f16 {
             let scores = try empty([B, H, Lq, Lk])
             try gemm(q, k, into: scores, transB: true, alpha: scale)
             let probs = try softmax(scores)
