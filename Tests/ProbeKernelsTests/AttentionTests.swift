@@ -92,7 +92,12 @@ import Testing
 @Suite struct AttentionF16Tests {
     @Test(arguments: [(1, 1, 1, 1, 4), (2, 3, 7, 5, 8), (1, 2, 9, 50, 16)])
     func attentionInF16(B: Int, H: Int, Lq: Int, Lk: Int, D: Int) throws {
-        let ctx = try makeContext()
+        for fused in [true, false] { try attentionInF16(B: B, H: H, Lq: Lq, Lk: Lk, D: D, fused: fused) }
+    }
+
+    /// `fused`: the fused kernel (GPUs) or GEMM → softmax → GEMM (CPU devices).
+    func attentionInF16(B: Int, H: Int, Lq: Int, Lk: Int, D: Int, fused: Bool) throws {
+        let ctx = try makeContext { $0.attentionFused = fused }
         let BH = B * H, scale = 1 / Double(D).squareRoot()
         let q = f16Rounded(randomValues(BH * Lq * D, seed: 1, lo: -2, hi: 2))
         let k = f16Rounded(randomValues(BH * Lk * D, seed: 2, lo: -2, hi: 2))

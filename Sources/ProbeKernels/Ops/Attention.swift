@@ -44,11 +44,21 @@ extension KernelContext {
         // with scalar dot products).
         let chunk = Dv <= 32 ? 32 : 64
         let fewRows = Lq * ((Dv + chunk - 1) / chunk) < Int(variants.elementwiseLocal) / 4
-        if (max(D, Dv) > 128 || fewRows || !variants.attentionFused) && !f16 {
+        // f16 operands (fp16 backbones) on CPU devices: scores and softmax in f32 from f16 inputs,
+        // the probabilities rounded to f16 for the second GEMM (the fused kernel rounds only the
+        // output; the extra rounding is 2⁻¹¹ relative per weight, inside the fp16 bound).
+        let unfused = f16 ? !variants.attentionFused : (max(D, Dv) > 128 || fewRows || !variants.attentionFused)
+        if unfused {
             let scores = try empty([B, H, Lq, Lk])
             try gemm(q, k, into: scores, transB: true, alpha: scale)
             let probs = try softmax(scores)
-            try gemm(probs, v, into: out)
+            if f16 {
+                let half = try empty([B, H, Lq, Lk], dtype: .f16)
+                try copy(probs, into: half)
+                try gemm(half, v, into: out)
+            } else {
+                try gemm(probs, v, into: out)
+            }
             return saveProbabilities ? AttentionSaved(probs: probs, logSumExp: nil) : nil
         }
         let probs = saveProbabilities ? try empty([B, H, Lq, Lk]) : nil
