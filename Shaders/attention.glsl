@@ -24,10 +24,9 @@ layout(constant_id = 2) const bool WRITE_PROBS = false;
 layout(set = 0, binding = 0) uniform samplerBuffer texQ;
 layout(set = 0, binding = 1) uniform samplerBuffer texK;
 layout(set = 0, binding = 2) uniform samplerBuffer texV;
-float pick(vec4 t, uint i) { uint c = i & 3u; return c == 0u ? t.x : c == 1u ? t.y : c == 2u ? t.z : t.w; }
-float Q1(uint i) { return pick(texelFetch(texQ, int(i >> 2)), i); }
-float K1(uint i) { return pick(texelFetch(texK, int(i >> 2)), i); }
-float V1(uint i) { return pick(texelFetch(texV, int(i >> 2)), i); }
+float Q1(uint i) { return component(texelFetch(texQ, int(i >> 2)), i & 3u); }
+float K1(uint i) { return component(texelFetch(texK, int(i >> 2)), i & 3u); }
+float V1(uint i) { return component(texelFetch(texV, int(i >> 2)), i & 3u); }
 #else
 layout(set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
 layout(set = 0, binding = 1) readonly buffer K { ELEM k[]; };

@@ -20,4 +20,7 @@ uint fastDivide(uint r, uint m, uint s) {
     return s == 0u ? (hi << 1) | (lo >> 31) : hi >> (s - 1u);
 }
 
+// Component c (0–3) of t: a texel fetch returns four elements, kernels index single ones.
+float component(vec4 t, uint c) { return c == 0u ? t.x : c == 1u ? t.y : c == 2u ? t.z : t.w; }
+
 #endif

@@ -41,8 +41,8 @@ layout(set = 0, binding = 0) uniform samplerBuffer texA;
 layout(set = 0, binding = 1) uniform samplerBuffer texB;
 vec4 A4(uint q) { return texelFetch(texA, int(q)); }
 vec4 B4(uint q) { return texelFetch(texB, int(q)); }
-float A1(uint i) { vec4 t = texelFetch(texA, int(i >> 2)); uint c = i & 3u; return c == 0u ? t.x : c == 1u ? t.y : c == 2u ? t.z : t.w; }
-float B1(uint i) { vec4 t = texelFetch(texB, int(i >> 2)); uint c = i & 3u; return c == 0u ? t.x : c == 1u ? t.y : c == 2u ? t.z : t.w; }
+float A1(uint i) { return component(texelFetch(texA, int(i >> 2)), i & 3u); }
+float B1(uint i) { return component(texelFetch(texB, int(i >> 2)), i & 3u); }
 #else
 layout(set = 0, binding = 0) readonly buffer BufA { ELEM a[]; };
 layout(set = 0, binding = 1) readonly buffer BufB { ELEM b[]; };
