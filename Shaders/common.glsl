@@ -23,4 +23,13 @@ uint fastDivide(uint r, uint m, uint s) {
 // Component c (0–3) of t: a texel fetch returns four elements, kernels index single ones.
 float component(vec4 t, uint c) { return c == 0u ? t.x : c == 1u ? t.y : c == 2u ? t.z : t.w; }
 
+// bfloat16 is the high half of an f32: widening is a shift. Rounding (floatToBF16) is to nearest,
+// ties to even, NaN to the quiet NaN 0x7FC0, as PyTorch's c10::BFloat16.
+float bf16ToFloat(uint h) { return uintBitsToFloat(h << 16); }
+vec4 bf16ToFloat4(uvec4 h) { return uintBitsToFloat(h << 16); }
+uint floatToBF16(uint bits) {
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return 0x7fc0u;
+    return (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+}
+
 #endif

@@ -2,23 +2,43 @@
 // uniform texel buffer of one element per texel, which lavapipe reads by a vector gather instead
 // of a loop over the lanes; f32 read as R32UI bits so that every pattern copies exactly).
 // Strided N-d copy (up to 6 axes): out[idx(i, so)] = in[idx(i, si)] for every index i of `shape`.
-// Serves transpose, permute, contiguous, slice, concat (into slices) and f32/f16 conversion.
+// Serves transpose, permute, contiguous, slice, concat (into slices) and f32/f16/bf16 conversion.
 #include "common.glsl"
 #if defined(SRC_F16) || defined(DST_F16)
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #endif
+#if defined(SRC_BF16) || defined(DST_BF16)
+#extension GL_EXT_shader_16bit_storage : require
+#endif
+// Values travel as f32: widening f16 or bf16 is exact, and f32 → bf16 works on the bits (no
+// arithmetic, so denormals and NaN payloads are not flushed on the way).
 #ifdef SRC_F16
 #define SRC float16_t
+#define SRC_TO_FLOAT(x) float(x)
+#elif defined(SRC_BF16)
+#define SRC uint16_t
+#define SRC_TO_FLOAT(x) bf16ToFloat(uint(x))
 #else
 #define SRC float
+#define SRC_TO_FLOAT(x) (x)
 #endif
 #ifdef DST_F16
 #define DST float16_t
 #define DST4 f16vec4
+#define TO_DST(v) DST(v)
+#define TO_DST4(v) DST4(v)
+#elif defined(DST_BF16)
+#define DST uint16_t
+#define DST4 u16vec4
+#define TO_DST(v) DST(floatToBF16(floatBitsToUint(v)))
+#define TO_DST4(v) DST4(uvec4(floatToBF16(floatBitsToUint((v).x)), floatToBF16(floatBitsToUint((v).y)), \
+                              floatToBF16(floatBitsToUint((v).z)), floatToBF16(floatBitsToUint((v).w))))
 #else
 #define DST float
 #define DST4 vec4
+#define TO_DST(v) (v)
+#define TO_DST4(v) (v)
 #endif
 
 layout(local_size_x_id = 0) in;
@@ -32,13 +52,16 @@ layout(constant_id = 2) const bool VEC4 = false;
 #ifdef SRC_F16
 layout(set = 0, binding = 0) uniform samplerBuffer srcTex;
 float loadSrc(uint i) { return texelFetch(srcTex, int(i)).x; }
+#elif defined(SRC_BF16)
+layout(set = 0, binding = 0) uniform usamplerBuffer srcTex;
+float loadSrc(uint i) { return bf16ToFloat(texelFetch(srcTex, int(i)).x); }
 #else
 layout(set = 0, binding = 0) uniform usamplerBuffer srcTex;
 float loadSrc(uint i) { return uintBitsToFloat(texelFetch(srcTex, int(i)).x); }
 #endif
 #else
 layout(set = 0, binding = 0) readonly buffer In { SRC src[]; };
-float loadSrc(uint i) { return float(src[i]); }
+float loadSrc(uint i) { return SRC_TO_FLOAT(src[i]); }
 #endif
 layout(set = 0, binding = 1) writeonly buffer Out { DST dst[]; };
 layout(set = 0, binding = 1) writeonly buffer Out4 { DST4 dst4[]; };
@@ -72,7 +95,7 @@ void main() {
             uint oi = p.offIn + 4u * g, oo = p.offOut + 4u * g;
             if (!FLAT) locate(4u * g, oi, oo);
             if (FLAT || p.shape[5] % 4u == 0u) {
-                dst4[oo >> 2] = DST4(vec4(loadSrc(oi), loadSrc(oi + step), loadSrc(oi + 2u * step), loadSrc(oi + 3u * step)));
+                dst4[oo >> 2] = TO_DST4(vec4(loadSrc(oi), loadSrc(oi + step), loadSrc(oi + 2u * step), loadSrc(oi + 3u * step)));
             } else {
                 // A contiguous output whose last axis is not a multiple of 4: the four may straddle
                 // rows of the source, so locate each.
@@ -82,18 +105,18 @@ void main() {
                 locate(4u * g + 1u, oi, o); v.y = loadSrc(oi);
                 locate(4u * g + 2u, oi, o); v.z = loadSrc(oi);
                 locate(4u * g + 3u, oi, o); v.w = loadSrc(oi);
-                dst4[oo >> 2] = DST4(v);
+                dst4[oo >> 2] = TO_DST4(v);
             }
         }
         return;
     }
     if (FLAT) {
-        FOR_EACH_ELEMENT(i, p.n) dst[p.offOut + i] = DST(loadSrc(p.offIn + i));
+        FOR_EACH_ELEMENT(i, p.n) dst[p.offOut + i] = TO_DST(loadSrc(p.offIn + i));
         return;
     }
     FOR_EACH_ELEMENT(i, p.n) {
         uint oi, oo;
         locate(i, oi, oo);
-        dst[oo] = DST(loadSrc(oi));
+        dst[oo] = TO_DST(loadSrc(oi));
     }
 }

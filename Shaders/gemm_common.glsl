@@ -4,7 +4,8 @@
 //   C[b](i,j) = C[b](i,j) + act(alpha * sum_k A[b](i,k) B[b](k,j) + bias[j]) * scale[j]
 // Operands are strided (transposes are strides), batch strides may be 0 (broadcast).
 // Storage: f32 everywhere; STORAGE_F16: f16 everywhere; INPUT_F16: A and B f16, C, bias and
-// scale f32. Accumulation is f32 in every case. The including shader defines SCALE_ID and
+// scale f32; INPUT_BF16: A and B bfloat16 (the high half of an f32, held as 16-bit integers),
+// C, bias and scale f32. Accumulation is f32 in every case. The including shader defines SCALE_ID and
 // RESIDUAL_ID, the constant ids of HAS_SCALE and RESIDUAL after its own.
 #ifndef VKPROBE_GEMM_COMMON_GLSL
 #define VKPROBE_GEMM_COMMON_GLSL
@@ -16,9 +17,20 @@
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #define ELEM float16_t
 #define ELEM4 f16vec4
+#define TO_FLOAT(x) float(x)
+#define TO_FLOAT4(x) vec4(x)
+#elif defined(INPUT_BF16)
+// Storage only (no 16-bit arithmetic, so no shaderInt16): elements widen to 32 bits on load.
+#extension GL_EXT_shader_16bit_storage : require
+#define ELEM uint16_t
+#define ELEM4 u16vec4
+#define TO_FLOAT(x) bf16ToFloat(uint(x))
+#define TO_FLOAT4(x) bf16ToFloat4(uvec4(x))
 #else
 #define ELEM float
 #define ELEM4 vec4
+#define TO_FLOAT(x) (x)
+#define TO_FLOAT4(x) (x)
 #endif
 #ifdef STORAGE_F16
 #define ELEM_C float16_t
@@ -34,25 +46,32 @@ layout(constant_id = SCALE_ID) const bool HAS_SCALE = false;
 layout(constant_id = RESIDUAL_ID) const bool RESIDUAL = false;
 
 #ifdef TEXEL_AB
-// A and B as uniform texel buffers of four-element texels (RGBA32F, or RGBA16F for f16 inputs):
-// lavapipe compiles a texel fetch to a vector gather, a storage-buffer load inside a loop to a
-// loop over the lanes. Offsets into them are still in elements.
+// A and B as uniform texel buffers of four-element texels (RGBA32F, RGBA16F for f16 inputs,
+// RGBA16UI for bf16): lavapipe compiles a texel fetch to a vector gather, a storage-buffer load
+// inside a loop to a loop over the lanes. Offsets into them are still in elements.
+#ifdef INPUT_BF16
+layout(set = 0, binding = 0) uniform usamplerBuffer texA;
+layout(set = 0, binding = 1) uniform usamplerBuffer texB;
+vec4 A4(uint q) { return bf16ToFloat4(texelFetch(texA, int(q))); }
+vec4 B4(uint q) { return bf16ToFloat4(texelFetch(texB, int(q))); }
+#else
 layout(set = 0, binding = 0) uniform samplerBuffer texA;
 layout(set = 0, binding = 1) uniform samplerBuffer texB;
 vec4 A4(uint q) { return texelFetch(texA, int(q)); }
 vec4 B4(uint q) { return texelFetch(texB, int(q)); }
-float A1(uint i) { return component(texelFetch(texA, int(i >> 2)), i & 3u); }
-float B1(uint i) { return component(texelFetch(texB, int(i >> 2)), i & 3u); }
+#endif
+float A1(uint i) { return component(A4(i >> 2), i & 3u); }
+float B1(uint i) { return component(B4(i >> 2), i & 3u); }
 #else
 layout(set = 0, binding = 0) readonly buffer BufA { ELEM a[]; };
 layout(set = 0, binding = 1) readonly buffer BufB { ELEM b[]; };
 // The same bindings read four K-consecutive elements at a time (float4 paths).
 layout(set = 0, binding = 0) readonly buffer BufA4 { ELEM4 a4[]; };
 layout(set = 0, binding = 1) readonly buffer BufB4 { ELEM4 b4[]; };
-vec4 A4(uint q) { return vec4(a4[q]); }
-vec4 B4(uint q) { return vec4(b4[q]); }
-float A1(uint i) { return float(a[i]); }
-float B1(uint i) { return float(b[i]); }
+vec4 A4(uint q) { return TO_FLOAT4(a4[q]); }
+vec4 B4(uint q) { return TO_FLOAT4(b4[q]); }
+float A1(uint i) { return TO_FLOAT(a[i]); }
+float B1(uint i) { return TO_FLOAT(b[i]); }
 #endif
 layout(set = 0, binding = 2) buffer BufC { ELEM_C c[]; };
 layout(set = 0, binding = 3) readonly buffer BufBias { ELEM_C bias[]; };

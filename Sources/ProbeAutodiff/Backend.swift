@@ -46,7 +46,8 @@ public protocol Backend: AnyObject {
     func softmax(_ x: Value, scale: Float) throws -> Value
     func softmaxBackward(_ y: Value, _ dy: Value, scale: Float) throws -> Value
     func layerNorm(_ x: Value, _ gamma: Value?, _ beta: Value?, eps: Float) throws -> (Value, Value)
-    func layerNormBackward(_ x: Value, _ gamma: Value?, _ stats: Value, _ dy: Value, wantParams: Bool) throws -> (Value, Value?, Value?)
+    /// dx only when `wantInput`, dγ and dβ only when `wantParams` (frozen tokens need no dx).
+    func layerNormBackward(_ x: Value, _ gamma: Value?, _ stats: Value, _ dy: Value, wantInput: Bool, wantParams: Bool) throws -> (Value?, Value?, Value?)
     /// BatchNorm over all axes but `channelAxis`; updates the running buffers (in place) when training.
     func batchNorm(_ x: Value, channelAxis: Int, _ gamma: Value?, _ beta: Value?, runningMean: Value, runningVar: Value,
                    training: Bool, momentum: Float, eps: Float) throws -> (Value, Value)
@@ -54,10 +55,20 @@ public protocol Backend: AnyObject {
                            training: Bool, eps: Float, _ dy: Value) throws -> (Value, Value?, Value?)
     /// (B, H, Lq, D) × (B, H, Lk, D) × (B, H, Lk, Dv) → output and probabilities.
     func attention(_ q: Value, _ k: Value, _ v: Value, scale: Float) throws -> (Value, Value)
-    func attentionBackward(_ q: Value, _ k: Value, _ v: Value, probs: Value, scale: Float, _ dOut: Value) throws -> (Value, Value, Value)
+    /// The gradients `want` names (q, k, v), nil for the others.
+    func attentionBackward(_ q: Value, _ k: Value, _ v: Value, probs: Value, scale: Float, _ dOut: Value,
+                           want: GradientsWanted) throws -> (Value?, Value?, Value?)
     func conv2d(_ x: Value, _ w: Value, padding: Int) throws -> Value
-    func conv2dBackward(_ x: Value, _ w: Value, padding: Int, _ dy: Value) throws -> (Value, Value)
+    /// dx only when `wantInput`, dw only when `wantWeight`.
+    func conv2dBackward(_ x: Value, _ w: Value, padding: Int, _ dy: Value, wantInput: Bool, wantWeight: Bool) throws -> (Value?, Value?)
     /// x / max(‖x‖₂, eps) over the last axis, and its backward.
     func l2Normalize(_ x: Value, eps: Float) throws -> Value
     func l2NormalizeBackward(_ x: Value, _ dy: Value, eps: Float) throws -> Value
+}
+
+/// Which of an op's three inputs need their gradient: the tape asks only for those (a frozen
+/// backbone's tokens need none, so their gradients are never computed).
+public struct GradientsWanted: Sendable, Equatable {
+    public var first: Bool, second: Bool, third: Bool
+    public init(_ first: Bool, _ second: Bool, _ third: Bool) { self.first = first; self.second = second; self.third = third }
 }

@@ -165,10 +165,11 @@ public final class CPUBackend: Backend {
         let y = Reference.layerNorm(x.data, cols: x.shape.last!, gamma: gamma?.data, beta: beta?.data, eps: Double(eps))
         return (HostTensor(y, x.shape), HostTensor([Double(eps)], [1]))
     }
-    public func layerNormBackward(_ x: HostTensor, _ gamma: HostTensor?, _ stats: HostTensor, _ dy: HostTensor, wantParams: Bool) throws -> (HostTensor, HostTensor?, HostTensor?) {
+    public func layerNormBackward(_ x: HostTensor, _ gamma: HostTensor?, _ stats: HostTensor, _ dy: HostTensor, wantInput: Bool,
+                                  wantParams: Bool) throws -> (HostTensor?, HostTensor?, HostTensor?) {
         let cols = x.shape.last!
         let (dx, dg, db) = Reference.layerNormBackward(x.data, cols: cols, gamma: gamma?.data, eps: stats.data[0], dy: dy.data)
-        return (HostTensor(dx, x.shape), wantParams ? HostTensor(dg, [cols]) : nil, wantParams ? HostTensor(db, [cols]) : nil)
+        return (wantInput ? HostTensor(dx, x.shape) : nil, wantParams ? HostTensor(dg, [cols]) : nil, wantParams ? HostTensor(db, [cols]) : nil)
     }
 
     public func batchNorm(_ x: HostTensor, channelAxis: Int, _ gamma: HostTensor?, _ beta: HostTensor?, runningMean: HostTensor,
@@ -200,12 +201,13 @@ public final class CPUBackend: Backend {
         return (HostTensor(r.out, [B, H, Lq, Dv]), HostTensor(r.probs, [B, H, Lq, Lk]))
     }
 
-    public func attentionBackward(_ q: HostTensor, _ k: HostTensor, _ v: HostTensor, probs: HostTensor, scale: Float, _ dOut: HostTensor) throws -> (HostTensor, HostTensor, HostTensor) {
+    public func attentionBackward(_ q: HostTensor, _ k: HostTensor, _ v: HostTensor, probs: HostTensor, scale: Float, _ dOut: HostTensor,
+                                  want: GradientsWanted) throws -> (HostTensor?, HostTensor?, HostTensor?) {
         let (B, H, Lq, D) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
         let (Lk, Dv) = (k.shape[2], v.shape[3])
         let (dq, dk, dv) = Reference.attentionBackward(q: q.data, k: k.data, v: v.data, BH: B * H, Lq: Lq, Lk: Lk, D: D, Dv: Dv,
                                                        scale: Double(scale), dOut: dOut.data)
-        return (HostTensor(dq, q.shape), HostTensor(dk, k.shape), HostTensor(dv, v.shape))
+        return (want.first ? HostTensor(dq, q.shape) : nil, want.second ? HostTensor(dk, k.shape) : nil, want.third ? HostTensor(dv, v.shape) : nil)
     }
 
     public func conv2d(_ x: HostTensor, _ w: HostTensor, padding: Int) throws -> HostTensor {
@@ -215,11 +217,11 @@ public final class CPUBackend: Backend {
         return HostTensor(y, [B, Cout, H + 2 * padding - KH + 1, W + 2 * padding - KW + 1])
     }
 
-    public func conv2dBackward(_ x: HostTensor, _ w: HostTensor, padding: Int, _ dy: HostTensor) throws -> (HostTensor, HostTensor) {
+    public func conv2dBackward(_ x: HostTensor, _ w: HostTensor, padding: Int, _ dy: HostTensor, wantInput: Bool, wantWeight: Bool) throws -> (HostTensor?, HostTensor?) {
         let (B, Cin, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (Cout, KH, KW) = (w.shape[0], w.shape[2], w.shape[3])
         let (dx, dw) = Reference.conv2dBackward(x.data, B: B, Cin: Cin, H: H, W: W, w: w.data, Cout: Cout, KH: KH, KW: KW, pad: padding, dy: dy.data)
-        return (HostTensor(dx, x.shape), HostTensor(dw, w.shape))
+        return (wantInput ? HostTensor(dx, x.shape) : nil, wantWeight ? HostTensor(dw, w.shape) : nil)
     }
 
     public func l2Normalize(_ x: HostTensor, eps: Float) throws -> HostTensor {

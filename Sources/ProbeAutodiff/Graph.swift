@@ -206,8 +206,8 @@ public final class Graph<B: Backend> {
         let (y, stats) = try backend.layerNorm(x.value, gamma?.value, beta?.value, eps: eps)
         return record([x] + [gamma, beta].compactMap { $0 }, y) { [self] g in
             let wantParams = (gamma?.requiresGrad ?? false) || (beta?.requiresGrad ?? false)
-            let (dx, dg, db) = try backend.layerNormBackward(x.value, gamma?.value, stats, g, wantParams: wantParams)
-            try accumulate(x, dx)
+            let (dx, dg, db) = try backend.layerNormBackward(x.value, gamma?.value, stats, g, wantInput: x.requiresGrad, wantParams: wantParams)
+            if let dx { try accumulate(x, dx) }
             if let gamma, let dg { try accumulate(gamma, dg) }
             if let beta, let db { try accumulate(beta, db) }
         }
@@ -232,16 +232,20 @@ public final class Graph<B: Backend> {
     public func attention(q: V, k: V, v: V, scale: Float) throws -> (out: V, probs: B.Value) {
         let (o, p) = try backend.attention(q.value, k.value, v.value, scale: scale)
         let out = record([q, k, v], o) { [self] g in
-            let (dq, dk, dv) = try backend.attentionBackward(q.value, k.value, v.value, probs: p, scale: scale, g)
-            try accumulate(q, dq); try accumulate(k, dk); try accumulate(v, dv)
+            let (dq, dk, dv) = try backend.attentionBackward(q.value, k.value, v.value, probs: p, scale: scale, g,
+                                                             want: GradientsWanted(q.requiresGrad, k.requiresGrad, v.requiresGrad))
+            if let dq { try accumulate(q, dq) }
+            if let dk { try accumulate(k, dk) }
+            if let dv { try accumulate(v, dv) }
         }
         return (out, p)
     }
 
     public func conv2d(_ x: V, _ w: V, padding: Int) throws -> V {
         record([x, w], try backend.conv2d(x.value, w.value, padding: padding)) { [self] g in
-            let (dx, dw) = try backend.conv2dBackward(x.value, w.value, padding: padding, g)
-            try accumulate(x, dx); try accumulate(w, dw)
+            let (dx, dw) = try backend.conv2dBackward(x.value, w.value, padding: padding, g, wantInput: x.requiresGrad, wantWeight: w.requiresGrad)
+            if let dx { try accumulate(x, dx) }
+            if let dw { try accumulate(w, dw) }
         }
     }
 

@@ -7,14 +7,16 @@ public final class GPUBackend: Backend {
     public typealias Value = Tensor
     public typealias ArgMax = Tensor
     public let ctx: KernelContext
-    /// Mixed precision (`--amp`): GEMM operands rounded to fp16, products accumulated and stored
-    /// in fp32 (PyTorch's autocast runs matmuls in fp16 and keeps softmax and norms in fp32; so
-    /// do we). On GPUs with cooperative matrices this is the tensor-core path.
-    public var halfPrecisionGEMM = false
+    /// Mixed precision (`--head-precision fp16|bf16`, upstream's `--amp`): GEMM operands rounded to
+    /// this type (f16 or bf16), products accumulated and stored in fp32 (PyTorch's autocast runs
+    /// matmuls in the low precision and keeps softmax and norms in fp32; so do we). nil: fp32.
+    /// On GPUs with cooperative matrices f16 is the tensor-core path.
+    public var gemmInputs: DType?
     public init(_ ctx: KernelContext) { self.ctx = ctx }
 
     func gemmOperand(_ t: Tensor) throws -> Tensor {
-        halfPrecisionGEMM && t.dtype == .f32 ? try ctx.contiguous(t, dtype: .f16) : t
+        guard let low = gemmInputs, t.dtype == .f32 else { return t }
+        return try ctx.contiguous(t, dtype: low)
     }
 
     public func shape(_ x: Tensor) -> [Int] { x.shape }
@@ -116,9 +118,10 @@ public final class GPUBackend: Backend {
         try ctx.layerNorm(try c(x), gamma: gamma, beta: beta, eps: eps)
     }
 
-    public func layerNormBackward(_ x: Tensor, _ gamma: Tensor?, _ stats: Tensor, _ dy: Tensor, wantParams: Bool) throws -> (Tensor, Tensor?, Tensor?) {
+    public func layerNormBackward(_ x: Tensor, _ gamma: Tensor?, _ stats: Tensor, _ dy: Tensor, wantInput: Bool,
+                                  wantParams: Bool) throws -> (Tensor?, Tensor?, Tensor?) {
         let cols = x.shape.last!
-        let dx = try ctx.empty(x.shape)
+        let dx = wantInput ? try ctx.empty(x.shape) : nil
         let dg = wantParams ? try ctx.empty([cols]) : nil, db = wantParams ? try ctx.empty([cols]) : nil
         try ctx.layerNormBackward(try c(x), gamma: gamma, stats: stats, try c(dy), into: dx, dGamma: dg, dBeta: db)
         return (dx, dg, db)
@@ -142,22 +145,26 @@ public final class GPUBackend: Backend {
     }
 
     public func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float) throws -> (Tensor, Tensor) {
-        let out = try ctx.empty([q.shape[0], q.shape[1], q.shape[2], v.shape[3]])
+        // Written as (B, Lq, H, Dv), viewed as (B, H, Lq, Dv): merging the heads is then no copy.
+        let out = try ctx.empty([q.shape[0], q.shape[2], q.shape[1], v.shape[3]]).permuted([0, 2, 1, 3])
         let saved = try ctx.attention(q: q, k: k, v: v, scale: scale, into: out, saveProbabilities: true)!
         return (out, saved.probs)
     }
 
-    public func attentionBackward(_ q: Tensor, _ k: Tensor, _ v: Tensor, probs: Tensor, scale: Float, _ dOut: Tensor) throws -> (Tensor, Tensor, Tensor) {
-        let dq = try ctx.empty(q.shape), dk = try ctx.empty(k.shape), dv = try ctx.empty(v.shape)
+    public func attentionBackward(_ q: Tensor, _ k: Tensor, _ v: Tensor, probs: Tensor, scale: Float, _ dOut: Tensor,
+                                  want: GradientsWanted) throws -> (Tensor?, Tensor?, Tensor?) {
+        // Each gradient in its input's layout (a head split's view): the split's backward is then no copy.
+        let dq = want.first ? try ctx.empty(like: q) : nil, dk = want.second ? try ctx.empty(like: k) : nil
+        let dv = want.third ? try ctx.empty(like: v) : nil
         let lse = try ctx.empty([1])
         try ctx.attentionBackward(q: q, k: k, v: v, saved: AttentionSaved(probs: probs, logSumExp: lse), scale: scale,
-                                  dOut: try c(dOut), dq: dq, dk: dk, dv: dv)
+                                  dOut: dOut, dq: dq, dk: dk, dv: dv)
         return (dq, dk, dv)
     }
 
     public func conv2d(_ x: Tensor, _ w: Tensor, padding: Int) throws -> Tensor { try ctx.conv2d(try c(x), try c(w), padding: padding) }
-    public func conv2dBackward(_ x: Tensor, _ w: Tensor, padding: Int, _ dy: Tensor) throws -> (Tensor, Tensor) {
-        let dx = try ctx.empty(x.shape), dw = try ctx.empty(w.shape)
+    public func conv2dBackward(_ x: Tensor, _ w: Tensor, padding: Int, _ dy: Tensor, wantInput: Bool, wantWeight: Bool) throws -> (Tensor?, Tensor?) {
+        let dx = wantInput ? try ctx.empty(x.shape) : nil, dw = wantWeight ? try ctx.empty(w.shape) : nil
         try ctx.conv2dBackward(try c(x), try c(w), padding: padding, try c(dy), dx: dx, dw: dw)
         return (dx, dw)
     }

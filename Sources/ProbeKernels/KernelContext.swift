@@ -41,6 +41,19 @@ public final class KernelContext {
         return Tensor(buffer: try device.makeBuffer(bytes: max(4, n * dtype.size)), shape: shape, dtype: dtype)
     }
 
+    /// A new tensor of `t`'s shape laid out as `t` is when `t` is a permutation of a dense layout
+    /// (a head split's view): a gradient written in it reads back through the inverse permutes
+    /// without a copy. Contiguous otherwise.
+    public func empty(like t: Tensor, dtype: DType? = nil) throws -> Tensor {
+        var expected = 1
+        for axis in t.shape.indices.filter({ t.shape[$0] > 1 }).sorted(by: { t.strides[$0] < t.strides[$1] }) {
+            guard t.strides[axis] == expected else { return try empty(t.shape, dtype: dtype ?? t.dtype) }
+            expected *= t.shape[axis]
+        }
+        let dense = try empty([t.count], dtype: dtype ?? t.dtype)
+        return Tensor(buffer: dense.buffer, shape: t.shape, strides: t.strides, dtype: dense.dtype)
+    }
+
     public func tensor(_ values: [Float], _ shape: [Int]) throws -> Tensor {
         guard values.count == shape.reduce(1, *) else { throw OpError.shape("tensor", "\(values.count) values for shape \(shape)") }
         let t = try empty(shape)
@@ -64,12 +77,13 @@ public final class KernelContext {
         return t
     }
 
-    /// Finishes pending work and reads a tensor back as Float (f16 and i32 converted).
+    /// Finishes pending work and reads a tensor back as Float (f16, bf16 and i32 converted).
     public func read(_ t: Tensor) throws -> [Float] {
         try finish()
         switch t.dtype {
         case .f32: return try gather(t, as: Float.self)
         case .f16: return try gather(t, as: UInt16.self).map { Float(Float16(bitPattern: $0)) }
+        case .bf16: return try gather(t, as: UInt16.self).map { Float(bitPattern: UInt32($0) << 16) }
         case .i32: return try gather(t, as: Int32.self).map { Float($0) }
         }
     }

@@ -5,8 +5,13 @@
 
 /// Element types a tensor can be stored in.
 public enum DType: String, Sendable, Codable {
-    case f32, f16, i32
-    public var size: Int { self == .f16 ? 2 : 4 }
+    /// bf16: bfloat16, the high half of an f32 (8 exponent bits, 7 fraction bits); only GEMM
+    /// inputs and copies take it (`--head-precision bf16`).
+    case f32, f16, bf16, i32
+    public var size: Int { self == .f16 || self == .bf16 ? 2 : 4 }
+    /// Floating-point storage every op of the kernel set reads and writes (f32) or stores its
+    /// results in (f16); bf16 and i32 tensors go to the ops that say they take them.
+    public var isF32OrF16: Bool { self == .f32 || self == .f16 }
 }
 
 /// Activation applied in a GEMM epilogue or elementwise (`ACT_*` in Shaders/activations.glsl).

@@ -48,7 +48,7 @@ struct TrainingStateMeta: Codable {
     var stopped: String?
     var optimizerSteps: Int
     var fingerprint: RunFingerprint
-    /// With --amp: the loss scale and its count of good steps.
+    /// In fp16 (--amp): the loss scale and its count of good steps.
     var lossScaler: LossScaler?
 
     var metadata: [String: String] {

@@ -59,7 +59,7 @@ public final class HeadRun {
     var moment2: [String: Tensor] = [:]
     var accumulated: [String: Tensor] = [:]
     public internal(set) var optimizerSteps = 0
-    /// With --amp: the dynamic loss scale, and the optimiser steps skipped for non-finite gradients.
+    /// In fp16 (--amp): the dynamic loss scale, and the optimiser steps skipped for non-finite gradients.
     var lossScaler: LossScaler?
     var skippedSteps = 0
     /// Why the head stopped early (non-finite loss, early stopping), if it did.
@@ -79,7 +79,7 @@ public final class HeadRun {
         schedule = LearningRateSchedule(peak: config.peakLR, minLR: config.minLR, warmupEpochs: config.warmupEpochs, epochs: Double(config.epochs))
         self.layout = layout; self.gpu = gpu; self.optimizer = config.optimizer
         state = try ProbeHeadState(layout: layout, backend: gpu, seed: seed)
-        if config.amp { lossScaler = LossScaler() }
+        if config.precision.usesLossScaling { lossScaler = LossScaler() }
     }
 
     func input(_ b: inout DeviceBatch) throws -> Tensor {

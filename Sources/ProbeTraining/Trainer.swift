@@ -108,7 +108,7 @@ public final class Trainer {
         try val.validateLabels(classes: classes)
         let settings = config.sweep.settings(config)
         let gpu = GPUBackend(ctx)
-        gpu.halfPrecisionGEMM = config.amp
+        gpu.gemmInputs = config.precision.gemmInputs
         for name in config.heads {
             let head = try HeadName(name)
             if head.selection != .patches && !(train.hasCLS && val.hasCLS) {
@@ -196,7 +196,13 @@ public final class Trainer {
             throw TrainingError("--batch-size \(config.batchSize) exceeds the \(subset.count) training samples (the last partial batch is dropped); use a smaller batch")
         }
         let peaks = Set(heads.map(\.config.peakLR)).sorted().map { String(format: "%g", $0) }.joined(separator: ", ")
-        log("training \(heads.map(\.name).joined(separator: ", ")) on \(subset.count) samples\(train.views > 1 ? " × \(train.views) cached views (one per epoch)" : "") (\(steps) steps/epoch, batch \(config.batchSize)×\(config.accumIter)), peak lr \(peaks)\(config.amp ? ", amp (fp16 GEMM operands, loss scale \(Int(LossScaler().scale)))" : ""), \(ctx.device.name)")
+        let precisionNote: String
+        switch config.precision {
+        case .fp32: precisionNote = ""
+        case .fp16: precisionNote = ", amp (fp16 GEMM operands, loss scale \(Int(LossScaler().scale)))"
+        case .bf16: precisionNote = ", bf16 (bf16 GEMM operands, fp32 accumulation, no loss scaling)"
+        }
+        log("training \(heads.map(\.name).joined(separator: ", ")) on \(subset.count) samples\(train.views > 1 ? " × \(train.views) cached views (one per epoch)" : "") (\(steps) steps/epoch, batch \(config.batchSize)×\(config.accumIter)), peak lr \(peaks)\(precisionNote), \(ctx.device.name)")
         let runStart = Date()
         let firstEpoch = heads.map(\.nextEpoch).min() ?? 0
         for epoch in firstEpoch..<config.epochs {
@@ -240,8 +246,8 @@ public final class Trainer {
                 // could not be read differ by process), and the optimiser steps after the group
                 // has summed the gradients.
                 let parallel = group.size > 1
-                // The step waits for the read when it needs the group or (--amp) checks the gradients.
-                let stepAfterRead = parallel || config.amp
+                // The step waits for the read when it needs the group or (fp16) checks the gradients.
+                let stepAfterRead = parallel || config.precision.usesLossScaling
                 var groupBatch = [Double(batch.size)]
                 if parallel { try group.allReduceSum(&groupBatch) }
                 for h in active where h.stopReason == nil {

@@ -14,6 +14,20 @@ public struct EarlyStopping: Codable, Sendable, Equatable {
     }
 }
 
+/// The heads' arithmetic (`vkprobe train --head-precision`; upstream's `--amp` is fp16). In fp16 and
+/// bf16 every GEMM operand is rounded to that type, products are accumulated and stored in fp32,
+/// and everything else (softmax, norms, losses, master weights, the optimiser) stays fp32, as
+/// PyTorch's autocast does.
+public enum HeadPrecision: String, Codable, Sendable, CaseIterable {
+    case fp32, fp16, bf16
+    /// The dtype GEMM operands are rounded to (nil: fp32 throughout).
+    public var gemmInputs: DType? { [.fp16: DType.f16, .bf16: .bf16][self] }
+    /// fp16 needs dynamic loss scaling (`LossScaler`): its range ends at 65504 and gradients below
+    /// 2⁻²⁴ vanish. bf16 has fp32's exponent range and, as PyTorch's autocast with bf16, trains
+    /// without one (its 8 fraction bits round more coarsely than fp16's 11 instead).
+    public var usesLossScaling: Bool { self == .fp16 }
+}
+
 /// Everything a training run is configured with (the `vkprobe train` options).
 public struct TrainingConfig: Codable, Sendable {
     public var heads: [String]
@@ -33,9 +47,8 @@ public struct TrainingConfig: Codable, Sendable {
     public var labelFraction: Double?
     public var classes: Int?
     public var earlyStop: EarlyStopping?
-    /// Upstream's `--amp`: the heads' GEMMs take fp16 operands (fp32 accumulation, fp32 results
-    /// and master weights), with dynamic loss scaling (`LossScaler`).
-    public var amp = false
+    /// fp32, or mixed precision: fp16 (upstream's `--amp`, with dynamic loss scaling) or bf16.
+    public var precision = HeadPrecision.fp32
     /// Lists of settings to train side by side (each head × combination a probe).
     public var sweep = SweepGrid()
     public init(heads: [String]) { self.heads = heads }
@@ -69,8 +82,10 @@ public struct RunFingerprint: Codable, Sendable, Equatable {
     var earlyStop: EarlyStopping?
     var trainSamples: Int
     var tokensAndDim: [Int]
-    /// true with --amp; absent otherwise (so runs written before it existed still resume).
+    /// true in fp16 (`--amp`), bf16 true in bf16; absent in fp32 (so runs written before either
+    /// existed still resume).
     var amp: Bool?
+    var bf16: Bool?
 
     init(_ c: TrainingConfig, classes: Int, trainSamples: Int, tokens: Int, dim: Int) {
         heads = c.heads; epochs = c.epochs; batchSize = c.batchSize; accumIter = c.accumIter
@@ -79,7 +94,8 @@ public struct RunFingerprint: Codable, Sendable, Equatable {
         peakLR = c.peakLR; minLR = c.minLR; warmupEpochs = c.warmupEpochs; epQueries = c.queries; numHeads = c.numHeads
         seed = c.seed; shots = c.shots; labelFraction = c.labelFraction; self.classes = classes; earlyStop = c.earlyStop
         self.trainSamples = trainSamples; tokensAndDim = [tokens, dim]
-        amp = c.amp ? true : nil
+        amp = c.precision == .fp16 ? true : nil
+        bf16 = c.precision == .bf16 ? true : nil
     }
 
     /// "setting: checkpoint X, now Y" for every setting that differs.

@@ -22,9 +22,9 @@ public struct Binding: Sendable {
 /// Texel formats of uniform texel buffer bindings: four floats or halves per texel, or one
 /// element (32-bit words read as bits, or halves).
 public enum TexelFormat: Sendable {
-    case rgba32f, rgba16f, r32ui, r16f
+    case rgba32f, rgba16f, rgba16ui, r32ui, r16f, r16ui
     public var bytes: Int {
-        switch self { case .rgba32f: 16; case .rgba16f: 8; case .r32ui: 4; case .r16f: 2 }
+        switch self { case .rgba32f: 16; case .rgba16f, .rgba16ui: 8; case .r32ui: 4; case .r16f, .r16ui: 2 }
     }
     var vkFormat: VkFormat {
         switch self {
@@ -32,6 +32,8 @@ public enum TexelFormat: Sendable {
         case .rgba16f: VK_FORMAT_R16G16B16A16_SFLOAT
         case .r32ui: VK_FORMAT_R32_UINT
         case .r16f: VK_FORMAT_R16_SFLOAT
+        case .rgba16ui: VK_FORMAT_R16G16B16A16_UINT
+        case .r16ui: VK_FORMAT_R16_UINT
         }
     }
 }

@@ -24,7 +24,8 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var backbone: BackboneOptions
     @OptionGroup var data: ImageDataOptions
     @Option(parsing: .unconditional, help: "With images: the block whose output the heads probe (-1 the last, without the final norm, as upstream; `norm` after it).") var block = "-1"
-    @Flag(help: "Mixed precision for the heads, as upstream's --amp: GEMM operands in fp16 (fp32 accumulation, results and master weights), dynamic loss scaling. Needs 16-bit storage.") var amp = false
+    @Option(help: "The heads' arithmetic: fp32 (default, as upstream without --amp), or mixed precision with GEMM operands in fp16 (dynamic loss scaling) or bf16 (fp32 accumulation, results and master weights either way). Mixed precision needs 16-bit storage. (--precision sets the backbone's storage.)") var headPrecision = "fp32"
+    @Flag(help: "Upstream's name for --head-precision fp16.") var amp = false
     @Flag(help: "With images: run the backbone once per image (or --views K augmented views) and train on the cached tokens (OUTPUT/tokens/).") var cacheTokens = false
     @Option(help: "With --cache-tokens: augmented views per training image (epoch e uses view e mod K); 1 without augmentation.") var views = 1
     @Flag(help: "With images: no training augmentation (the eval transform on the training split too).") var noAugment = false
@@ -84,7 +85,11 @@ struct TrainCommand: ParsableCommand {
             if wds.count > 1 { config.sweep.weightDecay = wds }
             if qs.count > 1 { config.sweep.queries = qs }
             config.shots = shots; config.labelFraction = labelFraction
-            config.amp = amp
+            guard let chosen = HeadPrecision(rawValue: headPrecision) else {
+                throw TrainingError("--head-precision \(headPrecision): expected one of \(HeadPrecision.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if amp && chosen != .fp32 && chosen != .fp16 { throw TrainingError("--amp is --head-precision fp16; it cannot be combined with --head-precision \(headPrecision)") }
+            config.precision = amp ? .fp16 : chosen
             if earlyStop { config.earlyStop = EarlyStopping(patience: earlyStopPatience, minDelta: earlyStopMinDelta, minEpochs: earlyStopMinEpochs) }
             // Started by mpirun: one process per device, data-parallel (see ProcessGroup).
             let group: ProcessGroup = MPIGroup.launchedByMPI ? try MPIGroup() : SingleProcess()
@@ -95,8 +100,8 @@ struct TrainCommand: ParsableCommand {
             let lead = group.rank == 0
             let options = try flags.options(for: group)
             let device = try ComputeDevice(options: options, shaders: BundledShaders.shared)
-            if amp && !device.capabilities.storageBuffer16BitAccess {
-                throw TrainingError("--amp needs 16-bit storage buffers, which \(device.name) does not offer; train in fp32 (without --amp)")
+            if config.precision != .fp32 && !device.capabilities.storageBuffer16BitAccess {
+                throw TrainingError("--head-precision \(config.precision.rawValue)\(amp ? " (--amp)" : "") needs 16-bit storage buffers, which \(device.name) does not offer; train in fp32 (--head-precision fp32, the default)")
             }
             let ctx = try KernelContext(device: device)
             let trainer: Trainer

@@ -71,4 +71,55 @@ import Testing
         try expectClose(ctx, back, f16Rounded(want), "f16 round trip", tolerance: 0)
         expectNoValidationMessages(ctx)
     }
+
+    /// f32 → bf16 rounds to nearest, ties to even (against `bf16Rounded`, which rounds by
+    /// arithmetic in Double rather than on the bits): exact ties either way, values just past
+    /// them, subnormals, overflow to ±inf, ±0, ±inf; NaN becomes the quiet NaN 0x7FC0 (as PyTorch).
+    /// bf16 → f32 and bf16 → bf16 are exact. Flat (float4 stores), permuted, and with the source
+    /// read as a texel buffer or a storage buffer, the guard beyond each output intact.
+    @Test(arguments: [true, false]) func bfloat16Conversions(texel: Bool) throws {
+        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
+        var bits: [UInt32] = [
+            0x3F80_8000,   // 1 + 2⁻⁸: a tie between 1 (even) and 1 + 2⁻⁷, to 1
+            0x3F81_8000,   // a tie between 1 + 2⁻⁷ (odd) and 1 + 2⁻⁶, up
+            0x3F80_8001, 0x3F80_7FFF, 0xBF81_8000, 0xBF80_8000,
+            0x7F7F_FFFF,   // the largest f32: past the largest bf16, to inf
+            0x7F7F_7FFF,   // just below the midpoint: the largest bf16
+            0xFF7F_FFFF, 0x0000_0001, 0x0000_8000, 0x0001_8000, 0x8040_C000, 0x0080_0000,
+            0x0000_0000, 0x8000_0000, 0x7F80_0000, 0xFF80_0000,
+            0x7FC0_1234, 0xFF80_0001,   // NaNs (quiet and signalling)
+        ]
+        bits += randomValues(40, seed: 12, lo: -1e4, hi: 1e4).map { Float($0).bitPattern }
+        bits += randomValues(20, seed: 13, lo: -1e-36, hi: 1e-36).map { Float($0).bitPattern }   // near and below the normal range
+        let x = bits.map { Float(bitPattern: $0) }
+        try #require(x.count == 80)
+        let want = x.map(bf16Rounded)
+        let t = try ctx.empty([4, 5, 4])
+        try x.withUnsafeBytes { try ctx.device.upload($0, to: t.buffer) }
+        func expectBF16(_ got: [Float], _ want: [Float], _ what: String) {
+            let bad = zip(got, want).enumerated().filter { _, p in p.1.isNaN ? p.0.bitPattern != 0x7FC0_0000 : p.0.bitPattern != p.1.bitPattern }
+            #expect(bad.isEmpty, "\(what): \(bad.count) of \(got.count) differ, first: \(bad.prefix(3).map { "#\($0.offset) \(x[$0.offset]) → \($0.element.0) (want \($0.element.1))" })")
+        }
+        let flat = try poisoned(ctx, [4, 5, 4], dtype: .bf16)
+        try ctx.copy(t, into: flat)
+        expectBF16(try ctx.read(flat), want, "f32 → bf16, flat")
+        try expectGuardIntact(ctx, flat)
+        // Permuted on the way in (scalar stores of a non-dense output order), then back out.
+        let permuted = try poisoned(ctx, [4, 4, 5], dtype: .bf16)
+        try ctx.copy(try t.permuted([0, 2, 1]), into: permuted)
+        var permutedWant: [Float] = []
+        for a in 0..<4 { for c in 0..<4 { for b in 0..<5 { permutedWant.append(want[(a * 5 + b) * 4 + c]) } } }
+        expectBF16(try ctx.read(permuted), permutedWant, "f32 → bf16, permuted")
+        try expectGuardIntact(ctx, permuted)
+        let back = try poisoned(ctx, [4, 5, 4])
+        try ctx.copy(try permuted.permuted([0, 2, 1]), into: back)
+        expectBF16(try ctx.read(back), want, "bf16 → f32, permuted back")
+        try expectGuardIntact(ctx, back)
+        let again = try poisoned(ctx, [4, 4, 5], dtype: .bf16)
+        try ctx.copy(permuted, into: again)
+        expectBF16(try ctx.read(again), permutedWant, "bf16 → bf16")
+        // f16 and bf16 do not mix.
+        #expect(throws: OpError.self) { try ctx.copy(flat, into: try ctx.empty([4, 5, 4], dtype: .f16)) }
+        expectNoValidationMessages(ctx)
+    }
 }

@@ -39,15 +39,16 @@ let gemmCases: [GEMMCase] = [
 ]
 
 @Suite struct GEMMTests {
-    /// Runs a case with storage `dtype` (f32 or f16 everywhere), or with `inputsF16` A and B in
-    /// f16 and C, bias and scale in f32 (the reference then uses the same rounded inputs, so the
-    /// fp32 bound applies).
+    /// Runs a case with storage `dtype` (f32 or f16 everywhere), or with `inputs` f16 or bf16: A
+    /// and B in that type, C, bias and scale in f32 (the reference then uses the same rounded
+    /// inputs, so the fp32 bound applies). bf16 operands are rounded on the device from f32 (as
+    /// `--head-precision bf16` does), the reference's by `bf16Rounded`.
     /// `swap`: the CPU-shaped kernel's transposed form (Cᵀ = Bᵀ·Aᵀ, stored back into C) forced on
     /// or off; nil leaves the device's rule.
     /// `texel: false` keeps the CPU-shaped kernel on storage buffers where the device would read A
     /// and B as texel buffers.
     /// (It also stores C one element at a time: the scalar stores stay covered.)
-    func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, inputsF16: Bool = false, maxBindingBytes: Int? = nil,
+    func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, inputs: DType? = nil, maxBindingBytes: Int? = nil,
              swap: Bool? = nil, texel: Bool = true) throws {
         let ctx = try makeContext(maxBindingBytes: maxBindingBytes) {
             $0.gemm = kind; $0.cpuGEMMSwapRule = swap; $0.gemmTexel = $0.gemmTexel && texel; $0.gemmStore4 = texel
@@ -60,7 +61,10 @@ let gemmCases: [GEMMCase] = [
         var scale = randomValues(tc.N, seed: seed + 4, lo: 0.5, hi: 1.5)
         if !tc.batchA { a = Array(a.prefix(tc.M * tc.K)) }
         if !tc.batchB { b = Array(b.prefix(tc.K * tc.N)) }
+        let (a0, b0) = (a, b)
+        let inputsF16 = inputs == .f16
         if dtype == .f16 || inputsF16 { a = f16Rounded(a); b = f16Rounded(b) }
+        if inputs == .bf16 { a = bf16Rounded(a); b = bf16Rounded(b) }
         if dtype == .f16 { c0 = f16Rounded(c0); bias = f16Rounded(bias); scale = f16Rounded(scale) }
         let ba = tc.batchA ? tc.batch : 1, bb = tc.batchB ? tc.batch : 1
         // Device layouts: stored transposed when asked.
@@ -71,8 +75,14 @@ let gemmCases: [GEMMCase] = [
         func up(_ v: [Double], _ s: [Int], f16: Bool = dtype == .f16) throws -> Tensor {
             f16 ? try ctx.tensorF16(v.map { Float($0) }, s) : try ctx.tensor(v.map { Float($0) }, s)
         }
-        let ta = try up(aStored, tc.batchA && tc.batch > 1 ? [tc.batch] + aShape2 : aShape2, f16: dtype == .f16 || inputsF16)
-        let tb = try up(bStored, tc.batchB && tc.batch > 1 ? [tc.batch] + bShape2 : bShape2, f16: dtype == .f16 || inputsF16)
+        // bf16: the unrounded f32 values, rounded by the copy kernel.
+        func operand(_ v: [Double], _ unrounded: [Double], _ s: [Int]) throws -> Tensor {
+            inputs == .bf16 ? try ctx.contiguous(try up(unrounded, s, f16: false), dtype: .bf16) : try up(v, s, f16: dtype == .f16 || inputsF16)
+        }
+        let ta = try operand(aStored, tc.transA ? Reference.transpose(a0, batch: ba, rows: tc.M, cols: tc.K) : a0,
+                             tc.batchA && tc.batch > 1 ? [tc.batch] + aShape2 : aShape2)
+        let tb = try operand(bStored, tc.transB ? Reference.transpose(b0, batch: bb, rows: tc.K, cols: tc.N) : b0,
+                             tc.batchB && tc.batch > 1 ? [tc.batch] + bShape2 : bShape2)
         let cShape = tc.batch > 1 ? [tc.batch, tc.M, tc.N] : [tc.M, tc.N]
         let tcOut = try poisoned(ctx, cShape, dtype: dtype)
         if tc.beta != 0 || tc.residual {
@@ -104,9 +114,17 @@ let gemmCases: [GEMMCase] = [
     @Test(arguments: gemmCases, [false, true]) func cpuShapedF16(_ tc: GEMMCase, swap: Bool) throws { try run(tc, kind: .cpu, dtype: .f16, swap: swap) }
     @Test(arguments: gemmCases) func tiledF16(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f16) }
     @Test(arguments: gemmCases, [false, true]) func cpuShapedF16Inputs(_ tc: GEMMCase, swap: Bool) throws {
-        try run(tc, kind: .cpu, dtype: .f32, inputsF16: true, swap: swap)
+        try run(tc, kind: .cpu, dtype: .f32, inputs: .f16, swap: swap)
     }
-    @Test(arguments: gemmCases) func tiledF16Inputs(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f32, inputsF16: true) }
+    @Test(arguments: gemmCases) func tiledF16Inputs(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f32, inputs: .f16) }
+    // bf16 operands (--head-precision bf16): texel and storage-buffer CPU kernels, both forms, and tiled.
+    @Test(arguments: gemmCases, [false, true]) func cpuShapedBF16Inputs(_ tc: GEMMCase, swap: Bool) throws {
+        try run(tc, kind: .cpu, dtype: .f32, inputs: .bf16, swap: swap)
+    }
+    @Test(arguments: gemmCases) func cpuShapedStorageBuffersBF16Inputs(_ tc: GEMMCase) throws {
+        try run(tc, kind: .cpu, dtype: .f32, inputs: .bf16, texel: false)
+    }
+    @Test(arguments: gemmCases) func tiledBF16Inputs(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f32, inputs: .bf16) }
     // The CPU-shaped kernel with A and B as storage buffers (the texel kernel's fallback, and the
     // kernel wherever texel buffers are off).
     @Test(arguments: gemmCases, [false, true]) func cpuShapedStorageBuffersF32(_ tc: GEMMCase, swap: Bool) throws {

@@ -42,13 +42,58 @@ import Testing
         #expect(switched.status != 0 && switched.stderr.contains("amp"), "\(switched.stderr)")
     }
 
+    /// The same EP run in fp32 and with --head-precision bf16. bf16 keeps 8 significant bits to fp16's
+    /// 11, so rounding a GEMM operand moves it 8× more (up to 2⁻⁸ ≈ 3.9e-3 relative against the
+    /// 2⁻¹¹ of the test above): the losses must agree within 8e-3 (8× that test's bound), val
+    /// accuracy within two of the 128 samples — yet differ from both fp32 and fp16 (the bf16 kernels ran: the
+    /// profile names bf16 GEMM operands and no f16 ones). No loss scaling (bf16 has fp32's
+    /// range); killed and resumed it is the same run; a resume cannot switch precision.
+    @Test func bf16TrainsLikeFp32() throws {
+        let dir = try temporaryDirectory()
+        let (train, val) = try smallTask(dir)
+        let args = ["train", "--train-tokens", train, "--val-tokens", val, "--heads", "ep", "--ep-queries", "4", "--lr", "1.0",
+                    "--warmup-epochs", "1", "--epochs", "4", "--batch-size", "32", "--seed", "3"]
+        let full = try runVkprobe(args + ["--output", dir.appendingPathComponent("fp32").path])
+        let half = try runVkprobe(args + ["--head-precision", "fp16", "--output", dir.appendingPathComponent("fp16").path])
+        let bf = try runVkprobe(args + ["--head-precision", "bf16", "--profile", "1", "--output", dir.appendingPathComponent("bf16").path])
+        #expect(full.status == 0 && half.status == 0 && bf.status == 0, "\(full.stderr)\(half.stderr)\(bf.stderr)")
+        #expect(bf.stdout.contains("bf16 (bf16 GEMM operands, fp32 accumulation, no loss scaling)"), "\(bf.stdout)")
+        let a = try metricsWithoutTime(dir.appendingPathComponent("fp32"), "ep")
+        let h = try metricsWithoutTime(dir.appendingPathComponent("fp16"), "ep")
+        let b = try metricsWithoutTime(dir.appendingPathComponent("bf16"), "ep")
+        #expect(a.count == 4 && b.count == 4)
+        for (x, y) in zip(a, b) {
+            #expect(abs(x.val_loss - y.val_loss) <= 8e-3 * x.val_loss && abs(x.train_loss - y.train_loss) <= 8e-3 * x.train_loss,
+                    "epoch \(x.epoch): losses \(x.train_loss)/\(x.val_loss) vs \(y.train_loss)/\(y.val_loss)")
+            #expect(abs(x.val_acc1 - y.val_acc1) <= 200.0 / 128 + 1e-9, "epoch \(x.epoch): val acc \(x.val_acc1) vs \(y.val_acc1)")
+        }
+        #expect(zip(a, b).contains { $0.train_loss != $1.train_loss }, "bf16 gave fp32's losses bit for bit: the bf16 path did not run")
+        #expect(zip(h, b).contains { $0.train_loss != $1.train_loss }, "bf16 gave fp16's losses bit for bit")
+        let profile = try String(contentsOf: dir.appendingPathComponent("bf16/profile.json"), encoding: .utf8)
+        #expect(profile.contains("bf16") && !profile.contains(" f16"), "the profile of a bf16 step: \(profile.prefix(2000))")
+        // Killed after epoch 2's state and resumed: the same run as without the kill.
+        let killed = dir.appendingPathComponent("killed")
+        let interrupted = try runVkprobe(args + ["--head-precision", "bf16", "--output", killed.path], environment: ["VKPROBE_KILL_AT": "state:ep:1"])
+        #expect(interrupted.status != 0)
+        #expect(try runVkprobe(args + ["--head-precision", "bf16", "--output", killed.path, "--resume"]).status == 0)
+        #expect(try metricsWithoutTime(killed, "ep") == b, "a bf16 run resumed after a kill differs")
+        for other in [["--head-precision", "fp16"], ["--amp"], []] {
+            let switched = try runVkprobe(args + ["--output", killed.path, "--resume"] + other)
+            #expect(switched.status != 0 && switched.stderr.contains("bf16"), "\(other): \(switched.stderr)")
+        }
+        let both = try runVkprobe(args + ["--output", dir.appendingPathComponent("x").path, "--amp", "--head-precision", "bf16"])
+        #expect(both.status != 0 && both.stderr.contains("--amp is --head-precision fp16"), "\(both.stderr)")
+        let bad = try runVkprobe(args + ["--output", dir.appendingPathComponent("x").path, "--head-precision", "fp8"])
+        #expect(bad.status != 0 && bad.stderr.contains("fp32, fp16, bf16"), "\(bad.stderr)")
+    }
+
     /// A scale so large that the scaled gradients overflow: those steps are skipped (parameters
     /// untouched), the scale halves each time, and training goes on once they are finite.
     @Test func overflowingScaleSkipsStepsAndBacksOff() throws {
         let dir = try temporaryDirectory()
         let (train, val) = try smallTask(dir)
         var config = smallConfig(["lp_gap"])
-        config.amp = true; config.epochs = 3
+        config.precision = .fp16; config.epochs = 3
         let ctx = try makeContext()
         let trainer = try Trainer(config: config, ctx: ctx, train: try TokenDataset(path: train), val: try TokenDataset(path: val),
                                   output: dir.appendingPathComponent("run"))

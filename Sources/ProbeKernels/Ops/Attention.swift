@@ -21,7 +21,7 @@ extension KernelContext {
         let op = "attention"
         try checkDevice(op, q, k, v, out)
         let f16 = q.dtype == .f16
-        guard [q, k, v, out].allSatisfy({ $0.dtype == q.dtype }), q.dtype != .i32 else {
+        guard [q, k, v, out].allSatisfy({ $0.dtype == q.dtype }), q.dtype.isF32OrF16 else {
             throw OpError.dtype(op, "q \(q), k \(k), v \(v), out \(out): all f32 or all f16")
         }
         guard q.rank == 4, k.rank == 4, v.rank == 4, out.rank == 4 else {

@@ -2,23 +2,27 @@ import ProbeShaders
 import VulkanCompute
 
 extension KernelContext {
-    /// Copies `source` into `destination` elementwise (same shape, any strides, f32/f16 either side):
-    /// transpose, permute, slice, concat and dtype conversion are all this.
+    /// Copies `source` into `destination` elementwise (same shape, any strides; f32/f16 either side,
+    /// or f32/bf16 either side): transpose, permute, slice, concat and dtype conversion are all
+    /// this. f32 → f16 and f32 → bf16 round to nearest, ties to even.
     public func copy(_ source: Tensor, into destination: Tensor) throws {
         let op = "copy"
         try checkDevice(op, source, destination)
         guard source.shape == destination.shape else { throw OpError.shape(op, "source \(source), destination \(destination)") }
         guard source.rank <= 6 else { throw OpError.shape(op, "\(source): at most 6 axes") }
-        guard source.dtype != .i32, destination.dtype != .i32 else { throw OpError.dtype(op, "\(source) → \(destination): f32/f16 only") }
-        if source.count == 0 { return }
         let variant: CopyKernel.Variant
         let texelVariant: CopyTexelKernel.Variant
         switch (source.dtype, destination.dtype) {
+        case (.f32, .f32): (variant, texelVariant) = (.base, .base)
         case (.f16, .f32): (variant, texelVariant) = (.f16_f32, .f16_f32)
         case (.f32, .f16): (variant, texelVariant) = (.f32_f16, .f32_f16)
         case (.f16, .f16): (variant, texelVariant) = (.f16_f16, .f16_f16)
-        default: (variant, texelVariant) = (.base, .base)
+        case (.f32, .bf16): (variant, texelVariant) = (.f32_bf16, .f32_bf16)
+        case (.bf16, .f32): (variant, texelVariant) = (.bf16_f32, .bf16_f32)
+        case (.bf16, .bf16): (variant, texelVariant) = (.bf16_bf16, .bf16_bf16)
+        default: throw OpError.dtype(op, "\(source) → \(destination): f32/f16 either side, or f32/bf16 either side")
         }
+        if source.count == 0 { return }
         try forEachPiece(op, [source, destination], source.shape.indices.map { SplitAxis(size: source.shape[$0], axes: [$0, $0]) }) { t, _ in
             let flat = t[0].isDense && t[1].isDense
             let pad = 6 - t[0].rank
@@ -32,7 +36,7 @@ extension KernelContext {
             let vec4 = variants.elementsPerInvocation > 1 && t[0].count % 4 == 0 && od % 4 == 0
                 && (flat || t[1].isContiguous || (shape[5] % 4 == 0 && sOut[5] == 1 && sOut.prefix(5).allSatisfy { $0 % 4 == 0 }))
             let groups = elementGroups(vec4 ? t[0].count / 4 : t[0].count)
-            if variants.gemmTexel, let ts = texelBinding(bs, format: t[0].dtype == .f16 ? .r16f : .r32ui) {
+            if variants.gemmTexel, let ts = texelBinding(bs, format: [.f16: .r16f, .bf16: .r16ui][t[0].dtype] ?? .r32ui) {
                 let k = try kernel(CopyTexelKernel.self, texelVariant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4))
                 let push = CopyTexelKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: shape, sIn: sIn, sOut: sOut,
                                                 magic: divisors.map(\.magic), shifts: FastDivisor.packShifts(divisors))

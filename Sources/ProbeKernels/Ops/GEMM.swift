@@ -10,8 +10,8 @@ extension KernelContext {
     ///   (PyTorch Linear weights). C: (..., M, N) with contiguous rows. Up to two leading batch axes
     ///   (e.g. (B, heads)); any strides (views of packed projections work). An operand without the
     ///   batch axes is shared by every batch (stride 0).
-    /// - bias, scale: (N,), per column. Storage: f32 everywhere, f16 everywhere, or A and B f16 with
-    ///   C, bias and scale f32; accumulation is f32.
+    /// - bias, scale: (N,), per column. Storage: f32 everywhere, f16 everywhere, or A and B f16 or
+    ///   bf16 with C, bias and scale f32; accumulation is f32.
     /// - Operands beyond the binding limit are split over the batch axes, rows, columns, and K (the
     ///   pieces of K accumulate into C; bias and activation apply with the last one; not with
     ///   `residual`).
@@ -24,9 +24,9 @@ extension KernelContext {
         let dtype = c.dtype
         let desc = "A \(a)\(transA ? "ᵀ" : ""), B \(b)\(transB ? "ᵀ" : ""), C \(c)"
         let inputs: DType = a.dtype
-        guard dtype != .i32, a.dtype == b.dtype, inputs == dtype || (inputs == .f16 && dtype == .f32),
+        guard dtype.isF32OrF16, a.dtype == b.dtype, inputs == dtype || ((inputs == .f16 || inputs == .bf16) && dtype == .f32),
               [bias, scale].allSatisfy({ $0.map { $0.dtype == dtype } ?? true }) else {
-            throw OpError.dtype(op, "\(desc)\(bias.map { ", bias \($0)" } ?? ""): all f32, all f16, or A and B f16 with C, bias and scale f32")
+            throw OpError.dtype(op, "\(desc)\(bias.map { ", bias \($0)" } ?? ""): all f32, all f16, or A and B f16 or bf16 with C, bias and scale f32")
         }
         guard (2...4).contains(c.rank), a.rank == 2 || a.rank == c.rank, b.rank == 2 || b.rank == c.rank else {
             throw OpError.shape(op, "\(desc): ranks must be 2 to 4, and A and B either rank 2 or C's rank")
@@ -111,7 +111,7 @@ extension KernelContext {
         let r = a.rank, rb = b.rank
         let (sAi, sAk) = transA ? (a.strides[r - 1], a.strides[r - 2]) : (a.strides[r - 2], a.strides[r - 1])
         let (sBk, sBn) = transB ? (b.strides[rb - 1], b.strides[rb - 2]) : (b.strides[rb - 2], b.strides[rb - 1])
-        let f16 = c.dtype == .f16, f16in = c.dtype == .f32 && a.dtype == .f16
+        let f16 = c.dtype == .f16, f16in = c.dtype == .f32 && a.dtype == .f16, bf16in = a.dtype == .bf16
         let bindings = [bA, bB, bC, bBias, bScale]
         if stream.profiling { stream.opFlops = 2 * Double(M) * Double(N) * Double(K) * Double(batch) }
         let halfInputs = a.dtype == .f16 && b.dtype == .f16
@@ -145,7 +145,7 @@ extension KernelContext {
                 && (plan.swap ? plan.rows % 4 == 0 && plan.M % 4 == 0 : plan.cols % 4 == 0 && plan.N % 4 == 0)
             let (first, second) = plan.swap ? (bB, bA) : (bA, bB)
             if variants.gemmTexel, let tA = texelBinding(first, a.dtype), let tB = texelBinding(second, b.dtype) {
-                let k = try kernel(GemmCpuTexelKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
+                let k = try kernel(GemmCpuTexelKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base,
                                    .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
                                          VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
                                          SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4))
@@ -155,7 +155,7 @@ extension KernelContext {
                     sCi: c.strides[c.rank - 2], alpha: alpha, beta: beta, batchInner: inner, sAh: plan.a.inner, sBh: plan.b.inner, sCh: sCh), groups: groups)
                 return
             }
-            let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
+            let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base,
                                .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
                                      VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
                                      SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4))
@@ -165,7 +165,7 @@ extension KernelContext {
             let push = GemmTiledKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
                                             sAb: sAo, sAi: sAi, sAk: sAk, sBb: sBo, sBk: sBk, sBn: sBn, sCb: sCo, sCi: c.strides[c.rank - 2],
                                             alpha: alpha, beta: beta, batchInner: inner, sAh: sAh, sBh: sBh, sCh: sCh)
-            let k = try kernel(GemmTiledKernel.self, f16 ? .f16 : f16in ? .f16in : .base,
+            let k = try kernel(GemmTiledKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base,
                                .init(localSizeX: UInt32((bm / tm) * (bn / tn)), ACT: activation.rawValue, HAS_BIAS: bias != nil,
                                      BM: UInt32(bm), BN: UInt32(bn), BK: UInt32(bk), TM: UInt32(tm), TN: UInt32(tn),
                                      HAS_SCALE: scale != nil, RESIDUAL: residual))
@@ -176,7 +176,7 @@ extension KernelContext {
     /// `binding` read as a uniform texel buffer of four-element texels, its range widened to whole
     /// texels; nil where the buffer ends inside the last texel (the storage-buffer kernel then).
     func texelBinding(_ binding: Binding, _ dtype: DType) -> Binding? {
-        texelBinding(binding, format: dtype == .f16 ? .rgba16f : .rgba32f)
+        texelBinding(binding, format: [.f16: .rgba16f, .bf16: .rgba16ui][dtype] ?? .rgba32f)
     }
 
     /// `binding` read as a uniform texel buffer of `format`, widened to whole texels (nil where

@@ -9,7 +9,7 @@ extension KernelContext {
         let op = "layerNorm"
         let y = try out ?? empty(x.shape)
         try checkDevice(op, x, y); try requireF32(op, x)
-        guard y.dtype != .i32 else { throw OpError.dtype(op, "y \(y) must be f32 or f16") }
+        guard y.dtype.isF32OrF16 else { throw OpError.dtype(op, "y \(y) must be f32 or f16") }
         guard y.shape == x.shape else { throw OpError.shape(op, "x \(x), y \(y)") }
         let xv = try rows(x, op: op), yv = try rows(y, op: op)
         let (R, cols) = (xv.shape[0], xv.shape[1])
