@@ -2,6 +2,9 @@
 // ShaderCompiler plugin): for each source, one `enum <Name>Kernel: ShaderKernel` with
 //   - `Variant`: the builds of that source (Shaders/variants.txt), by their SPIR-V resource names;
 //   - `Push`: the push-constant block, field by field in declaration order (uint/int/float);
+//     sources whose blocks are identical (the texel and storage-buffer twins of one body, the GEMM
+//     family's shared block) share the first one's type, so a call site builds a block once for
+//     whichever of them it dispatches (and `Spec` too where their constants are the same);
 //   - `Spec`: the specialization constants in constant_id order (the workgroup size is
 //     `localSizeX`), with the GLSL defaults;
 //   - `bindingCount`: the storage buffers the kernel declares.
@@ -24,8 +27,8 @@ struct GeneratorError: Error, CustomStringConvertible {
 struct Build { let output: String; let source: String; let defines: [String] }
 
 /// One push-constant field; `count` > 1 for a fixed array (`uint shape[6]`).
-struct Field: Equatable { let type: String; let name: String; var count = 1 }
-struct SpecConstant: Equatable { let id: Int; let type: String; let name: String; let defaultValue: String }
+struct Field: Hashable { let type: String; let name: String; var count = 1 }
+struct SpecConstant: Hashable { let id: Int; let type: String; let name: String; let defaultValue: String }
 struct Interface: Equatable {
     var push: [Field] = []
     var specs: [SpecConstant] = []
@@ -161,7 +164,9 @@ func swiftValue(_ spec: SpecConstant) -> String {
     }
 }
 
-func render(_ source: String, _ outputs: [String], _ i: Interface) -> String {
+/// `sharedPush`, `sharedSpec`: the kernel types whose identical `Push` and `Spec` this one reuses
+/// (nil: it declares its own).
+func render(_ source: String, _ outputs: [String], _ i: Interface, sharedPush: String?, sharedSpec: String?) -> String {
     let stem = (source.split(separator: "/").last.map(String.init) ?? source).replacingOccurrences(of: ".comp", with: "")
     var s = "/// `Shaders/\(source)`: \(i.bindings) storage buffers, \(i.push.map(\.count).reduce(0, +)) push-constant words.\n"
     s += "public enum \(typeName(source))Kernel: ShaderKernel {\n"
@@ -184,6 +189,10 @@ func render(_ source: String, _ outputs: [String], _ i: Interface) -> String {
         t == "float" ? v : t == "int" ? "Int32(truncatingIfNeeded: \(v))" : "UInt32(truncatingIfNeeded: \(v))"
     }
     func word(_ t: String, _ v: String) -> String { t == "float" ? "\(v).bitPattern" : t == "int" ? "UInt32(bitPattern: \(v))" : v }
+    if let sharedPush {
+        s += "    /// The same push-constant block as \(sharedPush)'s.\n    public typealias Push = \(sharedPush).Push\n"
+        return s + renderSpec(i, shared: sharedSpec) + "}\n"
+    }
     s += "    public struct Push: ShaderPush {\n"
     for f in i.push {
         s += "        public var \(ident(f.name)): \(f.count > 1 ? "[\(swiftScalar(f.type))]" : swiftScalar(f.type))\n"
@@ -203,7 +212,12 @@ func render(_ source: String, _ outputs: [String], _ i: Interface) -> String {
     let words = i.push.map { f in f.count > 1 ? "\(ident(f.name))\(f.type == "uint" ? "" : ".map { \(word(f.type, "$0")) }")" : "[\(word(f.type, ident(f.name)))]" }
     s += "        public var words: [UInt32] { \(words.isEmpty ? "[]" : words.joined(separator: " + ")) }\n"
     s += "    }\n"
-    s += "    public struct Spec: ShaderSpec {\n"
+    return s + renderSpec(i, shared: sharedSpec) + "}\n"
+}
+
+func renderSpec(_ i: Interface, shared: String?) -> String {
+    if let shared { return "    /// The same specialization constants as \(shared)'s.\n    public typealias Spec = \(shared).Spec\n" }
+    var s = "    public struct Spec: ShaderSpec {\n"
     func swiftType(_ t: String) -> String { ["bool": "Bool", "float": "Float", "int": "Int32"][t] ?? "UInt32" }
     for c in i.specs { s += "        public var \(ident(c.name)): \(swiftType(c.type))   // constant_id \(c.id)\n" }
     let specParams = i.specs.map { c in c.name == "localSizeX" ? "localSizeX: UInt32" : "\(c.name): \(swiftType(c.type)) = \(swiftValue(c))" }
@@ -220,7 +234,6 @@ func render(_ source: String, _ outputs: [String], _ i: Interface) -> String {
     }
     s += "        public var values: [UInt32] { [\(values.joined(separator: ", "))] }\n"
     s += "    }\n"
-    s += "}\n"
     return s
 }
 
@@ -245,14 +258,22 @@ do {
     for (name, value) in try sharedConstants(shaders) { text += "    public static let \(name): UInt32 = \(value)\n" }
     text += "}\n\n"
     var names: [String] = []
-    for source in bySource.keys.sorted() {
+    var pushOwners: [[Field]: (kernel: String, specs: [SpecConstant])] = [:]
+    // Cooperative-matrix sources last: they are built only with the pinned compiler, so the
+    // shared GEMM block's owner does not depend on it.
+    for source in bySource.keys.sorted(by: { a, b in a.hasPrefix("coopmat/") == b.hasPrefix("coopmat/") ? a < b : !a.hasPrefix("coopmat/") }) {
         let group = bySource[source]!
         let first = group[0].1
         for (b, i) in group.dropFirst() where i != first {
             throw GeneratorError("\(b.output) (\(source) with \(b.defines.joined(separator: " "))) has another interface than \(group[0].0.output); give it its own source or keep push constants, constants and bindings the same")
         }
-        text += render(source, group.map(\.0.output), first) + "\n"
-        names.append("\(typeName(source))Kernel.self")
+        let kernel = "\(typeName(source))Kernel"
+        let owner = first.push.isEmpty ? nil : pushOwners[first.push]
+        if owner == nil && !first.push.isEmpty { pushOwners[first.push] = (kernel, first.specs) }
+        // Constants are shared only along with the push block (twins of one body).
+        let specOwner = owner.flatMap { $0.specs == first.specs ? $0.kernel : nil }
+        text += render(source, group.map(\.0.output), first, sharedPush: owner?.kernel, sharedSpec: specOwner) + "\n"
+        names.append("\(kernel).self")
     }
     text += "/// Every kernel type, for tests that dispatch each module once.\npublic let allShaderKernels: [any ShaderKernel.Type] = [\(names.joined(separator: ", "))]\n"
     let url = URL(fileURLWithPath: output)

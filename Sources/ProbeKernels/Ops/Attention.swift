@@ -83,26 +83,21 @@ extension KernelContext {
             let items = pq * ((Dv + chunk - 1) / chunk)
             let groups = ((items + Int(local) - 1) / Int(local), 1, pb * ph)
             if stream.profiling { stream.opFlops = 2 * Double(pb * ph * pq * Lk) * Double(D + Dv) }
-            // q, k, v as texel buffers where their buffers hold whole texels (as the CPU GEMM).
-            if variants.gemmTexel, let tq = texelBinding(bq, q.dtype), let tk = texelBinding(bk, k.dtype), let tv = texelBinding(bv, v.dtype) {
-                let kern = try kernel(AttentionTexelKernel.self, f16 ? .f16 : .base,
-                                      .init(localSizeX: local, CHUNK: UInt32(chunk), WRITE_PROBS: probs != nil))
-                let push = AttentionTexelKernel.Push(H: ph, Lq: pq, Lk: Lk, D: D, Dv: Dv,
-                                                     offQ: oq, qb: t[0].strides[0], qh: t[0].strides[1], ql: t[0].strides[2],
-                                                     offK: ok, kb: t[1].strides[0], kh: t[1].strides[1], kl: t[1].strides[2],
-                                                     offV: ov, vb: t[2].strides[0], vh: t[2].strides[1], vl: t[2].strides[2],
-                                                     offO: oo, ob: t[3].strides[0], oh: t[3].strides[1], ol: t[3].strides[2],
-                                                     offP: op_, offL: ol, scale: scale)
-                try stream.dispatch(kern, [tq, tk, tv, bo, bp, bl], push: push, groups: groups)
-                return
-            }
-            let kern = try kernel(AttentionKernel.self, f16 ? .f16 : .base, .init(localSizeX: local, CHUNK: UInt32(chunk), WRITE_PROBS: probs != nil))
+            // One push block for either kernel (the texel twin shares AttentionKernel.Push).
             let push = AttentionKernel.Push(H: ph, Lq: pq, Lk: Lk, D: D, Dv: Dv,
                                             offQ: oq, qb: t[0].strides[0], qh: t[0].strides[1], ql: t[0].strides[2],
                                             offK: ok, kb: t[1].strides[0], kh: t[1].strides[1], kl: t[1].strides[2],
                                             offV: ov, vb: t[2].strides[0], vh: t[2].strides[1], vl: t[2].strides[2],
                                             offO: oo, ob: t[3].strides[0], oh: t[3].strides[1], ol: t[3].strides[2],
                                             offP: op_, offL: ol, scale: scale)
+            // q, k, v as texel buffers where their buffers hold whole texels (as the CPU GEMM).
+            if variants.gemmTexel, let tq = texelBinding(bq, q.dtype), let tk = texelBinding(bk, k.dtype), let tv = texelBinding(bv, v.dtype) {
+                let kern = try kernel(AttentionTexelKernel.self, f16 ? .f16 : .base,
+                                      .init(localSizeX: local, CHUNK: UInt32(chunk), WRITE_PROBS: probs != nil))
+                try stream.dispatch(kern, [tq, tk, tv, bo, bp, bl], push: push, groups: groups)
+                return
+            }
+            let kern = try kernel(AttentionKernel.self, f16 ? .f16 : .base, .init(localSizeX: local, CHUNK: UInt32(chunk), WRITE_PROBS: probs != nil))
             try stream.dispatch(kern, [bq, bk, bv, bo, bp, bl], push: push, groups: groups)
         }
         return probs.map { AttentionSaved(probs: $0, logSumExp: lse!) }

@@ -36,16 +36,15 @@ extension KernelContext {
             let vec4 = variants.elementsPerInvocation > 1 && t[0].count % 4 == 0 && od % 4 == 0
                 && (flat || t[1].isContiguous || (shape[5] % 4 == 0 && sOut[5] == 1 && sOut.prefix(5).allSatisfy { $0 % 4 == 0 }))
             let groups = elementGroups(vec4 ? t[0].count / 4 : t[0].count)
+            // One push block for either kernel (the texel twin shares CopyKernel.Push).
+            let push = CopyKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: shape, sIn: sIn, sOut: sOut,
+                                       magic: divisors.map(\.magic), shifts: FastDivisor.packShifts(divisors))
             if variants.gemmTexel, let ts = texelBinding(bs, format: [.f16: .r16f, .bf16: .r16ui][t[0].dtype] ?? .r32ui) {
                 let k = try kernel(CopyTexelKernel.self, texelVariant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4))
-                let push = CopyTexelKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: shape, sIn: sIn, sOut: sOut,
-                                                magic: divisors.map(\.magic), shifts: FastDivisor.packShifts(divisors))
                 try stream.dispatch(k, [ts, bd], push: push, groups: groups)
                 return
             }
             let k = try kernel(CopyKernel.self, variant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4))
-            let push = CopyKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: shape, sIn: sIn, sOut: sOut,
-                                       magic: divisors.map(\.magic), shifts: FastDivisor.packShifts(divisors))
             try stream.dispatch(k, [bs, bd], push: push, groups: groups)
         }
     }

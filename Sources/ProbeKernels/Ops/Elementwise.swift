@@ -80,20 +80,17 @@ extension KernelContext {
             // Four outputs per float4 store on CPU devices (lavapipe pays per store and lane).
             let vec4 = variants.elementsPerInvocation > 1 && t[2].count % 4 == 0 && oz % 4 == 0
             let groups = elementGroups(vec4 ? t[2].count / 4 : t[2].count)
-            if variants.gemmTexel, let tx = texelBinding(wx, format: .r32ui), let ty = texelBinding(wy, format: .r32ui) {
-                let k = try kernel(BinaryTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4))
-                let push = BinaryTexelKernel.Push(n: t[2].count, d1: s[1], d2: s[2], d3: s[3], offX: ox, offY: oy, offZ: oz,
-                                                  sx0: sx[0], sx1: sx[1], sx2: sx[2], sx3: sx[3], sy0: sy[0], sy1: sy[1], sy2: sy[2], sy3: sy[3],
-                                                  alpha: alpha, beta: beta, m1: dv[0].magic, m2: dv[1].magic, m3: dv[2].magic,
-                                                  shifts: FastDivisor.packShifts(dv))
-                try stream.dispatch(k, [tx, ty, wz], push: push, groups: groups)
-                return
-            }
-            let k = try kernel(BinaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4))
+            // One push block for either kernel (the texel twin shares BinaryKernel.Push).
             let push = BinaryKernel.Push(n: t[2].count, d1: s[1], d2: s[2], d3: s[3], offX: ox, offY: oy, offZ: oz,
                                          sx0: sx[0], sx1: sx[1], sx2: sx[2], sx3: sx[3], sy0: sy[0], sy1: sy[1], sy2: sy[2], sy3: sy[3],
                                          alpha: alpha, beta: beta, m1: dv[0].magic, m2: dv[1].magic, m3: dv[2].magic,
                                          shifts: FastDivisor.packShifts(dv))
+            if variants.gemmTexel, let tx = texelBinding(wx, format: .r32ui), let ty = texelBinding(wy, format: .r32ui) {
+                let k = try kernel(BinaryTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4))
+                try stream.dispatch(k, [tx, ty, wz], push: push, groups: groups)
+                return
+            }
+            let k = try kernel(BinaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4))
             try stream.dispatch(k, [wx, wy, wz], push: push, groups: groups)
         }
         return z

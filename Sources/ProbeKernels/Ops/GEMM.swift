@@ -116,10 +116,12 @@ extension KernelContext {
         if stream.profiling { stream.opFlops = 2 * Double(M) * Double(N) * Double(K) * Double(batch) }
         let halfInputs = a.dtype == .f16 && b.dtype == .f16
         let viaCoopmat = try halfInputs && (path == .coopmat || (path == .automatic && variants.gemm == .tiled && useCoopmat()))
+        // Every GEMM kernel reads the same push block (gemm_common.glsl); the CPU-shaped one may
+        // compute the transposed product and builds its own from its plan.
+        let push = GemmCpuKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
+                                      sAb: sAo, sAi: sAi, sAk: sAk, sBb: sBo, sBk: sBk, sBn: sBn, sCb: sCo, sCi: c.strides[c.rank - 2],
+                                      alpha: alpha, beta: beta, batchInner: inner, sAh: sAh, sBh: sBh, sCh: sCh)
         if viaCoopmat {
-            let push = GemmCoopmatKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
-                                              sAb: sAo, sAi: sAi, sAk: sAk, sBb: sBo, sBk: sBk, sBn: sBn, sCb: sCo, sCi: c.strides[c.rank - 2],
-                                              alpha: alpha, beta: beta, batchInner: inner, sAh: sAh, sBh: sBh, sCh: sCh)
             let local = UInt32(CooperativeMatrixGEMM.subgroupsPerWorkgroup * device.capabilities.subgroupSize)
             let k = try kernel(GemmCoopmatKernel.self, f16 ? .f16 : .f16in,
                                .init(localSizeX: local, ACT: activation.rawValue, HAS_BIAS: bias != nil, HAS_SCALE: scale != nil, RESIDUAL: residual))
@@ -134,37 +136,29 @@ extension KernelContext {
                             lanes: lanes, maxRows: maxRows, maxCols: maxCols)
             }
             let plan = variants.cpuGEMMSwapRule.map { form($0) } ?? CPUGEMMPlan.choose(M: M, N: N, form)
-            let push = GemmCpuKernel.Push(M: plan.M, N: plan.N, K: K, batch: batch, offA: plan.offA, offB: plan.offB, offC: offC, offBias: offBias,
-                                          offScale: offScale, sAb: plan.a.outer, sAi: plan.a.i, sAk: plan.a.k, sBb: plan.b.outer, sBk: plan.b.k,
-                                          sBn: plan.b.n, sCb: sCo, sCi: c.strides[c.rank - 2], alpha: alpha, beta: beta, batchInner: inner,
-                                          sAh: plan.a.inner, sBh: plan.b.inner, sCh: sCh)
+            let planned = GemmCpuKernel.Push(M: plan.M, N: plan.N, K: K, batch: batch, offA: plan.offA, offB: plan.offB, offC: offC, offBias: offBias,
+                                             offScale: offScale, sAb: plan.a.outer, sAi: plan.a.i, sAk: plan.a.k, sBb: plan.b.outer, sBk: plan.b.k,
+                                             sBn: plan.b.n, sCb: sCo, sCi: c.strides[c.rank - 2], alpha: alpha, beta: beta, batchInner: inner,
+                                             sAh: plan.a.inner, sBh: plan.b.inner, sCh: sCh)
             let groups = ((plan.N + Int(plan.cols) - 1) / Int(plan.cols), (plan.M + Int(lanes * plan.rows) - 1) / Int(lanes * plan.rows), batch)
             // float4 stores along C's rows (lavapipe pays per store instruction and lane).
             let store4 = variants.gemmStore4 && [offC, sCo, sCh, c.strides[c.rank - 2]].allSatisfy { $0 % 4 == 0 }
                 && (bias == nil || offBias % 4 == 0) && (scale == nil || offScale % 4 == 0)
                 && (plan.swap ? plan.rows % 4 == 0 && plan.M % 4 == 0 : plan.cols % 4 == 0 && plan.N % 4 == 0)
             let (first, second) = plan.swap ? (bB, bA) : (bA, bB)
+            // One spec and push block for either kernel (the texel twin shares them).
+            let spec = GemmCpuKernel.Spec(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
+                                          VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
+                                          SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4)
             if variants.gemmTexel, let tA = texelBinding(first, a.dtype), let tB = texelBinding(second, b.dtype) {
-                let k = try kernel(GemmCpuTexelKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base,
-                                   .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
-                                         VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
-                                         SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4))
-                try stream.dispatch(k, [tA, tB, bC, bBias, bScale], push: GemmCpuTexelKernel.Push(
-                    M: plan.M, N: plan.N, K: K, batch: batch, offA: plan.offA, offB: plan.offB, offC: offC, offBias: offBias, offScale: offScale,
-                    sAb: plan.a.outer, sAi: plan.a.i, sAk: plan.a.k, sBb: plan.b.outer, sBk: plan.b.k, sBn: plan.b.n, sCb: sCo,
-                    sCi: c.strides[c.rank - 2], alpha: alpha, beta: beta, batchInner: inner, sAh: plan.a.inner, sBh: plan.b.inner, sCh: sCh), groups: groups)
+                let k = try kernel(GemmCpuTexelKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base, spec)
+                try stream.dispatch(k, [tA, tB, bC, bBias, bScale], push: planned, groups: groups)
                 return
             }
-            let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base,
-                               .init(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
-                                     VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
-                                     SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4))
-            try stream.dispatch(k, [first, second, bC, bBias, bScale], push: push, groups: groups)
+            let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base, spec)
+            try stream.dispatch(k, [first, second, bC, bBias, bScale], push: planned, groups: groups)
         case .tiled:
             let (bm, bn, bk, tm, tn) = (64, 64, 16, 4, 4)
-            let push = GemmTiledKernel.Push(M: M, N: N, K: K, batch: batch, offA: offA, offB: offB, offC: offC, offBias: offBias, offScale: offScale,
-                                            sAb: sAo, sAi: sAi, sAk: sAk, sBb: sBo, sBk: sBk, sBn: sBn, sCb: sCo, sCi: c.strides[c.rank - 2],
-                                            alpha: alpha, beta: beta, batchInner: inner, sAh: sAh, sBh: sBh, sCh: sCh)
             let k = try kernel(GemmTiledKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base,
                                .init(localSizeX: UInt32((bm / tm) * (bn / tn)), ACT: activation.rawValue, HAS_BIAS: bias != nil,
                                      BM: UInt32(bm), BN: UInt32(bn), BK: UInt32(bk), TM: UInt32(tm), TN: UInt32(tn),
