@@ -23,8 +23,9 @@ layout(constant_id = VEC4_BN_ID) const bool VEC4_BN = false;
 // (i, j) of that product at C(j, i), so bias and scale still index C's columns. Used when C has
 // few rows: lanes then run along C's columns instead of idling on clamped duplicate rows.
 layout(constant_id = 10) const bool SWAP_C = false;
-// With VEC4_BN: A contiguous along M (a transposed operand, e.g. dW = dYᵀ·X), M, ROWS and every A
-// offset and K stride multiples of 4: each lane's rows are ROWS/4 float4 gathers per K step.
+// A contiguous along M (a transposed operand, e.g. dW = dYᵀ·X, or Xᵀ in the transposed form of
+// an aggregation A·X), M, ROWS and every A offset and K stride multiples of 4: each lane's rows are
+// ROWS/4 float4 gathers per K step (with VEC4_BN, or B read one element at a time).
 layout(constant_id = 11) const bool VEC4_AM = false;
 // Store C four elements at a time along its rows: a lane's COLS columns (direct form; COLS and N
 // multiples of 4) or, with SWAP_C, its ROWS rows of Cᵀ, consecutive in a row of C (ROWS and M
@@ -133,7 +134,15 @@ void main() {
         }
     } else for (uint k = 0; k < p.K; ++k) {
         float av[ROWS];
-        [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A1(rowA[r] + k * p.sAk);
+        if (VEC4_AM) {
+            uint at = (baseA >> 2) + k * (p.sAk >> 2), lastQuad = p.M / 4u - 1u;
+            [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
+                vec4 v = A4(at + min(i0 / 4u + q, lastQuad));
+                av[4 * q] = v.x; av[4 * q + 1] = v.y; av[4 * q + 2] = v.z; av[4 * q + 3] = v.w;
+            }
+        } else {
+            [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A1(rowA[r] + k * p.sAk);
+        }
         [[unroll]] for (uint c = 0; c < COLS; ++c) {
             float bv = B1(colB[c] + k * p.sBk);
             [[unroll]] for (uint r = 0; r < ROWS; ++r) acc[r][c] = fma(av[r], bv, acc[r][c]);

@@ -36,6 +36,10 @@ let gemmCases: [GEMMCase] = [
     // of rows past M (68 of 128), K not a multiple of 4, β; and M beyond the transposed form's 256.
     GEMMCase(batch: 2, M: 68, N: 36, K: 13, transA: true, bias: true),
     GEMMCase(batch: 1, M: 260, N: 12, K: 7, transA: true, beta: 0.5),
+    // A contiguous along M with B read one element at a time (transposed in the direct form; an
+    // aggregation A·X in the transposed one): float4 gathers along M without the N-vector path.
+    GEMMCase(batch: 2, M: 36, N: 13, K: 11, transA: true, transB: true, bias: true),
+    GEMMCase(batch: 2, M: 12, N: 40, K: 25, bias: true),
 ]
 
 @Suite struct GEMMTests {

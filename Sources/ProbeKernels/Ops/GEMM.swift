@@ -230,12 +230,13 @@ struct CPUGEMMPlan {
         // float4 loads along N of a row-major B (the aggregation A·X, dY·W).
         vec4BN = !vec4K && b.n == 1 && self.N % 4 == 0 && cols % 4 == 0 && [self.offB, b.k, b.outer, b.inner].allSatisfy { $0 % 4 == 0 }
         vec4A = !vec4K && aligned4 && a.k == 1
-        // float4 gathers along M of an A contiguous along M (dW = dYᵀ·X), with the N-vector path.
-        vec4AM = vec4BN && !vec4A && a.i == 1 && self.M % 4 == 0 && rows % 4 == 0 && [self.offA, a.k, a.outer, a.inner].allSatisfy { $0 % 4 == 0 }
+        // float4 gathers along M of an A contiguous along M (dW = dYᵀ·X; Xᵀ of a transposed A·X),
+        // with the N-vector path or scalar B.
+        vec4AM = !vec4K && !vec4A && a.i == 1 && self.M % 4 == 0 && rows % 4 == 0 && [self.offA, a.k, a.outer, a.inner].allSatisfy { $0 % 4 == 0 }
     }
 
     /// How much of the work runs on float4 paths (to choose between the two forms).
-    var vectorScore: Int { vec4K ? 3 : vec4BN && (vec4A || vec4AM) ? 2 : vec4BN || vec4A ? 1 : 0 }
+    var vectorScore: Int { vec4K ? 3 : vec4BN && (vec4A || vec4AM) ? 2 : vec4BN || vec4A || vec4AM ? 1 : 0 }
 
     /// Few rows of C (a small batch through a Linear): compute Cᵀ = Bᵀ·Aᵀ so that the lanes run
     /// along C's columns (the kernel stores element (i, j) at C(j, i)), measured on lavapipe for
@@ -244,10 +245,15 @@ struct CPUGEMMPlan {
     /// amortise its loads and that form has float4 paths the transposed one lacks (dX = dY·W at
     /// 196×768×768: 31–35 GFLOP/s direct, 25 transposed; EP's aggregation at 32 rows is faster
     /// transposed, float4 or not).
+    /// But with rows enough to give every lane two (16+), more float4 paths in the direct form win:
+    /// EP's aggregation (B, 32, 196)·(B, 196, 768), direct with float4 A and B, transposed with
+    /// float4 A only, 34.6 vs 53.3 ms at B 64 on a 2-core Xeon's lavapipe (EP's step 1.1–1.25 s →
+    /// 0.72–0.83 s at B 256).
     static func choose(M: Int, N: Int, _ form: (Bool) -> CPUGEMMPlan) -> CPUGEMMPlan {
         let direct = form(false)
         guard M <= 256 && N >= M else { return direct }
         let swapped = form(true)
+        if M >= 16 && direct.vectorScore > swapped.vectorScore { return direct }
         return M < 128 || swapped.vectorScore >= direct.vectorScore ? swapped : direct
     }
 }
