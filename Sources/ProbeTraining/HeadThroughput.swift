@@ -17,8 +17,9 @@ public struct HeadReport: Codable, Sendable {
 
 /// Measures a probe head's training step (pooling → BN → Linear, cross-entropy, backward) on the
 /// device: median over `repeats` after one warm-up, timed with GPU timestamps.
-public func measureTrainingStep(_ layout: ProbeHeadLayout, ctx: KernelContext, batch: Int, repeats: Int = 3) throws -> Double {
-    let step = try trainingStep(layout, ctx: ctx, batch: batch)
+public func measureTrainingStep(_ layout: ProbeHeadLayout, ctx: KernelContext, batch: Int, repeats: Int = 3,
+                                precision: HeadPrecision = .fp32) throws -> Double {
+    let step = try trainingStep(layout, ctx: ctx, batch: batch, precision: precision)
     var times: [Double] = []
     for i in 0...repeats {
         try ctx.stream.beginRegion("step")
@@ -32,9 +33,12 @@ public func measureTrainingStep(_ layout: ProbeHeadLayout, ctx: KernelContext, b
 }
 
 /// One training step of a head on random tokens (recorded, not finished): forward, loss, backward.
-/// `tokens` (B, N, D) may be shared by several heads' steps (one upload for all).
-public func trainingStep(_ layout: ProbeHeadLayout, ctx: KernelContext, batch: Int, tokens: Tensor? = nil) throws -> () throws -> Void {
+/// `tokens` (B, N, D) may be shared by several heads' steps (one upload for all); `precision` is
+/// `--head-precision`'s (fp16 without its loss scaling, whose cost is one read per step).
+public func trainingStep(_ layout: ProbeHeadLayout, ctx: KernelContext, batch: Int, tokens: Tensor? = nil,
+                         precision: HeadPrecision = .fp32) throws -> () throws -> Void {
     let gpu = GPUBackend(ctx)
+    gpu.gemmInputs = precision.gemmInputs
     let state = try ProbeHeadState(layout: layout, backend: gpu, seed: 1)
     let o = layout.pooling.options
     var rng = InitRNG(seed: 3)

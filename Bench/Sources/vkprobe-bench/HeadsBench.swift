@@ -21,8 +21,10 @@ struct HeadsBench: ParsableCommand {
     @Option(help: "With --profile: write the profiles as JSON to this file.") var profileJSON: String?
     @Option(help: "Shape override B,N,D,C.") var shape: String?
     @Flag(help: "Also time every listed head's step from one shared batch, recorded together, against the sum of their single-head times.") var together = false
+    @Option(help: "The heads' GEMM operands: fp32, fp16 or bf16 (as vkprobe train --head-precision; the PyTorch peer is timed for fp32 records only).") var headPrecision = "fp32"
 
     func run() throws {
+        guard let precision = HeadPrecision(rawValue: headPrecision) else { throw ValidationError("--head-precision fp32, fp16 or bf16") }
         let dev = try ComputeDevice(options: DeviceOptions(selector: device), shaders: BundledShaders.shared)
         // VKPROBE_COMMANDS_PER_SUBMIT: how many dispatches a submission holds (on a CPU device,
         // recording the next chunk competes with the execution of the last for the same cores).
@@ -44,14 +46,14 @@ struct HeadsBench: ParsableCommand {
                 print("  \(name): \(error)"); continue
             }
             let layout = ProbeHeadLayout(pooling: pooling, classes: C)
-            let imagesPerSecond = try measureTrainingStep(layout, ctx: ctx, batch: B, repeats: repeats)
+            let imagesPerSecond = try measureTrainingStep(layout, ctx: ctx, batch: B, repeats: repeats, precision: precision)
             let ms = Double(B) / imagesPerSecond * 1e3
             let flops = 2.0 * 3.0 * Double(layout.forwardMACs) * Double(B)
-            records.append(BenchRecord(op: "head:\(name)", shape: [B, N, D, C], dtype: "f32", variant: "fwd+bwd", median_ms: ms,
+            records.append(BenchRecord(op: "head:\(name)", shape: [B, N, D, C], dtype: precision == .fp32 ? "f32" : precision.rawValue, variant: "fwd+bwd", median_ms: ms,
                                        gflops: flops / (ms * 1e6), gbps: Double(B * N * D * 4) / (ms * 1e6), device: dev.name))
             FileHandle.standardError.write(Data(String(format: "  %@: %.1f images/s\n", name, imagesPerSecond).utf8))
             if profile {
-                let step = try trainingStep(layout, ctx: ctx, batch: B)
+                let step = try trainingStep(layout, ctx: ctx, batch: B, precision: precision)
                 try step(); try ctx.finish()   // warm-up
                 let report = try ctx.profile { try step() }
                 profiles[name] = report
@@ -68,7 +70,7 @@ struct HeadsBench: ParsableCommand {
                 return (name, ProbeHeadLayout(pooling: pooling, classes: C))
             }
             let x = try ctx.tensor((0..<(B * N * D)).map { Float(($0 * 7919) % 2001) / 1000 - 1 }, [B, N, D])
-            let steps = try heads.map { try trainingStep($0.1, ctx: ctx, batch: B, tokens: x) }
+            let steps = try heads.map { try trainingStep($0.1, ctx: ctx, batch: B, tokens: x, precision: precision) }
             var times: [Double] = []
             for i in 0...repeats {
                 try ctx.stream.beginRegion("all")
