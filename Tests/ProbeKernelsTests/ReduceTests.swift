@@ -4,9 +4,11 @@ import Testing
 @testable import ProbeKernels
 
 @Suite struct ReduceTests {
-    @Test func reductionsOverEveryAxis() throws {
-        let ctx = try makeContext()
-        // (3, 7, 8) and (2, 13, 12): inner sizes in fours, the float4 path of sums over a middle axis.
+    /// x read as a texel buffer (lavapipe's default) or as a storage buffer; reduced axes of 197
+    /// take the sixteen-at-a-time path of sums and its tail.
+    @Test(arguments: [true, false]) func reductionsOverEveryAxis(texel: Bool) throws {
+        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
+        // (3, 7, 8) and (2, 13, 12): inner sizes in fours.
         for shape in [[1], [7], [197, 3], [3, 7, 5], [2, 1, 197], [3, 7, 8], [2, 13, 12]] {
             let x = randomValues(shape.reduce(1, *), seed: UInt64(shape.count))
             let t = try upload(ctx, x, shape)

@@ -49,7 +49,14 @@ extension KernelContext {
                                              scale: kind == .mean ? 1 / Float(R) : 1, accumulate: acc ? 1 : 0)
             // One output per invocation: each already loops over the reduced axis, and on lavapipe
             // grid-striding over outputs as well halved the mean over a 147 MB token batch.
-            try stream.dispatch(k, [bx, bo, ba], push: push, groups: (groups(n, Int(variants.elementwiseLocal)), 1, 1))
+            let groups = (groups(n, Int(variants.elementwiseLocal)), 1, 1)
+            // x as a texel buffer where its buffer allows (as the copies): a gather per step of r.
+            if variants.gemmTexel, let tx = texelBinding(bx, format: .r32ui) {
+                let kt = try kernel(ReduceAxisTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.kernelCode))
+                try stream.dispatch(kt, [tx, bo, ba], push: push, groups: groups)
+                return
+            }
+            try stream.dispatch(k, [bx, bo, ba], push: push, groups: groups)
         }
         return (values, argmax)
     }
