@@ -24,7 +24,7 @@ public enum HeadPrecision: String, Codable, Sendable, CaseIterable {
     public var gemmInputs: DType? { [.fp16: DType.f16, .bf16: .bf16][self] }
     /// fp16 needs dynamic loss scaling (`LossScaler`): its range ends at 65504 and gradients below
     /// 2⁻²⁴ vanish. bf16 has fp32's exponent range and, as PyTorch's autocast with bf16, trains
-    /// without one (its 8 fraction bits round more coarsely than fp16's 11 instead).
+    /// without one (its 8 significant bits round more coarsely than fp16's 11 instead).
     public var usesLossScaling: Bool { self == .fp16 }
 }
 
