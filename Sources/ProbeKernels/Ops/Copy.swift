@@ -39,7 +39,7 @@ extension KernelContext {
             // One push block for either kernel (the texel twin shares CopyKernel.Push).
             let push = CopyKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: shape, sIn: sIn, sOut: sOut,
                                        magic: divisors.map(\.magic), shifts: FastDivisor.packShifts(divisors))
-            if variants.gemmTexel, let ts = texelBinding(bs, format: [.f16: .r16f, .bf16: .r16ui][t[0].dtype] ?? .r32ui) {
+            if variants.gemmTexel, let ts = texelBinding(bs, format: texelFormat(t[0].dtype, elements: 1)) {
                 let k = try kernel(CopyTexelKernel.self, texelVariant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4))
                 try stream.dispatch(k, [ts, bd], push: push, groups: groups)
                 return

@@ -170,7 +170,21 @@ extension KernelContext {
     /// `binding` read as a uniform texel buffer of four-element texels, its range widened to whole
     /// texels; nil where the buffer ends inside the last texel (the storage-buffer kernel then).
     func texelBinding(_ binding: Binding, _ dtype: DType) -> Binding? {
-        texelBinding(binding, format: [.f16: .rgba16f, .bf16: .rgba16ui][dtype] ?? .rgba32f)
+        texelBinding(binding, format: texelFormat(dtype, elements: 4))
+    }
+
+    /// How texels of one or four elements of `dtype` are read: f16 as halves, bf16 as 16-bit
+    /// integers (widened by the shader), f32 as floats — or, one at a time, as bits (R32UI), so
+    /// that copies move every pattern exactly.
+    func texelFormat(_ dtype: DType, elements: Int) -> TexelFormat {
+        switch (dtype, elements) {
+        case (.f16, 1): return .r16f
+        case (.f16, _): return .rgba16f
+        case (.bf16, 1): return .r16ui
+        case (.bf16, _): return .rgba16ui
+        case (_, 1): return .r32ui
+        default: return .rgba32f
+        }
     }
 
     /// `binding` read as a uniform texel buffer of `format`, widened to whole texels (nil where
