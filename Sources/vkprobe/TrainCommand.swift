@@ -88,7 +88,7 @@ struct TrainCommand: ParsableCommand {
             guard let chosen = HeadPrecision(rawValue: headPrecision) else {
                 throw TrainingError("--head-precision \(headPrecision): expected one of \(HeadPrecision.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            if amp && chosen != .fp32 && chosen != .fp16 { throw TrainingError("--amp is --head-precision fp16; it cannot be combined with --head-precision \(headPrecision)") }
+            if amp && chosen == .bf16 { throw TrainingError("--amp is --head-precision fp16; it cannot be combined with --head-precision \(headPrecision)") }
             config.precision = amp ? .fp16 : chosen
             if earlyStop { config.earlyStop = EarlyStopping(patience: earlyStopPatience, minDelta: earlyStopMinDelta, minEpochs: earlyStopMinEpochs) }
             // Started by mpirun: one process per device, data-parallel (see ProcessGroup).

@@ -28,7 +28,6 @@ extension KernelContext {
         let xv = Tensor(buffer: x.buffer, offset: x.offset, shape: [outer, R, inner], strides: [sOuter, x.strides[axis], sInner], dtype: .f32)
         let ov = try values.reshaped([outer, inner])
         let av = try argmax?.reshaped([outer, inner])
-        let k = try kernel(ReduceAxisKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.kernelCode))
         // Pieces: rows of the outer axis first, then R (pieces accumulate), then inner (only while
         // the outputs stay contiguous: outer == 1).
         let outputs = [ov] + (av.map { [$0] } ?? [])
@@ -51,12 +50,12 @@ extension KernelContext {
             // grid-striding over outputs as well halved the mean over a 147 MB token batch.
             let groups = (groups(n, Int(variants.elementwiseLocal)), 1, 1)
             // x as a texel buffer where its buffer allows (as the copies): a gather per step of r.
+            let spec = ReduceAxisKernel.Spec(localSizeX: variants.elementwiseLocal, OP: kind.kernelCode)
             if variants.gemmTexel, let tx = texelBinding(bx, format: .r32ui) {
-                let kt = try kernel(ReduceAxisTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.kernelCode))
-                try stream.dispatch(kt, [tx, bo, ba], push: push, groups: groups)
+                try stream.dispatch(try kernel(ReduceAxisTexelKernel.self, .base, spec), [tx, bo, ba], push: push, groups: groups)
                 return
             }
-            try stream.dispatch(k, [bx, bo, ba], push: push, groups: groups)
+            try stream.dispatch(try kernel(ReduceAxisKernel.self, .base, spec), [bx, bo, ba], push: push, groups: groups)
         }
         return (values, argmax)
     }
