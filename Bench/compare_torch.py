@@ -52,6 +52,10 @@ def torch_cases(device):
         dy, x = r(K, M), r(K, N)
         return lambda: dy.T @ x
 
+    def transpose(rows, cols):
+        x = r(cols, rows)
+        return lambda: x.T.contiguous()
+
     def softmax(rows, cols):
         x = r(rows, cols)
         return lambda: torch.softmax(x, -1)
@@ -88,7 +92,7 @@ def torch_cases(device):
         return run
 
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, softmax=softmax, layernorm=layernorm, gelu=gelu,
+    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, transpose=transpose, softmax=softmax, layernorm=layernorm, gelu=gelu,
                 attention=attention, cross_entropy=cross_entropy, lars=lars), sync, f"torch {torch.__version__} ({device})"
 
 
@@ -133,6 +137,10 @@ def numpy_cases():
             return (x - m) / np.sqrt(v + 1e-6) * g + b
         return run
 
+    def transpose(rows, cols):
+        x = r(cols, rows)
+        return lambda: np.ascontiguousarray(x.T)
+
     def gelu(n):
         x = r(n)
         return lambda: 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
@@ -170,7 +178,7 @@ def numpy_cases():
             p[:] = p - 0.1 * m
         return run
 
-    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, softmax=softmax, layernorm=layernorm, gelu=gelu,
+    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, transpose=transpose, softmax=softmax, layernorm=layernorm, gelu=gelu,
                 attention=attention, cross_entropy=cross_entropy, lars=lars), (lambda: None), f"numpy {np.__version__} (CPU; PyTorch not importable)"
 
 

@@ -255,6 +255,10 @@ public struct KernelVariants: Sendable {
     /// The CPU-shaped GEMM stores C four elements at a time where its layout allows
     /// (`VKPROBE_GEMM_STORE4=0` turns it off: benchmarks, tests of the scalar stores).
     public var gemmStore4 = true
+    /// CPU-shaped GEMM: operands not contiguous along K are first transposed (in 4×4 blocks) when
+    /// the GEMM does at least this many multiply-adds per moved element, since the float4-along-K
+    /// path is the fastest; nil never (GPUs; `VKPROBE_GEMM_PACK=0`, or `=N` for N, benchmarks).
+    public var gemmPackRatio: Int? = nil
     /// f32 attention through the fused kernel (GPUs) or GEMM → softmax → GEMM (CPU devices, where
     /// the fused kernel's scalar per-row dot products measured 3–7× slower).
     public var attentionFused = true
@@ -289,6 +293,8 @@ public struct KernelVariants: Sendable {
             cpuGEMM = (v[0], v[1], v[2])
         }
         if let v = ProcessInfo.processInfo.environment["VKPROBE_ELEMENTS_PER_INVOCATION"].flatMap({ Int($0) }), v > 0 { elementsPerInvocation = v }
+        gemmPackRatio = caps.isCPU ? 64 : nil
+        if let v = ProcessInfo.processInfo.environment["VKPROBE_GEMM_PACK"].flatMap({ Int($0) }), v >= 0 { gemmPackRatio = v == 0 ? nil : v }
         if let v = ProcessInfo.processInfo.environment["VKPROBE_GEMM_SWAP"], v == "0" || v == "1" { cpuGEMMSwapRule = v == "1" }
     }
 }

@@ -19,16 +19,17 @@ public struct Binding: Sendable {
     public static func readWrite(_ r: BufferRange) -> Binding { Binding(r, .readWrite) }
 }
 
-/// Texel formats of uniform texel buffer bindings: four floats or halves per texel, or one
+/// Texel formats of uniform texel buffer bindings: four floats, halves or words per texel, or one
 /// element (32-bit words read as bits, or halves).
 public enum TexelFormat: Sendable {
-    case rgba32f, rgba16f, rgba16ui, r32ui, r16f, r16ui
+    case rgba32f, rgba32ui, rgba16f, rgba16ui, r32ui, r16f, r16ui
     public var bytes: Int {
-        switch self { case .rgba32f: 16; case .rgba16f, .rgba16ui: 8; case .r32ui: 4; case .r16f, .r16ui: 2 }
+        switch self { case .rgba32f, .rgba32ui: 16; case .rgba16f, .rgba16ui: 8; case .r32ui: 4; case .r16f, .r16ui: 2 }
     }
     var vkFormat: VkFormat {
         switch self {
         case .rgba32f: VK_FORMAT_R32G32B32A32_SFLOAT
+        case .rgba32ui: VK_FORMAT_R32G32B32A32_UINT
         case .rgba16f: VK_FORMAT_R16G16B16A16_SFLOAT
         case .r32ui: VK_FORMAT_R32_UINT
         case .r16f: VK_FORMAT_R16_SFLOAT

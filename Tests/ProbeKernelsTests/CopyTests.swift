@@ -72,6 +72,86 @@ import Testing
         expectNoValidationMessages(ctx)
     }
 
+    /// Transposes in 4×4 blocks (CPU devices, texel source): 2-D, batched over two folded axes,
+    /// into a slice of a wider tensor, and in 16-bit words (f16, bf16); bit-exact against the
+    /// reference permutation (NaN payloads and signed zeros included), guards intact. Layouts the
+    /// block kernel cannot take (a side not a multiple of 4, a misaligned offset) are refused by
+    /// its plan and still copy correctly.
+    @Test func blockTransposes() throws {
+        let ctx = try makeContext()
+        try #require(ctx.variants.gemmTexel, "lavapipe has texel buffers")
+        func bitsOf(_ n: Int, seed: UInt64) -> [UInt32] {
+            var bits = randomValues(n, seed: seed, lo: -100, hi: 100).map { Float($0).bitPattern }
+            bits[0] = 0x7FC0_1234; bits[1] = 0xFF80_0001; bits[2] = 0x8000_0000; bits[3] = 0x0000_0001
+            return bits
+        }
+        func device(_ bits: [UInt32], _ shape: [Int]) throws -> Tensor {
+            let t = try ctx.empty(shape)
+            try bits.withUnsafeBytes { try ctx.device.upload($0, to: t.buffer) }
+            return t
+        }
+        func readBits(_ t: Tensor, count: Int) throws -> [UInt32] {
+            var out = [UInt32](repeating: 0, count: count)
+            try ctx.finish()
+            try out.withUnsafeMutableBytes { try ctx.device.download(t.buffer, into: $0) }
+            return out
+        }
+        // (B0, B1, R, C) source, permuted to (B0, B1, C, R): source contiguous along R.
+        let (b0, b1, rr, cc) = (2, 3, 8, 12)
+        let bits = bitsOf(b0 * b1 * rr * cc, seed: 21)
+        let src = try device(bits, [b0, b1, rr, cc])
+        var want: [UInt32] = []
+        for i in 0..<b0 { for j in 0..<b1 { for c in 0..<cc { for r in 0..<rr { want.append(bits[((i * b1 + j) * rr + r) * cc + c]) } } } }
+        let view = try src.permuted([0, 1, 3, 2])
+        let out = try poisoned(ctx, [b0, b1, cc, rr])
+        #expect(BlockTranspose(view, out) != nil)
+        try ctx.copy(view, into: out)
+        #expect(try readBits(out, count: want.count) == want, "batched transpose")
+        try expectGuardIntact(ctx, out)
+        // 2-D into the right half of a (12, 16) tensor (destination row stride 16).
+        let flat = try src.reshaped([b0 * b1 * rr, cc]).slice(axis: 0, 0..<8)
+        let wide = try device([UInt32](repeating: 0x4040_0000, count: 12 * 16), [12, 16])
+        let half = try wide.slice(axis: 1, 8..<16)
+        #expect(BlockTranspose(try flat.permuted([1, 0]), half) != nil)
+        try ctx.copy(try flat.permuted([1, 0]), into: half)
+        var wideWant = [UInt32](repeating: 0x4040_0000, count: 12 * 16)
+        for c in 0..<12 { for r in 0..<8 { wideWant[c * 16 + 8 + r] = bits[r * cc + c] } }
+        #expect(try readBits(wide, count: wideWant.count) == wideWant, "transpose into a slice")
+        // 16-bit words: f16 and bf16 (the low halves of the words above as bit patterns).
+        for dtype in [DType.f16, .bf16] {
+            let halves = bits.map { UInt16(truncatingIfNeeded: $0 >> 7) }
+            let h = try ctx.empty([b0, b1, rr, cc], dtype: dtype)
+            try halves.withUnsafeBytes { try ctx.device.upload($0, to: h.buffer) }
+            let hv = try h.permuted([0, 1, 3, 2])
+            let ho = try poisoned(ctx, [b0, b1, cc, rr], dtype: dtype)
+            #expect(BlockTranspose(hv, ho) != nil)
+            try ctx.copy(hv, into: ho)
+            var got = [UInt16](repeating: 0, count: halves.count)
+            try ctx.finish()
+            try got.withUnsafeMutableBytes { try ctx.device.download(ho.buffer, into: $0) }
+            var hWant: [UInt16] = []
+            for i in 0..<b0 { for j in 0..<b1 { for c in 0..<cc { for r in 0..<rr { hWant.append(halves[((i * b1 + j) * rr + r) * cc + c]) } } } }
+            #expect(got == hWant, "\(dtype) transpose")
+            try expectGuardIntact(ctx, ho)
+        }
+        // Not for the block kernel: rows of 6, and a source offset of 2 elements; copied all the same.
+        let odd = try src.reshaped([b0 * b1 * rr, cc]).slice(axis: 1, 0..<6)
+        let oddOut = try poisoned(ctx, [6, 48])
+        #expect(BlockTranspose(try odd.permuted([1, 0]), oddOut) == nil)
+        try ctx.copy(try odd.permuted([1, 0]), into: oddOut)
+        var oddWant: [UInt32] = []
+        for c in 0..<6 { for r in 0..<48 { oddWant.append(bits[r * cc + c]) } }
+        #expect(try readBits(oddOut, count: oddWant.count) == oddWant, "transpose, rows of 6")
+        let shifted = try src.reshaped([b0 * b1 * rr, cc]).slice(axis: 1, 2..<10)
+        let shiftedOut = try poisoned(ctx, [8, 48])
+        #expect(BlockTranspose(try shifted.permuted([1, 0]), shiftedOut) == nil)
+        try ctx.copy(try shifted.permuted([1, 0]), into: shiftedOut)
+        var shiftedWant: [UInt32] = []
+        for c in 2..<10 { for r in 0..<48 { shiftedWant.append(bits[r * cc + c]) } }
+        #expect(try readBits(shiftedOut, count: shiftedWant.count) == shiftedWant, "transpose from offset 2")
+        expectNoValidationMessages(ctx)
+    }
+
     /// f32 → bf16 rounds to nearest, ties to even (against `bf16Rounded`, which rounds by
     /// arithmetic in Double rather than on the bits): exact ties either way, values just past
     /// them, subnormals, overflow to ±inf, ±0, ±inf; NaN becomes the quiet NaN 0x7FC0 (as PyTorch).

@@ -40,6 +40,11 @@ let gemmCases: [GEMMCase] = [
     // aggregation A·X in the transposed one): float4 gathers along M without the N-vector path.
     GEMMCase(batch: 2, M: 36, N: 13, K: 11, transA: true, transB: true, bias: true),
     GEMMCase(batch: 2, M: 12, N: 40, K: 25, bias: true),
+    // Operands that the CPU-shaped GEMM may first transpose to be contiguous along K (4×4 blocks:
+    // both dimensions of a packed operand multiples of 4, K too): A, B, both; shared B; residual.
+    GEMMCase(batch: 2, M: 20, N: 24, K: 16, transA: true, bias: true),
+    GEMMCase(batch: 3, M: 12, N: 36, K: 28, transA: true, transB: true, batchB: false, beta: 0.5),
+    GEMMCase(batch: 1, M: 44, N: 16, K: 12, bias: true, scale: true, residual: true),
 ]
 
 @Suite struct GEMMTests {
@@ -50,12 +55,14 @@ let gemmCases: [GEMMCase] = [
     /// `swap`: the CPU-shaped kernel's transposed form (Cᵀ = Bᵀ·Aᵀ, stored back into C) forced on
     /// or off; nil leaves the device's rule.
     /// `texel: false` keeps the CPU-shaped kernel on storage buffers where the device would read A
-    /// and B as texel buffers.
+    /// and B as texel buffers. `pack`: operands not contiguous along K transposed first wherever
+    /// the layout allows (true), never (false), or by the device's rule (nil: large GEMMs only).
     /// (It also stores C one element at a time: the scalar stores stay covered.)
     func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, inputs: DType? = nil, maxBindingBytes: Int? = nil,
-             swap: Bool? = nil, texel: Bool = true) throws {
+             swap: Bool? = nil, texel: Bool = true, pack: Bool? = nil) throws {
         let ctx = try makeContext(maxBindingBytes: maxBindingBytes) {
             $0.gemm = kind; $0.cpuGEMMSwapRule = swap; $0.gemmTexel = $0.gemmTexel && texel; $0.gemmStore4 = texel
+            if let pack { $0.gemmPackRatio = pack ? 1 : nil }
         }
         let seed = UInt64(tc.M * 1000 + tc.N * 10 + tc.K)
         var a = randomValues(tc.batch * tc.M * tc.K, seed: seed)
@@ -129,6 +136,39 @@ let gemmCases: [GEMMCase] = [
         try run(tc, kind: .cpu, dtype: .f32, inputs: .bf16, texel: false)
     }
     @Test(arguments: gemmCases) func tiledBF16Inputs(_ tc: GEMMCase) throws { try run(tc, kind: .tiled, dtype: .f32, inputs: .bf16) }
+    // Every eligible operand transposed to be contiguous along K first (the rule for large GEMMs),
+    // in each storage, and never (the unpacked paths, whatever the device's rule).
+    @Test(arguments: gemmCases, [DType.f32, .f16]) func cpuShapedPackedAlongK(_ tc: GEMMCase, dtype: DType) throws {
+        try run(tc, kind: .cpu, dtype: dtype, pack: true)
+    }
+    @Test(arguments: gemmCases, [DType.f16, .bf16]) func cpuShapedPackedAlongKHalfInputs(_ tc: GEMMCase, inputs: DType) throws {
+        try run(tc, kind: .cpu, dtype: .f32, inputs: inputs, pack: true)
+    }
+    @Test(arguments: gemmCases) func cpuShapedUnpacked(_ tc: GEMMCase) throws { try run(tc, kind: .cpu, dtype: .f32, pack: false) }
+
+    /// Which operands are packed: those not contiguous along K whose transpose the 4×4-block
+    /// kernel can do, when the multiply-adds per moved element reach the ratio.
+    @Test func packingRule() throws {
+        let ctx = try makeContext { $0.gemm = .cpu; $0.gemmPackRatio = 16 }
+        try #require(ctx.variants.gemmTexel, "lavapipe reads GEMM operands as texel buffers")
+        func packs(_ a: [Int], _ b: [Int], transA: Bool, transB: Bool) throws -> (Bool, Bool)? {
+            let ta = try ctx.empty(a), tb = try ctx.empty(b)
+            let M = transA ? a[a.count - 1] : a[a.count - 2], K = transA ? a[a.count - 2] : a[a.count - 1]
+            let N = transB ? b[b.count - 2] : b[b.count - 1]
+            guard let (pa, pb) = try ctx.packedAlongK(ta, tb, transA: transA, transB: transB, M: M, N: N, K: K, batch: 1) else { return nil }
+            return (pa.buffer !== ta.buffer, pb.buffer !== tb.buffer)
+        }
+        // Multiply-adds per moved element: M·N / (M + N) with both packed, M with B, N with A.
+        #expect(try packs([16, 64], [16, 48], transA: true, transB: false)! == (true, true))    // dW = dYᵀ·X
+        #expect(try packs([64, 16], [16, 48], transA: false, transB: false)! == (false, true))  // dX = dY·W
+        #expect(try packs([16, 64], [48, 16], transA: true, transB: true)! == (true, false))
+        #expect(try packs([32, 16], [24, 16], transA: false, transB: true) == nil)              // already K-contiguous
+        #expect(try packs([32, 18], [18, 24], transA: false, transB: false) == nil)             // K % 4 ≠ 0
+        #expect(try packs([32, 16], [16, 26], transA: false, transB: false) == nil)             // N % 4 ≠ 0: no block transpose
+        #expect(try packs([4, 32], [4, 24], transA: true, transB: false) == nil)                // 32·24 / 56 < 16
+        expectNoValidationMessages(ctx)
+    }
+
     // The CPU-shaped kernel with A and B as storage buffers (the texel kernel's fallback, and the
     // kernel wherever texel buffers are off).
     @Test(arguments: gemmCases, [false, true]) func cpuShapedStorageBuffersF32(_ tc: GEMMCase, swap: Bool) throws {

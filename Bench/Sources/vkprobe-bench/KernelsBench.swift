@@ -112,6 +112,15 @@ enum KernelCases {
         }
     }
 
+    /// A contiguous (rows, cols) copy of a (cols, rows) matrix's transpose (what the CPU GEMM
+    /// packs its operands with).
+    static func transpose(_ rows: Int, _ cols: Int) -> KernelCase {
+        KernelCase(op: "transpose", shape: [rows, cols], dtype: "f32", flops: 0, bytes: 8.0 * Double(rows * cols)) { ctx in
+            let x = try random(ctx, [cols, rows]), y = try ctx.empty([rows, cols])
+            return { try ctx.copy(x.permuted([1, 0]), into: y) }
+        }
+    }
+
     static func softmax(_ rows: Int, _ cols: Int) -> KernelCase {
         KernelCase(op: "softmax", shape: [rows, cols], dtype: "f32", flops: 5.0 * Double(rows * cols), bytes: 8.0 * Double(rows * cols)) { ctx in
             let x = try random(ctx, [rows, cols]), y = try ctx.empty([rows, cols])
@@ -162,14 +171,14 @@ enum KernelCases {
             // lavapipe: ViT-B widths with few tokens, and the probing shapes at a small batch.
             return [linear(1024, 768, 768), linear(197 * 2, 2304, 768), linear(197 * 2, 768, 3072),
                     linear(64, 1000, 768), linearInputGrad(196, 768, 768), linearWeightGrad(768, 768, 196), batched(8, 32, 768, 196),
-                    softmax(2 * 12 * 197, 197), layerNorm(197 * 2, 768), gelu(197 * 2 * 3072),
+                    transpose(196, 768), transpose(768, 768), softmax(2 * 12 * 197, 197), layerNorm(197 * 2, 768), gelu(197 * 2 * 3072),
                     attention(1, 12, 197, 64), crossEntropy(64, 1000), lars(768 * 768)]
         }
         let B = 64, tokens = 197 * B
         return [linear(tokens, 2304, 768), linear(tokens, 768, 768), linear(tokens, 3072, 768), linear(tokens, 768, 3072),
                 linear(50176, 768, 768), linear(tokens, 2304, 768, f16: true), linear(tokens, 3072, 768, f16: true),
                 linear(50176, 768, 64), linear(256, 1000, 768), linearInputGrad(tokens, 768, 768), linearWeightGrad(768, 768, tokens),
-                batched(256, 32, 768, 196),
+                batched(256, 32, 768, 196), transpose(tokens, 768),
                 softmax(B * 12 * 197, 197), layerNorm(tokens, 768), gelu(tokens * 3072),
                 attention(B, 12, 197, 64), crossEntropy(256, 1000), lars(768 * 768)]
     }

@@ -24,6 +24,7 @@ extension KernelContext {
         }
         if source.count == 0 { return }
         try forEachPiece(op, [source, destination], source.shape.indices.map { SplitAxis(size: source.shape[$0], axes: [$0, $0]) }) { t, _ in
+            if try blockTranspose(t[0], into: t[1]) { return }
             let flat = t[0].isDense && t[1].isDense
             let pad = 6 - t[0].rank
             let (bs, os) = try bind(t[0], .read, op: op), (bd, od) = try bind(t[1], .write, op: op)

@@ -20,7 +20,6 @@ extension KernelContext {
                      scale: Tensor? = nil, residual: Bool = false) throws {
         let op = "gemm"
         try checkDevice(op, a, b, c)
-        for t in [bias, scale].compactMap({ $0 }) { try checkDevice(op, t) }
         let dtype = c.dtype
         let desc = "A \(a)\(transA ? "ᵀ" : ""), B \(b)\(transB ? "ᵀ" : ""), C \(c)"
         let inputs: DType = a.dtype
@@ -46,6 +45,10 @@ extension KernelContext {
         }
         if M == 0 || N == 0 || c.count == 0 { return }
         guard K > 0 else { throw OpError.unsupported(op, "K = 0 is not supported (\(desc))") }
+        if let (pa, pb) = try packedAlongK(a, b, transA: transA, transB: transB, M: M, N: N, K: K, batch: batchDims.reduce(1, *)) {
+            try gemm(pa, pb, into: c, transB: true, alpha: alpha, beta: beta, bias: bias, activation: activation, scale: scale, residual: residual)
+            return
+        }
 
         // Iteration space (batch₀, batch₁, M, N, K) and where each axis is in A, B, C, bias.
         func batchAxis(_ t: Tensor, _ i: Int) -> Int? { t.rank == rc && i < rc - 2 ? i : nil }
@@ -66,6 +69,33 @@ extension KernelContext {
                              bias: last ? pieceBias : nil, activation: last ? activation : .none,
                              scale: last ? pieceScale : nil, residual: residual)
         }
+    }
+
+    /// On lavapipe, A and B transposed to be contiguous along K (C = A·Bᵀ, the float4-along-K
+    /// path) when either is not and the GEMM does enough multiply-adds per moved element to repay
+    /// the 4×4-block transposes (`KernelVariants.gemmPackRatio`); nil to run as given.
+    func packedAlongK(_ a: Tensor, _ b: Tensor, transA: Bool, transB: Bool, M: Int, N: Int, K: Int, batch: Int) throws -> (Tensor, Tensor)? {
+        guard variants.gemm == .cpu, variants.gemmTexel, let ratio = variants.gemmPackRatio, K % 4 == 0 else { return nil }
+        func swapLast(_ t: Tensor) throws -> Tensor {
+            var order = Array(0..<t.rank)
+            order.swapAt(t.rank - 1, t.rank - 2)
+            return try t.permuted(order)
+        }
+        // A as (…, M, K) and B as (…, N, K): views whose last axis is K.
+        let va = transA ? try swapLast(a) : a, vb = transB ? b : try swapLast(b)
+        let packA = va.strides[va.rank - 1] != 1, packB = vb.strides[vb.rank - 1] != 1
+        guard packA || packB, M >= 4, N >= 4 else { return nil }
+        let moved = (packA ? va.count : 0) + (packB ? vb.count : 0)
+        guard Double(M) * Double(N) * Double(K) * Double(batch) >= Double(ratio) * Double(moved) else { return nil }
+        for (pack, v) in [(packA, va), (packB, vb)] where pack {
+            guard BlockTranspose(v, Tensor(buffer: v.buffer, shape: v.shape, dtype: v.dtype)) != nil, fitsBinding(v) else { return nil }
+        }
+        func packed(_ v: Tensor) throws -> Tensor {
+            let out = try empty(v.shape, dtype: v.dtype)
+            try copy(v, into: out)   // the block transpose (checked above), labelled as a copy
+            return out
+        }
+        return (packA ? try packed(va) : va, packB ? try packed(vb) : vb)
     }
 
     /// Whether an f16-input GEMM goes to the cooperative-matrix kernel: chosen for the device and
