@@ -71,18 +71,29 @@ struct HeadsBench: ParsableCommand {
             }
             let x = try ctx.tensor((0..<(B * N * D)).map { Float(($0 * 7919) % 2001) / 1000 - 1 }, [B, N, D])
             let steps = try heads.map { try trainingStep($0.1, ctx: ctx, batch: B, tokens: x, precision: precision) }
-            var times: [Double] = []
+            // Interleaved: each repeat times the joint step, then every head's step alone on the
+            // same batch, so that drift of the machine (large on shared CPUs) hits both sides.
+            var joints: [Double] = [], sums: [Double] = [], ratios: [Double] = []
             for i in 0...repeats {
                 try ctx.stream.beginRegion("all")
                 for step in steps { try step() }
                 try ctx.stream.endRegion("all")
                 try ctx.finish()
-                if i > 0 { times.append((ctx.stream.nanoseconds("all") ?? .nan) / 1e6) }
+                let joint = (ctx.stream.nanoseconds("all") ?? .nan) / 1e6
+                var sum = 0.0
+                for step in steps {
+                    try ctx.stream.beginRegion("one")
+                    try step()
+                    try ctx.stream.endRegion("one")
+                    try ctx.finish()
+                    sum += (ctx.stream.nanoseconds("one") ?? .nan) / 1e6
+                }
+                if i > 0 { joints.append(joint); sums.append(sum); ratios.append(joint / sum) }
             }
-            let joint = times.sorted()[times.count / 2]
-            let sum = records.filter { r in heads.contains { "head:" + $0.0 == r.op } }.reduce(0) { $0 + $1.median_ms }
-            print(String(format: "\n%d heads from one batch: %.1f ms; the sum of their single-head steps: %.1f ms (ratio %.2f)",
-                         heads.count, joint, sum, joint / sum))
+            func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+            let joint = median(joints), sum = median(sums)
+            print(String(format: "\n%d heads from one batch: %.1f ms; the sum of their single-head steps, timed in the same repeats: %.1f ms (ratio %.2f; median of the per-repeat ratios %.2f, range %.2f–%.2f)",
+                         heads.count, joint, sum, joint / sum, median(ratios), ratios.min() ?? .nan, ratios.max() ?? .nan))
             records.append(BenchRecord(op: "heads:together", shape: [B, N, D, C], dtype: "f32", variant: "\(heads.count) heads",
                                        median_ms: joint, gflops: 0, gbps: sum, device: dev.name))
         }
