@@ -56,6 +56,14 @@ def torch_cases(device):
         x = r(cols, rows)
         return lambda: x.T.contiguous()
 
+    def broadcast_tokens(B, N, D):
+        x = r(B, 1, D)
+        return lambda: x.expand(B, N, D).contiguous()
+
+    def broadcast_channels(B, N, D):
+        x = r(B, N, 1)
+        return lambda: x.expand(B, N, D).contiguous()
+
     def softmax(rows, cols):
         x = r(rows, cols)
         return lambda: torch.softmax(x, -1)
@@ -92,7 +100,7 @@ def torch_cases(device):
         return run
 
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, transpose=transpose, softmax=softmax, layernorm=layernorm, gelu=gelu,
+    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, transpose=transpose, broadcast_tokens=broadcast_tokens, broadcast_channels=broadcast_channels, softmax=softmax, layernorm=layernorm, gelu=gelu,
                 attention=attention, cross_entropy=cross_entropy, lars=lars), sync, f"torch {torch.__version__} ({device})"
 
 
@@ -141,6 +149,14 @@ def numpy_cases():
         x = r(cols, rows)
         return lambda: np.ascontiguousarray(x.T)
 
+    def broadcast_tokens(B, N, D):
+        x = r(B, 1, D)
+        return lambda: np.ascontiguousarray(np.broadcast_to(x, (B, N, D)))
+
+    def broadcast_channels(B, N, D):
+        x = r(B, N, 1)
+        return lambda: np.ascontiguousarray(np.broadcast_to(x, (B, N, D)))
+
     def gelu(n):
         x = r(n)
         return lambda: 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
@@ -178,7 +194,7 @@ def numpy_cases():
             p[:] = p - 0.1 * m
         return run
 
-    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, transpose=transpose, softmax=softmax, layernorm=layernorm, gelu=gelu,
+    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, transpose=transpose, broadcast_tokens=broadcast_tokens, broadcast_channels=broadcast_channels, softmax=softmax, layernorm=layernorm, gelu=gelu,
                 attention=attention, cross_entropy=cross_entropy, lars=lars), (lambda: None), f"numpy {np.__version__} (CPU; PyTorch not importable)"
 
 

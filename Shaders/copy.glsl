@@ -48,6 +48,9 @@ layout(constant_id = 1) const bool FLAT = false;
 // and (unless FLAT) either the output contiguous, or the last axis a multiple of 4 long,
 // contiguous in the output, every other output stride a multiple of 4.
 layout(constant_id = 2) const bool VEC4 = false;
+// Axes that locate decomposes, the last AXES of the six (the host drops unit axes and merges
+// axes that are one in both layouts): a fixed count compiles to straight-line index arithmetic.
+layout(constant_id = 3) const uint AXES = 6;
 #ifdef TEXEL_SRC
 #ifdef SRC_F16
 layout(set = 0, binding = 0) uniform samplerBuffer srcTex;
@@ -78,8 +81,7 @@ layout(push_constant) uniform P {
 void locate(uint i, out uint oi, out uint oo) {
     uint r = i;
     oi = p.offIn; oo = p.offOut;
-    [[unroll]] for (int d = 5; d >= 0; --d) {
-        if (p.shape[d] == 1u) continue;   // padding and unit axes (uniform branch)
+    [[unroll]] for (int d = 5; d >= 6 - int(AXES); --d) {
         uint q = fastDivide(r, p.magic[d], (p.shifts >> (5u * uint(d))) & 31u);
         uint c = r - q * p.shape[d];
         r = q;

@@ -72,6 +72,55 @@ import Testing
         expectNoValidationMessages(ctx)
     }
 
+    /// The kernel decomposes only the axes left after dropping unit axes and merging neighbours
+    /// that both layouts step through as one; broadcast sources (stride 0, the backward of a
+    /// mean), and a permute whose six axes compress to three, against the reference, with the
+    /// source read either way.
+    @Test(arguments: [true, false]) func broadcastsAndMergedAxes(texel: Bool) throws {
+        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
+        let dense = { (shape: [Int]) in Tensor.contiguousStrides(shape) }
+        func axes(_ shape: [Int], _ sIn: [Int], _ sOut: [Int]) -> CopyAxes {
+            CopyAxes(Tensor(buffer: try! ctx.device.makeBuffer(bytes: 4), shape: shape, strides: sIn),
+                     Tensor(buffer: try! ctx.device.makeBuffer(bytes: 4), shape: shape, strides: sOut))
+        }
+        let flat = axes([2, 3, 4], dense([2, 3, 4]), dense([2, 3, 4]))
+        #expect(flat.shape == [24] && flat.sIn == [1] && flat.sOut == [1])
+        let tokens = axes([4, 1, 5, 8], [8, 8, 0, 1], dense([4, 1, 5, 8]))
+        #expect(tokens.shape == [4, 5, 8] && tokens.sIn == [8, 0, 1] && tokens.sOut == [40, 8, 1])
+        let single = axes([1, 1], [1, 1], [1, 1])
+        #expect(single.shape == [1])
+        // Broadcast along tokens and along channels.
+        let x = randomValues(4 * 8, seed: 30).map { Double(Float($0)) }
+        let t = try upload(ctx, x, [4, 8])
+        let alongTokens = try poisoned(ctx, [4, 5, 8])
+        try ctx.copy(Tensor(buffer: t.buffer, shape: [4, 5, 8], strides: [8, 0, 1]), into: alongTokens)
+        var want: [Double] = []
+        for b in 0..<4 { for _ in 0..<5 { for d in 0..<8 { want.append(x[b * 8 + d]) } } }
+        try expectClose(ctx, alongTokens, want, "broadcast along tokens", tolerance: 0)
+        try expectGuardIntact(ctx, alongTokens)
+        let alongChannels = try poisoned(ctx, [4, 8, 12])
+        try ctx.copy(Tensor(buffer: t.buffer, shape: [4, 8, 12], strides: [8, 1, 0]), into: alongChannels)
+        want = []
+        for b in 0..<4 { for n in 0..<8 { for _ in 0..<12 { want.append(x[b * 8 + n]) } } }
+        try expectClose(ctx, alongChannels, want, "broadcast along channels", tolerance: 0)
+        try expectGuardIntact(ctx, alongChannels)
+        // (2, 3, 5, 2, 3, 7) → axes (1, 2) and (4, 5) kept together, the pairs swapped: three axes.
+        let shape6 = [2, 3, 5, 2, 3, 7]
+        let y = randomValues(shape6.reduce(1, *), seed: 31).map { Double(Float($0)) }
+        let ty = try upload(ctx, y, shape6)
+        let view = try ty.permuted([0, 3, 4, 5, 1, 2])
+        let out = try poisoned(ctx, view.shape)
+        #expect(CopyAxes(view, out).shape.count == 3)
+        try ctx.copy(view, into: out)
+        want = []
+        for a in 0..<2 { for d in 0..<2 { for e in 0..<3 { for f in 0..<7 { for b in 0..<3 { for c in 0..<5 {
+            want.append(y[((((a * 3 + b) * 5 + c) * 2 + d) * 3 + e) * 7 + f])
+        } } } } } }
+        try expectClose(ctx, out, want, "permute of merged axis pairs", tolerance: 0)
+        try expectGuardIntact(ctx, out)
+        expectNoValidationMessages(ctx)
+    }
+
     /// Transposes in 4×4 blocks (CPU devices, texel source): 2-D, batched over two folded axes,
     /// into a slice of a wider tensor, and in 16-bit words (f16, bf16); bit-exact against the
     /// reference permutation (NaN payloads and signed zeros included), guards intact. Layouts the

@@ -121,6 +121,17 @@ enum KernelCases {
         }
     }
 
+    /// A contiguous (B, N, D) copy of a (B, 1, D) tensor (`along` 1) or of a (B, N, 1) one (`along`
+    /// 2), broadcast: the backward of a mean over tokens or over channels.
+    static func broadcast(_ B: Int, _ N: Int, _ D: Int, along: Int) -> KernelCase {
+        KernelCase(op: along == 1 ? "broadcast_tokens" : "broadcast_channels", shape: [B, N, D], dtype: "f32", flops: 0,
+                   bytes: 4.0 * Double(B * N * D)) { ctx in
+            let x = try random(ctx, along == 1 ? [B, 1, D] : [B, N, 1]), y = try ctx.empty([B, N, D])
+            let view = Tensor(buffer: x.buffer, shape: [B, N, D], strides: along == 1 ? [D, 0, 1] : [N, 1, 0])
+            return { try ctx.copy(view, into: y) }
+        }
+    }
+
     static func softmax(_ rows: Int, _ cols: Int) -> KernelCase {
         KernelCase(op: "softmax", shape: [rows, cols], dtype: "f32", flops: 5.0 * Double(rows * cols), bytes: 8.0 * Double(rows * cols)) { ctx in
             let x = try random(ctx, [rows, cols]), y = try ctx.empty([rows, cols])
@@ -171,7 +182,8 @@ enum KernelCases {
             // lavapipe: ViT-B widths with few tokens, and the probing shapes at a small batch.
             return [linear(1024, 768, 768), linear(197 * 2, 2304, 768), linear(197 * 2, 768, 3072),
                     linear(64, 1000, 768), linearInputGrad(196, 768, 768), linearWeightGrad(768, 768, 196), batched(8, 32, 768, 196),
-                    transpose(196, 768), transpose(768, 768), softmax(2 * 12 * 197, 197), layerNorm(197 * 2, 768), gelu(197 * 2 * 3072),
+                    transpose(196, 768), transpose(768, 768),
+                    broadcast(4, 49, 768, along: 1), broadcast(4, 49, 768, along: 2), softmax(2 * 12 * 197, 197), layerNorm(197 * 2, 768), gelu(197 * 2 * 3072),
                     attention(1, 12, 197, 64), crossEntropy(64, 1000), lars(768 * 768)]
         }
         let B = 64, tokens = 197 * B

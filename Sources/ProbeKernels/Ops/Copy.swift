@@ -26,12 +26,13 @@ extension KernelContext {
         try forEachPiece(op, [source, destination], source.shape.indices.map { SplitAxis(size: source.shape[$0], axes: [$0, $0]) }) { t, _ in
             if try blockTranspose(t[0], into: t[1]) { return }
             let flat = t[0].isDense && t[1].isDense
-            let pad = 6 - t[0].rank
             let (bs, os) = try bind(t[0], .read, op: op), (bd, od) = try bind(t[1], .write, op: op)
             guard t[0].count < fastDivideLimit else { throw OpError.unsupported(op, "\(t[0]): 2³¹ elements or more in one binding") }
-            let shape = Array(repeating: 1, count: pad) + t[0].shape
+            let axes = CopyAxes(t[0], t[1])
+            let pad = 6 - axes.shape.count
+            let shape = Array(repeating: 1, count: pad) + axes.shape
             let divisors = shape.map { FastDivisor($0) }
-            let sIn = Array(repeating: 0, count: pad) + t[0].strides, sOut = Array(repeating: 0, count: pad) + t[1].strides
+            let sIn = Array(repeating: 0, count: pad) + axes.sIn, sOut = Array(repeating: 0, count: pad) + axes.sOut
             // Four outputs per float4 store where the layout allows (lavapipe pays per store
             // instruction and lane; CPU devices only: a GPU coalesces scalar stores anyway).
             let vec4 = variants.elementsPerInvocation > 1 && t[0].count % 4 == 0 && od % 4 == 0
@@ -41,11 +42,12 @@ extension KernelContext {
             let push = CopyKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: shape, sIn: sIn, sOut: sOut,
                                        magic: divisors.map(\.magic), shifts: FastDivisor.packShifts(divisors))
             if variants.gemmTexel, let ts = texelBinding(bs, format: texelFormat(t[0].dtype, elements: 1)) {
-                let k = try kernel(CopyTexelKernel.self, texelVariant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4))
+                let k = try kernel(CopyTexelKernel.self, texelVariant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4,
+                                                                                 AXES: UInt32(axes.shape.count)))
                 try stream.dispatch(k, [ts, bd], push: push, groups: groups)
                 return
             }
-            let k = try kernel(CopyKernel.self, variant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4))
+            let k = try kernel(CopyKernel.self, variant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4, AXES: UInt32(axes.shape.count)))
             try stream.dispatch(k, [bs, bd], push: push, groups: groups)
         }
     }
@@ -74,5 +76,23 @@ extension KernelContext {
             at += t.shape[axis]
         }
         return out
+    }
+}
+
+/// A copy's index space with unit axes dropped and neighbours merged where both layouts step
+/// through them as one axis (at least one axis): the kernel decomposes only these.
+struct CopyAxes: Equatable {
+    var shape: [Int] = [], sIn: [Int] = [], sOut: [Int] = []
+
+    init(_ source: Tensor, _ destination: Tensor) {
+        for d in source.shape.indices where source.shape[d] > 1 {
+            let (n, a, b) = (source.shape[d], source.strides[d], destination.strides[d])
+            if let last = shape.indices.last, sIn[last] == a * n, sOut[last] == b * n {
+                shape[last] *= n; sIn[last] = a; sOut[last] = b
+            } else {
+                shape.append(n); sIn.append(a); sOut.append(b)
+            }
+        }
+        if shape.isEmpty { (shape, sIn, sOut) = ([1], [0], [0]) }
     }
 }
