@@ -12,6 +12,9 @@ layout(constant_id = 1) const uint OP = 0;   // an OP_* code (codes.glsl)
 layout(constant_id = 2) const bool FLAT = false;
 // Four outputs per float4 store: n and z's offset multiples of 4.
 layout(constant_id = 3) const bool VEC4 = false;
+// Axes that locate decomposes, the last AXES of the four (the host merges axes that every
+// operand steps through as one, MergedAxes.swift).
+layout(constant_id = 4) const uint AXES = 4;
 
 #ifdef TEXEL_XY
 layout(set = 0, binding = 0) uniform usamplerBuffer texX;
@@ -43,8 +46,20 @@ float apply(float a, float b) {
 
 // Elements of x and y under z's linear index i.
 void locate(uint i, out uint ix, out uint iy) {
+    if (AXES == 1u) {
+        ix = p.offX + i * p.sx3; iy = p.offY + i * p.sy3;
+        return;
+    }
     uint r = fastDivide(i, p.m3, (p.shifts >> 10) & 31u), i3 = i - r * p.d3;
+    if (AXES == 2u) {
+        ix = p.offX + r * p.sx2 + i3 * p.sx3; iy = p.offY + r * p.sy2 + i3 * p.sy3;
+        return;
+    }
     uint q = fastDivide(r, p.m2, (p.shifts >> 5) & 31u), i2 = r - q * p.d2;
+    if (AXES == 3u) {
+        ix = p.offX + q * p.sx1 + i2 * p.sx2 + i3 * p.sx3; iy = p.offY + q * p.sy1 + i2 * p.sy2 + i3 * p.sy3;
+        return;
+    }
     uint i0 = fastDivide(q, p.m1, p.shifts & 31u), i1 = q - i0 * p.d1;
     ix = p.offX + i0 * p.sx0 + i1 * p.sx1 + i2 * p.sx2 + i3 * p.sx3;
     iy = p.offY + i0 * p.sy0 + i1 * p.sy1 + i2 * p.sy2 + i3 * p.sy3;

@@ -39,7 +39,9 @@ import Testing
         let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
         let cases: [([Int], [Int])] = [([1], [1]), ([7], [7]), ([3, 7], [7]), ([197, 1], [1, 5]), ([2, 1, 4, 3], [3, 1, 1]), ([2, 3, 1], [2, 1, 7]),
                                        ([8], [8]), ([3, 8], [8]), ([2, 3, 4], [3, 1]), ([2, 1, 4, 8], [3, 1, 1]),
-                                       ([4, 7], [7]), ([2, 3, 6], [3, 1])]
+                                       ([4, 7], [7]), ([2, 3, 6], [3, 1]),
+                                       // After merging (MergedAxes): one axis, not dense; four axes.
+                                       ([7], [1]), ([8], [1]), ([2, 1, 5, 1], [3, 1, 2]), ([2, 1, 5, 1], [3, 1, 4])]
         for (xs, ys) in cases {
             for op in [BinaryOp.add, .subtract, .multiply, .divide] {
                 let x = randomValues(xs.reduce(1, *), seed: 1), y = randomValues(ys.reduce(1, *), seed: 2, lo: 0.5, hi: 2)

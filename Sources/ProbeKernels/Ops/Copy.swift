@@ -28,11 +28,11 @@ extension KernelContext {
             let flat = t[0].isDense && t[1].isDense
             let (bs, os) = try bind(t[0], .read, op: op), (bd, od) = try bind(t[1], .write, op: op)
             guard t[0].count < fastDivideLimit else { throw OpError.unsupported(op, "\(t[0]): 2³¹ elements or more in one binding") }
-            let axes = CopyAxes(t[0], t[1])
+            let axes = MergedAxes(t[0].shape, [t[0].strides, t[1].strides])
             let pad = 6 - axes.shape.count
             let shape = Array(repeating: 1, count: pad) + axes.shape
             let divisors = shape.map { FastDivisor($0) }
-            let sIn = Array(repeating: 0, count: pad) + axes.sIn, sOut = Array(repeating: 0, count: pad) + axes.sOut
+            let sIn = Array(repeating: 0, count: pad) + axes.strides[0], sOut = Array(repeating: 0, count: pad) + axes.strides[1]
             // Four outputs per float4 store where the layout allows (lavapipe pays per store
             // instruction and lane; CPU devices only: a GPU coalesces scalar stores anyway).
             let vec4 = variants.elementsPerInvocation > 1 && t[0].count % 4 == 0 && od % 4 == 0
@@ -79,20 +79,3 @@ extension KernelContext {
     }
 }
 
-/// A copy's index space with unit axes dropped and neighbours merged where both layouts step
-/// through them as one axis (at least one axis): the kernel decomposes only these.
-struct CopyAxes: Equatable {
-    var shape: [Int] = [], sIn: [Int] = [], sOut: [Int] = []
-
-    init(_ source: Tensor, _ destination: Tensor) {
-        for d in source.shape.indices where source.shape[d] > 1 {
-            let (n, a, b) = (source.shape[d], source.strides[d], destination.strides[d])
-            if let last = shape.indices.last, sIn[last] == a * n, sOut[last] == b * n {
-                shape[last] *= n; sIn[last] = a; sOut[last] = b
-            } else {
-                shape.append(n); sIn.append(a); sOut.append(b)
-            }
-        }
-        if shape.isEmpty { (shape, sIn, sOut) = ([1], [0], [0]) }
-    }
-}

@@ -71,9 +71,10 @@ extension KernelContext {
         let by = Tensor(buffer: y.buffer, offset: y.offset, shape: shape, strides: zip(ys, yst).map { $0 == 1 ? 0 : $1 }, dtype: .f32)
         try forEachPiece(op, [bx, by, z], shape.indices.map { SplitAxis(size: shape[$0], axes: [$0, $0, $0]) }) { t, _ in
             let flat = t[0].isDense && t[1].isDense && t[2].isDense
-            let pad = 4 - rank
-            let s = Array(repeating: 1, count: pad) + t[2].shape
-            let sx = Array(repeating: 0, count: pad) + t[0].strides, sy = Array(repeating: 0, count: pad) + t[1].strides
+            let axes = MergedAxes(t[2].shape, [t[0].strides, t[1].strides, t[2].strides])
+            let pad = 4 - axes.shape.count
+            let s = Array(repeating: 1, count: pad) + axes.shape
+            let sx = Array(repeating: 0, count: pad) + axes.strides[0], sy = Array(repeating: 0, count: pad) + axes.strides[1]
             let (wx, ox) = try bind(t[0], .read, op: op), (wy, oy) = try bind(t[1], .read, op: op), (wz, oz) = try bind(t[2], .write, op: op)
             guard t[2].count < fastDivideLimit else { throw OpError.unsupported(op, "\(t[2]): 2³¹ elements or more in one binding") }
             let dv = [s[1], s[2], s[3]].map { FastDivisor($0) }
@@ -86,11 +87,13 @@ extension KernelContext {
                                          alpha: alpha, beta: beta, m1: dv[0].magic, m2: dv[1].magic, m3: dv[2].magic,
                                          shifts: FastDivisor.packShifts(dv))
             if variants.gemmTexel, let tx = texelBinding(wx, format: .r32ui), let ty = texelBinding(wy, format: .r32ui) {
-                let k = try kernel(BinaryTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4))
+                let k = try kernel(BinaryTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4,
+                                                                                   AXES: UInt32(axes.shape.count)))
                 try stream.dispatch(k, [tx, ty, wz], push: push, groups: groups)
                 return
             }
-            let k = try kernel(BinaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4))
+            let k = try kernel(BinaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4,
+                                                               AXES: UInt32(axes.shape.count)))
             try stream.dispatch(k, [wx, wy, wz], push: push, groups: groups)
         }
         return z
