@@ -44,7 +44,7 @@ let gemmCases: [GEMMCase] = [
     // both dimensions of a packed operand multiples of 4, K too): A, B, both; shared B; residual.
     GEMMCase(batch: 2, M: 20, N: 24, K: 16, transA: true, bias: true),
     GEMMCase(batch: 3, M: 12, N: 36, K: 28, transA: true, transB: true, batchB: false, beta: 0.5),
-    GEMMCase(batch: 1, M: 44, N: 16, K: 12, bias: true, scale: true, residual: true),
+    GEMMCase(batch: 1, M: 44, N: 16, K: 20, bias: true, scale: true, residual: true),
 ]
 
 @Suite struct GEMMTests {
@@ -166,6 +166,7 @@ let gemmCases: [GEMMCase] = [
         #expect(try packs([32, 18], [18, 24], transA: false, transB: false) == nil)             // K % 4 ≠ 0
         #expect(try packs([32, 16], [16, 26], transA: false, transB: false) == nil)             // N % 4 ≠ 0: no block transpose
         #expect(try packs([4, 32], [4, 24], transA: true, transB: false) == nil)                // 32·24 / 56 < 16
+        #expect(try packs([12, 256], [12, 256], transA: true, transB: false) == nil)            // K < 16
         expectNoValidationMessages(ctx)
     }
 
