@@ -44,7 +44,7 @@ let gemmCases: [GEMMCase] = [
     // both dimensions of a packed operand multiples of 4, K too): A, B, both; shared B; residual.
     GEMMCase(batch: 2, M: 20, N: 24, K: 16, transA: true, bias: true),
     GEMMCase(batch: 3, M: 12, N: 36, K: 28, transA: true, transB: true, batchB: false, beta: 0.5),
-    GEMMCase(batch: 1, M: 44, N: 16, K: 20, bias: true, scale: true, residual: true),
+    GEMMCase(batch: 1, M: 44, N: 12, K: 20, bias: true, scale: true, residual: true),
 ]
 
 @Suite struct GEMMTests {
