@@ -248,6 +248,13 @@ let gemmCases: [GEMMCase] = [
         do { try ctx.gemm(a, try other.empty([5, 3]), into: c); Issue.record("expected error") } catch {
             #expect("\(error)".contains("gemm") && "\(error)".contains("device mismatch"))
         }
+        // A bias or scale from another device, too (also where the operands would be packed).
+        let good = try ctx.empty([5, 3])
+        for (bias, scale) in [(try other.empty([3]), nil), (nil, try other.empty([3]))] as [(Tensor?, Tensor?)] {
+            do { try ctx.gemm(a, good, into: c, bias: bias, scale: scale); Issue.record("expected error") } catch {
+                #expect("\(error)".contains("gemm") && "\(error)".contains("device mismatch"))
+            }
+        }
         let h = try ctx.empty([5, 3], dtype: .f16)
         do { try ctx.gemm(a, h, into: c); Issue.record("expected error") } catch {
             #expect("\(error)".contains("gemm") && "\(error)".contains("f16"))

@@ -20,6 +20,7 @@ extension KernelContext {
                      scale: Tensor? = nil, residual: Bool = false) throws {
         let op = "gemm"
         try checkDevice(op, a, b, c)
+        for t in [bias, scale].compactMap({ $0 }) { try checkDevice(op, t) }
         let dtype = c.dtype
         let desc = "A \(a)\(transA ? "ᵀ" : ""), B \(b)\(transB ? "ᵀ" : ""), C \(c)"
         let inputs: DType = a.dtype
