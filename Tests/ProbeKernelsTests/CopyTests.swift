@@ -184,20 +184,15 @@ import Testing
             try expectGuardIntact(ctx, ho)
         }
         // Not for the block kernel: rows of 6, and a source offset of 2 elements; copied all the same.
-        let odd = try src.reshaped([b0 * b1 * rr, cc]).slice(axis: 1, 0..<6)
-        let oddOut = try poisoned(ctx, [6, 48])
-        #expect(BlockTranspose(try odd.permuted([1, 0]), oddOut) == nil)
-        try ctx.copy(try odd.permuted([1, 0]), into: oddOut)
-        var oddWant: [UInt32] = []
-        for c in 0..<6 { for r in 0..<48 { oddWant.append(bits[r * cc + c]) } }
-        #expect(try readBits(oddOut, count: oddWant.count) == oddWant, "transpose, rows of 6")
-        let shifted = try src.reshaped([b0 * b1 * rr, cc]).slice(axis: 1, 2..<10)
-        let shiftedOut = try poisoned(ctx, [8, 48])
-        #expect(BlockTranspose(try shifted.permuted([1, 0]), shiftedOut) == nil)
-        try ctx.copy(try shifted.permuted([1, 0]), into: shiftedOut)
-        var shiftedWant: [UInt32] = []
-        for c in 2..<10 { for r in 0..<48 { shiftedWant.append(bits[r * cc + c]) } }
-        #expect(try readBits(shiftedOut, count: shiftedWant.count) == shiftedWant, "transpose from offset 2")
+        for (columns, what) in [(0..<6, "rows of 6"), (2..<10, "from offset 2")] {
+            let part = try src.reshaped([b0 * b1 * rr, cc]).slice(axis: 1, columns)
+            let partOut = try poisoned(ctx, [columns.count, 48])
+            #expect(BlockTranspose(try part.permuted([1, 0]), partOut) == nil)
+            try ctx.copy(try part.permuted([1, 0]), into: partOut)
+            var partWant: [UInt32] = []
+            for c in columns { for r in 0..<48 { partWant.append(bits[r * cc + c]) } }
+            #expect(try readBits(partOut, count: partWant.count) == partWant, "transpose, \(what)")
+        }
         expectNoValidationMessages(ctx)
     }
 

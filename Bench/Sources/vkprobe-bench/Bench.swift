@@ -27,17 +27,20 @@ struct BenchRecord: Codable {
 /// Times `body` with GPU timestamps: `warmup` untimed runs, then the median of `repeats`.
 func measure(_ ctx: KernelContext, warmup: Int = 1, repeats: Int = 5, _ body: () throws -> Void) throws -> Double {
     for _ in 0..<warmup { try body(); try ctx.finish() }
-    var times: [Double] = []
-    for _ in 0..<repeats {
-        try ctx.stream.beginRegion("bench")
-        try body()
-        try ctx.stream.endRegion("bench")
-        try ctx.finish()
-        times.append((ctx.stream.nanoseconds("bench") ?? .nan) / 1e6)
-    }
-    times.sort()
-    return times[times.count / 2]
+    return median(try (0..<repeats).map { _ in try timed(ctx, body) })
 }
+
+/// Milliseconds of device time that `body`'s work takes (GPU timestamps around it, then a finish).
+func timed(_ ctx: KernelContext, _ body: () throws -> Void) throws -> Double {
+    try ctx.stream.beginRegion("bench")
+    try body()
+    try ctx.stream.endRegion("bench")
+    try ctx.finish()
+    return (ctx.stream.nanoseconds("bench") ?? .nan) / 1e6
+}
+
+/// The upper median (the middle element of an odd count).
+func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
 
 func printTable(_ records: [BenchRecord]) {
     let header = ["op", "shape", "dtype", "variant", "median ms", "GFLOP/s", "GB/s"]

@@ -75,22 +75,10 @@ struct HeadsBench: ParsableCommand {
             // same batch, so that drift of the machine (large on shared CPUs) hits both sides.
             var joints: [Double] = [], sums: [Double] = [], ratios: [Double] = []
             for i in 0...repeats {
-                try ctx.stream.beginRegion("all")
-                for step in steps { try step() }
-                try ctx.stream.endRegion("all")
-                try ctx.finish()
-                let joint = (ctx.stream.nanoseconds("all") ?? .nan) / 1e6
-                var sum = 0.0
-                for step in steps {
-                    try ctx.stream.beginRegion("one")
-                    try step()
-                    try ctx.stream.endRegion("one")
-                    try ctx.finish()
-                    sum += (ctx.stream.nanoseconds("one") ?? .nan) / 1e6
-                }
+                let joint = try timed(ctx) { for step in steps { try step() } }
+                let sum = try steps.reduce(0.0) { total, step in total + (try timed(ctx, step)) }
                 if i > 0 { joints.append(joint); sums.append(sum); ratios.append(joint / sum) }
             }
-            func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
             let joint = median(joints), sum = median(sums)
             print(String(format: "\n%d heads from one batch: %.1f ms; the sum of their single-head steps, timed in the same repeats: %.1f ms (ratio %.2f; median of the per-repeat ratios %.2f, range %.2f–%.2f)",
                          heads.count, joint, sum, joint / sum, median(ratios), ratios.min() ?? .nan, ratios.max() ?? .nan))

@@ -49,7 +49,7 @@ struct PipelineBench: ParsableCommand {
         func wallMedian(_ body: () throws -> Void) rethrows -> Double {
             var t: [Double] = []
             for _ in 0..<repeats { let s = Date(); try body(); t.append(Date().timeIntervalSince(s)) }
-            return t.sorted()[t.count / 2]
+            return median(t)
         }
         var rows: [(String, Double)] = []
         for (name, transform) in [("decode+eval", ImageTransform.eval(EvalTransform(size: size))),

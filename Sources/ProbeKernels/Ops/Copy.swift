@@ -78,4 +78,3 @@ extension KernelContext {
         return out
     }
 }
-

@@ -1,10 +1,10 @@
 import ProbeShaders
 import VulkanCompute
 
-/// A copy that is a (batched) transpose in 4×4 blocks: the source contiguous along one axis `r`,
-/// the destination along another `c`, every other axis merged into one batch axis, both of
-/// `r` and `c` multiples of 4 long, and offsets and the remaining strides multiples of 4 (in
-/// elements), so that both sides move four elements per access.
+/// A copy that is a (batched) transpose in 4×4 blocks: after merging (`MergedAxes`), the source
+/// contiguous along one axis `r`, the destination along another `c`, at most one batch axis left,
+/// both of `r` and `c` multiples of 4 long, and offsets and the remaining strides multiples of 4
+/// (in elements), so that both sides move four elements per access.
 struct BlockTranspose {
     let batch: Int, rows: Int, cols: Int
     /// In elements: offsets, the source's batch and column strides, the destination's batch and row strides.
@@ -13,19 +13,14 @@ struct BlockTranspose {
 
     init?(_ source: Tensor, _ destination: Tensor) {
         guard source.shape == destination.shape, source.dtype.size == destination.dtype.size else { return nil }
-        let axes = source.shape.indices.filter { source.shape[$0] > 1 }
-        guard let r = axes.first(where: { source.strides[$0] == 1 }), let c = axes.first(where: { destination.strides[$0] == 1 }),
-              r != c else { return nil }
-        // The other axes, in order, must each fold into the next (a row-major batch) on both sides.
-        let others = axes.filter { $0 != r && $0 != c }
-        for (x, y) in zip(others, others.dropFirst()) {
-            for t in [source, destination] where t.strides[x] != t.strides[y] * t.shape[y] { return nil }
-        }
-        let last = others.last
-        batch = others.map { source.shape[$0] }.reduce(1, *)
-        (rows, cols) = (source.shape[r], source.shape[c])
-        (offIn, sInB, sInC) = (source.offset, last.map { source.strides[$0] } ?? 0, source.strides[c])
-        (offOut, sOutB, sOutR) = (destination.offset, last.map { destination.strides[$0] } ?? 0, destination.strides[r])
+        let axes = MergedAxes(source.shape, [source.strides, destination.strides])
+        let (src, dst) = (axes.strides[0], axes.strides[1])
+        guard let r = src.firstIndex(of: 1), let c = dst.firstIndex(of: 1), r != c, axes.shape.count <= 3 else { return nil }
+        let b = axes.shape.indices.first { $0 != r && $0 != c }
+        batch = b.map { axes.shape[$0] } ?? 1
+        (rows, cols) = (axes.shape[r], axes.shape[c])
+        (offIn, sInB, sInC) = (source.offset, b.map { src[$0] } ?? 0, src[c])
+        (offOut, sOutB, sOutR) = (destination.offset, b.map { dst[$0] } ?? 0, dst[r])
         guard rows % 4 == 0, cols % 4 == 0, [offIn, sInB, sInC, offOut, sOutB, sOutR].allSatisfy({ $0 % 4 == 0 }),
               batch * rows * cols / 16 < fastDivideLimit else { return nil }
     }
