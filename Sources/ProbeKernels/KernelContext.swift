@@ -274,6 +274,10 @@ public struct KernelVariants: Sendable {
     /// Row kernels reduce with subgroup arithmetic (`_sg` variants); needs `rowLocal` to be exactly
     /// the device's (fixed) subgroup size.
     public var rowSubgroup: Bool
+    /// Rows each workgroup of a row kernel walks (its grid-stride loop). lavapipe pays per
+    /// workgroup, and a BatchNorm over a small batch has many short rows (C channels of B values).
+    /// `VKPROBE_ROWS_PER_WORKGROUP` overrides.
+    public var rowsPerWorkgroup: Int = 1
 
     public init(for caps: DeviceCapabilities) {
         gemm = caps.isCPU ? .cpu : .tiled
@@ -293,6 +297,8 @@ public struct KernelVariants: Sendable {
             cpuGEMM = (v[0], v[1], v[2])
         }
         if let v = ProcessInfo.processInfo.environment["VKPROBE_ELEMENTS_PER_INVOCATION"].flatMap({ Int($0) }), v > 0 { elementsPerInvocation = v }
+        rowsPerWorkgroup = caps.isCPU ? 8 : 1
+        if let v = ProcessInfo.processInfo.environment["VKPROBE_ROWS_PER_WORKGROUP"].flatMap({ Int($0) }), v > 0 { rowsPerWorkgroup = v }
         gemmPackRatio = caps.isCPU ? 64 : nil
         if let v = ProcessInfo.processInfo.environment["VKPROBE_GEMM_PACK"].flatMap({ Int($0) }), v >= 0 { gemmPackRatio = v == 0 ? nil : v }
         if let v = ProcessInfo.processInfo.environment["VKPROBE_GEMM_SWAP"], v == "0" || v == "1" { cpuGEMMSwapRule = v == "1" }

@@ -15,8 +15,11 @@ extension KernelContext {
                       strides: [s == 0 ? cols : s, 1], dtype: t.dtype)
     }
 
-    /// Workgroups of a row kernel (one per row, grid-stride beyond the dispatch limit).
-    func rowGroups(_ rows: Int) -> (Int, Int, Int) { (max(1, min(rows, 65535)), 1, 1) }
+    /// Workgroups of a row kernel: `rowsPerWorkgroup` rows each (grid-stride, also beyond the
+    /// dispatch limit).
+    func rowGroups(_ rows: Int) -> (Int, Int, Int) {
+        (max(1, min((rows + variants.rowsPerWorkgroup - 1) / variants.rowsPerWorkgroup, 65535)), 1, 1)
+    }
 
     /// `softmax(scale · x + mask)` over the last axis. `mask`: (maskRows, cols), broadcast over rows
     /// (row r uses mask row r mod maskRows).
