@@ -1,6 +1,6 @@
 // Body of reduce_axis.comp (x as a storage buffer) and reduce_axis_texel.comp (TEXEL_X: x as a
 // uniform texel buffer of R32UI bits, which lavapipe reads in the loop over r by a vector gather
-// instead of a loop over the lanes).
+// instead of a loop over the lanes; with VEC4, of RGBA32UI texels: four outputs per invocation).
 // x viewed as (outer, R, inner) with strides; out[o, j] = reduce_r x[o, r, j] (scaled by `scale`).
 // MAX also writes the argmax (first index of the maximum, plus rOffset) as int32.
 // With accumulate != 0 a piece of R combines with what earlier pieces wrote: sums become
@@ -10,15 +10,22 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint OP = 0;   // a REDUCE_* code (codes.glsl); REDUCE_MAX also writes the argmax
+// Sums with TEXEL_X only: each invocation reduces four consecutive outputs j..j+3 from RGBA32UI
+// texels (inner contiguous and a multiple of 4 long; every offset and stride of x, and the output
+// offset, multiples of 4). lavapipe fetches a texel through a call that gathers every lane's
+// texel, so a texel of four elements costs about what one of one does.
+layout(constant_id = 2) const bool VEC4 = false;
 
 #ifdef TEXEL_X
 layout(set = 0, binding = 0) uniform usamplerBuffer xTex;
 float loadX(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i)).x); }
+vec4 loadX4(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i >> 2))); }
 #else
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 float loadX(uint i) { return x[i]; }
 #endif
 layout(set = 0, binding = 1) buffer O { float o[]; };
+layout(set = 0, binding = 1) buffer O4 { vec4 o4[]; };
 layout(set = 0, binding = 2) writeonly buffer A { int argmax[]; };
 layout(push_constant) uniform P {
     uint outer, R, inner;
@@ -29,7 +36,37 @@ layout(push_constant) uniform P {
     float accumulate;
 } p;
 
+#ifdef TEXEL_X
+// Outputs 4q .. 4q+3: eight partial float4 sums in flight over r, then the tail.
+void reduce4(uint q) {
+    uint ou = (4u * q) / p.inner, j = (4u * q) % p.inner;
+    uint base = p.offX + ou * p.sOuter + j;
+    vec4 part[8] = vec4[8](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+    uint r = 0;
+    for (; r + 8u <= p.R; r += 8u) {
+        [[unroll]] for (uint g = 0; g < 8; ++g) {
+            vec4 v = loadX4(base + (r + g) * p.sR);
+            part[g] += OP == REDUCE_SUM ? v : v * v;
+        }
+    }
+    vec4 acc = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    for (; r < p.R; ++r) {
+        vec4 v = loadX4(base + r * p.sR);
+        acc += OP == REDUCE_SUM ? v : v * v;
+    }
+    vec4 result = p.scale * acc;
+    uint at = (p.offO >> 2) + q;
+    o4[at] = p.accumulate != 0.0 ? p.accumulate * o4[at] + result : result;
+}
+#endif
+
 void main() {
+#ifdef TEXEL_X
+    if (VEC4) {
+        FOR_EACH_ELEMENT(q, (p.outer * p.inner) / 4u) reduce4(q);
+        return;
+    }
+#endif
     FOR_EACH_ELEMENT(idx, p.outer * p.inner) {
         uint ou = idx / p.inner, j = idx % p.inner;
         uint base = p.offX + ou * p.sOuter + j * p.sInner;

@@ -49,11 +49,22 @@ extension KernelContext {
             // One output per invocation: each already loops over the reduced axis, and on lavapipe
             // grid-striding over outputs as well halved the mean over a 147 MB token batch.
             let groups = (groups(n, Int(variants.elementwiseLocal)), 1, 1)
-            // x as a texel buffer where its buffer allows (as the copies): a gather per step of r.
+            // x as a texel buffer where its buffer allows (as the copies): a gather per step of r;
+            // sums along a contiguous inner axis in fours read four-element texels, four outputs
+            // per invocation.
             let spec = ReduceAxisKernel.Spec(localSizeX: variants.elementwiseLocal, OP: kind.kernelCode)
-            if variants.gemmTexel, let tx = texelBinding(bx, format: .r32ui) {
-                try stream.dispatch(try kernel(ReduceAxisTexelKernel.self, .base, spec), [tx, bo, ba], push: push, groups: groups)
-                return
+            if variants.gemmTexel {
+                let s = t[0].strides, inner = t[0].shape[2]
+                if variants.reduceVec4, kind != .max, inner % 4 == 0, s[2] == 1, t[0].shape[0] == 1 || s[0] % 4 == 0,
+                   t[0].shape[1] == 1 || s[1] % 4 == 0, ox % 4 == 0, oo % 4 == 0, let tx = texelBinding(bx, format: .rgba32ui) {
+                    let k = try kernel(ReduceAxisTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.kernelCode, VEC4: true))
+                    try stream.dispatch(k, [tx, bo, ba], push: push, groups: (self.groups(n / 4, Int(variants.elementwiseLocal)), 1, 1))
+                    return
+                }
+                if let tx = texelBinding(bx, format: .r32ui) {
+                    try stream.dispatch(try kernel(ReduceAxisTexelKernel.self, .base, spec), [tx, bo, ba], push: push, groups: groups)
+                    return
+                }
             }
             try stream.dispatch(try kernel(ReduceAxisKernel.self, .base, spec), [bx, bo, ba], push: push, groups: groups)
         }
