@@ -64,6 +64,18 @@ def torch_cases(device):
         x = r(B, N, 1)
         return lambda: x.expand(B, N, D).contiguous()
 
+    def add(B, N, D):
+        x, y, z = r(B, N, D), r(B, N, D), r(B, N, D)
+        return lambda: torch.add(x, y, out=z)
+
+    def add_bias(B, N, D):
+        x, y, z = r(B, N, D), r(D), r(B, N, D)
+        return lambda: torch.add(x, y, out=z)
+
+    def mean_tokens(B, N, D):
+        x, y = r(B, N, D), r(B, D)
+        return lambda: torch.mean(x, 1, out=y)
+
     def softmax(rows, cols):
         x = r(rows, cols)
         return lambda: torch.softmax(x, -1)
@@ -100,7 +112,7 @@ def torch_cases(device):
         return run
 
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, transpose=transpose, broadcast_tokens=broadcast_tokens, broadcast_channels=broadcast_channels, softmax=softmax, layernorm=layernorm, gelu=gelu,
+    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, transpose=transpose, broadcast_tokens=broadcast_tokens, broadcast_channels=broadcast_channels, add=add, add_bias=add_bias, mean_tokens=mean_tokens, softmax=softmax, layernorm=layernorm, gelu=gelu,
                 attention=attention, cross_entropy=cross_entropy, lars=lars), sync, f"torch {torch.__version__} ({device})"
 
 
@@ -157,6 +169,18 @@ def numpy_cases():
         x = r(B, N, 1)
         return lambda: np.ascontiguousarray(np.broadcast_to(x, (B, N, D)))
 
+    def add(B, N, D):
+        x, y, z = r(B, N, D), r(B, N, D), r(B, N, D)
+        return lambda: np.add(x, y, out=z)
+
+    def add_bias(B, N, D):
+        x, y, z = r(B, N, D), r(D), r(B, N, D)
+        return lambda: np.add(x, y, out=z)
+
+    def mean_tokens(B, N, D):
+        x, y = r(B, N, D), r(B, D)
+        return lambda: np.mean(x, 1, out=y)
+
     def gelu(n):
         x = r(n)
         return lambda: 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
@@ -194,7 +218,7 @@ def numpy_cases():
             p[:] = p - 0.1 * m
         return run
 
-    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, transpose=transpose, broadcast_tokens=broadcast_tokens, broadcast_channels=broadcast_channels, softmax=softmax, layernorm=layernorm, gelu=gelu,
+    return dict(gemm=gemm, gemm_batched=gemm_batched, gemm_nn=gemm_nn, gemm_tn=gemm_tn, transpose=transpose, broadcast_tokens=broadcast_tokens, broadcast_channels=broadcast_channels, add=add, add_bias=add_bias, mean_tokens=mean_tokens, softmax=softmax, layernorm=layernorm, gelu=gelu,
                 attention=attention, cross_entropy=cross_entropy, lars=lars), (lambda: None), f"numpy {np.__version__} (CPU; PyTorch not importable)"
 
 

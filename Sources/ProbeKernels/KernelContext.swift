@@ -255,9 +255,12 @@ public struct KernelVariants: Sendable {
     /// The CPU-shaped GEMM stores C four elements at a time where its layout allows
     /// (`VKPROBE_GEMM_STORE4=0` turns it off: benchmarks, tests of the scalar stores).
     public var gemmStore4 = true
-    /// Sums over an axis read four-element texels, four outputs per invocation, where the layout
-    /// allows (texel path only; `VKPROBE_REDUCE_VEC4=0` turns it off: benchmarks).
-    public var reduceVec4 = true
+    /// Sums over an axis read four-element texels (RGBA32UI), four outputs per invocation, where
+    /// the layout allows (texel path only): lavapipe fetches any texel through one call that
+    /// gathers every lane's, so four elements cost about what one does there. (Binary ops read
+    /// that way measured no faster, a broadcast add slower: their per-lane stores dominate.)
+    /// `VKPROBE_TEXEL4=0` turns it off (benchmarks).
+    public var texel4 = true
     /// CPU-shaped GEMM: operands not contiguous along K are first transposed (in 4×4 blocks) when
     /// the GEMM does at least this many multiply-adds per moved element, since the float4-along-K
     /// path is the fastest; nil never (GPUs; `VKPROBE_GEMM_PACK=0`, or `=N` for N, benchmarks).
@@ -293,7 +296,7 @@ public struct KernelVariants: Sendable {
         rowLocal = caps.isCPU ? UInt32(rowSubgroup ? caps.subgroupSize : 8) : 128
         attentionFused = !caps.isCPU
         gemmStore4 = ProcessInfo.processInfo.environment["VKPROBE_GEMM_STORE4"] != "0"
-        reduceVec4 = ProcessInfo.processInfo.environment["VKPROBE_REDUCE_VEC4"] != "0"
+        texel4 = ProcessInfo.processInfo.environment["VKPROBE_TEXEL4"] != "0"
         gemmTexel = caps.isCPU && caps.maxTexelBufferElements > 0 && ProcessInfo.processInfo.environment["VKPROBE_GEMM_TEXEL"] != "0"
         // Tuning knob for the CPU-shaped GEMM (benchmarks): VKPROBE_CPU_GEMM=lanes,rows,cols.
         if let v = ProcessInfo.processInfo.environment["VKPROBE_CPU_GEMM"]?.split(separator: ",").compactMap({ UInt32($0) }), v.count == 3,

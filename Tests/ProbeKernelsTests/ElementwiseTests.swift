@@ -52,6 +52,16 @@ import Testing
                 try expectGuardIntact(ctx, z)
             }
         }
+        // One operand a view at an offset off the four-element grid, the other aligned.
+        let xOff = randomValues(9, seed: 4), yOff = randomValues(8, seed: 5)
+        let shifted = try upload(ctx, xOff, [9]).slice(axis: 0, 1..<9), aligned = try upload(ctx, yOff, [8])
+        for (a, b, want) in [(shifted, aligned, zip(xOff.dropFirst(), yOff).map { 2 * $0 - $1 }),
+                             (aligned, shifted, zip(yOff, xOff.dropFirst()).map { 2 * $0 - $1 })] {
+            let z = try poisoned(ctx, [8])
+            _ = try ctx.binary(a, b, .subtract, alpha: 2, beta: 1, into: z)
+            try expectClose(ctx, z, want, "subtract with one operand at offset 1")
+            try expectGuardIntact(ctx, z)
+        }
         // Broadcast gradient: sum back to the operand's shape.
         let g = randomValues(2 * 3 * 7, seed: 3)
         let s = try ctx.sumTo(try upload(ctx, g, [2, 3, 7]), [3, 1])

@@ -132,6 +132,24 @@ enum KernelCases {
         }
     }
 
+    /// z = x + y over (B, N, D): dense operands (a residual add, gradients accumulated), or
+    /// (`bias`) y of shape (D) broadcast over the tokens.
+    static func add(_ B: Int, _ N: Int, _ D: Int, bias: Bool = false) -> KernelCase {
+        KernelCase(op: bias ? "add_bias" : "add", shape: [B, N, D], dtype: "f32", flops: Double(B * N * D),
+                   bytes: 4.0 * Double((bias ? 2 : 3) * B * N * D)) { ctx in
+            let x = try random(ctx, [B, N, D]), y = try random(ctx, bias ? [D] : [B, N, D]), z = try ctx.empty([B, N, D])
+            return { _ = try ctx.binary(x, y, .add, into: z) }
+        }
+    }
+
+    /// The mean over the tokens of (B, N, D) (global average pooling, lp_gap's features).
+    static func meanTokens(_ B: Int, _ N: Int, _ D: Int) -> KernelCase {
+        KernelCase(op: "mean_tokens", shape: [B, N, D], dtype: "f32", flops: Double(B * N * D), bytes: 4.0 * Double(B * N * D + B * D)) { ctx in
+            let x = try random(ctx, [B, N, D]), y = try ctx.empty([B, D])
+            return { _ = try ctx.reduce(x, axis: 1, .mean, into: y) }
+        }
+    }
+
     static func softmax(_ rows: Int, _ cols: Int) -> KernelCase {
         KernelCase(op: "softmax", shape: [rows, cols], dtype: "f32", flops: 5.0 * Double(rows * cols), bytes: 8.0 * Double(rows * cols)) { ctx in
             let x = try random(ctx, [rows, cols]), y = try ctx.empty([rows, cols])
@@ -183,14 +201,15 @@ enum KernelCases {
             return [linear(1024, 768, 768), linear(197 * 2, 2304, 768), linear(197 * 2, 768, 3072),
                     linear(64, 1000, 768), linearInputGrad(196, 768, 768), linearWeightGrad(768, 768, 196), batched(8, 32, 768, 196),
                     transpose(196, 768), transpose(768, 768),
-                    broadcast(4, 49, 768, along: 1), broadcast(4, 49, 768, along: 2), softmax(2 * 12 * 197, 197), layerNorm(197 * 2, 768), gelu(197 * 2 * 3072),
+                    broadcast(4, 49, 768, along: 1), broadcast(4, 49, 768, along: 2), add(4, 49, 768), add(4, 49, 768, bias: true),
+                    meanTokens(4, 49, 768), meanTokens(64, 196, 768), softmax(2 * 12 * 197, 197), layerNorm(197 * 2, 768), gelu(197 * 2 * 3072),
                     attention(1, 12, 197, 64), crossEntropy(64, 1000), lars(768 * 768)]
         }
         let B = 64, tokens = 197 * B
         return [linear(tokens, 2304, 768), linear(tokens, 768, 768), linear(tokens, 3072, 768), linear(tokens, 768, 3072),
                 linear(50176, 768, 768), linear(tokens, 2304, 768, f16: true), linear(tokens, 3072, 768, f16: true),
                 linear(50176, 768, 64), linear(256, 1000, 768), linearInputGrad(tokens, 768, 768), linearWeightGrad(768, 768, tokens),
-                batched(256, 32, 768, 196), transpose(tokens, 768),
+                batched(256, 32, 768, 196), transpose(tokens, 768), add(B, 197, 768), add(B, 197, 768, bias: true), meanTokens(256, 196, 768),
                 softmax(B * 12 * 197, 197), layerNorm(tokens, 768), gelu(tokens * 3072),
                 attention(B, 12, 197, 64), crossEntropy(256, 1000), lars(768 * 768)]
     }
