@@ -1,28 +1,3 @@
 #version 460
-// y = f(alpha * x + beta) elementwise; f from activations.glsl chosen by specialization constant.
-#include "common.glsl"
-#include "activations.glsl"
-
-layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint OP = 0;   // an ACT_* code (codes.glsl)
-
-// Four elements per load and store (n and both offsets multiples of 4): lavapipe pays per memory
-// instruction and lane.
-layout(constant_id = 2) const bool VEC4 = false;
-
-layout(set = 0, binding = 0) readonly buffer X { float x[]; };
-layout(set = 0, binding = 1) writeonly buffer Y { float y[]; };
-layout(set = 0, binding = 0) readonly buffer X4 { vec4 x4[]; };
-layout(set = 0, binding = 1) writeonly buffer Y4 { vec4 y4[]; };
-layout(push_constant) uniform P { uint n; float alpha; float beta; uint offX; uint offY; } p;
-
-void main() {
-    if (VEC4) {
-        FOR_EACH_ELEMENT(g, p.n / 4u) {
-            vec4 v = p.alpha * x4[(p.offX >> 2) + g] + p.beta;
-            y4[(p.offY >> 2) + g] = vec4(activate(OP, v.x), activate(OP, v.y), activate(OP, v.z), activate(OP, v.w));
-        }
-        return;
-    }
-    FOR_EACH_ELEMENT(i, p.n) y[p.offY + i] = activate(OP, p.alpha * x[p.offX + i] + p.beta);
-}
+// Elementwise activation, x as a storage buffer (body: unary.glsl).
+#include "unary.glsl"

@@ -6,9 +6,10 @@ import Testing
 @Suite struct ElementwiseTests {
     static let sizes = [1, 7, 8, 197, 1031, 1032]   // 8 and 1032: the float4 path
 
-    @Test(arguments: Activation.allCases)
-    func unaryForwardBackward(_ act: Activation) throws {
-        let ctx = try makeContext()
+    /// The forward reads x as a texel buffer (lavapipe's default) or as a storage buffer.
+    @Test(arguments: Activation.allCases, [true, false])
+    func unaryForwardBackward(_ act: Activation, texel: Bool) throws {
+        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
         for n in Self.sizes {
             let x = randomValues(n, seed: UInt64(n), lo: -4, hi: 4), dy = randomValues(n, seed: UInt64(n) + 9)
             let (alpha, beta) = (1.25, -0.5)

@@ -20,9 +20,14 @@ extension KernelContext {
             let (bx, ox) = try bind(t[0], .read, op: op), (by, oy) = try bind(t[1], .write, op: op)
             // float4 loads and stores on CPU devices (lavapipe pays per memory instruction and lane).
             let vec4 = variants.elementsPerInvocation > 1 && [t[0].count, ox, oy].allSatisfy { $0 % 4 == 0 }
-            let k = try kernel(UnaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4))
-            try stream.dispatch(k, [bx, by], push: .init(n: t[0].count, alpha: alpha, beta: beta, offX: ox, offY: oy),
-                                groups: elementGroups(vec4 ? t[0].count / 4 : t[0].count))
+            let spec = UnaryKernel.Spec(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4)
+            let push = UnaryKernel.Push(n: t[0].count, alpha: alpha, beta: beta, offX: ox, offY: oy)
+            let groups = elementGroups(vec4 ? t[0].count / 4 : t[0].count)
+            if variants.gemmTexel, variants.texel4, let tx = texelBinding(bx, format: vec4 ? .rgba32ui : .r32ui) {
+                try stream.dispatch(try kernel(UnaryTexelKernel.self, .base, spec), [tx, by], push: push, groups: groups)
+                return
+            }
+            try stream.dispatch(try kernel(UnaryKernel.self, .base, spec), [bx, by], push: push, groups: groups)
         }
         return y
     }

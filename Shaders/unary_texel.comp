@@ -1,0 +1,4 @@
+#version 460
+// Elementwise activation, x as a uniform texel buffer (body: unary.glsl).
+#define TEXEL_X
+#include "unary.glsl"
