@@ -31,6 +31,8 @@ layout(constant_id = 11) const bool VEC4_AM = false;
 // multiples of 4) or, with SWAP_C, its ROWS rows of Cᵀ, consecutive in a row of C (ROWS and M
 // multiples of 4); C's offsets and row stride and the bias/scale offsets multiples of 4.
 layout(constant_id = 12) const bool STORE4 = false;
+// With VEC4_BN and a float4 path for A: K four steps at a time (see main).
+layout(constant_id = 13) const bool UNROLL_K4 = true;
 
 void main() {
     uint batchIndex = gl_WorkGroupID.z;
@@ -51,31 +53,48 @@ void main() {
         uint quad[COLS / 4];
         [[unroll]] for (uint q = 0; q < COLS / 4; ++q) quad[q] = (baseB >> 2) + min(j0 / 4u + q, p.N / 4u - 1u);
         uint rowStride4 = p.sBk >> 2;
+        // Row quads of A, clamped to the last one (rows past M are computed, never stored).
+        uint lastQuad = p.M / 4u - 1u;
         uint k = 0;
-        if (VEC4_A) {
+        // Four K steps at a time where A has a float4 path: A's values for the four steps first,
+        // then per column quad its four B float4s, so that each accumulator takes four FMAs
+        // between a load and a store (lavapipe keeps them in memory; its texel fetches are
+        // calls). As fast as the float4-along-K path, without transposing A or B first.
+        if (UNROLL_K4 && (VEC4_A || VEC4_AM)) {
             uint rowA4[ROWS];
             [[unroll]] for (uint r = 0; r < ROWS; ++r) rowA4[r] = rowA[r] >> 2;
-            for (uint k4 = 0; k4 < p.K / 4; ++k4) {
-                vec4 av[ROWS];
-                [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A4(rowA4[r] + k4);
-                [[unroll]] for (uint kk = 0; kk < 4; ++kk) {
-                    uint row = (k4 * 4u + kk) * rowStride4;
-                    [[unroll]] for (uint q = 0; q < COLS / 4; ++q) {
-                        vec4 bv = B4(quad[q] + row);
-                        [[unroll]] for (uint r = 0; r < ROWS; ++r) {
-                            float x = av[r][kk];
-                            acc[r][4 * q] = fma(x, bv.x, acc[r][4 * q]);
-                            acc[r][4 * q + 1] = fma(x, bv.y, acc[r][4 * q + 1]);
-                            acc[r][4 * q + 2] = fma(x, bv.z, acc[r][4 * q + 2]);
-                            acc[r][4 * q + 3] = fma(x, bv.w, acc[r][4 * q + 3]);
+            for (; k + 4u <= p.K; k += 4u) {
+                float av[4][ROWS];
+                if (VEC4_A) {
+                    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+                        vec4 v = A4(rowA4[r] + k / 4u);
+                        av[0][r] = v.x; av[1][r] = v.y; av[2][r] = v.z; av[3][r] = v.w;
+                    }
+                } else {
+                    [[unroll]] for (uint kk = 0; kk < 4; ++kk) {
+                        uint at = (baseA >> 2) + (k + kk) * (p.sAk >> 2);
+                        [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
+                            vec4 v = A4(at + min(i0 / 4u + q, lastQuad));
+                            av[kk][4 * q] = v.x; av[kk][4 * q + 1] = v.y; av[kk][4 * q + 2] = v.z; av[kk][4 * q + 3] = v.w;
+                        }
+                    }
+                }
+                [[unroll]] for (uint q = 0; q < COLS / 4; ++q) {
+                    vec4 b0 = B4(quad[q] + k * rowStride4), b1 = B4(quad[q] + (k + 1u) * rowStride4);
+                    vec4 b2 = B4(quad[q] + (k + 2u) * rowStride4), b3 = B4(quad[q] + (k + 3u) * rowStride4);
+                    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+                        [[unroll]] for (uint j = 0; j < 4; ++j) {
+                            float t = acc[r][4 * q + j];
+                            t = fma(av[0][r], b0[j], t);
+                            t = fma(av[1][r], b1[j], t);
+                            t = fma(av[2][r], b2[j], t);
+                            t = fma(av[3][r], b3[j], t);
+                            acc[r][4 * q + j] = t;
                         }
                     }
                 }
             }
-            k = (p.K / 4u) * 4u;
         }
-        // Row quads of A, clamped to the last one (rows past M are computed, never stored).
-        uint lastQuad = p.M / 4u - 1u;
         for (; k < p.K; ++k) {
             float av[ROWS];
             if (VEC4_AM) {

@@ -45,6 +45,8 @@ let gemmCases: [GEMMCase] = [
     GEMMCase(batch: 2, M: 20, N: 24, K: 16, transA: true, bias: true),
     GEMMCase(batch: 3, M: 12, N: 36, K: 28, transA: true, transB: true, batchB: false, beta: 0.5),
     GEMMCase(batch: 1, M: 44, N: 12, K: 20, bias: true, scale: true, residual: true),
+    // A along K and B along N (dX = dY·W): the K-unrolled float4-along-N path with float4 A.
+    GEMMCase(batch: 2, M: 9, N: 28, K: 24, bias: true),
 ]
 
 @Suite struct GEMMTests {
@@ -56,13 +58,14 @@ let gemmCases: [GEMMCase] = [
     /// or off; nil leaves the device's rule.
     /// `texel: false` keeps the CPU-shaped kernel on storage buffers where the device would read A
     /// and B as texel buffers. `pack`: operands not contiguous along K transposed first wherever
-    /// the layout allows (true), never (false), or by the device's rule (nil: large GEMMs only).
+    /// the layout allows (true; the float4-along-N path then steps K one at a time), never (false),
+    /// or by the device's rule (nil: large GEMMs without the K-unrolled float4-along-N path).
     /// (It also stores C one element at a time: the scalar stores stay covered.)
     func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, inputs: DType? = nil, maxBindingBytes: Int? = nil,
              swap: Bool? = nil, texel: Bool = true, pack: Bool? = nil) throws {
         let ctx = try makeContext(maxBindingBytes: maxBindingBytes) {
             $0.gemm = kind; $0.cpuGEMMSwapRule = swap; $0.gemmTexel = $0.gemmTexel && texel; $0.gemmStore4 = texel
-            if let pack { $0.gemmPackRatio = pack ? 1 : nil }
+            if let pack { $0.gemmPackRatio = pack ? 1 : nil; $0.gemmUnrolledBN = !pack }
         }
         let seed = UInt64(tc.M * 1000 + tc.N * 10 + tc.K)
         var a = randomValues(tc.batch * tc.M * tc.K, seed: seed)
@@ -148,20 +151,23 @@ let gemmCases: [GEMMCase] = [
 
     /// Which operands are packed: those not contiguous along K whose transpose the 4×4-block
     /// kernel can do, when the multiply-adds per moved element reach the ratio.
-    @Test func packingRule() throws {
-        let ctx = try makeContext { $0.gemm = .cpu; $0.gemmPackRatio = 16 }
+    /// With the K-unrolled float4-along-N path (the default), operands it reads are not packed.
+    @Test(arguments: [false, true]) func packingRule(unrolled: Bool) throws {
+        let ctx = try makeContext { $0.gemm = .cpu; $0.gemmPackRatio = 16; $0.gemmUnrolledBN = unrolled }
         try #require(ctx.variants.gemmTexel, "lavapipe reads GEMM operands as texel buffers")
         func packs(_ a: [Int], _ b: [Int], transA: Bool, transB: Bool) throws -> (Bool, Bool)? {
             let ta = try ctx.empty(a), tb = try ctx.empty(b)
             let M = transA ? a[a.count - 1] : a[a.count - 2], K = transA ? a[a.count - 2] : a[a.count - 1]
             let N = transB ? b[b.count - 2] : b[b.count - 1]
-            guard let (pa, pb) = try ctx.packedAlongK(ta, tb, transA: transA, transB: transB, M: M, N: N, K: K, batch: 1) else { return nil }
+            let tc = try ctx.empty([M, N])
+            guard let (pa, pb) = try ctx.packedAlongK(ta, tb, tc, transA: transA, transB: transB, M: M, N: N, K: K, batch: 1) else { return nil }
             return (pa.buffer !== ta.buffer, pb.buffer !== tb.buffer)
         }
         // Multiply-adds per moved element: M·N / (M + N) with both packed, M with B, N with A.
-        #expect(try packs([16, 64], [16, 48], transA: true, transB: false)! == (true, true))    // dW = dYᵀ·X
-        #expect(try packs([64, 16], [16, 48], transA: false, transB: false)! == (false, true))  // dX = dY·W
-        #expect(try packs([16, 64], [48, 16], transA: true, transB: true)! == (true, false))
+        // dW = dYᵀ·X and dX = dY·W: B contiguous along N, A along M or K (the unrolled path).
+        #expect(try packs([16, 64], [16, 48], transA: true, transB: false).map { [$0.0, $0.1] } == (unrolled ? nil : [true, true]))
+        #expect(try packs([64, 16], [16, 48], transA: false, transB: false).map { [$0.0, $0.1] } == (unrolled ? nil : [false, true]))
+        #expect(try packs([16, 64], [48, 16], transA: true, transB: true)! == (true, false))   // B along K, A along M: packed
         #expect(try packs([32, 16], [24, 16], transA: false, transB: true) == nil)              // already K-contiguous
         #expect(try packs([32, 18], [18, 24], transA: false, transB: false) == nil)             // K % 4 ≠ 0
         #expect(try packs([32, 16], [16, 26], transA: false, transB: false) == nil)             // N % 4 ≠ 0: no block transpose

@@ -46,7 +46,7 @@ extension KernelContext {
         }
         if M == 0 || N == 0 || c.count == 0 { return }
         guard K > 0 else { throw OpError.unsupported(op, "K = 0 is not supported (\(desc))") }
-        if let (pa, pb) = try packedAlongK(a, b, transA: transA, transB: transB, M: M, N: N, K: K, batch: batchDims.reduce(1, *)) {
+        if let (pa, pb) = try packedAlongK(a, b, c, transA: transA, transB: transB, M: M, N: N, K: K, batch: batchDims.reduce(1, *)) {
             try gemm(pa, pb, into: c, transB: true, alpha: alpha, beta: beta, bias: bias, activation: activation, scale: scale, residual: residual)
             return
         }
@@ -73,13 +73,17 @@ extension KernelContext {
     }
 
     /// On lavapipe, A and B transposed to be contiguous along K (C = A·Bᵀ, the float4-along-K
-    /// path) when either is not and the GEMM does enough multiply-adds per moved element to repay
-    /// the 4×4-block transposes (`KernelVariants.gemmPackRatio`) over a K of 16 or more; nil to
-    /// run as given.
-    func packedAlongK(_ a: Tensor, _ b: Tensor, transA: Bool, transB: Bool, M: Int, N: Int, K: Int, batch: Int) throws -> (Tensor, Tensor)? {
+    /// path) when either is not, the plan as given has no K-unrolled float4 path (B contiguous
+    /// along N with A contiguous along K or M runs as fast: a weight gradient 768×768 from 196
+    /// tokens 8.6 ms as given against 8.9–9.8 packed, from 3136 166–168 against 185–187), and the
+    /// GEMM does enough multiply-adds per moved element to repay the 4×4-block transposes
+    /// (`KernelVariants.gemmPackRatio`) over a K of 16 or more; nil to run as given.
+    func packedAlongK(_ a: Tensor, _ b: Tensor, _ c: Tensor, transA: Bool, transB: Bool, M: Int, N: Int, K: Int, batch: Int) throws -> (Tensor, Tensor)? {
         // K ≥ 16: a weight gradient from a batch of 4 (1000×768×4) measured 1.5 ms slower packed
         // in four of four alternating runs (its cost is the stores, which packing does not change).
         guard variants.gemm == .cpu, variants.gemmTexel, let ratio = variants.gemmPackRatio, K % 4 == 0, K >= 16 else { return nil }
+        // Offsets modulo 4 as the bindings will have them (bindings start 16-byte aligned).
+        if variants.gemmUnrolledBN, cpuPlan(a, b, c, transA: transA, transB: transB, offA: a.offset, offB: b.offset).vectorScore >= 2 { return nil }
         func swapLast(_ t: Tensor) throws -> Tensor {
             var order = Array(0..<t.rank)
             order.swapAt(t.rank - 1, t.rank - 2)
@@ -134,17 +138,10 @@ extension KernelContext {
         let (bC, offC) = try bind(c, beta != 0 || residual ? .readWrite : .write, op: op)
         let (bBias, offBias) = try bind(bias, .read, op: op, orPlaceholder: bA)
         let (bScale, offScale) = try bind(scale, .read, op: op, orPlaceholder: bA)
-        // Batch axes as (outer, inner) with strides; absent axes have size 1, stride 0.
-        func batchStrides(_ t: Tensor) -> (Int, Int) {
-            guard t.rank == c.rank else { return (0, 0) }
-            switch t.rank { case 4: return (t.strides[0], t.strides[1]); case 3: return (0, t.strides[0]); default: return (0, 0) }
-        }
         let inner = c.rank >= 3 ? c.shape[c.rank - 3] : 1
         let batch = c.shape.prefix(c.rank - 2).reduce(1, *)
-        let (sAo, sAh) = batchStrides(a), (sBo, sBh) = batchStrides(b), (sCo, sCh) = batchStrides(c)
-        let r = a.rank, rb = b.rank
-        let (sAi, sAk) = transA ? (a.strides[r - 1], a.strides[r - 2]) : (a.strides[r - 2], a.strides[r - 1])
-        let (sBk, sBn) = transB ? (b.strides[rb - 1], b.strides[rb - 2]) : (b.strides[rb - 2], b.strides[rb - 1])
+        let st = GEMMStrides(a, b, c, transA: transA, transB: transB)
+        let (sAo, sAh, sAi, sAk) = st.a, (sBo, sBh, sBk, sBn) = st.b, (sCo, sCh) = st.c
         let f16 = c.dtype == .f16, f16in = c.dtype == .f32 && a.dtype == .f16, bf16in = a.dtype == .bf16
         let bindings = [bA, bB, bC, bBias, bScale]
         if stream.profiling { stream.opFlops = 2 * Double(M) * Double(N) * Double(K) * Double(batch) }
@@ -164,12 +161,8 @@ extension KernelContext {
         }
         switch path == .tiled ? .tiled : variants.gemm {
         case .cpu:
-            let (lanes, maxRows, maxCols) = variants.cpuGEMM
-            let form = { (swap: Bool) in
-                CPUGEMMPlan(swap: swap, M: M, N: N, K: K, offA: offA, offB: offB, a: (sAo, sAh, sAi, sAk), b: (sBo, sBh, sBk, sBn),
-                            lanes: lanes, maxRows: maxRows, maxCols: maxCols)
-            }
-            let plan = variants.cpuGEMMSwapRule.map { form($0) } ?? CPUGEMMPlan.choose(M: M, N: N, form)
+            let lanes = variants.cpuGEMM.lanes
+            let plan = cpuPlan(a, b, c, transA: transA, transB: transB, offA: offA, offB: offB)
             let planned = GemmCpuKernel.Push(M: plan.M, N: plan.N, K: K, batch: batch, offA: plan.offA, offB: plan.offB, offC: offC, offBias: offBias,
                                              offScale: offScale, sAb: plan.a.outer, sAi: plan.a.i, sAk: plan.a.k, sBb: plan.b.outer, sBk: plan.b.k,
                                              sBn: plan.b.n, sCb: sCo, sCi: c.strides[c.rank - 2], alpha: alpha, beta: beta, batchInner: inner,
@@ -183,7 +176,7 @@ extension KernelContext {
             // One spec and push block for either kernel (the texel twin shares them).
             let spec = GemmCpuKernel.Spec(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
                                           VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
-                                          SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4)
+                                          SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4, UNROLL_K4: variants.gemmUnrolledBN)
             if variants.gemmTexel, let tA = texelBinding(first, a.dtype), let tB = texelBinding(second, b.dtype) {
                 let k = try kernel(GemmCpuTexelKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base, spec)
                 try stream.dispatch(k, [tA, tB, bC, bBias, bScale], push: planned, groups: groups)
@@ -199,6 +192,18 @@ extension KernelContext {
                                      HAS_SCALE: scale != nil, RESIDUAL: residual))
             try stream.dispatch(k, bindings, push: push, groups: ((N + bn - 1) / bn, (M + bm - 1) / bm, batch))
         }
+    }
+
+    /// The CPU-shaped GEMM's plan for these operands (offsets in elements, as bound).
+    func cpuPlan(_ a: Tensor, _ b: Tensor, _ c: Tensor, transA: Bool, transB: Bool, offA: Int, offB: Int) -> CPUGEMMPlan {
+        let M = c.shape[c.rank - 2], N = c.shape[c.rank - 1]
+        let K = transA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
+        let st = GEMMStrides(a, b, c, transA: transA, transB: transB)
+        let (lanes, maxRows, maxCols) = variants.cpuGEMM
+        let form = { (swap: Bool) in
+            CPUGEMMPlan(swap: swap, M: M, N: N, K: K, offA: offA, offB: offB, a: st.a, b: st.b, lanes: lanes, maxRows: maxRows, maxCols: maxCols)
+        }
+        return variants.cpuGEMMSwapRule.map { form($0) } ?? CPUGEMMPlan.choose(M: M, N: N, form)
     }
 
     /// `binding` read as a uniform texel buffer of four-element texels, its range widened to whole
@@ -240,6 +245,24 @@ extension KernelContext {
         let c = try empty(batchDims + [M, N], dtype: a.dtype)
         try gemm(a, b, into: c, transA: transA, transB: transB, bias: bias, activation: activation)
         return c
+    }
+}
+
+/// A GEMM's strides: A's (batch outer, batch inner, along M, along K), B's (…, along K, along
+/// N), C's batch strides; absent batch axes have stride 0.
+struct GEMMStrides {
+    let a: (Int, Int, Int, Int), b: (Int, Int, Int, Int), c: (Int, Int)
+
+    init(_ a: Tensor, _ b: Tensor, _ c: Tensor, transA: Bool, transB: Bool) {
+        func batch(_ t: Tensor) -> (Int, Int) {
+            guard t.rank == c.rank else { return (0, 0) }
+            switch t.rank { case 4: return (t.strides[0], t.strides[1]); case 3: return (0, t.strides[0]); default: return (0, 0) }
+        }
+        let r = a.rank, rb = b.rank
+        let (sAi, sAk) = transA ? (a.strides[r - 1], a.strides[r - 2]) : (a.strides[r - 2], a.strides[r - 1])
+        let (sBk, sBn) = transB ? (b.strides[rb - 1], b.strides[rb - 2]) : (b.strides[rb - 2], b.strides[rb - 1])
+        let (ao, ah) = batch(a), (bo, bh) = batch(b)
+        self.a = (ao, ah, sAi, sAk); self.b = (bo, bh, sBk, sBn); self.c = batch(c)
     }
 }
 
