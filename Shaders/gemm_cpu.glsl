@@ -31,8 +31,11 @@ layout(constant_id = 11) const bool VEC4_AM = false;
 // multiples of 4) or, with SWAP_C, its ROWS rows of Cᵀ, consecutive in a row of C (ROWS and M
 // multiples of 4); C's offsets and row stride and the bias/scale offsets multiples of 4.
 layout(constant_id = 12) const bool STORE4 = false;
-// With VEC4_BN and a float4 path for A: K four steps at a time (see main).
+// With VEC4_BN and a float4 path for A, or with VEC4_BK: K four steps at a time (see main).
 layout(constant_id = 13) const bool UNROLL_K4 = true;
+// B contiguous along K (its column offsets and stride multiples of 4), A not (the transposed form
+// of an aggregation A·X, or dW with A along M): a column's four K steps are one uniform float4.
+layout(constant_id = 14) const bool VEC4_BK = false;
 
 void main() {
     uint batchIndex = gl_WorkGroupID.z;
@@ -151,20 +154,55 @@ void main() {
                 }
             }
         }
-    } else for (uint k = 0; k < p.K; ++k) {
-        float av[ROWS];
-        if (VEC4_AM) {
-            uint at = (baseA >> 2) + k * (p.sAk >> 2), lastQuad = p.M / 4u - 1u;
-            [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
-                vec4 v = A4(at + min(i0 / 4u + q, lastQuad));
-                av[4 * q] = v.x; av[4 * q + 1] = v.y; av[4 * q + 2] = v.z; av[4 * q + 3] = v.w;
+    } else {
+        uint k = 0;
+        uint lastQuad = p.M / 4u - 1u;
+        // B along K: four K steps per column texel, A's values for the four steps first, four
+        // FMAs per accumulator visit (as the float4-along-K path).
+        if (UNROLL_K4 && VEC4_BK) {
+            uint colB4[COLS];
+            [[unroll]] for (uint c = 0; c < COLS; ++c) colB4[c] = colB[c] >> 2;
+            for (; k + 4u <= p.K; k += 4u) {
+                float av[4][ROWS];
+                [[unroll]] for (uint kk = 0; kk < 4; ++kk) {
+                    if (VEC4_AM) {
+                        uint at = (baseA >> 2) + (k + kk) * (p.sAk >> 2);
+                        [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
+                            vec4 v = A4(at + min(i0 / 4u + q, lastQuad));
+                            av[kk][4 * q] = v.x; av[kk][4 * q + 1] = v.y; av[kk][4 * q + 2] = v.z; av[kk][4 * q + 3] = v.w;
+                        }
+                    } else {
+                        [[unroll]] for (uint r = 0; r < ROWS; ++r) av[kk][r] = A1(rowA[r] + (k + kk) * p.sAk);
+                    }
+                }
+                [[unroll]] for (uint c = 0; c < COLS; ++c) {
+                    vec4 bv = B4(colB4[c] + k / 4u);
+                    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+                        float t = acc[r][c];
+                        t = fma(av[0][r], bv.x, t);
+                        t = fma(av[1][r], bv.y, t);
+                        t = fma(av[2][r], bv.z, t);
+                        t = fma(av[3][r], bv.w, t);
+                        acc[r][c] = t;
+                    }
+                }
             }
-        } else {
-            [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A1(rowA[r] + k * p.sAk);
         }
-        [[unroll]] for (uint c = 0; c < COLS; ++c) {
-            float bv = B1(colB[c] + k * p.sBk);
-            [[unroll]] for (uint r = 0; r < ROWS; ++r) acc[r][c] = fma(av[r], bv, acc[r][c]);
+        for (; k < p.K; ++k) {
+            float av[ROWS];
+            if (VEC4_AM) {
+                uint at = (baseA >> 2) + k * (p.sAk >> 2);
+                [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
+                    vec4 v = A4(at + min(i0 / 4u + q, lastQuad));
+                    av[4 * q] = v.x; av[4 * q + 1] = v.y; av[4 * q + 2] = v.z; av[4 * q + 3] = v.w;
+                }
+            } else {
+                [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A1(rowA[r] + k * p.sAk);
+            }
+            [[unroll]] for (uint c = 0; c < COLS; ++c) {
+                float bv = B1(colB[c] + k * p.sBk);
+                [[unroll]] for (uint r = 0; r < ROWS; ++r) acc[r][c] = fma(av[r], bv, acc[r][c]);
+            }
         }
     }
     uint baseC = batchBase(p.offC, batchIndex, p.sCb, p.sCh);

@@ -265,10 +265,13 @@ public struct KernelVariants: Sendable {
     /// the GEMM does at least this many multiply-adds per moved element, since the float4-along-K
     /// path is the fastest; nil never (GPUs; `VKPROBE_GEMM_PACK=0`, or `=N` for N, benchmarks).
     public var gemmPackRatio: Int? = nil
-    /// The CPU-shaped GEMM's float4-along-N path takes K four steps at a time (A float4 along K or
-    /// M), as fast as the float4-along-K one, so such operands are not packed
-    /// (`VKPROBE_GEMM_UNROLL_BN=0`: the single-step loop and packing as before, benchmarks).
-    public var gemmUnrolledBN = true
+    /// The CPU-shaped GEMM's float4-along-N path (A float4 along K or M) and its B-along-K path
+    /// take K four steps at a time, as fast as the float4-along-K one, so such operands are not
+    /// packed (`VKPROBE_GEMM_UNROLL=0`: single-step loops and packing as before, benchmarks).
+    public var gemmUnrolled = true
+    /// The B-along-K path alone off (`VKPROBE_GEMM_BK=0`, benchmarks: A along M then reads B one
+    /// element at a time, or the operands are packed).
+    public var gemmBK = true
     /// f32 attention through the fused kernel (GPUs) or GEMM → softmax → GEMM (CPU devices, where
     /// the fused kernel's scalar per-row dot products measured 3–7× slower).
     public var attentionFused = true
@@ -311,7 +314,8 @@ public struct KernelVariants: Sendable {
         rowsPerWorkgroup = caps.isCPU ? 8 : 1
         if let v = ProcessInfo.processInfo.environment["VKPROBE_ROWS_PER_WORKGROUP"].flatMap({ Int($0) }), v > 0 { rowsPerWorkgroup = v }
         gemmPackRatio = caps.isCPU ? 64 : nil
-        gemmUnrolledBN = ProcessInfo.processInfo.environment["VKPROBE_GEMM_UNROLL_BN"] != "0"
+        gemmUnrolled = ProcessInfo.processInfo.environment["VKPROBE_GEMM_UNROLL"] != "0"
+        gemmBK = ProcessInfo.processInfo.environment["VKPROBE_GEMM_BK"] != "0"
         if let v = ProcessInfo.processInfo.environment["VKPROBE_GEMM_PACK"].flatMap({ Int($0) }), v >= 0 { gemmPackRatio = v == 0 ? nil : v }
         if let v = ProcessInfo.processInfo.environment["VKPROBE_GEMM_SWAP"], v == "0" || v == "1" { cpuGEMMSwapRule = v == "1" }
     }

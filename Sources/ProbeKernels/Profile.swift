@@ -8,6 +8,9 @@ public struct ProfileReport: Codable, Sendable {
     public struct Row: Codable, Sendable {
         public var op: String
         public var kernel: String
+        /// How the kernel ran, where its op says (the CPU GEMM: its float4 paths, "ᵀ" its
+        /// transposed form); empty otherwise.
+        public var variant: String
         public var calls: Int
         public var ms: Double
         public var percent: Double
@@ -25,11 +28,11 @@ public struct ProfileReport: Codable, Sendable {
     /// `timings` of `steps` steps (rows are per step); `wallSeconds` is their host-clock duration.
     public init(_ timings: [DispatchTiming], steps: Int = 1, wallSeconds: Double? = nil, device: String) {
         let n = Double(max(steps, 1))
-        var groups: [String: (op: String, kernel: String, calls: Int, ns: Double, flops: Double, bytes: Double)] = [:]
+        var groups: [String: (op: String, kernel: String, variant: String, calls: Int, ns: Double, flops: Double, bytes: Double)] = [:]
         var order: [String] = []
         for t in timings {
-            let key = t.label + "\u{1}" + t.kernel
-            if groups[key] == nil { order.append(key); groups[key] = (t.label, t.kernel, 0, 0, 0, 0) }
+            let key = t.label + "\u{1}" + t.kernel + "\u{1}" + t.variant
+            if groups[key] == nil { order.append(key); groups[key] = (t.label, t.kernel, t.variant, 0, 0, 0, 0) }
             groups[key]!.calls += 1; groups[key]!.ns += t.nanoseconds; groups[key]!.flops += t.flops; groups[key]!.bytes += Double(t.bytes)
         }
         var between = 0.0
@@ -44,7 +47,7 @@ public struct ProfileReport: Codable, Sendable {
         rows = order.map { key in
             let g = groups[key]!
             let ms = g.ns / 1e6 / n
-            return Row(op: g.op, kernel: g.kernel, calls: Int((Double(g.calls) / n).rounded()), ms: ms, percent: 100 * ms / total,
+            return Row(op: g.op, kernel: g.kernel, variant: g.variant, calls: Int((Double(g.calls) / n).rounded()), ms: ms, percent: 100 * ms / total,
                        gflops: g.flops > 0 ? g.flops / g.ns : nil, gbps: g.bytes / g.ns)
         }.sorted { $0.ms > $1.ms }
     }
@@ -56,7 +59,7 @@ public struct ProfileReport: Codable, Sendable {
         func cell(_ s: String, _ w: Int) -> String { s.count >= w ? String(s.prefix(w)) : s.padding(toLength: w, withPad: " ", startingAt: 0) }
         lines.append(cell("op (shapes)", opWidth) + "  " + cell("kernel", 26) + " calls      ms      %  GFLOP/s    GB/s")
         for r in rows.prefix(limit) {
-            lines.append(cell(r.op, opWidth) + "  " + cell(r.kernel, 26) + String(format: " %5d %7.2f %6.1f %8@ %7.2f", r.calls, r.ms, r.percent,
+            lines.append(cell(r.op, opWidth) + "  " + cell(r.variant.isEmpty ? r.kernel : r.kernel + " " + r.variant, 26) + String(format: " %5d %7.2f %6.1f %8@ %7.2f", r.calls, r.ms, r.percent,
                                                                                      r.gflops.map { String(format: "%.2f", $0) } ?? "-", r.gbps))
         }
         if rows.count > limit {

@@ -96,7 +96,10 @@ public final class CommandStream {
     /// What the next dispatches belong to (set by the op layer while profiling), and its FLOPs.
     public var opLabel = ""
     public var opFlops = 0.0
-    private var pendingDispatches: [(label: String, kernel: String, begin: Int, end: Int, bytes: Int, flops: Double)] = []
+    /// How the next dispatch runs beyond its kernel's name (an op's plan, e.g. the CPU GEMM's
+    /// float4 paths), for the profile; cleared by each dispatch.
+    public var dispatchVariant = ""
+    private var pendingDispatches: [(label: String, kernel: String, variant: String, begin: Int, end: Int, bytes: Int, flops: Double)] = []
     /// Dispatches timed since the last `resetProfile()`, in recording order.
     public private(set) var profile: [DispatchTiming] = []
     public func resetProfile() { profile = [] }
@@ -258,8 +261,9 @@ public final class CommandStream {
         let begin = profiling ? try writeTimestamp() : -1
         fns.cmdDispatch(cb, UInt32(groups.0), UInt32(groups.1), UInt32(groups.2))
         if profiling {
-            pendingDispatches.append((opLabel, d.shader, begin, try writeTimestamp(), bindings.reduce(0) { $0 + $1.range.size }, opFlops))
+            pendingDispatches.append((opLabel, d.shader, dispatchVariant, begin, try writeTimestamp(), bindings.reduce(0) { $0 + $1.range.size }, opFlops))
         }
+        dispatchVariant = ""
         dispatchCount += 1
         try commandRecorded()
     }
@@ -426,7 +430,7 @@ public final class CommandStream {
                 return (r.label, Double(ticks) * period)
             }
             profile += pendingDispatches.map { p in
-                DispatchTiming(label: p.label, kernel: p.kernel, beginNs: Double(values[p.begin] & mask) * period,
+                DispatchTiming(label: p.label, kernel: p.kernel, variant: p.variant, beginNs: Double(values[p.begin] & mask) * period,
                                nanoseconds: Double((values[p.end] &- values[p.begin]) & mask) * period, bytes: p.bytes, flops: p.flops)
             }
             lastTimestampValues = values
@@ -497,6 +501,8 @@ public struct DispatchTiming: Sendable, Codable {
     public let label: String
     /// The SPIR-V module (kernel variant).
     public let kernel: String
+    /// How it ran beyond the module, where the op says (the CPU GEMM's float4 paths and form).
+    public let variant: String
     /// Device clock at its start (for the gaps between dispatches).
     public let beginNs: Double
     public let nanoseconds: Double

@@ -141,7 +141,7 @@ public final class ComputeDevice: @unchecked Sendable {
                                         info.pQueueCreateInfos = qPtr
                                         info.enabledExtensionCount = extStrings.count
                                         info.ppEnabledExtensionNames = extPtr
-                                        return instance.fns.createDevice(physical, &info, nil, &device)
+                                        return VulkanInstance.lifecycle.withLock { instance.fns.createDevice(physical, &info, nil, &device) }
                                     }
                                 }
                             }
@@ -189,6 +189,6 @@ public final class ComputeDevice: @unchecked Sendable {
         pipelines = nil
         memory = nil
         layouts.destroy()
-        fns.destroyDevice(handle, nil)
+        VulkanInstance.lifecycle.withLock { fns.destroyDevice(handle, nil) }
     }
 }

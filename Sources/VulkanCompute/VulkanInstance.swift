@@ -95,7 +95,7 @@ public final class VulkanInstance: @unchecked Sendable {
                                     }
                                     if log != nil { info.pNext = UnsafeRawPointer(messengerPtr) }
                                     let create: PFN_vkCreateInstance = try lib.load("vkCreateInstance")
-                                    return create(&info, nil, &instance)
+                                    return Self.lifecycle.withLock { create(&info, nil, &instance) }
                                 }
                             }
                         }
@@ -118,7 +118,7 @@ public final class VulkanInstance: @unchecked Sendable {
         if log != nil, let createMessenger = fns.createDebugUtilsMessengerEXT {
             var m: VkDebugUtilsMessengerEXT?
             messengerInfo.pNext = nil   // the validation-features chain belongs to instance creation only
-            try check(createMessenger(instance, &messengerInfo, nil, &m), "vkCreateDebugUtilsMessengerEXT")
+            try check(Self.lifecycle.withLock { createMessenger(instance, &messengerInfo, nil, &m) }, "vkCreateDebugUtilsMessengerEXT")
             messenger = m
         }
 
@@ -167,8 +167,17 @@ public final class VulkanInstance: @unchecked Sendable {
         return best.index
     }
 
+    /// Serialises creating and destroying instances and devices across the process. The spec
+    /// allows them concurrently, but a test run (many devices created and dropped in parallel,
+    /// under the validation layer of Debian 12) once crashed inside a read lock the layer took
+    /// while another thread was creating an instance; they are rare and cheap next to a device's
+    /// life, so one lock costs nothing.
+    static let lifecycle = NSLock()
+
     deinit {
-        if let messenger, let destroy = fns.destroyDebugUtilsMessengerEXT { destroy(handle, messenger, nil) }
-        fns.destroyInstance(handle, nil)
+        Self.lifecycle.withLock {
+            if let messenger, let destroy = fns.destroyDebugUtilsMessengerEXT { destroy(handle, messenger, nil) }
+            fns.destroyInstance(handle, nil)
+        }
     }
 }

@@ -20,6 +20,10 @@ import Testing
         #expect(report.rows.reduce(0) { $0 + $1.calls } * 2 == dispatched, "calls are per step")
         let gemm = try #require(report.rows.first { $0.op.hasPrefix("gemm 24×40, 40×16, 24×16") })
         #expect(gemm.calls == 1 && gemm.kernel.hasPrefix("gemm"))
+        // The CPU GEMM names its plan (24×40 · 40×16, both row-major, in the direct form since C
+        // has more rows than columns: B along N, A along K); other kernels say nothing.
+        if ctx.variants.gemm == .cpu { #expect(gemm.variant == "N4·A4", "\(gemm.variant)") }
+        #expect(report.rows.filter { !$0.kernel.hasPrefix("gemm") }.allSatisfy { $0.variant.isEmpty })
         #expect(abs((gemm.gflops ?? 0) * gemm.ms * 1e6 - 2 * 24 * 16 * 40) < 1, "FLOPs of the GEMM")
         #expect(report.rows.contains { $0.op.hasPrefix("softmax 24×16") && $0.gflops == nil })
         #expect(report.dispatchMs > 0 && report.betweenMs >= 0 && (report.wallMs ?? 0) >= report.dispatchMs)

@@ -83,7 +83,7 @@ extension KernelContext {
         // in four of four alternating runs (its cost is the stores, which packing does not change).
         guard variants.gemm == .cpu, variants.gemmTexel, let ratio = variants.gemmPackRatio, K % 4 == 0, K >= 16 else { return nil }
         // Offsets modulo 4 as the bindings will have them (bindings start 16-byte aligned).
-        if variants.gemmUnrolledBN, cpuPlan(a, b, c, transA: transA, transB: transB, offA: a.offset, offB: b.offset).vectorScore >= 2 { return nil }
+        if variants.gemmUnrolled, cpuPlan(a, b, c, transA: transA, transB: transB, offA: a.offset, offB: b.offset).vectorScore >= 2 { return nil }
         func swapLast(_ t: Tensor) throws -> Tensor {
             var order = Array(0..<t.rank)
             order.swapAt(t.rank - 1, t.rank - 2)
@@ -173,10 +173,11 @@ extension KernelContext {
                 && (bias == nil || offBias % 4 == 0) && (scale == nil || offScale % 4 == 0)
                 && (plan.swap ? plan.rows % 4 == 0 && plan.M % 4 == 0 : plan.cols % 4 == 0 && plan.N % 4 == 0)
             let (first, second) = plan.swap ? (bB, bA) : (bA, bB)
+            if stream.profiling { stream.dispatchVariant = plan.label }
             // One spec and push block for either kernel (the texel twin shares them).
             let spec = GemmCpuKernel.Spec(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
                                           VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
-                                          SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4, UNROLL_K4: variants.gemmUnrolledBN)
+                                          SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4, UNROLL_K4: variants.gemmUnrolled, VEC4_BK: plan.vec4BK)
             if variants.gemmTexel, let tA = texelBinding(first, a.dtype), let tB = texelBinding(second, b.dtype) {
                 let k = try kernel(GemmCpuTexelKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base, spec)
                 try stream.dispatch(k, [tA, tB, bC, bBias, bScale], push: planned, groups: groups)
@@ -200,8 +201,10 @@ extension KernelContext {
         let K = transA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
         let st = GEMMStrides(a, b, c, transA: transA, transB: transB)
         let (lanes, maxRows, maxCols) = variants.cpuGEMM
+        let unrolled = variants.gemmUnrolled, bk = variants.gemmBK
         let form = { (swap: Bool) in
-            CPUGEMMPlan(swap: swap, M: M, N: N, K: K, offA: offA, offB: offB, a: st.a, b: st.b, lanes: lanes, maxRows: maxRows, maxCols: maxCols)
+            CPUGEMMPlan(swap: swap, M: M, N: N, K: K, offA: offA, offB: offB, a: st.a, b: st.b, lanes: lanes, maxRows: maxRows, maxCols: maxCols,
+                        unrolled: unrolled, bk: bk)
         }
         return variants.cpuGEMMSwapRule.map { form($0) } ?? CPUGEMMPlan.choose(M: M, N: N, form)
     }
@@ -276,10 +279,10 @@ struct CPUGEMMPlan {
     let a: (outer: Int, inner: Int, i: Int, k: Int)
     let b: (outer: Int, inner: Int, k: Int, n: Int)
     let rows: UInt32, cols: UInt32
-    let vec4K: Bool, vec4BN: Bool, vec4A: Bool, vec4AM: Bool
+    let vec4K: Bool, vec4BN: Bool, vec4A: Bool, vec4AM: Bool, vec4BK: Bool
 
     init(swap: Bool, M: Int, N: Int, K: Int, offA: Int, offB: Int, a sa: (Int, Int, Int, Int), b sb: (Int, Int, Int, Int),
-         lanes: UInt32, maxRows: UInt32, maxCols: UInt32) {
+         lanes: UInt32, maxRows: UInt32, maxCols: UInt32, unrolled: Bool = true, bk: Bool = true) {
         self.swap = swap
         (self.M, self.N) = swap ? (N, M) : (M, N)
         (self.offA, self.offB) = swap ? (offB, offA) : (offA, offB)
@@ -304,10 +307,19 @@ struct CPUGEMMPlan {
         // float4 gathers along M of an A contiguous along M (dW = dYᵀ·X; Xᵀ of a transposed A·X),
         // with the N-vector path or scalar B.
         vec4AM = !vec4K && !vec4A && a.i == 1 && self.M % 4 == 0 && rows % 4 == 0 && [self.offA, a.k, a.outer, a.inner].allSatisfy { $0 % 4 == 0 }
+        // float4 loads along K of B alone (A along M or strided), K four steps at a time.
+        vec4BK = unrolled && bk && !vec4K && !vec4BN && !vec4A && b.k == 1 && [self.offB, b.n, b.outer, b.inner].allSatisfy { $0 % 4 == 0 }
+    }
+
+    /// The float4 paths and form, as the profile shows them: K4 (A and B along K), N4 (B along
+    /// N), A4 (A along K), M4 (A along M), BK4 (B alone along K), "ᵀ" the transposed form.
+    var label: String {
+        let paths = [(vec4K, "K4"), (vec4BN, "N4"), (vec4A, "A4"), (vec4AM, "M4"), (vec4BK, "BK4")].filter(\.0).map(\.1)
+        return (paths.isEmpty ? "scalar" : paths.joined(separator: "·")) + (swap ? " ᵀ" : "")
     }
 
     /// How much of the work runs on float4 paths (to choose between the two forms).
-    var vectorScore: Int { vec4K ? 3 : vec4BN && (vec4A || vec4AM) ? 2 : vec4BN || vec4A || vec4AM ? 1 : 0 }
+    var vectorScore: Int { vec4K ? 3 : (vec4BN && (vec4A || vec4AM)) || (vec4BK && vec4AM) ? 2 : vec4BN || vec4A || vec4AM || vec4BK ? 1 : 0 }
 
     /// Few rows of C (a small batch through a Linear): compute Cᵀ = Bᵀ·Aᵀ so that the lanes run
     /// along C's columns (the kernel stores element (i, j) at C(j, i)), measured on lavapipe for
