@@ -332,11 +332,17 @@ struct CPUGEMMPlan {
     /// EP's aggregation (B, 32, 196)·(B, 196, 768), direct with float4 A and B, transposed with
     /// float4 A only, 34.6 vs 53.3 ms at B 64 on a 2-core Xeon's lavapipe (EP's step 1.1–1.25 s →
     /// 0.72–0.83 s at B 256).
+    /// B along K in the transposed form (BK4) against B along N in the direct one (a row-major
+    /// A·B, dX = dY·W, EP's aggregation): the transposed form only while the direct one has fewer
+    /// than 8 rows per lane (EP's aggregation, 32 rows: 120–123 against 175–186 ms at 256 ×
+    /// (32×196 · 196×768)); from there the direct one (dX at 64, 128 and 196 × 768 × 768:
+    /// 3.2–3.9 against 4.6–5.4, 3.3–5.5 against 5.4–8.5, 5.8–8.5 against 8.3–9.8 ms).
     static func choose(M: Int, N: Int, _ form: (Bool) -> CPUGEMMPlan) -> CPUGEMMPlan {
         let direct = form(false)
         guard M <= 256 && N >= M else { return direct }
         let swapped = form(true)
         if M >= 16 && direct.vectorScore > swapped.vectorScore { return direct }
+        if swapped.vec4BK && direct.vec4BN && direct.vectorScore == swapped.vectorScore { return direct.rows >= 8 ? direct : swapped }
         return M < 128 || swapped.vectorScore >= direct.vectorScore ? swapped : direct
     }
 }
