@@ -28,11 +28,12 @@ import Testing
     }
 
     /// The texel format a module's texel bindings read: the copy's, the binary op's, the
-    /// activation's and the reduction's 32-bit sources as bits, the copy's f16 source as halves and bf16 source as 16-bit integers, the
+    /// activation's, the softmax's and the reduction's 32-bit sources as bits, the copy's f16 source as halves and bf16 source as 16-bit integers, the
     /// GEMM's and attention's as float4s (bf16 GEMM inputs as four 16-bit integers), the block
     /// transpose's as four 32-bit or 16-bit words.
     func texelFormat(_ name: String) -> TexelFormat {
-        if name.hasPrefix("binary_texel") || name.hasPrefix("reduce_axis_texel") || name.hasPrefix("unary_texel") { return .r32ui }
+        if name.hasPrefix("binary_texel") || name.hasPrefix("reduce_axis_texel") || name.hasPrefix("unary_texel")
+            || name.hasPrefix("softmax_texel") { return .r32ui }
         if name.hasPrefix("transpose4") { return name.hasSuffix("_words16") ? .rgba16ui : .rgba32ui }
         guard name.hasPrefix("copy_texel") else { return name.hasSuffix("_bf16in") ? .rgba16ui : .rgba32f }
         return name.hasPrefix("copy_texel_f16") ? .r16f : name.hasPrefix("copy_texel_bf16") ? .r16ui : .r32ui

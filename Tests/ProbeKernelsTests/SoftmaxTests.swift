@@ -15,9 +15,10 @@ func rowVariant(_ tpr: UInt32) -> (inout KernelVariants) -> Void {
 let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2, 1000), (5, 12)]   // rows of 1000 and 12: float4 paths
 
 @Suite struct SoftmaxTests {
-    @Test(arguments: rowShapes)
-    func softmaxForwardBackward(tpr: UInt32) throws {
-        let ctx = try makeContext(variants: rowVariant(tpr))
+    /// The forward reads x as a texel buffer (lavapipe's default) or as a storage buffer.
+    @Test(arguments: rowShapes, [true, false])
+    func softmaxForwardBackward(tpr: UInt32, texel: Bool) throws {
+        let ctx = try makeContext { v in rowVariant(tpr)(&v); v.gemmTexel = v.gemmTexel && texel }
         for (rows, cols) in rowCases {
             let x = randomValues(rows * cols, seed: UInt64(rows + cols), lo: -3, hi: 3), dy = randomValues(rows * cols, seed: 4)
             let mask = randomValues(cols, seed: 5, lo: -2, hi: 0)

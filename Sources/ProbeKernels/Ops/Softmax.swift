@@ -38,12 +38,19 @@ extension KernelContext {
             }
             maskRows = mask.count / cols
         }
-        let k = try kernel(SoftmaxKernel.self, variants.rowSubgroup ? .sg : .base, .init(localSizeX: variants.rowLocal, HAS_MASK: mask != nil))
+        let spec = SoftmaxKernel.Spec(localSizeX: variants.rowLocal, HAS_MASK: mask != nil)
         try forEachPiece(op, [xv, yv], [SplitAxis(size: R, axes: [0, 0])]) { t, ranges in
             let (bx, ox) = try bind(t[0], .read, op: op), (by, oy) = try bind(t[1], .write, op: op)
             let (bm, om) = try bind(mask, .read, op: op, orPlaceholder: bx)
             let push = SoftmaxKernel.Push(rows: t[0].shape[0], cols: cols, offX: ox, sX: t[0].strides[0], offM: om, maskRows: maskRows,
                                           maskRowOffset: ranges[0].lowerBound % maskRows, offY: oy, sY: t[1].strides[0], scale: scale)
+            // x as a texel buffer on CPU devices (as the GEMM, copies and reductions).
+            if variants.gemmTexel, let tx = texelBinding(bx, format: .r32ui) {
+                let k = try kernel(SoftmaxTexelKernel.self, variants.rowSubgroup ? .sg : .base, spec)
+                try stream.dispatch(k, [tx, bm, by], push: push, groups: rowGroups(t[0].shape[0]))
+                return
+            }
+            let k = try kernel(SoftmaxKernel.self, variants.rowSubgroup ? .sg : .base, spec)
             try stream.dispatch(k, [bx, bm, by], push: push, groups: rowGroups(t[0].shape[0]))
         }
         return y
