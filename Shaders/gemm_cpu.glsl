@@ -37,6 +37,20 @@ layout(constant_id = 13) const bool UNROLL_K4 = true;
 // of an aggregation A·X, or dW with A along M): a column's four K steps are one uniform float4.
 layout(constant_id = 14) const bool VEC4_BK = false;
 
+// A's ROWS values of this lane at step k: float4 gathers along M (VEC4_AM; rows past M read the
+// last quad, computed but never stored) or one element per row.
+void loadRowsA(uint baseA, uint i0, uint rowA[ROWS], uint k, out float av[ROWS]) {
+    if (VEC4_AM) {
+        uint at = (baseA >> 2) + k * (p.sAk >> 2), lastQuad = p.M / 4u - 1u;
+        [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
+            vec4 v = A4(at + min(i0 / 4u + q, lastQuad));
+            av[4 * q] = v.x; av[4 * q + 1] = v.y; av[4 * q + 2] = v.z; av[4 * q + 3] = v.w;
+        }
+    } else {
+        [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A1(rowA[r] + k * p.sAk);
+    }
+}
+
 void main() {
     uint batchIndex = gl_WorkGroupID.z;
     uint j0 = gl_WorkGroupID.x * COLS;
@@ -56,8 +70,6 @@ void main() {
         uint quad[COLS / 4];
         [[unroll]] for (uint q = 0; q < COLS / 4; ++q) quad[q] = (baseB >> 2) + min(j0 / 4u + q, p.N / 4u - 1u);
         uint rowStride4 = p.sBk >> 2;
-        // Row quads of A, clamped to the last one (rows past M are computed, never stored).
-        uint lastQuad = p.M / 4u - 1u;
         uint k = 0;
         // Four K steps at a time where A has a float4 path: A's values for the four steps first,
         // then per column quad its four B float4s, so that each accumulator takes four FMAs
@@ -74,13 +86,7 @@ void main() {
                         av[0][r] = v.x; av[1][r] = v.y; av[2][r] = v.z; av[3][r] = v.w;
                     }
                 } else {
-                    [[unroll]] for (uint kk = 0; kk < 4; ++kk) {
-                        uint at = (baseA >> 2) + (k + kk) * (p.sAk >> 2);
-                        [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
-                            vec4 v = A4(at + min(i0 / 4u + q, lastQuad));
-                            av[kk][4 * q] = v.x; av[kk][4 * q + 1] = v.y; av[kk][4 * q + 2] = v.z; av[kk][4 * q + 3] = v.w;
-                        }
-                    }
+                    [[unroll]] for (uint kk = 0; kk < 4; ++kk) loadRowsA(baseA, i0, rowA, k + kk, av[kk]);
                 }
                 [[unroll]] for (uint q = 0; q < COLS / 4; ++q) {
                     vec4 b0 = B4(quad[q] + k * rowStride4), b1 = B4(quad[q] + (k + 1u) * rowStride4);
@@ -100,15 +106,7 @@ void main() {
         }
         for (; k < p.K; ++k) {
             float av[ROWS];
-            if (VEC4_AM) {
-                uint at = (baseA >> 2) + k * (p.sAk >> 2);
-                [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
-                    vec4 v = A4(at + min(i0 / 4u + q, lastQuad));
-                    av[4 * q] = v.x; av[4 * q + 1] = v.y; av[4 * q + 2] = v.z; av[4 * q + 3] = v.w;
-                }
-            } else {
-                [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A1(rowA[r] + k * p.sAk);
-            }
+            loadRowsA(baseA, i0, rowA, k, av);
             uint row = k * rowStride4;
             [[unroll]] for (uint q = 0; q < COLS / 4; ++q) {
                 vec4 bv = B4(quad[q] + row);
@@ -156,7 +154,6 @@ void main() {
         }
     } else {
         uint k = 0;
-        uint lastQuad = p.M / 4u - 1u;
         // B along K: four K steps per column texel, A's values for the four steps first, four
         // FMAs per accumulator visit (as the float4-along-K path).
         if (UNROLL_K4 && VEC4_BK) {
@@ -164,17 +161,7 @@ void main() {
             [[unroll]] for (uint c = 0; c < COLS; ++c) colB4[c] = colB[c] >> 2;
             for (; k + 4u <= p.K; k += 4u) {
                 float av[4][ROWS];
-                [[unroll]] for (uint kk = 0; kk < 4; ++kk) {
-                    if (VEC4_AM) {
-                        uint at = (baseA >> 2) + (k + kk) * (p.sAk >> 2);
-                        [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
-                            vec4 v = A4(at + min(i0 / 4u + q, lastQuad));
-                            av[kk][4 * q] = v.x; av[kk][4 * q + 1] = v.y; av[kk][4 * q + 2] = v.z; av[kk][4 * q + 3] = v.w;
-                        }
-                    } else {
-                        [[unroll]] for (uint r = 0; r < ROWS; ++r) av[kk][r] = A1(rowA[r] + (k + kk) * p.sAk);
-                    }
-                }
+                [[unroll]] for (uint kk = 0; kk < 4; ++kk) loadRowsA(baseA, i0, rowA, k + kk, av[kk]);
                 [[unroll]] for (uint c = 0; c < COLS; ++c) {
                     vec4 bv = B4(colB4[c] + k / 4u);
                     [[unroll]] for (uint r = 0; r < ROWS; ++r) {
@@ -190,15 +177,7 @@ void main() {
         }
         for (; k < p.K; ++k) {
             float av[ROWS];
-            if (VEC4_AM) {
-                uint at = (baseA >> 2) + k * (p.sAk >> 2);
-                [[unroll]] for (uint q = 0; q < ROWS / 4; ++q) {
-                    vec4 v = A4(at + min(i0 / 4u + q, lastQuad));
-                    av[4 * q] = v.x; av[4 * q + 1] = v.y; av[4 * q + 2] = v.z; av[4 * q + 3] = v.w;
-                }
-            } else {
-                [[unroll]] for (uint r = 0; r < ROWS; ++r) av[r] = A1(rowA[r] + k * p.sAk);
-            }
+            loadRowsA(baseA, i0, rowA, k, av);
             [[unroll]] for (uint c = 0; c < COLS; ++c) {
                 float bv = B1(colB[c] + k * p.sBk);
                 [[unroll]] for (uint r = 0; r < ROWS; ++r) acc[r][c] = fma(av[r], bv, acc[r][c]);

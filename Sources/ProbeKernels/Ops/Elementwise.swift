@@ -23,7 +23,7 @@ extension KernelContext {
             let spec = UnaryKernel.Spec(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4)
             let push = UnaryKernel.Push(n: t[0].count, alpha: alpha, beta: beta, offX: ox, offY: oy)
             let groups = elementGroups(vec4 ? t[0].count / 4 : t[0].count)
-            if variants.gemmTexel, variants.texel4, let tx = texelBinding(bx, format: vec4 ? .rgba32ui : .r32ui) {
+            if variants.gemmTexel, let tx = texelBinding(bx, format: vec4 ? .rgba32ui : .r32ui) {
                 try stream.dispatch(try kernel(UnaryTexelKernel.self, .base, spec), [tx, by], push: push, groups: groups)
                 return
             }
