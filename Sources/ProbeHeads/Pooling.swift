@@ -114,6 +114,12 @@ extension Graph {
         try linear(x, try p["\(module).weight"], p.optional("\(module).bias"))
     }
 
+    /// The weight rows and bias of output part `part` (of width `width`) of a packed Linear `module`.
+    func linearPart(_ p: ParameterScope<B>, _ module: String, part: Int, width: Int) throws -> (Variable<B>, Variable<B>?) {
+        (try rows(try p["\(module).weight"], part * width, width),
+         try p.optional("\(module).bias").map { try slice($0, axis: 0, (part * width)..<((part + 1) * width)) })
+    }
+
     /// Output part `part` (of width `width`) of a packed Linear `module` (qkv, kv).
     func linear(_ x: Variable<B>, _ p: ParameterScope<B>, _ module: String, part: Int, width: Int) throws -> Variable<B> {
         try packedLinear(x, try p["\(module).weight"], p.optional("\(module).bias"), part: part, width: width)

@@ -51,15 +51,17 @@ public struct CaiTPool: Pooling {
             + layerNormSpecs("\(b).norm2", D) + linearSpecs("\(b).mlp.fc1", D, 4 * D) + linearSpecs("\(b).mlp.fc2", 4 * D, D)
             + layerNormSpecs("norm", D)
     }
-    public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return 2 * (N + 1) * D * D + 10 * D * D + 2 * (N + 1) * D }
+    public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return 2 * Self.heads * (N + 1) * D + 12 * D * D + 2 * (N + 1) * D }
 
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), D = options.dim
         let c = try g.batched(try p["cls_token"], s[0])
         let blk = p.prefixed("\(b).")
         let u = try g.layerNorm(try g.concat([c, x], axis: 1), blk, "norm1", eps: 1e-6)
-        let q = try g.linear(try g.slice(u, axis: 1, 0..<1), blk, "attn.q"), k = try g.linear(u, blk, "attn.k"), v = try g.linear(u, blk, "attn.v")
-        let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: Self.heads, scale: 1 / Float(D / Self.heads).squareRoot())
+        let q = try g.linear(try g.slice(u, axis: 1, 0..<1), blk, "attn.q")
+        let (o, probs) = try g.queryFirstAttention(q: q, keys: u, wk: try blk["attn.k.weight"], bk: blk.optional("attn.k.bias"),
+                                                   values: u, wv: try blk["attn.v.weight"], bv: blk.optional("attn.v.bias"),
+                                                   heads: Self.heads, scale: 1 / Float(D / Self.heads).squareRoot())
         let c1 = try g.add(c, try g.mul(try g.linear(o, blk, "attn.proj"), try blk["gamma_1"]))
         let c2 = try g.add(c1, try g.mul(try g.mlp(try g.layerNorm(c1, blk, "norm2", eps: 1e-6), blk, "mlp"), try blk["gamma_2"]))
         let out = try g.layerNorm(c2, p, "norm", eps: 1e-5)
@@ -117,16 +119,18 @@ public struct JEPAPool: Pooling {
             + lin("xattn.q", D, D) + lin("xattn.kv", D, 2 * D) + lin("xattn.proj", D, D, std: 0.02 / 2.0.squareRoot())
             + layerNormSpecs("\(b).norm2", D) + lin("mlp.fc1", D, 4 * D) + lin("mlp.fc2", 4 * D, D, std: 0.02 / 2.0.squareRoot())
     }
-    public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return 2 * N * D * D + 2 * N * D + 10 * D * D }
+    public var forwardMACs: Int { let (N, D) = (options.tokens, options.dim); return 2 * options.heads * N * D + 2 * N * D + 11 * D * D }
 
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let s = g.shape(x), D = options.dim
         let query = try g.batched(try p["query_tokens"], s[0])
         let blk = p.prefixed("\(b).")
         let xn = try g.layerNorm(x, blk, "norm1", eps: 1e-5)
-        let q = try g.linear(query, blk, "xattn.q")
-        let k = try g.linear(xn, blk, "xattn.kv", part: 0, width: D), v = try g.linear(xn, blk, "xattn.kv", part: 1, width: D)
-        let (o, probs) = try g.multiHeadAttention(q: q, k: k, v: v, heads: options.heads, scale: 1 / Float(D / options.heads).squareRoot())
+        // One query for the batch: projected once, then taken back through the key weight.
+        let q = try g.linear(try p["query_tokens"], blk, "xattn.q")
+        let (wk, bk) = try g.linearPart(blk, "xattn.kv", part: 0, width: D), (wv, bv) = try g.linearPart(blk, "xattn.kv", part: 1, width: D)
+        let (o, probs) = try g.queryFirstAttention(q: q, keys: xn, wk: wk, bk: bk, values: xn, wv: wv, bv: bv,
+                                                   heads: options.heads, scale: 1 / Float(D / options.heads).squareRoot())
         let q1 = try g.add(query, try g.linear(o, blk, "xattn.proj"))
         let q2 = try g.add(q1, try g.mlp(try g.layerNorm(q1, blk, "norm2", eps: 1e-5), blk, "mlp"))
         return PoolingOutput(features: try g.reshape(q2, [s[0], D]), attention: probs)
