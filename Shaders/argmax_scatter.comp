@@ -8,9 +8,11 @@ layout(local_size_x_id = 0) in;
 layout(set = 0, binding = 0) readonly buffer DY { float dy[]; };
 layout(set = 0, binding = 1) readonly buffer A { int argmax[]; };
 layout(set = 0, binding = 2) writeonly buffer DX { float dx[]; };
-layout(push_constant) uniform P { uint outer, R, inner, offDY, sDY, offA, sA, offDX, sDXo, sDXr, rOffset; } p;
+struct Params { uint outer, R, inner, offDY, sDY, offA, sA, offDX, sDXo, sDXr, rOffset; };
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     FOR_EACH_ELEMENT(i, p.outer * p.R * p.inner) {
         uint j = i % p.inner, r = (i / p.inner) % p.R, o = i / (p.inner * p.R);
         bool hit = uint(argmax[p.offA + o * p.sA + j]) == r + p.rOffset;

@@ -38,7 +38,7 @@ float V1(uint i) { return float(v[i]); }
 layout(set = 0, binding = 3) writeonly buffer O { ELEM o[]; };
 layout(set = 0, binding = 4) writeonly buffer Pr { float probs[]; };
 layout(set = 0, binding = 5) writeonly buffer L { float lse[]; };
-layout(push_constant) uniform P {
+struct Params {
     uint H, Lq, Lk, D, Dv;
     uint offQ, qb, qh, ql;
     uint offK, kb, kh, kl;
@@ -46,9 +46,11 @@ layout(push_constant) uniform P {
     uint offO, ob, oh, ol;
     uint offP, offL;
     float scale;
-} p;
+};
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     uint z = gl_WorkGroupID.z;
     uint b = z / p.H, h = z % p.H;
     uint chunks = (p.Dv + CHUNK - 1u) / CHUNK;

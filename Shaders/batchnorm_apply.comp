@@ -13,9 +13,11 @@ layout(set = 0, binding = 3) readonly buffer RV { float runningVar[]; };
 layout(set = 0, binding = 4) readonly buffer G { float gamma[]; };
 layout(set = 0, binding = 5) readonly buffer B { float beta[]; };
 layout(set = 0, binding = 6) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform P { uint n, C, inner, offX, offS, offRM, offRV, offG, offB, offY; float eps; } p;
+struct Params { uint n, C, inner, offX, offS, offRM, offRV, offG, offB, offY; float eps; };
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     FOR_EACH_ELEMENT(i, p.n) {
         uint ch = (i / p.inner) % p.C;
         float mean = EVAL ? runningMean[p.offRM + ch] : stats[p.offS + 2u * ch];

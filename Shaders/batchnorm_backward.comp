@@ -17,16 +17,18 @@ layout(set = 0, binding = 3) readonly buffer G { float gamma[]; };
 layout(set = 0, binding = 4) readonly buffer DY { float dy[]; };
 layout(set = 0, binding = 5) buffer DX { float dx[]; };
 layout(set = 0, binding = 6) buffer DG { float sums[]; };   // dgamma (C) then dbeta (C)
-layout(push_constant) uniform P {
+struct Params {
     uint outer, C, inner, offX, offS, offRV, offG, offDY, offDX, offDG;
     uint total;   // values per channel over every piece
     float eps;
     float accumulate;
-} p;
+};
+PUSH_PARAMS(Params)
 
 uint index(uint ch, uint e) { return (e / p.inner) * p.C * p.inner + ch * p.inner + e % p.inner; }
 
 void main() {
+    LOAD_PARAMS();
     uint n = p.outer * p.inner;
     FOR_EACH_ROW(ch, p.C) {
         float mean = stats[p.offS + 2u * ch];

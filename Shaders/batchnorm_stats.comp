@@ -13,13 +13,14 @@ layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) buffer S { float stats[]; };
 layout(set = 0, binding = 2) buffer RM { float runningMean[]; };
 layout(set = 0, binding = 3) buffer RV { float runningVar[]; };
-layout(push_constant) uniform P {
+struct Params {
     uint outer, C, inner, offX, offS, offRM, offRV;
     uint total;        // values per channel over every piece
     uint accumulate;   // add to what earlier pieces wrote
     uint finalize;     // PASS 2: this is the last piece
     float eps, momentum;
-} p;
+};
+PUSH_PARAMS(Params)
 
 float value(uint ch, uint e) { return x[p.offX + (e / p.inner) * p.C * p.inner + ch * p.inner + e % p.inner]; }
 
@@ -34,6 +35,7 @@ void finish(uint ch, float mean, float var) {
 }
 
 void main() {
+    LOAD_PARAMS();
     uint n = p.outer * p.inner;
     FOR_EACH_ROW(ch, p.C) {
         if (PASS == 1u) {

@@ -29,7 +29,7 @@ float Y1(uint i) { return y[i]; }
 #endif
 layout(set = 0, binding = 2) writeonly buffer Z { float z[]; };
 layout(set = 0, binding = 2) writeonly buffer Z4 { vec4 z4[]; };
-layout(push_constant) uniform P {
+struct Params {
     uint n, d1, d2, d3;
     uint offX, offY, offZ;
     uint sx0, sx1, sx2, sx3;
@@ -37,7 +37,8 @@ layout(push_constant) uniform P {
     float alpha, beta;   // z = alpha * x (op) beta * y
     uint m1, m2, m3;     // fastDivide multipliers of d1, d2, d3
     uint shifts;         // their shifts, 5 bits each (d1 at bit 0)
-} p;
+};
+PUSH_PARAMS(Params)
 
 float apply(float a, float b) {
     a *= p.alpha; b *= p.beta;
@@ -66,6 +67,7 @@ void locate(uint i, out uint ix, out uint iy) {
 }
 
 void main() {
+    LOAD_PARAMS();
     if (VEC4) {
         uint stepX = FLAT ? 1u : p.sx3, stepY = FLAT ? 1u : p.sy3;
         FOR_EACH_ELEMENT(g, p.n / 4u) {

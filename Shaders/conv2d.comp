@@ -10,9 +10,11 @@ layout(constant_id = 1) const uint MODE = 0;
 layout(set = 0, binding = 0) readonly buffer A { float a[]; };   // x (MODE 0, 2) or dy (MODE 1)
 layout(set = 0, binding = 1) readonly buffer Wt { float w[]; };  // w (MODE 0, 1) or dy (MODE 2)
 layout(set = 0, binding = 2) buffer Out { float o[]; };
-layout(push_constant) uniform P { uint B, Cin, H, W, Cout, KH, KW, PAD, offA, offW, offO; float accumulate; } p;
+struct Params { uint B, Cin, H, W, Cout, KH, KW, PAD, offA, offW, offO; float accumulate; };
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     uint Ho = p.H + 2u * p.PAD - p.KH + 1u, Wo = p.W + 2u * p.PAD - p.KW + 1u;
     if (MODE == 0u) {
         FOR_EACH_ELEMENT(idx, p.B * p.Cout * Ho * Wo) {

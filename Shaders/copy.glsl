@@ -68,14 +68,15 @@ float loadSrc(uint i) { return SRC_TO_FLOAT(src[i]); }
 #endif
 layout(set = 0, binding = 1) writeonly buffer Out { DST dst[]; };
 layout(set = 0, binding = 1) writeonly buffer Out4 { DST4 dst4[]; };
-layout(push_constant) uniform P {
+struct Params {
     uint n, offIn, offOut;
     uint shape[6];
     uint sIn[6];
     uint sOut[6];
     uint magic[6];   // fastDivide multipliers of shape[d]
     uint shifts;     // their shifts, 5 bits per axis
-} p;
+};
+PUSH_PARAMS(Params)
 
 // Source and destination element of linear index i.
 void locate(uint i, out uint oi, out uint oo) {
@@ -91,6 +92,7 @@ void locate(uint i, out uint oi, out uint oo) {
 }
 
 void main() {
+    LOAD_PARAMS();
     if (VEC4) {
         uint step = FLAT ? 1u : p.sIn[5];
         FOR_EACH_ELEMENT(g, p.n / 4u) {

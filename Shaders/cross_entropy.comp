@@ -10,9 +10,11 @@ layout(set = 0, binding = 1) readonly buffer Lbl { int labels[]; };
 layout(set = 0, binding = 2) writeonly buffer Loss { float loss[]; };
 layout(set = 0, binding = 3) writeonly buffer DX { float dx[]; };
 layout(set = 0, binding = 4) writeonly buffer Rank { int rank[]; };
-layout(push_constant) uniform P { uint rows, C, offX, offL, offLoss, offDX, offR; float gradScale; } p;
+struct Params { uint rows, C, offX, offL, offLoss, offDX, offR; float gradScale; };
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     FOR_EACH_ROW(row, p.rows) {
         uint xr = p.offX + row * p.C;
         int label = labels[p.offL + row];

@@ -81,7 +81,7 @@ layout(set = 0, binding = 2) buffer BufC4 { ELEM_C4 c4[]; };
 layout(set = 0, binding = 3) readonly buffer BufBias4 { ELEM_C4 bias4[]; };
 layout(set = 0, binding = 4) readonly buffer BufScale4 { ELEM_C4 scale4[]; };
 
-layout(push_constant) uniform GemmParams {
+struct GemmParams {
     uint M, N, K, batch;
     uint offA, offB, offC, offBias, offScale;
     uint sAb, sAi, sAk;
@@ -90,7 +90,8 @@ layout(push_constant) uniform GemmParams {
     float alpha, beta;
     // Second batch axis: batch index z = outer * batchInner + inner (e.g. (B, heads)).
     uint batchInner, sAh, sBh, sCh;
-} p;
+};
+PUSH_PARAMS(GemmParams)
 
 uint batchBase(uint off, uint z, uint sOuter, uint sInner) {
     return off + (z / p.batchInner) * sOuter + (z % p.batchInner) * sInner;

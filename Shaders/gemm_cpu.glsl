@@ -52,6 +52,7 @@ void loadRowsA(uint baseA, uint i0, uint rowA[ROWS], uint k, out float av[ROWS])
 }
 
 void main() {
+    LOAD_PARAMS();
     uint batchIndex = gl_WorkGroupID.z;
     uint j0 = gl_WorkGroupID.x * COLS;
     uint i0 = (gl_WorkGroupID.y * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * ROWS;

@@ -17,6 +17,7 @@ shared float tileA[BK * BM];
 shared float tileB[BK * BN];
 
 void main() {
+    LOAD_PARAMS();
     uint batchIndex = gl_WorkGroupID.z;
     uint tileI = gl_WorkGroupID.y * BM, tileJ = gl_WorkGroupID.x * BN;
     uint threads = (BM / TM) * (BN / TN);

@@ -7,9 +7,11 @@ layout(constant_id = 1) const bool BACKWARD = false;
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) readonly buffer DY { float dy[]; };
 layout(set = 0, binding = 2) writeonly buffer Out { float o[]; };
-layout(push_constant) uniform P { uint rows, cols, offX, offDY, offO; float eps; } p;
+struct Params { uint rows, cols, offX, offDY, offO; float eps; };
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     FOR_EACH_ROW(row, p.rows) {
         uint base = row * p.cols;
         float s = 0.0;

@@ -28,9 +28,11 @@ layout(set = 0, binding = 0) readonly buffer X4 { vec4 x4[]; };
 layout(set = 0, binding = 1) readonly buffer G4 { vec4 gamma4[]; };
 layout(set = 0, binding = 2) readonly buffer B4 { vec4 beta4[]; };
 layout(set = 0, binding = 3) writeonly buffer Y4 { OUT_T4 y4[]; };
-layout(push_constant) uniform P { uint rows, cols, offX, sX, offG, offB, offY, sY, offS; float eps; } p;
+struct Params { uint rows, cols, offX, sX, offG, offB, offY, sY, offS; float eps; };
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     if (VEC4) {
         uint q = p.cols / 4u;
         FOR_EACH_ROW(row, p.rows) {

@@ -14,9 +14,11 @@ layout(set = 0, binding = 0) readonly buffer X4 { vec4 x4[]; };
 layout(set = 0, binding = 1) readonly buffer G4 { vec4 gamma4[]; };
 layout(set = 0, binding = 3) readonly buffer DY4 { vec4 dy4[]; };
 layout(set = 0, binding = 4) buffer DX4 { vec4 dx4[]; };
-layout(push_constant) uniform P { uint rows, cols, offX, sX, offG, offS, offDY, sDY, offDX, sDX; float accumulate; } p;
+struct Params { uint rows, cols, offX, sX, offG, offS, offDY, sDY, offDX, sDX; float accumulate; };
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     if (VEC4) {
         uint q = p.cols / 4u;
         FOR_EACH_ROW(row, p.rows) {

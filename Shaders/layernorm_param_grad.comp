@@ -15,9 +15,11 @@ layout(set = 0, binding = 0) readonly buffer X4 { vec4 x4[]; };
 layout(set = 0, binding = 2) readonly buffer DY4 { vec4 dy4[]; };
 layout(set = 0, binding = 3) buffer DG4 { vec4 dgamma4[]; };
 layout(set = 0, binding = 4) buffer DB4 { vec4 dbeta4[]; };
-layout(push_constant) uniform P { uint rows, cols, offX, sX, offS, offDY, sDY, offDG, offDB; float accumulate; } p;
+struct Params { uint rows, cols, offX, sX, offS, offDY, sDY, offDG, offDB; float accumulate; };
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     if (VEC4) {
         FOR_EACH_ELEMENT(c, p.cols / 4u) {
             vec4 g = vec4(0.0), b = vec4(0.0);

@@ -8,14 +8,16 @@
 layout(local_size_x_id = 0) in;
 layout(set = 0, binding = 0) readonly buffer In { uint src[]; };
 layout(set = 0, binding = 1) writeonly buffer Out { float dst[]; };
-layout(push_constant) uniform P {
+struct Params {
     uint n, hw, imageWords, offIn, offOut;
     uint channels, firstChannel, outImageStride;   // a piece may hold some channels of each image
     float mean[3];
     float std[3];
-} p;
+};
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     FOR_EACH_ELEMENT(i, p.n) {
         uint px = i % p.hw, cl = (i / p.hw) % p.channels, b = i / (p.channels * p.hw), c = p.firstChannel + cl;
         uint byteIndex = px * 3u + c;

@@ -17,13 +17,15 @@ layout(set = 0, binding = 1) readonly buffer Grad { float grad[]; };
 layout(set = 0, binding = 2) buffer M1 { float m1[]; };
 layout(set = 0, binding = 3) buffer M2 { float m2[]; };
 layout(set = 0, binding = 4) readonly buffer Norms { float norms[]; };
-layout(push_constant) uniform P {
+struct Params {
     uint n, offP, offG, offM1, offM2, offN;
     float lr, wd, momentum, trust;   // trust < 0: LARS exclusion (1-D tensor)
     float beta1, beta2, eps, bc1, bc2;
-} p;
+};
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     float ratio = 1.0;
     if (KIND == OPT_LARS && p.trust >= 0.0) {
         float pn = sqrt(norms[p.offN]), dn = sqrt(norms[p.offN + 1u]);

@@ -27,14 +27,15 @@ float loadX(uint i) { return x[i]; }
 layout(set = 0, binding = 1) buffer O { float o[]; };
 layout(set = 0, binding = 1) buffer O4 { vec4 o4[]; };
 layout(set = 0, binding = 2) writeonly buffer A { int argmax[]; };
-layout(push_constant) uniform P {
+struct Params {
     uint outer, R, inner;
     uint sOuter, sR, sInner;
     uint offX, offO, offA;
     uint rOffset;       // index of this piece's first r along the whole axis (argmax)
     float scale;
     float accumulate;
-} p;
+};
+PUSH_PARAMS(Params)
 
 #ifdef TEXEL_X
 // Outputs 4q .. 4q+3: eight partial float4 sums in flight over r, then the tail.
@@ -61,6 +62,7 @@ void reduce4(uint q) {
 #endif
 
 void main() {
+    LOAD_PARAMS();
 #ifdef TEXEL_X
     if (VEC4) {
         FOR_EACH_ELEMENT(q, (p.outer * p.inner) / 4u) reduce4(q);

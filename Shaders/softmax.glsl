@@ -15,7 +15,8 @@ float loadX(uint i) { return x[i]; }
 #endif
 layout(set = 0, binding = 1) readonly buffer Mask { float mask[]; };
 layout(set = 0, binding = 2) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform P { uint rows, cols, offX, sX, offM, maskRows, maskRowOffset, offY, sY; float scale; } p;
+struct Params { uint rows, cols, offX, sX, offM, maskRows, maskRowOffset, offY, sY; float scale; };
+PUSH_PARAMS(Params)
 
 float logit(uint row, uint col) {
     float v = p.scale * loadX(p.offX + row * p.sX + col);
@@ -24,6 +25,7 @@ float logit(uint row, uint col) {
 }
 
 void main() {
+    LOAD_PARAMS();
     FOR_EACH_ROW(row, p.rows) {
         float m = -1.0 / 0.0;
         FOR_EACH_COL(c, p.cols) m = max(m, logit(row, c));

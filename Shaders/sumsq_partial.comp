@@ -9,9 +9,11 @@ layout(constant_id = 1) const bool HAS_Y = false;
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) readonly buffer Y { float y[]; };
 layout(set = 0, binding = 2) writeonly buffer Part { float part[]; };
-layout(push_constant) uniform P { uint n; uint offX; uint offY; uint offPart; float c; } p;
+struct Params { uint n; uint offX; uint offY; uint offPart; float c; };
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     float acc = 0.0;
     FOR_EACH_ELEMENT(i, p.n) {
         float v = x[p.offX + i];

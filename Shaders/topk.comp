@@ -16,12 +16,13 @@ layout(set = 0, binding = 0) readonly buffer V { float values[]; };
 layout(set = 0, binding = 1) readonly buffer I { int indices[]; };
 layout(set = 0, binding = 2) writeonly buffer OV { float outValues[]; };
 layout(set = 0, binding = 3) writeonly buffer OI { int outIndices[]; };
-layout(push_constant) uniform P {
+struct Params {
     uint rows, cols, k;
     uint offV, strideV, offI, strideI;
     uint offOV, strideOV, offOI, strideOI;
     uint indexBase;
-} p;
+};
+PUSH_PARAMS(Params)
 
 shared uint hist[256];
 shared uint sPrefix, sNeed;
@@ -37,6 +38,7 @@ uint keyOf(float x) {
 bool before(float va, int ia, float vb, int ib) { return va > vb || (va == vb && ia < ib); }
 
 void main() {
+    LOAD_PARAMS();
     uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
     if (row >= p.rows) return;
     uint t = gl_LocalInvocationID.x, W = gl_WorkGroupSize.x;

@@ -14,7 +14,7 @@ layout(set = 0, binding = 1) writeonly buffer Out { uvec2 dst[]; };
 layout(set = 0, binding = 1) writeonly buffer Out { uvec4 dst[]; };
 #endif
 // Offsets and strides in 4-element units; rq, cq: 4-element blocks along r and c.
-layout(push_constant) uniform P {
+struct Params {
     uint blocks;           // batch × rq × cq
     uint offIn, offOut;
     uint sInB, sInC;       // source: batch and column strides (the row stride is 1)
@@ -22,9 +22,11 @@ layout(push_constant) uniform P {
     uint cq, magicC;       // blocks along c, its fastDivide multiplier
     uint rq, magicR;
     uint shifts;           // shift of cq in bits 0–4, of rq in bits 5–9
-} p;
+};
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     FOR_EACH_ELEMENT(g, p.blocks) {
         uint q = fastDivide(g, p.magicC, p.shifts & 31u);
         uint c = g - q * p.cq;

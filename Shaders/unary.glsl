@@ -24,9 +24,11 @@ vec4 loadX4(uint q) { return x4[q]; }
 #endif
 layout(set = 0, binding = 1) writeonly buffer Y { float y[]; };
 layout(set = 0, binding = 1) writeonly buffer Y4 { vec4 y4[]; };
-layout(push_constant) uniform P { uint n; float alpha; float beta; uint offX; uint offY; } p;
+struct Params { uint n; float alpha; float beta; uint offX; uint offY; };
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     if (VEC4) {
         FOR_EACH_ELEMENT(g, p.n / 4u) {
             vec4 v = p.alpha * loadX4((p.offX >> 2) + g) + p.beta;

@@ -15,9 +15,11 @@ layout(set = 0, binding = 2) buffer DX { float dx[]; };
 layout(set = 0, binding = 0) readonly buffer X4 { vec4 x4[]; };
 layout(set = 0, binding = 1) readonly buffer DY4 { vec4 dy4[]; };
 layout(set = 0, binding = 2) buffer DX4 { vec4 dx4[]; };
-layout(push_constant) uniform P { uint n; float alpha; float beta; uint offX; uint offDY; uint offDX; float accumulate; } p;
+struct Params { uint n; float alpha; float beta; uint offX; uint offDY; uint offDX; float accumulate; };
+PUSH_PARAMS(Params)
 
 void main() {
+    LOAD_PARAMS();
     if (VEC4) {
         FOR_EACH_ELEMENT(gi, p.n / 4u) {
             vec4 v = p.alpha * x4[(p.offX >> 2) + gi] + p.beta;

@@ -22,6 +22,7 @@ shared float16_t tileB[BK * BN];   // row-major BK × BN
 shared float tileC[BM * BN];
 
 void main() {
+    LOAD_PARAMS();
     uint batchIndex = gl_WorkGroupID.z;
     uint tileI = gl_WorkGroupID.y * BM, tileJ = gl_WorkGroupID.x * BN;
     uint threads = gl_WorkGroupSize.x;

@@ -95,7 +95,16 @@ func interface(of text: String, _ build: Build) throws -> Interface {
     i.cooperativeMatrix = text.contains("GL_KHR_cooperative_matrix")
     let blocks = matches(#"layout\s*\(\s*push_constant\s*\)\s*uniform\s+\w+\s*\{([^}]*)\}"#, in: text)
     guard blocks.count <= 1 else { throw GeneratorError("\(build.source): more than one push-constant block") }
-    if let body = blocks.first?[1] {
+    if var body = blocks.first?[1] {
+        // A block holding one struct (common.glsl's PUSH_PARAMS): that struct's fields.
+        let members = body.split(separator: ";").map { $0.split(whereSeparator: \.isWhitespace) }.filter { !$0.isEmpty }
+        if members.count == 1, members[0].count == 2, !["uint", "int", "float"].contains(String(members[0][0])) {
+            let name = NSRegularExpression.escapedPattern(for: String(members[0][0]))
+            guard let fields = matches(#"struct\s+"# + name + #"\s*\{([^}]*)\}"#, in: text).first?[1] else {
+                throw GeneratorError("\(build.source): push block member type \(members[0][0]) is not a struct declared in the shader")
+            }
+            body = fields
+        }
         for decl in body.split(separator: ";") {
             let words = decl.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "," }).map(String.init)
             guard let type = words.first else { continue }
