@@ -96,10 +96,16 @@ extension Graph {
         try slice(w, axis: 0, offset..<(offset + count))
     }
 
-    /// Output part `part` (of width `width`) of a packed Linear such as qkv or kv: the same numbers
-    /// as slicing its output, with the gradient flowing into the packed weight and bias.
+    /// The weight rows and bias of output part `part` (of width `width`) of a packed Linear such as
+    /// qkv or kv, as views whose gradients flow into the packed weight and bias.
+    func packedPart(_ w: Variable<B>, _ b: Variable<B>?, part: Int, width: Int) throws -> (Variable<B>, Variable<B>?) {
+        (try rows(w, part * width, width), try b.map { try slice($0, axis: 0, (part * width)..<((part + 1) * width)) })
+    }
+
+    /// Output part `part` (of width `width`) of a packed Linear: the same numbers as slicing its output.
     func packedLinear(_ x: Variable<B>, _ w: Variable<B>, _ b: Variable<B>?, part: Int, width: Int) throws -> Variable<B> {
-        try linear(x, try rows(w, part * width, width), try b.map { try slice($0, axis: 0, (part * width)..<((part + 1) * width)) })
+        let (pw, pb) = try packedPart(w, b, part: part, width: width)
+        return try linear(x, pw, pb)
     }
 
     /// Multi-head attention of (B, Lq, D) queries over (B, Lk, D) keys/values, merged back to (B, Lq, D).
@@ -116,8 +122,7 @@ extension Graph {
 
     /// The weight rows and bias of output part `part` (of width `width`) of a packed Linear `module`.
     func linearPart(_ p: ParameterScope<B>, _ module: String, part: Int, width: Int) throws -> (Variable<B>, Variable<B>?) {
-        (try rows(try p["\(module).weight"], part * width, width),
-         try p.optional("\(module).bias").map { try slice($0, axis: 0, (part * width)..<((part + 1) * width)) })
+        try packedPart(try p["\(module).weight"], p.optional("\(module).bias"), part: part, width: width)
     }
 
     /// Output part `part` (of width `width`) of a packed Linear `module` (qkv, kv).

@@ -42,7 +42,7 @@ extension Graph {
         }
         let attn = try softmax(scores)
         let pooled = try matmul(attn, vIn)                                                       // (B, H·L, D)
-        let probs = try reshape(attn, [batch, H, L, N]).value
+        let probs = try backend.reshape(attn.value, [batch, H, L, N])
         guard let wv else { return (try reshape(pooled, [batch, L, D]), probs) }
         // Head h's pooled tokens through its rows of W_v: (H, B·L, D)·(H, c, D)ᵀ → (H, B·L, c).
         let ph = try reshape(try permute(try reshape(pooled, [batch, H, L, D]), [1, 0, 2, 3]), [H, batch * L, D])
