@@ -15,17 +15,30 @@ layout(constant_id = 3) const bool VEC4 = false;
 // Axes that locate decomposes, the last AXES of the four (the host merges axes that every
 // operand steps through as one, MergedAxes.swift).
 layout(constant_id = 4) const uint AXES = 4;
+// How a float4 of outputs (VEC4, its four in one row: FLAT or d3 a multiple of 4) reads each
+// operand: QUAD_ELEMENTS one fetch per element; QUAD_WHOLE the four contiguous and on the
+// four-element grid, one float4 (the texel view is then RGBA32UI, where lavapipe pays per fetch
+// call: a float4 add was 8 calls); QUAD_SPLAT stride 0 along the last axis, one element for all four.
+const uint QUAD_ELEMENTS = 0u, QUAD_WHOLE = 1u, QUAD_SPLAT = 2u;
+layout(constant_id = 5) const uint QUAD_X = 0u;   // QUAD_*
+layout(constant_id = 6) const uint QUAD_Y = 0u;
 
 #ifdef TEXEL_XY
 layout(set = 0, binding = 0) uniform usamplerBuffer texX;
 layout(set = 0, binding = 1) uniform usamplerBuffer texY;
 float X1(uint i) { return uintBitsToFloat(texelFetch(texX, int(i)).x); }
 float Y1(uint i) { return uintBitsToFloat(texelFetch(texY, int(i)).x); }
+vec4 X4(uint q) { return uintBitsToFloat(texelFetch(texX, int(q))); }
+vec4 Y4(uint q) { return uintBitsToFloat(texelFetch(texY, int(q))); }
 #else
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
+layout(set = 0, binding = 0) readonly buffer XQ { vec4 x4[]; };
 layout(set = 0, binding = 1) readonly buffer Y { float y[]; };
+layout(set = 0, binding = 1) readonly buffer YQ { vec4 y4[]; };
 float X1(uint i) { return x[i]; }
 float Y1(uint i) { return y[i]; }
+vec4 X4(uint q) { return x4[q]; }
+vec4 Y4(uint q) { return y4[q]; }
 #endif
 layout(set = 0, binding = 2) writeonly buffer Z { float z[]; };
 layout(set = 0, binding = 2) writeonly buffer Z4 { vec4 z4[]; };
@@ -43,6 +56,22 @@ PUSH_PARAMS(Params)
 float apply(float a, float b) {
     a *= p.alpha; b *= p.beta;
     return OP == OP_ADD ? a + b : OP == OP_SUBTRACT ? a - b : OP == OP_MULTIPLY ? a * b : a / b;
+}
+vec4 apply4(vec4 a, vec4 b) {
+    a *= p.alpha; b *= p.beta;
+    return OP == OP_ADD ? a + b : OP == OP_SUBTRACT ? a - b : OP == OP_MULTIPLY ? a * b : a / b;
+}
+
+// The four operand elements from index i on (step apart) under a float4 of outputs.
+vec4 quadX(uint i, uint step) {
+    if (QUAD_X == QUAD_WHOLE) return X4(i >> 2);
+    if (QUAD_X == QUAD_SPLAT) return vec4(X1(i));
+    return vec4(X1(i), X1(i + step), X1(i + 2u * step), X1(i + 3u * step));
+}
+vec4 quadY(uint i, uint step) {
+    if (QUAD_Y == QUAD_WHOLE) return Y4(i >> 2);
+    if (QUAD_Y == QUAD_SPLAT) return vec4(Y1(i));
+    return vec4(Y1(i), Y1(i + step), Y1(i + 2u * step), Y1(i + 3u * step));
 }
 
 // Elements of x and y under z's linear index i.
@@ -74,8 +103,7 @@ void main() {
             uint ix = p.offX + 4u * g, iy = p.offY + 4u * g;
             if (!FLAT) locate(4u * g, ix, iy);
             if (FLAT || p.d3 % 4u == 0u) {
-                z4[(p.offZ >> 2) + g] = vec4(apply(X1(ix), Y1(iy)), apply(X1(ix + stepX), Y1(iy + stepY)),
-                                             apply(X1(ix + 2u * stepX), Y1(iy + 2u * stepY)), apply(X1(ix + 3u * stepX), Y1(iy + 3u * stepY)));
+                z4[(p.offZ >> 2) + g] = apply4(quadX(ix, stepX), quadY(iy, stepY));
             } else {
                 // The four may straddle rows: locate each (index arithmetic is cheap next to a store).
                 vec4 v;

@@ -91,14 +91,33 @@ extension KernelContext {
                                          sx0: sx[0], sx1: sx[1], sx2: sx[2], sx3: sx[3], sy0: sy[0], sy1: sy[1], sy2: sy[2], sy3: sy[3],
                                          alpha: alpha, beta: beta, m1: dv[0].magic, m2: dv[1].magic, m3: dv[2].magic,
                                          shifts: FastDivisor.packShifts(dv))
-            if variants.gemmTexel, let tx = texelBinding(wx, format: .r32ui), let ty = texelBinding(wy, format: .r32ui) {
-                let k = try kernel(BinaryTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4,
-                                                                                   AXES: UInt32(axes.shape.count)))
-                try stream.dispatch(k, [tx, ty, wz], push: push, groups: groups)
-                return
+            // How a float4 of outputs reads each operand (binary.glsl): whole float4s where its four
+            // are contiguous on the four-element grid, one element where it is constant along the row.
+            let rowQuads = vec4 && (flat || s[3] % 4 == 0)
+            func quad(_ st: [Int], _ off: Int) -> UInt32 {
+                guard rowQuads else { return 0 }
+                if flat { return off % 4 == 0 ? 1 : 0 }
+                if st[3] == 0 { return 2 }
+                return st[3] == 1 && off % 4 == 0 && st[0..<3].allSatisfy { $0 % 4 == 0 } ? 1 : 0
+            }
+            var (qx, qy) = (quad(sx, ox), quad(sy, oy))
+            if variants.gemmTexel {
+                // A texel view per operand: RGBA32UI for whole float4s, else R32UI (elements).
+                func view(_ w: Binding, _ q: inout UInt32) -> Binding? {
+                    if q == 1, let t = texelBinding(w, format: .rgba32ui) { return t }
+                    if q == 1 { q = 0 }
+                    return texelBinding(w, format: .r32ui)
+                }
+                if let tx = view(wx, &qx), let ty = view(wy, &qy) {
+                    let k = try kernel(BinaryTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4,
+                                                                            AXES: UInt32(axes.shape.count), QUAD_X: qx, QUAD_Y: qy))
+                    try stream.dispatch(k, [tx, ty, wz], push: push, groups: groups)
+                    return
+                }
+                (qx, qy) = (quad(sx, ox), quad(sy, oy))
             }
             let k = try kernel(BinaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4,
-                                                               AXES: UInt32(axes.shape.count)))
+                                                               AXES: UInt32(axes.shape.count), QUAD_X: qx, QUAD_Y: qy))
             try stream.dispatch(k, [wx, wy, wz], push: push, groups: groups)
         }
         return z
