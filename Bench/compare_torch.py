@@ -7,6 +7,11 @@ NumPy (OpenBLAS/MKL sgemm and vectorised ops) labelled as such. Times are median
 runs after warm-up (CUDA: events; CPU: perf_counter).
 
 usage: compare_torch.py RESULTS.json [--torch-device cpu|cuda] [--repeats N] [--json OUT]
+       compare_torch.py --serve [--torch-device cpu|cuda] [--upstream DIR]
+
+--serve times cases on request (vkprobe-bench heads does so after each of its own measurements):
+one JSON line per request on stdin, {"op", "shape", "repeats"}, one answer per line on stdout,
+{"ms"} or {"error"}, after a first line {"label"} (or {"error"} when PyTorch is not importable).
 """
 import argparse
 import json
@@ -373,9 +378,41 @@ def median_ms(fn, sync, repeats):
     return statistics.median(times)
 
 
+def serve(args):
+    """Answers timing requests (see the module docstring). The upstream code and PyTorch may print:
+    everything but the answers goes to stderr."""
+    answers = sys.stdout
+    sys.stdout = sys.stderr
+
+    def answer(obj):
+        answers.write(json.dumps(obj) + "\n")
+        answers.flush()
+    if peer_name() != "torch":
+        answer({"error": "PyTorch is not importable"})
+        return 0
+    cases, sync, label = torch_cases(args.torch_device)
+    cases.update(upstream_head_cases(args.torch_device, args.upstream))
+    answer({"label": label})
+    built = {}   # each case built once (a head's parameters and inputs), timed on every request
+    for line in sys.stdin:
+        req = json.loads(line)
+        key = (req["op"], tuple(req["shape"]))
+        try:
+            if key not in built:
+                make = cases.get(req["op"])
+                if make is None:
+                    raise KeyError(f"no peer case for {req['op']}" + (" (pass --upstream DIR)" if req["op"].startswith("head:") and not args.upstream else ""))
+                built[key] = make(*req["shape"])
+            answer({"ms": median_ms(built[key], sync, int(req.get("repeats", args.repeats)))})
+        except Exception as e:  # a case the peer cannot run is reported, not fatal
+            answer({"error": f"{type(e).__name__}: {e}"})
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("results")
+    ap.add_argument("results", nargs="?")
+    ap.add_argument("--serve", action="store_true", help="time cases on request (stdin/stdout JSON lines)")
     ap.add_argument("--torch-device", default="cpu")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json")
@@ -388,6 +425,10 @@ def main():
     ap.add_argument("--model", default="vit_small_patch16_224")
     ap.add_argument("--block", default="11")
     args = ap.parse_args()
+    if args.serve:
+        return serve(args)
+    if not args.results:
+        ap.error("RESULTS.json is required unless --serve")
     records = json.load(open(args.results))
     if args.pipeline:
         return pipeline_peer(args, records)

@@ -15,13 +15,19 @@
 // arithmetic, so denormals and NaN payloads are not flushed on the way).
 #ifdef SRC_F16
 #define SRC float16_t
+#define SRC4 f16vec4
 #define SRC_TO_FLOAT(x) float(x)
+#define SRC4_TO_FLOAT(x) vec4(x)
 #elif defined(SRC_BF16)
 #define SRC uint16_t
+#define SRC4 u16vec4
 #define SRC_TO_FLOAT(x) bf16ToFloat(uint(x))
+#define SRC4_TO_FLOAT(x) bf16ToFloat4(uvec4(x))
 #else
 #define SRC float
+#define SRC4 vec4
 #define SRC_TO_FLOAT(x) (x)
+#define SRC4_TO_FLOAT(x) (x)
 #endif
 #ifdef DST_F16
 #define DST float16_t
@@ -51,20 +57,29 @@ layout(constant_id = 2) const bool VEC4 = false;
 // Axes that locate decomposes, the last AXES of the six (the host drops unit axes and merges
 // axes that are one in both layouts): a fixed count compiles to straight-line index arithmetic.
 layout(constant_id = 3) const uint AXES = 6;
+// With VEC4 (and FLAT or the last axis a multiple of 4 long): the source's four elements under a
+// float4 of outputs contiguous and on the four-element grid, read as one float4 (a texel view of
+// four elements: lavapipe pays per fetch call). The host binds the view to match.
+layout(constant_id = 4) const bool QUAD_SRC = false;
 #ifdef TEXEL_SRC
 #ifdef SRC_F16
 layout(set = 0, binding = 0) uniform samplerBuffer srcTex;
 float loadSrc(uint i) { return texelFetch(srcTex, int(i)).x; }
+vec4 loadSrc4(uint q) { return texelFetch(srcTex, int(q)); }
 #elif defined(SRC_BF16)
 layout(set = 0, binding = 0) uniform usamplerBuffer srcTex;
 float loadSrc(uint i) { return bf16ToFloat(texelFetch(srcTex, int(i)).x); }
+vec4 loadSrc4(uint q) { return bf16ToFloat4(texelFetch(srcTex, int(q))); }
 #else
 layout(set = 0, binding = 0) uniform usamplerBuffer srcTex;
 float loadSrc(uint i) { return uintBitsToFloat(texelFetch(srcTex, int(i)).x); }
+vec4 loadSrc4(uint q) { return uintBitsToFloat(texelFetch(srcTex, int(q))); }
 #endif
 #else
 layout(set = 0, binding = 0) readonly buffer In { SRC src[]; };
+layout(set = 0, binding = 0) readonly buffer In4 { SRC4 src4[]; };
 float loadSrc(uint i) { return SRC_TO_FLOAT(src[i]); }
+vec4 loadSrc4(uint q) { return SRC4_TO_FLOAT(src4[q]); }
 #endif
 layout(set = 0, binding = 1) writeonly buffer Out { DST dst[]; };
 layout(set = 0, binding = 1) writeonly buffer Out4 { DST4 dst4[]; };
@@ -99,7 +114,8 @@ void main() {
             uint oi = p.offIn + 4u * g, oo = p.offOut + 4u * g;
             if (!FLAT) locate(4u * g, oi, oo);
             if (FLAT || p.shape[5] % 4u == 0u) {
-                dst4[oo >> 2] = TO_DST4(vec4(loadSrc(oi), loadSrc(oi + step), loadSrc(oi + 2u * step), loadSrc(oi + 3u * step)));
+                dst4[oo >> 2] = TO_DST4(QUAD_SRC ? loadSrc4(oi >> 2)
+                                                 : vec4(loadSrc(oi), loadSrc(oi + step), loadSrc(oi + 2u * step), loadSrc(oi + 3u * step)));
             } else {
                 // A contiguous output whose last axis is not a multiple of 4: the four may straddle
                 // rows of the source, so locate each.

@@ -69,6 +69,11 @@ import Testing
         let back = try poisoned(ctx, [4, 3, 8])
         try ctx.copy(try h.permuted([2, 0, 1]), into: back)
         try expectClose(ctx, back, f16Rounded(want), "f16 round trip", tolerance: 0)
+        // f16 → f32 dense: the source read four halves at a time.
+        let widened = try poisoned(ctx, [3, 8, 4])
+        try ctx.copy(h, into: widened)
+        try expectClose(ctx, widened, f16Rounded(x), "f16 → f32, flat", tolerance: 0)
+        try expectGuardIntact(ctx, widened)
         expectNoValidationMessages(ctx)
     }
 

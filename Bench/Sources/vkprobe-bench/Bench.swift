@@ -43,15 +43,19 @@ func timed(_ ctx: KernelContext, _ body: () throws -> Void) throws -> Double {
 func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
 
 func printTable(_ records: [BenchRecord]) {
-    let header = ["op", "shape", "dtype", "variant", "median ms", "GFLOP/s", "GB/s"]
     let rows = records.map { r in
         [r.op, r.shape.map(String.init).joined(separator: "×"), r.dtype, r.variant,
          String(format: "%.3f", r.median_ms), String(format: "%.2f", r.gflops), String(format: "%.2f", r.gbps)]
     }
+    printColumns(["op", "shape", "dtype", "variant", "median ms", "GFLOP/s", "GB/s"], rows, leftAligned: 4)
+}
+
+/// A table: the first `leftAligned` columns padded on the right, the others (numbers) on the left.
+func printColumns(_ header: [String], _ rows: [[String]], leftAligned: Int) {
     let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
     func line(_ cells: [String]) -> String {
-        cells.enumerated().map { i, c in i < 4 ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-                                             : String(repeating: " ", count: widths[i] - c.count) + c }.joined(separator: "  ")
+        cells.enumerated().map { i, c in i < leftAligned ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                                                       : String(repeating: " ", count: widths[i] - c.count) + c }.joined(separator: "  ")
     }
     print(line(header))
     print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
@@ -68,12 +72,7 @@ func writeJSON(_ records: [BenchRecord], to path: String) throws {
 /// table after ours, with $VKPROBE_PYTHON (a venv with torch and timm) or python3. Looks for the
 /// script next to the package root or the current directory.
 func comparePeer(results: String, gpu: Bool, extra: [String] = []) {
-    let candidates = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../compare_torch.py").standardized.path,
-                      "Bench/compare_torch.py"]
-    guard let script = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-        print("(Bench/compare_torch.py not found: no side-by-side comparison)")
-        return
-    }
+    guard let script = peerScript() else { return }
     fflush(stdout)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -87,6 +86,17 @@ func comparePeer(results: String, gpu: Bool, extra: [String] = []) {
     } catch {
         print("(could not run python3 \(script): \(error))")
     }
+}
+
+/// Bench/compare_torch.py next to the package root or the current directory (nil, with a note, if neither).
+func peerScript() -> String? {
+    let candidates = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../compare_torch.py").standardized.path,
+                      "Bench/compare_torch.py"]
+    guard let script = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+        print("(Bench/compare_torch.py not found: no side-by-side comparison)")
+        return nil
+    }
+    return script
 }
 
 /// Removes the records written only to pass them to the peer script (and its `.peer.json`).

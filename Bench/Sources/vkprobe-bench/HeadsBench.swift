@@ -21,6 +21,7 @@ struct HeadsBench: ParsableCommand {
     @Option(help: "With --profile: write the profiles as JSON to this file.") var profileJSON: String?
     @Option(help: "Shape override B,N,D,C.") var shape: String?
     @Flag(help: "Also time every listed head's step from one shared batch, recorded together, against the sum of their single-head times.") var together = false
+    @Option(help: "Rounds over the listed heads. With the PyTorch peer, each head's step is timed and then the peer's, in every round; the ratio reported is the median of the per-round ratios.") var rounds = 1
     @Option(help: "The heads' GEMM operands: fp32, fp16 or bf16 (as vkprobe train --head-precision; the PyTorch peer is timed for fp32 records only).") var headPrecision = "fp32"
 
     func run() throws {
@@ -38,27 +39,43 @@ struct HeadsBench: ParsableCommand {
         }
         var profiles: [String: ProfileReport] = [:]
         print("device: \(dev.name); heads at D = \(D), N = \(N), batch \(B), C = \(C)")
-        var records: [BenchRecord] = []
         let names = only.map { $0.split(separator: ",").map(String.init) } ?? Heads.names
+        var layouts: [(name: String, layout: ProbeHeadLayout)] = []
         for name in names {
-            let pooling: Pooling
-            do { pooling = try Heads.pooling(name, HeadOptions(dim: D, tokens: try HeadName(name).tokens(patches: N), queries: 32, heads: 16, classes: C)) } catch {
-                print("  \(name): \(error)"); continue
+            do { layouts.append((name, ProbeHeadLayout(pooling: try Heads.pooling(name, HeadOptions(dim: D, tokens: try HeadName(name).tokens(patches: N),
+                                                                                                   queries: 32, heads: 16, classes: C)), classes: C))) } catch {
+                print("  \(name): \(error)")
             }
-            let layout = ProbeHeadLayout(pooling: pooling, classes: C)
-            let imagesPerSecond = try measureTrainingStep(layout, ctx: ctx, batch: B, repeats: repeats, precision: precision)
-            let ms = Double(B) / imagesPerSecond * 1e3
+        }
+        // The peer (upstream's fp32 heads in PyTorch) times each head right after ours, round by round.
+        let upstreamArgs = upstream.map { ["--upstream", $0] } ?? []
+        let peer = noCompare || precision != .fp32 ? nil : PeerServer(gpu: !dev.capabilities.isCPU, extra: upstreamArgs)
+        var ours: [String: [Double]] = [:], theirs: [String: [Double]] = [:], peerErrors: [String: String] = [:]
+        for round in 0..<max(1, rounds) {
+            for (name, layout) in layouts {
+                let imagesPerSecond = try measureTrainingStep(layout, ctx: ctx, batch: B, repeats: repeats, precision: precision)
+                ours[name, default: []].append(Double(B) / imagesPerSecond * 1e3)
+                FileHandle.standardError.write(Data(String(format: "  %@: %.1f images/s\n", name, imagesPerSecond).utf8))
+                if let peer, peerErrors[name] == nil {
+                    switch peer.time(op: "head:\(name)", shape: [B, N, D, C], repeats: 5) {
+                    case .success(let ms): theirs[name, default: []].append(ms)
+                    case .failure(let e): peerErrors[name] = e.description
+                    }
+                }
+                if profile && round == 0 {
+                    let step = try trainingStep(layout, ctx: ctx, batch: B, precision: precision)
+                    try step(); try ctx.finish()   // warm-up
+                    let report = try ctx.profile { try step() }
+                    profiles[name] = report
+                    print("\n\(name): one training step (forward, loss, backward) at B \(B), N \(N), D \(D), C \(C)\n" + report.table(limit: 25) + "\n")
+                }
+            }
+        }
+        var records: [BenchRecord] = layouts.map { name, layout in
+            let ms = median(ours[name]!)
             let flops = 2.0 * 3.0 * Double(layout.forwardMACs) * Double(B)
-            records.append(BenchRecord(op: "head:\(name)", shape: [B, N, D, C], dtype: precision == .fp32 ? "f32" : precision.rawValue, variant: "fwd+bwd", median_ms: ms,
-                                       gflops: flops / (ms * 1e6), gbps: Double(B * N * D * 4) / (ms * 1e6), device: dev.name))
-            FileHandle.standardError.write(Data(String(format: "  %@: %.1f images/s\n", name, imagesPerSecond).utf8))
-            if profile {
-                let step = try trainingStep(layout, ctx: ctx, batch: B, precision: precision)
-                try step(); try ctx.finish()   // warm-up
-                let report = try ctx.profile { try step() }
-                profiles[name] = report
-                print("\n\(name): one training step (forward, loss, backward) at B \(B), N \(N), D \(D), C \(C)\n" + report.table(limit: 25) + "\n")
-            }
+            return BenchRecord(op: "head:\(name)", shape: [B, N, D, C], dtype: precision == .fp32 ? "f32" : precision.rawValue, variant: "fwd+bwd", median_ms: ms,
+                               gflops: flops / (ms * 1e6), gbps: Double(B * N * D * 4) / (ms * 1e6), device: dev.name)
         }
         printTable(records)
         if together {
@@ -95,6 +112,21 @@ struct HeadsBench: ParsableCommand {
         try writeJSON(records, to: path)
         defer { if json == nil { removeScratchRecords(path) } }
         if json != nil { print("wrote \(path)") }
-        if !noCompare { comparePeer(results: path, gpu: !dev.capabilities.isCPU, extra: upstream.map { ["--upstream", $0] } ?? []) }
+        if let peer {
+            let matched = records.compactMap { r -> PeerRecord? in
+                let name = String(r.op.dropFirst("head:".count))
+                if let e = peerErrors[name] { print("\(r.op): peer failed: \(e)"); return nil }
+                guard let t = theirs[name], let o = ours[name], t.count == o.count else { return nil }
+                return PeerRecord(r, peer: peer.label, oursRounds: o, peerRounds: t)
+            }
+            printPeerTable(matched, label: peer.label, rounds: max(1, rounds))
+            let peerPath = String(path.dropLast(".json".count)) + ".peer.json"
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try e.encode(matched).write(to: URL(fileURLWithPath: peerPath), options: .atomic)
+            if json != nil { print("wrote \(peerPath)") }
+        } else if !noCompare {
+            comparePeer(results: path, gpu: !dev.capabilities.isCPU, extra: upstreamArgs)
+        }
     }
 }

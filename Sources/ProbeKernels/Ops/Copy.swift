@@ -41,13 +41,25 @@ extension KernelContext {
             // One push block for either kernel (the texel twin shares CopyKernel.Push).
             let push = CopyKernel.Push(n: t[0].count, offIn: os, offOut: od, shape: shape, sIn: sIn, sOut: sOut,
                                        magic: divisors.map(\.magic), shifts: FastDivisor.packShifts(divisors))
-            if variants.gemmTexel, let ts = texelBinding(bs, format: texelFormat(t[0].dtype, elements: 1)) {
-                let k = try kernel(CopyTexelKernel.self, texelVariant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4,
-                                                                                 AXES: UInt32(axes.shape.count)))
-                try stream.dispatch(k, [ts, bd], push: push, groups: groups)
-                return
+            // The source's four under a float4 of outputs contiguous on the four-element grid: one
+            // float4 read (copy.glsl, QUAD_SRC).
+            let quadLayout = vec4 && os % 4 == 0 && (flat || (shape[5] % 4 == 0 && sIn[5] == 1 && sIn.prefix(5).allSatisfy { $0 % 4 == 0 }))
+            var quad = quadLayout
+            if variants.gemmTexel {
+                // f32 as RGBA32UI bits (copies move every pattern exactly), else the dtype's own.
+                let quadFormat: TexelFormat = t[0].dtype == .f32 ? .rgba32ui : texelFormat(t[0].dtype, elements: 4)
+                let quadView = quad ? texelBinding(bs, format: quadFormat) : nil
+                quad = quadView != nil
+                if let ts = quadView ?? texelBinding(bs, format: texelFormat(t[0].dtype, elements: 1)) {
+                    let k = try kernel(CopyTexelKernel.self, texelVariant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4,
+                                                                                 AXES: UInt32(axes.shape.count), QUAD_SRC: quad))
+                    try stream.dispatch(k, [ts, bd], push: push, groups: groups)
+                    return
+                }
+                quad = quadLayout
             }
-            let k = try kernel(CopyKernel.self, variant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4, AXES: UInt32(axes.shape.count)))
+            let k = try kernel(CopyKernel.self, variant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4, AXES: UInt32(axes.shape.count),
+                                                               QUAD_SRC: quad))
             try stream.dispatch(k, [bs, bd], push: push, groups: groups)
         }
     }
