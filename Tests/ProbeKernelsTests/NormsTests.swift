@@ -35,11 +35,12 @@ import Testing
         expectNoValidationMessages(ctx)
     }
 
-    /// BatchNorm1d over (B, C), over tokens (B, N, C) and BatchNorm2d over (B, C, H, W).
+    /// BatchNorm1d over (B, C), over tokens (B, N, C) and BatchNorm2d over (B, C, H, W); channels
+    /// last with C a multiple of 4 ((6, 8), (3, 5, 12)) takes the four-channel path on CPU devices.
     @Test(arguments: rowShapes)
     func batchNormTrainEvalBackward(tpr: UInt32) throws {
         let ctx = try makeContext(variants: rowVariant(tpr))
-        let cases: [(shape: [Int], axis: Int)] = [([7, 5], 1), ([2, 7, 3], 2), ([3, 4, 2, 5], 1), ([197, 1], 1)]
+        let cases: [(shape: [Int], axis: Int)] = [([7, 5], 1), ([2, 7, 3], 2), ([3, 4, 2, 5], 1), ([197, 1], 1), ([6, 8], 1), ([3, 5, 12], 2)]
         for (shape, axis) in cases {
             let n = shape.reduce(1, *), C = shape[axis]
             let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
@@ -64,6 +65,11 @@ import Testing
                 try expectClose(ctx, dx, rdx, "batchNorm dx \(shape)")
                 try expectGuardIntact(ctx, dx)
                 if let dgb { try expectClose(ctx, dgb, rdg + rdb, "batchNorm dγ, dβ \(shape)"); try expectGuardIntact(ctx, dgb) }
+                // Accumulation adds dx (and dγ, dβ) onto what is there.
+                try ctx.batchNormBackward(tx, channelAxis: axis, gamma: tg, stats: stats, runningVar: trv, training: true, eps: 1e-6,
+                                          try upload(ctx, dy, shape), into: dx, dGammaBeta: dgb, accumulate: true)
+                try expectClose(ctx, dx, rdx.map { 2 * $0 }, "batchNorm accumulated dx \(shape)")
+                if let dgb { try expectClose(ctx, dgb, (rdg + rdb).map { 2 * $0 }, "batchNorm accumulated dγ, dβ \(shape)") }
                 expectGradientMatchesFiniteDifference(x, dy: dy, forward: {
                     Reference.batchNorm($0, outer: outer, C: C, inner: inner, gamma: affine ? g : nil, beta: affine ? b : nil,
                                         runningMean: rm, runningVar: rv, training: true, momentum: 0.1, eps: 1e-6).y

@@ -139,13 +139,15 @@ extension KernelContext {
             var pieces: [(Tensor, Bool, Bool)] = []
             try forEachPiece(op, [xv], [SplitAxis(size: outer, axes: [0])]) { t, r in pieces.append((t[0], r[0].lowerBound == 0, r[0].upperBound == outer)) }
             func statsDispatch(_ pass: UInt32, _ piece: Tensor, outer: Int, accumulate: Bool, finalize: Bool) throws {
-                let k = try kernel(BatchnormStatsKernel.self, variants.rowSubgroup ? .sg : .base,
-                                   .init(localSizeX: variants.rowLocal, UPDATE_RUNNING: true, PASS: pass))
                 let (bx, ox) = try bind(piece, .read, op: op), (bs, os) = try bind(stats, .readWrite, op: op)
+                // Channels last on CPU devices, one dispatch: four channels per invocation (batchnorm_stats.comp).
+                let quads = pass == 0 && variants.elementsPerInvocation > 1 && inner == 1 && C % 4 == 0 && ox % 4 == 0
+                let k = try kernel(BatchnormStatsKernel.self, variants.rowSubgroup ? .sg : .base,
+                                   .init(localSizeX: variants.rowLocal, UPDATE_RUNNING: true, PASS: pass, CHANNEL_QUADS: quads))
                 let (brm, orm) = try bind(runningMean, .readWrite, op: op), (brv, orv) = try bind(runningVar, .readWrite, op: op)
                 let push = BatchnormStatsKernel.Push(outer: outer, C: C, inner: inner, offX: ox, offS: os, offRM: orm, offRV: orv,
                                                      total: groupTotal, accumulate: accumulate ? 1 : 0, finalize: finalize ? 1 : 0, eps: eps, momentum: momentum)
-                try stream.dispatch(k, [bx, bs, brm, brv], push: push, groups: rowGroups(C))
+                try stream.dispatch(k, [bx, bs, brm, brv], push: push, groups: quads ? (groups(C / 4, Int(variants.rowLocal)), 1, 1) : rowGroups(C))
             }
             for pass in passes {
                 for (piece, first, last) in pieces {
@@ -161,7 +163,6 @@ extension KernelContext {
                 if pass == 2 { try statsDispatch(2, pieces[0].0, outer: 0, accumulate: true, finalize: true) }
             }
         }
-        let k = try kernel(BatchnormApplyKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, AFFINE: gamma != nil, EVAL: !training))
         try forEachPiece(op, [xv, yv], [SplitAxis(size: outer, axes: [0, 0])]) { t, _ in
             let (bx, ox) = try bind(t[0], .read, op: op), (by, oy) = try bind(t[1], .write, op: op)
             let (bs, os) = try bind(stats, .read, op: op)
@@ -169,7 +170,16 @@ extension KernelContext {
             let (bg, og) = try bind(gamma, .read, op: op, orPlaceholder: bx), (bb, ob) = try bind(beta, .read, op: op, orPlaceholder: bx)
             let push = BatchnormApplyKernel.Push(n: t[0].count, C: C, inner: inner, offX: ox, offS: os, offRM: orm, offRV: orv,
                                                  offG: og, offB: ob, offY: oy, eps: eps)
-            try stream.dispatch(k, [bx, bs, brm, brv, bg, bb, by], push: push, groups: elementGroups(t[0].count))
+            // Channels last on CPU devices: four channels per invocation over a share of the rows,
+            // float4 loads (a texel view where it fits) and stores (batchnorm_apply.glsl).
+            let quads = variants.elementsPerInvocation > 1 && inner == 1 && C % 4 == 0 && ox % 4 == 0 && oy % 4 == 0
+            let spec = BatchnormApplyKernel.Spec(localSizeX: variants.elementwiseLocal, AFFINE: gamma != nil, EVAL: !training, CHANNEL_QUADS: quads)
+            let groups = quads ? (groups(C / 4, Int(variants.elementwiseLocal)), min(t[0].shape[0], 64), 1) : elementGroups(t[0].count)
+            if quads, variants.gemmTexel, let tx = texelBinding(bx, format: .rgba32ui) {
+                try stream.dispatch(try kernel(BatchnormApplyTexelKernel.self, .base, spec), [tx, bs, brm, brv, bg, bb, by], push: push, groups: groups)
+                return
+            }
+            try stream.dispatch(try kernel(BatchnormApplyKernel.self, .base, spec), [bx, bs, brm, brv, bg, bb, by], push: push, groups: groups)
         }
         return (y, stats)
     }
@@ -205,8 +215,6 @@ extension KernelContext {
                 guard count >= 1, count < Double(UInt32.max) else { throw OpError.shape(op, "the group's batch has \(Int(count)) values per channel of \(x)") }
                 groupTotal = Int(count)
             }
-            let k = try kernel(BatchnormBackwardKernel.self, variants.rowSubgroup ? .sg : .base,
-                               .init(localSizeX: variants.rowLocal, AFFINE: affine, EVAL: !training, PASS: pass))
             try forEachPiece(op, [xv, dyv, dxv], [SplitAxis(size: outer, axes: [0, 0, 0])]) { t, r in
                 let acc = pass == 1 ? r[0].lowerBound > 0 : accumulate
                 let (bx, ox) = try bind(t[0], .read, op: op), (bs, os) = try bind(stats, .read, op: op), (brv, orv) = try bind(runningVar, .read, op: op)
@@ -217,7 +225,12 @@ extension KernelContext {
                 let (bdg, odg) = try target.map { try bind($0, pass == 2 ? .read : (acc ? .readWrite : .write), op: op) } ?? (try scratchBinding(), 0)
                 let push = BatchnormBackwardKernel.Push(outer: t[0].shape[0], C: C, inner: inner, offX: ox, offS: os, offRV: orv, offG: og,
                                                         offDY: ody, offDX: odx, offDG: odg, total: groupTotal, eps: eps, accumulate: acc ? 1 : 0)
-                try stream.dispatch(k, [bx, bs, brv, bg, bdy, bdx, bdg], push: push, groups: rowGroups(C))
+                // Channels last on CPU devices, one dispatch in training: four channels per invocation.
+                let quads = pass == 0 && training && variants.elementsPerInvocation > 1 && inner == 1 && C % 4 == 0
+                    && [ox, ody, odx].allSatisfy { $0 % 4 == 0 }
+                let k = try kernel(BatchnormBackwardKernel.self, variants.rowSubgroup ? .sg : .base,
+                                   .init(localSizeX: variants.rowLocal, AFFINE: affine, EVAL: !training, PASS: pass, CHANNEL_QUADS: quads))
+                try stream.dispatch(k, [bx, bs, brv, bg, bdy, bdx, bdg], push: push, groups: quads ? (groups(C / 4, Int(variants.rowLocal)), 1, 1) : rowGroups(C))
             }
         }
         if split, training, affine, reducer == nil, let sums, let dGammaBeta {
