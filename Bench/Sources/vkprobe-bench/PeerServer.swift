@@ -62,38 +62,43 @@ struct PeerError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// One of our records with the peer's time beside it, as written to X.peer.json (the fields of
-/// compare_torch.py's records, plus each round's pair).
-struct PeerRecord: Codable {
-    var op: String
-    var shape: [Int]
-    var dtype: String
-    var variant: String
-    var median_ms: Double
-    var gflops: Double
-    var gbps: Double
-    var device: String
-    var peer: String
-    var peer_ms: Double
-    var peer_gflops: Double
+/// One of our records with the peer's time beside it, as written to X.peer.json: the record's
+/// fields, then those compare_torch.py adds, plus each round's pair.
+struct PeerRecord: Encodable {
+    let record: BenchRecord
+    let peer: String
+    let peer_ms: Double
+    let peer_gflops: Double
     /// The median of the per-round ratios (each round's pair timed back to back).
-    var ours_over_peer: Double
-    var ours_ms_rounds: [Double]
-    var peer_ms_rounds: [Double]
+    let ours_over_peer: Double
+    let ours_ms_rounds: [Double]
+    let peer_ms_rounds: [Double]
+    let ratioRange: (Double, Double)
 
     init(_ r: BenchRecord, peer: String, oursRounds: [Double], peerRounds: [Double]) {
-        (op, shape, dtype, variant, median_ms, gflops, gbps, device) = (r.op, r.shape, r.dtype, r.variant, r.median_ms, r.gflops, r.gbps, r.device)
+        record = r
         self.peer = peer
         peer_ms = median(peerRounds)
         peer_gflops = r.gflops * r.median_ms / peer_ms
-        ours_over_peer = median(zip(oursRounds, peerRounds).map { $0 / $1 })
+        let ratios = zip(oursRounds, peerRounds).map { $0 / $1 }
+        ours_over_peer = median(ratios)
+        ratioRange = (ratios.min() ?? .nan, ratios.max() ?? .nan)
         ours_ms_rounds = oursRounds
         peer_ms_rounds = peerRounds
     }
 
-    var ratioRange: (Double, Double) {
-        let ratios = zip(ours_ms_rounds, peer_ms_rounds).map { $0 / $1 }
-        return (ratios.min() ?? .nan, ratios.max() ?? .nan)
+    private enum Keys: String, CodingKey { case peer, peer_ms, peer_gflops, ours_over_peer, ours_ms_rounds, peer_ms_rounds }
+
+    /// One flat object: the record's keys and the peer's in the same container.
+    func encode(to encoder: Encoder) throws {
+        try record.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(peer, forKey: .peer)
+        try c.encode(peer_ms, forKey: .peer_ms)
+        try c.encode(peer_gflops, forKey: .peer_gflops)
+        try c.encode(ours_over_peer, forKey: .ours_over_peer)
+        try c.encode(ours_ms_rounds, forKey: .ours_ms_rounds)
+        try c.encode(peer_ms_rounds, forKey: .peer_ms_rounds)
     }
 }
 
@@ -101,9 +106,9 @@ func printPeerTable(_ records: [PeerRecord], label: String, rounds: Int) {
     print("\npeer: \(label); each head timed right after ours, \(rounds) round\(rounds == 1 ? "" : "s") (medians; ours/peer the median of the per-round ratios)")
     let header = ["op", "shape", "ours ms", "peer ms", "ours/peer", "range", "ours GFLOP/s", "peer GFLOP/s"]
     let rows = records.map { r in
-        [r.op, r.shape.map(String.init).joined(separator: "×"), String(format: "%.3f", r.median_ms), String(format: "%.3f", r.peer_ms),
+        [r.record.op, r.record.shape.map(String.init).joined(separator: "×"), String(format: "%.3f", r.record.median_ms), String(format: "%.3f", r.peer_ms),
          String(format: "%.2f", r.ours_over_peer), String(format: "%.2f–%.2f", r.ratioRange.0, r.ratioRange.1),
-         String(format: "%.2f", r.gflops), String(format: "%.2f", r.peer_gflops)]
+         String(format: "%.2f", r.record.gflops), String(format: "%.2f", r.peer_gflops)]
     }
     printColumns(header, rows, leftAligned: 2)
 }

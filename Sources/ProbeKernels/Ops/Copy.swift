@@ -43,20 +43,16 @@ extension KernelContext {
                                        magic: divisors.map(\.magic), shifts: FastDivisor.packShifts(divisors))
             // The source's four under a float4 of outputs contiguous on the four-element grid: one
             // float4 read (copy.glsl, QUAD_SRC).
-            let quadLayout = vec4 && os % 4 == 0 && (flat || (shape[5] % 4 == 0 && sIn[5] == 1 && sIn.prefix(5).allSatisfy { $0 % 4 == 0 }))
-            var quad = quadLayout
+            let quad = vec4 && os % 4 == 0 && (flat || (shape[5] % 4 == 0 && sIn[5] == 1 && sIn.prefix(5).allSatisfy { $0 % 4 == 0 }))
             if variants.gemmTexel {
                 // f32 as RGBA32UI bits (copies move every pattern exactly), else the dtype's own.
-                let quadFormat: TexelFormat = t[0].dtype == .f32 ? .rgba32ui : texelFormat(t[0].dtype, elements: 4)
-                let quadView = quad ? texelBinding(bs, format: quadFormat) : nil
-                quad = quadView != nil
+                let quadView = quad ? texelBinding(bs, format: t[0].dtype == .f32 ? .rgba32ui : texelFormat(t[0].dtype, elements: 4)) : nil
                 if let ts = quadView ?? texelBinding(bs, format: texelFormat(t[0].dtype, elements: 1)) {
                     let k = try kernel(CopyTexelKernel.self, texelVariant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4,
-                                                                                 AXES: UInt32(axes.shape.count), QUAD_SRC: quad))
+                                                                                 AXES: UInt32(axes.shape.count), QUAD_SRC: quadView != nil))
                     try stream.dispatch(k, [ts, bd], push: push, groups: groups)
                     return
                 }
-                quad = quadLayout
             }
             let k = try kernel(CopyKernel.self, variant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4, AXES: UInt32(axes.shape.count),
                                                                QUAD_SRC: quad))

@@ -100,21 +100,18 @@ extension KernelContext {
                 if st[3] == 0 { return 2 }
                 return st[3] == 1 && off % 4 == 0 && st[0..<3].allSatisfy { $0 % 4 == 0 } ? 1 : 0
             }
-            var (qx, qy) = (quad(sx, ox), quad(sy, oy))
-            if variants.gemmTexel {
-                // A texel view per operand: RGBA32UI for whole float4s, else R32UI (elements).
-                func view(_ w: Binding, _ q: inout UInt32) -> Binding? {
-                    if q == 1, let t = texelBinding(w, format: .rgba32ui) { return t }
-                    if q == 1 { q = 0 }
-                    return texelBinding(w, format: .r32ui)
-                }
-                if let tx = view(wx, &qx), let ty = view(wy, &qy) {
-                    let k = try kernel(BinaryTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4,
-                                                                            AXES: UInt32(axes.shape.count), QUAD_X: qx, QUAD_Y: qy))
-                    try stream.dispatch(k, [tx, ty, wz], push: push, groups: groups)
-                    return
-                }
-                (qx, qy) = (quad(sx, ox), quad(sy, oy))
+            let (qx, qy) = (quad(sx, ox), quad(sy, oy))
+            // Texel views: RGBA32UI for whole float4s (R32UI, reading elements, where that view
+            // does not fit the buffer), else R32UI.
+            func view(_ w: Binding, _ q: UInt32) -> (Binding, UInt32)? {
+                if q == 1, let t = texelBinding(w, format: .rgba32ui) { return (t, 1) }
+                return texelBinding(w, format: .r32ui).map { ($0, q == 1 ? 0 : q) }
+            }
+            if variants.gemmTexel, let (tx, tqx) = view(wx, qx), let (ty, tqy) = view(wy, qy) {
+                let k = try kernel(BinaryTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4,
+                                                                        AXES: UInt32(axes.shape.count), QUAD_X: tqx, QUAD_Y: tqy))
+                try stream.dispatch(k, [tx, ty, wz], push: push, groups: groups)
+                return
             }
             let k = try kernel(BinaryKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4,
                                                                AXES: UInt32(axes.shape.count), QUAD_X: qx, QUAD_Y: qy))
