@@ -71,13 +71,14 @@ struct HeadsBench: ParsableCommand {
                 }
             }
         }
-        var records: [BenchRecord] = layouts.map { name, layout in
+        let records: [BenchRecord] = layouts.map { name, layout in
             let ms = median(ours[name]!)
             let flops = 2.0 * 3.0 * Double(layout.forwardMACs) * Double(B)
             return BenchRecord(op: "head:\(name)", shape: [B, N, D, C], dtype: precision == .fp32 ? "f32" : precision.rawValue, variant: "fwd+bwd", median_ms: ms,
                                gflops: flops / (ms * 1e6), gbps: Double(B * N * D * 4) / (ms * 1e6), device: dev.name)
         }
         printTable(records)
+        var jointRecord: TogetherRecord?
         if together {
             // One token batch for every head (as the trainer feeds them), all steps in one region.
             let heads = try names.compactMap { name -> (String, ProbeHeadLayout)? in
@@ -99,8 +100,8 @@ struct HeadsBench: ParsableCommand {
             let joint = median(joints), sum = median(sums)
             print(String(format: "\n%d heads from one batch: %.1f ms; the sum of their single-head steps, timed in the same repeats: %.1f ms (ratio %.2f; median of the per-repeat ratios %.2f, range %.2f–%.2f)",
                          heads.count, joint, sum, joint / sum, median(ratios), ratios.min() ?? .nan, ratios.max() ?? .nan))
-            records.append(BenchRecord(op: "heads:together", shape: [B, N, D, C], dtype: "f32", variant: "\(heads.count) heads",
-                                       median_ms: joint, gflops: 0, gbps: sum, device: dev.name))
+            jointRecord = TogetherRecord(heads: heads.map(\.0), shape: [B, N, D, C], device: dev.name, joint_ms: joint, sum_ms: sum,
+                                         ratio: joint / sum, joint_ms_repeats: joints, sum_ms_repeats: sums)
         }
         if let profileJSON {
             let e = JSONEncoder()
@@ -112,6 +113,13 @@ struct HeadsBench: ParsableCommand {
         try writeJSON(records, to: path)
         defer { if json == nil { removeScratchRecords(path) } }
         if json != nil { print("wrote \(path)") }
+        if let jointRecord, json != nil {
+            let togetherPath = String(path.dropLast(".json".count)) + ".together.json"
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try e.encode(jointRecord).write(to: URL(fileURLWithPath: togetherPath), options: .atomic)
+            print("wrote \(togetherPath)")
+        }
         if let peer {
             let matched = records.compactMap { r -> PeerRecord? in
                 let name = String(r.op.dropFirst("head:".count))
@@ -129,4 +137,17 @@ struct HeadsBench: ParsableCommand {
             comparePeer(results: path, gpu: !dev.capabilities.isCPU, extra: upstreamArgs)
         }
     }
+}
+
+/// `--together`: every listed head's step from one shared batch against the sum of the same heads
+/// alone, timed in the same repeats (one joint step, then each head alone, per repeat).
+struct TogetherRecord: Codable {
+    var heads: [String]
+    var shape: [Int]
+    var device: String
+    var joint_ms: Double
+    var sum_ms: Double
+    var ratio: Double
+    var joint_ms_repeats: [Double]
+    var sum_ms_repeats: [Double]
 }

@@ -44,10 +44,16 @@ extension KernelContext {
             let (bx, ox) = try bind(t[0], .read, op: op), (bdy, ody) = try bind(t[1], .read, op: op)
             let (bdx, odx) = try bind(t[2], accumulate ? .readWrite : .write, op: op)
             let vec4 = variants.elementsPerInvocation > 1 && [t[0].count, ox, ody, odx].allSatisfy { $0 % 4 == 0 }
-            let k = try kernel(UnaryBackwardKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4))
-            try stream.dispatch(k, [bx, bdy, bdx], push: .init(n: t[0].count, alpha: alpha, beta: beta, offX: ox, offDY: ody, offDX: odx,
-                                                               accumulate: accumulate ? 1 : 0),
-                                groups: elementGroups(vec4 ? t[0].count / 4 : t[0].count))
+            let push = UnaryBackwardKernel.Push(n: t[0].count, alpha: alpha, beta: beta, offX: ox, offDY: ody, offDX: odx)
+            let groups = elementGroups(vec4 ? t[0].count / 4 : t[0].count)
+            let format: TexelFormat = vec4 ? .rgba32ui : .r32ui
+            if variants.gemmTexel, let tx = texelBinding(bx, format: format), let tdy = texelBinding(bdy, format: format) {
+                let spec = UnaryBackwardTexelKernel.Spec(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4, ACCUMULATE: accumulate)
+                try stream.dispatch(try kernel(UnaryBackwardTexelKernel.self, .base, spec), [tx, tdy, bdx], push: push, groups: groups)
+                return
+            }
+            let spec = UnaryBackwardKernel.Spec(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4, ACCUMULATE: accumulate)
+            try stream.dispatch(try kernel(UnaryBackwardKernel.self, .base, spec), [bx, bdy, bdx], push: push, groups: groups)
         }
     }
 
