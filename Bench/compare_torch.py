@@ -356,7 +356,7 @@ def pipeline_peer(args, records):
     for r in records:
         stage = r["op"].split(":", 1)[1]
         key = "extract" if stage.startswith("extract") else stage
-        ours = r["gflops"]
+        ours = r["images_per_s"]
         peer = rates.get(key)
         if peer is None:
             print(f"{stage:<42} {ours:>11.1f} {'-':>11}")

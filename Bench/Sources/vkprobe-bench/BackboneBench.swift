@@ -43,12 +43,11 @@ struct BackboneBench: ParsableCommand {
                 let peak = dev.memory.peakUsedBytes
                 records.append(BenchRecord(op: "backbone:\(name)", shape: [b, 3, imageSize, imageSize], dtype: p == .fp16 ? "f16" : "f32",
                                            variant: "forward", median_ms: ms, gflops: 2 * Double(macs * b) / (ms * 1e6),
-                                           gbps: Double(peak) / 1e9, device: dev.name))
+                                           gbps: nil, device: dev.name, images_per_s: Double(b) / (ms / 1e3), peak_memory_bytes: peak))
                 print(String(format: "  %@ batch %d: %.1f images/s (%.1f ms), peak device memory %@ (weights %@)", name, b,
                              Double(b) / (ms / 1e3), ms, formatBytes(peak), formatBytes(vit.weightBytes)))
             }
         }
-        print("(gbps column of the records: peak device memory in GB)")
         printTable(records)
         let path = json ?? FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-backbone-\(getpid()).json").path
         try writeJSON(records, to: path)

@@ -12,16 +12,21 @@ struct VKProbeBench: ParsableCommand {
         subcommands: [KernelsBench.self, HeadsBench.self, BackboneBench.self, PipelineBench.self])
 }
 
-/// One measured record, as written to JSON.
+/// One measured record, as written to JSON. A rate that does not apply to the op (bytes moved by a
+/// whole ViT forward, FLOPs of decoding) is absent rather than zero.
 struct BenchRecord: Codable {
     var op: String
     var shape: [Int]
     var dtype: String
     var variant: String
     var median_ms: Double
-    var gflops: Double
-    var gbps: Double
+    var gflops: Double?
+    var gbps: Double?
     var device: String
+    /// Pipeline stages and backbones: images per second.
+    var images_per_s: Double? = nil
+    /// Backbones: the device memory in use at the forward's peak.
+    var peak_memory_bytes: Int? = nil
 }
 
 /// Times `body` with GPU timestamps: `warmup` untimed runs, then the median of `repeats`.
@@ -45,7 +50,7 @@ func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
 func printTable(_ records: [BenchRecord]) {
     let rows = records.map { r in
         [r.op, r.shape.map(String.init).joined(separator: "×"), r.dtype, r.variant,
-         String(format: "%.3f", r.median_ms), String(format: "%.2f", r.gflops), String(format: "%.2f", r.gbps)]
+         String(format: "%.3f", r.median_ms), r.gflops.map { String(format: "%.2f", $0) } ?? "-", r.gbps.map { String(format: "%.2f", $0) } ?? "-"]
     }
     printColumns(["op", "shape", "dtype", "variant", "median ms", "GFLOP/s", "GB/s"], rows, leftAligned: 4)
 }

@@ -68,7 +68,7 @@ struct PeerRecord: Encodable {
     let record: BenchRecord
     let peer: String
     let peer_ms: Double
-    let peer_gflops: Double
+    let peer_gflops: Double?
     /// The median of the per-round ratios (each round's pair timed back to back).
     let ours_over_peer: Double
     let ours_ms_rounds: [Double]
@@ -78,8 +78,9 @@ struct PeerRecord: Encodable {
     init(_ r: BenchRecord, peer: String, oursRounds: [Double], peerRounds: [Double]) {
         record = r
         self.peer = peer
-        peer_ms = median(peerRounds)
-        peer_gflops = r.gflops * r.median_ms / peer_ms
+        let peerMS = median(peerRounds)
+        peer_ms = peerMS
+        peer_gflops = r.gflops.map { $0 * r.median_ms / peerMS }
         let ratios = zip(oursRounds, peerRounds).map { $0 / $1 }
         ours_over_peer = median(ratios)
         ratioRange = (ratios.min() ?? .nan, ratios.max() ?? .nan)
@@ -95,7 +96,7 @@ struct PeerRecord: Encodable {
         var c = encoder.container(keyedBy: Keys.self)
         try c.encode(peer, forKey: .peer)
         try c.encode(peer_ms, forKey: .peer_ms)
-        try c.encode(peer_gflops, forKey: .peer_gflops)
+        try c.encodeIfPresent(peer_gflops, forKey: .peer_gflops)
         try c.encode(ours_over_peer, forKey: .ours_over_peer)
         try c.encode(ours_ms_rounds, forKey: .ours_ms_rounds)
         try c.encode(peer_ms_rounds, forKey: .peer_ms_rounds)
@@ -108,7 +109,7 @@ func printPeerTable(_ records: [PeerRecord], label: String, rounds: Int) {
     let rows = records.map { r in
         [r.record.op, r.record.shape.map(String.init).joined(separator: "×"), String(format: "%.3f", r.record.median_ms), String(format: "%.3f", r.peer_ms),
          String(format: "%.2f", r.ours_over_peer), String(format: "%.2f–%.2f", r.ratioRange.0, r.ratioRange.1),
-         String(format: "%.2f", r.record.gflops), String(format: "%.2f", r.peer_gflops)]
+         r.record.gflops.map { String(format: "%.2f", $0) } ?? "-", r.peer_gflops.map { String(format: "%.2f", $0) } ?? "-"]
     }
     printColumns(header, rows, leftAligned: 2)
 }

@@ -81,11 +81,12 @@ struct PipelineBench: ParsableCommand {
         print(String(format: "decode+eval is %.1f× the ViT's rate on this device: %@", ratio,
                      ratio >= 1 ? "decoding does not starve the device" : "DECODING IS THE BOTTLENECK (add --workers)"))
         let records = rows.map { BenchRecord(op: "pipeline:\($0.0)", shape: [n, size, size], dtype: "u8", variant: "\(workers) workers",
-                                             median_ms: 1e3 * Double(n) / $0.1, gflops: $0.1, gbps: 0, device: dev.name) }
+                                             median_ms: 1e3 * Double(n) / $0.1, gflops: nil, gbps: nil, device: dev.name,
+                                             images_per_s: $0.1) }
         let path = json ?? FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-pipeline-\(getpid()).json").path
         try writeJSON(records, to: path)
         defer { if json == nil { removeScratchRecords(path) } }
-        if json != nil { print("wrote \(path) (gflops column: images/s)") }
+        if json != nil { print("wrote \(path)") }
         if !noCompare {
             comparePeer(results: path, gpu: !dev.capabilities.isCPU,
                         extra: ["--pipeline", root.path, "--workers", "\(workers)", "--size", "\(size)", "--batch-size", "\(batchSize)",
