@@ -13,7 +13,7 @@ DEMO_PACKAGES := dataset-fashion-mnist python3-onnx python3-numpy python3-pip
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps shader-tools test-deps demo-deps build release demo test bench clean
+.PHONY: deps shader-tools test-deps demo-deps build release demo test bench device-bundle clean
 
 # $(call apt_install,PACKAGES,ON_FAILURE): installs those of PACKAGES not installed yet.
 define apt_install
@@ -59,6 +59,11 @@ test-deps:
 test: deps shader-tools test-deps
 	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_REQUIRE_BROWSER=1 VKPROBE_REQUIRE_MPI=1 VKPROBE_CACHE_DIR= $(SWIFT) test
 	@sh tools/validate_coopmat.sh $(SHADER_VENV)
+
+# Static binaries, their shaders, .debs and upstream's heads in .device/ for a GPU machine without
+# a Swift toolchain (then: tools/device/run.sh there, carrying .device).
+device-bundle: deps shader-tools
+	tools/device/bundle.sh
 
 clean:
 	rm -rf .build

@@ -29,6 +29,7 @@ struct KernelsBench: ParsableCommand {
         if let elementwiseLocal { variants.elementwiseLocal = elementwiseLocal }
         let ctx = try KernelContext(device: dev, variants: variants)
         print("device: \(dev.name)  (GEMM variant \(variants.gemm.rawValue))")
+        print(ctx.coopmat)
         var records: [BenchRecord] = []
         let wanted = shape.map { $0.split(separator: ",").compactMap { Int($0) } }
         var cases = KernelCases.all(quick: quick).filter { only == nil || $0.op.contains(only!) }
@@ -42,9 +43,13 @@ struct KernelsBench: ParsableCommand {
             if cases.isEmpty, wanted.count == 4 { cases = [KernelCases.batched(wanted[0], wanted[1], wanted[2], wanted[3])] }
         }
         for c in cases {
+            let coopmatBefore = ctx.coopmat
             let run = try c.prepare(ctx)
             let ms = try measure(ctx, repeats: repeats, run)
-            let variant = c.op.hasPrefix("gemm") ? variants.gemm.rawValue : "-"
+            // f16-input GEMMs go to the cooperative-matrix kernel where it is on; its first use
+            // checks it against the tiled kernel, so ask after the run.
+            let variant = !c.op.hasPrefix("gemm") ? "-" : c.dtype == "f16" && ctx.coopmat.enabled ? "coopmat" : variants.gemm.rawValue
+            if ctx.coopmat != coopmatBefore { print("after the first f16 GEMM: \(ctx.coopmat)") }
             records.append(BenchRecord(op: c.op, shape: c.shape, dtype: c.dtype, variant: variant, median_ms: ms,
                                        gflops: c.flops / (ms * 1e6), gbps: c.bytes / (ms * 1e6), device: dev.name))
             FileHandle.standardError.write(Data(String(format: "  %@ %@: %.3f ms\n", c.op, "\(c.shape)", ms).utf8))
