@@ -401,7 +401,10 @@ def serve(args):
             if key not in built:
                 make = cases.get(req["op"])
                 if make is None:
-                    raise KeyError(f"no peer case for {req['op']}" + (" (pass --upstream DIR)" if req["op"].startswith("head:") and not args.upstream else ""))
+                    why = ""
+                    if req["op"].startswith("head:"):
+                        why = " (pass --upstream DIR)" if not args.upstream else " (upstream has no module for this head: ours only)"
+                    raise LookupError(f"no peer case for {req['op']}{why}")
                 built[key] = make(*req["shape"])
             answer({"ms": median_ms(built[key], sync, int(req.get("repeats", args.repeats)))})
         except Exception as e:  # a case the peer cannot run is reported, not fatal
