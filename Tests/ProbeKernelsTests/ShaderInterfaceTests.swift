@@ -32,7 +32,7 @@ import Testing
     /// GEMM's and attention's as float4s (bf16 GEMM inputs as four 16-bit integers), the block
     /// transpose's as four 32-bit or 16-bit words.
     func texelFormat(_ name: String) -> TexelFormat {
-        if name.hasPrefix("binary_texel") || name.hasPrefix("reduce_axis_texel") || name.hasPrefix("unary_texel")
+        if name.hasPrefix("binary_texel") || name.hasPrefix("reduce_axis_texel") || name.hasPrefix("unary_texel") || name.hasPrefix("unary_backward_texel")
             || name.hasPrefix("softmax_texel") { return .r32ui }
         if name.hasPrefix("transpose4") || name.hasPrefix("batchnorm_apply_texel") { return name.hasSuffix("_words16") ? .rgba16ui : .rgba32ui }
         guard name.hasPrefix("copy_texel") else { return name.hasSuffix("_bf16in") ? .rgba16ui : .rgba32f }
