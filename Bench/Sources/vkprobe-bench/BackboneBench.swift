@@ -18,6 +18,8 @@ struct BackboneBench: ParsableCommand {
     @Option(help: "Write the records as JSON to this file.") var json: String?
     @Option(help: "Device index or name substring.") var device: String?
     @Flag(help: "Skip the side-by-side PyTorch run.") var noCompare = false
+    @Flag(help: "Also print each forward's per-op profile (GPU timestamps around every dispatch), once per model and batch size.") var profile = false
+    @Option(help: "With --profile: write the profiles as JSON to this file.") var profileJSON: String?
 
     func run() throws {
         let dev = try ComputeDevice(options: DeviceOptions(selector: device), shaders: BundledShaders.shared)
@@ -27,6 +29,7 @@ struct BackboneBench: ParsableCommand {
         let batches = quick ? [1, 4] : batchSizes.split(separator: ",").compactMap { Int($0) }
         print("device: \(dev.name); \(p.rawValue); images \(imageSize) px")
         var records: [BenchRecord] = []
+        var profiles: [String: ProfileReport] = [:]
         for name in models.split(separator: ",").map(String.init) {
             var config = try ViTRegistry.config(name)
             config.imgSize = imageSize
@@ -41,6 +44,11 @@ struct BackboneBench: ParsableCommand {
                 dev.memory.resetPeak()
                 let ms = try measure(ctx, warmup: 1, repeats: quick ? 2 : repeats) { _ = try vit.forward(x, taps: [.block(config.depth - 1)]) }
                 let peak = dev.memory.peakUsedBytes
+                if profile {
+                    let report = try ctx.profile { _ = try vit.forward(x, taps: [.block(config.depth - 1)]) }
+                    profiles["\(name) batch \(b)"] = report
+                    print("\n\(name): one forward at batch \(b), \(imageSize) px, \(p.rawValue)\n" + report.table(limit: 25) + "\n")
+                }
                 records.append(BenchRecord(op: "backbone:\(name)", shape: [b, 3, imageSize, imageSize], dtype: p == .fp16 ? "f16" : "f32",
                                            variant: "forward", median_ms: ms, gflops: 2 * Double(macs * b) / (ms * 1e6),
                                            gbps: nil, device: dev.name, images_per_s: Double(b) / (ms / 1e3), peak_memory_bytes: peak))
@@ -49,6 +57,12 @@ struct BackboneBench: ParsableCommand {
             }
         }
         printTable(records)
+        if let profileJSON {
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try e.encode(profiles).write(to: URL(fileURLWithPath: profileJSON), options: .atomic)
+            print("wrote \(profileJSON)")
+        }
         let path = json ?? FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-backbone-\(getpid()).json").path
         try writeJSON(records, to: path)
         defer { if json == nil { removeScratchRecords(path) } }
