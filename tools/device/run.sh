@@ -51,4 +51,5 @@ step 120 kernels $bin/vkprobe-bench kernels --json "$out/$tag-kernels.json"
 step 150 heads $bin/vkprobe-bench heads --shape 256,196,768,1000 --rounds 3 --json "$out/$tag-heads-paper-shape.json"
 step 60 heads-profile $bin/vkprobe-bench heads --shape 256,196,768,1000 --only ep,lp_cls --no-compare --profile \
     --profile-json "$out/$tag-paper-shape-profile.json"
-step 120 backbone $bin/vkprobe-bench backbone --batch-sizes 1,64,256 --json "$out/$tag-backbone.json"
+step 120 backbone $bin/vkprobe-bench backbone --batch-sizes 1,64,256 --json "$out/$tag-backbone.json" \
+    --profile --profile-json "$out/$tag-backbone-profile.json"
