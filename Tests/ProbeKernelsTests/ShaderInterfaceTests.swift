@@ -33,7 +33,7 @@ import Testing
     /// transpose's as four 32-bit or 16-bit words.
     func texelFormat(_ name: String) -> TexelFormat {
         if name.hasPrefix("binary_texel") || name.hasPrefix("reduce_axis_texel") || name.hasPrefix("unary_texel") || name.hasPrefix("unary_backward_texel")
-            || name.hasPrefix("softmax_texel") { return .r32ui }
+            || name.hasPrefix("softmax_texel") || name.hasPrefix("softmax_backward_texel") { return .r32ui }
         if name.hasPrefix("transpose4") || name.hasPrefix("batchnorm_apply_texel") { return name.hasSuffix("_words16") ? .rgba16ui : .rgba32ui }
         guard name.hasPrefix("copy_texel") else { return name.hasSuffix("_bf16in") ? .rgba16ui : .rgba32f }
         return name.hasPrefix("copy_texel_f16") ? .r16f : name.hasPrefix("copy_texel_bf16") ? .r16ui : .r32ui

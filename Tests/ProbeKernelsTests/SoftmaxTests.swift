@@ -15,7 +15,7 @@ func rowVariant(_ tpr: UInt32) -> (inout KernelVariants) -> Void {
 let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2, 1000), (5, 12)]   // rows of 1000 and 12: float4 paths
 
 @Suite struct SoftmaxTests {
-    /// The forward reads x as a texel buffer (lavapipe's default) or as a storage buffer.
+    /// The forward reads x, the backward y and dy, as texel buffers (lavapipe's default) or as storage buffers.
     @Test(arguments: rowShapes, [true, false])
     func softmaxForwardBackward(tpr: UInt32, texel: Bool) throws {
         let ctx = try makeContext { v in rowVariant(tpr)(&v); v.gemmTexel = v.gemmTexel && texel }
@@ -36,6 +36,9 @@ let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2
             let ref = Reference.softmaxBackward(y, dy, cols: cols, scale: 0.7)
             try expectClose(ctx, dx, ref, "softmax backward \(rows)x\(cols)")
             try expectGuardIntact(ctx, dx)
+            // Accumulation adds onto what is there.
+            try ctx.softmaxBackward(try upload(ctx, y, [rows, cols]), try upload(ctx, dy, [rows, cols]), scale: 0.7, into: dx, accumulate: true)
+            try expectClose(ctx, dx, ref.map { 2 * $0 }, "accumulated softmax backward \(rows)x\(cols)")
             if rows * cols <= 1400 {
                 expectGradientMatchesFiniteDifference(x, dy: dy, forward: { Reference.softmax($0, cols: cols, scale: 0.7) }, backward: ref, "softmax")
             }

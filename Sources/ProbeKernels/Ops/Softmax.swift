@@ -62,12 +62,19 @@ extension KernelContext {
         try checkDevice(op, y, dy, dx); try requireF32(op, y, dy, dx)
         guard y.shape == dy.shape, y.shape == dx.shape else { throw OpError.shape(op, "y \(y), dy \(dy), dx \(dx)") }
         let yv = try rows(y, op: op), dyv = try rows(dy, op: op), dxv = try rows(dx, op: op)
-        let k = try kernel(SoftmaxBackwardKernel.self, variants.rowSubgroup ? .sg : .base, .init(localSizeX: variants.rowLocal))
+        let spec = SoftmaxBackwardKernel.Spec(localSizeX: variants.rowLocal)
         try forEachPiece(op, [yv, dyv, dxv], [SplitAxis(size: yv.shape[0], axes: [0, 0, 0])]) { t, _ in
             let (by, oy) = try bind(t[0], .read, op: op), (bdy, ody) = try bind(t[1], .read, op: op)
             let (bdx, odx) = try bind(t[2], accumulate ? .readWrite : .write, op: op)
             let push = SoftmaxBackwardKernel.Push(rows: t[0].shape[0], cols: t[0].shape[1], offY: oy, sY: t[0].strides[0], offDY: ody,
                                                   sDY: t[1].strides[0], offDX: odx, sDX: t[2].strides[0], scale: scale, accumulate: accumulate ? 1 : 0)
+            // y and dy as texel buffers on CPU devices (as the forward).
+            if variants.gemmTexel, let ty = texelBinding(by, format: .r32ui), let tdy = texelBinding(bdy, format: .r32ui) {
+                let k = try kernel(SoftmaxBackwardTexelKernel.self, variants.rowSubgroup ? .sg : .base, spec)
+                try stream.dispatch(k, [ty, tdy, bdx], push: push, groups: rowGroups(t[0].shape[0]))
+                return
+            }
+            let k = try kernel(SoftmaxBackwardKernel.self, variants.rowSubgroup ? .sg : .base, spec)
             try stream.dispatch(k, [by, bdy, bdx], push: push, groups: rowGroups(t[0].shape[0]))
         }
     }
