@@ -46,7 +46,8 @@ if [ -n "$quick" ]; then
     step 120 heads $bin/vkprobe-bench heads --quick --rounds 2 --json "$out/$tag-heads-quick.json"
     exit 0
 fi
-# fp16 GEMMs first: the first one runs the cooperative-matrix kernel's check against the tiled one.
+# The kernels' first fp16 GEMM runs the cooperative-matrix kernel's check against the tiled one
+# (the log says which GEMM then serves); the heads and backbones after it use that choice.
 step 120 kernels $bin/vkprobe-bench kernels --json "$out/$tag-kernels.json"
 step 150 heads $bin/vkprobe-bench heads --shape 256,196,768,1000 --rounds 3 --json "$out/$tag-heads-paper-shape.json"
 step 60 heads-profile $bin/vkprobe-bench heads --shape 256,196,768,1000 --only ep,lp_cls --no-compare --profile \

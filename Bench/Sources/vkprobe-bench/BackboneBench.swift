@@ -58,9 +58,7 @@ struct BackboneBench: ParsableCommand {
         }
         printTable(records)
         if let profileJSON {
-            let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try e.encode(profiles).write(to: URL(fileURLWithPath: profileJSON), options: .atomic)
+            try writeJSON(profiles, to: profileJSON)
             print("wrote \(profileJSON)")
         }
         let path = json ?? FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-backbone-\(getpid()).json").path

@@ -67,10 +67,11 @@ func printColumns(_ header: [String], _ rows: [[String]], leftAligned: Int) {
     rows.forEach { print(line($0)) }
 }
 
-func writeJSON(_ records: [BenchRecord], to path: String) throws {
+/// Pretty-printed JSON with sorted keys, written atomically (records, peer records, profiles).
+func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try encoder.encode(records).write(to: URL(fileURLWithPath: path), options: .atomic)
+    try encoder.encode(value).write(to: URL(fileURLWithPath: path), options: .atomic)
 }
 
 /// Runs Bench/compare_torch.py on the records (PyTorch when importable, else NumPy), printing its
@@ -82,7 +83,7 @@ func comparePeer(results: String, gpu: Bool, extra: [String] = []) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     // The side-by-side records (ours with the peer's times) go next to ours: X.json → X.peer.json.
-    let peerJSON = results.hasSuffix(".json") ? String(results.dropLast(5)) + ".peer.json" : results + ".peer.json"
+    let peerJSON = siblingPath(results, "peer")
     process.arguments = [ProcessInfo.processInfo.environment["VKPROBE_PYTHON"] ?? "python3", script, results, "--torch-device", gpu ? "cuda" : "cpu",
                          "--json", peerJSON] + extra
     do {
@@ -104,8 +105,13 @@ func peerScript() -> String? {
     return script
 }
 
+/// A file written beside the records at `path` (`F.json` → `F.peer.json`, `F.together.json`).
+func siblingPath(_ path: String, _ kind: String) -> String {
+    (path.hasSuffix(".json") ? String(path.dropLast(".json".count)) : path) + ".\(kind).json"
+}
+
 /// Removes the records written only to pass them to the peer script (and its `.peer.json`).
 func removeScratchRecords(_ path: String) {
     try? FileManager.default.removeItem(atPath: path)
-    try? FileManager.default.removeItem(atPath: String(path.dropLast(".json".count)) + ".peer.json")
+    try? FileManager.default.removeItem(atPath: siblingPath(path, "peer"))
 }

@@ -104,9 +104,7 @@ struct HeadsBench: ParsableCommand {
                                          ratio: joint / sum, joint_ms_repeats: joints, sum_ms_repeats: sums)
         }
         if let profileJSON {
-            let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try e.encode(profiles).write(to: URL(fileURLWithPath: profileJSON), options: .atomic)
+            try writeJSON(profiles, to: profileJSON)
             print("wrote \(profileJSON)")
         }
         let path = json ?? FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-heads-\(getpid()).json").path
@@ -114,10 +112,8 @@ struct HeadsBench: ParsableCommand {
         defer { if json == nil { removeScratchRecords(path) } }
         if json != nil { print("wrote \(path)") }
         if let jointRecord, json != nil {
-            let togetherPath = String(path.dropLast(".json".count)) + ".together.json"
-            let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try e.encode(jointRecord).write(to: URL(fileURLWithPath: togetherPath), options: .atomic)
+            let togetherPath = siblingPath(path, "together")
+            try writeJSON(jointRecord, to: togetherPath)
             print("wrote \(togetherPath)")
         }
         if let peer {
@@ -128,10 +124,8 @@ struct HeadsBench: ParsableCommand {
                 return PeerRecord(r, peer: peer.label, oursRounds: o, peerRounds: t)
             }
             printPeerTable(matched, label: peer.label, rounds: max(1, rounds))
-            let peerPath = String(path.dropLast(".json".count)) + ".peer.json"
-            let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try e.encode(matched).write(to: URL(fileURLWithPath: peerPath), options: .atomic)
+            let peerPath = siblingPath(path, "peer")
+            try writeJSON(matched, to: peerPath)
             if json != nil { print("wrote \(peerPath)") }
         } else if !noCompare {
             comparePeer(results: path, gpu: !dev.capabilities.isCPU, extra: upstreamArgs)
