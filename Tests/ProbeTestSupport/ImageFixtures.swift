@@ -65,3 +65,18 @@ public func addBadFiles(to dir: URL) throws -> (unreadable: [String], odd: [Stri
     try ImageEncoder.jpeg(RGBImage(width: 1, height: 1, pixels: [200, 10, 10])).write(to: dir.appendingPathComponent("one-pixel.jpg"))
     return (["empty.jpg", "text.jpg", "truncated.jpg"], ["cmyk.jpg", "one-pixel.jpg"])
 }
+
+/// A progressive JPEG (libjpeg-turbo), 4:2:0.
+public func progressiveJPEG(_ image: RGBImage, quality: Int = 85) throws -> Data {
+    guard let handle = tjInitCompress() else { throw CLIError("no JPEG encoder") }
+    defer { tjDestroy(handle) }
+    var out: UnsafeMutablePointer<UInt8>? = nil
+    var size: UInt = 0
+    let status = image.pixels.withUnsafeBufferPointer {
+        tjCompress2(handle, $0.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(TJPF_RGB.rawValue), &out, &size,
+                    Int32(TJSAMP_420.rawValue), Int32(quality), TJFLAG_PROGRESSIVE)
+    }
+    defer { if let out { tjFree(out) } }
+    guard status == 0, let out else { throw CLIError("progressive JPEG encoding failed") }
+    return Data(bytes: out, count: Int(size))
+}

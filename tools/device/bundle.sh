@@ -22,7 +22,7 @@ done
 
 # The shared libraries the binaries load that a bare machine may lack, as Debian packages
 # (unpacked there with dpkg -x; the GPU's driver and ICD come from the machine itself).
-debs=(libvulkan1 libturbojpeg0)
+debs=(libvulkan1 libturbojpeg0 libjpeg62-turbo)
 for lib in $(ldd "$bin/vkprobe" "$bin/vkprobe-bench" | awk '/=>/ {print $3}' | sort -u); do
     # dpkg knows a library by the path it installed (/lib or /usr/lib on a merged /usr).
     pkg=$( (dpkg -S "$lib" || dpkg -S "$(readlink -f "$lib")" || dpkg -S "/usr$lib") 2>/dev/null | head -n 1 | cut -d: -f1) || true
