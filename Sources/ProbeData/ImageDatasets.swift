@@ -3,7 +3,7 @@ import Foundation
 /// Where one image of a dataset comes from.
 public enum ImageItem: Sendable {
     /// An encoded file (JPEG or PNG).
-    case file(URL)
+    case file(ImagePath)
     /// Raw pixels (CIFAR's binary batches).
     case pixels(RGBImage)
 }
@@ -34,16 +34,21 @@ extension ImageDataset {
 public final class FileListDataset: ImageDataset, @unchecked Sendable {
     public let description: String
     public let classes: [String]
-    let files: [URL]
+    let files: [ImagePath]
     let labels: [Int32]
-    public init(description: String, classes: [String], files: [URL], labels: [Int32]) throws {
+    /// What listing it noticed and worked around (symlink loops, unreadable directories).
+    public let notes: [String]
+    public init(description: String, classes: [String], files: [ImagePath], labels: [Int32], notes: [String] = []) throws {
         guard !files.isEmpty else { throw DataError("\(description): no images") }
-        self.description = description; self.classes = classes; self.files = files; self.labels = labels
+        self.description = description; self.classes = classes; self.files = files; self.labels = labels; self.notes = notes
+    }
+    public convenience init(description: String, classes: [String], files: [URL], labels: [Int32]) throws {
+        try self.init(description: description, classes: classes, files: files.map(ImagePath.init), labels: labels)
     }
     public var count: Int { files.count }
     public func label(_ i: Int) -> Int32 { labels[i] }
     public func item(_ i: Int) throws -> ImageItem { .file(files[i]) }
-    public func name(_ i: Int) -> String { files[i].path }
+    public func name(_ i: Int) -> String { files[i].description }
 }
 
 /// Dataset layouts by name (`--dataset`), as upstream reads them (torchvision's classes and
@@ -79,33 +84,12 @@ public enum ImageDatasets {
         }
     }
 
-    /// torchvision's ImageFolder: classes are the sorted sub-directories of `root`; each class's
-    /// files (recursively, sorted, with an image extension) are its images. A class without any
-    /// is an error, as in torchvision (which raises FileNotFoundError).
+    /// torchvision's ImageFolder (see `ImageFolderListing`). A class without any image is an
+    /// error, as in torchvision (which raises FileNotFoundError).
     public static func imageFolder(_ root: URL) throws -> FileListDataset {
-        let fm = FileManager.default
-        var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
-            throw DataError("\(root.path): no such directory (an ImageFolder root holds one sub-directory per class)")
-        }
-        let classes = try fm.contentsOfDirectory(atPath: root.path).filter { name in
-            var d: ObjCBool = false
-            return fm.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &d) && d.boolValue
-        }.sorted()
-        guard !classes.isEmpty else { throw DataError("\(root.path): no class directories (an ImageFolder root holds one sub-directory per class)") }
-        var files: [URL] = [], labels: [Int32] = [], empty: [String] = []
-        for (c, name) in classes.enumerated() {
-            let dir = root.appendingPathComponent(name)
-            let found = (fm.enumerator(at: dir, includingPropertiesForKeys: [.isRegularFileKey])?.compactMap { $0 as? URL } ?? [])
-                .filter { imageExtensions.contains($0.pathExtension.lowercased()) }
-                .sorted { $0.path < $1.path }
-            if found.isEmpty { empty.append(name) }
-            files += found; labels += found.map { _ in Int32(c) }
-        }
-        guard empty.isEmpty else {
-            throw DataError("\(root.path): no image files (\(imageExtensions.sorted().joined(separator: ", "))) for the classes \(empty.joined(separator: ", ")); remove the empty class directories or add images (torchvision refuses them too)")
-        }
-        return try FileListDataset(description: "ImageFolder \(root.path)", classes: classes, files: files, labels: labels)
+        let listing = try ImageFolderListing(root: ImagePath(root), extensions: imageExtensions)
+        return try FileListDataset(description: "ImageFolder \(ImagePath(root))", classes: listing.classes, files: listing.files,
+                                   labels: listing.labels, notes: listing.notes)
     }
 
     /// Labels of list entries written "class/file" (Food-101, DTD), by the class's index.

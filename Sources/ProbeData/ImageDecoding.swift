@@ -42,12 +42,9 @@ public final class ImageDecoder {
     /// Decodes with a decoder of its own (for one-off use).
     public static func decode(_ data: Data, name: String) throws -> RGBImage { try ImageDecoder().decode(data, name: name) }
 
-    /// The RGB pixels of the file at `url`.
-    public func decode(contentsOf url: URL) throws -> RGBImage {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw ImageError("\(url.displayPath): cannot read (\(error.localizedDescription))") }
-        return try decode(data, name: url.displayPath)
-    }
+    /// The RGB pixels of the file at `path` (bytes: any name Linux allows).
+    public func decode(contentsOf path: ImagePath) throws -> RGBImage { try decode(try path.read(), name: path.description) }
+    public func decode(contentsOf url: URL) throws -> RGBImage { try decode(contentsOf: ImagePath(url)) }
 
     public func decode(_ data: Data, name: String) throws -> RGBImage {
         lastWarning = nil
@@ -72,27 +69,5 @@ public final class ImageDecoder {
         if starts([0x49, 0x49, 0x2A, 0x00]) || starts([0x4D, 0x4D, 0x00, 0x2A]) { return "TIFF" }
         if starts([0xFF, 0xD8]) { return "a JPEG without a marker after SOI" }
         return nil
-    }
-}
-
-extension URL {
-    /// The path for messages: file names that are not valid UTF-8 (Linux paths are bytes) show
-    /// their raw bytes as \xNN escapes instead of replacement characters.
-    public var displayPath: String {
-        withUnsafeFileSystemRepresentation { p -> String in
-            guard let p else { return path }
-            let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
-            if let s = String(validating: bytes, as: UTF8.self) { return s }
-            var out = ""
-            var rest = bytes[...]
-            while !rest.isEmpty {
-                // The longest valid UTF-8 prefix, then one escaped byte.
-                var n = rest.count
-                while n > 0, String(validating: rest.prefix(n), as: UTF8.self) == nil { n -= 1 }
-                if n > 0 { out += String(decoding: rest.prefix(n), as: UTF8.self); rest = rest.dropFirst(n) }
-                if let b = rest.first { out += String(format: "\\x%02X", b); rest = rest.dropFirst() }
-            }
-            return out
-        }
     }
 }

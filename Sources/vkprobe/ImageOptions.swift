@@ -56,6 +56,7 @@ struct ImageDataOptions: ParsableArguments {
     func source(split train: Bool?, transform: ImageTransform, normalization: Normalization, views: Int = 1) throws -> DatasetImages {
         guard let data else { throw DataError("--data DIR is needed") }
         let dataset = try ImageDatasets.open(dataset, root: URL(fileURLWithPath: data), train: train)
+        for note in (dataset as? FileListDataset)?.notes ?? [] { print("note: \(note)") }
         let images = try DatasetImages(dataset: dataset, transform: transform, normalization: normalization, views: views, workers: workers)
         if strict {
             let bad = images.unreadable()

@@ -30,6 +30,62 @@ import Testing
         #expect { try ImageDatasets.open("coco", root: root, train: true) } throws: { "\($0)".contains("known datasets") }
     }
 
+    /// Names that are not UTF-8, symlinked class and sub-directories, a symlink loop, a broken
+    /// link, hidden files: the listing is torchvision's (`find_classes` and `make_dataset`, run
+    /// here in Python on the same tree), except that the loop is followed once and reported
+    /// where `os.walk(followlinks=True)` repeats it until the path is too long.
+    @Test func imageFolderListsAsTorchvisionDoes() throws {
+        let root = try temporaryDirectory("imagefolder-bytes")
+        let script = #"""
+        import os, sys
+        root = os.fsencode(sys.argv[1]); out = os.fsencode(sys.argv[2])
+        def touch(p): os.makedirs(os.path.dirname(p), exist_ok=True); open(p, "wb").close()
+        for p in [b"a\xe9/img\xff.jpg", b"a\xe9/zz.jpg", b"a\xe9/sub/z.png", b"a\xe9/sub2/.hidden.jpg", b"a\xe9/Sub/q.PNG",
+                  b"b/x.JPG", b"b/y.txt", b"b/\xc3\xa9t\xc3\xa9.jpeg", b"b/e.jpeg", b"b/d/deeper/k.webp"]:
+            touch(os.path.join(root, p))
+        touch(os.path.join(out, b"elsewhere/linked.jpg"))
+        os.symlink(os.path.join(out, b"elsewhere"), os.path.join(root, b"c-link"))
+        os.symlink(b".", os.path.join(root, b"b/loop"))
+        os.symlink(b"../..", os.path.join(root, b"b/d/up"))
+        os.symlink(b"nowhere.jpg", os.path.join(root, b"b/broken.jpg"))
+        os.symlink(os.path.join(out, b"elsewhere"), os.path.join(root, b"b/d/linked-dir"))
+        # torchvision's find_classes and make_dataset (str paths: undecodable bytes surrogate-escaped).
+        d = os.fsdecode(root)
+        classes = sorted(e.name for e in os.scandir(d) if e.is_dir())
+        ext = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+        for c in classes:
+            walked = []
+            for r, dirs, names in os.walk(os.path.join(d, c), followlinks=True):
+                dirs[:] = [x for x in dirs if x not in ("loop", "up")]  # the loops, which os.walk would repeat ~40 deep
+                walked.append((r, dirs, names))
+            for r, _, names in sorted(walked):
+                for n in sorted(names):
+                    if n.lower().endswith(ext):
+                        print(classes.index(c), os.fsencode(os.path.join(r, n)).hex())
+        """#
+        let scratch = try temporaryDirectory("imagefolder-elsewhere")
+        let run = try runProgram(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", script, root.path, scratch.path], environment: ProcessInfo.processInfo.environment)
+        #expect(run.status == 0, "\(run.stderr)")
+        let expected = run.stdout.split(separator: "\n").map { line -> (Int32, [UInt8]) in
+            let p = line.split(separator: " ")
+            let hex = Array(p[1].utf8)
+            let bytes = stride(from: 0, to: hex.count, by: 2).map { UInt8(String(decoding: hex[$0..<($0 + 2)], as: UTF8.self), radix: 16)! }
+            return (Int32(p[0])!, bytes)
+        }
+        let ds = try ImageDatasets.imageFolder(root)
+        #expect(ds.classes == ["a\\xE9", "b", "c-link"])
+        #expect(ds.files.map(\.bytes) == expected.map(\.1))
+        #expect((0..<ds.count).map(ds.label) == expected.map(\.0))
+        #expect(expected.count == 12)
+        #expect(ds.notes.count == 2 && ds.notes.allSatisfy { $0.contains("symlink loop") }, "\(ds.notes)")
+        #expect(ds.notes.contains { $0.hasSuffix("b/loop: a symlink loop (leads back to a directory above it), not followed") })
+        // A non-UTF-8 name is opened (and named with escapes when it cannot be).
+        let bad = try #require(ds.files.firstIndex { $0.bytes.last(where: { _ in true }) == 0x67 && $0.bytes.contains(0xFF) })
+        #expect(ds.name(bad).hasSuffix("a\\xE9/img\\xFF.jpg"))
+        #expect { try ImageDecoder().decode(contentsOf: ds.files[bad]) } throws: { "\($0)".contains("not a JPEG or PNG file (0 bytes") }
+        #expect { try ImageDecoder().decode(contentsOf: ds.files[ds.files.firstIndex { $0.description.hasSuffix("broken.jpg") }!]) } throws: { "\($0)".contains("cannot open") }
+    }
+
     @Test func cifarBinaryRecords() throws {
         let root = try temporaryDirectory("cifar")
         let dir = root.appendingPathComponent("cifar-10-batches-bin")
