@@ -83,7 +83,7 @@ let package = Package(
         ], path: "Bench/Sources/vkprobe-bench"),
 
         // Shared by every test target: devices under the validation layer, tolerances, goldens.
-        .target(name: "ProbeTestSupport", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeData", "CTurboJPEG"],
+        .target(name: "ProbeTestSupport", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeData", "CTurboJPEG", "CZlib"],
                 path: "Tests/ProbeTestSupport"),
 
         .testTarget(name: "VulkanComputeTests", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),

@@ -35,7 +35,7 @@ public final class ImageDecoder {
 
     /// The warning of the last successful decode (libjpeg's corrupt-data messages that PIL
     /// decodes through), nil when it was clean.
-    public private(set) var lastWarning: String?
+    public internal(set) var lastWarning: String?
 
     public init() {}
 

@@ -67,9 +67,10 @@ public final class DatasetImages: ImageSource, @unchecked Sendable {
             img.pixels.withUnsafeBufferPointer { into.baseAddress!.update(from: $0.baseAddress!, count: per) }
         }
         return ImageBatchStream(next: { [self] in
-            guard let (indices, bytes, failures) = loader.next() else { return nil }
+            guard let (indices, bytes, failures, warnings) = loader.next() else { return nil }
             let skipped = failures.map { SkippedImage(index: $0.0, name: dataset.name($0.0 % dataset.count), reason: "\($0.1)") }
-            return ImageBatch(indices: indices, labels: indices.map(label), pixels: .rgb8(bytes), skipped: skipped)
+            let warned = warnings.map { SkippedImage(index: $0.0, name: dataset.name($0.0 % dataset.count), reason: $0.1) }
+            return ImageBatch(indices: indices, labels: indices.map(label), pixels: .rgb8(bytes), skipped: skipped, warnings: warned)
         }, stop: { loader.cancel() })
     }
 
@@ -107,6 +108,7 @@ final class PrefetchLoader: @unchecked Sendable {
     var buffers: [Int: UnsafeMutableBufferPointer<UInt8>] = [:]
     var remaining: [Int: Int] = [:]     // items still being produced, per batch
     var failures: [Int: [(Int, Error)]] = [:]
+    var warnings: [Int: [(Int, String)]] = [:]     // items decoded through a warning, per batch
     var cancelled = false
     var running = 0
 
@@ -147,9 +149,10 @@ final class PrefetchLoader: @unchecked Sendable {
             cond.lock(); let buffer = buffers[b]!; cond.unlock()
             let slot = UnsafeMutableBufferPointer(rebasing: buffer[(p * bytesPerItem)..<((p + 1) * bytesPerItem)])
             var failure: Error?
+            decoder.lastWarning = nil
             do { try produce(batches[b][p], decoder, slot) } catch { failure = error }
             cond.lock()
-            if let failure { failures[b, default: []].append((p, failure)) }
+            if let failure { failures[b, default: []].append((p, failure)) } else if let w = decoder.lastWarning { warnings[b, default: []].append((p, w)) }
             remaining[b]! -= 1
             cond.broadcast()
             cond.unlock()
@@ -157,9 +160,9 @@ final class PrefetchLoader: @unchecked Sendable {
         cond.lock(); running -= 1; cond.broadcast(); cond.unlock()
     }
 
-    /// The next batch in order: indices and bytes of the items that loaded, and the failures
-    /// (source index, error); nil after the last.
-    func next() -> ([Int], [UInt8], [(Int, Error)])? {
+    /// The next batch in order: indices and bytes of the items that loaded, the failures
+    /// (source index, error) and the items decoded through warnings; nil after the last.
+    func next() -> ([Int], [UInt8], [(Int, Error)], [(Int, String)])? {
         cond.lock()
         // Empty batches are never claimed: hand them out directly.
         while delivered < batches.count && !(batches[delivered].isEmpty || remaining[delivered] == 0) {
@@ -170,6 +173,7 @@ final class PrefetchLoader: @unchecked Sendable {
         let b = delivered
         let buffer = buffers.removeValue(forKey: b)
         let failed = (failures.removeValue(forKey: b) ?? []).sorted { $0.0 < $1.0 }
+        let warned = (warnings.removeValue(forKey: b) ?? []).sorted { $0.0 < $1.0 }
         remaining[b] = nil
         delivered += 1
         cond.broadcast()
@@ -186,7 +190,7 @@ final class PrefetchLoader: @unchecked Sendable {
             }
             buffer.deallocate()
         }
-        return (kept, bytes, failed.map { (idx[$0.0], $0.1) })
+        return (kept, bytes, failed.map { (idx[$0.0], $0.1) }, warned.map { (idx[$0.0], $0.1) })
     }
 
     /// Stops the workers after their current item and frees what they produced.

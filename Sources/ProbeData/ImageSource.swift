@@ -10,7 +10,7 @@ public enum ImagePixels: Sendable {
 }
 
 /// An image that could not be used, and why (the run goes on without it).
-public struct SkippedImage: Sendable, Hashable {
+public struct SkippedImage: Sendable, Hashable, Codable {
     public var index: Int
     public var name: String
     public var reason: String
@@ -23,9 +23,11 @@ public struct ImageBatch: Sendable {
     public var labels: [Int32]
     public var pixels: ImagePixels
     public var skipped: [SkippedImage]
+    /// Images decoded through libjpeg warnings (in the batch; `reason` is the warning).
+    public var warnings: [SkippedImage]
     public var count: Int { indices.count }
-    public init(indices: [Int], labels: [Int32], pixels: ImagePixels, skipped: [SkippedImage] = []) {
-        self.indices = indices; self.labels = labels; self.pixels = pixels; self.skipped = skipped
+    public init(indices: [Int], labels: [Int32], pixels: ImagePixels, skipped: [SkippedImage] = [], warnings: [SkippedImage] = []) {
+        self.indices = indices; self.labels = labels; self.pixels = pixels; self.skipped = skipped; self.warnings = warnings
     }
 }
 
@@ -117,6 +119,9 @@ public struct TokenShard {
     public private(set) var cls: [Float] = []
     public private(set) var registers: [Float] = []
     public private(set) var labels: [Int64] = []
+    /// The shard's images that could not be read or were decoded through warnings: kept in its
+    /// metadata (`vkprobe.unreadable`) so that a resumed extraction still counts them.
+    public var unreadable = ShardUnreadable()
     public init(info: TokenSetInfo, dim: Int, f16: Bool) { self.info = info; self.dim = dim; self.f16 = f16 }
 
     public var count: Int { labels.count }
@@ -141,6 +146,9 @@ public struct TokenShard {
         encoder.outputFormatting = .sortedKeys   // the same tokens give the same file
         let json = String(decoding: try encoder.encode(info), as: UTF8.self)
         w.metadata = [TokenSetInfo.key: json, "model": info.model, "tap": info.tap]
+        if !unreadable.skipped.isEmpty || !unreadable.warned.isEmpty {
+            w.metadata[ShardUnreadable.key] = String(decoding: try encoder.encode(unreadable), as: UTF8.self)
+        }
         func add(_ name: String, _ v: [Float], _ shape: [Int]) { f16 ? w.add(name, float16: v, shape: shape) : w.add(name, v, shape: shape) }
         let S = count
         add("tokens", patches, [S, info.gridH * info.gridW, dim])
@@ -149,5 +157,20 @@ public struct TokenShard {
         w.add("labels", int64: labels, shape: [S])
         w.onTemporaryWritten = onTemporaryWritten
         try w.write(to: path)
+    }
+}
+
+/// A shard's images left out (unreadable) or decoded through warnings.
+public struct ShardUnreadable: Codable, Sendable, Equatable {
+    public static let key = "vkprobe.unreadable"
+    public var skipped: [SkippedImage] = []
+    public var warned: [SkippedImage] = []
+    public init() {}
+
+    /// What a shard file recorded (nothing for shards without the key).
+    public static func read(from path: String) -> ShardUnreadable {
+        guard let f = try? SafeTensorsFile(path: path), let json = f.metadata[key],
+              let v = try? JSONDecoder().decode(ShardUnreadable.self, from: Data(json.utf8)) else { return ShardUnreadable() }
+        return v
     }
 }

@@ -78,6 +78,9 @@ public final class BackboneFeatures: FeatureSource {
     public var log: (String) -> Void = { print($0) }
     /// Every image skipped so far (each reported once).
     public private(set) var skipped: [Int: SkippedImage] = [:]
+    /// Counts the split's unreadable images and stops the run past `--max-unreadable`.
+    public var tally: UnreadableTally?
+    private var read = 0
 
     public init(images: ImageSource, vit: VisionTransformer, tap: TokenTap) throws {
         self.images = images; self.vit = vit; self.tap = tap
@@ -102,6 +105,14 @@ public final class BackboneFeatures: FeatureSource {
                 for s in batch.skipped where skipped[s.index] == nil {
                     skipped[s.index] = s
                     log("skipped \(s.name): \(s.reason)")
+                }
+                if let tally {
+                    for w in batch.warnings where !tally.warned.contains(w.name) && tally.warned.count < 5 {
+                        log("decoded through a libjpeg warning (as PIL does): \(w.name): \(w.reason)")
+                    }
+                    tally.add(skipped: batch.skipped, warnings: batch.warnings)
+                    read += batch.count + batch.skipped.count
+                    try tally.check(read: min(read, tally.images))
                 }
                 guard batch.count > 0 else { continue }
                 let x = try ctx.images(batch, of: images)

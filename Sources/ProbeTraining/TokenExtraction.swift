@@ -17,12 +17,14 @@ public struct ExtractionManifest: Codable, Sendable, Equatable {
     public var shardSize: Int
     public var outputF16: Bool
     public var views: Int
+    /// What the extraction lost (written when it ends; not part of what must match to continue).
+    public var unreadable: UnreadableReport?
 
     /// "setting: before X, now Y" for every difference.
     func differences(from saved: ExtractionManifest) -> [String] {
         let mirror = Mirror(reflecting: self), old = Mirror(reflecting: saved)
         return zip(mirror.children, old.children).compactMap { a, b in
-            "\(a.value)" == "\(b.value)" ? nil : "\(a.label ?? "?"): before \(b.value), now \(a.value)"
+            a.label == "unreadable" || "\(a.value)" == "\(b.value)" ? nil : "\(a.label ?? "?"): before \(b.value), now \(a.value)"
         }
     }
 }
@@ -48,6 +50,11 @@ public final class TokenExtraction {
     public var rank = 0, ranks = 1
     /// Images that could not be read (left out of the shards), in the order met.
     public private(set) var skipped: [SkippedImage] = []
+    /// How many unreadable images the split may have before the extraction stops, and its name in messages.
+    public var unreadablePolicy = UnreadablePolicy.default
+    public var split: String?
+    /// What was lost over the whole token set (shards extracted before a restart included), once `run` ends.
+    public private(set) var unreadable: UnreadableReport?
 
     public init(vit: VisionTransformer, model: String, weightsPath: String, images: ImageSource, taps: [TokenTap], output: URL,
                 batchSize: Int = 32, shardSize: Int = 4096, outputF16: Bool = true, views: Int = 1) throws {
@@ -80,9 +87,7 @@ public final class TokenExtraction {
                 throw DataError("\(output.path) holds another extraction — \(d.joined(separator: "; ")); use another --output (nothing was overwritten)")
             }
         } else {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(manifest).write(to: manifestURL, options: .atomic)
+            try writeManifest(manifest, to: manifestURL)
         }
         for tap in taps { try FileManager.default.createDirectory(at: output.appendingPathComponent(tap.description), withIntermediateDirectories: true) }
         let lay = vit.layout(height: images.height, width: images.width)
@@ -90,6 +95,13 @@ public final class TokenExtraction {
         let missing = (0..<shardCount).filter { k in !taps.allSatisfy { FileManager.default.fileExists(atPath: shardPath($0, k).path) } }
         if missing.count < shardCount { log("\(shardCount - missing.count) of \(shardCount) shards already extracted; continuing") }
         let todo = missing.filter { $0 % ranks == rank }
+        // Unreadable images count over the split, those of shards extracted before a restart too.
+        let tally = UnreadableTally(split: split ?? images.description, images: images.count / manifest.views, policy: unreadablePolicy)
+        for k in 0..<shardCount where !missing.contains(k) {
+            let u = ShardUnreadable.read(from: shardPath(taps[0], k).path)
+            tally.add(skipped: u.skipped, warnings: u.warned)
+        }
+        try tally.check(read: images.count / manifest.views)
         let start = Date()
         var done = 0
         let total = todo.reduce(0) { $0 + min(manifest.shardSize, images.count - $1 * manifest.shardSize) }
@@ -121,9 +133,12 @@ public final class TokenExtraction {
                 profileStart = Date()
             }
             guard let batch = try stream.next() else { throw DataError("\(images.description): the loader ended early") }
-            for s in batch.skipped {
-                skipped.append(s)
-                log("skipped \(s.name): \(s.reason)")
+            for s in tally.add(skipped: batch.skipped, warnings: batch.warnings) { log("skipped \(s.name): \(s.reason)") }
+            for w in batch.warnings where tally.warned.count <= 5 { log("decoded through a libjpeg warning (as PIL does): \(w.name): \(w.reason)") }
+            skipped += batch.skipped
+            for tap in taps {
+                shards[tap]!.unreadable.skipped += batch.skipped
+                shards[tap]!.unreadable.warned += batch.warnings
             }
             if batch.count > 0 {
                 let x = try vit.ctx.images(batch, of: images)
@@ -141,6 +156,7 @@ public final class TokenExtraction {
                 try report.writeJSON(to: output.appendingPathComponent("profile.json").path)
             }
             done += step.indices.count
+            try tally.check(read: min(done, tally.images))
             let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-9)
             progress?("shard \(step.shard + 1)/\(shardCount): \(done)/\(total) images, \(String(format: "%.1f", rate)) images/s, ETA \(Int(Double(total - done) / max(rate, 1e-9)))s")
             if step.last {
@@ -152,8 +168,21 @@ public final class TokenExtraction {
             }
         }
         let seconds = Date().timeIntervalSince(start)
-        if !skipped.isEmpty { log("skipped \(skipped.count) unreadable image\(skipped.count == 1 ? "" : "s") (listed above); they are not in the token set") }
+        let report = tally.report
+        unreadable = report
+        var finished = manifest
+        finished.unreadable = report
+        try writeManifest(finished, to: manifestURL)
+        if report.unreadable > 0 || report.decodedWithWarnings > 0 {
+            log("\(tally.split): \(report.line)\(report.unreadable > 0 ? " (named above; left out of the token set)" : "")")
+        }
         log("extracted \(total - skipped.count) images in \(String(format: "%.1f", seconds)) s (\(String(format: "%.1f", Double(total - skipped.count) / max(seconds, 1e-9))) images/s) into \(taps.map { output.appendingPathComponent($0.description).path }.joined(separator: ", "))")
         return Dictionary(uniqueKeysWithValues: taps.map { ($0, output.appendingPathComponent($0.description)) })
+    }
+
+    func writeManifest(_ m: ExtractionManifest, to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(m).write(to: url, options: .atomic)
     }
 }

@@ -31,6 +31,8 @@ public struct RunSummary: Codable, Sendable {
     /// With a sweep: each head's best probe on the validation split (top-1), as DINOv2 selects.
     public var best: [String: String]?
     public var device: String?
+    /// Per split ("train", "val"), the images that could not be read, on runs over images.
+    public var unreadable: [String: UnreadableReport]?
 }
 
 /// Trains several heads from one pass over the features per step: each batch is produced once
@@ -58,6 +60,8 @@ public final class Trainer {
     /// Profile this many training steps (from the second of the first epoch run): the per-op
     /// table is logged and written to `output/profile.json`.
     public var profileSteps = 0
+    /// On runs over images: what each split lost so far (written into `summary.json`).
+    public var unreadableReports: (() -> [String: UnreadableReport])?
     /// Data-parallel group (`SingleProcess` by default): this process trains on its slice of every
     /// batch; gradients, BatchNorm statistics, metrics and evaluation counts are summed over the
     /// group; only rank 0 writes files.
@@ -413,7 +417,7 @@ public final class Trainer {
         guard writes else { return summaries }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(RunSummary(heads: summaries, best: best, device: ctx.device.name))
+        try encoder.encode(RunSummary(heads: summaries, best: best, device: ctx.device.name, unreadable: unreadableReports?()))
             .write(to: output.appendingPathComponent("summary.json"), options: .atomic)
         return summaries
     }

@@ -60,6 +60,10 @@ struct ExtractCommand: ParsableCommand {
                                           output: URL(fileURLWithPath: output), batchSize: batchSize, shardSize: shardSize,
                                           outputF16: vit.precision == .fp16, views: views)
             job.profileBatches = profile
+            if data.data != nil {
+                job.unreadablePolicy = try data.unreadablePolicy()
+                job.split = split == "none" ? "\(data.data!)" : "\(split) split"
+            }
             job.rank = group.rank; job.ranks = group.size
             if group.size > 1 {
                 let tag = "[rank \(group.rank)/\(group.size)] "
@@ -72,6 +76,7 @@ struct ExtractCommand: ParsableCommand {
             }
             try job.run()
             succeeded = true
+            if let u = job.unreadable, data.data != nil { print("images: \(u.line)\(u.unreadable > 0 ? " (named above; left out of the token set)" : "") — in \(output)/extract.json") }
             print("peak device memory \(formatBytes(device.memory.peakUsedBytes)) (weights \(formatBytes(vit.weightBytes)))")
         }
     }

@@ -45,6 +45,10 @@ struct ImageDataOptions: ParsableArguments {
     @Option(help: "Decoding threads (default: every core).") var workers = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Decode every image first and fail, listing them, if any cannot be read (default: skip them, reported by name).")
     var strict = false
+    @Option(help: "Unreadable images a split may have before the run stops, naming them: a share (1%, 0.5%) or a count (0 = none). They are left out, counted in the summary line, summary.json and extract.json.")
+    var maxUnreadable = "1%"
+
+    func unreadablePolicy() throws -> UnreadablePolicy { try UnreadablePolicy(parsing: maxUnreadable) }
 
     func size(_ config: ViTConfig) throws -> Int {
         let s = imageSize ?? config.imgSize

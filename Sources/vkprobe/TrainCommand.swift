@@ -107,6 +107,8 @@ struct TrainCommand: ParsableCommand {
             let trainer: Trainer
             let out = URL(fileURLWithPath: output)
             var backboneFeatures: [BackboneFeatures] = []
+            var unreadable: [String: UnreadableReport] = [:]
+            var tallies: [String: UnreadableTally] = [:]
             switch (trainTokens, valTokens, backbone.given) {
             case let (t?, v?, false):
                 trainer = try Trainer(config: config, ctx: ctx, train: try TokenDataset(path: t), val: try TokenDataset(path: v), output: out)
@@ -122,6 +124,7 @@ struct TrainCommand: ParsableCommand {
                 let trainTransform: ImageTransform = noAugment ? .eval(EvalTransform(size: size)) : .train(TrainTransform(size: size), seed: seed)
                 let trainImages = try data.source(split: true, transform: trainTransform, normalization: norm, views: cacheTokens ? views : 1)
                 let valImages = try data.source(split: false, transform: .eval(EvalTransform(size: size)), normalization: norm)
+                let policy = try data.unreadablePolicy()
                 if lead { try RunBackbone(model: backbone.model!.hasSuffix(".json") ? URL(fileURLWithPath: backbone.model!).standardizedFileURL.path : backbone.model!, weights: URL(fileURLWithPath: backbone.weights!).standardizedFileURL.path, tap: tap.description,
                                 imageSize: size, mean: norm.mean, std: norm.std, classes: trainImages.dataset.classes).write(to: out) }
                 print("\(backbone.model!) (\(vit.precision.rawValue)) at \(tap) on \(device.name): train \(trainImages.description); val \(valImages.description)")
@@ -134,9 +137,12 @@ struct TrainCommand: ParsableCommand {
                         // Across processes each extracts its shards (k ≡ rank mod N) of the one cache;
                         // the sum over the group waits until every shard is written.
                         job.rank = group.rank; job.ranks = group.size
+                        job.unreadablePolicy = policy
+                        job.split = "\(name) split (\(images.dataset.description))"
                         let tag = group.size > 1 ? "[rank \(group.rank)/\(group.size)] " : ""
                         job.log = { print(tag + $0); fflush(stdout) }
                         let set = try job.run()[tap]!
+                        unreadable[name] = job.unreadable
                         var written = [1.0]
                         try group.allReduceSum(&written)
                         sets.append(try TokenDataset(path: set.path))
@@ -144,6 +150,12 @@ struct TrainCommand: ParsableCommand {
                     trainer = try Trainer(config: config, ctx: ctx, train: sets[0], val: sets[1], output: out)
                 } else {
                     backboneFeatures = [try BackboneFeatures(images: trainImages, vit: vit, tap: tap), try BackboneFeatures(images: valImages, vit: vit, tap: tap)]
+                    for (f, name) in zip(backboneFeatures, ["train", "val"]) {
+                        let source = f.images as! DatasetImages
+                        let t = UnreadableTally(split: "\(name) split (\(source.dataset.description))", images: source.dataset.count, policy: policy)
+                        f.tally = t
+                        tallies[name] = t
+                    }
                     trainer = try Trainer(config: config, ctx: ctx, train: backboneFeatures[0], val: backboneFeatures[1], output: out)
                 }
             default:
@@ -160,6 +172,10 @@ struct TrainCommand: ParsableCommand {
                 trainer.log = { print($0); fflush(stdout) }
             }
             for f in backboneFeatures { f.log = trainer.log }
+            if backbone.given {
+                let fixed = unreadable
+                trainer.unreadableReports = { fixed.merging(tallies.mapValues(\.report)) { a, _ in a } }
+            }
             trainer.profileSteps = profile
             if resume || evalOnly { try trainer.resume() }
             if lead && group.size > 1 {
@@ -172,8 +188,10 @@ struct TrainCommand: ParsableCommand {
                let best = run.best {
                 print("best setting per head (val acc@1): " + best.sorted(by: { $0.key < $1.key }).map { "\($0.key) → \($0.value)" }.joined(separator: ", "))
             }
-            let skipped = Set(backboneFeatures.flatMap { $0.skipped.values.map(\.name) })
-            if !skipped.isEmpty { print("skipped \(skipped.count) unreadable image\(skipped.count == 1 ? "" : "s") (named above)") }
+            if let reports = trainer.unreadableReports?() {
+                print("images: " + reports.sorted { $0.key > $1.key }.map { "\($0.key) \($0.value.line)" }.joined(separator: "; ")
+                      + (reports.values.contains { $0.unreadable > 0 } ? " (named above; left out)" : ""))
+            }
             print("\nsummary (\(output)/summary.json):")
             let width = max(10, (summary.keys.map(\.count).max() ?? 0) + 1)
             for (name, s) in summary.sorted(by: { $0.key < $1.key }) {

@@ -50,7 +50,7 @@ import Testing
             for i in 0..<8 { into[i] = UInt8(truncatingIfNeeded: index * 8 + i) }
         }
         var seen = 0
-        while let (indices, bytes, failures) = loader.next() {
+        while let (indices, bytes, failures, _) = loader.next() {
             #expect(indices == batches[seen] && failures.isEmpty)
             #expect(bytes == indices.flatMap { idx in (0..<8).map { UInt8(truncatingIfNeeded: idx * 8 + $0) } })
             seen += 1

@@ -1,4 +1,5 @@
 import CTurboJPEG
+import CZlib
 import Foundation
 import ProbeData
 
@@ -79,4 +80,33 @@ public func progressiveJPEG(_ image: RGBImage, quality: Int = 85) throws -> Data
     defer { if let out { tjFree(out) } }
     guard status == 0, let out else { throw CLIError("progressive JPEG encoding failed") }
     return Data(bytes: out, count: Int(size))
+}
+
+/// The data-safety issue's hostile files, added to `dir`: returns (file name, the reason the
+/// run must give).
+@discardableResult
+public func writeHostileImages(to dir: URL) throws -> [(String, String)] {
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let good = [UInt8](try ImageEncoder.jpeg(classImage(0, width: 30, height: 20, seed: 2)))
+    let sof = good.indices.first { good[$0] == 0xFF && good[$0 + 1] == 0xC0 }!
+    var twelve = good; twelve[sof + 4] = 12
+    var bomb = good; bomb[sof + 5] = 0xFF; bomb[sof + 6] = 0xDC; bomb[sof + 7] = 0xFF; bomb[sof + 8] = 0xDC
+    let png = [UInt8](try ImageEncoder.png(classImage(1, width: 20, height: 16, seed: 3)))
+    func withIHDR(_ w: UInt32, _ h: UInt32) -> [UInt8] {
+        var p = png
+        for k in 0..<4 { p[16 + k] = UInt8(w >> (24 - 8 * k) & 255); p[20 + k] = UInt8(h >> (24 - 8 * k) & 255) }
+        let crc = p[12..<29].withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
+        for k in 0..<4 { p[29 + k] = UInt8(crc >> (24 - 8 * k) & 255) }
+        return p
+    }
+    let files: [(String, [UInt8], String)] = [
+        ("twelve-bit.jpg", twelve, "precision 12"),
+        ("bomb.jpg", bomb, "65500×65500 pixels is refused"),
+        ("bomb.png", withIHDR(60000, 60000), "60000×60000 pixels is refused"),
+        ("gif.jpg", Array("GIF89a".utf8) + [1, 0, 1, 0, 0, 0, 0, 0x3B], "looks like GIF"),
+        ("truncated.png", Array(png.prefix(png.count - 30)), "damaged PNG"),
+        ("zero-width.png", withIHDR(0, 16), "PNG"),
+    ]
+    for (name, bytes, _) in files { try Data(bytes).write(to: dir.appendingPathComponent(name)) }
+    return files.map { ($0.0, $0.2) }
 }

@@ -24,7 +24,7 @@ import Testing
         func trainArguments(_ extra: [String], output: String) -> [String] {
             ["train", "--validation", "--model", model, "--weights", weights, "--data", data.path, "--image-size", "32",
              "--heads", "ep,lp", "--ep-queries", "4", "--epochs", "2", "--batch-size", "8", "--warmup-epochs", "1",
-             "--workers", "2", "--output", root.appendingPathComponent(output).path] + extra
+             "--workers", "2", "--max-unreadable", "3", "--output", root.appendingPathComponent(output).path] + extra
         }
         func train(_ extra: [String], output: String) throws -> CLIRun { try runVkprobe(trainArguments(extra, output: output)) }
     }
@@ -42,7 +42,9 @@ import Testing
         #expect(ops.contains { $0.hasPrefix("normalizeRGB8") } && ops.contains { $0.hasPrefix("layerNorm") } && ops.contains { $0.hasPrefix("crossEntropy") },
                 "\(ops)")
         for name in Self.unreadable { #expect(run.stdout.contains("skipped \(f.data.path)/train/a/\(name):"), "\(name) not reported:\n\(run.stdout)") }
-        #expect(run.stdout.contains("skipped 3 unreadable images"))
+        #expect(run.stdout.contains("images: val 0 of 12 unreadable (0.00%); train 3 of 29 unreadable (10.34%) (named above; left out)"), "\(run.stdout)")
+        let reports = (try JSONSerialization.jsonObject(with: Data(contentsOf: f.root.appendingPathComponent("online/summary.json"))) as? [String: Any])?["unreadable"] as? [String: [String: Any]]
+        #expect(reports?["train"]?["unreadable"] as? Int == 3 && reports?["train"]?["images"] as? Int == 29 && reports?["val"]?["unreadable"] as? Int == 0)
         #expect(!run.stdout.contains("cmyk.jpg:") && !run.stdout.contains("one-pixel.jpg:"), "CMYK and 1×1 images load as with PIL")
         #expect(!run.stderr.contains("alidation"), "\(run.stderr)")
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: f.root.appendingPathComponent("online/summary.json"))) as? [String: Any]
@@ -119,6 +121,43 @@ import Testing
                 // Losses: the order of fp32 sums differs (per-process partial sums).
                 for key in ["train_loss", "val_loss"] { #expect(abs(p[key]! - q[key]!) <= 1e-5 * abs(p[key]!), "\(head) \(key): \(p[key]!) vs \(q[key]!)") }
             }
+        }
+    }
+
+    /// The folder: 17 valid images and 6 hostile ones (a 12-bit JPEG, JPEG and PNG
+    /// headers declaring 65500² and 60000² pixels, a GIF named .jpg, a truncated PNG, a zero-width
+    /// PNG) and a symlink loop. With one worker and with two, every valid image is extracted, each
+    /// hostile one is named with its reason, the loop is reported, and the run fails by default
+    /// (6 of 23 is past 1%) naming the count, the share and the files.
+    @Test func hostileFolderLosesNoValidImage() throws {
+        let f = try Fixture()
+        let dir = f.root.appendingPathComponent("hostile")
+        try writeImageFolder(dir, splits: [("val", 6)], classes: ["a", "b", "c"], size: 40, seed: 8)
+        let extra = dir.appendingPathComponent("val/c/zz-extra.jpg")   // 17 valid: 18 written, one replaced below
+        try ImageEncoder.jpeg(classImage(2, width: 33, height: 41, seed: 2)).write(to: extra)
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("val/c/0005.jpg"))
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("val/c/0004.jpg"))
+        let hostile = try writeHostileImages(to: dir.appendingPathComponent("val/a"))
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("val/b/loop").path, withDestinationPath: ".")
+        for workers in ["1", "2"] {
+            let out = f.root.appendingPathComponent("hostile-out-\(workers)").path
+            let args = ["extract", "--validation", "--model", f.model, "--weights", f.weights, "--data", dir.path, "--split", "val",
+                        "--image-size", "32", "--workers", workers, "--output", out]
+            let strict = try runVkprobe(args)
+            #expect(strict.status == 1)
+            #expect(strict.stderr.contains("6 of its 23 images are unreadable (26.09% of the split"), "\(strict.stderr)")
+            #expect(strict.stderr.contains("more than --max-unreadable 1% allows (0)"), "\(strict.stderr)")
+            try? FileManager.default.removeItem(atPath: out)
+            let run = try runVkprobe(args + ["--max-unreadable", "30%"])
+            #expect(run.status == 0, "\(run.stderr)")
+            for (name, reason) in hostile { #expect(run.stdout.contains("skipped \(dir.path)/val/a/\(name): ") && run.stdout.contains(reason), "\(name): \(reason) not reported:\n\(run.stdout)") }
+            #expect(run.stdout.contains("val/b/loop: a symlink loop"), "\(run.stdout)")
+            #expect(run.stdout.contains("images: 6 of 23 unreadable (26.09%)"), "\(run.stdout)")
+            let shard = try SafeTensorsFile(path: out + "/block1/shard-00000.safetensors")
+            #expect(shard.entries["tokens"]?.shape.first == 17, "all 17 valid images extracted with \(workers) worker(s)")
+            let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/extract.json"))) as? [String: Any]
+            let u = manifest?["unreadable"] as? [String: Any]
+            #expect(u?["unreadable"] as? Int == 6 && u?["images"] as? Int == 23 && (u?["first"] as? [String])?.count == 6)
         }
     }
 }
