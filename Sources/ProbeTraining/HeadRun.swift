@@ -184,11 +184,11 @@ public final class HeadRun {
         layout.totalParameterCount * 4 * (2 + (optimizer.usesMomentum ? 1 : 0) + (optimizer.usesSecondMoment ? 1 : 0))
     }
 
-    func restore(from dir: URL, history allHistory: [EpochMetrics]) throws {
+    /// The training state of the last completed epoch, if there is one (false: none was saved,
+    /// the head starts from its initialisation).
+    func restore(from dir: URL, history allHistory: [EpochMetrics]) throws -> Bool {
         let path = dir.appendingPathComponent("checkpoint-last.state.safetensors").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw TrainingError("--resume: \(path) does not exist (no completed epoch for \(name)); run without --resume to start")
-        }
+        guard FileManager.default.fileExists(atPath: path) else { return false }
         let f: SafeTensorsFile
         do { f = try SafeTensorsFile(path: path) } catch {
             throw TrainingError("cannot resume \(name): \(error) — the checkpoint is damaged; remove \(path) to start over (nothing was overwritten)")
@@ -217,5 +217,6 @@ public final class HeadRun {
         stopReason = meta.stopped
         history = allHistory.filter { $0.epoch <= meta.epoch }
         nextEpoch = meta.epoch + 1
+        return true
     }
 }

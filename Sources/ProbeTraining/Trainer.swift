@@ -150,11 +150,39 @@ public final class Trainer {
     /// Restores every head from `output/<head>/checkpoint-last.state.safetensors`. Each head
     /// continues after its own last completed epoch (a run killed between two heads' checkpoints
     /// leaves them one epoch apart). Refuses checkpoints of other settings, heads or damaged files.
-    public func resume() throws {
-        for h in heads { try h.restore(from: directory(h), history: try readHistory(h)) }
+    /// Restores every head from its last completed epoch under `output`. Heads without one start
+    /// from their initialisation (a run stopped before its first epoch ended, e.g. while its token
+    /// cache was extracted); `flag` names the option that asked, for messages. With `evalOnly`
+    /// every head needs a saved epoch.
+    public func resume(flag: String = "--resume", evalOnly: Bool = false) throws {
+        var fresh: [String] = []
+        for h in heads {
+            if !(try h.restore(from: directory(h), history: try readHistory(h))) { fresh.append(h.name) }
+        }
+        if evalOnly, let missing = fresh.first {
+            throw TrainingError("\(flag): \(directory(heads.first { $0.name == missing }!).appendingPathComponent("checkpoint-last.state.safetensors").path) does not exist (no completed epoch for \(missing)); train the head first")
+        }
         resumed = true
-        let next = heads.map(\.nextEpoch).min() ?? 0
-        log("resuming after epoch \(next) of \(config.epochs)")
+        if fresh.count == heads.count {
+            log("\(flag): no epoch completed yet under \(output.path); training starts at epoch 1")
+        } else {
+            let next = heads.map(\.nextEpoch).min() ?? 0
+            if fresh.isEmpty && heads.allSatisfy({ $0.nextEpoch == next }) {
+                log("resuming after epoch \(next) of \(config.epochs)")
+            } else {
+                log("resuming: " + heads.map { $0.nextEpoch == 0 ? "\($0.name) from epoch 1 (no completed epoch)" : "\($0.name) after epoch \($0.nextEpoch)" }.joined(separator: ", "))
+            }
+        }
+    }
+
+    /// Whether `output` holds anything a run left to continue: a training state, a summary, or
+    /// (runs over images) a token cache begun.
+    public static func hasProgress(_ output: URL) -> Bool {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: output.appendingPathComponent("summary.json").path) { return true }
+        for split in ["train", "val"] where fm.fileExists(atPath: output.appendingPathComponent("tokens/\(split)/extract.json").path) { return true }
+        let entries = (try? fm.contentsOfDirectory(atPath: output.path)) ?? []
+        return entries.contains { fm.fileExists(atPath: output.appendingPathComponent($0).appendingPathComponent("checkpoint-last.state.safetensors").path) }
     }
 
     func readHistory(_ h: HeadRun) throws -> [EpochMetrics] {

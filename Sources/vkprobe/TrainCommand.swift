@@ -53,13 +53,19 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Early stopping: epochs in a row without progress before stopping.") var earlyStopPatience = 5
     @Option(help: "Early stopping: val acc@1 gain (points) over the best progress that counts as progress.") var earlyStopMinDelta = 0.1
     @Option(help: "Early stopping: never stop before this many epochs.") var earlyStopMinEpochs = 15
-    @Flag(help: "Continue from DIR/<head>/checkpoint-last.state.safetensors after the last completed epoch.") var resume = false
+    @Flag(help: "Continue the run under --output where it stopped: the token cache's extraction, then each head after its last completed epoch (DIR/<head>/checkpoint-last.state.safetensors). Refused when there is nothing to continue.") var resume = false
+    @Flag(name: [.customLong("auto-resume"), .customLong("auto_resume")], help: "Upstream's --auto_resume: continue when --output holds a run to continue, else start.") var autoResume = false
     @Option(help: "Profile this many training steps of the first epoch (GPU timestamps around every dispatch): a per-op table, and OUTPUT/profile.json.") var profile = 0
     @Flag(help: "Only evaluate the heads saved under --output (their last epoch); implies --resume.") var evalOnly = false
     @OptionGroup var flags: DeviceFlags
 
     func run() throws {
         try reportingErrors {
+            // Decided before anything is written: whether the output holds a run to continue.
+            let hadProgress = Trainer.hasProgress(URL(fileURLWithPath: output))
+            if resume && !hadProgress && !evalOnly {
+                throw TrainingError("--resume: nothing to continue under \(output) (no training state, summary or token cache); run without --resume to start (or with --auto-resume, which starts when there is nothing to continue)")
+            }
             guard let kind = OptimizerKind(rawValue: optimizer) else {
                 throw TrainingError("--optimizer \(optimizer): expected one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -177,7 +183,11 @@ struct TrainCommand: ParsableCommand {
                 trainer.unreadableReports = { fixed.merging(tallies.mapValues(\.report)) { a, _ in a } }
             }
             trainer.profileSteps = profile
-            if resume || evalOnly { try trainer.resume() }
+            if evalOnly {
+                try trainer.resume(flag: "--eval-only", evalOnly: true)
+            } else if resume || (autoResume && hadProgress) {
+                try trainer.resume(flag: resume ? "--resume" : "--auto-resume")
+            }
             if lead && group.size > 1 {
                 trainer.log("data-parallel over \(group.size) processes (Open MPI): batch \(config.batchSize) = \(group.size) × \(config.batchSize / group.size); rank 0 on \(device.name)")
             }

@@ -160,4 +160,52 @@ import Testing
             #expect(u?["unreadable"] as? Int == 6 && u?["images"] as? Int == 23 && (u?["first"] as? [String])?.count == 6)
         }
     }
+
+    /// `train --cache-tokens` killed (SIGKILL) while the cache's training split is extracted
+    /// (after its first shard, and with a shard written but not yet renamed) resumes with
+    /// `--resume`, and killed after the first epoch's training state resumes with
+    /// `--auto-resume`, to the metrics and summary of an uninterrupted run. `--resume` with
+    /// nothing to continue is refused; `--auto-resume` then starts.
+    @Test func killedDuringTheCacheOrTrainingResumesToTheSameRun() throws {
+        let f = try Fixture()
+        let args = ["--cache-tokens", "--epochs", "3"]
+        let whole = try f.train(args, output: "whole")
+        #expect(whole.status == 0, "\(whole.stderr)")
+        func metrics(_ run: String, _ head: String) throws -> [[String: Double]] {
+            try String(contentsOf: f.root.appendingPathComponent("\(run)/\(head)/metrics.jsonl"), encoding: .utf8).split(separator: "\n").map { line in
+                var m = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Double]
+                m["seconds"] = nil   // wall-clock
+                return m
+            }
+        }
+        func summary(_ run: String) throws -> [String: Any] {
+            var o = try JSONSerialization.jsonObject(with: Data(contentsOf: f.root.appendingPathComponent("\(run)/summary.json"))) as! [String: Any]
+            var heads = o["heads"] as! [String: [String: Any]]
+            for k in heads.keys { heads[k]!["train_images_per_s"] = nil }
+            o["heads"] = heads
+            return o
+        }
+        let fresh = try f.train(args + ["--resume"], output: "nothing")
+        #expect(fresh.status == 1 && fresh.stderr.contains("--resume: nothing to continue"), "\(fresh.stderr)")
+        for (kill, flag) in [("extract-shard:*:0", "--resume"), ("extract-temp:*:0", "--resume"), ("state:*:0", "--auto-resume")] {
+            let out = "killed-" + kill.replacingOccurrences(of: ":", with: "-").replacingOccurrences(of: "*", with: "all")
+            let killed = try runVkprobe(f.trainArguments(args, output: out), environment: ["VKPROBE_KILL_AT": kill])
+            #expect(killed.status != 0, "not killed at \(kill)")
+            let resumed = try f.train(args + [flag], output: out)
+            #expect(resumed.status == 0, "\(kill): \(resumed.stderr)")
+            if kill.hasPrefix("extract") {
+                #expect(resumed.stdout.contains("no epoch completed yet"), "\(resumed.stdout)")
+                #expect(resumed.stdout.contains("1 of 1 shards already extracted") || kill.hasPrefix("extract-temp"), "\(resumed.stdout)")
+            } else {
+                #expect(resumed.stdout.contains("resuming: ep after epoch 1, lp from epoch 1 (no completed epoch)"), "\(resumed.stdout)")
+            }
+            for head in ["ep", "lp"] {
+                let a = try metrics(out, head), b = try metrics("whole", head)
+                #expect(a == b, "\(head) after a kill at \(kill): \(a) vs \(b)")
+            }
+            #expect(NSDictionary(dictionary: try summary(out)).isEqual(to: try summary("whole")), "summary after a kill at \(kill)")
+        }
+        let auto = try f.train(args + ["--auto-resume", "--epochs", "1"], output: "auto-fresh")
+        #expect(auto.status == 0 && !auto.stdout.contains("resuming"), "\(auto.stdout)\(auto.stderr)")
+    }
 }
