@@ -1,38 +1,99 @@
 #!/usr/bin/env python3
-"""Writes transform goldens in the format of shared/goldens/transform_<tag>.safetensors from images
-that are not in the repo: JPEGs saved by PIL with 4:2:0, 4:2:2, 4:4:4 subsampling, progressive,
-greyscale and CMYK, at odd sizes, plus PNGs (RGB, RGBA, palette, 16-bit, greyscale).
-`decoded.<k>`: PIL's pixels after .convert("RGB"); `eval.<k>`: torchvision's Resize(int(S*256/224),
-bicubic) -> CenterCrop(S) -> ToTensor -> Normalize(ImageNet); `train.<k>` is not written (random).
+"""Writes transform goldens in the format of shared/goldens/transform_<tag>.safetensors.
+
+Without --images it writes its own images (JPEGs saved by PIL with 4:2:0, 4:2:2, 4:4:4
+subsampling, progressive, greyscale and CMYK, at odd sizes, plus PNGs: RGB, RGBA, palette,
+greyscale). With --images DIR it takes every image of a folder of yours (recursively, the
+extensions torchvision's ImageFolder reads), so that your dataset's files are checked against
+PIL and torchvision: `Bench/tools/check_decoding.sh DIR` does both steps in one command.
+
+Per image k: `decoded.<k>` PIL's pixels after .convert("RGB") (what torchvision's loader does);
+`eval.<k>` torchvision's Resize(int(S*256/224), bicubic) -> CenterCrop(S) -> ToTensor ->
+Normalize(ImageNet) (computed by torchvision when it is installed, else by the same PIL calls
+torchvision makes on PIL images); metadata `file.<k>` (the file, relative to the output folder)
+and `size.<k>`; a file PIL cannot open gets `refused.<k>` (PIL's error) instead of tensors.
 
     python3 Bench/tools/make_transform_goldens.py --out DIR [--seed 3] [--tag x]
-    PROBE_GOLDENS=DIR swift test --filter TransformGoldenTests
+    python3 Bench/tools/make_transform_goldens.py --images DATASET --out DIR [--size 224] [--limit N]
+    PROBE_GOLDENS=DIR swift test --filter TransformGoldenTests      (own images)
+    vkprobe check-transforms DIR/transform_<tag>.safetensors        (any)
 """
 import argparse
 import json
 import os
+import random
+import struct
+from array import array
 
-import numpy as np
 from PIL import Image
-from safetensors.numpy import save_file
-from torchvision import transforms
+
+try:  # torchvision when present; the fallback makes the same PIL calls on PIL images
+    from torchvision import transforms
+except ImportError:
+    transforms = None
+
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def eval_transform(rgb, size):
+    """(3, S, S) float32 values, channel-major, as array('f')."""
+    if transforms is not None:
+        norm = transforms.Normalize(mean=list(MEAN), std=list(STD))
+        t = transforms.Compose([transforms.Resize(int(size * 256 / 224), interpolation=3), transforms.CenterCrop(size), transforms.ToTensor(), norm])
+        return array("f", t(rgb).numpy().astype("float32").tobytes())
+    short = int(size * 256 / 224)
+    w, h = rgb.size
+    # torchvision's _compute_resized_output_size, then PIL's resize (bicubic) and CenterCrop.
+    nw, nh = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
+    r = rgb.resize((nw, nh), Image.BICUBIC)
+    if nw < size or nh < size:  # CenterCrop pads with zeros first
+        pw, ph = max(size - nw, 0), max(size - nh, 0)
+        padded = Image.new("RGB", (nw + pw, nh + ph))
+        padded.paste(r, (pw // 2, ph // 2))
+        r, (nw, nh) = padded, padded.size
+    left, top = int(round((nw - size) / 2.0)), int(round((nh - size) / 2.0))
+    px = r.crop((left, top, left + size, top + size)).tobytes()
+    out = array("f", bytes(4 * 3 * size * size))
+    for c in range(3):
+        m, s = MEAN[c], STD[c]
+        base = c * size * size
+        for i in range(size * size):
+            out[base + i] = (px[3 * i + c] / 255.0 - m) / s
+    return out
+
+
+def save_safetensors(path, tensors, metadata):
+    """tensors: name -> (dtype "U8"/"F32", shape, bytes). The format: u64 header length, JSON, data."""
+    header, offset, blobs = {"__metadata__": metadata}, 0, []
+    for name in sorted(tensors):
+        dtype, shape, data = tensors[name]
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
 
 
 def picture(rng, w, h):
-    y, x = np.mgrid[0:h, 0:w]
-    base = np.stack([np.sin(x / (7 + 5 * c) + c) * 90 + np.cos(y / (11 + 3 * c)) * 60 + 128 for c in range(3)], -1)
-    base += rng.normal(0, 25, base.shape)
-    return np.clip(base, 0, 255).astype(np.uint8)
+    import math
+    px = bytearray()
+    for y in range(h):
+        for x in range(w):
+            for c in range(3):
+                v = math.sin(x / (7 + 5 * c) + c) * 90 + math.cos(y / (11 + 3 * c)) * 60 + 128 + rng.gauss(0, 25)
+                px.append(max(0, min(255, int(v))))
+    return Image.frombytes("RGB", (w, h), bytes(px))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--seed", type=int, default=3)
-    ap.add_argument("--tag", default="x")
-    a = ap.parse_args()
-    os.makedirs(a.out, exist_ok=True)
-    rng = np.random.default_rng(a.seed)
+def own_images(out, seed, tag):
+    rng = random.Random(seed)
     cases = [
         ("jpg", dict(subsampling=2, quality=90), "RGB", (333, 251), 224),
         ("jpg", dict(subsampling=1, quality=75), "RGB", (640, 427), 224),
@@ -46,26 +107,57 @@ def main():
         ("png", {}, "L", (64, 64), 48),
         ("jpg", dict(quality=92), "RGB", (1, 1), 32),
     ]
-    norm = transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-    tensors, meta = {}, {}
+    files = []
     for k, (ext, opts, mode, (w, h), size) in enumerate(cases):
-        img = Image.fromarray(picture(rng, w, h))
+        img = picture(rng, w, h)
         if mode == "RGBA":
             img = img.convert("RGBA")
-            alpha = Image.fromarray((rng.random((h, w)) * 255).astype(np.uint8))
-            img.putalpha(alpha)
+            img.putalpha(Image.frombytes("L", (w, h), bytes(rng.randrange(256) for _ in range(w * h))))
         elif mode != "RGB":
             img = img.convert(mode)
-        name = f"transform_{a.tag}_{k}.{ext}"
-        img.save(os.path.join(a.out, name), **opts)
-        rgb = Image.open(os.path.join(a.out, name)).convert("RGB")
-        t = transforms.Compose([transforms.Resize(int(size * 256 / 224), interpolation=3), transforms.CenterCrop(size), transforms.ToTensor(), norm])
-        tensors[f"decoded.{k}"] = np.asarray(rgb, dtype=np.uint8)
-        tensors[f"eval.{k}"] = t(rgb).numpy()
+        name = f"transform_{tag}_{k}.{ext}"
+        img.save(os.path.join(out, name), **opts)
+        files.append((os.path.join(out, name), size))
+    return files
+
+
+def folder_images(root, size, limit):
+    found = []
+    for d, dirs, names in sorted(os.walk(root, followlinks=False)):
+        dirs.sort()
+        for n in sorted(names):
+            if n.lower().endswith(IMG_EXTENSIONS):
+                found.append((os.path.join(d, n), size))
+    return found[:limit] if limit else found
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--tag", default="x")
+    ap.add_argument("--images", help="a folder of your images (recursively) instead of the generated ones")
+    ap.add_argument("--size", type=int, default=224, help="with --images: the eval transform's crop S")
+    ap.add_argument("--limit", type=int, default=0, help="with --images: at most this many files (0: all)")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    files = folder_images(a.images, a.size, a.limit) if a.images else own_images(a.out, a.seed, a.tag)
+    tensors, meta, refused = {}, {}, 0
+    for k, (path, size) in enumerate(files):
+        meta[f"file.{k}"] = json.dumps(os.path.relpath(path, a.out))
         meta[f"size.{k}"] = str(size)
-        meta[f"file.{k}"] = json.dumps(name)
-    save_file(tensors, os.path.join(a.out, f"transform_{a.tag}.safetensors"), metadata=meta)
-    print("wrote", len(cases), "images")
+        try:
+            with Image.open(path) as im:
+                rgb = im.convert("RGB")
+        except Exception as e:  # what PIL refuses, torchvision's loader refuses
+            meta[f"refused.{k}"] = f"{type(e).__name__}: {e}"
+            refused += 1
+            continue
+        tensors[f"decoded.{k}"] = ("U8", (rgb.height, rgb.width, 3), rgb.tobytes())
+        tensors[f"eval.{k}"] = ("F32", (3, size, size), eval_transform(rgb, size).tobytes())
+    meta["transform"] = "torchvision" if transforms is not None else "PIL (torchvision's calls)"
+    save_safetensors(os.path.join(a.out, f"transform_{a.tag}.safetensors"), tensors, meta)
+    print(f"wrote transform_{a.tag}.safetensors: {len(files)} images ({refused} refused by PIL), eval transform by {meta['transform']}")
 
 
 if __name__ == "__main__":
