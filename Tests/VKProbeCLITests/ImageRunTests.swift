@@ -124,7 +124,7 @@ import Testing
         }
     }
 
-    /// The folder: 17 valid images and 6 hostile ones (a 12-bit JPEG, JPEG and PNG
+    /// The folder: 17 valid images (and an 18th libjpeg decodes through a warning) and 6 hostile ones (a 12-bit JPEG, JPEG and PNG
     /// headers declaring 65500² and 60000² pixels, a GIF named .jpg, a truncated PNG, a zero-width
     /// PNG) and a symlink loop. With one worker and with two, every valid image is extracted, each
     /// hostile one is named with its reason, the loop is reported, and the run fails by default
@@ -138,6 +138,11 @@ import Testing
         try FileManager.default.removeItem(at: dir.appendingPathComponent("val/c/0005.jpg"))
         try FileManager.default.removeItem(at: dir.appendingPathComponent("val/c/0004.jpg"))
         let hostile = try writeHostileImages(to: dir.appendingPathComponent("val/a"))
+        // An 18th valid image that libjpeg decodes through a warning (extraneous bytes before DQT), as PIL does.
+        var warned = [UInt8](try ImageEncoder.jpeg(classImage(1, width: 36, height: 28, seed: 6)))
+        let dqt = warned.indices.first { warned[$0] == 0xFF && warned[$0 + 1] == 0xDB }!
+        warned.insert(contentsOf: [0, 0, 0, 0, 0], at: dqt)
+        try Data(warned).write(to: dir.appendingPathComponent("val/b/warned.jpg"))
         try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("val/b/loop").path, withDestinationPath: ".")
         for workers in ["1", "2"] {
             let out = f.root.appendingPathComponent("hostile-out-\(workers)").path
@@ -145,19 +150,20 @@ import Testing
                         "--image-size", "32", "--workers", workers, "--output", out]
             let strict = try runVkprobe(args)
             #expect(strict.status == 1)
-            #expect(strict.stderr.contains("6 of its 23 images are unreadable (26.09% of the split"), "\(strict.stderr)")
+            #expect(strict.stderr.contains("6 of its 24 images are unreadable (25.00% of the split"), "\(strict.stderr)")
             #expect(strict.stderr.contains("more than --max-unreadable 1% allows (0)"), "\(strict.stderr)")
             try? FileManager.default.removeItem(atPath: out)
             let run = try runVkprobe(args + ["--max-unreadable", "30%"])
             #expect(run.status == 0, "\(run.stderr)")
             for (name, reason) in hostile { #expect(run.stdout.contains("skipped \(dir.path)/val/a/\(name): ") && run.stdout.contains(reason), "\(name): \(reason) not reported:\n\(run.stdout)") }
             #expect(run.stdout.contains("val/b/loop: a symlink loop"), "\(run.stdout)")
-            #expect(run.stdout.contains("images: 6 of 23 unreadable (26.09%)"), "\(run.stdout)")
+            #expect(run.stdout.contains("images: 6 of 24 unreadable (25.00%), 1 decoded with warnings"), "\(run.stdout)")
+            #expect(run.stdout.contains("decoded through a libjpeg warning (as PIL does): \(dir.path)/val/b/warned.jpg: Corrupt JPEG data: 5 extraneous bytes before marker 0xdb"), "\(run.stdout)")
             let shard = try SafeTensorsFile(path: out + "/block1/shard-00000.safetensors")
-            #expect(shard.entries["tokens"]?.shape.first == 17, "all 17 valid images extracted with \(workers) worker(s)")
+            #expect(shard.entries["tokens"]?.shape.first == 18, "all 18 valid images extracted with \(workers) worker(s)")
             let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/extract.json"))) as? [String: Any]
             let u = manifest?["unreadable"] as? [String: Any]
-            #expect(u?["unreadable"] as? Int == 6 && u?["images"] as? Int == 23 && (u?["first"] as? [String])?.count == 6)
+            #expect(u?["unreadable"] as? Int == 6 && u?["images"] as? Int == 24 && u?["decodedWithWarnings"] as? Int == 1 && (u?["first"] as? [String])?.count == 6)
         }
     }
 
