@@ -67,7 +67,7 @@ let package = Package(
         .target(name: "ProbeHeads", dependencies: ["ProbeOps", "ProbeAutodiff", "SafeTensors"]),
 
         // Frozen ViT backbones from timm checkpoints: registry, weight checks, the inference forward.
-        .target(name: "ProbeBackbones", dependencies: ["ProbeOps", "ProbeKernels", "VulkanCompute", "SafeTensors"]),
+        .target(name: "ProbeBackbones", dependencies: ["ProbeOps", "ProbeKernels", "VulkanCompute", "SafeTensors", "ProbeData"]),
 
         // The probing protocol: token datasets, optimisers, schedules, many heads at once, checkpoints.
         .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeData", "ProbeBackbones", "SafeTensors", "VulkanCompute"]),

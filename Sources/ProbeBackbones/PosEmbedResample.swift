@@ -1,5 +1,16 @@
 import Foundation
 
+/// How a position-embedding table is resized to another grid.
+public enum PosEmbedResize: String, Codable, Sendable, CaseIterable {
+    /// timm's `resample_abs_pos_embed`: bicubic, antialiased, to the exact size.
+    case antialias
+    /// PyTorch's plain bicubic to the exact size (`antialias=False`; Hugging Face's DINOv2).
+    case bicubic
+    /// The hub DINOv2's `interpolate_pos_encoding`: plain bicubic with `scale_factor` =
+    /// (grid + 0.1) / M, so sample positions come from that scale rather than M / grid.
+    case hubOffset = "hub-offset"
+}
+
 /// Resizes a position-embedding grid as PyTorch's `F.interpolate(mode="bicubic",
 /// align_corners=False)` does, separably over rows then columns, in Double:
 /// - `antialias: false` (PyTorch's default): cubic convolution with a = −0.75 on the four
@@ -16,8 +27,9 @@ public enum PosEmbedResample {
     }
 
     /// Weights of each output position over the input positions: (first input index, weights).
-    static func weights(input n: Int, output m: Int, antialias: Bool) -> [(Int, [Double])] {
-        let scale = Double(n) / Double(m)
+    static func weights(input n: Int, output m: Int, antialias: Bool, offset: Double = 0) -> [(Int, [Double])] {
+        // With a `scale_factor`, PyTorch maps output to input coordinates by 1 / scale_factor.
+        let scale = Double(n) / (Double(m) + offset)
         return (0..<m).map { i -> (Int, [Double]) in
             if antialias {
                 let support = 2 * max(scale, 1), invScale = 1 / max(scale, 1)
@@ -40,9 +52,15 @@ public enum PosEmbedResample {
 
     /// `grid` (h, w, D) row-major → (newH, newW, D).
     public static func resize(_ grid: [Float], h: Int, w: Int, dim: Int, toH newH: Int, toW newW: Int, antialias: Bool) -> [Float] {
+        resize(grid, h: h, w: w, dim: dim, toH: newH, toW: newW, method: antialias ? .antialias : .bicubic)
+    }
+
+    public static func resize(_ grid: [Float], h: Int, w: Int, dim: Int, toH newH: Int, toW newW: Int, method: PosEmbedResize) -> [Float] {
+        // The hub's DINOv2 returns its table untouched for a square image of the trained grid.
         if h == newH && w == newW { return grid }
-        let rowW = weights(input: h, output: newH, antialias: antialias)
-        let colW = weights(input: w, output: newW, antialias: antialias)
+        let antialias = method == .antialias, offset = method == .hubOffset ? 0.1 : 0
+        let rowW = weights(input: h, output: newH, antialias: antialias, offset: offset)
+        let colW = weights(input: w, output: newW, antialias: antialias, offset: offset)
         // Columns first (each input row), then rows.
         var tmp = [Double](repeating: 0, count: h * newW * dim)
         for r in 0..<h {

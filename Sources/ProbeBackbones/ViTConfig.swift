@@ -23,16 +23,18 @@ public struct ViTConfig: Codable, Sendable, Equatable {
     public var qkvBias = true
     /// LayerScale (`ls1.gamma`, `ls2.gamma`; timm `init_values`).
     public var layerScale = false
-    /// Resizing the position embedding to another grid: timm's `resample_abs_pos_embed` (bicubic,
-    /// antialiased) or PyTorch's plain bicubic (`antialias=False`, as Hugging Face's DINOv2).
-    public var posEmbedAntialias = true
+    /// Resizing the position embedding to another grid (see `PosEmbedResize`).
+    public var posEmbedResize: PosEmbedResize = .antialias
+    /// Which family's probing protocol applies by default (`ProbingProtocol`).
+    public var family: BackboneFamily = .vit
     /// Normalisation of the input pixels (per RGB channel).
     public var mean: [Float] = [0.485, 0.456, 0.406]
     public var std: [Float] = [0.229, 0.224, 0.225]
 
     public init(patchSize: Int, embedDim: Int, depth: Int, numHeads: Int, mlpRatio: Double = 4, imgSize: Int) {
         self.patchSize = patchSize; self.embedDim = embedDim; self.depth = depth; self.numHeads = numHeads
-        self.mlpHidden = Int((Double(embedDim) * mlpRatio).rounded()); self.imgSize = imgSize
+        // timm's Mlp: hidden = int(dim · mlp_ratio) (SO400M: 1152 · 3.7362 → 4304).
+        self.mlpHidden = Int(Double(embedDim) * mlpRatio); self.imgSize = imgSize
     }
 
     /// The patch embedding has a bias unless the model normalises before its blocks (timm: `bias=not pre_norm`).
@@ -81,6 +83,16 @@ public struct ViTConfig: Codable, Sendable, Equatable {
             }
             c.normEps = eps
         }
+        if let f = o["family"] as? String {
+            guard let v = BackboneFamily(rawValue: f) else { throw BackboneError("ViT configuration: family `\(f)` (expected \(BackboneFamily.allCases.map(\.rawValue).joined(separator: ", ")))") }
+            c.family = v
+            if v == .clip { c.mean = ViTRegistry.clipMean; c.std = ViTRegistry.clipStd }
+            if v == .siglip { c.mean = [0.5, 0.5, 0.5]; c.std = [0.5, 0.5, 0.5] }
+        }
+        if let r = o["pos_embed_resize"] as? String {
+            guard let v = PosEmbedResize(rawValue: r) else { throw BackboneError("ViT configuration: pos_embed_resize `\(r)` (expected \(PosEmbedResize.allCases.map(\.rawValue).joined(separator: ", ")))") }
+            c.posEmbedResize = v
+        }
         switch (o["act_layer"] as? String) ?? "gelu" {
         case "gelu": c.activation = .gelu
         case "quick_gelu": c.activation = .quickGELU
@@ -103,7 +115,9 @@ public enum ViTRegistry {
     static let sizes: [String: (dim: Int, depth: Int, heads: Int)] = [
         "tiny": (192, 12, 3), "small": (384, 12, 6), "base": (768, 12, 12), "large": (1024, 24, 16), "huge": (1280, 32, 16),
     ]
-    static let clipMean: [Float] = [0.48145466, 0.4578275, 0.40821073], clipStd: [Float] = [0.26862954, 0.26130258, 0.27577711]
+    public static let clipMean: [Float] = [0.48145466, 0.4578275, 0.40821073], clipStd: [Float] = [0.26862954, 0.26130258, 0.27577711]
+    /// (width, depth, heads, MLP ratio) of the sizes that are not timm's usual four.
+    static let oddSizes: [String: (dim: Int, depth: Int, heads: Int, mlpRatio: Double)] = ["so400m": (1152, 27, 16, 3.7362)]
 
     /// Every architecture name the registry knows.
     public static var names: [String] {
@@ -112,7 +126,9 @@ public enum ViTRegistry {
         n += ["vit_huge_patch14_224", "vit_small_patch14_dinov2", "vit_base_patch14_dinov2", "vit_large_patch14_dinov2",
               "vit_small_patch14_reg4_dinov2", "vit_base_patch14_reg4_dinov2", "vit_large_patch14_reg4_dinov2",
               "vit_base_patch16_clip_224", "vit_base_patch32_clip_224", "vit_large_patch14_clip_224",
-              "vit_base_patch16_siglip_224", "vit_large_patch16_siglip_256"]
+              "vit_base_patch16_clip_quickgelu_224", "vit_base_patch32_clip_quickgelu_224", "vit_large_patch14_clip_quickgelu_224",
+              "vit_base_patch16_siglip_224", "vit_base_patch16_siglip_256", "vit_large_patch16_siglip_256", "vit_large_patch16_siglip_384",
+              "vit_so400m_patch14_siglip_224", "vit_so400m_patch14_siglip_384"]
         return n
     }
 
@@ -129,20 +145,34 @@ public enum ViTRegistry {
     public static func config(_ name: String) throws -> ViTConfig {
         let arch = name.split(separator: ".").first.map(String.init) ?? name
         let parts = arch.split(separator: "_").map(String.init)
-        guard parts.count >= 3, parts[0] == "vit", let size = sizes[parts[1]], parts[2].hasPrefix("patch"), let patch = Int(parts[2].dropFirst(5)) else {
+        let size = parts.count >= 2 ? sizes[parts[1]].map { ($0.dim, $0.depth, $0.heads, 4.0) } ?? oddSizes[parts[1]] : nil
+        guard parts.count >= 3, parts[0] == "vit", let size, parts[2].hasPrefix("patch"), let patch = Int(parts[2].dropFirst(5)) else {
             throw BackboneError("unknown model '\(name)'; known: \(names.joined(separator: ", ")) (with any .tag)")
         }
+        let tag = name.split(separator: ".", maxSplits: 1).dropFirst().first.map(String.init)
         let rest = Set(parts.dropFirst(3))
         let imageSize = parts.compactMap { Int($0) }.last
-        var c = ViTConfig(patchSize: patch, embedDim: size.dim, depth: size.depth, numHeads: size.heads, imgSize: imageSize ?? 224)
+        var c = ViTConfig(patchSize: patch, embedDim: size.0, depth: size.1, numHeads: size.2, mlpRatio: size.3, imgSize: imageSize ?? 224)
         if rest.contains("dinov2") {
+            c.family = .dinov2
             c.imgSize = 518
             c.layerScale = true
-            if let reg = rest.first(where: { $0.hasPrefix("reg") }), let r = Int(reg.dropFirst(3)) { c.regTokens = r; c.noEmbedClass = true }
+            // The hub's DINOv2 (upstream's loader) resizes its 518-px table without antialiasing at
+            // a scale of (grid + 0.1) / 37; its register models with antialiasing at the exact size.
+            c.posEmbedResize = .hubOffset
+            if let reg = rest.first(where: { $0.hasPrefix("reg") }), let r = Int(reg.dropFirst(3)) {
+                c.regTokens = r; c.noEmbedClass = true; c.posEmbedResize = .antialias
+            }
         } else if rest.contains("clip") {
-            c.preNorm = true; c.normEps = 1e-5; c.activation = .quickGELU; c.mean = clipMean; c.std = clipStd
+            // timm's CLIP towers use GELU unless `_quickgelu_` is in the name; OpenAI's weights were
+            // trained with QuickGELU, which open_clip (upstream's loader) runs for `openai` tags.
+            c.family = .clip
+            c.preNorm = true; c.normEps = 1e-5; c.mean = clipMean; c.std = clipStd
+            c.activation = rest.contains("quickgelu") || tag == "openai" ? .quickGELU : .gelu
         } else if rest.contains("siglip") {
-            c.classToken = false; c.activation = .tanhGELU; c.mean = [0.5, 0.5, 0.5]; c.std = [0.5, 0.5, 0.5]
+            // timm's SigLIP (which open_clip runs for upstream) uses exact GELU.
+            c.family = .siglip
+            c.classToken = false; c.activation = .gelu; c.mean = [0.5, 0.5, 0.5]; c.std = [0.5, 0.5, 0.5]
         } else if !(rest == ["224"] || rest.isEmpty) {
             throw BackboneError("unknown model '\(name)'; known: \(names.joined(separator: ", ")) (with any .tag)")
         }

@@ -46,7 +46,7 @@ public struct ViTWeights {
         var config = config
         if let a = file.metadata[Self.antialiasKey] {
             guard let v = Bool(a) else { throw BackboneError("\(file.path): metadata \(Self.antialiasKey) = '\(a)', expected true or false") }
-            config.posEmbedAntialias = v
+            config.posEmbedResize = v ? .antialias : .bicubic
         }
         self.config = config
         path = file.path
@@ -79,6 +79,13 @@ public struct ViTWeights {
     }
 
     public subscript(_ name: String) -> [Float] { tensors[name]! }
+
+    /// The same weights resized another way (a command-line choice over the file's metadata).
+    public func with(posEmbedResize r: PosEmbedResize) -> ViTWeights {
+        var c = config
+        c.posEmbedResize = r
+        return ViTWeights(config: c, path: path, tensors: tensors)
+    }
 
     /// Random weights of the configuration's shapes (benchmarks): N(0, 0.02) matrices, unit
     /// LayerNorm gains, zero biases, LayerScale 1e-5.
@@ -141,7 +148,7 @@ public struct ViTWeights {
         let all = self["pos_embed"]
         let prefix = c.noEmbedClass ? 0 : c.prefixTokens
         let patches = Array(all[(prefix * D)...])
-        let resized = PosEmbedResample.resize(patches, h: g, w: g, dim: D, toH: gh, toW: gw, antialias: c.posEmbedAntialias)
+        let resized = PosEmbedResample.resize(patches, h: g, w: g, dim: D, toH: gh, toW: gw, method: c.posEmbedResize)
         return Array(all[..<(prefix * D)]) + resized
     }
 }

@@ -12,8 +12,8 @@ public enum ImageTransform: Sendable, CustomStringConvertible {
     }
     public var description: String {
         switch self {
-        case let .eval(t): return "eval \(t.resizeTo)→\(t.size)"
-        case let .train(t, seed): return "train RandomResizedCrop(\(t.size), scale \(t.scale.lowerBound)–\(t.scale.upperBound))\(t.flip ? "+flip" : "") seed \(seed)"
+        case let .eval(t): return t.squash ? "eval squashed to \(t.size)×\(t.size)" : "eval \(t.resizeTo)→\(t.size)"
+        case let .train(t, seed): return "train RandomResizedCrop(\(t.size), scale \(t.scale.lowerBound)–\(t.scale.upperBound)\(t.torchvisionRetries ? ", torchvision's" : ""))\(t.flip ? "+flip" : "") seed \(seed)"
         }
     }
 }

@@ -16,6 +16,30 @@ public struct Normalization: Sendable, Equatable, Codable {
     }
 }
 
+/// The train and eval transforms of a family.
+public enum TransformFamily: String, Codable, Sendable, CaseIterable {
+    /// Upstream's own: RandomResizedCrop(S, scale 0.08–1) + flip; Resize(int(S·256/224)) + CenterCrop(S).
+    case mae
+    /// open_clip's for CLIP: RandomResizedCrop(S, scale 0.9–1), no flip; Resize(S) (shorter side) + CenterCrop(S).
+    case clip
+    /// open_clip's for SigLIP: the same training crop; eval squashes the image to S × S.
+    case siglip
+}
+
+extension TransformFamily {
+    /// The family's training and evaluation transforms at input size S.
+    public func transforms(size: Int) -> (train: TrainTransform, eval: EvalTransform) {
+        switch self {
+        case .mae: return (TrainTransform(size: size), EvalTransform(size: size))
+        case .clip, .siglip:
+            // open_clip: torchvision's RandomResizedCrop (its ten-try loop) at scale 0.9–1, no flip.
+            var t = TrainTransform(size: size)
+            t.scale = 0.9...1; t.flip = false; t.torchvisionRetries = true
+            return (t, self == .clip ? EvalTransform(size: size, resizeTo: size) : EvalTransform(squashTo: size))
+        }
+    }
+}
+
 /// Python's round() (half to even), as torchvision's crop arithmetic uses it.
 func pythonRound(_ x: Double) -> Int { Int(x.rounded(.toNearestOrEven)) }
 
@@ -24,9 +48,15 @@ func pythonRound(_ x: Double) -> Int { Int(x.rounded(.toNearestOrEven)) }
 public struct EvalTransform: Sendable {
     public let size: Int
     public let resizeTo: Int
-    public init(size: Int) { self.size = size; resizeTo = Int(Double(size) * 256 / 224) }
+    /// open_clip's `squash` (SigLIP): the whole image resized to S × S, no crop.
+    public let squash: Bool
+    public init(size: Int) { self.size = size; resizeTo = Int(Double(size) * 256 / 224); squash = false }
+    /// Resize(resizeTo) of the shorter side, then CenterCrop(size) (open_clip's `shortest`: resizeTo = size).
+    public init(size: Int, resizeTo: Int) { self.size = size; self.resizeTo = resizeTo; squash = false }
+    public init(squashTo size: Int) { self.size = size; resizeTo = size; squash = true }
 
     public func callAsFunction(_ image: RGBImage) -> RGBImage {
+        if squash { return PILResize.resize(image, width: size, height: size) }
         // torchvision's _compute_resized_output_size: the shorter side to `resizeTo`, the longer
         // int(resizeTo · long / short).
         let (w, h) = (image.width, image.height)
@@ -82,16 +112,31 @@ public struct TrainTransform: Sendable {
     public var scale: ClosedRange<Double> = 0.08...1
     public var ratio: ClosedRange<Double> = (3.0 / 4)...(4.0 / 3)
     public var flip = true
+    /// torchvision's RandomResizedCrop instead of MAE's: up to ten draws until the crop fits, then
+    /// the center crop with the aspect ratio clamped to the range (open_clip's training crop).
+    public var torchvisionRetries = false
     public init(size: Int) { self.size = size }
 
-    public func callAsFunction(_ image: RGBImage, _ rng: inout AugmentRNG) -> RGBImage {
-        let (W, H) = (image.width, image.height)
+    /// The crop (left, top, width, height).
+    func crop(_ W: Int, _ H: Int, _ rng: inout AugmentRNG) -> (Int, Int, Int, Int) {
         let area = Double(W * H)
-        let target = area * rng.uniform(scale.lowerBound, scale.upperBound)
-        let aspect = exp(rng.uniform(log(ratio.lowerBound), log(ratio.upperBound)))
-        let w = min(max(pythonRound((target * aspect).squareRoot()), 1), W)
-        let h = min(max(pythonRound((target / aspect).squareRoot()), 1), H)
-        let top = rng.integer(0, H - h + 1), left = rng.integer(0, W - w + 1)
+        for _ in 0..<(torchvisionRetries ? 10 : 1) {
+            let target = area * rng.uniform(scale.lowerBound, scale.upperBound)
+            let aspect = exp(rng.uniform(log(ratio.lowerBound), log(ratio.upperBound)))
+            var w = pythonRound((target * aspect).squareRoot()), h = pythonRound((target / aspect).squareRoot())
+            if torchvisionRetries && !(w > 0 && w <= W && h > 0 && h <= H) { continue }
+            w = min(max(w, 1), W); h = min(max(h, 1), H)
+            let top = rng.integer(0, H - h + 1), left = rng.integer(0, W - w + 1)
+            return (left, top, w, h)
+        }
+        let inRatio = Double(W) / Double(H)
+        var w = W, h = H
+        if inRatio < ratio.lowerBound { h = pythonRound(Double(w) / ratio.lowerBound) } else if inRatio > ratio.upperBound { w = pythonRound(Double(h) * ratio.upperBound) }
+        return ((W - w) / 2, (H - h) / 2, w, h)
+    }
+
+    public func callAsFunction(_ image: RGBImage, _ rng: inout AugmentRNG) -> RGBImage {
+        let (left, top, w, h) = crop(image.width, image.height, &rng)
         var out = PILResize.resize(PILResize.crop(image, left: left, top: top, width: w, height: h), width: size, height: size)
         if flip && rng.next() & 1 == 1 {
             var px = out.pixels

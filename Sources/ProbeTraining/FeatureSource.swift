@@ -137,6 +137,8 @@ public struct RunBackbone: Codable, Sendable {
     public var mean: [Float]
     public var std: [Float]
     public var classes: [String]
+    /// The probing protocol of the run (input size, tap, transforms…); nil in runs of older versions (MAE's transforms).
+    public var probing: ProbingProtocol?
     public init(model: String, weights: String, tap: String, imageSize: Int, mean: [Float], std: [Float], classes: [String]) {
         self.model = model; self.weights = weights; self.tap = tap; self.imageSize = imageSize; self.mean = mean; self.std = std; self.classes = classes
     }

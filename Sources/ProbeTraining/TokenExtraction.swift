@@ -17,6 +17,8 @@ public struct ExtractionManifest: Codable, Sendable, Equatable {
     public var shardSize: Int
     public var outputF16: Bool
     public var views: Int
+    /// The probing protocol the images were prepared and probed under (runs over image datasets).
+    public var probing: ProbingProtocol?
     /// What the extraction lost (written when it ends; not part of what must match to continue).
     public var unreadable: UnreadableReport?
 
@@ -57,7 +59,7 @@ public final class TokenExtraction {
     public private(set) var unreadable: UnreadableReport?
 
     public init(vit: VisionTransformer, model: String, weightsPath: String, images: ImageSource, taps: [TokenTap], output: URL,
-                batchSize: Int = 32, shardSize: Int = 4096, outputF16: Bool = true, views: Int = 1) throws {
+                batchSize: Int = 32, shardSize: Int = 4096, outputF16: Bool = true, views: Int = 1, protocol probing: ProbingProtocol? = nil) throws {
         guard views >= 1, images.count % views == 0 else { throw DataError("\(images.count) images are not \(views) views of a set") }
         guard batchSize > 0, shardSize > 0 else { throw DataError("--batch-size and --shard-size must be positive") }
         guard !taps.isEmpty else { throw DataError("no token sets asked for (--blocks)") }
@@ -65,7 +67,7 @@ public final class TokenExtraction {
         let bytes = (try? FileManager.default.attributesOfItem(atPath: weightsPath)[.size] as? Int) ?? 0
         manifest = ExtractionManifest(model: model, weights: URL(fileURLWithPath: weightsPath).lastPathComponent, weightsBytes: bytes,
                                       precision: vit.precision, images: images.description, imageCount: images.count,
-                                      taps: taps.map(\.description), shardSize: shardSize, outputF16: outputF16, views: views)
+                                      taps: taps.map(\.description), shardSize: shardSize, outputF16: outputF16, views: views, probing: probing)
     }
 
     var shardCount: Int { (images.count + manifest.shardSize - 1) / manifest.shardSize }

@@ -22,8 +22,8 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "With --augment: augmented views per image (view-major in the token set; `vkprobe train` uses view e mod K in epoch e).") var views = 1
     @Option(help: "Seed of the augmentation.") var seed: UInt64 = 0
     @Option(help: "Output directory: OUTPUT/<tap>/shard-NNNNN.safetensors per token set, OUTPUT/extract.json.") var output: String
-    @Option(parsing: .unconditional, help: "Token sets, comma-separated: block indices (-1 the last, -4, 11) or `norm` (after the final norm). Default: the last block without the final norm, what upstream probes.")
-    var blocks = "-1"
+    @Option(parsing: .unconditional, help: "Token sets, comma-separated: block indices (-1 the last, -4, 11) or `norm` (after the final norm). Default: what upstream probes for the family: the last block before the final norm for MAE-style ViTs, `norm` for DINOv2, CLIP and SigLIP.")
+    var blocks: String?
     @Option(help: "Images per forward pass.") var batchSize = 32
     @Option(help: "Images per shard file.") var shardSize = 4096
     @Option(help: "Profile this many batches (GPU timestamps around every dispatch): a per-op table, and OUTPUT/profile.json.") var profile = 0
@@ -41,24 +41,26 @@ struct ExtractCommand: ParsableCommand {
             let device = try ComputeDevice(options: try flags.options(for: group), shaders: BundledShaders.shared)
             let ctx = try KernelContext(device: device)
             let vit = try backbone.load(ctx)
-            let taps = try blocks.split(separator: ",").map { try TokenTap.parse(String($0).trimmingCharacters(in: .whitespaces), depth: config.depth) }
+            let proto = try data.probingProtocol(config)
+            let taps = try (blocks ?? proto.tap).split(separator: ",").map { try TokenTap.parse(String($0).trimmingCharacters(in: .whitespaces), depth: config.depth) }
             let source: ImageSource
             switch (images, data.data) {
             case let (file?, nil): source = try SafeTensorsImages(path: file)
             case (nil, _?):
                 guard ["train", "val", "none"].contains(split) else { throw DataError("--split \(split): train, val or none") }
                 guard views == 1 || augment else { throw DataError("--views \(views) needs --augment (eval views are identical)") }
-                let size = try data.size(config)
+                let t = proto.transforms.transforms(size: proto.inputSize)
                 source = try data.source(split: split == "none" ? nil : split == "train",
-                                         transform: augment ? .train(TrainTransform(size: size), seed: seed) : .eval(EvalTransform(size: size)),
+                                         transform: augment ? .train(t.train, seed: seed) : .eval(t.eval),
                                          normalization: Normalization(config), views: views)
+                print(proto.line)
             default: throw DataError("give either --images FILE (preprocessed) or --data DIR (an image dataset)")
             }
             print("\(backbone.model!): \(config.depth) blocks, width \(config.embedDim), patch \(config.patchSize), \(vit.precision.rawValue), on \(device.name); "
                   + "\(source.count) images of \(source.height)×\(source.width) → \(taps.map(\.description).joined(separator: ", "))")
             let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: backbone.weights!, images: source, taps: taps,
                                           output: URL(fileURLWithPath: output), batchSize: batchSize, shardSize: shardSize,
-                                          outputF16: vit.precision == .fp16, views: views)
+                                          outputF16: vit.precision == .fp16, views: views, protocol: data.data != nil ? proto : nil)
             job.profileBatches = profile
             if data.data != nil {
                 job.unreadablePolicy = try data.unreadablePolicy()

@@ -13,12 +13,31 @@ struct BackboneOptions: ParsableArguments {
     @Option(help: "The checkpoint: timm's model.safetensors (timm names; F32, F16 or BF16).") var weights: String?
     @Option(help: "Storage of weights and activations: fp16 (default where the device has 16-bit storage) or fp32. fp32 also writes f32 tokens.")
     var precision: String?
+    @Option(help: "The MLP activation the weights were trained with: gelu, quick_gelu, gelu_tanh. Default: the family's (CLIP: QuickGELU for timm's `_quickgelu_` names and `.openai` tags, as open_clip runs them, else GELU; SigLIP: exact GELU, as timm).")
+    var activation: String?
+    @Option(help: "Resizing the position embedding to another grid: antialias (timm's), bicubic (plain), hub-offset (the hub DINOv2's: no antialias, scale (grid + 0.1)/M). Default: the family's (see the README's protocol table).")
+    var posEmbedResize: String?
 
     var given: Bool { model != nil || weights != nil }
 
     func config() throws -> ViTConfig {
         guard let model else { throw BackboneError("--model is needed with --weights") }
-        return try ViTRegistry.resolve(model)
+        var c = try ViTRegistry.resolve(model)
+        if let activation {
+            switch activation {
+            case "gelu": c.activation = .gelu
+            case "quick_gelu": c.activation = .quickGELU
+            case "gelu_tanh": c.activation = .tanhGELU
+            default: throw BackboneError("--activation \(activation): gelu, quick_gelu or gelu_tanh")
+            }
+        }
+        if let posEmbedResize {
+            guard let r = PosEmbedResize(rawValue: posEmbedResize) else {
+                throw BackboneError("--pos-embed-resize \(posEmbedResize): \(PosEmbedResize.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            c.posEmbedResize = r
+        }
+        return c
     }
 
     func load(_ ctx: KernelContext) throws -> VisionTransformer {
@@ -30,7 +49,8 @@ struct BackboneOptions: ParsableArguments {
         } else {
             chosen = ctx.device.capabilities.storageBuffer16BitAccess ? .fp16 : .fp32
         }
-        let vitWeights = try ViTWeights(config: try config(), file: try SafeTensorsFile(path: weights), model: model)
+        var vitWeights = try ViTWeights(config: try config(), file: try SafeTensorsFile(path: weights), model: model)
+        if posEmbedResize != nil { vitWeights = vitWeights.with(posEmbedResize: try config().posEmbedResize) }   // the flag over the file's metadata
         return try VisionTransformer(weights: vitWeights, ctx: ctx, precision: chosen)
     }
 }
@@ -40,8 +60,10 @@ struct ImageDataOptions: ParsableArguments {
     @Option(help: "Dataset root directory (layouts: see --dataset and the README).") var data: String?
     @Option(help: "Layout of --data: imagefolder (DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg), imagenet1k (the same), CIFAR10, CIFAR100 (binary versions), CUB200, OxfordIIITPet, Food101, DTD, FGVCAircraft, SUN397, Places365.")
     var dataset = "imagefolder"
-    @Option(help: "Input size S: eval resizes the shorter side to int(S·256/224) and center-crops S; training crops RandomResizedCrop(S). Default: the model's.")
+    @Option(help: "Input size S. Default: the family's protocol (224 for DINOv2 whatever its table's size, as upstream's --input_size; the tower's for CLIP and SigLIP, as open_clip).")
     var imageSize: Int?
+    @Option(help: "Transforms: mae (RandomResizedCrop(S, 0.08–1) + flip; Resize(int(S·256/224)) + CenterCrop(S)), clip (open_clip's: RandomResizedCrop(S, 0.9–1), no flip; Resize(S) + CenterCrop(S)), siglip (the same training crop; eval squashed to S × S). Default: the family's.")
+    var transforms: String?
     @Option(help: "Decoding threads (default: every core).") var workers = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Decode every image first and fail, listing them, if any cannot be read (default: skip them, reported by name).")
     var strict = false
@@ -50,10 +72,16 @@ struct ImageDataOptions: ParsableArguments {
 
     func unreadablePolicy() throws -> UnreadablePolicy { try UnreadablePolicy(parsing: maxUnreadable) }
 
-    func size(_ config: ViTConfig) throws -> Int {
-        let s = imageSize ?? config.imgSize
-        guard s >= config.patchSize, s <= 4096 else { throw DataError("--image-size \(s): expected \(config.patchSize) to 4096 px") }
-        return s
+    /// The family's protocol with this command line's overrides (input size, transforms).
+    func probingProtocol(_ config: ViTConfig) throws -> ProbingProtocol {
+        var p = ProbingProtocol.upstream(for: config)
+        if let imageSize { p.inputSize = imageSize }
+        guard p.inputSize >= config.patchSize, p.inputSize <= 4096 else { throw DataError("--image-size \(p.inputSize): expected \(config.patchSize) to 4096 px") }
+        if let transforms {
+            guard let t = TransformFamily(rawValue: transforms) else { throw DataError("--transforms \(transforms): \(TransformFamily.allCases.map(\.rawValue).joined(separator: ", "))") }
+            p.transforms = t
+        }
+        return p
     }
 
     /// One split (`nil`: --data itself as one ImageFolder) through `transform`.

@@ -45,7 +45,7 @@ struct MapsCommand: ParsableCommand {
             let ep = try EPMapsModel(checkpoint: runURL.appendingPathComponent(head).appendingPathComponent("checkpoint-best.safetensors").path, ctx: ctx)
             let layout = vit.layout(height: bb.imageSize, width: bb.imageSize)
             guard layout.patches > 0, ep.dim == config.embedDim else { throw TrainingError("the \(head) head (D = \(ep.dim)) does not fit \(bb.model) (D = \(config.embedDim))") }
-            let transform = EvalTransform(size: bb.imageSize)
+            let transform = (bb.probing?.transforms ?? .mae).transforms(size: bb.imageSize).eval
             let decoder = ImageDecoder()
             var crops: [RGBImage] = [], names: [String] = []
             for f in files {

@@ -23,7 +23,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Validation tokens, same layout.") var valTokens: String?
     @OptionGroup var backbone: BackboneOptions
     @OptionGroup var data: ImageDataOptions
-    @Option(parsing: .unconditional, help: "With images: the block whose output the heads probe (-1 the last, without the final norm, as upstream; `norm` after it).") var block = "-1"
+    @Option(parsing: .unconditional, help: "With images: the block whose output the heads probe (-1 the last, before the final norm; `norm` after it). Default: what upstream probes for the family (-1 for MAE-style ViTs, norm for DINOv2, CLIP, SigLIP).") var block: String?
     @Option(help: "The heads' arithmetic: fp32 (default, as upstream without --amp), or mixed precision with GEMM operands in fp16 (dynamic loss scaling) or bf16 (fp32 accumulation, results and master weights either way). Mixed precision needs 16-bit storage. (--precision sets the backbone's storage.)") var headPrecision = "fp32"
     @Flag(help: "Upstream's name for --head-precision fp16.") var amp = false
     @Flag(help: "With images: run the backbone once per image (or --views K augmented views) and train on the cached tokens (OUTPUT/tokens/).") var cacheTokens = false
@@ -121,25 +121,33 @@ struct TrainCommand: ParsableCommand {
             case (nil, nil, true):
                 let vitConfig = try backbone.config()
                 let vit = try backbone.load(ctx)
-                let tap = try TokenTap.parse(block, depth: vitConfig.depth)
-                let size = try data.size(vitConfig)
+                var proto = try data.probingProtocol(vitConfig)
+                if let block { proto.tap = block }
+                let tap = try TokenTap.parse(proto.tap, depth: vitConfig.depth)
+                let size = proto.inputSize
                 let norm = Normalization(vitConfig)
                 guard views >= 1, views == 1 || (cacheTokens && !noAugment) else {
                     throw DataError("--views \(views) needs --cache-tokens with augmentation")
                 }
-                let trainTransform: ImageTransform = noAugment ? .eval(EvalTransform(size: size)) : .train(TrainTransform(size: size), seed: seed)
+                let transforms = proto.transforms.transforms(size: size)
+                let trainTransform: ImageTransform = noAugment ? .eval(transforms.eval) : .train(transforms.train, seed: seed)
                 let trainImages = try data.source(split: true, transform: trainTransform, normalization: norm, views: cacheTokens ? views : 1)
-                let valImages = try data.source(split: false, transform: .eval(EvalTransform(size: size)), normalization: norm)
+                let valImages = try data.source(split: false, transform: .eval(transforms.eval), normalization: norm)
                 let policy = try data.unreadablePolicy()
-                if lead { try RunBackbone(model: backbone.model!.hasSuffix(".json") ? URL(fileURLWithPath: backbone.model!).standardizedFileURL.path : backbone.model!, weights: URL(fileURLWithPath: backbone.weights!).standardizedFileURL.path, tap: tap.description,
-                                imageSize: size, mean: norm.mean, std: norm.std, classes: trainImages.dataset.classes).write(to: out) }
+                if lead {
+                    var record = RunBackbone(model: backbone.model!.hasSuffix(".json") ? URL(fileURLWithPath: backbone.model!).standardizedFileURL.path : backbone.model!, weights: URL(fileURLWithPath: backbone.weights!).standardizedFileURL.path, tap: tap.description,
+                                             imageSize: size, mean: norm.mean, std: norm.std, classes: trainImages.dataset.classes)
+                    record.probing = proto
+                    try record.write(to: out)
+                }
+                print(proto.line)
                 print("\(backbone.model!) (\(vit.precision.rawValue)) at \(tap) on \(device.name): train \(trainImages.description); val \(valImages.description)")
                 if cacheTokens {
                     var sets: [TokenDataset] = []
                     for (name, images, v) in [("train", trainImages, cacheTokens ? views : 1), ("val", valImages, 1)] as [(String, DatasetImages, Int)] {
                         let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: backbone.weights!, images: images, taps: [tap],
                                                       output: out.appendingPathComponent("tokens").appendingPathComponent(name),
-                                                      batchSize: extractBatchSize, outputF16: vit.precision == .fp16, views: v)
+                                                      batchSize: extractBatchSize, outputF16: vit.precision == .fp16, views: v, protocol: proto)
                         // Across processes each extracts its shards (k ≡ rank mod N) of the one cache;
                         // the sum over the group waits until every shard is written.
                         job.rank = group.rank; job.ranks = group.size

@@ -61,10 +61,23 @@ import Testing
         #expect(mae.embedDim == 768 && mae.depth == 12 && mae.numHeads == 12 && mae.patchSize == 16 && mae.posEmbedLength == 197)
         let reg = try ViTRegistry.config("vit_small_patch14_reg4_dinov2.lvd142m")
         #expect(reg.regTokens == 4 && reg.noEmbedClass && reg.layerScale && reg.posEmbedLength == 37 * 37 && reg.prefixTokens == 5)
+        #expect(reg.family == .dinov2 && reg.posEmbedResize == .antialias)
+        let dino = try ViTRegistry.config("vit_base_patch14_dinov2.lvd142m")
+        #expect(dino.family == .dinov2 && dino.posEmbedResize == .hubOffset && dino.imgSize == 518)
+        #expect(ProbingProtocol.upstream(for: dino).inputSize == 224 && ProbingProtocol.upstream(for: dino).tap == "norm")
+        // CLIP: QuickGELU for OpenAI's weights (as open_clip runs them) and timm's _quickgelu_ names; GELU otherwise.
         let clip = try ViTRegistry.config("vit_base_patch16_clip_224.openai")
-        #expect(clip.preNorm && !clip.patchBias && clip.activation == .quickGELU && clip.normEps == 1e-5)
+        #expect(clip.preNorm && !clip.patchBias && clip.activation == .quickGELU && clip.normEps == 1e-5 && clip.family == .clip)
+        #expect(try ViTRegistry.config("vit_base_patch16_clip_224.laion2b").activation == .gelu)
+        #expect(try ViTRegistry.config("vit_base_patch16_clip_224").activation == .gelu)
+        #expect(try ViTRegistry.config("vit_base_patch16_clip_quickgelu_224.metaclip_400m").activation == .quickGELU)
+        #expect(ProbingProtocol.upstream(for: clip).transforms == .clip)
         let siglip = try ViTRegistry.config("vit_base_patch16_siglip_224.webli")
-        #expect(!siglip.classToken && siglip.activation == .tanhGELU && siglip.posEmbedLength == 196)
+        #expect(!siglip.classToken && siglip.activation == .gelu && siglip.posEmbedLength == 196 && siglip.family == .siglip)
+        #expect(ProbingProtocol.upstream(for: siglip).transforms == .siglip)
+        let so400m = try ViTRegistry.config("vit_so400m_patch14_siglip_224")
+        #expect(so400m.embedDim == 1152 && so400m.depth == 27 && so400m.numHeads == 16 && so400m.mlpHidden == 4304 && so400m.posEmbedLength == 256)
+        #expect(ProbingProtocol.upstream(for: mae).tap == "-1" && ProbingProtocol.upstream(for: mae).transforms == .mae)
         #expect { try ViTRegistry.config("resnet50") } throws: { "\($0)".contains("unknown model") }
     }
 }

@@ -1,0 +1,69 @@
+import Foundation
+import ProbeData
+
+/// A backbone family, for the probing protocol upstream runs on it.
+public enum BackboneFamily: String, Codable, Sendable, CaseIterable {
+    /// timm's plain ViT as upstream's `models_vit` runs it (MAE, DeiT, DINO, iBOT, MoCo v3, …).
+    case vit
+    /// DINOv2 through the hub (`get_intermediate_layers(norm=True)`).
+    case dinov2
+    /// A CLIP tower through open_clip.
+    case clip
+    /// SigLIP through open_clip (a timm trunk).
+    case siglip
+}
+
+/// What upstream's code path feeds its heads for one family, and so what VulkanProbe does by
+/// default: the input size, the tap probed, the transforms and their statistics, the
+/// position-embedding resize. Each can be overridden on the command line; the run prints the
+/// protocol in one line and records it (`extract.json`, `backbone.json`, `summary.json`).
+///
+/// | family | input | tokens probed | transforms | pos-embed resize |
+/// |---|---|---|---|---|
+/// | vit (`models_vit`) | 224 | last block, before the final norm | mae | timm's (antialiased) |
+/// | dinov2 (hub) | 224 (not the table's 518) | after the final norm, registers stripped | mae | hub's: no antialias, scale (g + 0.1)/M; register models antialiased |
+/// | clip (open_clip) | the tower's | after `ln_post` (timm's `norm`) | clip | timm's |
+/// | siglip (open_clip) | the tower's | after the trunk's `norm` | siglip | timm's |
+public struct ProbingProtocol: Codable, Sendable, Equatable {
+    public var family: BackboneFamily
+    public var inputSize: Int
+    /// `-1` (the last block's output) or `norm` (after the final norm).
+    public var tap: String
+    public var transforms: TransformFamily
+    public var mean: [Float]
+    public var std: [Float]
+    public var posEmbedResize: PosEmbedResize
+    /// The MLP activation the weights run with (`gelu`, `quick_gelu`, `gelu_tanh`).
+    public var activation: String
+
+    /// Upstream's protocol for a configuration.
+    public static func upstream(for c: ViTConfig) -> ProbingProtocol {
+        let act: String
+        switch c.activation {
+        case .quickGELU: act = "quick_gelu"
+        case .tanhGELU: act = "gelu_tanh"
+        default: act = "gelu"
+        }
+        switch c.family {
+        case .vit:
+            return ProbingProtocol(family: .vit, inputSize: c.imgSize, tap: "-1", transforms: .mae, mean: c.mean, std: c.std,
+                                   posEmbedResize: c.posEmbedResize, activation: act)
+        case .dinov2:
+            return ProbingProtocol(family: .dinov2, inputSize: 224, tap: "norm", transforms: .mae, mean: c.mean, std: c.std,
+                                   posEmbedResize: c.posEmbedResize, activation: act)
+        case .clip:
+            return ProbingProtocol(family: .clip, inputSize: c.imgSize, tap: "norm", transforms: .clip, mean: c.mean, std: c.std,
+                                   posEmbedResize: c.posEmbedResize, activation: act)
+        case .siglip:
+            return ProbingProtocol(family: .siglip, inputSize: c.imgSize, tap: "norm", transforms: .siglip, mean: c.mean, std: c.std,
+                                   posEmbedResize: c.posEmbedResize, activation: act)
+        }
+    }
+
+    /// The run's one line.
+    public var line: String {
+        func stats(_ v: [Float]) -> String { v.map { String(format: "%.3f", $0) }.joined(separator: ",") }
+        return "protocol (\(family.rawValue)): input \(inputSize) px, tokens \(tap == "norm" ? "after the final norm" : "of block \(tap) before the final norm"), "
+            + "\(transforms.rawValue) transforms, mean \(stats(mean)) std \(stats(std)), pos-embed resize \(posEmbedResize.rawValue), \(activation)"
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import ProbeBackbones
+import ProbeTestSupport
+import SafeTensors
+import Testing
+
+/// The probing protocol per family: `vkprobe extract` with its defaults (no --blocks) on the
+/// protocol goldens (`Tests/Goldens/protocol_<case>`, written by Bench/tools/make_protocol_goldens.py
+/// from timm and the hub DINOv2's interpolation) writes the tokens upstream's code path feeds its
+/// heads — after the final norm, registers stripped, DINOv2's 37×37 table used at 16×16 as the hub
+/// resizes it, CLIP with GELU or QuickGELU, SigLIP with exact GELU — within 1e-4 relative (fp32:
+/// summation order only, as the ViT goldens).
+@Suite struct ProtocolTests {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Goldens")
+    static let cases = ["dinov2", "dinov2reg", "clip", "clipquick", "siglip"]
+
+    @Test(arguments: cases)
+    func defaultExtractionIsWhatUpstreamProbes(_ name: String) throws {
+        let golden = try SafeTensorsFile(path: Self.dir.appendingPathComponent("protocol_\(name).safetensors").path)
+        let work = try temporaryDirectory("protocol-\(name)")
+        let config = try #require(golden.metadata["config"])
+        let model = work.appendingPathComponent("model.json").path
+        try config.write(toFile: model, atomically: true, encoding: .utf8)
+        var weights = SafeTensorsWriter()
+        for n in golden.names where !n.hasPrefix("input.") && !n.hasPrefix("expected.") { weights.add(n, try golden.floats(n), shape: try golden.entry(n).shape) }
+        try weights.write(to: work.appendingPathComponent("model.safetensors").path)
+        let shape = try golden.entry("input.image").shape
+        var images = SafeTensorsWriter()
+        images.add("images", try golden.floats("input.image"), shape: shape)
+        images.add("labels", int64: (0..<Int64(shape[0])).map { $0 }, shape: [shape[0]])
+        try images.write(to: work.appendingPathComponent("images.safetensors").path)
+        let out = work.appendingPathComponent("out")
+        let run = try runVkprobe(["extract", "--validation", "--model", model, "--weights", work.appendingPathComponent("model.safetensors").path,
+                                  "--images", work.appendingPathComponent("images.safetensors").path, "--precision", "fp32", "--output", out.path])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(!run.stderr.contains("alidation"), "\(run.stderr)")
+        let shard = try SafeTensorsFile(path: out.appendingPathComponent("norm/shard-00000.safetensors").path)
+        let tokens = relativeError(try shard.floats("tokens"), try golden.floats("expected.tokens"))
+        #expect(try shard.entry("tokens").shape == golden.entry("expected.tokens").shape)
+        #expect(tokens <= 1e-4, "\(name): tokens \(tokens) relative to upstream's")
+        // The correct configuration's error is fp32 rounding (the SigLIP mutant's floor is 10× it).
+        #expect(tokens <= 5e-7, "\(name): \(tokens)")
+        if golden.entries["expected.cls"] != nil {
+            let cls = relativeError(try shard.floats("cls"), try golden.floats("expected.cls"))
+            #expect(cls <= 1e-4, "\(name): cls \(cls) relative to upstream's")
+        } else {
+            #expect(shard.entries["cls"] == nil)
+        }
+    }
+
+    /// The mutants the goldens must catch: the 518-px table resized as timm does (antialiased)
+    /// instead of as the hub does, CLIP's QuickGELU where the weights use GELU, SigLIP's tanh-GELU.
+    @Test func theGoldensTellTheVariantsApart() throws {
+        for (name, override) in [("dinov2", ["--pos-embed-resize", "antialias"]), ("clip", ["--activation", "quick_gelu"]), ("siglip", ["--activation", "gelu_tanh"])] {
+            let golden = try SafeTensorsFile(path: Self.dir.appendingPathComponent("protocol_\(name).safetensors").path)
+            let work = try temporaryDirectory("protocol-mutant-\(name)")
+            let model = work.appendingPathComponent("model.json").path
+            try golden.metadata["config"]!.write(toFile: model, atomically: true, encoding: .utf8)
+            var weights = SafeTensorsWriter()
+            for n in golden.names where !n.hasPrefix("input.") && !n.hasPrefix("expected.") { weights.add(n, try golden.floats(n), shape: try golden.entry(n).shape) }
+            try weights.write(to: work.appendingPathComponent("model.safetensors").path)
+            let shape = try golden.entry("input.image").shape
+            var images = SafeTensorsWriter()
+            images.add("images", try golden.floats("input.image"), shape: shape)
+            images.add("labels", int64: [Int64](repeating: 0, count: shape[0]), shape: [shape[0]])
+            try images.write(to: work.appendingPathComponent("images.safetensors").path)
+            let out = work.appendingPathComponent("out")
+            let run = try runVkprobe(["extract", "--model", model, "--weights", work.appendingPathComponent("model.safetensors").path,
+                                      "--images", work.appendingPathComponent("images.safetensors").path, "--precision", "fp32", "--output", out.path] + override)
+            #expect(run.status == 0, "\(run.stderr)")
+            let shard = try SafeTensorsFile(path: out.appendingPathComponent("norm/shard-00000.safetensors").path)
+            let err = relativeError(try shard.floats("tokens"), try golden.floats("expected.tokens"))
+            // tanh-GELU departs from GELU by at most ~3e-4 of an activation: SigLIP's mutant stays
+            // under the 1e-4 bound here (~6e-6), so it must be at least 10× the default's error.
+            let floor = name == "siglip" ? 5e-6 : 1e-3
+            #expect(err > floor, "\(name) with \(override): \(err) — the golden does not tell them apart")
+        }
+    }
+}
