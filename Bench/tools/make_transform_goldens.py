@@ -7,6 +7,9 @@ greyscale). With --images DIR it takes every image of a folder of yours (recursi
 extensions torchvision's ImageFolder reads), so that your dataset's files are checked against
 PIL and torchvision: `Bench/tools/check_decoding.sh DIR` does both steps in one command.
 
+--family clip|siglip writes open_clip's eval transforms instead (CLIP: Resize(S) + CenterCrop(S);
+SigLIP: squashed to S × S; their mean/std), with open_clip when it is installed.
+
 Per image k: `decoded.<k>` PIL's pixels after .convert("RGB") (what torchvision's loader does);
 `eval.<k>` torchvision's Resize(int(S*256/224), bicubic) -> CenterCrop(S) -> ToTensor ->
 Normalize(ImageNet) (computed by torchvision when it is installed, else by the same PIL calls
@@ -32,20 +35,36 @@ try:  # torchvision when present; the fallback makes the same PIL calls on PIL i
 except ImportError:
     transforms = None
 
+try:  # open_clip's own transforms for the clip and siglip families
+    from open_clip.transform import image_transform as open_clip_transform
+except ImportError:
+    open_clip_transform = None
+
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+STATS = {"mae": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+         "clip": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+         "siglip": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
+MEAN, STD = STATS["mae"]
 
 
-def eval_transform(rgb, size):
-    """(3, S, S) float32 values, channel-major, as array('f')."""
-    if transforms is not None:
+def eval_transform(rgb, size, family="mae"):
+    """(3, S, S) float32 values, channel-major, as array('f'): upstream's eval transform (mae), or
+    open_clip's for CLIP (Resize(S) + CenterCrop(S)) and SigLIP (squashed to S × S)."""
+    mean, std = STATS[family]
+    if family != "mae" and open_clip_transform is not None:
+        t = open_clip_transform(size, is_train=False, mean=mean, std=std, interpolation="bicubic",
+                                resize_mode="shortest" if family == "clip" else "squash")
+        return array("f", t(rgb).numpy().astype("float32").tobytes())
+    if family == "mae" and transforms is not None:
         norm = transforms.Normalize(mean=list(MEAN), std=list(STD))
         t = transforms.Compose([transforms.Resize(int(size * 256 / 224), interpolation=3), transforms.CenterCrop(size), transforms.ToTensor(), norm])
         return array("f", t(rgb).numpy().astype("float32").tobytes())
-    short = int(size * 256 / 224)
+    short = size if family == "clip" else int(size * 256 / 224)
     w, h = rgb.size
     # torchvision's _compute_resized_output_size, then PIL's resize (bicubic) and CenterCrop.
     nw, nh = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
+    if family == "siglip":
+        nw, nh = size, size
     r = rgb.resize((nw, nh), Image.BICUBIC)
     if nw < size or nh < size:  # CenterCrop pads with zeros first
         pw, ph = max(size - nw, 0), max(size - nh, 0)
@@ -56,7 +75,7 @@ def eval_transform(rgb, size):
     px = r.crop((left, top, left + size, top + size)).tobytes()
     out = array("f", bytes(4 * 3 * size * size))
     for c in range(3):
-        m, s = MEAN[c], STD[c]
+        m, s = mean[c], std[c]
         base = c * size * size
         for i in range(size * size):
             out[base + i] = (px[3 * i + c] / 255.0 - m) / s
@@ -92,9 +111,13 @@ def picture(rng, w, h):
     return Image.frombytes("RGB", (w, h), bytes(px))
 
 
-def own_images(out, seed, tag):
+def own_images(out, seed, tag, small=False):
     rng = random.Random(seed)
-    cases = [
+    if small:  # a few small images (goldens kept in the repository)
+        cases = [("jpg", dict(subsampling=2, quality=90), "RGB", (73, 51), 40), ("jpg", dict(quality=85), "RGB", (37, 61), 32),
+                 ("png", {}, "RGBA", (45, 45), 40), ("jpg", dict(quality=90), "L", (50, 29), 24)]
+    else:
+        cases = [
         ("jpg", dict(subsampling=2, quality=90), "RGB", (333, 251), 224),
         ("jpg", dict(subsampling=1, quality=75), "RGB", (640, 427), 224),
         ("jpg", dict(subsampling=0, quality=95), "RGB", (97, 130), 96),
@@ -106,7 +129,7 @@ def own_images(out, seed, tag):
         ("png", {}, "P", (150, 100), 96),
         ("png", {}, "L", (64, 64), 48),
         ("jpg", dict(quality=92), "RGB", (1, 1), 32),
-    ]
+        ]
     files = []
     for k, (ext, opts, mode, (w, h), size) in enumerate(cases):
         img = picture(rng, w, h)
@@ -139,9 +162,11 @@ def main():
     ap.add_argument("--images", help="a folder of your images (recursively) instead of the generated ones")
     ap.add_argument("--size", type=int, default=224, help="with --images: the eval transform's crop S")
     ap.add_argument("--limit", type=int, default=0, help="with --images: at most this many files (0: all)")
+    ap.add_argument("--family", choices=sorted(STATS), default="mae", help="whose eval transform: upstream's (mae) or open_clip's (clip, siglip)")
+    ap.add_argument("--small", action="store_true", help="without --images: four small images")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    files = folder_images(a.images, a.size, a.limit) if a.images else own_images(a.out, a.seed, a.tag)
+    files = folder_images(a.images, a.size, a.limit) if a.images else own_images(a.out, a.seed, a.tag, a.small)
     tensors, meta, refused = {}, {}, 0
     for k, (path, size) in enumerate(files):
         meta[f"file.{k}"] = json.dumps(os.path.relpath(path, a.out))
@@ -154,8 +179,14 @@ def main():
             refused += 1
             continue
         tensors[f"decoded.{k}"] = ("U8", (rgb.height, rgb.width, 3), rgb.tobytes())
-        tensors[f"eval.{k}"] = ("F32", (3, size, size), eval_transform(rgb, size).tobytes())
-    meta["transform"] = "torchvision" if transforms is not None else "PIL (torchvision's calls)"
+        tensors[f"eval.{k}"] = ("F32", (3, size, size), eval_transform(rgb, size, a.family).tobytes())
+    meta["family"] = a.family
+    meta["pillow"] = Image.__version__  # Pillow 13 resizes some images vertically first: up to 2 levels apart from 12
+    meta["mean"], meta["std"] = json.dumps(STATS[a.family][0]), json.dumps(STATS[a.family][1])
+    if a.family == "mae":
+        meta["transform"] = "torchvision" if transforms is not None else "PIL (torchvision's calls)"
+    else:
+        meta["transform"] = "open_clip" if open_clip_transform is not None else "PIL (open_clip's calls)"
     save_safetensors(os.path.join(a.out, f"transform_{a.tag}.safetensors"), tensors, meta)
     print(f"wrote transform_{a.tag}.safetensors: {len(files)} images ({refused} refused by PIL), eval transform by {meta['transform']}")
 

@@ -42,7 +42,9 @@ public enum TransformGoldenCheck {
         let keys = f.metadata.keys.filter { $0.hasPrefix("file.") }.compactMap { Int($0.dropFirst("file.".count)) }.sorted()
         guard !keys.isEmpty else { throw DataError("\(path): no `file.<k>` entries: not a transform golden") }
         let decoder = ImageDecoder()
-        let norm = Normalization.imageNet
+        let family = f.metadata["family"].flatMap(TransformFamily.init(rawValue:)) ?? .mae
+        func stats(_ key: String) -> [Float]? { f.metadata[key].flatMap { try? JSONDecoder().decode([Float].self, from: Data($0.utf8)) } }
+        let norm = stats("mean").flatMap { m in stats("std").map { Normalization(mean: m, std: $0) } } ?? .imageNet
         return try keys.map { k -> Row in
             let raw = f.metadata["file.\(k)"]!
             let name = (try? JSONDecoder().decode(String.self, from: Data(raw.utf8))) ?? raw
@@ -67,7 +69,7 @@ public enum TransformGoldenCheck {
             let decoded = try f.ints("decoded.\(k)")
             let differing = zip(image.pixels, decoded).filter { Int($0) != $1 }.count
             if differing > 0 { return Row(file: name, outcome: .pixelsDiffer(count: differing, of: decoded.count)) }
-            let mine = norm.tensor(EvalTransform(size: size)(image))
+            let mine = norm.tensor(family.transforms(size: size).eval(image))
             let want = try f.floats("eval.\(k)")
             guard mine.count == want.count else { return Row(file: name, outcome: .evalOff(levels: .infinity)) }
             let n = size * size

@@ -39,3 +39,28 @@ import Testing
 }
 
 func metaString(_ f: SafeTensorsFile, _ key: String) -> String? { f.metadata[key]?.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+
+/// open_clip's eval transforms (CLIP: Resize(S) + CenterCrop(S); SigLIP: squashed to S × S, with
+/// their statistics) on the repository's goldens (`Tests/Goldens/transforms`, written by
+/// `make_transform_goldens.py --family clip|siglip --small` with open_clip and Pillow 12):
+/// exact pixels, eval within one 8-bit level; upstream's MAE transform on the same files is not.
+@Suite struct FamilyTransformTests {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Goldens/transforms")
+
+    @Test(arguments: ["clip", "siglip"])
+    func openCLIPTransforms(_ family: String) throws {
+        let rows = try TransformGoldenCheck.run(golden: Self.dir.appendingPathComponent("transform_\(family).safetensors").path)
+        #expect(rows.count == 4)
+        for row in rows { #expect(row.ok, "\(row.line)") }
+        // The check tells the families apart: MAE's eval transform on the same images is off.
+        let f = try SafeTensorsFile(path: Self.dir.appendingPathComponent("transform_\(family).safetensors").path)
+        let image = try ImageDecoder().decode(contentsOf: Self.dir.appendingPathComponent(try #require(metaString(f, "file.0"))))
+        let size = try #require(f.metadata["size.0"].flatMap(Int.init))
+        let mean: [Float] = family == "clip" ? [0.48145466, 0.4578275, 0.40821073] : [0.5, 0.5, 0.5]
+        let std: [Float] = family == "clip" ? [0.26862954, 0.26130258, 0.27577711] : [0.5, 0.5, 0.5]
+        let norm = Normalization(mean: mean, std: std)
+        let wrong = norm.tensor(EvalTransform(size: size)(image)), want = try f.floats("eval.0")
+        let levels = zip(wrong, want).enumerated().map { Double(abs($1.0 - $1.1) * std[$0 / (size * size)]) * 255 }.max() ?? 0
+        #expect(levels > 5, "\(family): MAE's transform within \(levels) levels of open_clip's")
+    }
+}
