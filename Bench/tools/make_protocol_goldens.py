@@ -7,9 +7,11 @@ what upstream's code path feeds its heads:
                 (as 518 px at patch 14) used at a 16×16 grid (224 px): bicubic without antialias at
                 scale_factor (16 + 0.1)/37 (the hub's interpolate_offset); tokens after the norm.
   dinov2reg     the hub's register models: antialiased bicubic to the exact grid; registers stripped.
-  clip          an open_clip / timm CLIP tower with GELU (timm's untagged names): tokens after ln_post.
+  clip          an open_clip / timm CLIP tower with GELU (timm's untagged names): tokens after ln_post;
+                `expected.pooled` = the projected [CLS] (timm's `head`, OpenAI's `proj`), what `lp` reads.
   clipquick     the same with QuickGELU (OpenAI's weights, timm's `_quickgelu_` names).
-  siglip        timm's SigLIP trunk (exact GELU, no [CLS]): tokens after the trunk's norm.
+  siglip        timm's SigLIP trunk (exact GELU, no [CLS]): tokens after the trunk's norm;
+                `expected.pooled` = the MAP head's output (`attn_pool`), what `lp` reads.
 
 Each file: the model's tensors (timm names), `input.image` (B, 3, S, S), `expected.tokens`
 (B, P, D) patch tokens, `expected.cls` (B, D) where the model has [CLS]; metadata `config`
@@ -35,7 +37,7 @@ CASES = {
                                 reg_tokens=4, no_embed_class=True, norm_layer="layernorm_eps1e-6"),
                       family="dinov2", resize="antialias", grid=16),
     "clip": dict(args=dict(patch_size=8, embed_dim=64, depth=2, num_heads=4, pre_norm=True, img_size=64,
-                           norm_layer="layernorm_eps1e-5", act_layer="gelu"), family="clip", resize="antialias", grid=8),
+                           norm_layer="layernorm_eps1e-5", act_layer="gelu"), family="clip", resize="antialias", grid=8, projection=24),
     "clipquick": dict(args=dict(patch_size=8, embed_dim=64, depth=2, num_heads=4, pre_norm=True, img_size=64,
                                 norm_layer="layernorm_eps1e-5", act_layer="quick_gelu"), family="clip", resize="antialias", grid=8),
     "siglip": dict(args=dict(patch_size=8, embed_dim=64, depth=2, num_heads=2, class_token=False, global_pool="map", img_size=64,
@@ -43,14 +45,14 @@ CASES = {
 }
 
 
-def build(args):
+def build(args, num_classes=0):
     kw = dict(args)
     eps = float(kw.pop("norm_layer").split("eps")[1])
     kw["norm_layer"] = partial(torch.nn.LayerNorm, eps=eps)
     act = kw.pop("act_layer", "gelu")
     kw["act_layer"] = {"gelu": torch.nn.GELU, "quick_gelu": timm.layers.QuickGELU,
                        "gelu_tanh": partial(torch.nn.GELU, approximate="tanh")}[act]
-    return timm.models.vision_transformer.VisionTransformer(num_classes=0, **kw)
+    return timm.models.vision_transformer.VisionTransformer(num_classes=num_classes, **kw)
 
 
 def hub_pos_embed(model, grid, resize):
@@ -77,7 +79,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     for name, case in CASES.items():
         torch.manual_seed(a.seed)
-        model = build(case["args"]).eval()
+        model = build(case["args"], case.get("projection", 0)).eval()
         for prm in model.parameters():   # random, so that every tensor matters
             torch.nn.init.normal_(prm, std=0.05 if prm.dim() > 1 else 0.2)
         p, grid = case["args"]["patch_size"], case["grid"]
@@ -105,12 +107,18 @@ def main():
             normed = model.norm(t)
             if case["family"] != "dinov2":   # the same as timm's forward_features at the native grid
                 assert torch.allclose(normed, model.forward_features(x), atol=1e-6)
+            # What upstream's `cls` reads: CLIP's projected [CLS] (timm's head on the normed [CLS]),
+            # SigLIP's attention pool (timm's forward_head before any classifier).
+            has_head = case.get("projection") or case["family"] == "siglip"
+            pooled = model.forward_head(normed, pre_logits=case["family"] == "siglip") if has_head else None
         n_prefix = model.num_prefix_tokens
-        tensors = {k: v.detach().numpy() for k, v in model.state_dict().items() if not k.startswith("attn_pool.")}
+        tensors = {k: v.detach().numpy() for k, v in model.state_dict().items()}
         tensors["input.image"] = x.numpy()
         tensors["expected.tokens"] = normed[:, n_prefix:].numpy()
         if model.cls_token is not None:
             tensors["expected.cls"] = normed[:, 0].numpy()
+        if pooled is not None:
+            tensors["expected.pooled"] = pooled.numpy()
         cfg = dict(case["args"], family=case["family"], pos_embed_resize=case["resize"])
         cfg.pop("global_pool", None)
         path = os.path.join(a.out, f"protocol_{name}.safetensors")

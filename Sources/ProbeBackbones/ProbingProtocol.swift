@@ -35,6 +35,14 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
     public var posEmbedResize: PosEmbedResize
     /// The MLP activation the weights run with (`gelu`, `quick_gelu`, `gelu_tanh`).
     public var activation: String
+    /// What `cls` (the linear probe's input, `NAME_all`'s first token) is: `token` (the [CLS]
+    /// token at the tap), `proj` (CLIP's projected [CLS]), `map` (SigLIP's attention pool), `none`.
+    public var cls = "token"
+
+    /// `cls` for a loaded backbone: its pooled head after the final norm, where it has one.
+    public mutating func setCLS(pooledHead: String?, classToken: Bool) {
+        cls = tap == "norm" ? (pooledHead ?? (classToken ? "token" : "none")) : (classToken ? "token" : "none")
+    }
 
     /// Upstream's protocol for a configuration.
     public static func upstream(for c: ViTConfig) -> ProbingProtocol {
@@ -64,6 +72,6 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
     public var line: String {
         func stats(_ v: [Float]) -> String { v.map { String(format: "%.3f", $0) }.joined(separator: ",") }
         return "protocol (\(family.rawValue)): input \(inputSize) px, tokens \(tap == "norm" ? "after the final norm" : "of block \(tap) before the final norm"), "
-            + "\(transforms.rawValue) transforms, mean \(stats(mean)) std \(stats(std)), pos-embed resize \(posEmbedResize.rawValue), \(activation)"
+            + "cls = \(cls), \(transforms.rawValue) transforms, mean \(stats(mean)) std \(stats(std)), pos-embed resize \(posEmbedResize.rawValue), \(activation)"
     }
 }

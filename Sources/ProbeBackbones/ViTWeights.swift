@@ -9,9 +9,32 @@ public struct ViTWeights {
     public let path: String
     /// Host values by timm name.
     public let tensors: [String: [Float]]
+    /// The pooled head the checkpoint holds for its family (CLIP: `head.*`; SigLIP: `attn_pool.*`).
+    public private(set) var pooledHead: PooledHead?
+    /// Its output width (CLIP's projection: 512 for ViT-B/16; MAP: D).
+    public private(set) var pooledWidth = 0
 
-    /// Tensors a timm model may hold that the frozen token forward does not use.
+    /// Tensors a timm model may hold that the frozen token forward does not use (the pooled
+    /// heads below are read when their family has them).
     static let ignoredPrefixes = ["head.", "fc_norm.", "attn_pool.", "head_drop.", "norm_post."]
+
+    /// The pretrained pooling on top of the final norm that upstream's `cls` reads: CLIP's
+    /// projection (timm's `head`, OpenAI's `proj`) or SigLIP's attention pool (`attn_pool`, MAP).
+    public enum PooledHead: String, Codable, Sendable { case projection = "proj", map }
+
+    /// The pooled head's tensors and shapes, for a configuration.
+    public static func pooledShapes(_ c: ViTConfig, _ kind: PooledHead, projection: Int) -> [String: [Int]] {
+        let (D, H) = (c.embedDim, c.mlpHidden)
+        switch kind {
+        case .projection: return ["head.weight": [projection, D], "head.bias": [projection]]
+        case .map:
+            return ["attn_pool.latent": [1, 1, D], "attn_pool.q.weight": [D, D], "attn_pool.q.bias": [D],
+                    "attn_pool.kv.weight": [2 * D, D], "attn_pool.kv.bias": [2 * D], "attn_pool.proj.weight": [D, D],
+                    "attn_pool.proj.bias": [D], "attn_pool.norm.weight": [D], "attn_pool.norm.bias": [D],
+                    "attn_pool.mlp.fc1.weight": [H, D], "attn_pool.mlp.fc1.bias": [H], "attn_pool.mlp.fc2.weight": [D, H],
+                    "attn_pool.mlp.fc2.bias": [D]]
+        }
+    }
 
     /// The tensors the forward needs, with their shapes.
     public static func expectedShapes(_ c: ViTConfig) -> [String: [Int]] {
@@ -67,8 +90,27 @@ public struct ViTWeights {
             lines.append("  (is it another model? `vkprobe extract --model` names its architecture)")
             throw BackboneError(lines.joined(separator: "\n"))
         }
+        // The family's pooled head, when the checkpoint has it (every tensor, each of its shape).
+        var kind: PooledHead?, width = 0
+        if config.family == .clip, let h = file.entries["head.weight"], h.shape.count == 2, h.shape[1] == config.embedDim {
+            kind = .projection; width = h.shape[0]
+        } else if config.family == .siglip, file.entries["attn_pool.latent"] != nil {
+            kind = .map; width = config.embedDim
+        }
+        var pooledNames: [String] = []
+        if let kind {
+            var bad: [String] = []
+            for (name, shape) in Self.pooledShapes(config, kind, projection: width).sorted(by: { $0.key < $1.key }) {
+                guard let e = file.entries[name] else { bad.append("\(name) missing (\(shape))"); continue }
+                if e.shape != shape || !e.dtype.isFloatingPoint { bad.append("\(name): file \(e.dtype.rawValue) \(e.shape), expected \(shape)") }
+                pooledNames.append(name)
+            }
+            guard bad.isEmpty else {
+                throw BackboneError("\(file.path): the \(kind == .map ? "attention pool (attn_pool)" : "projection (head)") of \(model) does not match: \(bad.joined(separator: "; "))")
+            }
+        }
         var t: [String: [Float]] = [:]
-        for name in expected.keys {
+        for name in Array(expected.keys) + pooledNames {
             let values = try file.floats(name)
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
                 throw BackboneError("\(file.path): tensor '\(name)' holds a non-finite value (\(values[bad]) at index \(bad)); the checkpoint is damaged")
@@ -76,6 +118,7 @@ public struct ViTWeights {
             t[name] = values
         }
         tensors = t
+        pooledHead = kind; pooledWidth = width
     }
 
     public subscript(_ name: String) -> [Float] { tensors[name]! }
@@ -84,7 +127,16 @@ public struct ViTWeights {
     public func with(posEmbedResize r: PosEmbedResize) -> ViTWeights {
         var c = config
         c.posEmbedResize = r
-        return ViTWeights(config: c, path: path, tensors: tensors)
+        var w = ViTWeights(config: c, path: path, tensors: tensors)
+        w.pooledHead = pooledHead; w.pooledWidth = pooledWidth
+        return w
+    }
+
+    /// The same weights without the pooled head (`--cls token`: the [CLS] token itself).
+    public func withoutPooledHead() -> ViTWeights {
+        var w = self
+        w.pooledHead = nil; w.pooledWidth = 0
+        return w
     }
 
     /// Random weights of the configuration's shapes (benchmarks): N(0, 0.02) matrices, unit

@@ -57,6 +57,10 @@ public final class VisionTransformer {
     let norm: (Tensor, Tensor)
     let weights: ViTWeights
     private var posEmbeds: [[Int]: Tensor] = [:]
+    /// The pretrained pooled head on the final norm (CLIP's projection, SigLIP's MAP), f32.
+    public var pooledHead: ViTWeights.PooledHead? { weights.pooledHead }
+    public var pooledWidth: Int { weights.pooledWidth }
+    private var pooledTensors: [String: Tensor] = [:]
 
     /// Bytes of the weights on the device.
     public let weightBytes: Int
@@ -99,7 +103,46 @@ public final class VisionTransformer {
         prefixTokens = prefix.isEmpty ? nil : try ctx.tensor(prefix, [c.prefixTokens, c.embedDim])
         normPre = c.preNorm ? (try f32("norm_pre.weight"), try f32("norm_pre.bias")) : nil
         norm = (try f32("norm.weight"), try f32("norm.bias"))
+        if let kind = weights.pooledHead {
+            for (name, shape) in ViTWeights.pooledShapes(c, kind, projection: weights.pooledWidth) {
+                let t = try ctx.tensor(weights[name], shape)
+                bytes += t.count * 4
+                pooledTensors[name] = t
+            }
+        }
         weightBytes = bytes
+    }
+
+    /// The pooled head's output from the final norm's tokens (B, T, D) f32: CLIP's projected
+    /// [CLS], `head(norm(x)[:, 0])` (B, P), or SigLIP's attention pool (B, D) — timm's
+    /// `AttentionPoolLatent`: a learnt query attends over every token (multi-head, the model's
+    /// heads), `proj`, then x + MLP(LayerNorm(x)). This is what upstream's `cls` reads for these
+    /// families. In f32 whatever the backbone's storage (one row per image).
+    public func pooled(_ normed: Tensor) throws -> Tensor? {
+        guard let kind = pooledHead else { return nil }
+        let c = config, D = c.embedDim, B = normed.shape[0], T = normed.shape[1]
+        func w(_ n: String) -> Tensor { pooledTensors[n]! }
+        switch kind {
+        case .projection:
+            let first = try ctx.contiguous(try normed.slice(axis: 1, 0..<1).squeezed(1))
+            return try ctx.matmul(first, w("head.weight"), transB: true, bias: w("head.bias"))
+        case .map:
+            let heads = c.numHeads, hd = D / heads
+            let q1 = try ctx.matmul(try w("attn_pool.latent").reshaped([1, D]), w("attn_pool.q.weight"), transB: true, bias: w("attn_pool.q.bias"))
+            let q = try ctx.empty([B, 1, D])
+            try ctx.copy(Tensor(buffer: q1.buffer, offset: q1.offset, shape: [B, 1, D], strides: [0, D, 1], dtype: .f32), into: q)
+            let kv = try ctx.matmul(try ctx.contiguous(normed).reshaped([B * T, D]), w("attn_pool.kv.weight"), transB: true, bias: w("attn_pool.kv.bias"))
+            let packed = try kv.reshaped([B, T, 2, heads, hd])
+            func part(_ j: Int) throws -> Tensor { try packed.slice(axis: 2, j..<(j + 1)).squeezed(2).permuted([0, 2, 1, 3]) }
+            let o = try ctx.empty([B, 1, heads, hd])
+            try ctx.attention(q: try q.reshaped([B, 1, heads, hd]).permuted([0, 2, 1, 3]), k: try part(0), v: try part(1),
+                              scale: 1 / Float(hd).squareRoot(), into: try o.permuted([0, 2, 1, 3]))
+            let x = try ctx.matmul(try o.reshaped([B, D]), w("attn_pool.proj.weight"), transB: true, bias: w("attn_pool.proj.bias"))
+            let h = try ctx.layerNorm(x, gamma: w("attn_pool.norm.weight"), beta: w("attn_pool.norm.bias"), eps: c.normEps).y
+            let m = try ctx.matmul(h, w("attn_pool.mlp.fc1.weight"), transB: true, bias: w("attn_pool.mlp.fc1.bias"), activation: c.activation)
+            try ctx.gemm(m, w("attn_pool.mlp.fc2.weight"), into: x, transB: true, bias: w("attn_pool.mlp.fc2.bias"), residual: true)
+            return x
+        }
     }
 
     /// The token layout for images of H × W pixels.

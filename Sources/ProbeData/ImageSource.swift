@@ -122,18 +122,29 @@ public struct TokenShard {
     /// The shard's images that could not be read or were decoded through warnings: kept in its
     /// metadata (`vkprobe.unreadable`) so that a resumed extraction still counts them.
     public var unreadable = ShardUnreadable()
-    public init(info: TokenSetInfo, dim: Int, f16: Bool) { self.info = info; self.dim = dim; self.f16 = f16 }
+    /// Whether the backbone's output begins with a [CLS] token (written as `cls` unless a pooled
+    /// output replaces it).
+    public var clsToken: Bool
+    public init(info: TokenSetInfo, dim: Int, f16: Bool, clsToken: Bool? = nil) {
+        self.info = info; self.dim = dim; self.f16 = f16; self.clsToken = clsToken ?? info.cls
+    }
 
     public var count: Int { labels.count }
 
-    /// Appends images' tokens (n, T, D) in the backbone's layout [CLS?][registers?][patches].
-    public mutating func append(_ tokens: [Float], labels l: [Int32]) {
-        let n = l.count, P = info.gridH * info.gridW, prefix = (info.cls ? 1 : 0) + info.registers, T = prefix + P
+    /// Appends images' tokens (n, T, D) in the backbone's layout [CLS?][registers?][patches];
+    /// `pooled` (n, C), when given, is written as `cls` instead of the [CLS] token (`info.clsSource`).
+    public mutating func append(_ tokens: [Float], labels l: [Int32], pooled: [Float]? = nil) {
+        let n = l.count, P = info.gridH * info.gridW, prefix = (clsToken ? 1 : 0) + info.registers, T = prefix + P
         precondition(tokens.count == n * T * dim, "tokens for \(n) images of \(T) × \(dim)")
+        precondition(pooled == nil || pooled!.count == n * (info.clsDim ?? dim), "pooled outputs for \(n) images")
+        if let pooled { cls += pooled }
         for i in 0..<n {
             let base = i * T * dim
             var at = base
-            if info.cls { cls += tokens[at..<(at + dim)]; at += dim }
+            if clsToken {
+                if pooled == nil && info.cls { cls += tokens[at..<(at + dim)] }
+                at += dim
+            }
             if info.registers > 0 { registers += tokens[at..<(at + info.registers * dim)]; at += info.registers * dim }
             patches += tokens[at..<(base + T * dim)]
         }
@@ -152,7 +163,7 @@ public struct TokenShard {
         func add(_ name: String, _ v: [Float], _ shape: [Int]) { f16 ? w.add(name, float16: v, shape: shape) : w.add(name, v, shape: shape) }
         let S = count
         add("tokens", patches, [S, info.gridH * info.gridW, dim])
-        if info.cls { add("cls", cls, [S, dim]) }
+        if info.cls { add("cls", cls, [S, info.clsDim ?? dim]) }
         if info.registers > 0 { add("registers", registers, [S, info.registers, dim]) }
         w.add("labels", int64: labels, shape: [S])
         w.onTemporaryWritten = onTemporaryWritten

@@ -22,9 +22,14 @@ public struct TokenSetInfo: Codable, Sendable, Equatable {
     public var precision: String
     /// Augmented views per image, view-major (sample v·S + i is view v of image i); nil: one.
     public var views: Int?
-    public init(model: String, tap: String, cls: Bool, registers: Int, gridH: Int, gridW: Int, precision: String, views: Int? = nil) {
+    /// What `cls` holds when it is not the [CLS] token itself: `proj` (CLIP's projected [CLS],
+    /// `clsDim` wide) or `map` (SigLIP's attention-pooled output); nil: the [CLS] token.
+    public var clsSource: String?
+    public var clsDim: Int?
+    public init(model: String, tap: String, cls: Bool, registers: Int, gridH: Int, gridW: Int, precision: String, views: Int? = nil,
+                clsSource: String? = nil, clsDim: Int? = nil) {
         self.model = model; self.tap = tap; self.cls = cls; self.registers = registers; self.gridH = gridH; self.gridW = gridW; self.precision = precision
-        self.views = views
+        self.views = views; self.clsSource = clsSource; self.clsDim = clsDim
     }
     static let key = "vkprobe.tokens"
 }
@@ -42,6 +47,8 @@ public final class TokenDataset {
     public let dim: Int
     public let labels: [Int32]
     public let hasCLS: Bool
+    /// The width of `cls` (the tokens' D, or CLIP's projection width).
+    public let clsDim: Int
     /// What `vkprobe extract` recorded, when it wrote the files.
     public let info: TokenSetInfo?
     /// First global sample index of each file.
@@ -64,7 +71,7 @@ public final class TokenDataset {
         }
         files = try paths.map { try SafeTensorsFile(path: $0) }
         var total = 0, starts: [Int] = [], labels: [Int32] = []
-        var shape: (Int, Int)?, cls: Bool?, info: TokenSetInfo?
+        var shape: (Int, Int)?, cls: Bool?, info: TokenSetInfo?, clsWidth: Int?
         for f in files {
             guard let t = f.entries["tokens"] else {
                 throw DataError("\(f.path): no `tokens` tensor (expected tokens (S, N, D) f32/f16 and labels (S,) i32/i64; found \(f.names.joined(separator: ", ")))")
@@ -85,10 +92,15 @@ public final class TokenDataset {
                 throw DataError("\(f.path): label \(bad.element) of sample \(bad.offset) is outside [0, \(Self.maxClasses)); labels must be class indices from 0")
             }
             let hasCLS = f.entries["cls"] != nil
-            if let c = f.entries["cls"], c.shape != [s, t.shape[2]] || !(c.dtype == .F32 || c.dtype == .F16) {
-                throw DataError("\(f.path): `cls` must be (\(s), \(t.shape[2])) f32 or f16, found \(c.dtype.rawValue) \(c.shape)")
+            // `cls` may be wider or narrower than the tokens (CLIP's projected [CLS]).
+            if let c = f.entries["cls"], c.shape.count != 2 || c.shape[0] != s || c.shape[1] < 1 || !(c.dtype == .F32 || c.dtype == .F16) {
+                throw DataError("\(f.path): `cls` must be (\(s), C) f32 or f16, found \(c.dtype.rawValue) \(c.shape)")
             }
             if let c = cls, c != hasCLS { throw DataError("\(f.path): has\(hasCLS ? "" : " no") `cls`, unlike \(files[0].path)") }
+            if let c = f.entries["cls"] {
+                if let w = clsWidth, w != c.shape[1] { throw DataError("\(f.path): `cls` is \(c.shape[1]) wide, unlike \(files[0].path) (\(w))") }
+                clsWidth = c.shape[1]
+            }
             cls = hasCLS
             if let json = f.metadata[TokenSetInfo.key] {
                 guard let i = try? JSONDecoder().decode(TokenSetInfo.self, from: Data(json.utf8)) else {
@@ -103,6 +115,7 @@ public final class TokenDataset {
         }
         guard let (n, d) = shape, total > 0, n > 0, d > 0 else { throw DataError("\(path): the dataset is empty") }
         samples = total; tokens = n; dim = d; self.labels = labels; hasCLS = cls ?? false; self.info = info; self.starts = starts
+        clsDim = clsWidth ?? d
     }
 
     /// Checks labels lie in [0, classes).
@@ -120,7 +133,7 @@ public final class TokenDataset {
     /// Tokens of `indices` as (B, N, D) Float, row-major.
     public func gatherTokens(_ indices: [Int]) throws -> [Float] { try gather("tokens", indices, rowElements: tokens * dim) }
     /// [CLS] of `indices` as (B, D).
-    public func gatherCLS(_ indices: [Int]) throws -> [Float] { try gather("cls", indices, rowElements: dim) }
+    public func gatherCLS(_ indices: [Int]) throws -> [Float] { try gather("cls", indices, rowElements: clsDim) }
 
     /// The file holding global sample `i`, and its index there.
     func locate(_ i: Int) -> (Int, Int) {

@@ -14,6 +14,8 @@ public protocol FeatureSource: AnyObject {
     var patches: Int { get }
     var dim: Int { get }
     var hasCLS: Bool { get }
+    /// The width of the `cls` features (D, or CLIP's projection width).
+    var clsDim: Int { get }
     var labels: [Int32] { get }
     /// Augmented views per image held (view-major; see `TokenSetInfo.views`).
     var views: Int { get }
@@ -49,6 +51,7 @@ public final class TokenFeatures: FeatureSource {
     public var patches: Int { dataset.tokens }
     public var dim: Int { dataset.dim }
     public var hasCLS: Bool { dataset.hasCLS }
+    public var clsDim: Int { dataset.clsDim }
     public var labels: [Int32] { dataset.labels }
     public var views: Int { dataset.views }
 
@@ -60,7 +63,7 @@ public final class TokenFeatures: FeatureSource {
             k += 1
             let ds = dataset
             let tokens = try ctx.tensor(try ds.gatherTokens(indices), [indices.count, ds.tokens, ds.dim])
-            let cls = ds.hasCLS ? try ctx.tensor(try ds.gatherCLS(indices), [indices.count, ds.dim]) : nil
+            let cls = ds.hasCLS ? try ctx.tensor(try ds.gatherCLS(indices), [indices.count, ds.clsDim]) : nil
             let labels = try ctx.tensor(indices.map { ds.labels[$0] }, [indices.count])
             return DeviceBatch(tokens: tokens, cls: cls, labels: labels, size: indices.count)
         }
@@ -93,7 +96,10 @@ public final class BackboneFeatures: FeatureSource {
     public var samples: Int { images.count }
     public var patches: Int { layout.patches }
     public var dim: Int { vit.config.embedDim }
-    public var hasCLS: Bool { layout.cls }
+    /// After the final norm, `cls` is the pooled head's output where the backbone has one.
+    var usesPooled: Bool { tap == .norm && vit.pooledHead != nil }
+    public var hasCLS: Bool { layout.cls || usesPooled }
+    public var clsDim: Int { usesPooled ? vit.pooledWidth : vit.config.embedDim }
     public var labels: [Int32] { labelValues }
     public var views: Int { 1 }
 
@@ -119,7 +125,7 @@ public final class BackboneFeatures: FeatureSource {
                 let out = try vit.forward(x, taps: [tap])[tap]!
                 let n = batch.count
                 let tokens = try ctx.contiguous(try out.slice(axis: 1, layout.prefix..<layout.total))
-                let cls = layout.cls ? try ctx.contiguous(try out.slice(axis: 1, 0..<1).squeezed(1)) : nil
+                let cls = usesPooled ? try vit.pooled(out) : layout.cls ? try ctx.contiguous(try out.slice(axis: 1, 0..<1).squeezed(1)) : nil
                 return DeviceBatch(tokens: tokens, cls: cls, labels: try ctx.tensor(batch.labels, [n]), size: n)
             }
             return nil

@@ -116,12 +116,17 @@ public final class TokenExtraction {
             }
         }
         let stream = images.load(plan.map(\.indices), epoch: 0)
+        // After the final norm, `cls` is what upstream's `cls` reads: the pooled head's output
+        // where the backbone has one (CLIP's projection, SigLIP's MAP), else the [CLS] token.
+        let pooled = vit.pooledHead
         func emptyShards() -> [TokenTap: TokenShard] {
             Dictionary(uniqueKeysWithValues: taps.map { tap in
-                (tap, TokenShard(info: TokenSetInfo(model: manifest.model, tap: tap.description, cls: lay.cls, registers: lay.registers,
-                                                    gridH: lay.gridH, gridW: lay.gridW, precision: vit.precision.rawValue,
-                                                    views: manifest.views > 1 ? manifest.views : nil),
-                                 dim: D, f16: manifest.outputF16))
+                let usesPooled = tap == .norm && pooled != nil
+                return (tap, TokenShard(info: TokenSetInfo(model: manifest.model, tap: tap.description, cls: lay.cls || usesPooled, registers: lay.registers,
+                                                           gridH: lay.gridH, gridW: lay.gridW, precision: vit.precision.rawValue,
+                                                           views: manifest.views > 1 ? manifest.views : nil,
+                                                           clsSource: usesPooled ? pooled!.rawValue : nil, clsDim: usesPooled ? vit.pooledWidth : nil),
+                                        dim: D, f16: manifest.outputF16, clsToken: lay.cls))
             })
         }
         var shards = emptyShards()
@@ -145,7 +150,8 @@ public final class TokenExtraction {
             if batch.count > 0 {
                 let x = try vit.ctx.images(batch, of: images)
                 let out = try vit.forward(x, taps: Set(taps))
-                for tap in taps { shards[tap]!.append(try vit.ctx.read(out[tap]!), labels: batch.labels) }
+                let pooledValues = try out[.norm].flatMap { try vit.pooled($0) }.map { try vit.ctx.read($0) }
+                for tap in taps { shards[tap]!.append(try vit.ctx.read(out[tap]!), labels: batch.labels, pooled: tap == .norm ? pooledValues : nil) }
             }
             if let start = profileStart, index + 1 == min(profileFirst + profileBatches, plan.count) {
                 try vit.ctx.finish()

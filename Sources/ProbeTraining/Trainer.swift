@@ -120,10 +120,16 @@ public final class Trainer {
                                     + (head.pooling == "lp_cls" ? " (lp_gap is the linear probe on the mean of the patch tokens)" : ""))
             }
             guard !heads.contains(where: { $0.name == name }) else { throw TrainingError("head \(name) is listed twice in --heads") }
+            if head.selection != .patches && train.clsDim != val.clsDim {
+                throw TrainingError("`cls` is \(train.clsDim) wide in \(train.description) but \(val.clsDim) in \(val.description)")
+            }
+            if head.selection == .clsAndPatches && train.clsDim != train.dim {
+                throw TrainingError("cannot build \(name): the pooled `cls` is \(train.clsDim)-d (the backbone's projection) but the patch tokens are \(train.dim)-d, so they cannot be concatenated (upstream refuses it too); use ep, lp_gap or another pooling of the patches, or extract with --cls token")
+            }
             // Every setting of a head starts from the same initialisation (as DINOv2's grids do).
             for setting in settings {
                 let c = setting.config
-                let options = HeadOptions(dim: train.dim, tokens: head.tokens(patches: train.patches), queries: c.queries,
+                let options = HeadOptions(dim: head.selection == .cls ? train.clsDim : train.dim, tokens: head.tokens(patches: train.patches), queries: c.queries,
                                           heads: c.numHeads, classes: classes)
                 let layout = try headFactory(head, options, classes)
                 let fingerprint = RunFingerprint(c, classes: classes, trainSamples: train.samples, tokens: train.patches, dim: train.dim)

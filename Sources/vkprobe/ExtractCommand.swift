@@ -41,8 +41,10 @@ struct ExtractCommand: ParsableCommand {
             let device = try ComputeDevice(options: try flags.options(for: group), shaders: BundledShaders.shared)
             let ctx = try KernelContext(device: device)
             let vit = try backbone.load(ctx)
-            let proto = try data.probingProtocol(config)
-            let taps = try (blocks ?? proto.tap).split(separator: ",").map { try TokenTap.parse(String($0).trimmingCharacters(in: .whitespaces), depth: config.depth) }
+            var proto = try data.probingProtocol(config)
+            if let blocks { proto.tap = blocks }
+            proto.setCLS(pooledHead: vit.pooledHead?.rawValue, classToken: config.classToken)
+            let taps = try proto.tap.split(separator: ",").map { try TokenTap.parse(String($0).trimmingCharacters(in: .whitespaces), depth: config.depth) }
             let source: ImageSource
             switch (images, data.data) {
             case let (file?, nil): source = try SafeTensorsImages(path: file)

@@ -18,6 +18,9 @@ struct BackboneOptions: ParsableArguments {
     @Option(help: "Resizing the position embedding to another grid: antialias (timm's), bicubic (plain), hub-offset (the hub DINOv2's: no antialias, scale (grid + 0.1)/M). Default: the family's (see the README's protocol table).")
     var posEmbedResize: String?
 
+    @Option(help: "What `cls` holds after the final norm: head (default: the checkpoint's pooled head where its family has one, as upstream's `cls` reads it — CLIP's projection `head.*`, SigLIP's attention pool `attn_pool.*`) or token (the [CLS] token itself).")
+    var cls = "head"
+
     var given: Bool { model != nil || weights != nil }
 
     func config() throws -> ViTConfig {
@@ -51,6 +54,8 @@ struct BackboneOptions: ParsableArguments {
         }
         var vitWeights = try ViTWeights(config: try config(), file: try SafeTensorsFile(path: weights), model: model)
         if posEmbedResize != nil { vitWeights = vitWeights.with(posEmbedResize: try config().posEmbedResize) }   // the flag over the file's metadata
+        guard cls == "head" || cls == "token" else { throw BackboneError("--cls \(cls): head or token") }
+        if cls == "token" { vitWeights = vitWeights.withoutPooledHead() }
         return try VisionTransformer(weights: vitWeights, ctx: ctx, precision: chosen)
     }
 }

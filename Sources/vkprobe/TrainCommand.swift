@@ -123,6 +123,7 @@ struct TrainCommand: ParsableCommand {
                 let vit = try backbone.load(ctx)
                 var proto = try data.probingProtocol(vitConfig)
                 if let block { proto.tap = block }
+                proto.setCLS(pooledHead: vit.pooledHead?.rawValue, classToken: vitConfig.classToken)
                 let tap = try TokenTap.parse(proto.tap, depth: vitConfig.depth)
                 let size = proto.inputSize
                 let norm = Normalization(vitConfig)

@@ -40,11 +40,24 @@ import Testing
         #expect(tokens <= 1e-4, "\(name): tokens \(tokens) relative to upstream's")
         // The correct configuration's error is fp32 rounding (the SigLIP mutant's floor is 10× it).
         #expect(tokens <= 5e-7, "\(name): \(tokens)")
-        if golden.entries["expected.cls"] != nil {
-            let cls = relativeError(try shard.floats("cls"), try golden.floats("expected.cls"))
-            #expect(cls <= 1e-4, "\(name): cls \(cls) relative to upstream's")
+        // `cls` is what upstream's `cls` reads: the pooled head's output where the checkpoint has
+        // one (CLIP's projection, SigLIP's MAP), else the normed [CLS].
+        if let key = ["expected.pooled", "expected.cls"].first(where: { golden.entries[$0] != nil }) {
+            #expect(try shard.entry("cls").shape == golden.entry(key).shape)
+            let cls = relativeError(try shard.floats("cls"), try golden.floats(key))
+            #expect(cls <= 1e-4, "\(name): cls \(cls) relative to upstream's \(key)")
         } else {
             #expect(shard.entries["cls"] == nil)
+        }
+        if golden.entries["expected.pooled"] != nil && golden.entries["expected.cls"] != nil {
+            // --cls token: the [CLS] token itself, as before the projection.
+            let tokenOut = work.appendingPathComponent("out-token")
+            let token = try runVkprobe(["extract", "--model", model, "--weights", work.appendingPathComponent("model.safetensors").path,
+                                        "--images", work.appendingPathComponent("images.safetensors").path, "--precision", "fp32", "--cls", "token",
+                                        "--output", tokenOut.path])
+            #expect(token.status == 0, "\(token.stderr)")
+            let raw = try SafeTensorsFile(path: tokenOut.appendingPathComponent("norm/shard-00000.safetensors").path)
+            #expect(relativeError(try raw.floats("cls"), try golden.floats("expected.cls")) <= 1e-4)
         }
     }
 
