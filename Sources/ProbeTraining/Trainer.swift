@@ -228,7 +228,7 @@ public final class Trainer {
         }
         let steps = (sampleOrder.map { $0(0).count } ?? subset.count) / config.batchSize
         guard config.batchSize % group.size == 0 else {
-            throw TrainingError("--batch-size \(config.batchSize) does not split evenly over \(group.size) processes; use a multiple of \(group.size)")
+            throw TrainingError("the global batch \(config.batchSize) (--global-batch-size) does not split evenly over \(group.size) processes; use a multiple of \(group.size), or --batch-size per process")
         }
         guard steps > 0 else {
             throw TrainingError("--batch-size \(config.batchSize) exceeds the \(subset.count) training samples (the last partial batch is dropped); use a smaller batch")

@@ -33,7 +33,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Comma-separated heads: ep, lp (= lp_cls, the linear probe on [CLS], upstream's default), lp_gap (on the mean of the patches, upstream's `pos`), abmilp, simpool, ..., NAME_all (attentive pooling over [CLS] + patches).") var heads = "ep,lp"
     @Option(help: "Output directory: DIR/<head>/metrics.jsonl, checkpoints, curves.svg; DIR/summary.json.") var output: String
     @Option(help: "Epochs.") var epochs = 90
-    @Option(help: "Batch size per step (upstream's per-GPU default).") var batchSize = 512
+    @Option(help: "Batch size per step of each process, as upstream's per-GPU --batch_size: under mpirun with N processes the step's batch is N × this (the lr scales with it).") var batchSize = 512
+    @Option(help: "The step's batch over all processes instead (split evenly among them); a run resumes only with the same global batch.") var globalBatchSize: Int?
     @Option(help: "Gradient accumulation steps.") var accumIter = 1
     @Option(help: "lars (upstream default), sgd or adamw.") var optimizer = "lars"
     @Option(help: "Base learning rate: lr = blr × effective batch / 256. A comma-separated list sweeps it (every head × value trained from the same batches).") var blr = "0.1"
@@ -104,6 +105,8 @@ struct TrainCommand: ParsableCommand {
             var succeeded = false
             defer { if succeeded { (group as? MPIGroup)?.finish() } }
             let lead = group.rank == 0
+            // Upstream's --batch_size is per GPU: N processes make an N-times larger step.
+            config.batchSize = globalBatchSize ?? batchSize * group.size
             let options = try flags.options(for: group)
             let device = try ComputeDevice(options: options, shaders: BundledShaders.shared)
             if config.precision != .fp32 && !device.capabilities.storageBuffer16BitAccess {
@@ -198,7 +201,9 @@ struct TrainCommand: ParsableCommand {
                 try trainer.resume(flag: resume ? "--resume" : "--auto-resume")
             }
             if lead && group.size > 1 {
-                trainer.log("data-parallel over \(group.size) processes (Open MPI): batch \(config.batchSize) = \(group.size) × \(config.batchSize / group.size); rank 0 on \(device.name)")
+                trainer.log("data-parallel over \(group.size) processes (Open MPI): batch \(config.batchSize) = \(group.size) × \(config.batchSize / group.size)"
+                            + (globalBatchSize == nil ? " (--batch-size per process)" : " (--global-batch-size)")
+                            + ", effective \(config.batchSize * config.accumIter) with --accum-iter \(config.accumIter); rank 0 on \(device.name)")
             }
             let summary = try trainer.run(evalOnly: evalOnly)
             succeeded = true

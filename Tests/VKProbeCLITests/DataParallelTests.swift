@@ -51,7 +51,7 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         return ["train", "--train-tokens", dir.appendingPathComponent("data/train.safetensors").path,
                 "--val-tokens", dir.appendingPathComponent("data/val.safetensors").path,
-                "--heads", Self.heads.joined(separator: ","), "--epochs", "5", "--batch-size", "64", "--warmup-epochs", "1", "--blr", "2"]
+                "--heads", Self.heads.joined(separator: ","), "--epochs", "5", "--global-batch-size", "64", "--warmup-epochs", "1", "--blr", "2"]
     }
 
     @Test func twoProcessesFollowOneProcess() throws {
@@ -67,7 +67,13 @@ import Testing
         // A batch that does not split over the processes is refused, naming both.
         let three = try mpi(3, train + ["--output", dir.appendingPathComponent("three").path])
         #expect(three.status != 0)
-        #expect((three.stdout + three.stderr).contains("--batch-size 64 does not split evenly over 3 processes"))
+        #expect((three.stdout + three.stderr).contains("the global batch 64 (--global-batch-size) does not split evenly over 3 processes"))
+        // Upstream's per-GPU --batch_size: two processes of 32 are one process of 64.
+        let perProcess = train.map { $0 == "--global-batch-size" ? "--batch-size" : $0 == "64" ? "32" : $0 }
+        let halves = try mpi(2, perProcess + ["--output", dir.appendingPathComponent("per-process").path])
+        #expect(halves.status == 0, "\(halves.stdout)\n\(halves.stderr)")
+        #expect(halves.stdout.contains("batch 64 = 2 × 32 (--batch-size per process), effective 64"), "\(halves.stdout)")
+        try expectSameRun(dir.appendingPathComponent("one"), dir.appendingPathComponent("per-process"), heads: Self.heads, "2 × 32 per process vs 64 in one")
     }
 
     /// One rank killed mid-run: the job stops (mpirun names the process), and the run resumes —

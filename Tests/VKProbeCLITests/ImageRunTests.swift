@@ -23,7 +23,7 @@ import Testing
         }
         func trainArguments(_ extra: [String], output: String) -> [String] {
             ["train", "--validation", "--model", model, "--weights", weights, "--data", data.path, "--image-size", "32",
-             "--heads", "ep,lp", "--ep-queries", "4", "--epochs", "2", "--batch-size", "8", "--warmup-epochs", "1",
+             "--heads", "ep,lp", "--ep-queries", "4", "--epochs", "2", "--global-batch-size", "8", "--warmup-epochs", "1",
              "--workers", "2", "--max-unreadable", "3", "--output", root.appendingPathComponent(output).path] + extra
         }
         func train(_ extra: [String], output: String) throws -> CLIRun { try runVkprobe(trainArguments(extra, output: output)) }
