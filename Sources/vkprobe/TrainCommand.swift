@@ -24,8 +24,8 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var backbone: BackboneOptions
     @OptionGroup var data: ImageDataOptions
     @Option(parsing: .unconditional, help: "With images: the block whose output the heads probe (-1 the last, before the final norm; `norm` after it). Default: what upstream probes for the family (-1 for MAE-style ViTs, norm for DINOv2, CLIP, SigLIP).") var block: String?
-    @Option(help: "The heads' arithmetic: fp32 (default, as upstream without --amp), or mixed precision with GEMM operands in fp16 (dynamic loss scaling) or bf16 (fp32 accumulation, results and master weights either way). Mixed precision needs 16-bit storage. (--precision sets the backbone's storage.)") var headPrecision = "fp32"
-    @Flag(help: "Upstream's name for --head-precision fp16.") var amp = false
+    @Option(help: "The heads' arithmetic: fp32 (the default here), or mixed precision with GEMM operands in fp16 (dynamic loss scaling) or bf16 (fp32 accumulation, results and master weights either way). Mixed precision needs 16-bit storage. (--precision sets the backbone's storage.)") var headPrecision = "fp32"
+    @Option(help: "Upstream's spelling: float16, bfloat16 or none (= --head-precision fp16, bf16, fp32). Upstream defaults to float16 (its published runs used bfloat16); here the default is none (fp32), because on CPU devices (lavapipe) 16-bit operands only add conversions, and a GPU run asks for it.") var amp: String?
     @Flag(help: "With images: run the backbone once per image (or --views K augmented views) and train on the cached tokens (OUTPUT/tokens/).") var cacheTokens = false
     @Option(help: "With --cache-tokens: augmented views per training image (epoch e uses view e mod K); 1 without augmentation.") var views = 1
     @Flag(help: "With images: no training augmentation (the eval transform on the training split too).") var noAugment = false
@@ -95,8 +95,14 @@ struct TrainCommand: ParsableCommand {
             guard let chosen = HeadPrecision(rawValue: headPrecision) else {
                 throw TrainingError("--head-precision \(headPrecision): expected one of \(HeadPrecision.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            if amp && chosen == .bf16 { throw TrainingError("--amp is --head-precision fp16; it cannot be combined with --head-precision \(headPrecision)") }
-            config.precision = amp ? .fp16 : chosen
+            if let amp {
+                let spelled: [String: HeadPrecision] = ["float16": .fp16, "bfloat16": .bf16, "none": .fp32]
+                guard let p = spelled[amp] else { throw TrainingError("--amp \(amp): float16, bfloat16 or none (upstream's choices)") }
+                if headPrecision != "fp32" && chosen != p { throw TrainingError("--amp \(amp) and --head-precision \(headPrecision) disagree; give one") }
+                config.precision = p
+            } else {
+                config.precision = chosen
+            }
             if earlyStop { config.earlyStop = EarlyStopping(patience: earlyStopPatience, minDelta: earlyStopMinDelta, minEpochs: earlyStopMinEpochs) }
             // Started by mpirun: one process per device, data-parallel (see ProcessGroup).
             let group: ProcessGroup = MPIGroup.launchedByMPI ? try MPIGroup() : SingleProcess()
@@ -110,7 +116,7 @@ struct TrainCommand: ParsableCommand {
             let options = try flags.options(for: group)
             let device = try ComputeDevice(options: options, shaders: BundledShaders.shared)
             if config.precision != .fp32 && !device.capabilities.storageBuffer16BitAccess {
-                throw TrainingError("--head-precision \(config.precision.rawValue)\(amp ? " (--amp)" : "") needs 16-bit storage buffers, which \(device.name) does not offer; train in fp32 (--head-precision fp32, the default)")
+                throw TrainingError("--head-precision \(config.precision.rawValue)\(amp.map { " (--amp \($0))" } ?? "") needs 16-bit storage buffers, which \(device.name) does not offer; train in fp32 (--head-precision fp32, the default)")
             }
             let ctx = try KernelContext(device: device)
             let trainer: Trainer

@@ -35,7 +35,7 @@ func expectTracks(_ a: [EpochMetrics], _ b: [EpochMetrics], relative: Double, sa
         let dir = try temporaryDirectory()
         let args = try epArguments(dir)
         let full = try runVkprobe(args + ["--output", dir.appendingPathComponent("fp32").path])
-        let amp = try runVkprobe(args + ["--amp", "--output", dir.appendingPathComponent("amp").path])
+        let amp = try runVkprobe(args + ["--amp", "float16", "--output", dir.appendingPathComponent("amp").path])
         #expect(full.status == 0 && amp.status == 0, "\(full.stderr)\(amp.stderr)")
         #expect(amp.stdout.contains("amp (fp16 GEMM operands, loss scale 65536)"))
         let a = try metricsWithoutTime(dir.appendingPathComponent("fp32"), "ep"), b = try metricsWithoutTime(dir.appendingPathComponent("amp"), "ep")
@@ -45,12 +45,12 @@ func expectTracks(_ a: [EpochMetrics], _ b: [EpochMetrics], relative: Double, sa
         // Killed after epoch 2's state and resumed (the loss scale comes back from the state):
         // the same run as without the kill.
         let killed = dir.appendingPathComponent("killed")
-        let interrupted = try runVkprobe(args + ["--amp", "--output", killed.path], environment: ["VKPROBE_KILL_AT": "state:ep:1"])
+        let interrupted = try runVkprobe(args + ["--amp", "float16", "--output", killed.path], environment: ["VKPROBE_KILL_AT": "state:ep:1"])
         #expect(interrupted.status != 0)
-        #expect(try runVkprobe(args + ["--amp", "--output", killed.path, "--resume"]).status == 0)
+        #expect(try runVkprobe(args + ["--amp", "float16", "--output", killed.path, "--resume"]).status == 0)
         #expect(try metricsWithoutTime(killed, "ep") == b, "an --amp run resumed after a kill differs")
         // A run cannot change precision on resume.
-        let switched = try runVkprobe(args + ["--output", dir.appendingPathComponent("fp32").path, "--resume", "--amp"])
+        let switched = try runVkprobe(args + ["--output", dir.appendingPathComponent("fp32").path, "--resume", "--amp", "float16"])
         #expect(switched.status != 0 && switched.stderr.contains("amp"), "\(switched.stderr)")
     }
 
@@ -83,12 +83,14 @@ func expectTracks(_ a: [EpochMetrics], _ b: [EpochMetrics], relative: Double, sa
         #expect(interrupted.status != 0)
         #expect(try runVkprobe(args + ["--head-precision", "bf16", "--output", killed.path, "--resume"]).status == 0)
         #expect(try metricsWithoutTime(killed, "ep") == b, "a bf16 run resumed after a kill differs")
-        for other in [["--head-precision", "fp16"], ["--amp"], []] {
+        for other in [["--head-precision", "fp16"], ["--amp", "float16"], ["--amp", "none"], []] {
             let switched = try runVkprobe(args + ["--output", killed.path, "--resume"] + other)
             #expect(switched.status != 0 && switched.stderr.contains("bf16"), "\(other): \(switched.stderr)")
         }
-        let both = try runVkprobe(args + ["--output", dir.appendingPathComponent("x").path, "--amp", "--head-precision", "bf16"])
-        #expect(both.status != 0 && both.stderr.contains("--amp is --head-precision fp16"), "\(both.stderr)")
+        let both = try runVkprobe(args + ["--output", dir.appendingPathComponent("x").path, "--amp", "float16", "--head-precision", "bf16"])
+        #expect(both.status != 0 && both.stderr.contains("--amp float16 and --head-precision bf16 disagree"), "\(both.stderr)")
+        let spelled = try runVkprobe(args + ["--output", dir.appendingPathComponent("x").path, "--amp", "fp8"])
+        #expect(spelled.status != 0 && spelled.stderr.contains("float16, bfloat16 or none"), "\(spelled.stderr)")
         let bad = try runVkprobe(args + ["--output", dir.appendingPathComponent("x").path, "--head-precision", "fp8"])
         #expect(bad.status != 0 && bad.stderr.contains("fp32, fp16, bf16"), "\(bad.stderr)")
     }
