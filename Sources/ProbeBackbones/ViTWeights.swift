@@ -9,6 +9,8 @@ public struct ViTWeights {
     public let path: String
     /// Host values by timm name.
     public let tensors: [String: [Float]]
+    /// Set when the checkpoint's position table has another grid than the registry entry's.
+    public private(set) var storedGridNote: String?
     /// The pooled head the checkpoint holds for its family (CLIP: `head.*`; SigLIP: `attn_pool.*`).
     public private(set) var pooledHead: PooledHead?
     /// Its output width (CLIP's projection: 512 for ViT-B/16; MAP: D).
@@ -70,6 +72,20 @@ public struct ViTWeights {
         if let a = file.metadata[Self.antialiasKey] {
             guard let v = Bool(a) else { throw BackboneError("\(file.path): metadata \(Self.antialiasKey) = '\(a)', expected true or false") }
             config.posEmbedResize = v ? .antialias : .bicubic
+        }
+        // A position table saved for another square grid than the registry entry's (timm saves the
+        // grid the model was created with: a DINOv2 made at img_size=224 holds 16×16, not 37×37):
+        // accepted as that grid, and resized from it to the input's as timm's checkpoint filter
+        // resizes it when it loads (one resize here, from the stored grid straight to the input's).
+        if let e = file.entries["pos_embed"], e.shape.count == 3, e.shape[0] == 1, e.shape[2] == config.embedDim, e.shape[1] != config.posEmbedLength {
+            let prefix = config.noEmbedClass ? 0 : config.prefixTokens
+            let cells = e.shape[1] - prefix
+            let g = Int(Double(max(cells, 0)).squareRoot().rounded())
+            if cells > 0, g * g == cells {
+                let registryGrid = config.posEmbedGrid
+                config.imgSize = g * config.patchSize
+                storedGridNote = "\(file.path): position table for a \(g)×\(g) grid (\(config.imgSize) px), not \(model)'s \(registryGrid)×\(registryGrid) (registry entry): used as saved, resized to the input grid as timm does"
+            }
         }
         self.config = config
         path = file.path

@@ -56,6 +56,7 @@ struct BackboneOptions: ParsableArguments {
         if posEmbedResize != nil { vitWeights = vitWeights.with(posEmbedResize: try config().posEmbedResize) }   // the flag over the file's metadata
         guard cls == "head" || cls == "token" else { throw BackboneError("--cls \(cls): head or token") }
         if cls == "token" { vitWeights = vitWeights.withoutPooledHead() }
+        if let note = vitWeights.storedGridNote { print("note: \(note)") }
         return try VisionTransformer(weights: vitWeights, ctx: ctx, precision: chosen)
     }
 }

@@ -80,4 +80,23 @@ import Testing
         #expect(ProbingProtocol.upstream(for: mae).tap == "-1" && ProbingProtocol.upstream(for: mae).transforms == .mae)
         #expect { try ViTRegistry.config("resnet50") } throws: { "\($0)".contains("unknown model") }
     }
+
+    /// A DINOv2 with registers saved by timm at img_size=224 holds a 16×16 position table where
+    /// the registry's 518-px entry expects 37×37: accepted as its own grid (the forward resizes
+    /// from it, as timm's checkpoint filter does when it loads); a table of no square grid is
+    /// still refused as mis-shaped.
+    @Test func aPositionTableOfAnotherGridIsAccepted() throws {
+        let dir = try temporaryDirectory("grid")
+        var registry = try ViTConfig.fromTimmArguments(#"{"patch_size": 14, "embed_dim": 24, "depth": 1, "num_heads": 2, "img_size": 518, "reg_tokens": 4, "no_embed_class": true, "init_values": 1e-5}"#)
+        var saved = registry
+        saved.imgSize = 224
+        let path = dir.appendingPathComponent("at224.safetensors").path
+        try ViTWeights.random(saved, seed: 3).write(to: path)
+        let w = try ViTWeights(config: registry, file: try SafeTensorsFile(path: path), model: "vit_small_patch14_reg4_dinov2")
+        #expect(w.config.posEmbedGrid == 16 && w.config.posEmbedLength == 256)
+        #expect(w.storedGridNote?.contains("16×16 grid (224 px), not vit_small_patch14_reg4_dinov2's 37×37") == true, "\(w.storedGridNote ?? "")")
+        #expect(w.positionEmbedding(gridH: 16, gridW: 16) == w["pos_embed"])
+        registry.regTokens = 0; registry.noEmbedClass = false   // 256 rows are then 1 + 255: no square grid
+        #expect { try ViTWeights(config: registry, file: try SafeTensorsFile(path: path), model: "m") } throws: { "\($0)".contains("mis-shaped") || "\($0)".contains("unexpected") }
+    }
 }
