@@ -8,7 +8,7 @@ struct VKProbe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vkprobe",
         abstract: "Probing heads on frozen vision transformers, computed with Vulkan.",
-        subcommands: [Devices.self, HeadsCommand.self, ExtractCommand.self, TrainCommand.self, KNNCommand.self, MapsCommand.self, ReportCommand.self, SynthCommand.self, CheckTransformsCommand.self, Demo.self, Smoke.self])
+        subcommands: [Devices.self, HeadsCommand.self, ExtractCommand.self, TrainCommand.self, LinprobeCommand.self, KNNCommand.self, MapsCommand.self, ReportCommand.self, SynthCommand.self, CheckTransformsCommand.self, Demo.self, Smoke.self])
 }
 
 /// Options shared by every command that opens a device.

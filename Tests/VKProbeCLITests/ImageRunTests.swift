@@ -214,4 +214,22 @@ import Testing
         let auto = try f.train(args + ["--auto-resume", "--epochs", "1"], output: "auto-fresh")
         #expect(auto.status == 0 && !auto.stdout.contains("resuming"), "\(auto.stdout)\(auto.stderr)")
     }
+
+    /// upstream's command, pasted: `vkprobe linprobe` trains as `vkprobe train` would.
+    @Test func linprobeRunsUpstreamsCommand() throws {
+        let f = try Fixture()
+        let out = f.root.appendingPathComponent("linprobe").path
+        let run = try runVkprobe(["linprobe", "--model", f.model, "--finetune", f.weights, "--data_path", f.data.path, "--dataset_name", "imagefolder",
+                                  "--cls_features", "ep", "--ep_queries", "4", "--epochs", "1", "--batch_size", "8", "--warmup_epochs", "0",
+                                  "--input_size", "32", "--num_workers", "2", "--output_dir", out, "--device", "cuda"])
+        #expect(run.status == 1 && run.stderr.contains("more than --max-unreadable 1%"), "the fixture's 3 bad files of 29 stop it: \(run.stderr)")
+        for name in Self.unreadable { try FileManager.default.removeItem(at: f.data.appendingPathComponent("train/a/\(name)")) }
+        let clean = try runVkprobe(["linprobe", "--model", f.model, "--finetune", f.weights, "--data_path", f.data.path, "--dataset_name", "imagefolder",
+                                    "--cls_features", "ep", "--ep_queries", "4", "--epochs", "1", "--batch_size", "8", "--warmup_epochs", "0",
+                                    "--input_size", "32", "--num_workers", "2", "--output_dir", out, "--device", "cuda"])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        #expect(clean.stdout.contains("note: --device cuda dropped"), "\(clean.stdout)")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as? [String: Any]
+        #expect((summary?["heads"] as? [String: Any])?.keys.sorted() == ["ep"])
+    }
 }

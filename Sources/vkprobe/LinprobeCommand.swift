@@ -1,0 +1,177 @@
+import ArgumentParser
+import Foundation
+import ProbeTraining
+
+/// upstream's `main_linprobe.py` command line, as its README writes it, mapped onto `vkprobe train`
+/// (`--knn_eval` is answered with the two commands that do it): a user pastes their command. Flags that
+/// cannot be honoured are refused by name with the reason; flags about PyTorch's machinery
+/// (workers' pinning, distributed setup) are noted and dropped.
+struct LinprobeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "linprobe",
+        abstract: "upstream's main_linprobe.py flags (--cls_features ep --batch_size 512 --blr 0.1 --data_path … --finetune CKPT …), run as vkprobe train.",
+        discussion: """
+        --model takes upstream's names (vit_base_patch16, dinov2_vitb14, dinov2_vitb14_reg, ViT-B-16 with
+        --openclip) or a timm/registry name; --finetune the checkpoint (timm-named safetensors; convert a
+        .pth with tools/convert_checkpoint.py). Under mpirun, --batch_size is per process, as upstream's
+        per-GPU batch. --dry-run prints the vkprobe train command and stops.
+        """)
+
+    @Flag(help: "Print the equivalent vkprobe command and stop.") var dryRun = false
+    @Argument(parsing: .captureForPassthrough, help: "main_linprobe.py's flags.") var arguments: [String] = []
+
+    /// upstream's model names (models_vit, torch.hub, open_clip) → registry names.
+    static let models: [String: String] = [
+        "vit_small_patch16": "vit_small_patch16_224", "vit_base_patch16": "vit_base_patch16_224",
+        "vit_large_patch16": "vit_large_patch16_224", "vit_huge_patch14": "vit_huge_patch14_224",
+        "dinov2_vits14": "vit_small_patch14_dinov2", "dinov2_vitb14": "vit_base_patch14_dinov2", "dinov2_vitl14": "vit_large_patch14_dinov2",
+        "dinov2_vits14_reg": "vit_small_patch14_reg4_dinov2", "dinov2_vitb14_reg": "vit_base_patch14_reg4_dinov2",
+        "dinov2_vitl14_reg": "vit_large_patch14_reg4_dinov2",
+        "ViT-B-16": "vit_base_patch16_clip_224", "ViT-B-32": "vit_base_patch32_clip_224", "ViT-L-14": "vit_large_patch14_clip_224",
+        "ViT-B-16-SigLIP": "vit_base_patch16_siglip_224", "ViT-B-16-SigLIP-256": "vit_base_patch16_siglip_256",
+        "ViT-L-16-SigLIP-256": "vit_large_patch16_siglip_256", "ViT-SO400M-14-SigLIP": "vit_so400m_patch14_siglip_224",
+    ]
+    static let datasets: [String: String] = [
+        "imagenet1k": "imagenet1k", "imagenet": "imagenet1k", "imagefolder": "imagefolder", "cifar10": "CIFAR10", "cifar100": "CIFAR100",
+        "places365": "Places365", "food101": "Food101", "dtd": "DTD", "fgvc_aircraft": "FGVCAircraft", "fgvcaircraft": "FGVCAircraft",
+        "cub200": "CUB200", "oxford_pets": "OxfordIIITPet", "oxfordiiitpet": "OxfordIIITPet", "sun397": "SUN397",
+    ]
+
+    struct Translation { var args: [String] = []; var notes: [String] = [] }
+
+    static func translate(_ argv: [String]) throws -> Translation {
+        var t = Translation()
+        var i = 0
+        var model: String?, openclip = false, pretrain: String?, weights: String?, output = "./output_dir", knn = false, temperatures: String?
+        var values: [String: String] = [:]
+        func value(_ flag: String) throws -> String {
+            guard i + 1 < argv.count else { throw ValidationError("\(flag) needs a value") }
+            i += 1
+            return argv[i]
+        }
+        let direct: [String: String] = [
+            "--batch_size": "--batch-size", "--epochs": "--epochs", "--accum_iter": "--accum-iter", "--input_size": "--image-size",
+            "--weight_decay": "--weight-decay", "--optimizer": "--optimizer", "--lr": "--lr", "--blr": "--blr", "--min_lr": "--min-lr",
+            "--warmup_epochs": "--warmup-epochs", "--ep_queries": "--ep-queries", "--num_heads": "--num-heads", "--data_path": "--data",
+            "--nb_classes": "--classes", "--seed": "--seed", "--num_workers": "--workers", "--amp": "--amp",
+            "--early_stop_patience": "--early-stop-patience", "--early_stop_min_delta": "--early-stop-min-delta",
+            "--early_stop_min_epochs": "--early-stop-min-epochs",
+        ]
+        let flags: [String: String] = ["--early_stop": "--early-stop", "--auto_resume": "--auto-resume", "--eval": "--eval-only"]
+        let ignored: [String: String] = [
+            "--pin_mem": "pinned host memory is PyTorch's", "--no_pin_mem": "pinned host memory is PyTorch's",
+            "--dist_eval": "evaluation is always sharded under mpirun", "--dist_on_itp": "processes come from mpirun",
+            "--dataloader_affinity_hack": "decoding threads are --workers", "-dlah": "decoding threads are --workers",
+        ]
+        let ignoredValues: [String: String] = [
+            "--device": "the device is chosen by Vulkan (use vkprobe's --device)", "--world_size": "processes come from mpirun",
+            "--local_rank": "processes come from mpirun", "--dist_url": "processes come from mpirun",
+            "--suffix": "runs are named by --output_dir", "--start_epoch": "--resume continues after the last completed epoch",
+        ]
+        let refusedFlags: [String: String] = [
+            "--finetuning": "fine-tuning the backbone is not implemented yet (the backbone's backward)",
+            "--simmim": "SimMIM's checkpoints run as timm ViTs: convert with tools/convert_checkpoint.py and pass --model vit_base_patch16",
+            "--radio": "RADIO (NaFlexViT) is not supported", "--use_rasa_head": "Franca's RASA head is not supported",
+            "--no_cls_token": "pass a registry name without [CLS] (e.g. vit_huge_patch14_gap_224) when it is supported",
+        ]
+        let refusedValues: [String: String] = [
+            "--dinov3_weights": "DINOv3 is not supported yet", "--franca_weights": "Franca is not supported yet",
+            "--franca_img_size": "Franca is not supported yet", "--dit_image_size": "DiT/SiT are not supported",
+            "--dit_ckpt": "DiT/SiT are not supported", "--vae": "DiT/SiT are not supported",
+        ]
+        while i < argv.count {
+            let raw = argv[i]
+            // --flag=value as argparse accepts it.
+            var flag = raw, inline: String?
+            if raw.hasPrefix("--"), let eq = raw.firstIndex(of: "=") { flag = String(raw[..<eq]); inline = String(raw[raw.index(after: eq)...]) }
+            func v() throws -> String { if let inline { return inline }; return try value(flag) }
+            if let ours = direct[flag] {
+                let x = try v()
+                values[flag] = x
+                t.args += [ours, x]
+            } else if let ours = flags[flag] {
+                t.args.append(ours)
+            } else if let why = ignored[flag] {
+                t.notes.append("\(flag) dropped: \(why)")
+            } else if let why = ignoredValues[flag] {
+                t.notes.append("\(flag) \(try v()) dropped: \(why)")
+            } else if let why = refusedFlags[flag] {
+                throw ValidationError("\(flag): \(why)")
+            } else if let why = refusedValues[flag] {
+                throw ValidationError("\(flag): \(why)")
+            } else {
+                switch flag {
+                case "--model": model = try v()
+                case "--openclip": openclip = true
+                case "--timm": break   // the registry names are timm's already
+                case "--openclip_pretrain": pretrain = try v()
+                case "--finetune": weights = try v()
+                case "--output_dir": output = try v()
+                case "--dataset_name":
+                    let d = try v()
+                    guard let ours = datasets[d.lowercased()] else { throw ValidationError("--dataset_name \(d): not one VulkanProbe reads (\(ImageDatasetsNames.all))") }
+                    t.args += ["--dataset", ours]
+                case "--cls_features":
+                    let c = try v()
+                    let heads = ["cls": "lp", "pos": "lp_gap", "gap": "lp_gap"][c] ?? c
+                    t.args += ["--heads", heads]
+                case "--return_block": t.args += ["--block", try v()]
+                case "--train_aug":
+                    let a = try v()
+                    guard a == "default" else { throw ValidationError("--train_aug \(a): only upstream's default augmentation is implemented (aimv2's AutoAugment is not)") }
+                case "--checkpoint_key":
+                    let k = try v()
+                    guard k == "model" else { throw ValidationError("--checkpoint_key \(k): convert the checkpoint with tools/convert_checkpoint.py, which reads the key") }
+                case "--d_out":
+                    let d = try v()
+                    guard d == "1" else { throw ValidationError("--d_out \(d): EP's classifier-width option is not implemented yet (only 1, upstream's default)") }
+                case "--abmilp_act", "--abmilp_sa", "--abmilp_depth", "--abmilp_cond", "--abmilp_content":
+                    let x = try v()
+                    let defaults = ["--abmilp_act": "tanh", "--abmilp_sa": "both", "--abmilp_depth": "2", "--abmilp_cond": "pe", "--abmilp_content": "all"]
+                    guard defaults[flag] == x else { throw ValidationError("\(flag) \(x): AB-MILP's variants are not implemented yet (upstream's defaults only)") }
+                case "--resume":
+                    let r = try v()
+                    if !r.isEmpty { t.args.append("--resume"); t.notes.append("--resume \(r): continuing the run under --output_dir (its training state), not that file") }
+                case "--knn_eval": knn = true
+                case "--T_sweep": temperatures = try v()
+                case "--T": let x = try v(); temperatures = temperatures ?? x
+                default:
+                    throw ValidationError("\(flag): not an option of upstream's main_linprobe.py that VulkanProbe knows; see vkprobe train --help")
+                }
+            }
+            i += 1
+        }
+        guard let model else { throw ValidationError("--model is needed (upstream's default vit_large_patch16 needs --finetune CHECKPOINT)") }
+        var name = models[model] ?? model
+        if openclip, let pretrain, !name.contains(".") { name += "." + pretrain }
+        if openclip && pretrain == nil && !name.contains(".") { name += ".openai" }   // upstream's --openclip_pretrain default
+        guard let weights else {
+            throw ValidationError("--finetune CHECKPOINT is needed: the backbone's weights as timm-named safetensors (models download from the hub only when the user does it; convert a .pth with tools/convert_checkpoint.py)")
+        }
+        guard !weights.hasSuffix(".pth") && !weights.hasSuffix(".pt") else {
+            throw ValidationError("--finetune \(weights): a PyTorch pickle; convert it first: python3 tools/convert_checkpoint.py \(weights) model.safetensors")
+        }
+        t.args = ["--model", name, "--weights", weights] + t.args + ["--output", output]
+        if knn {
+            // k-NN needs no training: tokens of both splits once, then vkprobe knn (raw and final_norm).
+            throw ValidationError("--knn_eval: run it as two commands — vkprobe extract --model \(name) --weights \(weights) --data DIR --split train (and val) --output tokens/<split>, then vkprobe knn --train-tokens … --val-tokens … --weights \(weights)\(temperatures.map { " --T \($0)" } ?? "") (both raw and final_norm are reported)")
+        }
+        if values["--blr"] == nil && values["--lr"] == nil { t.notes.append("--blr 0.1 (upstream's default)") }
+        return t
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let t = try Self.translate(arguments)
+            for n in t.notes { print("note: \(n)") }
+            print("as: vkprobe train " + t.args.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " "))
+            if dryRun { return }
+            var train = try TrainCommand.parse(t.args)
+            try train.run()
+        }
+    }
+}
+
+enum ImageDatasetsNames {
+    static var all: String { LinprobeCommand.datasets.keys.sorted().joined(separator: ", ") }
+}

@@ -1,0 +1,26 @@
+import Foundation
+import ProbeTestSupport
+import Testing
+
+/// `vkprobe linprobe` takes upstream's main_linprobe.py command as its README writes it.
+@Suite struct LinprobeTests {
+    @Test func upstreamsCommandMapsOntoTrain() throws {
+        let run = try runVkprobe(["linprobe", "--dry-run", "--epochs", "90", "--optimizer", "lars", "--blr", "0.1", "--batch_size", "512",
+                                  "--accum_iter", "1", "--dataset_name", "imagenet1k", "--nb_classes", "1000", "--data_path", "/data/in1k",
+                                  "--d_out", "1", "--amp", "bfloat16", "--model", "dinov2_vitb14_reg", "--finetune", "w.safetensors",
+                                  "--cls_features", "ep_all", "--ep_queries", "32", "--output_dir=runs/x", "--pin_mem", "--early_stop",
+                                  "--auto_resume", "--return_block", "11"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("as: vkprobe train --model vit_base_patch14_reg4_dinov2 --weights w.safetensors --epochs 90 --optimizer lars --blr 0.1 --batch-size 512 --accum-iter 1 --dataset imagenet1k --classes 1000 --data /data/in1k --amp bfloat16 --heads ep_all --ep-queries 32 --early-stop --auto-resume --block 11 --output runs/x"), "\(run.stdout)")
+        #expect(run.stdout.contains("note: --pin_mem dropped"))
+        let clip = try runVkprobe(["linprobe", "--dry-run", "--model", "ViT-B-16", "--openclip", "--finetune", "c.safetensors", "--cls_features", "cls"])
+        #expect(clip.stdout.contains("--model vit_base_patch16_clip_224.openai") && clip.stdout.contains("--heads lp"), "\(clip.stdout)")
+        // Refused by name, with the reason.
+        for (args, reason) in [(["--finetuning"], "fine-tuning the backbone is not implemented"), (["--d_out", "4"], "--d_out 4"),
+                               (["--abmilp_sa", "map"], "AB-MILP's variants"), (["--finetune", "m.pth"], "tools/convert_checkpoint.py"),
+                               (["--frobnicate"], "--frobnicate: not an option"), (["--knn_eval"], "vkprobe knn")] {
+            let r = try runVkprobe(["linprobe", "--dry-run", "--model", "vit_base_patch16"] + (args.contains("--finetune") ? args : ["--finetune", "w.safetensors"] + args))
+            #expect(r.status != 0 && r.stderr.contains(reason), "\(args): \(r.stderr)")
+        }
+    }
+}
