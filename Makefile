@@ -59,6 +59,8 @@ test-deps:
 
 test: deps shader-tools test-deps
 	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_REQUIRE_BROWSER=1 VKPROBE_REQUIRE_MPI=1 VKPROBE_CACHE_DIR= $(SWIFT) test
+	@echo "Every golden again through the GPU kernel selection (VKPROBE_KERNELS=gpu: tiled GEMMs, fused attention, 128-lane row kernels):"
+	VKPROBE_KERNELS=gpu VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test --skip-build --filter 'GoldenTests|ProtocolTests|FamilyTransformTests|KernelSelectionTests'
 	@sh tools/validate_coopmat.sh $(SHADER_VENV)
 
 # Static binaries, their shaders, .debs and upstream's heads in .device/ for a GPU machine without

@@ -292,7 +292,21 @@ public struct KernelVariants: Sendable {
     /// `VKPROBE_ROWS_PER_WORKGROUP` overrides.
     public var rowsPerWorkgroup: Int = 1
 
-    public init(for caps: DeviceCapabilities) {
+    /// Which device class the kernels are chosen for: a CPU device's (lavapipe) or a GPU's.
+    public enum Selection: String, Sendable { case cpu, gpu }
+    /// The selection these variants were made for (every decision below follows it).
+    public let selection: Selection
+    public var cpuShaped: Bool { selection == .cpu }
+
+    /// The selection for a device: its class, unless `VKPROBE_KERNELS=gpu|cpu` (or `selection`)
+    /// says otherwise — `gpu` on lavapipe runs exactly the kernels a discrete GPU gets (tiled
+    /// GEMMs, fused attention, 128-lane shared-memory row reductions, one element per
+    /// invocation, no texel twins), so that every golden can run through them where no GPU is.
+    public init(for caps: DeviceCapabilities, selection chosen: Selection? = nil) {
+        let requested = chosen ?? ProcessInfo.processInfo.environment["VKPROBE_KERNELS"].flatMap(Selection.init(rawValue:))
+        selection = requested ?? (caps.isCPU ? .cpu : .gpu)
+        var caps = caps
+        caps.deviceType = selection == .cpu ? "cpu" : (caps.isCPU ? "discrete-gpu" : caps.deviceType)
         gemm = caps.isCPU ? .cpu : .tiled
         elementwiseLocal = caps.isCPU ? 64 : 256
         elementsPerInvocation = caps.isCPU ? 16 : 1

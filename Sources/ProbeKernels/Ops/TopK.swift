@@ -22,7 +22,7 @@ extension KernelContext {
         }
         guard indexBase >= 0, indexBase + C <= Int(Int32.max) else { throw OpError.shape(op, "indexBase \(indexBase) + \(C) columns exceed Int32") }
         if R == 0 { return }
-        let local: UInt32 = device.capabilities.isCPU ? 8 : 128
+        let local: UInt32 = variants.cpuShaped ? 8 : 128
         let kern = try kernel(TopkKernel.self, .base, .init(localSizeX: local, HAS_INDEX: indices != nil))
         var operands = [values, outValues, outIndices]
         if let indices { operands.append(indices) }
