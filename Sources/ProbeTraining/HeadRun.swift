@@ -75,7 +75,7 @@ public final class HeadRun {
 
     init(head: HeadName, setting: String, config: TrainingConfig, fingerprint: RunFingerprint, layout: ProbeHeadLayout, gpu: GPUBackend, seed: UInt64) throws {
         self.head = head; self.setting = setting; self.config = config; self.fingerprint = fingerprint
-        name = setting.isEmpty ? head.name : head.name + "/" + setting
+        name = (setting.isEmpty ? head.name : head.name + "/" + setting) + (config.tap.map { "/" + $0 } ?? "")
         schedule = LearningRateSchedule(peak: config.peakLR, minLR: config.minLR, warmupEpochs: config.warmupEpochs, epochs: Double(config.epochs))
         self.layout = layout; self.gpu = gpu; self.optimizer = config.optimizer
         state = try ProbeHeadState(layout: layout, backend: gpu, seed: seed)

@@ -23,6 +23,8 @@ public struct HeadSummary: Codable, Sendable {
     /// timestamps around the head's forward, backward and optimiser step; the batch is shared).
     public var macs_per_image: Int?
     public var train_images_per_s: Double?
+    /// Layer-wise probing: the tap this probe read.
+    public var tap: String?
 }
 
 /// `summary.json`.
@@ -438,14 +440,16 @@ public final class Trainer {
                                             epochs_run: h.history.count, status: h.stopReason ?? "done", head: h.head.name, setting: h.setting,
                                             peak_lr: h.config.peakLR, weight_decay: h.config.optimizer.weightDecay,
                                             ep_queries: h.head.pooling == "ep" ? h.config.queries : nil,
-                                            macs_per_image: h.layout.forwardMACs, train_images_per_s: rate)
+                                            macs_per_image: h.layout.forwardMACs, train_images_per_s: rate, tap: config.tap)
         }
+        // Layer-wise probing: each tap's trainer writes its probes; the others' stay.
+        if config.tap != nil { for (k, v) in previous where summaries[k] == nil && v.tap != nil { summaries[k] = v } }
         var best: [String: String]?
-        if heads.contains(where: { !$0.setting.isEmpty }) {
+        if heads.contains(where: { !$0.setting.isEmpty }) || config.tap != nil {
             best = [:]
-            for name in Set(heads.map(\.head.name)) {
-                let probes = heads.filter { $0.head.name == name }
-                if let top = probes.max(by: { ($0.best?.acc1 ?? -1, $1.name) < ($1.best?.acc1 ?? -1, $0.name) }) { best![name] = top.name }
+            for name in Set(summaries.values.compactMap(\.head)) {
+                let probes = summaries.filter { $0.value.head == name }
+                if let top = probes.max(by: { ($0.value.best_acc1, $1.key) < ($1.value.best_acc1, $0.key) }) { best![name] = top.key }
             }
         }
         guard writes else { return summaries }

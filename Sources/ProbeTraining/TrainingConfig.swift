@@ -51,6 +51,9 @@ public struct TrainingConfig: Codable, Sendable {
     public var precision = HeadPrecision.fp32
     /// Lists of settings to train side by side (each head × combination a probe).
     public var sweep = SweepGrid()
+    /// Layer-wise probing: the tap these heads read (`block8`, `norm`); each probe's directory and
+    /// name end with it (`ep/block8`, `ep/blr0.05/block8`). nil: one tap, names without it.
+    public var tap: String?
     public init(heads: [String]) { self.heads = heads }
 
     public var effectiveBatch: Int { batchSize * accumIter }

@@ -24,6 +24,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var backbone: BackboneOptions
     @OptionGroup var data: ImageDataOptions
     @Option(parsing: .unconditional, help: "With images: the block whose output the heads probe (-1 the last, before the final norm; `norm` after it). Default: what upstream probes for the family (-1 for MAE-style ViTs, norm for DINOv2, CLIP, SigLIP).") var block: String?
+    @Option(parsing: .unconditional, help: "With images and --cache-tokens: layer-wise probing as the paper runs it — every head on every listed tap (e.g. 4,8,11,norm), all taps from one backbone pass per image; each head's runs go to DIR/<head>[/<setting>]/<tap>.") var blocks: String?
     @Option(help: "The heads' arithmetic: fp32 (the default here), or mixed precision with GEMM operands in fp16 (dynamic loss scaling) or bf16 (fp32 accumulation, results and master weights either way). Mixed precision needs 16-bit storage. (--precision sets the backbone's storage.)") var headPrecision = "fp32"
     @Option(help: "Upstream's spelling: float16, bfloat16 or none (= --head-precision fp16, bf16, fp32). Upstream defaults to float16 (its published runs used bfloat16); here the default is none (fp32), because on CPU devices (lavapipe) 16-bit operands only add conversions, and a GPU run asks for it.") var amp: String?
     @Flag(help: "With images: run the backbone once per image (or --views K augmented views) and train on the cached tokens (OUTPUT/tokens/).") var cacheTokens = false
@@ -119,21 +120,28 @@ struct TrainCommand: ParsableCommand {
                 throw TrainingError("--head-precision \(config.precision.rawValue)\(amp.map { " (--amp \($0))" } ?? "") needs 16-bit storage buffers, which \(device.name) does not offer; train in fp32 (--head-precision fp32, the default)")
             }
             let ctx = try KernelContext(device: device)
-            let trainer: Trainer
+            var trainers: [Trainer] = []
             let out = URL(fileURLWithPath: output)
             var backboneFeatures: [BackboneFeatures] = []
             var unreadable: [String: UnreadableReport] = [:]
             var tallies: [String: UnreadableTally] = [:]
             switch (trainTokens, valTokens, backbone.given) {
             case let (t?, v?, false):
-                trainer = try Trainer(config: config, ctx: ctx, train: try TokenDataset(path: t), val: try TokenDataset(path: v), output: out)
+                trainers = [try Trainer(config: config, ctx: ctx, train: try TokenDataset(path: t), val: try TokenDataset(path: v), output: out)]
             case (nil, nil, true):
                 let vitConfig = try backbone.config()
                 let vit = try backbone.load(ctx)
                 var proto = try data.probingProtocol(vitConfig)
                 if let block { proto.tap = block }
+                if let blocks {
+                    guard block == nil else { throw TrainingError("--block and --blocks: give one") }
+                    guard cacheTokens else { throw TrainingError("--blocks \(blocks): layer-wise probing reads every tap from a token cache made in one backbone pass per image; add --cache-tokens") }
+                    proto.tap = blocks
+                }
                 proto.setCLS(pooledHead: vit.pooledHead?.rawValue, classToken: vitConfig.classToken)
-                let tap = try TokenTap.parse(proto.tap, depth: vitConfig.depth)
+                let taps = try proto.tap.split(separator: ",").map { try TokenTap.parse(String($0).trimmingCharacters(in: .whitespaces), depth: vitConfig.depth) }
+                guard Set(taps).count == taps.count else { throw TrainingError("--blocks \(proto.tap): a tap is listed twice") }
+                let tap = taps[0]
                 let size = proto.inputSize
                 let norm = Normalization(vitConfig)
                 guard views >= 1, views == 1 || (cacheTokens && !noAugment) else {
@@ -151,11 +159,11 @@ struct TrainCommand: ParsableCommand {
                     try record.write(to: out)
                 }
                 print(proto.line)
-                print("\(backbone.model!) (\(vit.precision.rawValue)) at \(tap) on \(device.name): train \(trainImages.description); val \(valImages.description)")
+                print("\(backbone.model!) (\(vit.precision.rawValue)) at \(taps.map(\.description).joined(separator: ", ")) on \(device.name): train \(trainImages.description); val \(valImages.description)")
                 if cacheTokens {
-                    var sets: [TokenDataset] = []
+                    var sets: [[TokenTap: TokenDataset]] = []
                     for (name, images, v) in [("train", trainImages, cacheTokens ? views : 1), ("val", valImages, 1)] as [(String, DatasetImages, Int)] {
-                        let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: backbone.weights!, images: images, taps: [tap],
+                        let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: backbone.weights!, images: images, taps: taps,
                                                       output: out.appendingPathComponent("tokens").appendingPathComponent(name),
                                                       batchSize: extractBatchSize, outputF16: vit.precision == .fp16, views: v, protocol: proto)
                         // Across processes each extracts its shards (k ≡ rank mod N) of the one cache;
@@ -165,13 +173,17 @@ struct TrainCommand: ParsableCommand {
                         job.split = "\(name) split (\(images.dataset.description))"
                         let tag = group.size > 1 ? "[rank \(group.rank)/\(group.size)] " : ""
                         job.log = { print(tag + $0); fflush(stdout) }
-                        let set = try job.run()[tap]!
+                        let dirs = try job.run()
                         unreadable[name] = job.unreadable
                         var written = [1.0]
                         try group.allReduceSum(&written)
-                        sets.append(try TokenDataset(path: set.path))
+                        sets.append(try dirs.mapValues { try TokenDataset(path: $0.path) })
                     }
-                    trainer = try Trainer(config: config, ctx: ctx, train: sets[0], val: sets[1], output: out)
+                    for t in taps {
+                        var c = config
+                        if taps.count > 1 { c.tap = t.description }
+                        trainers.append(try Trainer(config: c, ctx: ctx, train: sets[0][t]!, val: sets[1][t]!, output: out))
+                    }
                 } else {
                     backboneFeatures = [try BackboneFeatures(images: trainImages, vit: vit, tap: tap), try BackboneFeatures(images: valImages, vit: vit, tap: tap)]
                     for (f, name) in zip(backboneFeatures, ["train", "val"]) {
@@ -180,45 +192,51 @@ struct TrainCommand: ParsableCommand {
                         f.tally = t
                         tallies[name] = t
                     }
-                    trainer = try Trainer(config: config, ctx: ctx, train: backboneFeatures[0], val: backboneFeatures[1], output: out)
+                    trainers = [try Trainer(config: config, ctx: ctx, train: backboneFeatures[0], val: backboneFeatures[1], output: out)]
                 }
             default:
                 throw TrainingError("give either --train-tokens and --val-tokens, or --model, --weights and --data")
             }
-            trainer.group = group
-            let terminal = isatty(STDOUT_FILENO) != 0
-            if !lead {
-                trainer.log = { _ in }   // rank 0 speaks for the group
-            } else if terminal {
-                trainer.progress = { line in FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)".utf8)) }
-                trainer.log = { line in FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)\n".utf8)) }
-            } else {
-                trainer.log = { print($0); fflush(stdout) }
+            var summary: [String: HeadSummary] = [:]
+            var lastTrainer: Trainer?
+            for trainer in trainers {
+                trainer.group = group
+                let terminal = isatty(STDOUT_FILENO) != 0
+                if !lead {
+                    trainer.log = { _ in }   // rank 0 speaks for the group
+                } else if terminal {
+                    trainer.progress = { line in FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)".utf8)) }
+                    trainer.log = { line in FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)\n".utf8)) }
+                } else {
+                    trainer.log = { print($0); fflush(stdout) }
+                }
+                for f in backboneFeatures { f.log = trainer.log }
+                if backbone.given {
+                    let fixed = unreadable
+                    trainer.unreadableReports = { fixed.merging(tallies.mapValues(\.report)) { a, _ in a } }
+                }
+                trainer.profileSteps = profile
+                if let t = trainer.config.tap { trainer.log("layer-wise: the heads on \(t)") }
+                if evalOnly {
+                    try trainer.resume(flag: "--eval-only", evalOnly: true)
+                } else if resume || (autoResume && hadProgress) {
+                    try trainer.resume(flag: resume ? "--resume" : "--auto-resume")
+                }
+                if lead && group.size > 1 {
+                    trainer.log("data-parallel over \(group.size) processes (Open MPI): batch \(config.batchSize) = \(group.size) × \(config.batchSize / group.size)"
+                                + (globalBatchSize == nil ? " (--batch-size per process)" : " (--global-batch-size)")
+                                + ", effective \(config.batchSize * config.accumIter) with --accum-iter \(config.accumIter); rank 0 on \(device.name)")
+                }
+                summary.merge(try trainer.run(evalOnly: evalOnly)) { _, b in b }
+                lastTrainer = trainer
             }
-            for f in backboneFeatures { f.log = trainer.log }
-            if backbone.given {
-                let fixed = unreadable
-                trainer.unreadableReports = { fixed.merging(tallies.mapValues(\.report)) { a, _ in a } }
-            }
-            trainer.profileSteps = profile
-            if evalOnly {
-                try trainer.resume(flag: "--eval-only", evalOnly: true)
-            } else if resume || (autoResume && hadProgress) {
-                try trainer.resume(flag: resume ? "--resume" : "--auto-resume")
-            }
-            if lead && group.size > 1 {
-                trainer.log("data-parallel over \(group.size) processes (Open MPI): batch \(config.batchSize) = \(group.size) × \(config.batchSize / group.size)"
-                            + (globalBatchSize == nil ? " (--batch-size per process)" : " (--global-batch-size)")
-                            + ", effective \(config.batchSize * config.accumIter) with --accum-iter \(config.accumIter); rank 0 on \(device.name)")
-            }
-            let summary = try trainer.run(evalOnly: evalOnly)
             succeeded = true
             guard lead else { return }
             if let run = try? JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("summary.json"))),
                let best = run.best {
                 print("best setting per head (val acc@1): " + best.sorted(by: { $0.key < $1.key }).map { "\($0.key) → \($0.value)" }.joined(separator: ", "))
             }
-            if let reports = trainer.unreadableReports?() {
+            if let reports = lastTrainer?.unreadableReports?() {
                 print("images: " + reports.sorted { $0.key > $1.key }.map { "\($0.key) \($0.value.line)" }.joined(separator: "; ")
                       + (reports.values.contains { $0.unreadable > 0 } ? " (named above; left out)" : ""))
             }

@@ -232,4 +232,36 @@ import Testing
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as? [String: Any]
         #expect((summary?["heads"] as? [String: Any])?.keys.sorted() == ["ep"])
     }
+
+    /// Layer-wise probing in one pass: `--blocks 0,1,norm --cache-tokens` extracts the three taps
+    /// from one backbone pass per image, then trains every head on each (DIR/<head>/<tap>); each
+    /// tap's probe ends as a run on that tap alone does; summary.json holds all six with their tap,
+    /// and the best tap per head.
+    @Test func layerWiseProbingInOnePass() throws {
+        let f = try Fixture()
+        let run = try f.train(["--cache-tokens", "--blocks", "0,1,norm"], output: "layers")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("at block0, block1, norm on"), "\(run.stdout)")
+        for split in ["train", "val"] {
+            let tokens = f.root.appendingPathComponent("layers/tokens/\(split)")
+            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: tokens.path)).isSuperset(of: ["block0", "block1", "norm", "extract.json"]))
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: f.root.appendingPathComponent("layers/summary.json"))) as? [String: Any]
+        let heads = try #require(summary?["heads"] as? [String: [String: Any]])
+        #expect(Set(heads.keys) == ["ep/block0", "ep/block1", "ep/norm", "lp/block0", "lp/block1", "lp/norm"], "\(heads.keys)")
+        #expect(heads["ep/block1"]?["tap"] as? String == "block1")
+        let best = try #require(summary?["best"] as? [String: String])
+        #expect(Set(best.keys) == ["ep", "lp"] && best["ep"]!.hasPrefix("ep/"))
+        // The block1 probes end as a run on block1 alone.
+        let alone = try f.train(["--cache-tokens", "--block", "1"], output: "block1")
+        #expect(alone.status == 0, "\(alone.stderr)")
+        for head in ["ep", "lp"] {
+            let a = try String(contentsOf: f.root.appendingPathComponent("layers/\(head)/block1/metrics.jsonl"), encoding: .utf8)
+            let b = try String(contentsOf: f.root.appendingPathComponent("block1/\(head)/metrics.jsonl"), encoding: .utf8)
+            func strip(_ t: String) -> [String] { t.split(separator: "\n").map { $0.replacingOccurrences(of: #""seconds":[0-9.e-]+,?"#, with: "", options: .regularExpression) } }
+            #expect(strip(a) == strip(b), "\(head) on block1: layer-wise vs alone")
+        }
+        let online = try f.train(["--blocks", "0,1"], output: "online-layers")
+        #expect(online.status != 0 && online.stderr.contains("add --cache-tokens"), "\(online.stderr)")
+    }
 }
