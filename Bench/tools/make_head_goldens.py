@@ -37,6 +37,12 @@ def main():
     ap.add_argument("--tag", default="h")
     ap.add_argument("--only", default="")
     ap.add_argument("--train", action="store_true", help="also write train_ep / train_lp goldens")
+    ap.add_argument("--d-out", type=int, default=1, help="EP's --d_out")
+    ap.add_argument("--abmilp-act", default="tanh")
+    ap.add_argument("--abmilp-sa", default="both")
+    ap.add_argument("--abmilp-depth", type=int, default=2)
+    ap.add_argument("--abmilp-cond", default="none")
+    ap.add_argument("--abmilp-content", default="all")
     args = ap.parse_args()
 
     import torch
@@ -53,9 +59,12 @@ def main():
     names = [n for n in POOLINGS if not args.only or n in args.only.split(",")]
     for name in names:
         torch.manual_seed(args.seed)
-        hp = types.SimpleNamespace(num_heads=args.heads, ep_queries=args.queries, d_out=1, nb_classes=10, model="vit_x",
-                                   abmilp_sa="both", abmilp_act="tanh", abmilp_depth=2, abmilp_cond="none", abmilp_content="all")
-        model = types.SimpleNamespace(patch_embed=types.SimpleNamespace(num_patches=N))
+        hp = types.SimpleNamespace(num_heads=args.heads, ep_queries=args.queries, d_out=args.d_out, nb_classes=10, model="vit_x",
+                                   abmilp_sa=args.abmilp_sa, abmilp_act=args.abmilp_act, abmilp_depth=args.abmilp_depth,
+                                   abmilp_cond=args.abmilp_cond, abmilp_content=args.abmilp_content)
+        # The backbone's patch count (AB-MILP's position embedding): the tokens less a [CLS] row
+        # when the pooling reads all tokens (its `_all` use).
+        model = types.SimpleNamespace(patch_embed=types.SimpleNamespace(num_patches=N - 1 if args.abmilp_cond == "pe" else N))
         if name == "clip":
             from poolings.clip.attention_pool2d import AttentionPool2d
             pool = AttentionPool2d(in_features=D, feat_size=int(round(math.sqrt(N))))
@@ -69,7 +78,9 @@ def main():
         y = pool(x)
         if isinstance(y, tuple):
             y = y[0]
-        y = y.reshape(B, D)
+        W = y.shape[-1]   # D, or D / d_out for EP
+        dy = dy[:, :W].contiguous()
+        y = y.reshape(B, W)
         (y * dy).sum().backward()
         tensors = {f"0.{k}": v.numpy() for k, v in state0.items() if v.dtype.is_floating_point}
         tensors["input.x"] = x.numpy()
@@ -87,10 +98,12 @@ def main():
             ye = pool(x)
             if isinstance(ye, tuple):
                 ye = ye[0]
-        tensors["expected.y_eval"] = ye.reshape(B, D).numpy()
+        tensors["expected.y_eval"] = ye.reshape(B, W).numpy()
         trainable = sum(p.numel() for p in pool.parameters() if p.requires_grad)
         meta = dict(seed=args.seed, dim=D, head=json.dumps(name), tokens=N, queries=args.queries, heads=args.heads,
-                    batch=B, trainable_params=trainable, torch=json.dumps(torch.__version__))
+                    batch=B, trainable_params=trainable, torch=json.dumps(torch.__version__), d_out=args.d_out,
+                    abmilp_act=json.dumps(args.abmilp_act), abmilp_sa=json.dumps(args.abmilp_sa), abmilp_depth=args.abmilp_depth,
+                    abmilp_cond=json.dumps(args.abmilp_cond), abmilp_content=json.dumps(args.abmilp_content))
         save(os.path.join(args.out, f"{name}_{args.tag}.safetensors"), tensors, meta)
         print("wrote", name)
     if args.train:

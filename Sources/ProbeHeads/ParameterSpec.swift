@@ -11,6 +11,8 @@ public enum Initializer: Sendable, Equatable {
     /// timm's `trunc_normal_tf_(std=σ)`: truncated at ±2σ, then scaled (siglip's latent).
     case truncNormalTF(std: Double)
     case constant(Double)
+    /// Fixed values (AB-MILP's sin-cos position embedding, a buffer upstream keeps in its state dict).
+    case values([Float])
 }
 
 /// One tensor of a head's state dict: name (without the `0.` pooling prefix), shape, initialiser,
@@ -55,7 +57,8 @@ public struct InitRNG {
     }
 
     public mutating func values(for spec: ParameterSpec) -> [Float] {
-        (0..<spec.count).map { _ in
+        if case let .values(v) = spec.initializer { return v }
+        return (0..<spec.count).map { _ in
             switch spec.initializer {
             case let .uniformFanIn(fanIn):
                 let bound = 1 / Double(max(fanIn, 1)).squareRoot()
@@ -70,6 +73,7 @@ public struct InitRNG {
                 while abs(v) > 2 { v = normal() }
                 return Float(v * std)
             case let .constant(c): return Float(c)
+            case .values: return 0
             }
         }
     }

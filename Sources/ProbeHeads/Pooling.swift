@@ -13,8 +13,35 @@ public struct HeadOptions: Sendable {
     public var heads: Int = 16
     /// Classes of the classifier.
     public var classes: Int = 1000
+    /// EP's `--d_out`: the values (and so the classifier's input) are D / d_out wide.
+    public var dOut: Int = 1
+    /// AB-MILP's variants (upstream's `--abmilp_*`).
+    public var abmilp = ABMILPOptions()
     public init(dim: Int, tokens: Int, queries: Int = 32, heads: Int = 16, classes: Int = 1000) {
         self.dim = dim; self.tokens = tokens; self.queries = queries; self.heads = heads; self.classes = classes
+    }
+}
+
+/// upstream's `ABMILPHead` options, as `probe_heads.py` passes them (defaults: upstream's).
+public struct ABMILPOptions: Sendable, Equatable, Codable {
+    /// `--abmilp_act`: the predictor's hidden activation.
+    public enum Activation: String, Sendable, Codable, CaseIterable { case tanh, relu }
+    /// `--abmilp_sa`: no self-attention, self-attention feeding the score predictor only (`map`),
+    /// or feeding both the predictor and the pooled values (`both`).
+    public enum SelfAttention: String, Sendable, Codable, CaseIterable { case none, map, both }
+    public var activation = Activation.tanh
+    public var selfAttention = SelfAttention.both
+    /// `--abmilp_depth`: Linear layers in the score predictor (depth − 1 hidden ones).
+    public var depth = 2
+    /// `--abmilp_cond pe`: a fixed 2-D sin-cos position embedding added to the predictor's input.
+    public var positionCondition = false
+    /// `--abmilp_content patch`: the first token (the [CLS] of `abmilp_all`) is dropped.
+    public var patchOnly = false
+    public init() {}
+    public var isDefault: Bool { self == ABMILPOptions() }
+    /// The probe directory's suffix for a variant ("" for upstream's defaults).
+    public var label: String {
+        isDefault ? "" : "act-\(activation.rawValue)_sa-\(selfAttention.rawValue)_depth\(depth)\(positionCondition ? "_pe" : "")\(patchOnly ? "_patch" : "")"
     }
 }
 

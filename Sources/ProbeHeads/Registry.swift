@@ -64,7 +64,7 @@ public enum Heads {
         case "ep_kproj": return try EfficientProbingKeyProjection(options)
         case "lp_gap": return LinearProbeFeatures(options, meanOfTokens: true)
         case "lp_cls": return LinearProbeFeatures(options, meanOfTokens: false)
-        case "abmilp": return ABMILP(options)
+        case "abmilp": return try ABMILP(options)
         case "simpool": return SimPool(options)
         case "esimpool": return try EfficientSimPool(options)
         case "clip": return try CLIPPool(options)

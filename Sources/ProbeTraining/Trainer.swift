@@ -131,8 +131,10 @@ public final class Trainer {
             // Every setting of a head starts from the same initialisation (as DINOv2's grids do).
             for setting in settings {
                 let c = setting.config
-                let options = HeadOptions(dim: head.selection == .cls ? train.clsDim : train.dim, tokens: head.tokens(patches: train.patches), queries: c.queries,
+                var options = HeadOptions(dim: head.selection == .cls ? train.clsDim : train.dim, tokens: head.tokens(patches: train.patches), queries: c.queries,
                                           heads: c.numHeads, classes: classes)
+                options.dOut = c.epDOut
+                options.abmilp = c.abmilp
                 let layout = try headFactory(head, options, classes)
                 let fingerprint = RunFingerprint(c, classes: classes, trainSamples: train.samples, tokens: train.patches, dim: train.dim)
                 heads.append(try HeadRun(head: head, setting: setting.name, config: c, fingerprint: fingerprint, layout: layout, gpu: gpu,

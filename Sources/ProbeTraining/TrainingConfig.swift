@@ -1,4 +1,5 @@
 import Foundation
+import ProbeHeads
 import ProbeKernels
 
 /// Early stopping as upstream's `--early_stop` (defaults when enabled: patience 5, min_delta 0.1
@@ -54,6 +55,9 @@ public struct TrainingConfig: Codable, Sendable {
     /// Layer-wise probing: the tap these heads read (`block8`, `norm`); each probe's directory and
     /// name end with it (`ep/block8`, `ep/blr0.05/block8`). nil: one tap, names without it.
     public var tap: String?
+    /// EP's `--d_out` and AB-MILP's variants (upstream's head options).
+    public var epDOut = 1
+    public var abmilp = ABMILPOptions()
     public init(heads: [String]) { self.heads = heads }
 
     public var effectiveBatch: Int { batchSize * accumIter }
@@ -89,6 +93,9 @@ public struct RunFingerprint: Codable, Sendable, Equatable {
     /// existed still resume).
     var amp: Bool?
     var bf16: Bool?
+    /// Head options away from upstream's defaults (absent at the defaults, so older runs resume).
+    var epDOut: Int?
+    var abmilp: String?
 
     init(_ c: TrainingConfig, classes: Int, trainSamples: Int, tokens: Int, dim: Int) {
         heads = c.heads; epochs = c.epochs; batchSize = c.batchSize; accumIter = c.accumIter
@@ -99,6 +106,8 @@ public struct RunFingerprint: Codable, Sendable, Equatable {
         self.trainSamples = trainSamples; tokensAndDim = [tokens, dim]
         amp = c.precision == .fp16 ? true : nil
         bf16 = c.precision == .bf16 ? true : nil
+        epDOut = c.epDOut == 1 ? nil : c.epDOut
+        abmilp = c.abmilp.isDefault ? nil : c.abmilp.label
     }
 
     /// "setting: checkpoint X, now Y" for every setting that differs.

@@ -122,13 +122,9 @@ struct LinprobeCommand: ParsableCommand {
                 case "--checkpoint_key":
                     let k = try v()
                     guard k == "model" else { throw ValidationError("--checkpoint_key \(k): convert the checkpoint with tools/convert_checkpoint.py, which reads the key") }
-                case "--d_out":
-                    let d = try v()
-                    guard d == "1" else { throw ValidationError("--d_out \(d): EP's classifier-width option is not implemented yet (only 1, upstream's default)") }
+                case "--d_out": t.args += ["--ep-d-out", try v()]
                 case "--abmilp_act", "--abmilp_sa", "--abmilp_depth", "--abmilp_cond", "--abmilp_content":
-                    let x = try v()
-                    let defaults = ["--abmilp_act": "tanh", "--abmilp_sa": "both", "--abmilp_depth": "2", "--abmilp_cond": "pe", "--abmilp_content": "all"]
-                    guard defaults[flag] == x else { throw ValidationError("\(flag) \(x): AB-MILP's variants are not implemented yet (upstream's defaults only)") }
+                    t.args += ["--" + flag.dropFirst(2).replacingOccurrences(of: "_", with: "-"), try v()]
                 case "--resume":
                     let r = try v()
                     if !r.isEmpty { t.args.append("--resume"); t.notes.append("--resume \(r): continuing the run under --output_dir (its training state), not that file") }

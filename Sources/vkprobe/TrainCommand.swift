@@ -47,6 +47,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Momentum (default: 0.9 for lars, 0 for sgd as upstream builds SGD).") var momentum: Double?
     @Option(help: "EP queries Q; a list sweeps it.") var epQueries = "32"
     @Option(help: "Heads of aim and jepa.") var numHeads = 16
+    @Option(help: "EP's --d_out: its values, and so the classifier's input, are D / d_out wide (upstream's default 1).") var epDOut = 1
+    @Option(help: "AB-MILP's score-predictor activation: tanh (upstream's default) or relu.") var abmilpAct = "tanh"
+    @Option(help: "AB-MILP's self-attention: both (upstream's default: it feeds the scores and the pooled values), map (the scores only) or none.") var abmilpSa = "both"
+    @Option(help: "AB-MILP's score-predictor depth (Linear layers; upstream's default 2).") var abmilpDepth = 2
+    @Option(help: "AB-MILP's conditioning: none (upstream's default) or pe (a fixed 2-D sin-cos position embedding added to the predictor's input).") var abmilpCond = "none"
+    @Option(help: "AB-MILP's content: all (upstream's default) or patch (the first token, abmilp_all's [CLS], dropped).") var abmilpContent = "all"
     @Option(help: "Classes (default: from the labels).") var classes: Int?
     @Option(help: "Seed (initialisation, shuffling, low-shot subsets).") var seed: UInt64 = 0
     @Option(help: "Low-shot: K training samples per class.") var shots: Int?
@@ -88,6 +94,13 @@ struct TrainCommand: ParsableCommand {
             config.optimizer = OptimizerConfig(kind: kind, weightDecay: wds[0], momentum: momentum)
             config.blr = blrs[0]; config.lr = lrs?[0]; config.minLR = minLR; config.warmupEpochs = warmupEpochs
             config.queries = qs[0]; config.numHeads = numHeads; config.classes = classes; config.seed = seed
+            config.epDOut = epDOut
+            guard let act = ABMILPOptions.Activation(rawValue: abmilpAct), let sa = ABMILPOptions.SelfAttention(rawValue: abmilpSa),
+                  ["none", "pe"].contains(abmilpCond), ["all", "patch"].contains(abmilpContent), abmilpDepth >= 1, epDOut >= 1 else {
+                throw TrainingError("--abmilp-act tanh|relu, --abmilp-sa none|map|both, --abmilp-depth ≥ 1, --abmilp-cond none|pe, --abmilp-content all|patch, --ep-d-out ≥ 1")
+            }
+            config.abmilp.activation = act; config.abmilp.selfAttention = sa; config.abmilp.depth = abmilpDepth
+            config.abmilp.positionCondition = abmilpCond == "pe"; config.abmilp.patchOnly = abmilpContent == "patch"
             if blrs.count > 1 { config.sweep.blr = blrs }
             if let lrs, lrs.count > 1 { config.sweep.lr = lrs }
             if wds.count > 1 { config.sweep.weightDecay = wds }

@@ -23,7 +23,15 @@ struct HeadGolden {
             throw HeadError("\(path): metadata lacks head/dim/tokens")
         }
         head = name
-        options = HeadOptions(dim: dim, tokens: tokens, queries: metaInt(f, "queries") ?? 32, heads: metaInt(f, "heads") ?? 16)
+        var o = HeadOptions(dim: dim, tokens: tokens, queries: metaInt(f, "queries") ?? 32, heads: metaInt(f, "heads") ?? 16)
+        // Goldens of upstream's head options (EP's d_out, AB-MILP's variants); absent: the defaults.
+        o.dOut = metaInt(f, "d_out") ?? 1
+        if let a = metaString(f, "abmilp_act").flatMap(ABMILPOptions.Activation.init(rawValue:)) { o.abmilp.activation = a }
+        if let sa = metaString(f, "abmilp_sa").flatMap(ABMILPOptions.SelfAttention.init(rawValue:)) { o.abmilp.selfAttention = sa }
+        if let d = metaInt(f, "abmilp_depth") { o.abmilp.depth = d }
+        o.abmilp.positionCondition = metaString(f, "abmilp_cond") == "pe"
+        o.abmilp.patchOnly = metaString(f, "abmilp_content") == "patch"
+        options = o
         trainableParams = metaInt(f, "trainable_params")
         var e: [String: [Float]] = [:]
         for k in f.names where k.hasPrefix("expected.") { e[k] = try f.floats(k) }
@@ -150,6 +158,32 @@ func checkHeadGolden(_ golden: HeadGolden, pooling: Pooling? = nil, ctx: KernelC
         let ctx = try makeContext()
         let failures = try checkHeadGolden(golden, ctx: ctx)
         for f in failures { Issue.record(Comment(rawValue: "\(fileName): \(f)")) }
+        expectNoValidationMessages(ctx)
+    }
+}
+
+/// Goldens of upstream's head options kept in the repository (`Tests/Goldens/heads`, written by
+/// `make_head_goldens.py --d-out / --abmilp-*` from upstream's modules): EP with d_out 2, AB-MILP
+/// without self-attention, with it on the map only, ReLU, depth 1 and 3, the position
+/// condition, patch-only content — each through the same bound as the shared goldens.
+@Suite(.serialized) struct HeadOptionGoldenTests {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Goldens/heads")
+    static let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".safetensors") }.sorted()
+
+    @Test func present() { #expect(Self.files.count >= 7, "\(Self.files)") }
+
+    @Test(arguments: files)
+    func golden(_ fileName: String) throws {
+        let golden = try HeadGolden(Self.dir.appendingPathComponent(fileName).path)
+        let ctx = try makeContext()
+        let failures = try checkHeadGolden(golden, ctx: ctx)
+        for f in failures { Issue.record(Comment(rawValue: "\(fileName): \(f)")) }
+        // Fixed buffers built here (AB-MILP's sin-cos position embedding) equal upstream's.
+        for spec in try Heads.pooling(golden.head, golden.options).parameters {
+            guard case let .values(v) = spec.initializer else { continue }
+            let err = relativeError(v, try golden.file.floats("0." + spec.name))
+            #expect(err <= 1e-6, "\(fileName): \(spec.name) differs from upstream's by \(err)")
+        }
         expectNoValidationMessages(ctx)
     }
 }

@@ -7,17 +7,19 @@ public struct EfficientProbing: Pooling {
     public let name = "ep"
     public let options: HeadOptions
     public init(_ options: HeadOptions) throws {
-        guard options.queries > 0, options.dim % options.queries == 0 else {
-            throw HeadError("ep: token width D = \(options.dim) is not divisible by the query count Q = \(options.queries); choose Q dividing D (--ep-queries)")
+        guard options.queries > 0, options.dOut > 0, options.dim % (options.queries * options.dOut) == 0 else {
+            throw HeadError("ep: token width D = \(options.dim) is not divisible by the query count Q = \(options.queries) × d_out \(options.dOut); choose Q (--ep-queries) and d_out (--ep-d-out) with Q · d_out dividing D")
         }
         self.options = options
     }
-    var c: Int { options.dim / options.queries }
+    /// Value channels per query: D / (d_out · Q) (upstream's `--d_out` narrows the values).
+    var c: Int { options.dim / (options.queries * options.dOut) }
+    public var outputWidth: Int { options.dim / options.dOut }
     public var parameters: [ParameterSpec] {
         let (D, Q) = (options.dim, options.queries)
-        return [ParameterSpec("cls_token", [1, Q, D], .normal(std: 0.02))] + linearSpecs("v", D, D, bias: false)
+        return [ParameterSpec("cls_token", [1, Q, D], .normal(std: 0.02))] + linearSpecs("v", D, D / options.dOut, bias: false)
     }
-    public var forwardMACs: Int { 2 * options.queries * options.tokens * options.dim + options.dim * options.dim }
+    public var forwardMACs: Int { 2 * options.queries * options.tokens * options.dim + options.dim * options.dim / options.dOut }
 
     public func forward<B>(_ g: Graph<B>, _ x: Variable<B>, _ p: ParameterScope<B>) throws -> PoolingOutput<B> {
         let (D, Q) = (options.dim, options.queries)
@@ -29,7 +31,7 @@ public struct EfficientProbing: Pooling {
         let perQuery = try g.permute(pooled, [1, 0, 2])                                         // (Q, B, D)
         let wv = try g.reshape(try p["v.weight"], [Q, c, D])
         let y = try g.matmul(perQuery, wv, transB: true)                                        // (Q, B, c)
-        let out = try g.reshape(try g.permute(y, [1, 0, 2]), [batch, D])
+        let out = try g.reshape(try g.permute(y, [1, 0, 2]), [batch, D / options.dOut])
         return PoolingOutput(features: out, attention: attn.value)
     }
 }
