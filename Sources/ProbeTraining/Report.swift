@@ -141,6 +141,38 @@ public struct RunReport {
         return s + "</svg>"
     }
 
+    /// Layer-wise probing: best top-1 against the tap (blocks in order, then `norm`), a line per
+    /// head (and setting); nil unless the runs probed at least two taps.
+    func depthChart() -> String? {
+        let tapped = probes.filter { $0.summary.tap != nil }
+        func order(_ t: String) -> Int { t == "norm" ? Int.max : Int(t.dropFirst("block".count)) ?? Int.max - 1 }
+        let taps = Array(Set(tapped.compactMap(\.summary.tap))).sorted { order($0) < order($1) }
+        guard taps.count >= 2 else { return nil }
+        let (W, H, L, R, T, B) = (640.0, 360.0, 60.0, 150.0, 40.0, 50.0)
+        let accs = tapped.map(\.summary.best_acc1)
+        let lo = max(0, (accs.min() ?? 0) - 2), hi = min(100, (accs.max() ?? 100) + 2)
+        func px(_ i: Int) -> Double { L + (W - L - R) * Double(i) / Double(max(taps.count - 1, 1)) }
+        func py(_ a: Double) -> Double { T + (H - T - B) * (1 - (a - lo) / max(hi - lo, 1e-9)) }
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(W))\" height=\"\(Int(H))\" font-family=\"sans-serif\" font-size=\"12\">"
+        s += "<text x=\"\(W / 2)\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">accuracy against depth (layer-wise probing)</text>"
+        s += "<line x1=\"\(L)\" y1=\"\(H - B)\" x2=\"\(W - R)\" y2=\"\(H - B)\" stroke=\"#444\"/><line x1=\"\(L)\" y1=\"\(T)\" x2=\"\(L)\" y2=\"\(H - B)\" stroke=\"#444\"/>"
+        for (i, t) in taps.enumerated() { s += "<text x=\"\(px(i))\" y=\"\(H - B + 18)\" text-anchor=\"middle\">\(Self.esc(t))</text>" }
+        for k in 0...4 {
+            let a = lo + (hi - lo) * Double(k) / 4
+            s += "<text x=\"\(L - 6)\" y=\"\(py(a) + 4)\" text-anchor=\"end\">\(String(format: "%.0f", a))</text>"
+        }
+        s += "<text x=\"\(L - 42)\" y=\"\(T + (H - T - B) / 2)\" transform=\"rotate(-90 \(L - 42) \(T + (H - T - B) / 2))\" text-anchor=\"middle\">best top-1 %</text>"
+        let lines = Dictionary(grouping: tapped) { "\($0.run) \($0.head)\($0.setting.isEmpty ? "" : "/" + $0.setting)" }
+        for (n, (label, group)) in lines.sorted(by: { $0.key < $1.key }).enumerated() {
+            let points = group.compactMap { p -> (Int, Double)? in taps.firstIndex(of: p.summary.tap!).map { ($0, p.summary.best_acc1) } }.sorted { $0.0 < $1.0 }
+            let c = color(group[0].head)
+            s += "<polyline fill=\"none\" stroke=\"\(c)\" stroke-width=\"2\" points=\"" + points.map { "\(px($0.0)),\(py($0.1))" }.joined(separator: " ") + "\"/>"
+            for (i, a) in points { s += "<circle cx=\"\(px(i))\" cy=\"\(py(a))\" r=\"4\" fill=\"\(c)\"><title>\(Self.esc(label)) at \(Self.esc(taps[i])): \(String(format: "%.2f", a))%</title></circle>" }
+            s += "<text x=\"\(W - R + 10)\" y=\"\(T + 16 * Double(n) + 10)\" fill=\"\(c)\">\(Self.esc(label))</text>"
+        }
+        return s + "</svg>"
+    }
+
     // MARK: Page
 
     /// Writes `index.html` and the SVG figures into `dir`; returns the page's path.
@@ -154,6 +186,7 @@ public struct RunReport {
             ("curves.svg", curves()),
         ]
         if let h = heatmap() { figures.append(("sweep.svg", h)) }
+        if let d = depthChart() { figures.append(("accuracy-vs-depth.svg", d)) }
         for (name, svg) in figures { try svg.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8) }
         var rows = ""
         for p in probes.sorted(by: { ($0.run, -$0.summary.best_acc1, $0.name) < ($1.run, -$1.summary.best_acc1, $1.name) }) {

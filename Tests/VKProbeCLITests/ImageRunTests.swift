@@ -261,6 +261,11 @@ import Testing
             func strip(_ t: String) -> [String] { t.split(separator: "\n").map { $0.replacingOccurrences(of: #""seconds":[0-9.e-]+,?"#, with: "", options: .regularExpression) } }
             #expect(strip(a) == strip(b), "\(head) on block1: layer-wise vs alone")
         }
+        // The report draws accuracy against depth, a line per head over block0, block1, norm.
+        let report = try runVkprobe(["report", f.root.appendingPathComponent("layers").path, "--output", f.root.appendingPathComponent("report").path])
+        #expect(report.status == 0, "\(report.stderr)")
+        let depth = try String(contentsOf: f.root.appendingPathComponent("report/accuracy-vs-depth.svg"), encoding: .utf8)
+        #expect(depth.components(separatedBy: "<polyline").count - 1 == 2 && depth.contains(">block0<") && depth.contains(">norm<"), "\(depth.prefix(400))")
         let online = try f.train(["--blocks", "0,1"], output: "online-layers")
         #expect(online.status != 0 && online.stderr.contains("add --cache-tokens"), "\(online.stderr)")
     }
