@@ -184,6 +184,22 @@ public final class HeadRun {
         layout.totalParameterCount * 4 * (2 + (optimizer.usesMomentum ? 1 : 0) + (optimizer.usesSecondMoment ? 1 : 0))
     }
 
+    /// The head's weights alone from a checkpoint with upstream's `state_dict` names (the
+    /// `checkpoint-last.safetensors` VulkanProbe writes, or a head saved by upstream's PyTorch code
+    /// with `save_file(head.state_dict())`): for evaluation, no training state needed. Every
+    /// tensor is checked against this head's options (missing, unexpected, mis-shaped listed).
+    func loadWeights(from path: String, flag: String) throws {
+        let f: SafeTensorsFile
+        do { f = try SafeTensorsFile(path: path) } catch { throw TrainingError("\(flag): \(path): \(error)") }
+        let loaded: ProbeHeadState<GPUBackend>
+        do { loaded = try ProbeHeadState(layout: layout, backend: gpu, file: f, prefix: "") } catch {
+            throw TrainingError("\(flag): \(path) is not a \(name) head of these options (queries, width, classes, variant): \(error)")
+        }
+        state.parameters.values = loaded.parameters.values
+        state.batchesTracked = loaded.batchesTracked
+        if let e = f.metadata["epoch"].flatMap(Int.init) { nextEpoch = e + 1 }
+    }
+
     /// The training state of the last completed epoch, if there is one (false: none was saved,
     /// the head starts from its initialisation).
     func restore(from dir: URL, history allHistory: [EpochMetrics]) throws -> Bool {

@@ -169,8 +169,18 @@ public final class Trainer {
         for h in heads {
             if !(try h.restore(from: directory(h), history: try readHistory(h))) { fresh.append(h.name) }
         }
-        if evalOnly, let missing = fresh.first {
-            throw TrainingError("\(flag): \(directory(heads.first { $0.name == missing }!).appendingPathComponent("checkpoint-last.state.safetensors").path) does not exist (no completed epoch for \(missing)); train the head first")
+        if evalOnly {
+            // Evaluation needs the head's weights only: its checkpoint (ours, or a head saved by
+            // upstream's code under upstream's state_dict names) when there is no training state.
+            for h in heads where fresh.contains(h.name) {
+                let weights = directory(h).appendingPathComponent("checkpoint-last.safetensors").path
+                guard FileManager.default.fileExists(atPath: weights) else {
+                    throw TrainingError("\(flag): \(weights) does not exist (no saved \(h.name) head); train the head first, or put its weights there (a safetensors file with upstream's state_dict names)")
+                }
+                try h.loadWeights(from: weights, flag: flag)
+                log("\(h.name): weights from \(weights) (no training state: evaluation only)")
+            }
+            fresh = []
         }
         resumed = true
         if fresh.count == heads.count {
@@ -216,6 +226,8 @@ public final class Trainer {
             for h in heads {
                 let r = results[h.name]!
                 log("\(h.name): val loss \(fmt(r.loss)) acc@1 \(fmt(r.acc1))% acc@5 \(fmt(r.acc5))% (after epoch \(h.nextEpoch))")
+                // A head without a training record (weights only) reports what was measured now.
+                if h.best == nil { h.best = BestEpoch(acc1: r.acc1, acc5: r.acc5, epoch: h.nextEpoch - 1) }
             }
             return try writeSummary()
         }

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Heads trained by upstream's own code in PyTorch, for `vkprobe train --eval-only` on them
+(Tests/Goldens/foreign): synthetic token sets (a class carried by a few tokens), and for EP, LP
+and three other poolings the head upstream builds (`build_probe_head`: pooling, BatchNorm1d
+without affine, Linear) trained with AdamW, saved with `save_file(head.state_dict())`, and the
+top-1 PyTorch measures on the validation tokens in eval mode (metadata `pytorch_acc1`).
+
+    /tmp/refenv/bin/python Bench/tools/make_foreign_heads.py --upstream EP_CHECKOUT --out Tests/Goldens/foreign
+"""
+import argparse, json, os, sys, types
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+
+def tokens(n, N, D, C, seed):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, C, (n,), generator=g)
+    x = torch.randn(n, N, D, generator=g)
+    centers = torch.randn(C, D, generator=torch.Generator().manual_seed(0)) * 0.45   # the same classes in both splits
+    for i in range(n):   # the class in 3 random tokens
+        where = torch.randperm(N, generator=g)[:3]
+        x[i, where] += centers[y[i]]
+    cls = x.mean(1) + centers[y] * 0.05
+    return x, cls, y
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--upstream", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from upstream_cpu import keep_upstream_on_cpu
+    keep_upstream_on_cpu(torch)
+    sys.path.insert(0, a.upstream)
+    from probe_heads import POOLINGS, _batchnorm
+    os.makedirs(a.out, exist_ok=True)
+    N, D, C = 16, 32, 4
+    splits = {"train": tokens(256, N, D, C, 1), "val": tokens(128, N, D, C, 2)}
+    for name, (x, cls, y) in splits.items():
+        save_file({"tokens": x.contiguous(), "cls": cls.contiguous(), "labels": y.to(torch.int64)}, os.path.join(a.out, f"{name}.safetensors"))
+    hp = types.SimpleNamespace(num_heads=4, ep_queries=8, d_out=1, nb_classes=C, model="vit_x", abmilp_sa="both",
+                               abmilp_act="tanh", abmilp_depth=2, abmilp_cond="none", abmilp_content="all")
+    model = types.SimpleNamespace(patch_embed=types.SimpleNamespace(num_patches=N))
+    for head in ["ep", "lp", "abmilp", "siglip", "jepa"]:
+        torch.manual_seed(3)
+        if head == "lp":
+            net = nn.Sequential(_batchnorm(D), nn.Linear(D, C))
+        else:
+            make, make_cls = POOLINGS[head]
+            pool = make(D, hp, model)
+            classifier = make_cls(D, hp) if make_cls else nn.Linear(D, C)
+            net = nn.Sequential(pool, _batchnorm(classifier.in_features), classifier)
+        opt = torch.optim.AdamW(net.parameters(), lr=5e-3, weight_decay=0.0)
+        x, cls, y = splits["train"]
+        inp = cls if head == "lp" else x
+        net.train()
+        for epoch in range(40):
+            for b in range(0, len(y), 32):
+                out = net(inp[b:b + 32])
+                loss = F.cross_entropy(out[0] if isinstance(out, tuple) else out, y[b:b + 32])
+                opt.zero_grad(); loss.backward(); opt.step()
+        net.eval()
+        vx, vcls, vy = splits["val"]
+        with torch.no_grad():
+            out = net(vcls if head == "lp" else vx)
+            out = out[0] if isinstance(out, tuple) else out
+            acc = (out.argmax(1) == vy).float().mean().item() * 100
+        state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+        save_file(state, os.path.join(a.out, f"{head}.safetensors"),
+                  metadata={"pytorch_acc1": repr(acc), "head": head, "queries": "8", "num_heads": "4", "torch": torch.__version__})
+        print(head, f"{acc:.2f}%")
+
+
+if __name__ == "__main__":
+    main()

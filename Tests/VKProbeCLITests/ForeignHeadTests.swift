@@ -1,0 +1,45 @@
+import Foundation
+import ProbeTestSupport
+import SafeTensors
+import Testing
+
+/// Heads trained by upstream's own code in PyTorch (Tests/Goldens/foreign, written by
+/// Bench/tools/make_foreign_heads.py: EP, LP, AB-MILP, SigLIP's MAP pool and JEPA's attentive
+/// pooler, each with upstream's BatchNorm1d and Linear, saved by `save_file(head.state_dict())`)
+/// evaluate in VulkanProbe with `--eval-only` — no training state — to the top-1 PyTorch measured
+/// on the same validation tokens (128 samples: one is 0.78 points, so equal means every prediction).
+@Suite struct ForeignHeadTests {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Goldens/foreign")
+
+    @Test(arguments: ["ep", "lp", "abmilp", "siglip", "jepa"])
+    func evaluatesToPyTorchsAccuracy(_ head: String) throws {
+        let file = try SafeTensorsFile(path: Self.dir.appendingPathComponent("\(head).safetensors").path)
+        let want = try #require(file.metadata["pytorch_acc1"].flatMap(Double.init))
+        let run = try temporaryDirectory("foreign-\(head)")
+        try FileManager.default.createDirectory(at: run.appendingPathComponent(head), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.dir.appendingPathComponent("\(head).safetensors"), to: run.appendingPathComponent("\(head)/checkpoint-last.safetensors"))
+        let r = try runVkprobe(["train", "--validation", "--train-tokens", Self.dir.appendingPathComponent("train.safetensors").path,
+                                "--val-tokens", Self.dir.appendingPathComponent("val.safetensors").path, "--heads", head,
+                                "--ep-queries", "8", "--num-heads", "4", "--output", run.path, "--eval-only"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("no training state: evaluation only"), "\(r.stdout)")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json"))) as? [String: Any]
+        let got = try #require(((summary?["heads"] as? [String: Any])?[head] as? [String: Any])?["best_acc1"] as? Double)
+        #expect(abs(got - want) <= 0.1, "\(head): VulkanProbe \(got)%, PyTorch \(want)%")
+    }
+
+    /// A head of other options is refused tensor by tensor, naming the flag given.
+    @Test func aMismatchedHeadIsRefusedNamingTheFlag() throws {
+        let run = try temporaryDirectory("foreign-mismatch")
+        try FileManager.default.createDirectory(at: run.appendingPathComponent("ep"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.dir.appendingPathComponent("ep.safetensors"), to: run.appendingPathComponent("ep/checkpoint-last.safetensors"))
+        let r = try runVkprobe(["train", "--train-tokens", Self.dir.appendingPathComponent("train.safetensors").path,
+                                "--val-tokens", Self.dir.appendingPathComponent("val.safetensors").path, "--heads", "ep",
+                                "--ep-queries", "4", "--output", run.path, "--eval-only"])
+        #expect(r.status != 0 && r.stderr.contains("--eval-only") && r.stderr.contains("cls_token") && !r.stderr.contains("--resume"), "\(r.stderr)")
+        let none = try runVkprobe(["train", "--train-tokens", Self.dir.appendingPathComponent("train.safetensors").path,
+                                   "--val-tokens", Self.dir.appendingPathComponent("val.safetensors").path, "--heads", "lp",
+                                   "--output", run.path, "--eval-only"])
+        #expect(none.status != 0 && none.stderr.contains("--eval-only") && none.stderr.contains("lp/checkpoint-last.safetensors does not exist"), "\(none.stderr)")
+    }
+}
