@@ -11,19 +11,6 @@ import CZlib
 /// `VKPROBE_DECODER_FUZZ_CASES` and `VKPROBE_DECODER_FUZZ_SEED` run it longer
 /// (Bench/fuzz_decoders.sh).
 @Suite struct DecoderFuzzTests {
-    struct RNG {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-        mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
-    }
-
     static func seeds() throws -> [(String, Data)] {
         let photo = classImage(2, width: 45, height: 33, seed: 4)
         return [("baseline.jpg", try ImageEncoder.jpeg(photo, quality: 90)),
@@ -35,7 +22,7 @@ import CZlib
     /// Header fields at extremes: JPEG's frame header (precision, height, width, components),
     /// PNG's IHDR (width, height, depth, colour type, interlace), its CRC fixed half the time so
     /// that the decoder gets past it.
-    static func extremeHeader(_ d: inout [UInt8], _ rng: inout RNG) {
+    static func extremeHeader(_ d: inout [UInt8], _ rng: inout FuzzRNG) {
         func put16(_ at: Int, _ v: Int) { d[at] = UInt8(v >> 8 & 255); d[at + 1] = UInt8(v & 255) }
         func put32(_ at: Int, _ v: UInt32) { for k in 0..<4 { d[at + k] = UInt8(v >> (24 - 8 * k) & 255) } }
         if d.starts(with: [0x89, 0x50]) {
@@ -61,7 +48,7 @@ import CZlib
         }
     }
 
-    static func mutate(_ original: Data, _ rng: inout RNG) -> Data {
+    static func mutate(_ original: Data, _ rng: inout FuzzRNG) -> Data {
         var d = [UInt8](original)
         switch rng.below(6) {
         case 0: d = Array(d.prefix(rng.below(d.count)))
@@ -77,7 +64,7 @@ import CZlib
     @Test func aBadFileNeverPoisonsTheNext() throws {
         let env = ProcessInfo.processInfo.environment
         let cases = env["VKPROBE_DECODER_FUZZ_CASES"].flatMap(Int.init) ?? 1200
-        var rng = RNG(state: UInt64(env["VKPROBE_DECODER_FUZZ_SEED"].flatMap(Int.init) ?? 1))
+        var rng = FuzzRNG(state: UInt64(env["VKPROBE_DECODER_FUZZ_SEED"].flatMap(Int.init) ?? 1))
         let seeds = try Self.seeds()
         let reference = try seeds.map { try ImageDecoder().decode($0.1, name: $0.0) }
         let decoder = ImageDecoder()   // one decoder throughout, as a loader worker keeps one

@@ -1,4 +1,5 @@
 import Foundation
+import ProbeData
 
 /// ‖got − want‖ / ‖want‖ (absolute when want is all zeros); a non-finite value where the reference
 /// is finite gives ∞.
@@ -47,3 +48,12 @@ public func finiteDifference(_ x: [Double], h: Double = 1e-6, _ f: ([Double]) ->
 }
 
 public func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map(*).reduce(0, +) }
+
+/// A small deterministic generator for the fuzzers (the augmentation's SplitMix64 stream).
+public struct FuzzRNG {
+    var inner: AugmentRNG
+    public init(state: UInt64) { inner = AugmentRNG(seed: state, epoch: 0, index: 0) }
+    public mutating func next() -> UInt64 { inner.next() }
+    public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
+    public mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
+}

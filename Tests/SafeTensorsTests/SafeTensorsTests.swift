@@ -3,20 +3,6 @@ import ProbeTestSupport
 import Testing
 @testable import SafeTensors
 
-/// A small deterministic generator for the fuzzer.
-struct FuzzRNG {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-    mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
-}
-
 /// A file from a header string and a payload, with the length prefix `length` (default: the
 /// header's).
 func safetensorsBytes(_ header: String, payload: Data = Data(), length: UInt64? = nil) -> Data {

@@ -14,13 +14,13 @@ import Testing
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Goldens")
     static let cases = ["dinov2", "dinov2reg", "clip", "clipquick", "siglip"]
 
-    @Test(arguments: cases)
-    func defaultExtractionIsWhatUpstreamProbes(_ name: String) throws {
-        let golden = try SafeTensorsFile(path: Self.dir.appendingPathComponent("protocol_\(name).safetensors").path)
+    /// The golden, a work directory holding its model as a timm JSON config (`model.json`), its
+    /// weights (`model.safetensors`) and its images (`images.safetensors`), and the config's path.
+    static func setUp(_ name: String) throws -> (SafeTensorsFile, URL, String) {
+        let golden = try SafeTensorsFile(path: dir.appendingPathComponent("protocol_\(name).safetensors").path)
         let work = try temporaryDirectory("protocol-\(name)")
-        let config = try #require(golden.metadata["config"])
         let model = work.appendingPathComponent("model.json").path
-        try config.write(toFile: model, atomically: true, encoding: .utf8)
+        try #require(golden.metadata["config"]).write(toFile: model, atomically: true, encoding: .utf8)
         var weights = SafeTensorsWriter()
         for n in golden.names where !n.hasPrefix("input.") && !n.hasPrefix("expected.") { weights.add(n, try golden.floats(n), shape: try golden.entry(n).shape) }
         try weights.write(to: work.appendingPathComponent("model.safetensors").path)
@@ -29,6 +29,12 @@ import Testing
         images.add("images", try golden.floats("input.image"), shape: shape)
         images.add("labels", int64: (0..<Int64(shape[0])).map { $0 }, shape: [shape[0]])
         try images.write(to: work.appendingPathComponent("images.safetensors").path)
+        return (golden, work, model)
+    }
+
+    @Test(arguments: cases)
+    func defaultExtractionIsWhatUpstreamProbes(_ name: String) throws {
+        let (golden, work, model) = try Self.setUp(name)
         let out = work.appendingPathComponent("out")
         let run = try runVkprobe(["extract", "--validation", "--model", model, "--weights", work.appendingPathComponent("model.safetensors").path,
                                   "--images", work.appendingPathComponent("images.safetensors").path, "--precision", "fp32", "--output", out.path])
@@ -65,18 +71,7 @@ import Testing
     /// instead of as the hub does, CLIP's QuickGELU where the weights use GELU, SigLIP's tanh-GELU.
     @Test func theGoldensTellTheVariantsApart() throws {
         for (name, override) in [("dinov2", ["--pos-embed-resize", "antialias"]), ("clip", ["--activation", "quick_gelu"]), ("siglip", ["--activation", "gelu_tanh"])] {
-            let golden = try SafeTensorsFile(path: Self.dir.appendingPathComponent("protocol_\(name).safetensors").path)
-            let work = try temporaryDirectory("protocol-mutant-\(name)")
-            let model = work.appendingPathComponent("model.json").path
-            try golden.metadata["config"]!.write(toFile: model, atomically: true, encoding: .utf8)
-            var weights = SafeTensorsWriter()
-            for n in golden.names where !n.hasPrefix("input.") && !n.hasPrefix("expected.") { weights.add(n, try golden.floats(n), shape: try golden.entry(n).shape) }
-            try weights.write(to: work.appendingPathComponent("model.safetensors").path)
-            let shape = try golden.entry("input.image").shape
-            var images = SafeTensorsWriter()
-            images.add("images", try golden.floats("input.image"), shape: shape)
-            images.add("labels", int64: [Int64](repeating: 0, count: shape[0]), shape: [shape[0]])
-            try images.write(to: work.appendingPathComponent("images.safetensors").path)
+            let (golden, work, model) = try Self.setUp(name)
             let out = work.appendingPathComponent("out")
             let run = try runVkprobe(["extract", "--model", model, "--weights", work.appendingPathComponent("model.safetensors").path,
                                       "--images", work.appendingPathComponent("images.safetensors").path, "--precision", "fp32", "--output", out.path] + override)
