@@ -128,7 +128,7 @@ public enum ViTRegistry {
               "vit_base_patch16_clip_224", "vit_base_patch32_clip_224", "vit_large_patch14_clip_224",
               "vit_base_patch16_clip_quickgelu_224", "vit_base_patch32_clip_quickgelu_224", "vit_large_patch14_clip_quickgelu_224",
               "vit_base_patch16_siglip_224", "vit_base_patch16_siglip_256", "vit_large_patch16_siglip_256", "vit_large_patch16_siglip_384",
-              "vit_so400m_patch14_siglip_224", "vit_so400m_patch14_siglip_384"]
+              "vit_so400m_patch14_siglip_224", "vit_so400m_patch14_siglip_384", "vit_base_patch16_gap_224", "vit_huge_patch14_gap_224"]
         return n
     }
 
@@ -173,6 +173,11 @@ public enum ViTRegistry {
             // timm's SigLIP (which open_clip runs for upstream) uses exact GELU.
             c.family = .siglip
             c.classToken = false; c.activation = .gelu; c.mean = [0.5, 0.5, 0.5]; c.std = [0.5, 0.5, 0.5]
+        } else if rest.contains("gap") && rest.isSubset(of: ["gap", "224"]) {
+            // timm's `_gap_` ViTs (I-JEPA's H/14): no [CLS], patches pooled by their mean; the
+            // base one has 16 heads.
+            c.classToken = false
+            if parts[1] == "base" { c.numHeads = 16 }
         } else if !(rest == ["224"] || rest.isEmpty) {
             throw BackboneError("unknown model '\(name)'; known: \(names.joined(separator: ", ")) (with any .tag)")
         }

@@ -78,6 +78,11 @@ import Testing
         let so400m = try ViTRegistry.config("vit_so400m_patch14_siglip_224")
         #expect(so400m.embedDim == 1152 && so400m.depth == 27 && so400m.numHeads == 16 && so400m.mlpHidden == 4304 && so400m.posEmbedLength == 256)
         #expect(ProbingProtocol.upstream(for: mae).tap == "-1" && ProbingProtocol.upstream(for: mae).transforms == .mae)
+        // timm's _gap_ ViTs (values read from timm 1.0.31): no [CLS], base with 16 heads, 196 / 256 position rows.
+        let gap = try ViTRegistry.config("vit_base_patch16_gap_224")
+        #expect(!gap.classToken && gap.numHeads == 16 && gap.posEmbedLength == 196 && gap.family == .vit)
+        let ijepa = try ViTRegistry.config("vit_huge_patch14_gap_224.in1k_ijepa")
+        #expect(!ijepa.classToken && ijepa.numHeads == 16 && ijepa.embedDim == 1280 && ijepa.depth == 32 && ijepa.posEmbedLength == 256)
         #expect { try ViTRegistry.config("resnet50") } throws: { "\($0)".contains("unknown model") }
     }
 
