@@ -33,6 +33,29 @@ import Testing
         expectNoValidationMessages(device)
     }
 
+    /// The same chain with its barriers left out on purpose: lavapipe still computes it right (it
+    /// runs dispatches in order), but the synchronization validation `make test` runs under
+    /// reports the read-after-write hazards a GPU would turn into wrong numbers — so a missing
+    /// barrier anywhere in the suite fails it.
+    @Test func aMissingBarrierIsReported() throws {
+        let device = try makeTestDevice()
+        guard let log = device.validationLog else { return }   // make test requires the layer (VKPROBE_REQUIRE_VALIDATION)
+        let n = 4096
+        let buffers = try (0..<3).map { _ in try device.makeBuffer(bytes: n * 4) }
+        try [Float](repeating: 1, count: n).withUnsafeBytes { try device.upload($0, to: buffers[0]) }
+        let affine = try unaryKernel(device, op: 0)
+        let stream = try CommandStream(device: device)
+        stream.omitBarriersForTesting = true
+        for s in 0..<4 {
+            try stream.dispatch(affine, [.read(buffers[s % 3]), .write(buffers[(s + 1) % 3])], push: affinePush(n: n, alpha: 2, beta: 1), groups: (4, 1, 1))
+        }
+        try stream.finish()
+        #expect(stream.barrierCount == 0)
+        let hazards = log.messages.filter { $0.id.contains("SYNC-HAZARD") || $0.text.contains("SYNC-HAZARD") }
+        #expect(!hazards.isEmpty, "synchronization validation reported no hazard for a chain without barriers: \(log.messages.prefix(3))")
+        log.clear()
+    }
+
     @Test func independentDispatchesNeedNoBarrier() throws {
         let device = try makeTestDevice()
         let n = 1000
