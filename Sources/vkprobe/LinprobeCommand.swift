@@ -162,7 +162,7 @@ struct LinprobeCommand: ParsableCommand {
             for n in t.notes { print("note: \(n)") }
             print("as: vkprobe train " + t.args.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " "))
             if dryRun { return }
-            var train = try TrainCommand.parse(t.args)
+            let train = try TrainCommand.parse(t.args)
             try train.run()
         }
     }
