@@ -23,6 +23,7 @@ struct MapsCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Image files or directories (searched recursively, in name order).") var images: [String]
     @Option(help: "Output directory.") var output: String
     @Option(help: "The EP head's directory name in the run.") var head = "ep"
+    @Option(help: "An EP head checkpoint to draw instead of the run's own (upstream's state_dict names: a head trained by upstream's code and saved with save_file(head.state_dict()), or any of ours).") var headCheckpoint: String?
     @Option(help: "Query groups (colours).") var groups = 4
     @Option(help: "At most this many images (the first in name order).") var maxImages = 16
     @Option(help: "Images per contact-sheet row.") var perRow = 4
@@ -42,7 +43,7 @@ struct MapsCommand: ParsableCommand {
             let vit = try VisionTransformer(weights: try ViTWeights(config: config, file: try SafeTensorsFile(path: bb.weights), model: bb.model),
                                             ctx: ctx, precision: device.capabilities.storageBuffer16BitAccess ? .fp16 : .fp32)
             let tap = try TokenTap.parse(bb.tap.replacingOccurrences(of: "block", with: ""), depth: config.depth)
-            let ep = try EPMapsModel(checkpoint: runURL.appendingPathComponent(head).appendingPathComponent("checkpoint-best.safetensors").path, ctx: ctx)
+            let ep = try EPMapsModel(checkpoint: headCheckpoint ?? runURL.appendingPathComponent(head).appendingPathComponent("checkpoint-best.safetensors").path, ctx: ctx)
             let layout = vit.layout(height: bb.imageSize, width: bb.imageSize)
             guard layout.patches > 0, ep.dim == config.embedDim else { throw TrainingError("the \(head) head (D = \(ep.dim)) does not fit \(bb.model) (D = \(config.embedDim))") }
             let transform = (bb.probing?.transforms ?? .mae).transforms(size: bb.imageSize).eval

@@ -65,6 +65,12 @@ import Testing
         }
         let pngs = try FileManager.default.contentsOfDirectory(atPath: f.root.appendingPathComponent("maps").path).filter { $0.hasSuffix("-maps.png") }
         #expect(pngs.count == 12)
+        // Another head's checkpoint drawn over the same run (--head-checkpoint), e.g. one trained elsewhere.
+        let other = try runVkprobe(["maps", "--run", f.root.appendingPathComponent("online").path, "--images", f.data.appendingPathComponent("val").path,
+                                    "--head-checkpoint", f.root.appendingPathComponent("online/ep/checkpoint-last.safetensors").path,
+                                    "--output", f.root.appendingPathComponent("maps-other").path])
+        #expect(other.status == 0, "\(other.stderr)")
+        #expect(FileManager.default.fileExists(atPath: f.root.appendingPathComponent("maps-other/contact-sheet.png").path))
     }
 
     @Test func strictFailsUpFrontListingEveryBadFile() throws {
