@@ -195,6 +195,19 @@ public final class Trainer {
         }
     }
 
+    /// `--init-head`: the named head (every probe of it, in a sweep or layer-wise run) starts from
+    /// a checkpoint's weights; refused for a head resumed from its training state.
+    public func initialize(head name: String, from path: String) throws {
+        let probes = heads.filter { $0.head.name == name || $0.name == name }
+        guard !probes.isEmpty else { throw TrainingError("--init-head \(name)=\(path): no head \(name) in --heads (\(Set(heads.map(\.head.name)).sorted().joined(separator: ", ")))") }
+        for h in probes {
+            guard h.nextEpoch == 0 else { throw TrainingError("--init-head \(name): \(h.name) resumes after epoch \(h.nextEpoch) from its training state; give one or the other") }
+            try h.loadWeights(from: path, flag: "--init-head \(name)")
+            h.nextEpoch = 0
+            log("\(h.name): starts from \(path)")
+        }
+    }
+
     /// Whether `output` holds anything a run left to continue: a training state, a summary, or
     /// (runs over images) a token cache begun.
     public static func hasProgress(_ output: URL) -> Bool {

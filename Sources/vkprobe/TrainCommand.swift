@@ -65,6 +65,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: [.customLong("auto-resume"), .customLong("auto_resume")], help: "Upstream's --auto_resume: continue when --output holds a run to continue, else start.") var autoResume = false
     @Option(help: "Profile this many training steps of the first epoch (GPU timestamps around every dispatch): a per-op table, and OUTPUT/profile.json.") var profile = 0
     @Flag(help: "Only evaluate the heads saved under --output (their last epoch); implies --resume.") var evalOnly = false
+    @Option(help: "HEAD=FILE: start HEAD from a checkpoint's weights instead of its initialisation (upstream's state_dict names: a head trained by upstream's code and saved with save_file(head.state_dict()), or one of ours); repeatable.") var initHead: [String] = []
     @OptionGroup var flags: DeviceFlags
 
     func run() throws {
@@ -234,6 +235,11 @@ struct TrainCommand: ParsableCommand {
                     try trainer.resume(flag: "--eval-only", evalOnly: true)
                 } else if resume || (autoResume && hadProgress) {
                     try trainer.resume(flag: resume ? "--resume" : "--auto-resume")
+                }
+                for spec in initHead {
+                    let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard parts.count == 2 else { throw TrainingError("--init-head \(spec): HEAD=FILE") }
+                    try trainer.initialize(head: parts[0], from: parts[1])
                 }
                 if lead && group.size > 1 {
                     trainer.log("data-parallel over \(group.size) processes (Open MPI): batch \(config.batchSize) = \(group.size) × \(config.batchSize / group.size)"

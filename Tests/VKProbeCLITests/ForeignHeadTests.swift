@@ -42,4 +42,25 @@ import Testing
                                    "--output", run.path, "--eval-only"])
         #expect(none.status != 0 && none.stderr.contains("--eval-only") && none.stderr.contains("lp/checkpoint-last.safetensors does not exist"), "\(none.stderr)")
     }
+
+    /// `--init-head ep=FILE` starts EP from upstream's trained head: after one epoch at lr 0 (only
+    /// its BatchNorm statistics move) it is far above a fresh head's chance level.
+    @Test func initHeadStartsFromUpstreamsWeights() throws {
+        let run = try temporaryDirectory("foreign-init")
+        let args = ["train", "--train-tokens", Self.dir.appendingPathComponent("train.safetensors").path,
+                    "--val-tokens", Self.dir.appendingPathComponent("val.safetensors").path, "--heads", "ep", "--ep-queries", "8",
+                    "--epochs", "1", "--lr", "0", "--warmup-epochs", "0", "--batch-size", "32"]
+        let started = try runVkprobe(args + ["--output", run.appendingPathComponent("init").path, "--init-head", "ep=" + Self.dir.appendingPathComponent("ep.safetensors").path])
+        #expect(started.status == 0 && started.stdout.contains("ep: starts from"), "\(started.stdout)\(started.stderr)")
+        let fresh = try runVkprobe(args + ["--output", run.appendingPathComponent("fresh").path])
+        #expect(fresh.status == 0)
+        func acc(_ name: String) throws -> Double {
+            let s = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("\(name)/summary.json"))) as? [String: Any]
+            return try #require(((s?["heads"] as? [String: Any])?["ep"] as? [String: Any])?["best_acc1"] as? Double)
+        }
+        let (initialised, initial) = (try acc("init"), try acc("fresh"))
+        #expect(initialised > 70 && initial < 50, "init \(initialised)%, fresh \(initial)%")
+        let wrong = try runVkprobe(args + ["--output", run.appendingPathComponent("wrong").path, "--init-head", "lp=x.safetensors"])
+        #expect(wrong.status != 0 && wrong.stderr.contains("--init-head lp=x.safetensors: no head lp"), "\(wrong.stderr)")
+    }
 }
