@@ -109,7 +109,7 @@ struct LinprobeCommand: ParsableCommand {
                 case "--output_dir": output = try v()
                 case "--dataset_name":
                     let d = try v()
-                    guard let ours = datasets[d.lowercased()] else { throw ValidationError("--dataset_name \(d): not one VulkanProbe reads (\(ImageDatasetsNames.all))") }
+                    guard let ours = datasets[d.lowercased()] else { throw ValidationError("--dataset_name \(d): not one VulkanProbe reads (\(datasets.keys.sorted().joined(separator: ", ")))") }
                     t.args += ["--dataset", ours]
                 case "--cls_features":
                     let c = try v()
@@ -166,8 +166,4 @@ struct LinprobeCommand: ParsableCommand {
             try train.run()
         }
     }
-}
-
-enum ImageDatasetsNames {
-    static var all: String { LinprobeCommand.datasets.keys.sorted().joined(separator: ", ") }
 }
