@@ -50,8 +50,6 @@ public final class TokenExtraction {
     /// the shards are whole files, so together they are the single-process extraction, and a
     /// restart with any number of processes redoes only the missing ones.
     public var rank = 0, ranks = 1
-    /// Images that could not be read (left out of the shards), in the order met.
-    public private(set) var skipped: [SkippedImage] = []
     /// How many unreadable images the split may have before the extraction stops, and its name in messages.
     public var unreadablePolicy = UnreadablePolicy.default
     public var split: String?
@@ -105,7 +103,7 @@ public final class TokenExtraction {
         }
         try tally.check(read: images.count / manifest.views)
         let start = Date()
-        var done = 0
+        var done = 0, left = 0   // images read, and those left out of this run's shards (every view)
         let total = todo.reduce(0) { $0 + min(manifest.shardSize, images.count - $1 * manifest.shardSize) }
         // Every batch of every shard still to do, in one stream so loading runs ahead across shards.
         var plan: [(shard: Int, last: Bool, indices: [Int])] = []
@@ -142,7 +140,7 @@ public final class TokenExtraction {
             guard let batch = try stream.next() else { throw DataError("\(images.description): the loader ended early") }
             for s in tally.add(skipped: batch.skipped, warnings: batch.warnings) { log("skipped \(s.name): \(s.reason)") }
             for w in batch.warnings where tally.warned.count <= 5 { log("decoded through a libjpeg warning (as PIL does): \(w.name): \(w.reason)") }
-            skipped += batch.skipped
+            left += batch.skipped.count
             for tap in taps {
                 shards[tap]!.unreadable.skipped += batch.skipped
                 shards[tap]!.unreadable.warned += batch.warnings
@@ -184,7 +182,7 @@ public final class TokenExtraction {
         if report.unreadable > 0 || report.decodedWithWarnings > 0 {
             log("\(tally.split): \(report.line)\(report.unreadable > 0 ? " (named above; left out of the token set)" : "")")
         }
-        log("extracted \(total - skipped.count) images in \(String(format: "%.1f", seconds)) s (\(String(format: "%.1f", Double(total - skipped.count) / max(seconds, 1e-9))) images/s) into \(taps.map { output.appendingPathComponent($0.description).path }.joined(separator: ", "))")
+        log("extracted \(total - left) images in \(String(format: "%.1f", seconds)) s (\(String(format: "%.1f", Double(total - left) / max(seconds, 1e-9))) images/s) into \(taps.map { output.appendingPathComponent($0.description).path }.joined(separator: ", "))")
         return Dictionary(uniqueKeysWithValues: taps.map { ($0, output.appendingPathComponent($0.description)) })
     }
 
