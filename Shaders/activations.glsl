@@ -30,6 +30,7 @@ float activate(uint act, float x) {
     if (act == ACT_SIGMOID) return sigmoid_f(x);
     if (act == ACT_TANH) return tanh_f(x);
     if (act == ACT_SOFTPLUS) return softplus_f(x);
+    if (act == ACT_SILU) return x * sigmoid_f(x);
     return x;
 }
 
@@ -46,6 +47,7 @@ float activate_grad(uint act, float x) {
     if (act == ACT_SIGMOID) { float s = sigmoid_f(x); return s * (1.0 - s); }
     if (act == ACT_TANH) { float t = tanh_f(x); return 1.0 - t * t; }
     if (act == ACT_SOFTPLUS) return x > 20.0 ? 1.0 : sigmoid_f(x);
+    if (act == ACT_SILU) { float s = sigmoid_f(x); return s + x * s * (1.0 - s); }
     return 1.0;
 }
 #endif

@@ -13,6 +13,7 @@ const uint ACT_RELU = 4u;
 const uint ACT_SIGMOID = 5u;
 const uint ACT_TANH = 6u;
 const uint ACT_SOFTPLUS = 7u;
+const uint ACT_SILU = 8u;        // x * sigmoid(x) (SwiGLU's gate)
 
 // Binary operators (BinaryOp): binary.comp.
 const uint OP_ADD = 0u;

@@ -16,7 +16,7 @@ public enum DType: String, Sendable, Codable {
 
 /// Activation applied in a GEMM epilogue or elementwise (`ACT_*` in Shaders/activations.glsl).
 public enum Activation: UInt32, Sendable, CaseIterable, Codable {
-    case none = 0, gelu, quickGELU, tanhGELU, relu, sigmoid, tanh, softplus
+    case none = 0, gelu, quickGELU, tanhGELU, relu, sigmoid, tanh, softplus, silu
 }
 
 /// Binary elementwise operations (`OP_*` in Shaders/binary.comp).

@@ -13,6 +13,7 @@ public enum Reference {
         case .sigmoid: return sigmoid(x)
         case .tanh: return Foundation.tanh(x)
         case .softplus: return x > 20 ? x : log1p(exp(x))
+        case .silu: return x * sigmoid(x)
         }
     }
 
@@ -29,6 +30,7 @@ public enum Reference {
         case .sigmoid: let s = sigmoid(x); return s * (1 - s)
         case .tanh: let t = Foundation.tanh(x); return 1 - t * t
         case .softplus: return x > 20 ? 1 : sigmoid(x)
+        case .silu: let s = sigmoid(x); return s + x * s * (1 - s)
         }
     }
 

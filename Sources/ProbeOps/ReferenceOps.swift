@@ -97,6 +97,33 @@ extension Reference {
         return y
     }
 
+    /// RMSNorm: `x / √(mean(x²) + eps) · γ`.
+    public static func rmsNorm(_ x: [Double], cols: Int, gamma: [Double]?, eps: Double) -> [Double] {
+        var y = [Double](repeating: 0, count: x.count)
+        for r in 0..<(x.count / cols) {
+            let row = x[(r * cols)..<((r + 1) * cols)]
+            let rstd = 1 / (row.map { $0 * $0 }.reduce(0, +) / Double(cols) + eps).squareRoot()
+            for c in 0..<cols { y[r * cols + c] = x[r * cols + c] * rstd * (gamma?[c] ?? 1) }
+        }
+        return y
+    }
+
+    /// Rotary embedding of dense (B, T, H, hd) x by (T, hd) tables: `x·cos + rot(x)·sin`, rot
+    /// pairing (2j, 2j+1) as `[-x1, x0, …]` (interleaved) or (j, j + hd/2) as `[-x₂, x₁]` (half).
+    public static func rope(_ x: [Double], B: Int, T: Int, H: Int, hd: Int, cos: [Double], sin: [Double], half: Bool) -> [Double] {
+        var y = x
+        for b in 0..<B { for t in 0..<T { for h in 0..<H {
+            let base = ((b * T + t) * H + h) * hd
+            for d in 0..<hd {
+                let rot: Double
+                if half { rot = d < hd / 2 ? -x[base + d + hd / 2] : x[base + d - hd / 2] }
+                else { rot = d % 2 == 0 ? -x[base + d + 1] : x[base + d - 1] }
+                y[base + d] = x[base + d] * cos[t * hd + d] + rot * sin[t * hd + d]
+            }
+        } } }
+        return y
+    }
+
     /// Returns (dx, dγ, dβ).
     public static func layerNormBackward(_ x: [Double], cols: Int, gamma: [Double]?, eps: Double, dy: [Double]) -> ([Double], [Double], [Double]) {
         var dx = [Double](repeating: 0, count: x.count), dg = [Double](repeating: 0, count: cols), db = [Double](repeating: 0, count: cols)
@@ -162,7 +189,10 @@ extension Reference {
 
     // MARK: Attention over dense (BH, L, D) arrays
 
-    public static func attention(q: [Double], k: [Double], v: [Double], BH: Int, Lq: Int, Lk: Int, D: Int, Dv: Int, scale: Double) -> (out: [Double], probs: [Double]) {
+    /// `bias` (BH / heads-periodic: (H, Lq, Lk), repeated over the batch) is added to the scaled scores.
+    public static func attention(q: [Double], k: [Double], v: [Double], BH: Int, Lq: Int, Lk: Int, D: Int, Dv: Int, scale: Double,
+                                 bias: [Double]? = nil) -> (out: [Double], probs: [Double]) {
+        let biasHeads = (bias?.count ?? 0) / max(Lq * Lk, 1)
         var out = [Double](repeating: 0, count: BH * Lq * Dv), probs = [Double](repeating: 0, count: BH * Lq * Lk)
         for z in 0..<BH {
             for i in 0..<Lq {
@@ -171,6 +201,7 @@ extension Reference {
                     var acc = 0.0
                     for d in 0..<D { acc += q[(z * Lq + i) * D + d] * k[(z * Lk + j) * D + d] }
                     s[j] = scale * acc
+                    if let bias { s[j] += bias[((z % biasHeads) * Lq + i) * Lk + j] }
                 }
                 let m = s.max()!, e = s.map { exp($0 - m) }, l = e.reduce(0, +)
                 for j in 0..<Lk { probs[(z * Lq + i) * Lk + j] = e[j] / l }

@@ -67,7 +67,7 @@ import Testing
     @Test func sharedCodesAgree() {
         let activations: [(Activation, UInt32)] = [(.none, ShaderConstants.ACT_NONE), (.gelu, ShaderConstants.ACT_GELU),
             (.quickGELU, ShaderConstants.ACT_QUICK_GELU), (.tanhGELU, ShaderConstants.ACT_TANH_GELU), (.relu, ShaderConstants.ACT_RELU),
-            (.sigmoid, ShaderConstants.ACT_SIGMOID), (.tanh, ShaderConstants.ACT_TANH), (.softplus, ShaderConstants.ACT_SOFTPLUS)]
+            (.sigmoid, ShaderConstants.ACT_SIGMOID), (.tanh, ShaderConstants.ACT_TANH), (.softplus, ShaderConstants.ACT_SOFTPLUS), (.silu, ShaderConstants.ACT_SILU)]
         #expect(activations.count == Activation.allCases.count)
         for (a, code) in activations { #expect(a.rawValue == code, "Activation.\(a) is \(a.rawValue), GLSL says \(code)") }
         let binary: [(BinaryOp, UInt32)] = [(.add, ShaderConstants.OP_ADD), (.subtract, ShaderConstants.OP_SUBTRACT),

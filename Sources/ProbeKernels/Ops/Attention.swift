@@ -15,9 +15,11 @@ extension KernelContext {
     /// softmax. q (B, H, Lq, D), k (B, H, Lk, D), v (B, H, Lk, Dv), out (B, H, Lq, Dv): any strides
     /// with a contiguous last axis (views of packed projections). Self- and cross-attention alike.
     /// With `saveProbabilities` it also returns P (the attention maps) and the log-sum-exp.
+    /// `bias` (H, Lq, Lk) f32 is added to the scaled scores of every batch (BEiT's relative
+    /// position bias: `softmax(scale · Q Kᵀ + bias) V`).
     @discardableResult
     public func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, into out: Tensor,
-                          saveProbabilities: Bool = false) throws -> AttentionSaved? {
+                          saveProbabilities: Bool = false, bias: Tensor? = nil) throws -> AttentionSaved? {
         let op = "attention"
         try checkDevice(op, q, k, v, out)
         let f16 = q.dtype == .f16
@@ -34,6 +36,10 @@ extension KernelContext {
         }
         for t in [q, k, v, out] where t.strides[3] != 1 { throw OpError.shape(op, "\(t): the last axis must be contiguous") }
         guard Lk > 0 else { throw OpError.shape(op, "no keys: k \(k)") }
+        if let bias {
+            try checkDevice(op, bias); try requireF32(op, bias)
+            guard bias.shape == [H, Lq, Lk] else { throw OpError.shape(op, "bias \(bias) for scores (\(B), \(H), \(Lq), \(Lk)): (H, Lq, Lk) expected") }
+        }
         // Wide heads (abmilp's and simpool's single 768-wide head): the fused kernel recomputes
         // the scores for every chunk of the value width, so there GEMM → softmax → GEMM wins
         // (measured on lavapipe, B 4, H 1, L 49, D 768: 137 ms fused).
@@ -47,10 +53,12 @@ extension KernelContext {
         // f16 operands (fp16 backbones) on CPU devices: scores and softmax in f32 from f16 inputs,
         // the probabilities rounded to f16 for the second GEMM (the fused kernel rounds only the
         // output; the extra rounding is 2⁻¹¹ relative per weight, inside the fp16 bound).
-        let unfused = f16 ? !variants.attentionFused : (max(D, Dv) > 128 || fewRows || !variants.attentionFused)
+        // A bias on the scores: unfused (the fused kernel has no operand for it).
+        let unfused = bias != nil || (f16 ? !variants.attentionFused : (max(D, Dv) > 128 || fewRows || !variants.attentionFused))
         if unfused {
-            let scores = try empty([B, H, Lq, Lk])
+            var scores = try empty([B, H, Lq, Lk])
             try gemm(q, k, into: scores, transB: true, alpha: scale)
+            if let bias { scores = try binary(scores, bias, .add) }
             let probs = try softmax(scores)
             if f16 {
                 let half = try empty([B, H, Lq, Lk], dtype: .f16)

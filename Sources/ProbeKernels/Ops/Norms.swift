@@ -6,7 +6,18 @@ extension KernelContext {
     /// statistics (rows, 2) = (mean, rstd) that the backward needs. x is f32; y f32, or f16
     /// (`into` an f16 tensor) for the inputs of an fp16 model's GEMMs.
     public func layerNorm(_ x: Tensor, gamma: Tensor?, beta: Tensor?, eps: Float, into out: Tensor? = nil) throws -> (y: Tensor, stats: Tensor) {
-        let op = "layerNorm"
+        try rowNorm("layerNorm", x, gamma: gamma, beta: beta, rms: false, eps: eps, into: out)
+    }
+
+    /// RMSNorm over the last axis (timm's `RmsNorm`, AIMv2): `y = x · rstd · γ` with
+    /// `rstd = 1 / √(mean(x²) + eps)`. Statistics as `layerNorm`'s with the mean 0. Inference only:
+    /// its backward arrives with fine-tuning.
+    @discardableResult
+    public func rmsNorm(_ x: Tensor, gamma: Tensor?, eps: Float, into out: Tensor? = nil) throws -> (y: Tensor, stats: Tensor) {
+        try rowNorm("rmsNorm", x, gamma: gamma, beta: gamma, rms: true, eps: eps, into: out)
+    }
+
+    private func rowNorm(_ op: String, _ x: Tensor, gamma: Tensor?, beta: Tensor?, rms: Bool, eps: Float, into out: Tensor?) throws -> (y: Tensor, stats: Tensor) {
         let y = try out ?? empty(x.shape)
         try checkDevice(op, x, y); try requireF32(op, x)
         guard y.dtype.isF32OrF16 else { throw OpError.dtype(op, "y \(y) must be f32 or f16") }
@@ -24,7 +35,7 @@ extension KernelContext {
             let (bx, ox) = try bind(t[0], .read, op: op), (by, oy) = try bind(t[1], .write, op: op), (bs, os) = try bind(t[2], .write, op: op)
             let (bg, og) = try bind(gamma, .read, op: op, orPlaceholder: bx), (bb, ob) = try bind(beta, .read, op: op, orPlaceholder: bx)
             let vec4 = rowVec4([cols, ox, t[0].strides[0], og, ob, oy, t[1].strides[0]])
-            let k = try kernel(LayernormKernel.self, variant, .init(localSizeX: variants.rowLocal, AFFINE: gamma != nil, VEC4: vec4))
+            let k = try kernel(LayernormKernel.self, variant, .init(localSizeX: variants.rowLocal, AFFINE: gamma != nil, VEC4: vec4, RMS: rms))
             let push = LayernormKernel.Push(rows: t[0].shape[0], cols: cols, offX: ox, sX: t[0].strides[0], offG: og, offB: ob,
                                             offY: oy, sY: t[1].strides[0], offS: os, eps: eps)
             try stream.dispatch(k, [bx, bg, bb, by, bs], push: push, groups: rowGroups(t[0].shape[0]))
