@@ -11,6 +11,18 @@ public enum BackboneFamily: String, Codable, Sendable, CaseIterable {
     case clip
     /// SigLIP through open_clip (a timm trunk).
     case siglip
+    /// BEiT (v1, v2; upstream loads BEiTv2 through SimMIM's BEiT-style ViT): the last block, no final norm.
+    case beit
+    /// EVA-02 MIM through timm (`TimmWrapper`: `forward_features`, which has no final norm).
+    case eva
+    /// EVA-02-CLIP towers through open_clip.
+    case evaclip
+    /// DINOv3 through its hub (`get_intermediate_layers(norm=True)`).
+    case dinov3
+    /// Perception Encoder (PE-Core) through open_clip.
+    case pe
+    /// AIMv2 through Apple's `aim` package (the trunk's normalised tokens, no [CLS]).
+    case aimv2
 }
 
 /// What upstream's code path feeds its heads for one family, and so what VulkanProbe does by
@@ -50,6 +62,7 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
         switch c.activation {
         case .quickGELU: act = "quick_gelu"
         case .tanhGELU: act = "gelu_tanh"
+        case .silu: act = "silu"
         default: act = "gelu"
         }
         switch c.family {
@@ -64,6 +77,16 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
                                    posEmbedResize: c.posEmbedResize, activation: act)
         case .siglip:
             return ProbingProtocol(family: .siglip, inputSize: c.imgSize, tap: "norm", transforms: .siglip, mean: c.mean, std: c.std,
+                                   posEmbedResize: c.posEmbedResize, activation: act)
+        // Upstream's own transforms (ImageNet statistics) for every loader but open_clip's.
+        case .beit:
+            return ProbingProtocol(family: .beit, inputSize: c.imgSize, tap: "-1", transforms: .mae, mean: ViTFamilies.imagenetMean,
+                                   std: ViTFamilies.imagenetStd, posEmbedResize: c.posEmbedResize, activation: act)
+        case .eva, .dinov3, .aimv2:
+            return ProbingProtocol(family: c.family, inputSize: c.family == .dinov3 ? 224 : c.imgSize, tap: "norm", transforms: .mae,
+                                   mean: ViTFamilies.imagenetMean, std: ViTFamilies.imagenetStd, posEmbedResize: c.posEmbedResize, activation: act)
+        case .evaclip, .pe:
+            return ProbingProtocol(family: c.family, inputSize: c.imgSize, tap: "norm", transforms: .clip, mean: c.mean, std: c.std,
                                    posEmbedResize: c.posEmbedResize, activation: act)
         }
     }

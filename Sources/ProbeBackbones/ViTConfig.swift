@@ -25,6 +25,43 @@ public struct ViTConfig: Codable, Sendable, Equatable {
     public var layerScale = false
     /// Resizing the position embedding to another grid (see `PosEmbedResize`).
     public var posEmbedResize: PosEmbedResize = .antialias
+
+    // The architecture beyond timm's `VisionTransformer` (BEiT, EVA, AIMv2): each default is the
+    // plain ViT's.
+    /// LayerNorm (weight and bias) or RMSNorm (weight only) everywhere.
+    public var norm: NormKind = .layer
+    /// A norm after the patch projection (`patch_embed.norm`, AIMv2).
+    public var patchNorm = false
+    /// Biases on the attention's output projection and the MLP's linears (AIMv2: none).
+    public var projBias = true
+    /// The MLP: GELU-family `fc1`/`fc2`, or a SiLU-gated one (`SwiGLU`: `fc1_g`, `fc1_x`; `GluMlp`:
+    /// one `fc1` holding gate then value).
+    public var mlp: MLPKind = .mlp
+    /// The hidden width rounded up to a multiple of this (timm `swiglu_align_to`; 0: none).
+    public var mlpAlign = 0
+    /// A norm on the MLP's hidden activations before `fc2` (`mlp.norm`, EVA-02's sub-LN).
+    public var mlpNorm = false
+    /// A norm on the attention's output before `proj` (`attn.norm`, EVA-CLIP's `scale_attn_inner`).
+    public var attnNorm = false
+    /// How the q, k, v projections are stored.
+    public var qkvLayout: QKVLayout = .fused
+    /// LayerScale's names: `ls1.gamma` (timm ViT) or `gamma_1` (BEiT, EVA).
+    public var layerScaleNames: LayerScaleNames = .ls
+    /// BEiT's relative position bias, a table per block (`attn.relative_position_bias_table`).
+    public var relPosBias = false
+    /// A learnt absolute position table (`pos_embed`); BEiT v2 and DINOv3 have none.
+    public var absPosEmbed = true
+    /// Rotary position embedding of q and k (patch tokens only).
+    public var rope: RoPESpec?
+    /// Residual post-norm blocks (`x + norm1(attn(x))`, EVA-02-CLIP E-14).
+    public var postNorm = false
+    /// A norm after the blocks (`norm`); timm drops it (Identity) where the pooled head normalises
+    /// instead (`global_pool='avg'` BEiT and EVA-02), so `forward_features` is the last block's output.
+    public var finalNorm = true
+    /// Heads of the attention pool (`attn_pool`) where it differs from the model's (PE: 8).
+    public var attnPoolHeads: Int?
+    /// The MLP's width ratio (kept to recompute the hidden width when the width is overridden).
+    public var mlpRatio: Double = 4
     /// Which family's probing protocol applies by default (`ProbingProtocol`).
     public var family: BackboneFamily = .vit
     /// Normalisation of the input pixels (per RGB channel).
@@ -34,7 +71,14 @@ public struct ViTConfig: Codable, Sendable, Equatable {
     public init(patchSize: Int, embedDim: Int, depth: Int, numHeads: Int, mlpRatio: Double = 4, imgSize: Int) {
         self.patchSize = patchSize; self.embedDim = embedDim; self.depth = depth; self.numHeads = numHeads
         // timm's Mlp: hidden = int(dim · mlp_ratio) (SO400M: 1152 · 3.7362 → 4304).
-        self.mlpHidden = Int(Double(embedDim) * mlpRatio); self.imgSize = imgSize
+        self.mlpHidden = Int(Double(embedDim) * mlpRatio); self.imgSize = imgSize; self.mlpRatio = mlpRatio
+    }
+
+    /// The hidden width for the current width, ratio and alignment (as timm computes it).
+    public mutating func recomputeMLPHidden() {
+        var h = Int(Double(embedDim) * mlpRatio)
+        if mlpAlign > 0 { h += (mlpAlign - h % mlpAlign) % mlpAlign }
+        mlpHidden = h
     }
 
     /// The patch embedding has a bias unless the model normalises before its blocks (timm: `bias=not pre_norm`).
@@ -45,6 +89,8 @@ public struct ViTConfig: Codable, Sendable, Equatable {
     public var posEmbedGrid: Int { imgSize / patchSize }
     /// Rows of the stored position embedding.
     public var posEmbedLength: Int { posEmbedGrid * posEmbedGrid + (noEmbedClass ? 0 : prefixTokens) }
+    /// Whether norms have a bias.
+    public var normBias: Bool { norm == .layer }
     public var headDim: Int { embedDim / numHeads }
 
     /// Checks the configuration is one the forward can run.
@@ -53,6 +99,9 @@ public struct ViTConfig: Codable, Sendable, Equatable {
             throw BackboneError("\(what): patch \(patchSize), width \(embedDim), depth \(depth), heads \(numHeads), MLP \(mlpHidden), image \(imgSize) is not a ViT")
         }
         guard embedDim % numHeads == 0 else { throw BackboneError("\(what): width \(embedDim) is not divisible by \(numHeads) heads") }
+        if rope != nil, headDim % 4 != 0 {
+            throw BackboneError("\(what): rotary embeddings need a head width divisible by 4 (two axes of sine-cosine pairs), not \(headDim)")
+        }
     }
 
     /// A configuration from timm constructor arguments (the `config` of a `vit_*` golden, or a
@@ -69,6 +118,7 @@ public struct ViTConfig: Codable, Sendable, Equatable {
             if let d { return d }
             throw BackboneError("ViT configuration lacks `\(k)`")
         }
+        if let model = o["model"] as? String { return try registryOverridden(model, o) }
         var c = ViTConfig(patchSize: try int("patch_size", 16), embedDim: try int("embed_dim", 768), depth: try int("depth", 12),
                           numHeads: try int("num_heads", 12), mlpRatio: (o["mlp_ratio"] as? Double) ?? 4, imgSize: try int("img_size", 224))
         c.qkvBias = (o["qkv_bias"] as? Bool) ?? true
@@ -104,84 +154,75 @@ public struct ViTConfig: Codable, Sendable, Equatable {
     }
 }
 
+extension ViTConfig {
+    /// A registry entry with timm constructor arguments overriding it (`{"model":
+    /// "eva02_base_patch14_224", "embed_dim": 64, "depth": 2, "num_heads": 4}`), as
+    /// `timm.create_model(model, **overrides)` builds it: the width, depth, heads, MLP ratio, image
+    /// and patch size, registers and the RoPE reference grid.
+    static func registryOverridden(_ model: String, _ o: [String: Any]) throws -> ViTConfig {
+        var c = try ViTRegistry.config(model)
+        let known: Set<String> = ["model", "embed_dim", "depth", "num_heads", "mlp_ratio", "img_size", "patch_size", "num_reg_tokens",
+                                  "reg_tokens", "ref_feat_shape"]
+        if let unknown = o.keys.filter({ !known.contains($0) }).sorted().first {
+            throw BackboneError("ViT configuration over \(model): `\(unknown)` cannot be overridden (\(known.sorted().joined(separator: ", ")))")
+        }
+        func int(_ k: String) -> Int? { (o[k] as? Int) ?? (o[k] as? [Int])?.first }
+        if let v = int("embed_dim") { c.embedDim = v }
+        if let v = int("depth") { c.depth = v }
+        if let v = int("num_heads") { c.numHeads = v }
+        if let v = o["mlp_ratio"] as? Double { c.mlpRatio = v } else if let v = o["mlp_ratio"] as? Int { c.mlpRatio = Double(v) }
+        if let v = int("img_size") { c.imgSize = v }
+        if let v = int("patch_size") { c.patchSize = v }
+        if let v = int("num_reg_tokens") ?? int("reg_tokens") { c.regTokens = v }
+        if let v = o["ref_feat_shape"] as? [Int], v.count == 2 { c.rope?.refGrid = v } else if let v = int("ref_feat_shape") { c.rope?.refGrid = [v, v] }
+        c.recomputeMLPHidden()
+        try c.validate("\(model) with \(o.keys.filter { $0 != "model" }.sorted().joined(separator: ", "))")
+        return c
+    }
+}
+
+/// Normalisation layers (`norm_layer`).
+public enum NormKind: String, Codable, Sendable { case layer, rms }
+
+/// MLP kinds (see `ViTConfig.mlp`).
+public enum MLPKind: String, Codable, Sendable { case mlp, swiglu, glu }
+
+/// Storage of the attention's input projections.
+public enum QKVLayout: String, Codable, Sendable {
+    /// `attn.qkv.weight` (3D, D) and `attn.qkv.bias` (timm ViT, PE, DINOv3).
+    case fused
+    /// `attn.qkv.weight` with `attn.q_bias` and `attn.v_bias`, k unbiased (BEiT, EVA with fused qkv).
+    case fusedQV
+    /// `attn.q_proj`, `attn.k_proj` (no bias), `attn.v_proj` (EVA-02).
+    case separate
+}
+
+public enum LayerScaleNames: String, Codable, Sendable { case ls, gamma }
+
+/// A 2-D rotary position embedding as timm builds it (`pos_embed_sincos.py`).
+public struct RoPESpec: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        /// `RotaryEmbeddingCat` (EVA-02, PE): integer patch coordinates (+ offset), rescaled to the
+        /// reference grid, times inverse frequencies temperature^(−j/nb).
+        case eva
+        /// `RotaryEmbeddingDinoV3`: 0.5-centred coordinates normalised to [−1, 1], angles 2π·c / period
+        /// with periods temperature^(2j / (hd/2)).
+        case dinov3
+    }
+    public var kind: Kind
+    public var temperature: Double
+    public var gridOffset: Double = 0
+    /// Coordinate channels (x, y) instead of (row, column) (`grid_indexing='xy'`, PE).
+    public var xy = false
+    /// The pretraining grid coordinates are rescaled to (`ref_feat_shape`, EVA), [rows, cols].
+    public var refGrid: [Int]?
+    /// Pairs (j, j + hd/2) (`rotate_half`) instead of (2j, 2j + 1).
+    public var half = false
+    public init(kind: Kind, temperature: Double) { self.kind = kind; self.temperature = temperature }
+}
+
 public struct BackboneError: Error, CustomStringConvertible {
     public let description: String
     public init(_ d: String) { description = d }
 }
 
-/// timm model names → configurations. A name may carry a pretrained tag (`.mae`, `.lvd142m`):
-/// the architecture is the part before the dot.
-public enum ViTRegistry {
-    static let sizes: [String: (dim: Int, depth: Int, heads: Int)] = [
-        "tiny": (192, 12, 3), "small": (384, 12, 6), "base": (768, 12, 12), "large": (1024, 24, 16), "huge": (1280, 32, 16),
-    ]
-    public static let clipMean: [Float] = [0.48145466, 0.4578275, 0.40821073], clipStd: [Float] = [0.26862954, 0.26130258, 0.27577711]
-    /// (width, depth, heads, MLP ratio) of the sizes that are not timm's usual four.
-    static let oddSizes: [String: (dim: Int, depth: Int, heads: Int, mlpRatio: Double)] = ["so400m": (1152, 27, 16, 3.7362)]
-
-    /// Every architecture name the registry knows.
-    public static var names: [String] {
-        var n: [String] = []
-        for s in ["tiny", "small", "base", "large"] { n.append("vit_\(s)_patch16_224") }
-        n += ["vit_huge_patch14_224", "vit_small_patch14_dinov2", "vit_base_patch14_dinov2", "vit_large_patch14_dinov2",
-              "vit_small_patch14_reg4_dinov2", "vit_base_patch14_reg4_dinov2", "vit_large_patch14_reg4_dinov2",
-              "vit_base_patch16_clip_224", "vit_base_patch32_clip_224", "vit_large_patch14_clip_224",
-              "vit_base_patch16_clip_quickgelu_224", "vit_base_patch32_clip_quickgelu_224", "vit_large_patch14_clip_quickgelu_224",
-              "vit_base_patch16_siglip_224", "vit_base_patch16_siglip_256", "vit_large_patch16_siglip_256", "vit_large_patch16_siglip_384",
-              "vit_so400m_patch14_siglip_224", "vit_so400m_patch14_siglip_384", "vit_base_patch16_gap_224", "vit_huge_patch14_gap_224"]
-        return n
-    }
-
-    /// The configuration of a timm model name.
-    /// A registry name, or a JSON file of timm constructor arguments (`*.json`).
-    public static func resolve(_ model: String) throws -> ViTConfig {
-        if model.hasSuffix(".json") {
-            guard let text = try? String(contentsOfFile: model, encoding: .utf8) else { throw BackboneError("\(model): cannot read the ViT configuration") }
-            return try ViTConfig.fromTimmArguments(text)
-        }
-        return try config(model)
-    }
-
-    public static func config(_ name: String) throws -> ViTConfig {
-        let arch = name.split(separator: ".").first.map(String.init) ?? name
-        let parts = arch.split(separator: "_").map(String.init)
-        let size = parts.count >= 2 ? sizes[parts[1]].map { ($0.dim, $0.depth, $0.heads, 4.0) } ?? oddSizes[parts[1]] : nil
-        guard parts.count >= 3, parts[0] == "vit", let size, parts[2].hasPrefix("patch"), let patch = Int(parts[2].dropFirst(5)) else {
-            throw BackboneError("unknown model '\(name)'; known: \(names.joined(separator: ", ")) (with any .tag)")
-        }
-        let tag = name.split(separator: ".", maxSplits: 1).dropFirst().first.map(String.init)
-        let rest = Set(parts.dropFirst(3))
-        let imageSize = parts.compactMap { Int($0) }.last
-        var c = ViTConfig(patchSize: patch, embedDim: size.0, depth: size.1, numHeads: size.2, mlpRatio: size.3, imgSize: imageSize ?? 224)
-        if rest.contains("dinov2") {
-            c.family = .dinov2
-            c.imgSize = 518
-            c.layerScale = true
-            // The hub's DINOv2 (upstream's loader) resizes its 518-px table without antialiasing at
-            // a scale of (grid + 0.1) / 37; its register models with antialiasing at the exact size.
-            c.posEmbedResize = .hubOffset
-            if let reg = rest.first(where: { $0.hasPrefix("reg") }), let r = Int(reg.dropFirst(3)) {
-                c.regTokens = r; c.noEmbedClass = true; c.posEmbedResize = .antialias
-            }
-        } else if rest.contains("clip") {
-            // timm's CLIP towers use GELU unless `_quickgelu_` is in the name; OpenAI's weights were
-            // trained with QuickGELU, which open_clip (upstream's loader) runs for `openai` tags.
-            c.family = .clip
-            c.preNorm = true; c.normEps = 1e-5; c.mean = clipMean; c.std = clipStd
-            c.activation = rest.contains("quickgelu") || tag == "openai" ? .quickGELU : .gelu
-        } else if rest.contains("siglip") {
-            // timm's SigLIP (which open_clip runs for upstream) uses exact GELU.
-            c.family = .siglip
-            c.classToken = false; c.activation = .gelu; c.mean = [0.5, 0.5, 0.5]; c.std = [0.5, 0.5, 0.5]
-        } else if rest.contains("gap") && rest.isSubset(of: ["gap", "224"]) {
-            // timm's `_gap_` ViTs (I-JEPA's H/14): no [CLS], patches pooled by their mean; the
-            // base one has 16 heads.
-            c.classToken = false
-            if parts[1] == "base" { c.numHeads = 16 }
-        } else if !(rest == ["224"] || rest.isEmpty) {
-            throw BackboneError("unknown model '\(name)'; known: \(names.joined(separator: ", ")) (with any .tag)")
-        }
-        try c.validate(name)
-        return c
-    }
-}

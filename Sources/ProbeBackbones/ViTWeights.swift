@@ -26,7 +26,8 @@ public struct ViTWeights {
 
     /// The pooled head's tensors and shapes, for a configuration.
     public static func pooledShapes(_ c: ViTConfig, _ kind: PooledHead, projection: Int) -> [String: [Int]] {
-        let (D, H) = (c.embedDim, c.mlpHidden)
+        // PE's pool has its own MLP ratio (4) where the model's differs.
+        let (D, H) = (c.embedDim, c.family == .pe ? 4 * c.embedDim : c.mlpHidden)
         switch kind {
         case .projection: return ["head.weight": [projection, D], "head.bias": [projection]]
         case .map:
@@ -38,24 +39,58 @@ public struct ViTWeights {
         }
     }
 
-    /// The tensors the forward needs, with their shapes.
+    /// The tensors the forward needs, with their shapes, under timm's names for the family.
     public static func expectedShapes(_ c: ViTConfig) -> [String: [Int]] {
         let (D, p, H) = (c.embedDim, c.patchSize, c.mlpHidden)
-        var s: [String: [Int]] = ["patch_embed.proj.weight": [D, 3, p, p], "pos_embed": [1, c.posEmbedLength, D],
-                                  "norm.weight": [D], "norm.bias": [D]]
+        var s: [String: [Int]] = ["patch_embed.proj.weight": [D, 3, p, p]]
+        func norm(_ name: String, _ width: Int) {
+            s[name + ".weight"] = [width]
+            if c.normBias { s[name + ".bias"] = [width] }
+        }
+        if c.absPosEmbed { s["pos_embed"] = [1, c.posEmbedLength, D] }
+        if c.finalNorm { norm("norm", D) }
         if c.patchBias { s["patch_embed.proj.bias"] = [D] }
+        if c.patchNorm { norm("patch_embed.norm", D) }
         if c.classToken { s["cls_token"] = [1, 1, D] }
         if c.regTokens > 0 { s["reg_token"] = [1, c.regTokens, D] }
-        if c.preNorm { s["norm_pre.weight"] = [D]; s["norm_pre.bias"] = [D] }
+        if c.preNorm { norm("norm_pre", D) }
         for i in 0..<c.depth {
             let b = "blocks.\(i)."
-            for n in ["norm1", "norm2"] { s[b + n + ".weight"] = [D]; s[b + n + ".bias"] = [D] }
-            s[b + "attn.qkv.weight"] = [3 * D, D]
-            if c.qkvBias { s[b + "attn.qkv.bias"] = [3 * D] }
-            s[b + "attn.proj.weight"] = [D, D]; s[b + "attn.proj.bias"] = [D]
-            s[b + "mlp.fc1.weight"] = [H, D]; s[b + "mlp.fc1.bias"] = [H]
-            s[b + "mlp.fc2.weight"] = [D, H]; s[b + "mlp.fc2.bias"] = [D]
-            if c.layerScale { s[b + "ls1.gamma"] = [D]; s[b + "ls2.gamma"] = [D] }
+            norm(b + "norm1", D); norm(b + "norm2", D)
+            switch c.qkvLayout {
+            case .fused:
+                s[b + "attn.qkv.weight"] = [3 * D, D]
+                if c.qkvBias { s[b + "attn.qkv.bias"] = [3 * D] }
+            case .fusedQV:
+                s[b + "attn.qkv.weight"] = [3 * D, D]
+                if c.qkvBias { s[b + "attn.q_bias"] = [D]; s[b + "attn.v_bias"] = [D] }
+            case .separate:
+                for n in ["q", "k", "v"] { s[b + "attn.\(n)_proj.weight"] = [D, D] }
+                if c.qkvBias { s[b + "attn.q_proj.bias"] = [D]; s[b + "attn.v_proj.bias"] = [D] }
+            }
+            if c.relPosBias {
+                let g = c.posEmbedGrid
+                s[b + "attn.relative_position_bias_table"] = [(2 * g - 1) * (2 * g - 1) + 3, c.numHeads]
+            }
+            if c.attnNorm { norm(b + "attn.norm", D) }
+            s[b + "attn.proj.weight"] = [D, D]
+            if c.projBias { s[b + "attn.proj.bias"] = [D] }
+            switch c.mlp {
+            case .mlp:
+                s[b + "mlp.fc1.weight"] = [H, D]; s[b + "mlp.fc1.bias"] = [H]
+            case .glu:
+                s[b + "mlp.fc1.weight"] = [2 * H, D]; s[b + "mlp.fc1.bias"] = [2 * H]
+            case .swiglu:
+                s[b + "mlp.fc1_g.weight"] = [H, D]; s[b + "mlp.fc1_x.weight"] = [H, D]
+                if c.projBias { s[b + "mlp.fc1_g.bias"] = [H]; s[b + "mlp.fc1_x.bias"] = [H] }
+            }
+            if c.mlpNorm { norm(b + "mlp.norm", H) }
+            s[b + "mlp.fc2.weight"] = [D, H]
+            if c.projBias { s[b + "mlp.fc2.bias"] = [D] }
+            if c.layerScale {
+                let (g1, g2) = c.layerScaleNames == .ls ? ("ls1.gamma", "ls2.gamma") : ("gamma_1", "gamma_2")
+                s[b + g1] = [D]; s[b + g2] = [D]
+            }
         }
         return s
     }
@@ -77,7 +112,7 @@ public struct ViTWeights {
         // grid the model was created with: a DINOv2 made at img_size=224 holds 16×16, not 37×37):
         // accepted as that grid, and resized from it to the input's as timm's checkpoint filter
         // resizes it when it loads (one resize here, from the stored grid straight to the input's).
-        if let e = file.entries["pos_embed"], e.shape.count == 3, e.shape[0] == 1, e.shape[2] == config.embedDim, e.shape[1] != config.posEmbedLength {
+        if config.absPosEmbed, let e = file.entries["pos_embed"], e.shape.count == 3, e.shape[0] == 1, e.shape[2] == config.embedDim, e.shape[1] != config.posEmbedLength {
             let prefix = config.noEmbedClass ? 0 : config.prefixTokens
             let cells = e.shape[1] - prefix
             let g = Int(Double(max(cells, 0)).squareRoot().rounded())
@@ -110,7 +145,7 @@ public struct ViTWeights {
         var kind: PooledHead?, width = 0
         if config.family == .clip, let h = file.entries["head.weight"], h.shape.count == 2, h.shape[1] == config.embedDim {
             kind = .projection; width = h.shape[0]
-        } else if config.family == .siglip, file.entries["attn_pool.latent"] != nil {
+        } else if config.family == .siglip || config.family == .pe, file.entries["attn_pool.latent"] != nil {
             kind = .map; width = config.embedDim
         }
         var pooledNames: [String] = []
@@ -171,7 +206,7 @@ public struct ViTWeights {
         var t: [String: [Float]] = [:]
         for (name, shape) in expectedShapes(config) {
             let n = shape.reduce(1, *)
-            if name.hasSuffix(".gamma") { t[name] = [Float](repeating: 1e-5, count: n) }
+            if name.hasSuffix(".gamma") || name.hasSuffix("gamma_1") || name.hasSuffix("gamma_2") { t[name] = [Float](repeating: 1e-5, count: n) }
             else if shape.count == 1 { t[name] = [Float](repeating: name.contains("norm") && name.hasSuffix("weight") ? 1 : 0, count: n) }
             else { t[name] = (0..<n).map { _ in 0.02 * normal() } }
         }

@@ -43,20 +43,35 @@ public final class VisionTransformer {
     public let config: ViTConfig
     public let ctx: KernelContext
     public let precision: Precision
+    /// A norm's parameters on the device (no bias for RMSNorm).
+    struct Norm { let w: Tensor, b: Tensor? }
+    /// One block in one layout whatever the family's names: q, k, v packed into one (3D, D)
+    /// projection (k's bias zero where the family has none), a gated MLP's gate and value halves.
     struct Block {
-        let norm1w, norm1b, norm2w, norm2b: Tensor
+        let norm1, norm2: Norm
         let qkvW: Tensor, qkvB: Tensor?
-        let projW, projB: Tensor
-        let fc1W, fc1B, fc2W, fc2B: Tensor
+        let attnNorm: Norm?
+        let projW: Tensor, projB: Tensor?
+        /// `.mlp`: fc1; gated MLPs: the gate's projection.
+        let fc1W: Tensor, fc1B: Tensor?
+        /// Gated MLPs: the value's projection.
+        let valueW: Tensor?, valueB: Tensor?
+        let mlpNorm: Norm?
+        let fc2W: Tensor, fc2B: Tensor?
         let ls1, ls2: Tensor?
+        /// BEiT's ((2g−1)² + 3, H) relative position table (host).
+        let relTable: [Float]?
     }
     let blocks: [Block]
     let patchW: Tensor, patchB: Tensor?
+    let patchNorm: Norm?
     let prefixTokens: Tensor?   // (prefix, D): [CLS; registers]
-    let normPre: (Tensor, Tensor)?
-    let norm: (Tensor, Tensor)
+    let normPre: Norm?
+    let norm: Norm?
     let weights: ViTWeights
     private var posEmbeds: [[Int]: Tensor] = [:]
+    private var ropeTables: [[Int]: (Tensor, Tensor)] = [:]
+    private var relBiases: [[Int]: [Tensor]] = [:]
     /// The pretrained pooled head on the final norm (CLIP's projection, SigLIP's MAP), f32.
     public var pooledHead: ViTWeights.PooledHead? { weights.pooledHead }
     public var pooledWidth: Int { weights.pooledWidth }
@@ -76,33 +91,68 @@ public final class VisionTransformer {
             let t = try ctx.tensor(weights[name], [weights[name].count]); bytes += t.count * 4; return t
         }
         // GEMM operands in the working precision (f16 halves the weights' memory and traffic).
-        func gemmWeight(_ name: String, _ shape: [Int]) throws -> Tensor {
-            let v = weights[name]
+        func gemmWeight(_ v: [Float], _ shape: [Int]) throws -> Tensor {
             let t = precision == .fp16 ? try ctx.tensorF16(v, shape) : try ctx.tensor(v, shape)
             bytes += t.count * t.dtype.size
             return t
         }
+        func gemmWeight(_ name: String, _ shape: [Int]) throws -> Tensor { try gemmWeight(weights[name], shape) }
+        func f32(_ v: [Float]) throws -> Tensor { let t = try ctx.tensor(v, [v.count]); bytes += t.count * 4; return t }
+        func norm(_ name: String) throws -> Norm { Norm(w: try f32(name + ".weight"), b: c.normBias ? try f32(name + ".bias") : nil) }
+        let (D, H) = (c.embedDim, c.mlpHidden)
+        let act: DType = precision == .fp16 ? .f16 : .f32
         blocks = try (0..<c.depth).map { i in
             let b = "blocks.\(i)."
-            // qkv and fc1 write activations in the working precision, so their biases share it.
-            return Block(norm1w: try f32(b + "norm1.weight"), norm1b: try f32(b + "norm1.bias"),
-                         norm2w: try f32(b + "norm2.weight"), norm2b: try f32(b + "norm2.bias"),
-                         qkvW: try gemmWeight(b + "attn.qkv.weight", [3 * c.embedDim, c.embedDim]),
-                         qkvB: c.qkvBias ? try gemmWeight(b + "attn.qkv.bias", [3 * c.embedDim]) : nil,
-                         projW: try gemmWeight(b + "attn.proj.weight", [c.embedDim, c.embedDim]), projB: try f32(b + "attn.proj.bias"),
-                         fc1W: try gemmWeight(b + "mlp.fc1.weight", [c.mlpHidden, c.embedDim]), fc1B: try gemmWeight(b + "mlp.fc1.bias", [c.mlpHidden]),
-                         fc2W: try gemmWeight(b + "mlp.fc2.weight", [c.embedDim, c.mlpHidden]), fc2B: try f32(b + "mlp.fc2.bias"),
-                         ls1: c.layerScale ? try f32(b + "ls1.gamma") : nil, ls2: c.layerScale ? try f32(b + "ls2.gamma") : nil)
+            let zeros = [Float](repeating: 0, count: D)
+            // q, k, v as one (3D, D) projection; its bias in the working precision (qkv writes activations).
+            var qkvW: [Float], qkvB: [Float]?
+            switch c.qkvLayout {
+            case .fused:
+                qkvW = weights[b + "attn.qkv.weight"]; qkvB = c.qkvBias ? weights[b + "attn.qkv.bias"] : nil
+            case .fusedQV:
+                qkvW = weights[b + "attn.qkv.weight"]; qkvB = c.qkvBias ? weights[b + "attn.q_bias"] + zeros + weights[b + "attn.v_bias"] : nil
+            case .separate:
+                qkvW = weights[b + "attn.q_proj.weight"] + weights[b + "attn.k_proj.weight"] + weights[b + "attn.v_proj.weight"]
+                qkvB = c.qkvBias ? weights[b + "attn.q_proj.bias"] + zeros + weights[b + "attn.v_proj.bias"] : nil
+            }
+            // Gated MLPs: gate and value (GluMlp packs gate first, then value, in one fc1).
+            var fc1W: [Float], fc1B: [Float]?, valueW: [Float]?, valueB: [Float]?
+            switch c.mlp {
+            case .mlp:
+                fc1W = weights[b + "mlp.fc1.weight"]; fc1B = weights[b + "mlp.fc1.bias"]
+            case .glu:
+                let w = weights[b + "mlp.fc1.weight"], bias = weights[b + "mlp.fc1.bias"]
+                fc1W = Array(w[..<(H * D)]); valueW = Array(w[(H * D)...]); fc1B = Array(bias[..<H]); valueB = Array(bias[H...])
+            case .swiglu:
+                fc1W = weights[b + "mlp.fc1_g.weight"]; valueW = weights[b + "mlp.fc1_x.weight"]
+                fc1B = c.projBias ? weights[b + "mlp.fc1_g.bias"] : nil; valueB = c.projBias ? weights[b + "mlp.fc1_x.bias"] : nil
+            }
+            // A gated MLP's two GEMMs write f32 (their product is taken in f32), so their biases are f32.
+            let gated = c.mlp != .mlp
+            func mlpBias(_ v: [Float]?) throws -> Tensor? { try v.map { gated ? try f32($0) : try gemmWeight($0, [$0.count]) } }
+            let (g1, g2) = c.layerScaleNames == .ls ? ("ls1.gamma", "ls2.gamma") : ("gamma_1", "gamma_2")
+            return Block(norm1: try norm(b + "norm1"), norm2: try norm(b + "norm2"),
+                         qkvW: try gemmWeight(qkvW, [3 * D, D]), qkvB: try qkvB.map { try gemmWeight($0, [3 * D]) },
+                         attnNorm: c.attnNorm ? try norm(b + "attn.norm") : nil,
+                         projW: try gemmWeight(b + "attn.proj.weight", [D, D]), projB: c.projBias ? try f32(b + "attn.proj.bias") : nil,
+                         fc1W: try gemmWeight(fc1W, [H, D]), fc1B: try mlpBias(fc1B),
+                         valueW: try valueW.map { try gemmWeight($0, [H, D]) }, valueB: try mlpBias(valueB),
+                         mlpNorm: c.mlpNorm ? try norm(b + "mlp.norm") : nil,
+                         fc2W: try gemmWeight(b + "mlp.fc2.weight", [D, H]), fc2B: c.projBias ? try f32(b + "mlp.fc2.bias") : nil,
+                         ls1: c.layerScale ? try f32(b + g1) : nil, ls2: c.layerScale ? try f32(b + g2) : nil,
+                         relTable: c.relPosBias ? weights[b + "attn.relative_position_bias_table"] : nil)
         }
+        _ = act
         let p = c.patchSize
         patchW = try gemmWeight("patch_embed.proj.weight", [c.embedDim, 3 * p * p])
         patchB = c.patchBias ? try f32("patch_embed.proj.bias") : nil
+        patchNorm = c.patchNorm ? try norm("patch_embed.norm") : nil
         var prefix: [Float] = []
         if c.classToken { prefix += weights["cls_token"] }
         if c.regTokens > 0 { prefix += weights["reg_token"] }
         prefixTokens = prefix.isEmpty ? nil : try ctx.tensor(prefix, [c.prefixTokens, c.embedDim])
-        normPre = c.preNorm ? (try f32("norm_pre.weight"), try f32("norm_pre.bias")) : nil
-        norm = (try f32("norm.weight"), try f32("norm.bias"))
+        normPre = c.preNorm ? try norm("norm_pre") : nil
+        self.norm = c.finalNorm ? try norm("norm") : nil
         if let kind = weights.pooledHead {
             for (name, shape) in ViTWeights.pooledShapes(c, kind, projection: weights.pooledWidth) {
                 let t = try ctx.tensor(weights[name], shape)
@@ -111,6 +161,20 @@ public final class VisionTransformer {
             }
         }
         weightBytes = bytes
+    }
+
+    /// Applies a norm (LayerNorm or RMSNorm by the family) to f32 rows, writing `out`'s dtype.
+    func apply(_ n: Norm, _ x: Tensor, into out: Tensor) throws {
+        if config.norm == .rms { try ctx.rmsNorm(x, gamma: n.w, eps: config.normEps, into: out) }
+        else { _ = try ctx.layerNorm(x, gamma: n.w, beta: n.b, eps: config.normEps, into: out) }
+    }
+
+    /// The same, from rows in any storage (the norm kernels read f32).
+    func applyAny(_ n: Norm, _ x: Tensor, into out: Tensor) throws {
+        if x.dtype == .f32 { try apply(n, x, into: out); return }
+        let wide = try ctx.empty(x.shape)
+        try ctx.copy(x, into: wide)
+        try apply(n, wide, into: out)
     }
 
     /// The pooled head's output from the final norm's tokens (B, T, D) f32: CLIP's projected
@@ -127,7 +191,7 @@ public final class VisionTransformer {
             let first = try ctx.contiguous(try normed.slice(axis: 1, 0..<1).squeezed(1))
             return try ctx.matmul(first, w("head.weight"), transB: true, bias: w("head.bias"))
         case .map:
-            let heads = c.numHeads, hd = D / heads
+            let heads = c.attnPoolHeads ?? c.numHeads, hd = D / heads
             let q1 = try ctx.matmul(try w("attn_pool.latent").reshaped([1, D]), w("attn_pool.q.weight"), transB: true, bias: w("attn_pool.q.bias"))
             let q = try ctx.empty([B, 1, D])
             try ctx.copy(Tensor(buffer: q1.buffer, offset: q1.offset, shape: [B, 1, D], strides: [0, D, 1], dtype: .f32), into: q)
@@ -150,18 +214,47 @@ public final class VisionTransformer {
         TokenLayout(cls: config.classToken, registers: config.regTokens, gridH: height / config.patchSize, gridW: width / config.patchSize)
     }
 
-    /// The position embedding for a grid, resized once per grid and kept.
+    /// The position embedding for a grid, resized once per grid and kept (zeros where the family
+    /// has no absolute table).
     func positionEmbedding(_ gh: Int, _ gw: Int) throws -> Tensor {
         if let t = posEmbeds[[gh, gw]] { return t }
-        let v = weights.positionEmbedding(gridH: gh, gridW: gw)
-        let t = try ctx.tensor(v, [v.count / config.embedDim, config.embedDim])
+        let D = config.embedDim
+        let v = config.absPosEmbed ? weights.positionEmbedding(gridH: gh, gridW: gw)
+            : [Float](repeating: 0, count: (gh * gw + (config.noEmbedClass ? 0 : config.prefixTokens)) * D)
+        let t = try ctx.tensor(v, [v.count / D, D])
         posEmbeds[[gh, gw]] = t
         return t
     }
 
+    /// The rotary tables (P, hd) for a grid, computed once per grid.
+    func rotaryTables(_ spec: RoPESpec, _ gh: Int, _ gw: Int) throws -> (Tensor, Tensor) {
+        if let t = ropeTables[[gh, gw]] { return t }
+        let hd = config.headDim
+        let (cosT, sinT) = RotaryTables.tables(spec, headDim: hd, gridH: gh, gridW: gw)
+        let t = (try ctx.tensor(cosT, [gh * gw, hd]), try ctx.tensor(sinT, [gh * gw, hd]))
+        ropeTables[[gh, gw]] = t
+        return t
+    }
+
+    /// BEiT's (H, N, N) score biases of every block for a grid. timm builds the index for the
+    /// model's own window; another grid would need its tables resized (timm does that when it
+    /// creates the model at another size), which is not done here: refused.
+    func relativeBiases(_ gh: Int, _ gw: Int) throws -> [Tensor] {
+        if let t = relBiases[[gh, gw]] { return t }
+        let g = config.posEmbedGrid
+        guard gh == g, gw == g else {
+            throw BackboneError("BEiT's relative position tables are for a \(g)×\(g) patch grid (\(config.imgSize) px); the input gives \(gh)×\(gw): use --input-size \(config.imgSize)")
+        }
+        let n = g * g + 1
+        let t = try blocks.map { b in try ctx.tensor(RelativePositionBias.bias(table: b.relTable!, heads: config.numHeads, grid: g), [config.numHeads, n, n]) }
+        relBiases[[gh, gw]] = t
+        return t
+    }
+
     /// Runs the frozen forward on `images` (B, 3, H, W) f32, normalised, and returns the token
-    /// sets asked for, each (B, T, D) f32 in `layout(height:width:)` order. Recorded into the
-    /// context's stream; reading a result finishes it.
+    /// sets asked for, each (B, T, D) f32 in `layout(height:width:)` order (`.norm`: what timm's
+    /// `forward_features` returns — the last block's output where the family has no final norm).
+    /// Recorded into the context's stream; reading a result finishes it.
     public func forward(_ images: Tensor, taps: Set<TokenTap>) throws -> [TokenTap: Tensor] {
         let c = config, D = c.embedDim, p = c.patchSize
         guard images.rank == 4, images.shape[1] == 3, images.dtype == .f32 else {
@@ -174,6 +267,8 @@ public final class VisionTransformer {
         let (gh, gw, P, T, prefix) = (lay.gridH, lay.gridW, lay.patches, lay.total, lay.prefix)
         let act: DType = precision == .fp16 ? .f16 : .f32
         let img = try ctx.contiguous(images)
+        let relBias = c.relPosBias ? try relativeBiases(gh, gw) : nil
+        let rope = try c.rope.map { try rotaryTables($0, gh, gw) }
 
         // Patch embedding as a GEMM over im2col rows: (B, gh, p, gw, p) windows of each channel.
         let windows = Tensor(buffer: img.buffer, offset: img.offset, shape: [B, 3, gh, p, gw, p],
@@ -185,44 +280,98 @@ public final class VisionTransformer {
         // patch GEMM adds its output (residual epilogue).
         let x = try ctx.empty([B, T, D])
         let pos = try positionEmbedding(gh, gw)
-        if c.noEmbedClass {
+        let patchRows = try patches.reshaped([B, P, 3 * p * p])
+        if c.noEmbedClass || !c.absPosEmbed {
             if let pt = prefixTokens { try ctx.copy(try broadcast(pt, B), into: try x.slice(axis: 1, 0..<prefix)) }
-            try ctx.copy(try broadcast(pos, B), into: try x.slice(axis: 1, prefix..<T))
-        } else {
-            if let pt = prefixTokens {
-                let first = try ctx.binary(pt, try pos.slice(axis: 0, 0..<prefix), .add)
-                try ctx.copy(try broadcast(first, B), into: try x.slice(axis: 1, 0..<prefix))
-            }
-            try ctx.copy(try broadcast(try pos.slice(axis: 0, prefix..<T), B), into: try x.slice(axis: 1, prefix..<T))
+        } else if let pt = prefixTokens {
+            let first = try ctx.binary(pt, try pos.slice(axis: 0, 0..<prefix), .add)
+            try ctx.copy(try broadcast(first, B), into: try x.slice(axis: 1, 0..<prefix))
         }
-        try ctx.gemm(try patches.reshaped([B, P, 3 * p * p]), patchW, into: try x.slice(axis: 1, prefix..<T), transB: true,
-                     bias: patchB, residual: true)
+        let patchPos = try pos.slice(axis: 0, (pos.shape[0] - P)..<pos.shape[0])
+        if let pn = patchNorm {
+            // AIMv2: the patch projection is normalised before the positions are added.
+            let e = try ctx.empty([B * P, D])
+            try ctx.gemm(try patchRows.reshaped([B * P, 3 * p * p]), patchW, into: e, transB: true, bias: patchB)
+            let en = try ctx.empty([B, P, D])
+            try apply(pn, e, into: try en.reshaped([B * P, D]))
+            try ctx.copy(try ctx.binary(en, patchPos, .add), into: try x.slice(axis: 1, prefix..<T))
+        } else {
+            try ctx.copy(try broadcast(patchPos, B), into: try x.slice(axis: 1, prefix..<T))
+            try ctx.gemm(patchRows, patchW, into: try x.slice(axis: 1, prefix..<T), transB: true, bias: patchB, residual: true)
+        }
         var stream = x
-        if let (w, b) = normPre {
-            stream = try ctx.layerNorm(x, gamma: w, beta: b, eps: c.normEps).y
+        if let n = normPre {
+            stream = try ctx.empty([B, T, D])
+            try apply(n, try x.reshaped([B * T, D]), into: try stream.reshaped([B * T, D]))
         }
         var out: [TokenTap: Tensor] = [:]
         let rows = B * T
         let flat = try stream.reshaped([rows, D])
+        // Post-norm blocks add norm(branch) to the stream: branch in f32, normalised, added.
+        func addNormed(_ branch: Tensor, _ n: Norm) throws {
+            let normed = try ctx.empty([rows, D])
+            try apply(n, branch, into: normed)
+            try ctx.copy(try ctx.binary(flat, normed, .add), into: flat)
+        }
         // Blocks after the last one asked for are not run.
         let last = taps.contains(.norm) ? c.depth - 1 : taps.compactMap { if case let .block(i) = $0 { return i } else { return nil } }.max() ?? -1
         for (i, blk) in blocks.enumerated() where i <= last {
             // Attention branch.
             let h = try ctx.empty([rows, D], dtype: act)
-            _ = try ctx.layerNorm(flat, gamma: blk.norm1w, beta: blk.norm1b, eps: c.normEps, into: h)
+            if c.postNorm { try ctx.copy(flat, into: h) } else { try apply(blk.norm1, flat, into: h) }
             let qkv = try ctx.empty([rows, 3 * D], dtype: act)
             try ctx.gemm(h, blk.qkvW, into: qkv, transB: true, bias: blk.qkvB)
             let packed = try qkv.reshaped([B, T, 3, c.numHeads, c.headDim])
+            if let (cosT, sinT) = rope, let spec = c.rope {
+                // Rotary embedding of q and k, patch tokens only (timm skips the prefix tokens).
+                for j in 0..<2 {
+                    let part = try packed.slice(axis: 1, prefix..<T).slice(axis: 2, j..<(j + 1)).squeezed(2)
+                    try ctx.rope(part, cos: cosT, sin: sinT, pairing: spec.half ? .half : .interleaved)
+                }
+            }
             func part(_ j: Int) throws -> Tensor { try packed.slice(axis: 2, j..<(j + 1)).squeezed(2).permuted([0, 2, 1, 3]) }
-            let o = try ctx.empty([B, T, c.numHeads, c.headDim], dtype: act)
+            var o = try ctx.empty([B, T, c.numHeads, c.headDim], dtype: act)
             try ctx.attention(q: try part(0), k: try part(1), v: try part(2), scale: 1 / Float(c.headDim).squareRoot(),
-                              into: try o.permuted([0, 2, 1, 3]))
-            try ctx.gemm(try o.reshaped([rows, D]), blk.projW, into: flat, transB: true, bias: blk.projB, scale: blk.ls1, residual: true)
+                              into: try o.permuted([0, 2, 1, 3]), bias: relBias?[i])
+            if let n = blk.attnNorm {
+                let normed = try ctx.empty([B, T, c.numHeads, c.headDim], dtype: act)
+                try applyAny(n, try o.reshaped([rows, D]), into: try normed.reshaped([rows, D]))
+                o = normed
+            }
+            if c.postNorm {
+                let branch = try ctx.empty([rows, D])
+                try ctx.gemm(try o.reshaped([rows, D]), blk.projW, into: branch, transB: true, bias: blk.projB)
+                try addNormed(branch, blk.norm1)
+            } else {
+                try ctx.gemm(try o.reshaped([rows, D]), blk.projW, into: flat, transB: true, bias: blk.projB, scale: blk.ls1, residual: true)
+            }
             // MLP branch.
             let h2 = try ctx.empty([rows, D], dtype: act)
-            _ = try ctx.layerNorm(flat, gamma: blk.norm2w, beta: blk.norm2b, eps: c.normEps, into: h2)
-            let m = try ctx.matmul(h2, blk.fc1W, transB: true, bias: blk.fc1B, activation: c.activation)
-            try ctx.gemm(m, blk.fc2W, into: flat, transB: true, bias: blk.fc2B, scale: blk.ls2, residual: true)
+            if c.postNorm { try ctx.copy(flat, into: h2) } else { try apply(blk.norm2, flat, into: h2) }
+            var m: Tensor
+            if let valueW = blk.valueW {
+                // SiLU(gate) ⊙ value, in f32.
+                let gate = try ctx.empty([rows, c.mlpHidden]), value = try ctx.empty([rows, c.mlpHidden])
+                try ctx.gemm(h2, blk.fc1W, into: gate, transB: true, bias: blk.fc1B, activation: .silu)
+                try ctx.gemm(h2, valueW, into: value, transB: true, bias: blk.valueB)
+                let product = try ctx.binary(gate, value, .multiply)
+                m = try ctx.empty([rows, c.mlpHidden], dtype: act)
+                if let n = blk.mlpNorm { try apply(n, product, into: m) } else { try ctx.copy(product, into: m) }
+            } else {
+                m = try ctx.matmul(h2, blk.fc1W, transB: true, bias: blk.fc1B, activation: c.activation)
+                if let n = blk.mlpNorm {
+                    let normed = try ctx.empty([rows, c.mlpHidden], dtype: act)
+                    try applyAny(n, m, into: normed)
+                    m = normed
+                }
+            }
+            if c.postNorm {
+                let branch = try ctx.empty([rows, D])
+                try ctx.gemm(m, blk.fc2W, into: branch, transB: true, bias: blk.fc2B)
+                try addNormed(branch, blk.norm2)
+            } else {
+                try ctx.gemm(m, blk.fc2W, into: flat, transB: true, bias: blk.fc2B, scale: blk.ls2, residual: true)
+            }
             if taps.contains(.block(i)) {
                 let copy = try ctx.empty([B, T, D])
                 try ctx.copy(stream, into: copy)
@@ -232,7 +381,9 @@ public final class VisionTransformer {
             try ctx.stream.submit()
         }
         if taps.contains(.norm) {
-            out[.norm] = try ctx.layerNorm(stream, gamma: norm.0, beta: norm.1, eps: c.normEps).y
+            let y = try ctx.empty([B, T, D])
+            if let n = norm { try apply(n, flat, into: try y.reshaped([rows, D])) } else { try ctx.copy(stream, into: y) }
+            out[.norm] = y
         }
         return out
     }
