@@ -15,7 +15,8 @@ Metadata `config` is `{"model": <registry name>, <overrides>}`, read by `ViTConf
 repeats the name. The cases cover BEiT (v1, v2), EVA-02 (MIM base with SwiGLU + sub-LN and
 separate q/k/v; tiny with the packed GluMlp), EVA-02-CLIP (B/16 with the attention's inner norm;
 E-14's post-norm blocks), DINOv3 (plain MLP; SwiGLU aligned; q/v biases) on a non-square input,
-PE-Core, AIMv2, and the `_gap_` ViT.
+PE-Core, AIMv2, the `_gap_` ViT, and Hiera (mask-unit attention, pooled stages; its blocks'
+outputs are in timm's unrolled token order).
 
     /tmp/refenv/bin/python Bench/tools/make_family_goldens.py --out Tests/Goldens/families [--seed 5]
 """
@@ -42,6 +43,7 @@ CASES = {
     "pecore": dict(model="vit_pe_core_base_patch16_224", over=dict(SMALL, img_size=64), image=(2, 64, 64)),
     "aimv2": dict(model="aimv2_large_patch14_224", over=dict(SMALL, img_size=56), image=(2, 56, 56)),
     "vitgap": dict(model="vit_base_patch16_gap_224", over=dict(SMALL, img_size=48), image=(1, 48, 48)),
+    "hiera": dict(model="hiera_base_224", over=dict(embed_dim=16, num_heads=1, stages=[1, 2, 2, 2], img_size=64), image=(2, 64, 64)),
 }
 
 
@@ -100,8 +102,8 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.manual_seed(a.seed)
-    for i, case in enumerate(a.cases):
-        run(case, CASES[case], a.seed + i, a.out)
+    for case in a.cases:
+        run(case, CASES[case], a.seed + list(CASES).index(case), a.out)
 
 
 if __name__ == "__main__":

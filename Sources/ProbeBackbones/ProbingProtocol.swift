@@ -23,6 +23,8 @@ public enum BackboneFamily: String, Codable, Sendable, CaseIterable {
     case pe
     /// AIMv2 through Apple's `aim` package (the trunk's normalised tokens, no [CLS]).
     case aimv2
+    /// Hiera through timm (`forward_features`: the last stage's tokens, no final norm, no [CLS]).
+    case hiera
 }
 
 /// What upstream's code path feeds its heads for one family, and so what VulkanProbe does by
@@ -82,7 +84,7 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
         case .beit:
             return ProbingProtocol(family: .beit, inputSize: c.imgSize, tap: "-1", transforms: .mae, mean: ViTFamilies.imagenetMean,
                                    std: ViTFamilies.imagenetStd, posEmbedResize: c.posEmbedResize, activation: act)
-        case .eva, .dinov3, .aimv2:
+        case .eva, .dinov3, .aimv2, .hiera:
             return ProbingProtocol(family: c.family, inputSize: c.family == .dinov3 ? 224 : c.imgSize, tap: "norm", transforms: .mae,
                                    mean: ViTFamilies.imagenetMean, std: ViTFamilies.imagenetStd, posEmbedResize: c.posEmbedResize, activation: act)
         case .evaclip, .pe:

@@ -62,6 +62,9 @@ public struct ViTConfig: Codable, Sendable, Equatable {
     public var attnPoolHeads: Int?
     /// The MLP's width ratio (kept to recompute the hidden width when the width is overridden).
     public var mlpRatio: Double = 4
+    /// A Hiera (hierarchical stages; `embedDim`, `numHeads` and `patchSize` are then the last
+    /// stage's width, heads and token stride).
+    public var hiera: HieraSpec?
     /// Which family's probing protocol applies by default (`ProbingProtocol`).
     public var family: BackboneFamily = .vit
     /// Normalisation of the input pixels (per RGB channel).
@@ -161,6 +164,21 @@ extension ViTConfig {
     /// and patch size, registers and the RoPE reference grid.
     static func registryOverridden(_ model: String, _ o: [String: Any]) throws -> ViTConfig {
         var c = try ViTRegistry.config(model)
+        if var h = c.hiera {
+            // Hiera: the first stage's width and heads, the blocks per stage, the image size.
+            let known: Set<String> = ["model", "embed_dim", "num_heads", "stages", "img_size"]
+            if let unknown = o.keys.filter({ !known.contains($0) }).sorted().first {
+                throw BackboneError("Hiera configuration over \(model): `\(unknown)` cannot be overridden (\(known.sorted().joined(separator: ", ")))")
+            }
+            if let v = o["embed_dim"] as? Int { h.embedDim = v }
+            if let v = o["num_heads"] as? Int { h.heads = v }
+            if let v = o["stages"] as? [Int] { h.stages = v }
+            let size = (o["img_size"] as? Int) ?? (o["img_size"] as? [Int])?.first ?? c.imgSize
+            guard h.stages.count == 4, h.stages.allSatisfy({ $0 > 0 }), size % (h.patchStride * h.maskUnit) == 0 else {
+                throw BackboneError("Hiera configuration over \(model): stages \(h.stages) at \(size) px (four stages; the image a multiple of \(h.patchStride * h.maskUnit) px)")
+            }
+            return h.config(imgSize: size)
+        }
         let known: Set<String> = ["model", "embed_dim", "depth", "num_heads", "mlp_ratio", "img_size", "patch_size", "num_reg_tokens",
                                   "reg_tokens", "ref_feat_shape"]
         if let unknown = o.keys.filter({ !known.contains($0) }).sorted().first {

@@ -18,7 +18,8 @@ enum ViTFamilies {
          "vit_pe_core_large_patch14_336", "vit_pe_core_gigantic_patch14_448",
          "aimv2_large_patch14_224", "aimv2_huge_patch14_224", "aimv2_1b_patch14_224", "aimv2_3b_patch14_224",
          "aimv2_large_patch14_336", "aimv2_huge_patch14_336", "aimv2_1b_patch14_336", "aimv2_3b_patch14_336",
-         "aimv2_large_patch14_448", "aimv2_huge_patch14_448", "aimv2_1b_patch14_448", "aimv2_3b_patch14_448"]
+         "aimv2_large_patch14_448", "aimv2_huge_patch14_448", "aimv2_1b_patch14_448", "aimv2_3b_patch14_448",
+         "hiera_tiny_224", "hiera_small_224", "hiera_base_224", "hiera_base_plus_224", "hiera_large_224", "hiera_huge_224"]
     }
 
     /// The configuration of one of these architectures, nil for a name of another family.
@@ -33,6 +34,7 @@ enum ViTFamilies {
         case "beit", "beitv2": return try beit(arch, v2: first == "beitv2", parts)
         case "eva02": return try eva02(arch, parts)
         case "aimv2": return try aimv2(arch, parts)
+        case "hiera": return try hiera(arch)
         case "vit" where parts.last == "dinov3" || parts.last == "qkvb": return try dinov3(arch, parts)
         case "vit" where parts.count > 2 && parts[1] == "pe" && parts[2] == "core": return try peCore(arch, parts)
         default: _ = patchAndSize(); return nil
@@ -123,6 +125,15 @@ enum ViTFamilies {
         rope.refGrid = [e.4, e.4]; rope.xy = true; rope.gridOffset = e.6 ? 1 : 0
         c.rope = rope
         return c
+    }
+
+    static func hiera(_ arch: String) throws -> ViTConfig {
+        let table: [String: (Int, Int, [Int])] = [
+            "hiera_tiny_224": (96, 1, [1, 2, 7, 2]), "hiera_small_224": (96, 1, [1, 2, 11, 2]), "hiera_base_224": (96, 1, [2, 3, 16, 3]),
+            "hiera_base_plus_224": (112, 2, [2, 3, 16, 3]), "hiera_large_224": (144, 2, [2, 6, 36, 4]), "hiera_huge_224": (256, 4, [2, 6, 36, 4]),
+        ]
+        guard let e = table[arch] else { throw unknown(arch) }
+        return HieraSpec(embedDim: e.0, heads: e.1, stages: e.2).config(imgSize: 224)
     }
 
     static func aimv2(_ arch: String, _ parts: [String]) throws -> ViTConfig {

@@ -41,6 +41,7 @@ public struct ViTWeights {
 
     /// The tensors the forward needs, with their shapes, under timm's names for the family.
     public static func expectedShapes(_ c: ViTConfig) -> [String: [Int]] {
+        if let h = c.hiera { return h.shapes(imgSize: c.imgSize) }
         let (D, p, H) = (c.embedDim, c.patchSize, c.mlpHidden)
         var s: [String: [Int]] = ["patch_embed.proj.weight": [D, 3, p, p]]
         func norm(_ name: String, _ width: Int) {

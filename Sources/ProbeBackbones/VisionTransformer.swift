@@ -80,12 +80,24 @@ public final class VisionTransformer {
     /// Bytes of the weights on the device.
     public let weightBytes: Int
 
+    /// A Hiera runs its own blocks (see `HieraForward`).
+    let hiera: HieraForward?
+
     public init(weights: ViTWeights, ctx: KernelContext, precision: Precision) throws {
         let c = weights.config
         self.config = c; self.ctx = ctx; self.precision = precision; self.weights = weights
         if precision == .fp16 && !ctx.device.capabilities.storageBuffer16BitAccess {
             throw BackboneError("--precision fp16 needs 16-bit storage buffers, which \(ctx.device.name) lacks; use --precision fp32")
         }
+        if c.hiera != nil {
+            let h = try HieraForward(weights, ctx: ctx, precision: precision)
+            hiera = h; weightBytes = h.bytes
+            blocks = []; patchNorm = nil; prefixTokens = nil; normPre = nil; self.norm = nil
+            let dummy = try ctx.empty([1])
+            patchW = dummy; patchB = nil
+            return
+        }
+        hiera = nil
         var bytes = 0
         func f32(_ name: String) throws -> Tensor {
             let t = try ctx.tensor(weights[name], [weights[name].count]); bytes += t.count * 4; return t
@@ -209,6 +221,9 @@ public final class VisionTransformer {
         }
     }
 
+    /// The first block whose output a token set can hold (Hiera: its last stage; else 0).
+    public var firstTappableBlock: Int { hiera?.firstFinalBlock ?? 0 }
+
     /// The token layout for images of H × W pixels.
     public func layout(height: Int, width: Int) -> TokenLayout {
         TokenLayout(cls: config.classToken, registers: config.regTokens, gridH: height / config.patchSize, gridW: width / config.patchSize)
@@ -260,6 +275,8 @@ public final class VisionTransformer {
         guard images.rank == 4, images.shape[1] == 3, images.dtype == .f32 else {
             throw BackboneError("images \(images): expected (B, 3, H, W) f32")
         }
+        for t in taps { if case let .block(i) = t, !(0..<c.depth).contains(i) { throw BackboneError("block \(i) of a \(c.depth)-block model") } }
+        if let hiera { return try hiera.forward(images, taps: taps) }
         let (B, H, W) = (images.shape[0], images.shape[2], images.shape[3])
         guard H >= p, W >= p else { throw BackboneError("images of \(H)×\(W) px are smaller than one \(p)×\(p) patch") }
         for t in taps { if case let .block(i) = t, !(0..<c.depth).contains(i) { throw BackboneError("block \(i) of a \(c.depth)-block model") } }

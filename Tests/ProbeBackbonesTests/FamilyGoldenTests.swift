@@ -5,7 +5,7 @@ import ProbeTestSupport
 import SafeTensors
 import Testing
 
-/// The newer timm families (BEiT, EVA-02, EVA-02-CLIP, DINOv3, PE-Core, AIMv2, the `_gap_` ViT)
+/// The newer timm families (BEiT, EVA-02, EVA-02-CLIP, DINOv3, PE-Core, AIMv2, the `_gap_` ViT, Hiera)
 /// against timm itself: goldens kept in the repository (`Tests/Goldens/families`, written by
 /// `Bench/tools/make_family_goldens.py`), each a registry name at a small width and depth with
 /// every parameter random, built from the registry entry plus the same overrides timm was given.
@@ -15,7 +15,7 @@ import Testing
 
     @Test func everyFamilyHasAGolden() {
         let cases = Set(Self.files.map { $0.replacingOccurrences(of: ".safetensors", with: "") })
-        for c in ["beitv2", "beit", "eva02", "eva02tiny", "eva02clip", "eva02e", "dinov3", "dinov3swiglu", "dinov3qkvb", "pecore", "aimv2", "vitgap"] {
+        for c in ["beitv2", "beit", "eva02", "eva02tiny", "eva02clip", "eva02e", "dinov3", "dinov3swiglu", "dinov3qkvb", "pecore", "aimv2", "vitgap", "hiera"] {
             #expect(cases.contains(c), "no golden \(c).safetensors in \(Self.dir.path)")
         }
     }
