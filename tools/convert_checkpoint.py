@@ -1,21 +1,155 @@
 #!/usr/bin/env python3
-"""Converts a PyTorch pickle checkpoint of a ViT (MAE's `mae_pretrain_vit_base.pth`, iBOT,
-SimMIM, DeiT, DINO, ...) into a safetensors file under timm's names, which `vkprobe extract`
-loads. VulkanProbe itself never reads pickles; this script needs torch (optional dependency).
+"""Converts a ViT checkpoint into a safetensors file under timm's names, which `vkprobe extract`
+loads. VulkanProbe itself never reads pickles; pickles (`.pth`, `.bin`, `.pt`) need torch, a
+safetensors input needs only numpy and safetensors.
 
-    python3 tools/convert_checkpoint.py mae_pretrain_vit_base.pth model.safetensors [--key model]
+    python3 tools/convert_checkpoint.py CKPT model.safetensors [--key KEY] [--layout auto|...]
 
-The state dict is taken from the checkpoint's `model` / `state_dict` / `teacher` entry (or
-`--key`), prefixes such as `module.`, `backbone.`, `encoder.` are dropped, decoder and head
-tensors are left out, and names that differ from timm's are renamed:
-- iBOT/DINO/MAE already use timm's names (`blocks.i.attn.qkv.weight`, `patch_embed.proj`, ...);
-- SimMIM/BEiT-style separate `q_bias`/`v_bias` become `attn.qkv.bias` (k's bias is zero);
-- `gamma_1`/`gamma_2` (LayerScale) become `ls1.gamma`/`ls2.gamma`;
-- a `fc_norm` kept by global-pool fine-tunes is left out (the probed tokens come before it).
-Prints what it kept, renamed and dropped.
+Layouts (`--layout auto` tells them apart by their tensor names):
+- timm / MAE / DINO / iBOT / DeiT / MaskFeat (converted): already timm's names under `model`,
+  `state_dict`, `teacher` or at the top; prefixes `module.`, `backbone.`, `encoder.`, `model.` dropped.
+- MoCo v3 (`state_dict` with `module.base_encoder.*`): the base encoder; the momentum encoder,
+  predictor and projection head are left out.
+- I-JEPA (`encoder`, `target_encoder`, `predictor`): the target encoder (what I-JEPA evaluates;
+  `--key encoder` for the other), `module.` dropped. No [CLS]: load it with `vit_huge_patch14_gap_224`.
+- open_clip (`visual.*`): the image tower. OpenAI-style towers (`visual.conv1`,
+  `visual.transformer.resblocks.*`) are renamed to timm's CLIP names (`patch_embed.proj`,
+  `blocks.*.attn.qkv`, `norm_pre`, `norm`; the projection `visual.proj` (D, P) becomes `head.weight`
+  (P, D) with a zero `head.bias`, as timm converts it); timm-trunk towers (`visual.trunk.*`:
+  SigLIP, EVA-02-CLIP, PE) keep their names. The text tower is left out.
+- BEiT / BEiT v2 / SimMIM (relative position tables): BEiT's names are kept (`q_bias`, `v_bias`,
+  `gamma_1`, per-block or shared `relative_position_bias_table`); the index buffers are dropped.
+  Load with `beitv2_base_patch16_224` (or `beit_base_patch16_224`).
+Classifier heads (`head.*`, `fc_norm`), decoders, mask tokens are left out except the CLIP
+projection. Prints what it kept, renamed and dropped, and tensors holding NaN or inf.
 """
 import argparse
 import sys
+
+import numpy as np
+
+OPENAI_BLOCK = {"ln_1": "norm1", "ln_2": "norm2", "attn.in_proj_weight": "attn.qkv.weight", "attn.in_proj_bias": "attn.qkv.bias",
+                "attn.out_proj": "attn.proj", "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2", "ls_1.gamma": "ls1.gamma",
+                "ls_2.gamma": "ls2.gamma"}
+
+
+def load(path, key):
+    """The checkpoint's tensors as numpy arrays, by name."""
+    if path.endswith(".safetensors"):
+        from safetensors.numpy import load_file
+        return load_file(path), None
+    try:
+        import torch
+    except ImportError:
+        sys.exit(f"{path}: a pickle checkpoint needs torch (pip install torch); safetensors inputs need only numpy and safetensors")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    picked = None
+    if key:
+        if key not in ckpt:
+            sys.exit(f"{path}: no entry '{key}' (entries: {', '.join(map(str, ckpt))})")
+        sd, picked = ckpt[key], key
+    elif isinstance(ckpt, dict) and "target_encoder" in ckpt and "encoder" in ckpt:
+        sd, picked = ckpt["target_encoder"], "target_encoder"
+    else:
+        picked = next((k for k in ("model", "state_dict", "teacher", "module") if isinstance(ckpt, dict) and k in ckpt), None)
+        sd = ckpt[picked] if picked else ckpt
+    return {k: v.detach().float().cpu().numpy() for k, v in sd.items() if hasattr(v, "dtype")}, picked
+
+
+def detect(names):
+    if any(n.startswith(("module.base_encoder.", "base_encoder.")) for n in names):
+        return "mocov3"
+    if any(n.startswith("visual.trunk.") for n in names):
+        return "openclip-timm"
+    if any(n.startswith("visual.") for n in names):
+        return "openclip"
+    if any("relative_position_bias_table" in n for n in names):
+        return "beit"
+    return "timm"
+
+
+def strip(n, prefixes=("module.", "backbone.", "encoder.", "model.")):
+    changed = True
+    while changed:
+        changed = False
+        for p in prefixes:
+            if n.startswith(p):
+                n, changed = n[len(p):], True
+    return n
+
+
+def convert(sd, layout):
+    out, renamed, dropped = {}, [], []
+
+    def keep(src, dst, v):
+        if src != dst:
+            renamed.append(f"{src} -> {dst}")
+        out[dst] = np.ascontiguousarray(v, dtype=np.float32)
+
+    for name, v in sd.items():
+        if layout == "mocov3":
+            if not name.startswith(("module.base_encoder.", "base_encoder.")):
+                dropped.append(name)
+                continue
+            n = name.split("base_encoder.", 1)[1]
+            if n.startswith("head"):
+                dropped.append(name)
+                continue
+            keep(name, n, v)
+        elif layout == "openclip-timm":
+            if not name.startswith("visual.trunk."):
+                dropped.append(name)
+                continue
+            n = name[len("visual.trunk."):]
+            if n.startswith("head.") or n.startswith("fc_norm."):
+                dropped.append(name)
+                continue
+            keep(name, n, v)
+        elif layout == "openclip":
+            if not name.startswith("visual."):
+                dropped.append(name)
+                continue
+            n = name[len("visual."):]
+            if n == "conv1.weight":
+                keep(name, "patch_embed.proj.weight", v)
+            elif n == "class_embedding":
+                keep(name, "cls_token", v.reshape(1, 1, -1))
+            elif n == "positional_embedding":
+                keep(name, "pos_embed", v.reshape(1, *v.shape))
+            elif n.startswith("ln_pre."):
+                keep(name, "norm_pre." + n[len("ln_pre."):], v)
+            elif n.startswith("ln_post."):
+                keep(name, "norm." + n[len("ln_post."):], v)
+            elif n == "proj":
+                keep(name, "head.weight", v.T)
+                out["head.bias"] = np.zeros(v.shape[1], dtype=np.float32)
+            elif n.startswith("transformer.resblocks."):
+                i, rest = n[len("transformer.resblocks."):].split(".", 1)
+                for a, b in OPENAI_BLOCK.items():
+                    if rest.startswith(a):
+                        rest = b + rest[len(a):]
+                        break
+                keep(name, f"blocks.{i}.{rest}", v)
+            else:
+                dropped.append(name)
+        else:   # timm-style names (plain ViTs, BEiT)
+            n = strip(name)
+            if n.startswith(("decoder", "mask_token", "head", "fc_norm", "lm_head", "pred", "predictor")) or n.endswith("relative_position_index"):
+                dropped.append(name)
+                continue
+            if layout == "timm":
+                # BEiT-style LayerScale and q/v biases in a plain ViT (no relative tables): timm's ViT names.
+                n2 = n.replace(".gamma_1", ".ls1.gamma").replace(".gamma_2", ".ls2.gamma")
+                if n2.endswith("attn.q_bias"):
+                    vb = sd[name.replace("q_bias", "v_bias")]
+                    keep(name, n2.replace("q_bias", "qkv.bias"), np.concatenate([v, np.zeros_like(v), vb]))
+                    continue
+                if n2.endswith("attn.v_bias"):
+                    continue
+                keep(name, n2, v)
+            else:
+                keep(name, n, v)
+    return out, renamed, dropped
 
 
 def main():
@@ -23,44 +157,24 @@ def main():
     ap.add_argument("src")
     ap.add_argument("dst")
     ap.add_argument("--key", default=None, help="entry of the checkpoint that holds the state dict")
+    ap.add_argument("--layout", default="auto", choices=["auto", "timm", "mocov3", "openclip", "openclip-timm", "beit"])
     a = ap.parse_args()
-    try:
-        import torch
-        from safetensors.torch import save_file
-    except ImportError:
-        sys.exit("this script needs torch and safetensors: pip install torch safetensors")
-    ckpt = torch.load(a.src, map_location="cpu", weights_only=False)
-    if a.key:
-        sd = ckpt[a.key]
-    else:
-        sd = next((ckpt[k] for k in ("model", "state_dict", "teacher", "module") if isinstance(ckpt, dict) and k in ckpt), ckpt)
-    out, renamed, dropped = {}, [], []
-    for name, t in sd.items():
-        if not hasattr(t, "dtype"):
-            continue
-        n = name
-        for prefix in ("module.", "backbone.", "encoder.", "model."):
-            if n.startswith(prefix):
-                n = n[len(prefix):]
-        if n.startswith(("decoder", "mask_token", "head", "fc_norm", "lm_head", "pred")):
-            dropped.append(name)
-            continue
-        n2 = n.replace(".gamma_1", ".ls1.gamma").replace(".gamma_2", ".ls2.gamma")
-        if n2.endswith("attn.q_bias"):
-            v_bias = sd[name.replace("q_bias", "v_bias")]
-            n2 = n2.replace("q_bias", "qkv.bias")
-            t = torch.cat([t, torch.zeros_like(t), v_bias])
-        elif n2.endswith("attn.v_bias"):
-            continue
-        if n2 != name:
-            renamed.append(f"{name} -> {n2}")
-        out[n2] = t.detach().float().contiguous()
-    save_file(out, a.dst)
-    print(f"wrote {a.dst}: {len(out)} tensors; renamed {len(renamed)}, dropped {len(dropped)}")
-    for r in renamed[:20]:
+    sd, picked = load(a.src, a.key)
+    layout = detect(list(sd)) if a.layout == "auto" else a.layout
+    out, renamed, dropped = convert(sd, layout)
+    if not out:
+        sys.exit(f"{a.src}: no tensors of a ViT found (layout {layout}; names like {', '.join(list(sd)[:5])})")
+    from safetensors.numpy import save_file
+    save_file(out, a.dst, metadata={"source": a.src, "layout": layout, "entry": str(picked)})
+    print(f"wrote {a.dst}: {len(out)} tensors from {'`' + picked + '` of ' if picked else ''}{a.src} ({layout} layout); "
+          f"renamed {len(renamed)}, dropped {len(dropped)}")
+    for r in renamed[:12]:
         print("  renamed", r)
-    for d in dropped[:20]:
+    for d in dropped[:12]:
         print("  dropped", d)
+    bad = [n for n, v in out.items() if not np.isfinite(v).all()]
+    if bad:
+        print(f"  non-finite values in: {', '.join(bad)} (vkprobe refuses a tensor it uses that holds them)")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def check(name, vkprobe, images, seed, work):
     g = torch.Generator().manual_seed(seed)
     model = timm.create_model(name, pretrained=False, num_classes=0).eval()
     randomise(model, g)
-    size = model.patch_embed.img_size if hasattr(model, "patch_embed") else (224, 224)
+    size = tuple(model.pretrained_cfg.get("input_size", (3, 224, 224))[1:])
     x = torch.randn((images, 3, size[0], size[1]), generator=g)
     blocks = {}
     hooks = [b.register_forward_hook(lambda m, i, o, k=k: blocks.__setitem__(k, o.detach().clone())) for k, b in enumerate(model.blocks)]

@@ -33,6 +33,9 @@ SMALL = dict(embed_dim=64, depth=2, num_heads=4)
 CASES = {
     "beitv2": dict(model="beitv2_base_patch16_224", over=dict(SMALL, img_size=64), image=(2, 64, 64)),
     "beit": dict(model="beit_base_patch16_224", over=dict(SMALL, img_size=48), image=(1, 48, 48)),
+    # One table for every block, as BEiT's and SimMIM's pretraining checkpoints (upstream's SimMIM loader) hold it.
+    "beitshared": dict(model="beit_base_patch16_224", over=dict(SMALL, img_size=48, use_rel_pos_bias=False, use_shared_rel_pos_bias=True),
+                       image=(1, 48, 48)),
     "eva02": dict(model="eva02_base_patch14_224", over=dict(SMALL, img_size=56), image=(2, 56, 56)),
     "eva02tiny": dict(model="eva02_tiny_patch14_224", over=dict(SMALL, img_size=56), image=(1, 56, 56)),
     "eva02clip": dict(model="eva02_base_patch16_clip_224", over=dict(SMALL, img_size=64), image=(1, 64, 64)),

@@ -49,6 +49,9 @@ public struct ViTConfig: Codable, Sendable, Equatable {
     public var layerScaleNames: LayerScaleNames = .ls
     /// BEiT's relative position bias, a table per block (`attn.relative_position_bias_table`).
     public var relPosBias = false
+    /// One relative position table for every block (`rel_pos_bias.relative_position_bias_table`:
+    /// BEiT's and SimMIM's pretraining checkpoints, upstream's SimMIM loader).
+    public var sharedRelPosBias = false
     /// A learnt absolute position table (`pos_embed`); BEiT v2 and DINOv3 have none.
     public var absPosEmbed = true
     /// Rotary position embedding of q and k (patch tokens only).
@@ -180,7 +183,7 @@ extension ViTConfig {
             return h.config(imgSize: size)
         }
         let known: Set<String> = ["model", "embed_dim", "depth", "num_heads", "mlp_ratio", "img_size", "patch_size", "num_reg_tokens",
-                                  "reg_tokens", "ref_feat_shape"]
+                                  "reg_tokens", "ref_feat_shape", "use_shared_rel_pos_bias", "use_rel_pos_bias"]
         if let unknown = o.keys.filter({ !known.contains($0) }).sorted().first {
             throw BackboneError("ViT configuration over \(model): `\(unknown)` cannot be overridden (\(known.sorted().joined(separator: ", ")))")
         }
@@ -192,6 +195,7 @@ extension ViTConfig {
         if let v = int("img_size") { c.imgSize = v }
         if let v = int("patch_size") { c.patchSize = v }
         if let v = int("num_reg_tokens") ?? int("reg_tokens") { c.regTokens = v }
+        if c.relPosBias, o["use_shared_rel_pos_bias"] as? Bool == true { c.sharedRelPosBias = true }
         if let v = o["ref_feat_shape"] as? [Int], v.count == 2 { c.rope?.refGrid = v } else if let v = int("ref_feat_shape") { c.rope?.refGrid = [v, v] }
         c.recomputeMLPHidden()
         try c.validate("\(model) with \(o.keys.filter { $0 != "model" }.sorted().joined(separator: ", "))")

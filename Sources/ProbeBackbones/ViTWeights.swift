@@ -9,6 +9,8 @@ public struct ViTWeights {
     public let path: String
     /// Host values by timm name.
     public let tensors: [String: [Float]]
+    /// Set when the final norm holds NaN or inf (what is wrong with it).
+    public private(set) var damagedFinalNorm: String?
     /// Set when the checkpoint's position table has another grid than the registry entry's.
     public private(set) var storedGridNote: String?
     /// The pooled head the checkpoint holds for its family (CLIP: `head.*`; SigLIP: `attn_pool.*`).
@@ -49,6 +51,7 @@ public struct ViTWeights {
             if c.normBias { s[name + ".bias"] = [width] }
         }
         if c.absPosEmbed { s["pos_embed"] = [1, c.posEmbedLength, D] }
+        if c.relPosBias && c.sharedRelPosBias { s["rel_pos_bias.relative_position_bias_table"] = relativeTableShape(c) }
         if c.finalNorm { norm("norm", D) }
         if c.patchBias { s["patch_embed.proj.bias"] = [D] }
         if c.patchNorm { norm("patch_embed.norm", D) }
@@ -69,10 +72,7 @@ public struct ViTWeights {
                 for n in ["q", "k", "v"] { s[b + "attn.\(n)_proj.weight"] = [D, D] }
                 if c.qkvBias { s[b + "attn.q_proj.bias"] = [D]; s[b + "attn.v_proj.bias"] = [D] }
             }
-            if c.relPosBias {
-                let g = c.posEmbedGrid
-                s[b + "attn.relative_position_bias_table"] = [(2 * g - 1) * (2 * g - 1) + 3, c.numHeads]
-            }
+            if c.relPosBias && !c.sharedRelPosBias { s[b + "attn.relative_position_bias_table"] = relativeTableShape(c) }
             if c.attnNorm { norm(b + "attn.norm", D) }
             s[b + "attn.proj.weight"] = [D, D]
             if c.projBias { s[b + "attn.proj.bias"] = [D] }
@@ -94,6 +94,12 @@ public struct ViTWeights {
             }
         }
         return s
+    }
+
+    /// BEiT's relative position table: ((2g − 1)² + 3, heads) for the g × g window.
+    static func relativeTableShape(_ c: ViTConfig) -> [Int] {
+        let g = c.posEmbedGrid
+        return [(2 * g - 1) * (2 * g - 1) + 3, c.numHeads]
     }
 
     /// `ignoring` names tensors of the file that are not the model's (a golden's inputs and
@@ -122,6 +128,11 @@ public struct ViTWeights {
                 config.imgSize = g * config.patchSize
                 storedGridNote = "\(file.path): position table for a \(g)×\(g) grid (\(config.imgSize) px), not \(model)'s \(registryGrid)×\(registryGrid) (registry entry): used as saved, resized to the input grid as timm does"
             }
+        }
+        // BEiT-style checkpoints hold either one table per block or one shared by all of them.
+        if config.relPosBias, file.entries["rel_pos_bias.relative_position_bias_table"] != nil,
+           file.entries["blocks.0.attn.relative_position_bias_table"] == nil {
+            config.sharedRelPosBias = true
         }
         self.config = config
         path = file.path
@@ -165,6 +176,13 @@ public struct ViTWeights {
         for name in Array(expected.keys) + pooledNames {
             let values = try file.floats(name)
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                // A damaged final norm (MaskFeat's released checkpoints) matters only to a run that
+                // reads after it; the forward refuses those taps.
+                if name == "norm.weight" || name == "norm.bias" {
+                    damagedFinalNorm = "tensor '\(name)' holds a non-finite value (\(values[bad]) at index \(bad))"
+                    t[name] = values
+                    continue
+                }
                 throw BackboneError("\(file.path): tensor '\(name)' holds a non-finite value (\(values[bad]) at index \(bad)); the checkpoint is damaged")
             }
             t[name] = values

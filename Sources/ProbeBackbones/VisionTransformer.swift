@@ -152,7 +152,7 @@ public final class VisionTransformer {
                          mlpNorm: c.mlpNorm ? try norm(b + "mlp.norm") : nil,
                          fc2W: try gemmWeight(b + "mlp.fc2.weight", [D, H]), fc2B: c.projBias ? try f32(b + "mlp.fc2.bias") : nil,
                          ls1: c.layerScale ? try f32(b + g1) : nil, ls2: c.layerScale ? try f32(b + g2) : nil,
-                         relTable: c.relPosBias ? weights[b + "attn.relative_position_bias_table"] : nil)
+                         relTable: !c.relPosBias ? nil : weights[c.sharedRelPosBias ? "rel_pos_bias.relative_position_bias_table" : b + "attn.relative_position_bias_table"])
         }
         _ = act
         let p = c.patchSize
@@ -261,7 +261,8 @@ public final class VisionTransformer {
             throw BackboneError("BEiT's relative position tables are for a \(g)×\(g) patch grid (\(config.imgSize) px); the input gives \(gh)×\(gw): use --input-size \(config.imgSize)")
         }
         let n = g * g + 1
-        let t = try blocks.map { b in try ctx.tensor(RelativePositionBias.bias(table: b.relTable!, heads: config.numHeads, grid: g), [config.numHeads, n, n]) }
+        func bias(_ table: [Float]) throws -> Tensor { try ctx.tensor(RelativePositionBias.bias(table: table, heads: config.numHeads, grid: g), [config.numHeads, n, n]) }
+        let t = config.sharedRelPosBias ? Array(repeating: try bias(blocks[0].relTable!), count: blocks.count) : try blocks.map { try bias($0.relTable!) }
         relBiases[[gh, gw]] = t
         return t
     }
@@ -277,6 +278,9 @@ public final class VisionTransformer {
         }
         for t in taps { if case let .block(i) = t, !(0..<c.depth).contains(i) { throw BackboneError("block \(i) of a \(c.depth)-block model") } }
         if let hiera { return try hiera.forward(images, taps: taps) }
+        if taps.contains(.norm), let damage = weights.damagedFinalNorm {
+            throw BackboneError("\(weights.path): the final norm cannot be used: \(damage); tap a block instead (--blocks -1, the last block before the norm, as upstream probes plain ViTs)")
+        }
         let (B, H, W) = (images.shape[0], images.shape[2], images.shape[3])
         guard H >= p, W >= p else { throw BackboneError("images of \(H)×\(W) px are smaller than one \(p)×\(p) patch") }
         for t in taps { if case let .block(i) = t, !(0..<c.depth).contains(i) { throw BackboneError("block \(i) of a \(c.depth)-block model") } }

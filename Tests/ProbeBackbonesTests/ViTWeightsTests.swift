@@ -56,6 +56,55 @@ import Testing
         }
     }
 
+    /// MaskFeat's released checkpoints hold NaN in the final norm, which upstream never applies:
+    /// they load, tap the last block as upstream does, and a run after the norm is refused naming it.
+    @Test func aDamagedFinalNormRefusesOnlyTheTapsAfterIt() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (path, config) = try checkpoint(dir) { t in
+            var v = t["norm.weight"]!
+            v.0 = v.0.map { _ in .nan }
+            t["norm.weight"] = v
+        }
+        let w = try ViTWeights(config: config, file: try SafeTensorsFile(path: path), model: "maskfeat")
+        #expect(w.damagedFinalNorm?.contains("norm.weight") == true)
+        let ctx = try makeContext()
+        let vit = try VisionTransformer(weights: w, ctx: ctx, precision: .fp32)
+        let images = try ctx.tensor([Float](repeating: 0.1, count: 3 * 32 * 32), [1, 3, 32, 32])
+        let out = try vit.forward(images, taps: [.block(config.depth - 1)])
+        #expect(try ctx.read(out[.block(config.depth - 1)]!).allSatisfy { $0.isFinite })
+        #expect { try vit.forward(images, taps: [.norm]) } throws: { "\($0)".contains("norm.weight") && "\($0)".contains("--blocks -1") }
+        expectNoValidationMessages(ctx)
+    }
+
+    /// The newer families' registry names resolve to timm's constructor arguments.
+    @Test func familyRegistryNames() throws {
+        let beit = try ViTRegistry.config("beitv2_base_patch16_224.in1k_ft_in22k")
+        #expect(beit.family == .beit && beit.relPosBias && !beit.absPosEmbed && beit.layerScaleNames == .gamma && beit.qkvLayout == .fusedQV && !beit.finalNorm)
+        let eva = try ViTRegistry.config("eva02_base_patch14_224.mim_in22k")
+        #expect(eva.family == .eva && eva.mlp == .swiglu && eva.mlpNorm && eva.qkvLayout == .separate && eva.mlpHidden == 2048 && eva.rope?.refGrid == [16, 16] && !eva.finalNorm)
+        let evaTiny = try ViTRegistry.config("eva02_tiny_patch14_224")
+        #expect(evaTiny.mlp == .glu && evaTiny.qkvLayout == .fusedQV && evaTiny.mlpHidden == 512)
+        let evaClip = try ViTRegistry.config("eva02_large_patch14_clip_224")
+        #expect(evaClip.family == .evaclip && evaClip.attnNorm && evaClip.finalNorm && evaClip.depth == 24)
+        let e14 = try ViTRegistry.config("eva02_enormous_patch14_clip_224")
+        #expect(e14.postNorm && e14.rope == nil && e14.mlpHidden == 15360 && e14.embedDim == 1792 && e14.depth == 64)
+        let d3 = try ViTRegistry.config("vit_large_patch16_dinov3.lvd1689m")
+        #expect(d3.family == .dinov3 && d3.regTokens == 4 && d3.rope?.kind == .dinov3 && d3.rope?.half == true && !d3.qkvBias && d3.normEps == 1e-5)
+        let d7 = try ViTRegistry.config("vit_7b_patch16_dinov3")
+        #expect(d7.mlp == .swiglu && d7.mlpHidden == 8192 && d7.embedDim == 4096 && d7.depth == 40)
+        let pe = try ViTRegistry.config("vit_pe_core_large_patch14_336")
+        #expect(pe.family == .pe && pe.preNorm && pe.attnPoolHeads == 8 && pe.rope?.xy == true && pe.rope?.gridOffset == 1 && pe.imgSize == 336)
+        let aim = try ViTRegistry.config("aimv2_large_patch14_224.apple_pt")
+        #expect(aim.norm == .rms && aim.patchNorm && !aim.classToken && !aim.projBias && aim.mlpHidden == 2816 && aim.numHeads == 8)
+        let hiera = try ViTRegistry.config("hiera_base_224.mae")
+        #expect(hiera.family == .hiera && hiera.embedDim == 768 && hiera.depth == 24 && hiera.patchSize == 32 && !hiera.classToken)
+        let bigG = try ViTRegistry.config("vit_gigantic_patch14_clip_378")
+        #expect(bigG.embedDim == 1664 && bigG.mlpHidden == 8192 && bigG.depth == 48 && bigG.imgSize == 378)
+        #expect(throws: BackboneError.self) { try ViTRegistry.config("eva02_medium_patch14_224") }
+        #expect(throws: BackboneError.self) { try ViTConfig.fromTimmArguments(#"{"model": "eva02_base_patch14_224", "swiglu_mlp": false}"#) }
+    }
+
     @Test func registryNamesAndTimmArguments() throws {
         let mae = try ViTRegistry.config("vit_base_patch16_224.mae")
         #expect(mae.embedDim == 768 && mae.depth == 12 && mae.numHeads == 12 && mae.patchSize == 16 && mae.posEmbedLength == 197)
