@@ -40,9 +40,12 @@ CASES = {
     "eva02tiny": dict(model="eva02_tiny_patch14_224", over=dict(SMALL, img_size=56), image=(1, 56, 56)),
     "eva02clip": dict(model="eva02_base_patch16_clip_224", over=dict(SMALL, img_size=64), image=(1, 64, 64)),
     "eva02e": dict(model="eva02_enormous_patch14_clip_224", over=dict(SMALL, img_size=42), image=(1, 42, 42)),
-    "dinov3": dict(model="vit_base_patch16_dinov3", over=dict(SMALL), image=(2, 64, 80)),
-    "dinov3swiglu": dict(model="vit_small_plus_patch16_dinov3", over=dict(SMALL), image=(1, 48, 48)),
-    "dinov3qkvb": dict(model="vit_base_patch16_dinov3_qkvb", over=dict(SMALL), image=(1, 48, 64)),
+    # timm regenerates DINOv3's periods in f32 (`rope_periods`: VulkanProbe's key, not passed to timm);
+    # `dinov3hub` rounds them to bfloat16 as Meta's hub weights hold them (what upstream loads).
+    "dinov3": dict(model="vit_base_patch16_dinov3", over=dict(SMALL), image=(2, 64, 80), ours=dict(rope_periods="fp32")),
+    "dinov3hub": dict(model="vit_base_patch16_dinov3", over=dict(SMALL), image=(1, 64, 64), ours=dict(rope_periods="bf16"), bf16_periods=True),
+    "dinov3swiglu": dict(model="vit_small_plus_patch16_dinov3", over=dict(SMALL), image=(1, 48, 48), ours=dict(rope_periods="fp32")),
+    "dinov3qkvb": dict(model="vit_base_patch16_dinov3_qkvb", over=dict(SMALL), image=(1, 48, 64), ours=dict(rope_periods="fp32")),
     "pecore": dict(model="vit_pe_core_base_patch16_224", over=dict(SMALL, img_size=64), image=(2, 64, 64)),
     "aimv2": dict(model="aimv2_large_patch14_224", over=dict(SMALL, img_size=56), image=(2, 56, 56)),
     "vitgap": dict(model="vit_base_patch16_gap_224", over=dict(SMALL, img_size=48), image=(1, 48, 48)),
@@ -71,6 +74,13 @@ def run(case, spec, seed, out):
     g = torch.Generator().manual_seed(seed)
     model = timm.create_model(spec["model"], pretrained=False, num_classes=0, **spec["over"]).eval()
     randomise(model, g)
+    if spec.get("bf16_periods"):
+        # Meta's checkpoints store the periods buffer in bfloat16; the hub model computes with those values.
+        with torch.no_grad():
+            rope = model.rope
+            rope.periods.copy_(rope.periods.to(torch.bfloat16).float())
+            if getattr(rope, "pos_embed_cached", None) is not None:
+                rope.pos_embed_cached.copy_(rope._create_embed(rope.feat_shape, no_aug=True))
     b, h, w = spec["image"]
     image = torch.randn((b, 3, h, w), generator=g)
     blocks = {}
@@ -89,7 +99,7 @@ def run(case, spec, seed, out):
     tensors["expected.norm"] = feats.float().contiguous().numpy()
     if pooled is not None:
         tensors["expected.pooled"] = pooled.float().contiguous().numpy()
-    config = dict(model=spec["model"], **spec["over"])
+    config = dict(model=spec["model"], **spec["over"], **spec.get("ours", {}))
     meta = {"config": json.dumps(config), "model": spec["model"], "timm": timm.__version__, "torch": torch.__version__,
             "seed": str(seed), "source": "Bench/tools/make_family_goldens.py"}
     path = os.path.join(out, f"{case}.safetensors")

@@ -35,7 +35,10 @@ public enum RotaryTables {
         case .dinov3:
             // periods = temperature^(2j / (hd/2)); coordinates (i + 0.5 + offset) / s mapped to [−1, 1];
             // angle = 2π · coordinate / period.
-            let periods = (0..<nb).map { j -> Float in Float(pow(spec.temperature, Double(Float(2 * j) / Float(hd / 2)))) }
+            let periods = (0..<nb).map { j -> Float in
+                let p = Float(pow(spec.temperature, Double(Float(2 * j) / Float(hd / 2))))
+                return spec.bf16Periods ? bf16(p) : p
+            }
             func axis(_ s: Int) -> [Float] { (0..<s).map { i in 2 * ((Float(i) + 0.5 + Float(spec.gridOffset)) / Float(s)) - 1 } }
             let rows = axis(gh), cols = axis(gw)
             let twoPi = Float(2 * Double.pi)
@@ -57,6 +60,12 @@ public enum RotaryTables {
             }
         }
         return (cosT, sinT)
+    }
+
+    /// x rounded to bfloat16 (nearest, ties to even), as PyTorch's `.to(torch.bfloat16)`.
+    static func bf16(_ x: Float) -> Float {
+        let bits = x.bitPattern
+        return Float(bitPattern: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000)
     }
 }
 

@@ -183,7 +183,7 @@ extension ViTConfig {
             return h.config(imgSize: size)
         }
         let known: Set<String> = ["model", "embed_dim", "depth", "num_heads", "mlp_ratio", "img_size", "patch_size", "num_reg_tokens",
-                                  "reg_tokens", "ref_feat_shape", "use_shared_rel_pos_bias", "use_rel_pos_bias"]
+                                  "reg_tokens", "ref_feat_shape", "use_shared_rel_pos_bias", "use_rel_pos_bias", "rope_periods"]
         if let unknown = o.keys.filter({ !known.contains($0) }).sorted().first {
             throw BackboneError("ViT configuration over \(model): `\(unknown)` cannot be overridden (\(known.sorted().joined(separator: ", ")))")
         }
@@ -196,6 +196,10 @@ extension ViTConfig {
         if let v = int("patch_size") { c.patchSize = v }
         if let v = int("num_reg_tokens") ?? int("reg_tokens") { c.regTokens = v }
         if c.relPosBias, o["use_shared_rel_pos_bias"] as? Bool == true { c.sharedRelPosBias = true }
+        if let v = o["rope_periods"] as? String {
+            guard c.rope?.kind == .dinov3, v == "bf16" || v == "fp32" else { throw BackboneError("ViT configuration over \(model): rope_periods `\(v)` (bf16 or fp32, DINOv3 only)") }
+            c.rope?.bf16Periods = v == "bf16"
+        }
         if let v = o["ref_feat_shape"] as? [Int], v.count == 2 { c.rope?.refGrid = v } else if let v = int("ref_feat_shape") { c.rope?.refGrid = [v, v] }
         c.recomputeMLPHidden()
         try c.validate("\(model) with \(o.keys.filter { $0 != "model" }.sorted().joined(separator: ", "))")
@@ -240,6 +244,9 @@ public struct RoPESpec: Codable, Sendable, Equatable {
     public var refGrid: [Int]?
     /// Pairs (j, j + hd/2) (`rotate_half`) instead of (2j, 2j + 1).
     public var half = false
+    /// DINOv3's periods rounded to bfloat16, as Meta's released weights hold them in a persistent
+    /// buffer (the hub model upstream loads); timm regenerates them in f32.
+    public var bf16Periods = false
     public init(kind: Kind, temperature: Double) { self.kind = kind; self.temperature = temperature }
 }
 

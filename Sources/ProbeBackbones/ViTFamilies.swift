@@ -106,6 +106,8 @@ enum ViTFamilies {
         c.recomputeMLPHidden()
         var rope = RoPESpec(kind: .dinov3, temperature: 100)
         rope.half = true
+        // Upstream loads DINOv3 from Meta's hub, whose weights carry the periods in bfloat16.
+        rope.bf16Periods = true
         c.rope = rope
         return c
     }
