@@ -280,8 +280,9 @@ def upstream_head_cases(device, upstream):
     return {f"head:{name}": make(name) for name in list(POOLINGS) + ["lp", "lp_cls", "lp_gap"]}
 
 
-def backbone_cases(device):
-    """The frozen ViT forward in timm (random weights, eval, no_grad; autocast fp16 on CUDA)."""
+def backbone_cases(device, names=("vit_small_patch16_224", "vit_base_patch16_224", "vit_large_patch16_224")):
+    """The frozen forward (`forward_features`) of each timm model named (random weights, eval,
+    no_grad; autocast fp16 on CUDA)."""
     import torch
     try:
         import timm
@@ -293,7 +294,9 @@ def backbone_cases(device):
     def make(name):
         def case(B, C, H, W):
             if name not in models:
-                models[name] = timm.create_model(name, pretrained=False, num_classes=0, img_size=H).to(dev).eval()
+                # Dynamic-size models (DINOv3) take no img_size; every other family is built at the input size.
+                kw = {} if "dinov3" in name else dict(img_size=H)
+                models[name] = timm.create_model(name, pretrained=False, num_classes=0, **kw).to(dev).eval()
             m = models[name]
             x = torch.randn(B, C, H, W, device=dev)
 
@@ -302,7 +305,7 @@ def backbone_cases(device):
                     return m.forward_features(x)
             return run
         return case
-    return {f"backbone:{n}": make(n) for n in ["vit_small_patch16_224", "vit_base_patch16_224", "vit_large_patch16_224"]}
+    return {f"backbone:{n}": make(n) for n in names}
 
 
 def pipeline_peer(args, records):
@@ -443,7 +446,7 @@ def main():
         cases, sync, label = torch_cases(args.torch_device)
         heads = upstream_head_cases(args.torch_device, args.upstream)
         cases.update(heads)
-        cases.update(backbone_cases(args.torch_device))
+        cases.update(backbone_cases(args.torch_device, sorted({r["op"].split(":", 1)[1] for r in records if r["op"].startswith("backbone:")})))
         if any(r["op"].startswith("head:") for r in records) and not heads:
             print("(head records: pass --upstream DIR or set EP_UPSTREAM to an efficient-probing checkout to time the upstream heads)")
     else:

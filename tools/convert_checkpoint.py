@@ -20,6 +20,12 @@ Layouts (`--layout auto` tells them apart by their tensor names):
 - BEiT / BEiT v2 / SimMIM (relative position tables): BEiT's names are kept (`q_bias`, `v_bias`,
   `gamma_1`, per-block or shared `relative_position_bias_table`); the index buffers are dropped.
   Load with `beitv2_base_patch16_224` (or `beit_base_patch16_224`).
+- A probe head saved by upstream's `misc.save_model` (`model`, `args`, `saved_module`): the head's
+  own state dict (`0.*` pooling, `1.*` BatchNorm, `2.*` classifier), or, from a fine-tuning run's
+  whole model, its `head.*` tensors without the prefix; upstream's arguments that decide the head
+  (`cls_features` → `head`, `ep_queries` → `queries`, `num_heads`, `d_out`, `abmilp_*`,
+  `nb_classes`) become metadata, which `vkprobe train --eval-only` / `--init-head` read for the
+  flags not given.
 Classifier heads (`head.*`, `fc_norm`), decoders, mask tokens are left out except the CLIP
 projection. Prints what it kept, renamed and dropped, and tensors holding NaN or inf.
 """
@@ -33,16 +39,45 @@ OPENAI_BLOCK = {"ln_1": "norm1", "ln_2": "norm2", "attn.in_proj_weight": "attn.q
                 "ls_2.gamma": "ls2.gamma"}
 
 
+HEAD_NAMES = {"cls": "lp", "pos": "lp_gap"}
+HEAD_ARGS = {"ep_queries": "queries", "num_heads": "num_heads", "d_out": "d_out", "nb_classes": "classes",
+             "abmilp_act": "abmilp_act", "abmilp_sa": "abmilp_sa", "abmilp_depth": "abmilp_depth",
+             "abmilp_cond": "abmilp_cond", "abmilp_content": "abmilp_content"}
+
+
+def head_checkpoint(ckpt):
+    """A probe head saved by upstream's misc.save_model: (tensors, metadata), or None."""
+    if not (isinstance(ckpt, dict) and "model" in ckpt and "saved_module" in ckpt):
+        return None
+    sd = ckpt["model"]
+    if ckpt["saved_module"] != "head":
+        sd = {k[len("head."):]: v for k, v in sd.items() if k.startswith("head.")}
+    meta = {"saved_module": str(ckpt["saved_module"]), "epoch": str(ckpt.get("epoch", ""))}
+    args = ckpt.get("args")
+    if args is not None:
+        cf = getattr(args, "cls_features", None)
+        if cf:
+            meta["head"] = HEAD_NAMES.get(cf, cf)
+        for a, m in HEAD_ARGS.items():
+            if getattr(args, a, None) is not None:
+                meta[m] = str(getattr(args, a))
+    # Integer buffers (BatchNorm's num_batches_tracked) keep their dtype.
+    return {k: (v.detach().float() if v.is_floating_point() else v.detach()).cpu().numpy() for k, v in sd.items() if hasattr(v, "dtype")}, meta
+
+
 def load(path, key):
-    """The checkpoint's tensors as numpy arrays, by name."""
+    """The checkpoint's tensors as numpy arrays, by name; the entry read; metadata to keep."""
     if path.endswith(".safetensors"):
         from safetensors.numpy import load_file
-        return load_file(path), None
+        return load_file(path), None, {}
     try:
         import torch
     except ImportError:
         sys.exit(f"{path}: a pickle checkpoint needs torch (pip install torch); safetensors inputs need only numpy and safetensors")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    head = None if key else head_checkpoint(ckpt)
+    if head is not None:
+        return head[0], "model", head[1]
     picked = None
     if key:
         if key not in ckpt:
@@ -53,7 +88,7 @@ def load(path, key):
     else:
         picked = next((k for k in ("model", "state_dict", "teacher", "module") if isinstance(ckpt, dict) and k in ckpt), None)
         sd = ckpt[picked] if picked else ckpt
-    return {k: v.detach().float().cpu().numpy() for k, v in sd.items() if hasattr(v, "dtype")}, picked
+    return {k: v.detach().float().cpu().numpy() for k, v in sd.items() if hasattr(v, "dtype")}, picked, {}
 
 
 def detect(names):
@@ -159,20 +194,27 @@ def main():
     ap.add_argument("--key", default=None, help="entry of the checkpoint that holds the state dict")
     ap.add_argument("--layout", default="auto", choices=["auto", "timm", "mocov3", "openclip", "openclip-timm", "beit"])
     a = ap.parse_args()
-    sd, picked = load(a.src, a.key)
-    layout = detect(list(sd)) if a.layout == "auto" else a.layout
-    out, renamed, dropped = convert(sd, layout)
+    sd, picked, meta = load(a.src, a.key)
+    if "saved_module" in meta:
+        # A probe head: its tensors as saved, upstream's arguments as metadata.
+        layout = "upstream head"
+        out, renamed, dropped = {k: np.ascontiguousarray(v) for k, v in sd.items()}, [], []
+    else:
+        layout = detect(list(sd)) if a.layout == "auto" else a.layout
+        out, renamed, dropped = convert(sd, layout)
     if not out:
         sys.exit(f"{a.src}: no tensors of a ViT found (layout {layout}; names like {', '.join(list(sd)[:5])})")
     from safetensors.numpy import save_file
-    save_file(out, a.dst, metadata={"source": a.src, "layout": layout, "entry": str(picked)})
+    save_file(out, a.dst, metadata={"source": a.src, "layout": layout, "entry": str(picked), **meta})
     print(f"wrote {a.dst}: {len(out)} tensors from {'`' + picked + '` of ' if picked else ''}{a.src} ({layout} layout); "
           f"renamed {len(renamed)}, dropped {len(dropped)}")
     for r in renamed[:12]:
         print("  renamed", r)
     for d in dropped[:12]:
         print("  dropped", d)
-    bad = [n for n, v in out.items() if not np.isfinite(v).all()]
+    if meta:
+        print("  metadata: " + ", ".join(f"{k}={v}" for k, v in sorted(meta.items())))
+    bad = [n for n, v in out.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
     if bad:
         print(f"  non-finite values in: {', '.join(bad)} (vkprobe refuses a tensor it uses that holds them)")
 

@@ -4,10 +4,15 @@
 and three other poolings the head upstream builds (`build_probe_head`: pooling, BatchNorm1d
 without affine, Linear) trained with AdamW, saved with `save_file(head.state_dict())`, and the
 top-1 PyTorch measures on the validation tokens in eval mode (metadata `pytorch_acc1`).
+The same heads are also saved by upstream's own `util.misc.save_model` (a `.pth` holding `model`,
+`args`, `saved_module`: the head of a frozen probe; for `lp` the whole model of a fine-tuning run
+with `head.*` beside backbone tensors) and converted by tools/convert_checkpoint.py into
+`pth_<head>.safetensors` — the head's tensors with upstream's arguments as metadata, which
+`--eval-only` reads for the flags not given.
 
     /tmp/refenv/bin/python Bench/tools/make_foreign_heads.py --upstream EP_CHECKOUT --out Tests/Goldens/foreign
 """
-import argparse, json, os, sys, types
+import argparse, json, os, subprocess, sys, tempfile, types
 
 import numpy as np
 import torch
@@ -74,6 +79,32 @@ def main():
         save_file(state, os.path.join(a.out, f"{head}.safetensors"),
                   metadata={"pytorch_acc1": repr(acc), "head": head, "queries": "8", "num_heads": "4", "torch": torch.__version__})
         print(head, f"{acc:.2f}%")
+        # Upstream's misc.save_model, then our converter.
+        sys.modules.setdefault("wandb", types.ModuleType("wandb"))   # imported by misc, unused by save_model
+        from util import misc
+        args = types.SimpleNamespace(**vars(hp), cls_features={"lp": "cls"}.get(head, head), output_dir=tempfile.mkdtemp(), suffix="")
+        if head == "lp":   # a fine-tuning run: the whole model
+            whole = nn.Module()
+            whole.blocks = nn.Sequential(nn.Linear(D, D))
+            whole.head = net
+            whole._ep_saved_module = "model"
+            saved = whole
+        else:
+            saved = net
+        opt2 = torch.optim.AdamW(saved.parameters(), lr=1e-3)
+        scaler = types.SimpleNamespace(state_dict=lambda: {})
+        misc.save_model(args, 39, saved, saved, opt2, scaler, {"acc1": acc}, include_epoch_in_filename=False, filename_tag="best")
+        pth = os.path.join(args.output_dir, "checkpoint-best.pth")
+        dst = os.path.join(a.out, f"pth_{head}.safetensors")
+        conv = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "convert_checkpoint.py")
+        subprocess.run([sys.executable, conv, pth, dst], check=True)
+        # Record PyTorch's accuracy beside the converter's metadata.
+        from safetensors import safe_open
+        with safe_open(dst, "np") as f:
+            meta = dict(f.metadata()); tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta.update(pytorch_acc1=repr(acc), source=f"upstream misc.save_model ({'whole model' if head == 'lp' else 'head'}), converted")
+        from safetensors.numpy import save_file as save_np
+        save_np(tensors, dst, metadata=meta)
 
 
 if __name__ == "__main__":

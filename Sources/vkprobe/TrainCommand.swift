@@ -45,14 +45,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Weight decay; a list sweeps it.") var weightDecay = "0"
 
     @Option(help: "Momentum (default: 0.9 for lars, 0 for sgd as upstream builds SGD).") var momentum: Double?
-    @Option(help: "EP queries Q; a list sweeps it.") var epQueries = "32"
-    @Option(help: "Heads of aim and jepa.") var numHeads = 16
-    @Option(help: "EP's --d_out: its values, and so the classifier's input, are D / d_out wide (upstream's default 1).") var epDOut = 1
-    @Option(help: "AB-MILP's score-predictor activation: tanh (upstream's default) or relu.") var abmilpAct = "tanh"
-    @Option(help: "AB-MILP's self-attention: both (upstream's default: it feeds the scores and the pooled values), map (the scores only) or none.") var abmilpSa = "both"
-    @Option(help: "AB-MILP's score-predictor depth (Linear layers; upstream's default 2).") var abmilpDepth = 2
-    @Option(help: "AB-MILP's conditioning: none (upstream's default) or pe (a fixed 2-D sin-cos position embedding added to the predictor's input).") var abmilpCond = "none"
-    @Option(help: "AB-MILP's content: all (upstream's default) or patch (the first token, abmilp_all's [CLS], dropped).") var abmilpContent = "all"
+    // Head options: nil when not given, so that a checkpoint (--eval-only, --init-head) can decide them.
+    @Option(help: "EP queries Q; a list sweeps it (default 32, or the checkpoint's with --eval-only / --init-head).") var epQueries: String?
+    @Option(help: "Heads of aim and jepa (default 16, or the checkpoint's arguments).") var numHeads: Int?
+    @Option(help: "EP's --d_out: its values, and so the classifier's input, are D / d_out wide (upstream's default 1).") var epDOut: Int?
+    @Option(help: "AB-MILP's score-predictor activation: tanh (upstream's default) or relu.") var abmilpAct: String?
+    @Option(help: "AB-MILP's self-attention: both (upstream's default: it feeds the scores and the pooled values), map (the scores only) or none.") var abmilpSa: String?
+    @Option(help: "AB-MILP's score-predictor depth (Linear layers; upstream's default 2).") var abmilpDepth: Int?
+    @Option(help: "AB-MILP's conditioning: none (upstream's default) or pe (a fixed 2-D sin-cos position embedding added to the predictor's input).") var abmilpCond: String?
+    @Option(help: "AB-MILP's content: all (upstream's default) or patch (the first token, abmilp_all's [CLS], dropped).") var abmilpContent: String?
     @Option(help: "Classes (default: from the labels).") var classes: Int?
     @Option(help: "Seed (initialisation, shuffling, low-shot subsets).") var seed: UInt64 = 0
     @Option(help: "Low-shot: K training samples per class.") var shots: Int?
@@ -85,6 +86,34 @@ struct TrainCommand: ParsableCommand {
                 return v.map { $0! }
             }
             let blrs = try doubles(blr, "--blr"), lrs = try lr.map { try doubles($0, "--lr") }, wds = try doubles(weightDecay, "--weight-decay")
+            // Options the head checkpoints decide, for the flags not given.
+            let headList = heads.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            var checkpointFiles = initHead.compactMap { $0.split(separator: "=", maxSplits: 1).dropFirst().first.map(String.init) }
+            if evalOnly {
+                checkpointFiles += headList.map { URL(fileURLWithPath: output).appendingPathComponent("\($0)/checkpoint-last.safetensors").path }
+                    .filter { FileManager.default.fileExists(atPath: $0) }
+            }
+            // Unreadable files are reported by the step that loads them, naming the flag.
+            let found = checkpointFiles.compactMap { try? HeadCheckpointOptions(path: $0) }
+            let decided = HeadCheckpointOptions.agreed(found)
+            var notes = Set<String>()
+            func pick<T>(_ flag: T?, _ fromCheckpoint: T?, _ fallback: T, _ name: String) -> T {
+                if let flag { return flag }
+                if let c = fromCheckpoint {
+                    for src in found.flatMap(\.sources) where src.hasPrefix(name + " ") { notes.insert(src) }
+                    return c
+                }
+                return fallback
+            }
+            let epQueries = pick(epQueries, decided.queries.map(String.init), "32", "--ep-queries")
+            let numHeads = pick(numHeads, decided.numHeads, 16, "--num-heads")
+            let epDOut = pick(epDOut, decided.dOut, 1, "--ep-d-out")
+            let abmilpAct = pick(abmilpAct, decided.abmilp["act"], "tanh", "--abmilp-act")
+            let abmilpSa = pick(abmilpSa, decided.abmilp["sa"], "both", "--abmilp-sa")
+            let abmilpDepth = pick(abmilpDepth, decided.abmilp["depth"].flatMap(Int.init), 2, "--abmilp-depth")
+            let abmilpCond = pick(abmilpCond, decided.abmilp["cond"], "none", "--abmilp-cond")
+            let abmilpContent = pick(abmilpContent, decided.abmilp["content"], "all", "--abmilp-content")
+            for n in notes.sorted() { print("head options: \(n)") }
             let qs = try epQueries.split(separator: ",").map { q -> Int in
                 guard let v = Int(q.trimmingCharacters(in: .whitespaces)), v > 0 else { throw TrainingError("--ep-queries \(epQueries): positive integers, comma-separated") }
                 return v

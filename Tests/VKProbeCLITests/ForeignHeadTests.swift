@@ -28,6 +28,30 @@ import Testing
         #expect(abs(got - want) <= 0.1, "\(head): VulkanProbe \(got)%, PyTorch \(want)%")
     }
 
+    /// The same heads saved by upstream's own `misc.save_model` (`.pth`: `model`, `args`,
+    /// `saved_module`; LP as a fine-tuning run's whole model) and converted by
+    /// tools/convert_checkpoint.py evaluate to PyTorch's accuracy with no head flags at all: EP's
+    /// queries come from its `0.cls_token` shape, the attention heads from upstream's arguments.
+    @Test(arguments: ["ep", "lp", "abmilp", "siglip", "jepa"])
+    func upstreamSaveModelCheckpointsNeedNoFlags(_ head: String) throws {
+        let source = Self.dir.appendingPathComponent("pth_\(head).safetensors")
+        let file = try SafeTensorsFile(path: source.path)
+        let want = try #require(file.metadata["pytorch_acc1"].flatMap(Double.init))
+        #expect(file.metadata["saved_module"] == (head == "lp" ? "model" : "head") && file.metadata["head"] == head)
+        let run = try temporaryDirectory("foreign-pth-\(head)")
+        try FileManager.default.createDirectory(at: run.appendingPathComponent(head), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: source, to: run.appendingPathComponent("\(head)/checkpoint-last.safetensors"))
+        let r = try runVkprobe(["train", "--train-tokens", Self.dir.appendingPathComponent("train.safetensors").path,
+                                "--val-tokens", Self.dir.appendingPathComponent("val.safetensors").path, "--heads", head,
+                                "--output", run.path, "--eval-only"])
+        #expect(r.status == 0, "\(r.stderr)")
+        if head == "ep" { #expect(r.stdout.contains("--ep-queries 8 from 0.cls_token [1, 8, 32]"), "\(r.stdout)") }
+        if head == "jepa" { #expect(r.stdout.contains("--num-heads 4 from the checkpoint's arguments"), "\(r.stdout)") }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json"))) as? [String: Any]
+        let got = try #require(((summary?["heads"] as? [String: Any])?[head] as? [String: Any])?["best_acc1"] as? Double)
+        #expect(abs(got - want) <= 0.1, "\(head): VulkanProbe \(got)%, PyTorch \(want)%")
+    }
+
     /// A head of other options is refused tensor by tensor, naming the flag given.
     @Test func aMismatchedHeadIsRefusedNamingTheFlag() throws {
         let run = try temporaryDirectory("foreign-mismatch")
