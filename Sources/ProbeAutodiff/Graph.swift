@@ -58,6 +58,8 @@ public final class Graph<B: Backend> {
     }
 
     /// Records an op whose output needs a gradient iff any input does.
+    /// The backward closures hold the graph unowned: a graph that never runs `backward` (an
+    /// evaluation pass) must still free its tape and every tensor the tape kept.
     func record(_ inputs: [V], _ value: B.Value, backward: @escaping (B.Value) throws -> Void) -> V {
         let out = V(value, requiresGrad: inputs.contains { $0.requiresGrad })
         if out.requiresGrad {
@@ -81,25 +83,25 @@ public final class Graph<B: Backend> {
 
     public func reshape(_ x: V, _ shape: [Int]) throws -> V {
         let old = self.shape(x)
-        return record([x], try backend.reshape(x.value, shape)) { [self] g in try accumulate(x, try backend.reshape(g, old)) }
+        return record([x], try backend.reshape(x.value, shape)) { [unowned self] g in try accumulate(x, try backend.reshape(g, old)) }
     }
 
     public func permute(_ x: V, _ order: [Int]) throws -> V {
         var inverse = order
         for (i, o) in order.enumerated() { inverse[o] = i }
-        return record([x], try backend.permute(x.value, order)) { [self] g in try accumulate(x, try backend.permute(g, inverse)) }
+        return record([x], try backend.permute(x.value, order)) { [unowned self] g in try accumulate(x, try backend.permute(g, inverse)) }
     }
 
     public func slice(_ x: V, axis: Int, _ range: Range<Int>) throws -> V {
         let s = self.shape(x)
-        return record([x], try backend.slice(x.value, axis: axis, range)) { [self] g in
+        return record([x], try backend.slice(x.value, axis: axis, range)) { [unowned self] g in
             try accumulateSlice(x, g, shape: s, axis: axis, range)
         }
     }
 
     public func concat(_ parts: [V], axis: Int) throws -> V {
         let sizes = parts.map { shape($0)[axis] }
-        return record(parts, try backend.concat(parts.map(\.value), axis: axis)) { [self] g in
+        return record(parts, try backend.concat(parts.map(\.value), axis: axis)) { [unowned self] g in
             var at = 0
             for (p, n) in zip(parts, sizes) {
                 if p.requiresGrad { try accumulate(p, try backend.slice(g, axis: axis, at..<(at + n))) }
@@ -111,7 +113,7 @@ public final class Graph<B: Backend> {
     /// Broadcasts `x` (size-1 or missing leading axes) to `shape`.
     public func expand(_ x: V, _ shape: [Int]) throws -> V {
         let s = self.shape(x)
-        return record([x], try backend.expand(x.value, shape)) { [self] g in try accumulate(x, try backend.sumTo(g, s)) }
+        return record([x], try backend.expand(x.value, shape)) { [unowned self] g in try accumulate(x, try backend.sumTo(g, s)) }
     }
 
     // MARK: Arithmetic
@@ -120,7 +122,7 @@ public final class Graph<B: Backend> {
     public func matmul(_ a: V, _ b: V, transA: Bool = false, transB: Bool = false, alpha: Float = 1) throws -> V {
         let sa = shape(a), sb = shape(b)
         let y = try backend.matmul(a.value, b.value, transA: transA, transB: transB, alpha: alpha)
-        return record([a, b], y) { [self] g in
+        return record([a, b], y) { [unowned self] g in
             if a.requiresGrad {
                 // dA = alpha · g · op(B)ᵀ  (or its transpose when A was transposed)
                 var da = transA ? try backend.matmul(b.value, g, transA: transB, transB: true, alpha: alpha)
@@ -141,7 +143,7 @@ public final class Graph<B: Backend> {
     public func linear(_ x: V, _ w: V, _ bias: V?) throws -> V {
         let xs = shape(x), inF = xs.last!, outF = shape(w)[0]
         let y = try backend.linear(x.value, w.value, bias?.value)
-        return record([x, w] + (bias.map { [$0] } ?? []), y) { [self] g in
+        return record([x, w] + (bias.map { [$0] } ?? []), y) { [unowned self] g in
             let g2 = try backend.reshape(g, [-1, outF])
             if x.requiresGrad { try accumulate(x, try backend.reshape(try backend.matmul(g2, w.value, transA: false, transB: false, alpha: 1), xs)) }
             if w.requiresGrad {
@@ -154,7 +156,7 @@ public final class Graph<B: Backend> {
 
     public func add(_ a: V, _ b: V) throws -> V {
         let sa = shape(a), sb = shape(b)
-        return record([a, b], try backend.binary(a.value, b.value, .add)) { [self] g in
+        return record([a, b], try backend.binary(a.value, b.value, .add)) { [unowned self] g in
             if a.requiresGrad { try accumulate(a, try backend.sumTo(g, sa)) }
             if b.requiresGrad { try accumulate(b, try backend.sumTo(g, sb)) }
         }
@@ -162,23 +164,23 @@ public final class Graph<B: Backend> {
 
     public func mul(_ a: V, _ b: V) throws -> V {
         let sa = shape(a), sb = shape(b)
-        return record([a, b], try backend.binary(a.value, b.value, .multiply)) { [self] g in
+        return record([a, b], try backend.binary(a.value, b.value, .multiply)) { [unowned self] g in
             if a.requiresGrad { try accumulate(a, try backend.sumTo(try backend.binary(g, b.value, .multiply), sa)) }
             if b.requiresGrad { try accumulate(b, try backend.sumTo(try backend.binary(g, a.value, .multiply), sb)) }
         }
     }
 
     public func scale(_ x: V, _ s: Float) throws -> V {
-        record([x], try backend.scale(x.value, s)) { [self] g in try accumulate(x, try backend.scale(g, s)) }
+        record([x], try backend.scale(x.value, s)) { [unowned self] g in try accumulate(x, try backend.scale(g, s)) }
     }
 
     public func activation(_ x: V, _ act: Activation) throws -> V {
-        record([x], try backend.unary(x.value, act)) { [self] g in try accumulate(x, try backend.unaryBackward(x.value, g, act)) }
+        record([x], try backend.unary(x.value, act)) { [unowned self] g in try accumulate(x, try backend.unaryBackward(x.value, g, act)) }
     }
 
     public func sum(_ x: V, axis: Int) throws -> V {
         let s = shape(x)
-        return record([x], try backend.reduce(x.value, axis: axis, .sum)) { [self] g in
+        return record([x], try backend.reduce(x.value, axis: axis, .sum)) { [unowned self] g in
             var kept = s; kept[axis] = 1
             try accumulate(x, try backend.expand(try backend.reshape(g, kept), s))
         }
@@ -192,19 +194,19 @@ public final class Graph<B: Backend> {
     public func amax(_ x: V, axis: Int) throws -> V {
         let s = shape(x)
         let (y, arg) = try backend.amax(x.value, axis: axis)
-        return record([x], y) { [self] g in try accumulate(x, try backend.amaxBackward(g, arg, shape: s, axis: axis)) }
+        return record([x], y) { [unowned self] g in try accumulate(x, try backend.amaxBackward(g, arg, shape: s, axis: axis)) }
     }
 
     // MARK: Normalisation, attention, convolution
 
     public func softmax(_ x: V, scale: Float = 1) throws -> V {
         let y = try backend.softmax(x.value, scale: scale)
-        return record([x], y) { [self] g in try accumulate(x, try backend.softmaxBackward(y, g, scale: scale)) }
+        return record([x], y) { [unowned self] g in try accumulate(x, try backend.softmaxBackward(y, g, scale: scale)) }
     }
 
     public func layerNorm(_ x: V, gamma: V?, beta: V?, eps: Float) throws -> V {
         let (y, stats) = try backend.layerNorm(x.value, gamma?.value, beta?.value, eps: eps)
-        return record([x] + [gamma, beta].compactMap { $0 }, y) { [self] g in
+        return record([x] + [gamma, beta].compactMap { $0 }, y) { [unowned self] g in
             let wantParams = (gamma?.requiresGrad ?? false) || (beta?.requiresGrad ?? false)
             let (dx, dg, db) = try backend.layerNormBackward(x.value, gamma?.value, stats, g, wantInput: x.requiresGrad, wantParams: wantParams)
             if let dx { try accumulate(x, dx) }
@@ -219,7 +221,7 @@ public final class Graph<B: Backend> {
         let (y, stats) = try backend.batchNorm(x.value, channelAxis: channelAxis, gamma?.value, beta?.value, runningMean: runningMean,
                                                runningVar: runningVar, training: training, momentum: momentum, eps: eps)
         let training = self.training
-        return record([x] + [gamma, beta].compactMap { $0 }, y) { [self] g in
+        return record([x] + [gamma, beta].compactMap { $0 }, y) { [unowned self] g in
             let (dx, dg, db) = try backend.batchNormBackward(x.value, channelAxis: channelAxis, gamma?.value, stats, runningVar: runningVar,
                                                              training: training, eps: eps, g)
             try accumulate(x, dx)
@@ -231,7 +233,7 @@ public final class Graph<B: Backend> {
     /// Multi-head attention on (B, H, L, D) tensors; returns the output and the probabilities.
     public func attention(q: V, k: V, v: V, scale: Float) throws -> (out: V, probs: B.Value) {
         let (o, p) = try backend.attention(q.value, k.value, v.value, scale: scale)
-        let out = record([q, k, v], o) { [self] g in
+        let out = record([q, k, v], o) { [unowned self] g in
             let (dq, dk, dv) = try backend.attentionBackward(q.value, k.value, v.value, probs: p, scale: scale, g,
                                                              want: GradientsWanted(q.requiresGrad, k.requiresGrad, v.requiresGrad))
             if let dq { try accumulate(q, dq) }
@@ -242,7 +244,7 @@ public final class Graph<B: Backend> {
     }
 
     public func conv2d(_ x: V, _ w: V, padding: Int) throws -> V {
-        record([x, w], try backend.conv2d(x.value, w.value, padding: padding)) { [self] g in
+        record([x, w], try backend.conv2d(x.value, w.value, padding: padding)) { [unowned self] g in
             let (dx, dw) = try backend.conv2dBackward(x.value, w.value, padding: padding, g, wantInput: x.requiresGrad, wantWeight: w.requiresGrad)
             if let dx { try accumulate(x, dx) }
             if let dw { try accumulate(w, dw) }
@@ -250,6 +252,6 @@ public final class Graph<B: Backend> {
     }
 
     public func l2Normalize(_ x: V, eps: Float) throws -> V {
-        record([x], try backend.l2Normalize(x.value, eps: eps)) { [self] g in try accumulate(x, try backend.l2NormalizeBackward(x.value, g, eps: eps)) }
+        record([x], try backend.l2Normalize(x.value, eps: eps)) { [unowned self] g in try accumulate(x, try backend.l2NormalizeBackward(x.value, g, eps: eps)) }
     }
 }

@@ -35,6 +35,9 @@ public struct RunSummary: Codable, Sendable {
     public var device: String?
     /// Per split ("train", "val"), the images that could not be read, on runs over images.
     public var unreadable: [String: UnreadableReport]?
+    /// The most device memory live at once in this process, and the budget it ran under.
+    public var peakDeviceMemoryBytes: Int?
+    public var deviceMemoryBudgetBytes: Int?
 }
 
 /// Trains several heads from one pass over the features per step: each batch is produced once
@@ -482,7 +485,8 @@ public final class Trainer {
         guard writes else { return summaries }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(RunSummary(heads: summaries, best: best, device: ctx.device.name, unreadable: unreadableReports?()))
+        try encoder.encode(RunSummary(heads: summaries, best: best, device: ctx.device.name, unreadable: unreadableReports?(),
+                                      peakDeviceMemoryBytes: ctx.device.memory.peakUsedBytes, deviceMemoryBudgetBytes: ctx.device.memory.budget))
             .write(to: output.appendingPathComponent("summary.json"), options: .atomic)
         return summaries
     }

@@ -15,9 +15,11 @@ public struct DeviceOptions: Sendable {
     /// $XDG_CACHE_HOME/vkprobe, else ~/.cache/vkprobe.
     public var pipelineCacheDirectory: URL? = DeviceOptions.defaultCacheDirectory()
     /// Map device-local memory when it is host-visible (lavapipe, integrated GPUs). Turning this off
-    /// (or VKPROBE_FORCE_STAGING=1) sends every upload/download through staging copies, as on a
-    /// discrete GPU — for testing that path on lavapipe.
+    /// (or VKPROBE_FORCE_STAGING=1, or VKPROBE_KERNELS=gpu, which takes a discrete GPU's paths
+    /// throughout) sends every upload/download through staging copies, as on a discrete GPU — for
+    /// testing that path on lavapipe.
     public var directHostAccess = ProcessInfo.processInfo.environment["VKPROBE_FORCE_STAGING"] != "1"
+        && ProcessInfo.processInfo.environment["VKPROBE_KERNELS"] != "gpu"
     /// Caps the binding size the op layer may use below the device's maxStorageBufferRange (a
     /// multiple of 256 bytes; default $VKPROBE_MAX_BINDING). Tests set it tiny so that every op
     /// takes its split path on small shapes.

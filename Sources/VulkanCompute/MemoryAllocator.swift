@@ -49,13 +49,17 @@ public final class MemoryAllocator: @unchecked Sendable {
     public var blockCount: Int { lock.withLock { blocks.count } }
 
     init(fns: DeviceFunctions, device: VkDevice, capabilities caps: DeviceCapabilities, budget: Int?, blockSize: Int) {
-        self.fns = fns; self.device = device; self.caps = caps; self.blockSize = blockSize
+        self.fns = fns; self.device = device; self.caps = caps
         alignment = max(16, caps.minStorageBufferOffsetAlignment)
         let heapSize = caps.memoryHeaps.filter { $0.deviceLocal }.map { $0.size }.max() ?? caps.memoryHeaps.map { $0.size }.max() ?? 0
         // A CPU device's "device memory" is host RAM obtained with malloc, whatever heap size it
         // advertises (lavapipe reports a fixed 2 GiB): budget three quarters of physical memory.
         let limit = caps.isCPU ? max(heapSize, Int(Double(ProcessInfo.processInfo.physicalMemory) * 0.75)) : heapSize
         self.budget = budget.map { min($0, limit) } ?? limit
+        // Under a small budget, blocks of a quarter of it (at least 1 MiB): a whole default block
+        // would not fit the budget at all.
+        let quarter = max(1 << 20, self.budget / 4) / alignment * alignment
+        self.blockSize = min(blockSize, quarter)
     }
 
     /// Picks a memory type for `kind` among those allowed by `allowed` (a bit mask).

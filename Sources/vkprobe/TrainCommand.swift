@@ -280,6 +280,7 @@ struct TrainCommand: ParsableCommand {
             }
             succeeded = true
             guard lead else { return }
+            print("peak device memory \(formatBytes(device.memory.peakUsedBytes)) (budget \(formatBytes(device.memory.budget)))")
             if let run = try? JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("summary.json"))),
                let best = run.best {
                 print("best setting per head (val acc@1): " + best.sorted(by: { $0.key < $1.key }).map { "\($0.key) → \($0.value)" }.joined(separator: ", "))
