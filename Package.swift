@@ -12,6 +12,7 @@ import PackageDescription
 //   SafeTensors                    validated reader, atomic writer
 //   ProbeData                      token files and shards, images and transforms (no device)
 //   ProbeHeads                     EP and every baseline head (backend-generic; no device)
+//   ProbeHub                       the Hugging Face hub's files and cache (Foundation only)
 //   ProbeBackbones                 frozen ViTs from timm checkpoints
 //   ProbeTraining                  datasets, optimisers, schedules, the many-head trainer
 //   vkprobe, vkprobe-bench         command line and benchmarks
@@ -66,6 +67,9 @@ let package = Package(
         // EP and every baseline head, the probe-head wrapper, upstream parameter names.
         .target(name: "ProbeHeads", dependencies: ["ProbeOps", "ProbeAutodiff", "SafeTensors"]),
 
+        // Files from the Hugging Face hub into its shared cache (timm's pretrained weights by name).
+        .target(name: "ProbeHub"),
+
         // Frozen ViT backbones from timm checkpoints: registry, weight checks, the inference forward.
         .target(name: "ProbeBackbones", dependencies: ["ProbeOps", "ProbeKernels", "VulkanCompute", "SafeTensors", "ProbeData"]),
 
@@ -73,7 +77,7 @@ let package = Package(
         .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeData", "ProbeBackbones", "SafeTensors", "VulkanCompute"]),
 
         .executableTarget(name: "vkprobe", dependencies: [
-            "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeHeads", "ProbeTraining", "ProbeData", "ProbeBackbones",
+            "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeHeads", "ProbeTraining", "ProbeData", "ProbeBackbones", "ProbeHub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

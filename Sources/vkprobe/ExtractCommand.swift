@@ -40,7 +40,8 @@ struct ExtractCommand: ParsableCommand {
             defer { if succeeded { (group as? MPIGroup)?.finish() } }
             let device = try ComputeDevice(options: try flags.options(for: group), shaders: BundledShaders.shared)
             let ctx = try KernelContext(device: device)
-            let vit = try backbone.load(ctx)
+            let weightsPath = try backbone.weightsPath()
+            let vit = try backbone.load(ctx, weights: weightsPath)
             var proto = try data.probingProtocol(config)
             if let blocks { proto.tap = blocks }
             proto.setCLS(pooledHead: vit.pooledHead?.rawValue, classToken: config.classToken)
@@ -60,7 +61,7 @@ struct ExtractCommand: ParsableCommand {
             }
             print("\(backbone.model!): \(config.depth) blocks, width \(config.embedDim), patch \(config.patchSize), \(vit.precision.rawValue), on \(device.name); "
                   + "\(source.count) images of \(source.height)×\(source.width) → \(taps.map(\.description).joined(separator: ", "))")
-            let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: backbone.weights!, images: source, taps: taps,
+            let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: weightsPath, images: source, taps: taps,
                                           output: URL(fileURLWithPath: output), batchSize: batchSize, shardSize: shardSize,
                                           outputF16: vit.precision == .fp16, views: views, protocol: data.data != nil ? proto : nil)
             job.profileBatches = profile

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProbeBackbones
+import ProbeHub
 import ProbeData
 import ProbeKernels
 import SafeTensors
@@ -10,7 +11,7 @@ import VulkanCompute
 struct BackboneOptions: ParsableArguments {
     @Option(help: "timm model name (e.g. vit_base_patch16_224.mae, vit_small_patch14_reg4_dinov2.lvd142m, vit_base_patch16_clip_224.openai), or a JSON file of timm constructor arguments.")
     var model: String?
-    @Option(help: "The checkpoint: timm's model.safetensors (timm names; F32, F16 or BF16).") var weights: String?
+    @Option(help: "The checkpoint: timm's model.safetensors (timm names; F32, F16 or BF16). Without it, --model NAME.TAG is fetched from the Hugging Face hub (timm/NAME.TAG) into its shared cache ($HF_HOME; HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE honoured).") var weights: String?
     @Option(help: "Storage of weights and activations: fp16 (default where the device has 16-bit storage) or fp32. fp32 also writes f32 tokens.")
     var precision: String?
     @Option(help: "The MLP activation the weights were trained with: gelu, quick_gelu, gelu_tanh. Default: the family's (CLIP: QuickGELU for timm's `_quickgelu_` names and `.openai` tags, as open_clip runs them, else GELU; SigLIP: exact GELU, as timm).")
@@ -43,8 +44,16 @@ struct BackboneOptions: ParsableArguments {
         return c
     }
 
-    func load(_ ctx: KernelContext) throws -> VisionTransformer {
-        guard let model, let weights else { throw BackboneError("a backbone needs both --model and --weights") }
+    /// `--weights`, else timm's checkpoint for `--model NAME.TAG` from the Hugging Face hub
+    /// (`timm/NAME.TAG`, `model.safetensors`), through the cache timm and huggingface_hub share.
+    func weightsPath() throws -> String {
+        if let weights { return weights }
+        guard let model else { throw BackboneError("--weights needs --model (the architecture)") }
+        return try HubDownloader().file(repo: try TimmHub.repository(forModel: model), file: "model.safetensors").path
+    }
+
+    func load(_ ctx: KernelContext, weights: String) throws -> VisionTransformer {
+        guard let model else { throw BackboneError("a backbone needs --model") }
         let chosen: Precision
         if let precision {
             guard let p = Precision(rawValue: precision) else { throw BackboneError("--precision \(precision): fp32 or fp16") }

@@ -173,7 +173,8 @@ struct TrainCommand: ParsableCommand {
                 trainers = [try Trainer(config: config, ctx: ctx, train: try TokenDataset(path: t), val: try TokenDataset(path: v), output: out)]
             case (nil, nil, true):
                 let vitConfig = try backbone.config()
-                let vit = try backbone.load(ctx)
+                let weightsPath = try backbone.weightsPath()
+                let vit = try backbone.load(ctx, weights: weightsPath)
                 var proto = try data.probingProtocol(vitConfig)
                 if let block { proto.tap = block }
                 if let blocks {
@@ -196,7 +197,7 @@ struct TrainCommand: ParsableCommand {
                 let valImages = try data.source(split: false, transform: .eval(transforms.eval), normalization: norm)
                 let policy = try data.unreadablePolicy()
                 if lead {
-                    var record = RunBackbone(model: backbone.model!.hasSuffix(".json") ? URL(fileURLWithPath: backbone.model!).standardizedFileURL.path : backbone.model!, weights: URL(fileURLWithPath: backbone.weights!).standardizedFileURL.path, tap: tap.description,
+                    var record = RunBackbone(model: backbone.model!.hasSuffix(".json") ? URL(fileURLWithPath: backbone.model!).standardizedFileURL.path : backbone.model!, weights: URL(fileURLWithPath: weightsPath).standardizedFileURL.path, tap: tap.description,
                                              imageSize: size, mean: norm.mean, std: norm.std, classes: trainImages.dataset.classes)
                     record.probing = proto
                     try record.write(to: out)
@@ -206,7 +207,7 @@ struct TrainCommand: ParsableCommand {
                 if cacheTokens {
                     var sets: [[TokenTap: TokenDataset]] = []
                     for (name, images, v) in [("train", trainImages, cacheTokens ? views : 1), ("val", valImages, 1)] as [(String, DatasetImages, Int)] {
-                        let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: backbone.weights!, images: images, taps: taps,
+                        let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: weightsPath, images: images, taps: taps,
                                                       output: out.appendingPathComponent("tokens").appendingPathComponent(name),
                                                       batchSize: extractBatchSize, outputF16: vit.precision == .fp16, views: v, protocol: proto)
                         // Across processes each extracts its shards (k ≡ rank mod N) of the one cache;

@@ -9,7 +9,9 @@ upstream=${1:-${EP_UPSTREAM:-../efficient-probing}}
 export PATH="/opt/swift/usr/bin:$PATH"
 
 for product in vkprobe vkprobe-bench; do
-    swift build -c release --static-swift-stdlib --build-path .build-static --product "$product"
+    # Without FoundationNetworking (which does not link statically; the GPU machine has no network):
+    # the hub download says so and reads the cache.
+    swift build -c release --static-swift-stdlib -Xswiftc -DVKPROBE_NO_NETWORK --build-path .build-static --product "$product"
 done
 bin=.build-static/release
 rm -rf .device && mkdir -p .device/bin .device/debs .device/upstream
