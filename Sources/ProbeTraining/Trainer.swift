@@ -53,6 +53,11 @@ public final class Trainer {
     public private(set) var heads: [HeadRun] = []
     public var log: (String) -> Void = { print($0) }
     public var progress: ((String) -> Void)?
+    /// TensorBoard events (`--tensorboard`): upstream's tags per head each epoch
+    /// (`test_v1_<head>/train_acc1`, `…/train_loss`, `…/test_acc1`, `…/test_acc5`, `…/test_loss`)
+    /// and, at every optimiser step, `loss` and `lr` at step epoch·1000 (per head, `<head>/loss`
+    /// and `<head>/lr`, when several train at once).
+    public var tensorBoard: TensorBoardWriter?
     /// Called after every epoch (index from 0) once every head has been evaluated and checkpointed.
     public var onEpochEnd: ((Int) throws -> Void)?
     /// Called after every training step with its epoch, step, learning rate and each head's result.
@@ -355,6 +360,16 @@ public final class Trainer {
                         h.timedSteps += 1; h.timedImages += batch.size; h.timedSeconds += ns / 1e9
                     }
                 }
+                if let tb = tensorBoard, writes, apply {
+                    // Upstream's engine: loss and lr at epoch_1000x = (step / steps + epoch) · 1000.
+                    let at = Int((Double(step) / Double(steps) + Double(epoch)) * 1000)
+                    for h in active {
+                        guard let r = results[h.name], r.count > 0 else { continue }
+                        let prefix = active.count == 1 ? "" : "\(h.name)/"
+                        try tb.scalar(prefix + "loss", r.lossSum / Double(r.count), step: at)
+                        try tb.scalar(prefix + "lr", lrs[h.name] ?? lr, step: at)
+                    }
+                }
                 onStep?(epoch, step, lr, results)
                 if let start = profileStart, step + 1 == min(min(1, steps - 1) + profileSteps, steps) {
                     try ctx.finish()
@@ -410,6 +425,14 @@ public final class Trainer {
         }
         h.nextEpoch = m.epoch + 1
         guard writes else { return }
+        if let tb = tensorBoard {
+            let tag = "test_v1_\(h.name)"
+            for (name, value) in [("train_acc1", m.train_acc1), ("train_loss", m.train_loss), ("test_acc1", m.val_acc1),
+                                  ("test_acc5", m.val_acc5), ("test_loss", m.val_loss)] {
+                try tb.scalar("\(tag)/\(name)", value, step: m.epoch)
+            }
+            try tb.flush()
+        }
         let dir = directory(h)
         // Metrics first: lines beyond the training state's epoch are dropped on resume.
         let encoder = JSONEncoder()

@@ -67,6 +67,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Profile this many training steps of the first epoch (GPU timestamps around every dispatch): a per-op table, and OUTPUT/profile.json.") var profile = 0
     @Flag(help: "Only evaluate the heads saved under --output (their last epoch); implies --resume.") var evalOnly = false
     @Option(help: "HEAD=FILE: start HEAD from a checkpoint's weights instead of its initialisation (upstream's state_dict names: a head trained by upstream's code and saved with save_file(head.state_dict()), or one of ours); repeatable.") var initHead: [String] = []
+    @Flag(help: "Write TensorBoard event files (upstream's SummaryWriter tags: test_v1_<head>/train_acc1, …/test_acc1, …/test_loss, loss, lr) into OUTPUT/tensorboard, or --log-dir.") var tensorboard = false
+    @Option(name: [.customLong("log-dir"), .customLong("log_dir")], help: "Where TensorBoard events go (upstream's --log_dir); implies --tensorboard.") var logDir: String?
     @OptionGroup var flags: DeviceFlags
 
     func run() throws {
@@ -260,6 +262,11 @@ struct TrainCommand: ParsableCommand {
                     trainer.unreadableReports = { fixed.merging(tallies.mapValues(\.report)) { a, _ in a } }
                 }
                 trainer.profileSteps = profile
+                if (tensorboard || logDir != nil) && lead {
+                    let dir = logDir.map { URL(fileURLWithPath: $0) } ?? out.appendingPathComponent("tensorboard")
+                    trainer.tensorBoard = try TensorBoardWriter(directory: dir)
+                    trainer.log("TensorBoard events: \(trainer.tensorBoard!.path.path)")
+                }
                 if let t = trainer.config.tap { trainer.log("layer-wise: the heads on \(t)") }
                 if evalOnly {
                     try trainer.resume(flag: "--eval-only", evalOnly: true)
