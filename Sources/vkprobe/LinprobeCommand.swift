@@ -30,6 +30,15 @@ struct LinprobeCommand: ParsableCommand {
         "ViT-B-16": "vit_base_patch16_clip_224", "ViT-B-32": "vit_base_patch32_clip_224", "ViT-L-14": "vit_large_patch14_clip_224",
         "ViT-B-16-SigLIP": "vit_base_patch16_siglip_224", "ViT-B-16-SigLIP-256": "vit_base_patch16_siglip_256",
         "ViT-L-16-SigLIP-256": "vit_large_patch16_siglip_256", "ViT-SO400M-14-SigLIP": "vit_so400m_patch14_siglip_224",
+        "ViT-L-16-SigLIP2-256": "vit_large_patch16_siglip_256", "ViT-SO400M-14-SigLIP2": "vit_so400m_patch14_siglip_224",
+        "ViT-bigG-14-worldwide": "vit_gigantic_patch14_clip_224", "ViT-bigG-14-worldwide-378": "vit_gigantic_patch14_clip_378",
+        "EVA02-E-14": "eva02_enormous_patch14_clip_224", "EVA02-E-14-plus": "eva02_enormous_patch14_clip_224",
+        "PE-Core-B-16": "vit_pe_core_base_patch16_224", "PE-Core-L-14-336": "vit_pe_core_large_patch14_336",
+        "PE-Core-bigG-14-448": "vit_pe_core_gigantic_patch14_448",
+        "dinov3_vits16": "vit_small_patch16_dinov3", "dinov3_vits16plus": "vit_small_plus_patch16_dinov3", "dinov3_vitb16": "vit_base_patch16_dinov3",
+        "dinov3_vitl16": "vit_large_patch16_dinov3", "dinov3_vith16plus": "vit_huge_plus_patch16_dinov3", "dinov3_vit7b16": "vit_7b_patch16_dinov3",
+        "aimv2-large-patch14-224": "aimv2_large_patch14_224", "aimv2-huge-patch14-224": "aimv2_huge_patch14_224",
+        "aimv2-1B-patch14-224": "aimv2_1b_patch14_224", "aimv2-3B-patch14-224": "aimv2_3b_patch14_224",
     ]
     static let datasets: [String: String] = [
         "imagenet1k": "imagenet1k", "imagenet": "imagenet1k", "imagefolder": "imagefolder", "cifar10": "CIFAR10", "cifar100": "CIFAR100",
@@ -42,7 +51,7 @@ struct LinprobeCommand: ParsableCommand {
     static func translate(_ argv: [String]) throws -> Translation {
         var t = Translation()
         var i = 0
-        var model: String?, openclip = false, pretrain: String?, weights: String?, output = "./output_dir", knn = false, temperatures: String?
+        var model: String?, simmim = false, openclip = false, pretrain: String?, weights: String?, output = "./output_dir", knn = false, temperatures: String?
         var values: [String: String] = [:]
         func value(_ flag: String) throws -> String {
             guard i + 1 < argv.count else { throw ValidationError("\(flag) needs a value") }
@@ -55,7 +64,7 @@ struct LinprobeCommand: ParsableCommand {
             "--warmup_epochs": "--warmup-epochs", "--ep_queries": "--ep-queries", "--num_heads": "--num-heads", "--data_path": "--data",
             "--nb_classes": "--classes", "--seed": "--seed", "--num_workers": "--workers", "--amp": "--amp",
             "--early_stop_patience": "--early-stop-patience", "--early_stop_min_delta": "--early-stop-min-delta",
-            "--early_stop_min_epochs": "--early-stop-min-epochs",
+            "--early_stop_min_epochs": "--early-stop-min-epochs", "--log_dir": "--log-dir",
         ]
         let flags: [String: String] = ["--early_stop": "--early-stop", "--auto_resume": "--auto-resume", "--eval": "--eval-only"]
         let ignored: [String: String] = [
@@ -70,12 +79,12 @@ struct LinprobeCommand: ParsableCommand {
         ]
         let refusedFlags: [String: String] = [
             "--finetuning": "fine-tuning the backbone is not implemented yet (the backbone's backward)",
-            "--simmim": "SimMIM's checkpoints run as timm ViTs: convert with tools/convert_checkpoint.py and pass --model vit_base_patch16",
             "--radio": "RADIO (NaFlexViT) is not supported", "--use_rasa_head": "Franca's RASA head is not supported",
             "--no_cls_token": "pass a registry name without [CLS] (e.g. vit_huge_patch14_gap_224) when it is supported",
         ]
         let refusedValues: [String: String] = [
-            "--dinov3_weights": "DINOv3 is not supported yet", "--franca_weights": "Franca is not supported yet",
+            "--dinov3_weights": "Meta's DINOv3 .pth names are not converted: use timm's weights (--model dinov3_vitb16 maps to vit_base_patch16_dinov3; give --finetune timm's model.safetensors, or tag the name, e.g. vit_base_patch16_dinov3.lvd1689m, to fetch it from the hub)",
+            "--franca_weights": "Franca is not supported yet",
             "--franca_img_size": "Franca is not supported yet", "--dit_image_size": "DiT/SiT are not supported",
             "--dit_ckpt": "DiT/SiT are not supported", "--vae": "DiT/SiT are not supported",
         ]
@@ -104,6 +113,7 @@ struct LinprobeCommand: ParsableCommand {
                 case "--model": model = try v()
                 case "--openclip": openclip = true
                 case "--timm": break   // the registry names are timm's already
+                case "--simmim": simmim = true
                 case "--openclip_pretrain": pretrain = try v()
                 case "--finetune": weights = try v()
                 case "--output_dir": output = try v()
@@ -138,7 +148,8 @@ struct LinprobeCommand: ParsableCommand {
             i += 1
         }
         guard let model else { throw ValidationError("--model is needed (upstream's default vit_large_patch16 needs --finetune CHECKPOINT)") }
-        var name = models[model] ?? model
+        // SimMIM's loader (BEiTv2, SimMIM rows): BEiT's architecture with its shared relative table.
+        var name = simmim && models[model] == "vit_base_patch16_224" ? "beitv2_base_patch16_224" : models[model] ?? model
         if openclip, let pretrain, !name.contains(".") { name += "." + pretrain }
         if openclip && pretrain == nil && !name.contains(".") { name += ".openai" }   // upstream's --openclip_pretrain default
         guard let weights else {
