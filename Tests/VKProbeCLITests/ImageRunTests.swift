@@ -73,6 +73,29 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: f.root.appendingPathComponent("maps-other/contact-sheet.png").path))
     }
 
+    /// The newer families through the whole job — train on images, then the EP maps over them —
+    /// with their registry entries at a small width: RoPE with [CLS] (EVA-02), registers and RoPE
+    /// (DINOv3), no [CLS] and RMSNorm (AIMv2), Hiera's pooled stages (a 2×2 grid of final tokens).
+    @Test(arguments: [("eva02_base_patch14_224", 28), ("vit_base_patch16_dinov3", 32), ("aimv2_large_patch14_224", 28), ("hiera_base_224", 64)])
+    func newFamiliesTrainAndDrawMaps(_ model: String, _ size: Int) throws {
+        let f = try Fixture()
+        let json = model.hasPrefix("hiera")
+            ? #"{"model": "\#(model)", "embed_dim": 8, "num_heads": 1, "stages": [1, 1, 1, 1], "img_size": \#(size)}"#
+            : #"{"model": "\#(model)", "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": \#(size)}"#
+        let config = f.root.appendingPathComponent("\(model).json").path
+        try json.write(toFile: config, atomically: true, encoding: .utf8)
+        let weights = f.root.appendingPathComponent("\(model).safetensors").path
+        try ViTWeights.random(try ViTConfig.fromTimmArguments(json), seed: 5).write(to: weights)
+        let run = try runVkprobe(["train", "--validation", "--model", config, "--weights", weights, "--data", f.data.path, "--image-size", "\(size)",
+                                  "--heads", "ep,lp_gap", "--ep-queries", "4", "--epochs", "1", "--global-batch-size", "8", "--warmup-epochs", "0",
+                                  "--workers", "2", "--max-unreadable", "3", "--output", f.root.appendingPathComponent(model).path])
+        #expect(run.status == 0, "\(model): \(run.stderr)")
+        let maps = try runVkprobe(["maps", "--validation", "--run", f.root.appendingPathComponent(model).path, "--images", f.data.appendingPathComponent("val").path,
+                                   "--groups", "2", "--output", f.root.appendingPathComponent("\(model)-maps").path])
+        #expect(maps.status == 0, "\(model): \(maps.stderr)")
+        #expect(FileManager.default.fileExists(atPath: f.root.appendingPathComponent("\(model)-maps/contact-sheet.png").path))
+    }
+
     @Test func strictFailsUpFrontListingEveryBadFile() throws {
         let f = try Fixture()
         let run = try f.train(["--strict"], output: "strict")
