@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Floors, bottom to top (one direction of dependency; see README "Architecture"):
+// Floors, bottom to top (one direction of dependency; see ARCHITECTURE.md):
 //   CVulkan, CTurboJPEG, CSPNG, CZlib  system-library shims
 //   CImageCodecs                   libjpeg decoding in C (its errors longjmp, which Swift cannot catch)
 //   ProbeOps                       op vocabulary and the Double reference of every op (no device)
