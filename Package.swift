@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "ProbeHeads", dependencies: ["ProbeOps", "ProbeAutodiff", "SafeTensors"]),
 
         // Files from the Hugging Face hub into its shared cache (timm's pretrained weights by name).
-        .target(name: "ProbeHub"),
+        .target(name: "ProbeHub", dependencies: ["CZlib"]),
 
         // Frozen ViT backbones from timm checkpoints: registry, weight checks, the inference forward.
         .target(name: "ProbeBackbones", dependencies: ["ProbeOps", "ProbeKernels", "VulkanCompute", "SafeTensors", "ProbeData"]),

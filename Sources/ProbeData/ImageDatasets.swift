@@ -152,7 +152,9 @@ public enum ImageDatasets {
     /// DTD (partition 1, as torchvision): labels/train1.txt and val1.txt ("class/file.jpg"),
     /// images/; classes are the sorted image directories. Upstream evaluates on val.
     static func dtd(_ root: URL, train: Bool) throws -> FileListDataset {
-        let base = FileManager.default.fileExists(atPath: root.appendingPathComponent("dtd").path) ? root.appendingPathComponent("dtd") : root
+        // torchvision's root holds dtd/dtd/{images,labels} (its archive extracted into ROOT/dtd).
+        let base = [root.appendingPathComponent("dtd/dtd"), root.appendingPathComponent("dtd"), root]
+            .first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("images").path) } ?? root
         let classes = try FileManager.default.contentsOfDirectory(atPath: base.appendingPathComponent("images").path).filter { !$0.hasPrefix(".") }.sorted()
         let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, Int32($0)) })
         let items = try lines(base.appendingPathComponent("labels/\(train ? "train" : "val")1.txt"))

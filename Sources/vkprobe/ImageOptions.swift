@@ -79,6 +79,7 @@ struct ImageDataOptions: ParsableArguments {
     var imageSize: Int?
     @Option(help: "Transforms: mae (RandomResizedCrop(S, 0.08–1) + flip; Resize(int(S·256/224)) + CenterCrop(S)), clip (open_clip's: RandomResizedCrop(S, 0.9–1), no flip; Resize(S) + CenterCrop(S)), siglip (the same training crop; eval squashed to S × S). Default: the family's.")
     var transforms: String?
+    @Flag(help: "Download the dataset as torchvision does (its URLs, archives and MD5s) into --data in torchvision's layout, resumable; then read it (CIFAR10/100: the binary versions; DTD, Food101, OxfordIIITPet, FGVCAircraft, SUN397, CUB200).") var download = false
     @Option(help: "Decoding threads (default: every core).") var workers = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Decode every image first and fail, listing them, if any cannot be read (default: skip them, reported by name).")
     var strict = false
@@ -102,6 +103,9 @@ struct ImageDataOptions: ParsableArguments {
     /// One split (`nil`: --data itself as one ImageFolder) through `transform`.
     func source(split train: Bool?, transform: ImageTransform, normalization: Normalization, views: Int = 1) throws -> DatasetImages {
         guard let data else { throw DataError("--data DIR is needed") }
+        if download {
+            try DatasetDownloads.ensure(dataset, root: URL(fileURLWithPath: data)) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        }
         let dataset = try ImageDatasets.open(dataset, root: URL(fileURLWithPath: data), train: train)
         for note in (dataset as? FileListDataset)?.notes ?? [] { print("note: \(note)") }
         let images = try DatasetImages(dataset: dataset, transform: transform, normalization: normalization, views: views, workers: workers)

@@ -1,0 +1,84 @@
+import Foundation
+
+/// `--download` for the datasets torchvision downloads: torchvision's URLs, archive names and
+/// MD5s, each archive fetched (resumable), checked, and extracted into torchvision's root layout
+/// (`ROOT/dtd/`, `ROOT/food-101`, `ROOT/oxford-iiit-pet/`, …), which this project's readers take
+/// as they are. CIFAR is the binary version this project reads (`cifar-10-batches-bin`,
+/// `cifar-100-binary`), not torchvision's Python pickles, which it does not read.
+public enum DatasetDownloads {
+    public struct Resource {
+        public let url: String, md5: String
+        /// The directory under the root that the archive is saved in and extracted into.
+        public let into: String
+        public var file: String { String(url.split(separator: "/").last ?? "") }
+    }
+
+    public static let resources: [String: [Resource]] = [
+        "cifar10": [Resource(url: "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", md5: "c32a1d4ab5d03f1284b67883e8d87530", into: "")],
+        "cifar100": [Resource(url: "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz", md5: "03b5dce01913d631647c71ecec9e9cb8", into: "")],
+        "dtd": [Resource(url: "https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz", md5: "fff73e5086ae6bdbea199a49dfb8a4c1", into: "dtd")],
+        "food101": [Resource(url: "http://data.vision.ee.ethz.ch/cvl/food-101.tar.gz", md5: "85eeb15f3717b99a5da872d97d918f87", into: "")],
+        "oxfordiiitpet": [
+            Resource(url: "https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz", md5: "5c4f3ee8e5d25df40f4fd59a7f44e54c", into: "oxford-iiit-pet"),
+            Resource(url: "https://www.robots.ox.ac.uk/~vgg/data/pets/data/annotations.tar.gz", md5: "95a8c909bbe2e81eed6a22bccdf3f68f", into: "oxford-iiit-pet"),
+        ],
+        // torchvision checks no MD5 for FGVC-Aircraft; the archive's size and gzip stream are checked.
+        "fgvcaircraft": [Resource(url: "https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz", md5: "", into: "")],
+        "sun397": [Resource(url: "http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz", md5: "8ca2778205c41d23104230ba66911c7a", into: "")],
+        "cub200": [Resource(url: "https://data.caltech.edu/records/65de6-vnq75/files/CUB_200_2011.tgz", md5: "97eceeb196236b17998738112f37df78", into: "")],
+    ]
+
+    /// Fetches and extracts what `dataset` needs under `root`, unless a previous run finished it
+    /// (a marker per archive). `VKPROBE_DATASET_MIRROR` replaces the servers' scheme and host
+    /// (a mirror, or the tests' local server); `VKPROBE_DATASET_CHECKSUMS` names a file of
+    /// "archive md5" lines that replace the table's (the tests' miniature archives; `-` for none).
+    public static func ensure(_ dataset: String, root: URL, environment: [String: String] = ProcessInfo.processInfo.environment,
+                              log: @escaping (String) -> Void) throws {
+        let key = dataset.lowercased().replacingOccurrences(of: "-", with: "")
+        guard let list = resources[key] else {
+            throw HubError("--download: \(dataset) has no download here (\(resources.keys.sorted().joined(separator: ", "))); ImageNet and Places365 need their own terms or size: fetch them by hand")
+        }
+        var checksums: [String: String] = [:]
+        if let f = environment["VKPROBE_DATASET_CHECKSUMS"], let text = try? String(contentsOfFile: f, encoding: .utf8) {
+            // "-": no checksum for that archive.
+            for line in text.split(separator: "\n") { let p = line.split(separator: " "); if p.count == 2 { checksums[String(p[0])] = p[1] == "-" ? "" : String(p[1]) } }
+        }
+        for r in list {
+            let dir = r.into.isEmpty ? root : root.appendingPathComponent(r.into)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let marker = dir.appendingPathComponent(".\(r.file).extracted")
+            if FileManager.default.fileExists(atPath: marker.path) { continue }
+            let archive = dir.appendingPathComponent(r.file)
+            let md5 = checksums[r.file] ?? r.md5
+            if !FileManager.default.fileExists(atPath: archive.path) {
+                var url = r.url
+                if let mirror = environment["VKPROBE_DATASET_MIRROR"], !mirror.isEmpty, let scheme = url.range(of: "://"),
+                   let pathStart = url[scheme.upperBound...].firstIndex(of: "/") {
+                    url = mirror.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + String(url[pathStart...])
+                }
+                #if canImport(FoundationNetworking) && !VKPROBE_NO_NETWORK || os(macOS)
+                let part = dir.appendingPathComponent(r.file + ".part")
+                try HTTP.download(url, to: part, headers: [:], expectedSize: nil) { done, total in
+                    log("downloading \(r.file): \(HubDownloader.bytes(done))\(total.map { " of \(HubDownloader.bytes($0)) (\(100 * done / max($0, 1))%)" } ?? "")")
+                }
+                if !md5.isEmpty {
+                    let got = try MD5.file(part.path)
+                    guard got == md5 else {
+                        try? FileManager.default.removeItem(at: part)
+                        throw HubError("\(url): MD5 \(got) is not torchvision's \(md5); the download was removed — run again to fetch it anew")
+                    }
+                }
+                try FileManager.default.moveItem(at: part, to: archive)
+                #else
+                throw HubError("this build has no network access: put \(r.file) (from \(url)) in \(dir.path) and run again")
+                #endif
+            } else if !md5.isEmpty, try MD5.file(archive.path) != md5 {
+                throw HubError("\(archive.path): its MD5 is not torchvision's \(md5); remove it to fetch it anew")
+            }
+            log("extracting \(r.file) into \(dir.path)")
+            let s = try Archive.extract(archive, into: dir)
+            log("extracted \(s.files) files (\(HubDownloader.bytes(s.bytes)))\(s.skipped > 0 ? ", \(s.skipped) links or special entries skipped" : "")")
+            FileManager.default.createFile(atPath: marker.path, contents: Data())
+        }
+    }
+}

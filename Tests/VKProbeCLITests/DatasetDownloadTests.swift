@@ -1,0 +1,130 @@
+import Foundation
+import ProbeBackbones
+import ProbeTestSupport
+import Testing
+
+/// `--download`: a miniature DTD archive in torchvision's layout (`dtd-r1.0.1.tar.gz` holding
+/// `dtd/images/<class>/*.jpg` and `dtd/labels/{train,val,test}1.txt`), made by Python's `tarfile`
+/// and served from 127.0.0.1 under torchvision's URL path, its MD5 computed by Python's `hashlib`
+/// (`VKPROBE_DATASET_CHECKSUMS`); fetched, checked, extracted into torchvision's root layout
+/// (`ROOT/dtd/dtd/…`), and trained on; a wrong checksum is refused with nothing kept.
+@Suite(.serialized) struct DatasetDownloadTests {
+    func python(_ script: String, _ args: [String]) throws -> (Process, Pipe) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = ["-c", script] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return (p, out)
+    }
+
+    @Test func downloadsExtractsAndTrainsOnDTD() throws {
+        let dir = try temporaryDirectory("download")
+        // The archive's content: three classes, torchvision's split files.
+        let stage = dir.appendingPathComponent("stage")
+        try writeImageFolder(stage.appendingPathComponent("raw"), splits: [("all", 6)], classes: ["banded", "dotted", "zigzagged"], size: 40, seed: 9)
+        let make = """
+        import hashlib, os, shutil, sys, tarfile
+        stage, served = sys.argv[1], sys.argv[2]
+        src = os.path.join(stage, 'raw', 'all')
+        dtd = os.path.join(stage, 'dtd')
+        lines = {'train1.txt': [], 'val1.txt': [], 'test1.txt': []}
+        for c in sorted(os.listdir(src)):
+            os.makedirs(os.path.join(dtd, 'images', c))
+            for i, f in enumerate(sorted(os.listdir(os.path.join(src, c)))):
+                shutil.copy(os.path.join(src, c, f), os.path.join(dtd, 'images', c, f))
+                lines[['train1.txt', 'val1.txt', 'test1.txt', 'train1.txt', 'val1.txt', 'train1.txt'][i]].append(f'{c}/{f}')
+        os.makedirs(os.path.join(dtd, 'labels'))
+        for name, items in lines.items():
+            open(os.path.join(dtd, 'labels', name), 'w').write('\\n'.join(items) + '\\n')
+        out = os.path.join(served, '~vgg/data/dtd/download')
+        os.makedirs(out)
+        archive = os.path.join(out, 'dtd-r1.0.1.tar.gz')
+        with tarfile.open(archive, 'w:gz') as t:
+            t.add(dtd, arcname='dtd')
+        print(hashlib.md5(open(archive, 'rb').read()).hexdigest())
+        """
+        let served = dir.appendingPathComponent("served")
+        let (maker, makerOut) = try python(make, [stage.path, served.path])
+        let md5 = String(decoding: makerOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        maker.waitUntilExit()
+        #expect(maker.terminationStatus == 0 && md5.count == 32)
+        let serve = """
+        import functools, http.server, sys
+        h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+        http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+        s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)
+        print(s.server_address[1], flush=True)
+        s.serve_forever()
+        """
+        let (server, serverOut) = try python(serve, [served.path])
+        defer { server.terminate() }
+        var line = Data()
+        while let b = try serverOut.fileHandleForReading.read(upToCount: 1), !b.isEmpty, b != Data("\n".utf8) { line += b }
+        let port = try #require(Int(String(decoding: line, as: UTF8.self)))
+        let checksums = dir.appendingPathComponent("checksums.txt")
+        try "dtd-r1.0.1.tar.gz \(md5)\n".write(to: checksums, atomically: true, encoding: .utf8)
+        // A tiny random ViT.
+        let json = #"{"patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 32}"#
+        let model = dir.appendingPathComponent("tiny.json").path
+        try json.write(toFile: model, atomically: true, encoding: .utf8)
+        let weights = dir.appendingPathComponent("tiny.safetensors").path
+        try ViTWeights.random(try ViTConfig.fromTimmArguments(json), seed: 1).write(to: weights)
+        let root = dir.appendingPathComponent("root")
+        func train(_ env: [String: String], _ out: String) throws -> CLIRun {
+            try runVkprobe(["train", "--model", model, "--weights", weights, "--data", root.path, "--dataset", "DTD", "--download", "--image-size", "32",
+                            "--heads", "lp_gap", "--epochs", "1", "--global-batch-size", "4", "--warmup-epochs", "0", "--output", dir.appendingPathComponent(out).path],
+                           environment: env)
+        }
+        let env = ["VKPROBE_DATASET_MIRROR": "http://127.0.0.1:\(port)", "VKPROBE_DATASET_CHECKSUMS": checksums.path]
+        // A wrong checksum first: refused, nothing kept.
+        let badSums = dir.appendingPathComponent("bad.txt")
+        try "dtd-r1.0.1.tar.gz 00000000000000000000000000000000\n".write(to: badSums, atomically: true, encoding: .utf8)
+        let bad = try train(env.merging(["VKPROBE_DATASET_CHECKSUMS": badSums.path]) { $1 }, "bad")
+        #expect(bad.status != 0 && bad.stderr.contains("MD5") && bad.stderr.contains("removed"), "\(bad.stderr)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("dtd").path)) ?? []).isEmpty)
+        // Fetched, checked, extracted where torchvision puts it, trained on.
+        let run = try train(env, "run")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("extracted"), "\(run.stderr)")
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("dtd/dtd/labels/train1.txt").path))
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("dtd/dtd-r1.0.1.tar.gz").path))
+        // Done once: a second run needs no server.
+        server.terminate()
+        let again = try train([:], "again")
+        #expect(again.status == 0 && !again.stderr.contains("downloading"), "\(again.stderr)")
+    }
+
+    /// An archive entry that would land outside the destination is refused by name.
+    @Test func aTraversingEntryIsRefused() throws {
+        let dir = try temporaryDirectory("evil-archive")
+        let make = """
+        import io, sys, tarfile
+        with tarfile.open(sys.argv[1], 'w:gz') as t:
+            data = b'x'
+            info = tarfile.TarInfo('dtd/../../evil.txt'); info.size = 1
+            t.addfile(info, io.BytesIO(data))
+        """
+        let archive = dir.appendingPathComponent("served/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz")
+        try FileManager.default.createDirectory(at: archive.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let (maker, _) = try python(make, [archive.path])
+        maker.waitUntilExit()
+        // Put where a finished download would be: extraction runs on it (no checksum for this test's file).
+        let root = dir.appendingPathComponent("root")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("dtd"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: archive, to: root.appendingPathComponent("dtd/dtd-r1.0.1.tar.gz"))
+        let sums = dir.appendingPathComponent("sums.txt")
+        try "dtd-r1.0.1.tar.gz -\n".write(to: sums, atomically: true, encoding: .utf8)
+        let json = #"{"patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 32}"#
+        let model = dir.appendingPathComponent("tiny.json").path
+        try json.write(toFile: model, atomically: true, encoding: .utf8)
+        let weights = dir.appendingPathComponent("tiny.safetensors").path
+        try ViTWeights.random(try ViTConfig.fromTimmArguments(json), seed: 1).write(to: weights)
+        let r = try runVkprobe(["extract", "--model", model, "--weights", weights, "--data", root.path, "--dataset", "DTD", "--image-size", "32",
+                                "--download", "--output", dir.appendingPathComponent("out").path], environment: ["VKPROBE_DATASET_CHECKSUMS": sums.path])
+        #expect(r.status != 0 && r.stderr.contains("evil.txt") && r.stderr.contains("outside"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("evil.txt").path))
+    }
+}
