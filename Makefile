@@ -10,7 +10,7 @@ TENSORBOARD_VENV := .venv-tensorboard
 TENSORBOARD_VERSION := 2.21.0
 # The report test opens the page in a real headless browser; the data-parallel tests run mpirun;
 # the decoder tests compare with PIL on files PIL and cjpeg write.
-TEST_PACKAGES := chromium openmpi-bin python3-pil python3-numpy libjpeg-turbo-progs
+TEST_PACKAGES := chromium openmpi-bin python3-pil python3-numpy python3-scipy libjpeg-turbo-progs
 # The demo's data and backbone tools (optional: the demo falls back without them).
 DEMO_PACKAGES := dataset-fashion-mnist python3-onnx python3-numpy python3-pip
 SWIFT ?= swift
@@ -65,7 +65,7 @@ test-deps:
 	fi
 
 test: deps shader-tools test-deps
-	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_REQUIRE_BROWSER=1 VKPROBE_REQUIRE_MPI=1 VKPROBE_REQUIRE_TENSORBOARD=1 \
+	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_REQUIRE_BROWSER=1 VKPROBE_REQUIRE_MPI=1 VKPROBE_REQUIRE_TENSORBOARD=1 VKPROBE_REQUIRE_SCIPY=1 \
 	    VKPROBE_TENSORBOARD_PYTHON=$(CURDIR)/$(TENSORBOARD_VENV)/bin/python VKPROBE_CACHE_DIR= $(SWIFT) test
 	@echo "Every golden, extraction, training on images, k-NN, maps, the demo and the memory budget again through a discrete GPU's paths"
 	@echo "(VKPROBE_KERNELS=gpu: tiled GEMMs, fused attention, 128-lane row kernels, staging copies), with synchronization validation,"

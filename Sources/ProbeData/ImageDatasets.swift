@@ -58,7 +58,7 @@ public enum ImageDatasets {
     public static let imageExtensions: Set<String> = ["jpg", "jpeg", "png", "ppm", "bmp", "pgm", "tif", "tiff", "webp"]
 
     public static let names = ["imagenet1k", "imagefolder", "CIFAR10", "CIFAR100", "CUB200", "OxfordIIITPet", "Food101", "DTD",
-                               "FGVCAircraft", "SUN397", "Places365"]
+                               "FGVCAircraft", "SUN397", "Places365", "StanfordCars"]
 
     /// The training or evaluation split of dataset `name` under `root`. An ImageFolder's splits
     /// are its `train/` and `val/` sub-folders; `split: nil` reads `root` itself as one ImageFolder.
@@ -80,6 +80,7 @@ public enum ImageDatasets {
         case "fgvcaircraft": return try aircraft(root, train: train)
         case "sun397": return try sun397(root, train: train)
         case "places365": return try places365(root, train: train)
+        case "stanfordcars": return try stanfordCars(root, train: train)
         default: throw DataError("--dataset \(name): known datasets are \(names.joined(separator: ", "))")
         }
     }
@@ -151,6 +152,33 @@ public enum ImageDatasets {
 
     /// DTD (partition 1, as torchvision): labels/train1.txt and val1.txt ("class/file.jpg"),
     /// images/; classes are the sorted image directories. Upstream evaluates on val.
+    /// Stanford Cars in torchvision's layout: ROOT/stanford_cars/{devkit/cars_meta.mat,
+    /// devkit/cars_train_annos.mat, cars_train/, cars_test_annos_withlabels.mat, cars_test/}; the
+    /// annotations' `fname` and 1-based `class`, the class names from `cars_meta.mat`, read from
+    /// the MATLAB files directly (`MATFile`).
+    static func stanfordCars(_ root: URL, train: Bool) throws -> FileListDataset {
+        let base = FileManager.default.fileExists(atPath: root.appendingPathComponent("stanford_cars").path) ? root.appendingPathComponent("stanford_cars") : root
+        let meta = try MATFile(path: base.appendingPathComponent("devkit/cars_meta.mat").path)
+        guard case let .cell(names, _)? = meta["class_names"] else { throw DataError("\(meta.path): no cell array `class_names`") }
+        let classes = try names.map { n -> String in
+            guard let s = n.string else { throw DataError("\(meta.path): a class name that is not text") }
+            return s
+        }
+        let annotations = try MATFile(path: base.appendingPathComponent(train ? "devkit/cars_train_annos.mat" : "cars_test_annos_withlabels.mat").path)
+        guard case let .structArray(fields, elements, _)? = annotations["annotations"], fields.contains("fname"), fields.contains("class") else {
+            throw DataError("\(annotations.path): no struct array `annotations` with `fname` and `class`")
+        }
+        var files: [URL] = [], labels: [Int32] = []
+        for (i, e) in elements.enumerated() {
+            guard let f = e["fname"]?.string, let c = e["class"]?.scalar, c >= 1, c <= Double(classes.count), c == c.rounded() else {
+                throw DataError("\(annotations.path): annotation \(i) has no file name or a class outside 1…\(classes.count)")
+            }
+            files.append(base.appendingPathComponent(train ? "cars_train" : "cars_test").appendingPathComponent(f))
+            labels.append(Int32(c) - 1)
+        }
+        return try FileListDataset(description: "Stanford Cars \(train ? "train" : "test") \(base.path)", classes: classes, files: files, labels: labels)
+    }
+
     static func dtd(_ root: URL, train: Bool) throws -> FileListDataset {
         // torchvision's root holds dtd/dtd/{images,labels} (its archive extracted into ROOT/dtd).
         let base = [root.appendingPathComponent("dtd/dtd"), root.appendingPathComponent("dtd"), root]
