@@ -33,11 +33,42 @@ def tokens(n, N, D, C, seed):
     return x, cls, y
 
 
+def write_ep_maps(out, upstream):
+    """EP's attention maps for the first 8 validation samples, from the head saved by upstream's
+    misc.save_model (pth_ep): upstream's EfficientProbing computes them inside its forward and
+    returns only the pooled vector, so its two lines are replayed on its own module's tensors —
+    attn = softmax((cls_token · scale) @ xᵀ) — with the module built by upstream's code."""
+    sys.path.insert(0, upstream)
+    from poolings.ep import EfficientProbing
+    from safetensors.torch import load_file
+    head = load_file(os.path.join(out, "pth_ep.safetensors"))
+    val = load_file(os.path.join(out, "val.safetensors"))
+    Q, D = head["0.cls_token"].shape[1:]
+    ep = EfficientProbing(D, num_queries=Q)
+    ep.load_state_dict({k[2:]: v for k, v in head.items() if k.startswith("0.")})
+    x = val["tokens"][:8].float()
+    with torch.no_grad():
+        q = ep.cls_token.expand(x.shape[0], -1, -1) * ep.scale
+        attn = (q @ x.transpose(-2, -1)).softmax(dim=-1)
+        pooled = ep(x)
+        # The replayed attention is the forward's: pooling the values with it gives ep(x).
+        v = ep.v(x).reshape(x.shape[0], x.shape[1], Q, -1).permute(0, 2, 1, 3)
+        again = torch.matmul(attn.unsqueeze(2), v).reshape(x.shape[0], -1)
+        assert torch.allclose(again, pooled, rtol=1e-5, atol=1e-6), (again - pooled).abs().max()
+    save_file({"expected.maps": attn.contiguous(), "expected.pooled": pooled.contiguous()}, os.path.join(out, "ep_maps.safetensors"),
+              metadata={"source": "Bench/tools/make_foreign_heads.py (write_ep_maps)", "samples": "val.safetensors[0:8]", "torch": torch.__version__})
+    print("ep maps", tuple(attn.shape))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--upstream", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--maps-only", action="store_true", help="only (re)write ep_maps.safetensors from pth_ep.safetensors")
     a = ap.parse_args()
+    if a.maps_only:
+        write_ep_maps(a.out, a.upstream)
+        return
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     from upstream_cpu import keep_upstream_on_cpu
     keep_upstream_on_cpu(torch)
@@ -105,6 +136,7 @@ def main():
         meta.update(pytorch_acc1=repr(acc), source=f"upstream misc.save_model ({'whole model' if head == 'lp' else 'head'}), converted")
         from safetensors.numpy import save_file as save_np
         save_np(tensors, dst, metadata=meta)
+    write_ep_maps(a.out, a.upstream)
 
 
 if __name__ == "__main__":
