@@ -237,7 +237,8 @@ public enum ImageDatasets {
     }
 }
 
-/// CIFAR-10/100, binary version: cifar-10-batches-bin/data_batch_{1..5}.bin and test_batch.bin
+/// CIFAR-10/100, torchvision's Python version (cifar-10-batches-py, cifar-100-python: the
+/// pickles, read by `CIFARPickle`) or the binary version: cifar-10-batches-bin/data_batch_{1..5}.bin and test_batch.bin
 /// (a label byte + 3072 channel-planar pixels each), cifar-100-binary/train.bin and test.bin (coarse
 /// and fine label bytes; the fine label is the class).
 public final class CIFARDataset: ImageDataset, @unchecked Sendable {
@@ -250,6 +251,29 @@ public final class CIFARDataset: ImageDataset, @unchecked Sendable {
 
     public init(root: URL, hundred: Bool, train: Bool) throws {
         let dir = root.appendingPathComponent(hundred ? "cifar-100-binary" : "cifar-10-batches-bin")
+        let python = root.appendingPathComponent(hundred ? "cifar-100-python" : "cifar-10-batches-py")
+        if !FileManager.default.fileExists(atPath: dir.path), FileManager.default.fileExists(atPath: python.path) {
+            // torchvision's Python version: the pickles, rebuilt as the binary version's records.
+            let files = hundred ? [train ? "train" : "test"] : (train ? (1...5).map { "data_batch_\($0)" } : ["test_batch"])
+            let recordSize = 3072 + (hundred ? 2 : 1)
+            self.recordSize = recordSize
+            labelOffset = hundred ? 1 : 0
+            data = try files.map { f in
+                let (pixels, labels) = try CIFARPickle.batch(python.appendingPathComponent(f), labelKey: hundred ? "fine_labels" : "labels")
+                var records = [UInt8](repeating: 0, count: labels.count * recordSize)
+                for (n, l) in labels.enumerated() {
+                    guard (0..<(hundred ? 100 : 10)).contains(l) else { throw DataError("\(python.appendingPathComponent(f).path): label \(l) of image \(n)") }
+                    records[n * recordSize + (hundred ? 1 : 0)] = UInt8(l)
+                    records.replaceSubrange((n * recordSize + recordSize - 3072)..<((n + 1) * recordSize), with: pixels[(n * 3072)..<((n + 1) * 3072)])
+                }
+                return Data(records)
+            }
+            offsets = data.enumerated().flatMap { i, d in (0..<(d.count / recordSize)).map { (i, $0 * recordSize) } }
+            let names = try CIFARPickle.names(python.appendingPathComponent(hundred ? "meta" : "batches.meta"), key: hundred ? "fine_label_names" : "label_names")
+            classes = names ?? (0..<(hundred ? 100 : 10)).map { "\($0)" }
+            description = "CIFAR-\(hundred ? 100 : 10) \(train ? "train" : "test") \(python.path)"
+            return
+        }
         let base = FileManager.default.fileExists(atPath: dir.path) ? dir : root
         let files = hundred ? [train ? "train.bin" : "test.bin"] : (train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"])
         let recordSize = 3072 + (hundred ? 2 : 1)

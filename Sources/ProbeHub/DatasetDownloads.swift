@@ -2,9 +2,8 @@ import Foundation
 
 /// `--download` for the datasets torchvision downloads: torchvision's URLs, archive names and
 /// MD5s, each archive fetched (resumable), checked, and extracted into torchvision's root layout
-/// (`ROOT/dtd/`, `ROOT/food-101`, `ROOT/oxford-iiit-pet/`, …), which this project's readers take
-/// as they are. CIFAR is the binary version this project reads (`cifar-10-batches-bin`,
-/// `cifar-100-binary`), not torchvision's Python pickles, which it does not read.
+/// (`ROOT/dtd/`, `ROOT/food-101`, `ROOT/oxford-iiit-pet/`, `ROOT/cifar-100-python/`, …), which
+/// this project's readers take as they are (CIFAR's pickles through `CIFARPickle`).
 public enum DatasetDownloads {
     public struct Resource {
         public let url: String, md5: String
@@ -14,8 +13,8 @@ public enum DatasetDownloads {
     }
 
     public static let resources: [String: [Resource]] = [
-        "cifar10": [Resource(url: "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", md5: "c32a1d4ab5d03f1284b67883e8d87530", into: "")],
-        "cifar100": [Resource(url: "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz", md5: "03b5dce01913d631647c71ecec9e9cb8", into: "")],
+        "cifar10": [Resource(url: "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", md5: "c58f30108f718f92721af3b95e74349a", into: "")],
+        "cifar100": [Resource(url: "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", md5: "eb9058c3a382ffc7106e4002c42a8d85", into: "")],
         "dtd": [Resource(url: "https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz", md5: "fff73e5086ae6bdbea199a49dfb8a4c1", into: "dtd")],
         "food101": [Resource(url: "http://data.vision.ee.ethz.ch/cvl/food-101.tar.gz", md5: "85eeb15f3717b99a5da872d97d918f87", into: "")],
         "oxfordiiitpet": [

@@ -1,5 +1,6 @@
 import Foundation
 import ProbeBackbones
+import ProbeData
 import ProbeTestSupport
 import Testing
 
@@ -95,6 +96,79 @@ import Testing
         server.terminate()
         let again = try train([:], "again")
         #expect(again.status == 0 && !again.stderr.contains("downloading"), "\(again.stderr)")
+    }
+
+    /// CIFAR-100 as torchvision ships it (`cifar-100-python.tar.gz`: pickled dicts with a NumPy
+    /// `data` array, `fine_labels`, and `meta`'s `fine_label_names`), miniature, made by Python's
+    /// pickle (protocol 2, as NumPy arrays and bytes go through `_codecs.encode` there, and 4) and
+    /// served locally: `--download` fetches it into torchvision's root layout, the pickles are read
+    /// (labels, names and channel-planar pixels as written), and training runs on it.
+    @Test func cifar100FromTorchvisionsArchive() throws {
+        let dir = try temporaryDirectory("cifar-download")
+        let served = dir.appendingPathComponent("served")
+        let make = """
+        import hashlib, io, os, pickle, sys, tarfile, numpy as np
+        served = sys.argv[1]
+        rng = np.random.RandomState(3)
+        def batch(n, protocol):
+            d = {'filenames': ['img_%d.png' % i for i in range(n)], 'batch_label': 'training batch 1 of 1',
+                 'fine_labels': [int(x) for x in rng.randint(0, 100, n)], 'coarse_labels': [int(x) for x in rng.randint(0, 20, n)],
+                 'data': rng.randint(0, 256, (n, 3072)).astype(np.uint8)}
+            return d, pickle.dumps(d, protocol=protocol)
+        train, train_bytes = batch(24, 2)
+        test, test_bytes = batch(8, 4)
+        meta = pickle.dumps({'fine_label_names': ['class_%02d' % i for i in range(100)], 'coarse_label_names': ['c%d' % i for i in range(20)]}, protocol=2)
+        out = os.path.join(served, '~kriz'); os.makedirs(out)
+        archive = os.path.join(out, 'cifar-100-python.tar.gz')
+        with tarfile.open(archive, 'w:gz') as t:
+            for name, data in [('train', train_bytes), ('test', test_bytes), ('meta', meta)]:
+                info = tarfile.TarInfo('cifar-100-python/' + name); info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+        print(hashlib.md5(open(archive, 'rb').read()).hexdigest())
+        print(' '.join(map(str, train['fine_labels'])))
+        print(' '.join(map(str, train['data'][5, [0, 1, 1024, 2048, 3071]])))
+        """
+        let (maker, makerOut) = try python(make, [served.path])
+        let printed = String(decoding: makerOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
+        maker.waitUntilExit()
+        #expect(maker.terminationStatus == 0 && printed.count == 3)
+        guard printed.count == 3 else { return }
+        let serve = """
+        import functools, http.server, sys
+        h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+        http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+        s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)
+        print(s.server_address[1], flush=True)
+        s.serve_forever()
+        """
+        let (server, serverOut) = try python(serve, [served.path])
+        defer { server.terminate() }
+        var line = Data()
+        while let b = try serverOut.fileHandleForReading.read(upToCount: 1), !b.isEmpty, b != Data("\n".utf8) { line += b }
+        let port = try #require(Int(String(decoding: line, as: UTF8.self)))
+        let sums = dir.appendingPathComponent("sums.txt")
+        try "cifar-100-python.tar.gz \(printed[0])\n".write(to: sums, atomically: true, encoding: .utf8)
+        let json = #"{"patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 32}"#
+        let model = dir.appendingPathComponent("tiny.json").path
+        try json.write(toFile: model, atomically: true, encoding: .utf8)
+        let weights = dir.appendingPathComponent("tiny.safetensors").path
+        try ViTWeights.random(try ViTConfig.fromTimmArguments(json), seed: 1).write(to: weights)
+        let root = dir.appendingPathComponent("root")
+        let run = try runVkprobe(["train", "--model", model, "--weights", weights, "--data", root.path, "--dataset", "CIFAR100", "--download",
+                                  "--image-size", "32", "--heads", "lp_gap", "--epochs", "1", "--global-batch-size", "8", "--warmup-epochs", "0",
+                                  "--output", dir.appendingPathComponent("run").path],
+                                 environment: ["VKPROBE_DATASET_MIRROR": "http://127.0.0.1:\(port)", "VKPROBE_DATASET_CHECKSUMS": sums.path])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("cifar-100-python/train").path))
+        // What the pickles hold, as Python wrote it.
+        let train = try ImageDatasets.open("CIFAR100", root: root, train: true)
+        #expect(train.count == 24 && train.classes.count == 100 && train.classes[7] == "class_07")
+        #expect((0..<24).map { String(train.label($0)) }.joined(separator: " ") == printed[1])
+        guard case let .pixels(img) = try train.item(5) else { Issue.record("CIFAR items are pixels"); return }
+        // data[5][0] is R of pixel 0, [1] R of pixel 1, [1024] G of pixel 0, [2048] B of pixel 0, [3071] B of pixel 1023.
+        let px = img.pixels
+        #expect("\(px[0]) \(px[3]) \(px[1]) \(px[2]) \(px[1023 * 3 + 2])" == printed[2])
+        #expect(try ImageDatasets.open("CIFAR100", root: root, train: false).count == 8)
     }
 
     /// An archive entry that would land outside the destination is refused by name.
