@@ -54,7 +54,7 @@ enum CIFARPickle {
     static func load(_ b: [UInt8], _ path: String) throws -> Value {
         var stack: [Value] = [], memo: [Int: Value] = [:]
         var i = 0
-        func need(_ n: Int) throws { guard n >= 0, i + n <= b.count else { throw DataError("\(path): the pickle ends early") } }
+        func need(_ n: Int) throws { guard n >= 0, n <= b.count - i else { throw DataError("\(path): the pickle ends early") } }
         func u8() throws -> Int { try need(1); defer { i += 1 }; return Int(b[i]) }
         func le(_ n: Int) throws -> Int {
             try need(n)

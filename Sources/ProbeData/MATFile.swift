@@ -119,10 +119,12 @@ struct MATParser {
         o = flags.next
         let dimsTag = try tag(o, end: end)
         let dims = try numbers(type: dimsTag.type, start: dimsTag.start, size: dimsTag.size).map { Int($0) }
-        guard dims.allSatisfy({ $0 >= 0 }), dims.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= 1 << 28 else {
-            throw DataError("\(path): array dimensions \(dims)")
+        var count = 1
+        for d in dims {
+            let (c, overflow) = count.multipliedReportingOverflow(by: d)
+            guard d >= 0, !overflow, c <= 1 << 28 else { throw DataError("\(path): array dimensions \(dims)") }
+            count = c
         }
-        let count = dims.reduce(1, *)
         o = dimsTag.next
         let nameTag = try tag(o, end: end)
         let name = String(decoding: bytes[nameTag.start..<(nameTag.start + nameTag.size)], as: UTF8.self)
