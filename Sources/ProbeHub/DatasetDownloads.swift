@@ -25,6 +25,12 @@ public enum DatasetDownloads {
         "fgvcaircraft": [Resource(url: "https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz", md5: "", into: "")],
         "sun397": [Resource(url: "http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz", md5: "8ca2778205c41d23104230ba66911c7a", into: "")],
         "cub200": [Resource(url: "https://data.caltech.edu/records/65de6-vnq75/files/CUB_200_2011.tgz", md5: "97eceeb196236b17998738112f37df78", into: "")],
+        // Places365-Standard, small (256 px) images, as torchvision's `Places365(small=True)`.
+        "places365": [
+            Resource(url: "http://data.csail.mit.edu/places/places365/filelist_places365-standard.tar", md5: "35a0585fee1fa656440f3ab298f8479c", into: ""),
+            Resource(url: "http://data.csail.mit.edu/places/places365/train_256_places365standard.tar", md5: "53ca1c756c3d1e7809517cc47c5561c5", into: ""),
+            Resource(url: "http://data.csail.mit.edu/places/places365/val_256.tar", md5: "e27b17d8d44f4af9a78502beb927f808", into: ""),
+        ],
     ]
 
     /// Fetches and extracts what `dataset` needs under `root`, unless a previous run finished it
@@ -35,7 +41,7 @@ public enum DatasetDownloads {
                               log: @escaping (String) -> Void) throws {
         let key = dataset.lowercased().replacingOccurrences(of: "-", with: "")
         guard let list = resources[key] else {
-            throw HubError("--download: \(dataset) has no download here (\(resources.keys.sorted().joined(separator: ", "))); ImageNet and Places365 need their own terms or size: fetch them by hand")
+            throw HubError("--download: \(dataset) has no download here (\(resources.keys.sorted().joined(separator: ", "))); ImageNet (its terms) and Stanford Cars (its original URLs are gone) are fetched by hand")
         }
         var checksums: [String: String] = [:]
         if let f = environment["VKPROBE_DATASET_CHECKSUMS"], let text = try? String(contentsOfFile: f, encoding: .utf8) {

@@ -79,7 +79,7 @@ struct ImageDataOptions: ParsableArguments {
     var imageSize: Int?
     @Option(help: "Transforms: mae (RandomResizedCrop(S, 0.08–1) + flip; Resize(int(S·256/224)) + CenterCrop(S)), clip (open_clip's: RandomResizedCrop(S, 0.9–1), no flip; Resize(S) + CenterCrop(S)), siglip (the same training crop; eval squashed to S × S). Default: the family's.")
     var transforms: String?
-    @Flag(help: "Download the dataset as torchvision does (its URLs, archives and MD5s) into --data in torchvision's layout, resumable; then read it (CIFAR10/100: the binary versions; DTD, Food101, OxfordIIITPet, FGVCAircraft, SUN397, CUB200).") var download = false
+    @Flag(help: "Download the dataset as torchvision does (its URLs, archives and MD5s) into --data in torchvision's layout, resumable; then read it (CIFAR10/100, DTD, Food101, OxfordIIITPet, FGVCAircraft, SUN397, CUB200, Places365 at 256 px).") var download = false
     @Option(help: "Decoding threads (default: every core).") var workers = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Decode every image first and fail, listing them, if any cannot be read (default: skip them, reported by name).")
     var strict = false
