@@ -39,6 +39,25 @@ public final class TensorBoardWriter {
         try write(event.data)
     }
 
+    /// One image (an encoded PNG or JPEG of `width` × `height` RGB) at a step.
+    public func image(_ tag: String, encoded: Data, width: Int, height: Int, step: Int) throws {
+        var img = Proto()
+        img.varint(1, UInt64(height))
+        img.varint(2, UInt64(width))
+        img.varint(3, 3)   // colorspace: RGB
+        img.bytes(4, encoded)
+        var v = Proto()
+        v.bytes(1, Data(tag.utf8))
+        v.bytes(4, img.data)
+        var summary = Proto()
+        summary.bytes(1, v.data)
+        var event = Proto()
+        event.double(1, Date().timeIntervalSince1970)
+        event.varint(2, UInt64(bitPattern: Int64(step)))
+        event.bytes(5, summary.data)
+        try write(event.data)
+    }
+
     public func flush() throws { try handle.synchronize() }
 
     private func write(_ record: Data) throws {

@@ -431,6 +431,9 @@ public final class Trainer {
                                   ("test_acc5", m.val_acc5), ("test_loss", m.val_loss)] {
                 try tb.scalar("\(tag)/\(name)", value, step: m.epoch)
             }
+            // The curves so far as an image (train/val loss, val acc@1), as curves.svg draws them.
+            let curves = TrainingCurves.raster(history: h.history)
+            try tb.image("\(tag)/curves", encoded: try ImageEncoder.png(curves), width: curves.width, height: curves.height, step: m.epoch)
             try tb.flush()
         }
         let dir = directory(h)

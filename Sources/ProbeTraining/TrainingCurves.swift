@@ -1,4 +1,5 @@
 import Foundation
+import ProbeData
 
 /// A small SVG plot of a run: train and val loss (left axis) and val acc@1 (right axis, %) per epoch.
 public enum TrainingCurves {
@@ -36,5 +37,42 @@ public enum TrainingCurves {
         s += "<text x=\"\(left)\" y=\"\(top - 8)\" fill=\"#1f77b4\">loss: train — / val - -</text>"
         s += "<text x=\"\(left + pw)\" y=\"\(top - 8)\" text-anchor=\"end\" fill=\"#d62728\">val acc@1 (right axis)</text>"
         return s + "</svg>\n"
+    }
+}
+
+extension TrainingCurves {
+    /// The same plot as pixels (for TensorBoard's image summaries): train loss (blue), val loss
+    /// (light blue) scaled to the run's largest loss, val acc@1 (red) on 0–100 %, per epoch, with
+    /// a grid of quarters. No text: TensorBoard shows the tag and step.
+    public static func raster(history: [EpochMetrics], width: Int = 320, height: Int = 200) -> RGBImage {
+        var px = [UInt8](repeating: 255, count: width * height * 3)
+        let (left, right, top, bottom) = (8, 8, 8, 8)
+        let pw = width - left - right, ph = height - top - bottom
+        func put(_ x: Int, _ y: Int, _ c: (UInt8, UInt8, UInt8)) {
+            guard (0..<width).contains(x), (0..<height).contains(y) else { return }
+            let i = (y * width + x) * 3
+            px[i] = c.0; px[i + 1] = c.1; px[i + 2] = c.2
+        }
+        func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, _ c: (UInt8, UInt8, UInt8), thick: Bool = true) {
+            let steps = max(abs(x1 - x0), abs(y1 - y0), 1)
+            for s in 0...steps {
+                let x = x0 + (x1 - x0) * s / steps, y = y0 + (y1 - y0) * s / steps
+                put(x, y, c)
+                if thick { put(x, y + 1, c); put(x + 1, y, c) }
+            }
+        }
+        for k in 0...4 { let y = top + ph * k / 4; line(left, y, left + pw, y, (230, 230, 230), thick: false) }
+        line(left, top, left, top + ph, (150, 150, 150), thick: false); line(left + pw, top, left + pw, top + ph, (150, 150, 150), thick: false)
+        let epochs = max(history.count, 1)
+        let maxLoss = max(history.flatMap { [$0.train_loss, $0.val_loss] }.filter(\.isFinite).max() ?? 1, 1e-6)
+        func x(_ i: Int) -> Int { left + (epochs == 1 ? pw / 2 : pw * i / (epochs - 1)) }
+        func y(_ v: Double, _ scale: Double) -> Int { top + Int(Double(ph) * (1 - min(max(v.isFinite ? v / scale : 0, 0), 1))) }
+        for (value, scale, color) in [(\EpochMetrics.train_loss, maxLoss, (31 as UInt8, 119 as UInt8, 180 as UInt8)),
+                                      (\EpochMetrics.val_loss, maxLoss, (140, 190, 230)), (\EpochMetrics.val_acc1, 100.0, (214, 39, 40))] {
+            let pts = history.enumerated().map { (x($0.offset), y($0.element[keyPath: value], scale)) }
+            for (a, b) in zip(pts, pts.dropFirst()) { line(a.0, a.1, b.0, b.1, color) }
+            for p in pts { for dx in -2...2 { for dy in -2...2 { put(p.0 + dx, p.1 + dy, color) } } }
+        }
+        return RGBImage(width: width, height: height, pixels: px)
     }
 }

@@ -28,6 +28,7 @@ struct MapsCommand: ParsableCommand {
     @Option(help: "At most this many images (the first in name order).") var maxImages = 16
     @Option(help: "Images per contact-sheet row.") var perRow = 4
     @Option(help: "Side of the drawn images in pixels (default: the input size, at least 224).") var displaySize: Int?
+    @Option(name: [.customLong("log-dir"), .customLong("log_dir")], help: "Also write the contact sheet as a TensorBoard image summary (`maps/<head>`) into this directory (a training run's --log-dir).") var logDir: String?
     @OptionGroup var flags: DeviceFlags
 
     func run() throws {
@@ -82,7 +83,15 @@ struct MapsCommand: ParsableCommand {
                 print("\(names[i]): predicted \(cls) → \(stem)-maps.png")
             }
             let rows = stride(from: 0, to: tiles.count, by: 2 * perRow).map { Array(tiles[$0..<min($0 + 2 * perRow, tiles.count)]) }
-            try ImageEncoder.png(AttentionFigure.contactSheet(rows)).write(to: outDir.appendingPathComponent("contact-sheet.png"), options: .atomic)
+            let sheet = AttentionFigure.contactSheet(rows)
+            let sheetPNG = try ImageEncoder.png(sheet)
+            try sheetPNG.write(to: outDir.appendingPathComponent("contact-sheet.png"), options: .atomic)
+            if let logDir {
+                let tb = try TensorBoardWriter(directory: URL(fileURLWithPath: logDir))
+                try tb.image("maps/\(head)", encoded: sheetPNG, width: sheet.width, height: sheet.height, step: 0)
+                try tb.flush()
+                print("TensorBoard image maps/\(head): \(tb.path.path)")
+            }
             var w = SafeTensorsWriter()
             w.add("attention", maps, shape: [crops.count, Q, layout.gridH, layout.gridW])
             w.add("groups", int64: assignment.map(Int64.init), shape: [Q])

@@ -51,8 +51,11 @@ import Testing
         #expect((summary?["heads"] as? [String: Any])?.keys.sorted() == ["ep", "lp"])
         // The maps of the trained EP head over the val images.
         let maps = try runVkprobe(["maps", "--validation", "--run", f.root.appendingPathComponent("online").path, "--images", f.data.appendingPathComponent("val").path,
-                                   "--groups", "2", "--output", f.root.appendingPathComponent("maps").path])
+                                   "--groups", "2", "--output", f.root.appendingPathComponent("maps").path, "--log-dir", f.root.appendingPathComponent("tb").path])
         #expect(maps.status == 0, "\(maps.stderr)")
+        // The contact sheet also went to TensorBoard as an image summary (TensorBoardTests reads such files back).
+        let events = try FileManager.default.contentsOfDirectory(atPath: f.root.appendingPathComponent("tb").path).filter { $0.hasPrefix("events.out.tfevents.") }
+        #expect(events.count == 1 && maps.stdout.contains("TensorBoard image maps/ep"), "\(events) \(maps.stdout)")
         #expect(!maps.stderr.contains("alidation"), "\(maps.stderr)")
         let sheet = try ImageDecoder.decode(try Data(contentsOf: f.root.appendingPathComponent("maps/contact-sheet.png")), name: "sheet")
         #expect(sheet.width == 4 * 2 * 224 + 9 * 4 && sheet.height == 3 * 224 + 4 * 4)   // 12 images, 4 per row, image + overlay each

@@ -5,7 +5,8 @@ import Testing
 
 /// `--tensorboard` event files, read back by TensorBoard's own reader (`EventAccumulator`, from
 /// the `tensorboard` package `make test` installs into .venv-tensorboard): every scalar upstream's
-/// SummaryWriter writes, with the values the run recorded in metrics.jsonl.
+/// SummaryWriter writes, with the values the run recorded in metrics.jsonl, and the curves as PNG
+/// image summaries.
 @Suite struct TensorBoardTests {
     @Test func crc32cOfTheStandardVector() {
         // CRC-32C check value (RFC 3720, "123456789").
@@ -39,7 +40,10 @@ import Testing
         files = glob.glob(sys.argv[1] + '/events.out.tfevents.*')
         assert len(files) == 1, files
         ea = EventAccumulator(files[0]); ea.Reload()
-        print(json.dumps({t: [[e.step, e.value] for e in ea.Scalars(t)] for t in ea.Tags()['scalars']}))
+        out = {t: [[e.step, e.value] for e in ea.Scalars(t)] for t in ea.Tags()['scalars']}
+        for t in ea.Tags()['images']:
+            out['image:' + t] = [[e.step, e.width, e.height, len(e.encoded_image_string), e.encoded_image_string[:8].hex()] for e in ea.Images(t)]
+        print(json.dumps(out))
         """
         let read = Process()
         read.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -50,7 +54,8 @@ import Testing
         let data = out.fileHandleForReading.readDataToEndOfFile()
         read.waitUntilExit()
         #expect(read.terminationStatus == 0)
-        let scalars = try #require(try JSONSerialization.jsonObject(with: data) as? [String: [[Double]]])
+        let everything = try #require(try JSONSerialization.jsonObject(with: data) as? [String: [[Any]]])
+        let scalars = everything.filter { !$0.key.hasPrefix("image:") }.mapValues { $0.map { $0.compactMap { ($0 as? NSNumber)?.doubleValue } } }
         for head in ["ep", "lp_gap"] {
             let metrics = try String(contentsOf: dir.appendingPathComponent("run/\(head)/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
                 .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Double] }
@@ -69,6 +74,9 @@ import Testing
             // metrics.jsonl records the lr of an epoch's last step.
             for e in 0..<2 { #expect(abs(lr[4 * e + 3][1] - metrics[e]["lr"]!) <= 1e-6 * metrics[e]["lr"]!, "epoch \(e)'s last lr \(lr[4 * e + 3][1]) vs \(metrics[e]["lr"]!)") }
             #expect(scalars["\(head)/loss"]?.count == 8)
+            // The curves as a PNG image each epoch.
+            let images = try #require(everything["image:test_v1_\(head)/curves"], "no curves image in \(everything.keys.sorted())")
+            #expect(images.count == 2 && images.allSatisfy { ($0[1] as? Int) == 320 && ($0[2] as? Int) == 200 && ($0[4] as? String) == "89504e470d0a1a0a" }, "\(images)")
         }
     }
 }
