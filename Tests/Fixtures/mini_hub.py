@@ -12,7 +12,12 @@ port it listens on.
 import hashlib
 import http.server
 import os
+import signal
 import sys
+
+# The test runner may spawn this with signals blocked; SIGTERM must end it.
+signal.pthread_sigmask(signal.SIG_SETMASK, [])
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 ROOT = sys.argv[1]
 

@@ -21,6 +21,9 @@ import Testing
         return (p, out)
     }
 
+    /// SIGKILL: a child of the test runner may inherit a mask that blocks SIGTERM.
+    func stop(_ p: Process) { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+
     @Test func downloadsExtractsAndTrainsOnDTD() throws {
         let dir = try temporaryDirectory("download")
         // The archive's content: three classes, torchvision's split files.
@@ -61,7 +64,7 @@ import Testing
         s.serve_forever()
         """
         let (server, serverOut) = try python(serve, [served.path])
-        defer { server.terminate() }
+        defer { stop(server) }
         var line = Data()
         while let b = try serverOut.fileHandleForReading.read(upToCount: 1), !b.isEmpty, b != Data("\n".utf8) { line += b }
         let port = try #require(Int(String(decoding: line, as: UTF8.self)))
@@ -93,7 +96,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("dtd/dtd/labels/train1.txt").path))
         #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("dtd/dtd-r1.0.1.tar.gz").path))
         // Done once: a second run needs no server.
-        server.terminate()
+        stop(server)
         let again = try train([:], "again")
         #expect(again.status == 0 && !again.stderr.contains("downloading"), "\(again.stderr)")
     }
@@ -142,7 +145,7 @@ import Testing
         s.serve_forever()
         """
         let (server, serverOut) = try python(serve, [served.path])
-        defer { server.terminate() }
+        defer { stop(server) }
         var line = Data()
         while let b = try serverOut.fileHandleForReading.read(upToCount: 1), !b.isEmpty, b != Data("\n".utf8) { line += b }
         let port = try #require(Int(String(decoding: line, as: UTF8.self)))

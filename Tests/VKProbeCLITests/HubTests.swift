@@ -27,7 +27,9 @@ import Testing
             guard let p = Int(String(decoding: line, as: UTF8.self)) else { throw BackboneError("mini hub did not start") }
             port = p
         }
-        deinit { process.terminate() }
+        /// SIGKILL: a child of the test runner may inherit a mask that blocks SIGTERM.
+        func stop() { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+        deinit { stop() }
         var requests: [String] { ((try? String(contentsOf: root.appendingPathComponent("_requests.log"), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
     }
 
@@ -42,6 +44,7 @@ import Testing
             try weights.write(to: root.appendingPathComponent("\(name)/model.safetensors").path)
         }
         let hub = try MiniHub(root: root)
+        defer { hub.stop() }   // not left to deinit: the server must not outlive the test
         var w = [Float](repeating: 0, count: 2 * 3 * 224 * 224)
         for i in w.indices { w[i] = Float((i * 7919) % 1000) / 500 - 1 }
         let images = try writeImages(dir.appendingPathComponent("images.safetensors"), w, [2, 3, 224, 224])
