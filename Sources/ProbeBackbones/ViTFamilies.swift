@@ -26,10 +26,6 @@ enum ViTFamilies {
     static func config(_ arch: String) throws -> ViTConfig? {
         let parts = arch.split(separator: "_").map(String.init)
         guard let first = parts.first else { return nil }
-        func patchAndSize() -> (Int, Int?) {
-            let p = parts.first { $0.hasPrefix("patch") }.flatMap { Int($0.dropFirst(5)) } ?? 16
-            return (p, parts.last.flatMap { Int($0) })
-        }
         switch first {
         case "beit", "beitv2": return try beit(arch, v2: first == "beitv2", parts)
         case "eva02": return try eva02(arch, parts)
@@ -37,7 +33,7 @@ enum ViTFamilies {
         case "hiera": return try hiera(arch)
         case "vit" where parts.last == "dinov3" || parts.last == "qkvb": return try dinov3(arch, parts)
         case "vit" where parts.count > 2 && parts[1] == "pe" && parts[2] == "core": return try peCore(arch, parts)
-        default: _ = patchAndSize(); return nil
+        default: return nil
         }
     }
 

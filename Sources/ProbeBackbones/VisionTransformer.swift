@@ -112,7 +112,6 @@ public final class VisionTransformer {
         func f32(_ v: [Float]) throws -> Tensor { let t = try ctx.tensor(v, [v.count]); bytes += t.count * 4; return t }
         func norm(_ name: String) throws -> Norm { Norm(w: try f32(name + ".weight"), b: c.normBias ? try f32(name + ".bias") : nil) }
         let (D, H) = (c.embedDim, c.mlpHidden)
-        let act: DType = precision == .fp16 ? .f16 : .f32
         blocks = try (0..<c.depth).map { i in
             let b = "blocks.\(i)."
             let zeros = [Float](repeating: 0, count: D)
@@ -154,7 +153,6 @@ public final class VisionTransformer {
                          ls1: c.layerScale ? try f32(b + g1) : nil, ls2: c.layerScale ? try f32(b + g2) : nil,
                          relTable: !c.relPosBias ? nil : weights[c.sharedRelPosBias ? "rel_pos_bias.relative_position_bias_table" : b + "attn.relative_position_bias_table"])
         }
-        _ = act
         let p = c.patchSize
         patchW = try gemmWeight("patch_embed.proj.weight", [c.embedDim, 3 * p * p])
         patchB = c.patchBias ? try f32("patch_embed.proj.bias") : nil

@@ -3,8 +3,7 @@ import Foundation
 /// SHA-256 (FIPS 180-4), streaming: the hub names a large file's blob by it (the LFS etag).
 public struct SHA256 {
     private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-    private var pending: [UInt8] = []
-    private var length: UInt64 = 0
+    private var buffer = BlockBuffer()
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
         0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc,
@@ -18,39 +17,24 @@ public struct SHA256 {
     public init() {}
 
     public mutating func update(_ data: UnsafeRawBufferPointer) {
-        length += UInt64(data.count)
-        var start = 0
-        if !pending.isEmpty {
-            let take = min(64 - pending.count, data.count)
-            pending += data[0..<take]
-            start = take
-            if pending.count == 64 { pending.withUnsafeBytes { block($0.baseAddress!) }; pending.removeAll(keepingCapacity: true) }
-        }
-        while start + 64 <= data.count { block(data.baseAddress! + start); start += 64 }
-        if start < data.count { pending += data[start...] }
+        var b = buffer
+        b.absorb(data) { block($0) }
+        buffer = b
     }
 
     public mutating func update(_ data: Data) { data.withUnsafeBytes { update($0) } }
 
     /// The digest as 64 lowercase hex digits.
     public mutating func hexDigest() -> String {
-        let bits = length &* 8
-        var tail: [UInt8] = [0x80] + [UInt8](repeating: 0, count: (55 &- pending.count + 64) % 64)
-        for i in (0..<8).reversed() { tail.append(UInt8(truncatingIfNeeded: bits >> (8 * UInt64(i)))) }
-        let saved = length
-        tail.withUnsafeBytes { update($0) }
-        length = saved
-        precondition(pending.isEmpty)
+        var b = buffer
+        b.finish(bigEndianLength: true) { block($0) }
+        buffer = b
         return h.map { String(format: "%08x", $0) }.joined()
     }
 
     /// The SHA-256 of a file, read in 8 MiB pieces.
     public static func file(_ path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw HubError("\(path): cannot be read") }
-        defer { try? handle.close() }
-        var s = SHA256()
-        while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty { s.update(chunk) }
-        return s.hexDigest()
+        try BlockBuffer.hashFile(path, SHA256(), update: { $0.update($1) }, digest: { $0.hexDigest() })
     }
 
     private mutating func block(_ p: UnsafeRawPointer) {

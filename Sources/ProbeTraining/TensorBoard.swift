@@ -27,16 +27,7 @@ public final class TensorBoardWriter {
 
     /// One scalar at a step (upstream's tags: `test_v1_<head>/test_acc1`, `lr`, ...).
     public func scalar(_ tag: String, _ value: Double, step: Int) throws {
-        var v = Proto()
-        v.bytes(1, Data(tag.utf8))
-        v.float(2, Float(value))
-        var summary = Proto()
-        summary.bytes(1, v.data)
-        var event = Proto()
-        event.double(1, Date().timeIntervalSince1970)
-        event.varint(2, UInt64(bitPattern: Int64(step)))
-        event.bytes(5, summary.data)
-        try write(event.data)
+        try summaryValue(tag, step: step) { $0.float(2, Float(value)) }
     }
 
     /// One image (an encoded PNG or JPEG of `width` × `height` RGB) at a step.
@@ -46,9 +37,14 @@ public final class TensorBoardWriter {
         img.varint(2, UInt64(width))
         img.varint(3, 3)   // colorspace: RGB
         img.bytes(4, encoded)
+        try summaryValue(tag, step: step) { $0.bytes(4, img.data) }
+    }
+
+    /// An event holding a summary of one tagged value, its payload written by `fill`.
+    private func summaryValue(_ tag: String, step: Int, _ fill: (inout Proto) -> Void) throws {
         var v = Proto()
         v.bytes(1, Data(tag.utf8))
-        v.bytes(4, img.data)
+        fill(&v)
         var summary = Proto()
         summary.bytes(1, v.data)
         var event = Proto()

@@ -24,6 +24,33 @@ import Testing
     /// SIGKILL: a child of the test runner may inherit a mask that blocks SIGTERM.
     func stop(_ p: Process) { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
 
+    /// Python's HTTP server over `dir` on 127.0.0.1, and its port.
+    func serve(_ dir: URL) throws -> (Process, Int) {
+        let script = """
+        import functools, http.server, sys
+        h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+        http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+        s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)
+        print(s.server_address[1], flush=True)
+        s.serve_forever()
+        """
+        let (server, out) = try python(script, [dir.path])
+        var line = Data()
+        while let b = try out.fileHandleForReading.read(upToCount: 1), !b.isEmpty, b != Data("\n".utf8) { line += b }
+        guard let port = Int(String(decoding: line, as: UTF8.self)) else { stop(server); throw DataError("the test's HTTP server did not start") }
+        return (server, port)
+    }
+
+    /// A tiny random ViT (JSON configuration and timm-named weights) under `dir`.
+    func tinyViT(_ dir: URL) throws -> (model: String, weights: String) {
+        let json = #"{"patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 32}"#
+        let model = dir.appendingPathComponent("tiny.json").path
+        try json.write(toFile: model, atomically: true, encoding: .utf8)
+        let weights = dir.appendingPathComponent("tiny.safetensors").path
+        try ViTWeights.random(try ViTConfig.fromTimmArguments(json), seed: 1).write(to: weights)
+        return (model, weights)
+    }
+
     @Test func downloadsExtractsAndTrainsOnDTD() throws {
         let dir = try temporaryDirectory("download")
         // The archive's content: three classes, torchvision's split files.
@@ -55,27 +82,12 @@ import Testing
         let md5 = String(decoding: makerOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         maker.waitUntilExit()
         #expect(maker.terminationStatus == 0 && md5.count == 32)
-        let serve = """
-        import functools, http.server, sys
-        h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
-        http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
-        s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)
-        print(s.server_address[1], flush=True)
-        s.serve_forever()
-        """
-        let (server, serverOut) = try python(serve, [served.path])
+        let (server, port) = try serve(served)
         defer { stop(server) }
-        var line = Data()
-        while let b = try serverOut.fileHandleForReading.read(upToCount: 1), !b.isEmpty, b != Data("\n".utf8) { line += b }
-        let port = try #require(Int(String(decoding: line, as: UTF8.self)))
         let checksums = dir.appendingPathComponent("checksums.txt")
         try "dtd-r1.0.1.tar.gz \(md5)\n".write(to: checksums, atomically: true, encoding: .utf8)
         // A tiny random ViT.
-        let json = #"{"patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 32}"#
-        let model = dir.appendingPathComponent("tiny.json").path
-        try json.write(toFile: model, atomically: true, encoding: .utf8)
-        let weights = dir.appendingPathComponent("tiny.safetensors").path
-        try ViTWeights.random(try ViTConfig.fromTimmArguments(json), seed: 1).write(to: weights)
+        let (model, weights) = try tinyViT(dir)
         let root = dir.appendingPathComponent("root")
         func train(_ env: [String: String], _ out: String) throws -> CLIRun {
             try runVkprobe(["train", "--model", model, "--weights", weights, "--data", root.path, "--dataset", "DTD", "--download", "--image-size", "32",
@@ -136,26 +148,11 @@ import Testing
         maker.waitUntilExit()
         #expect(maker.terminationStatus == 0 && printed.count == 3)
         guard printed.count == 3 else { return }
-        let serve = """
-        import functools, http.server, sys
-        h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
-        http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
-        s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)
-        print(s.server_address[1], flush=True)
-        s.serve_forever()
-        """
-        let (server, serverOut) = try python(serve, [served.path])
+        let (server, port) = try serve(served)
         defer { stop(server) }
-        var line = Data()
-        while let b = try serverOut.fileHandleForReading.read(upToCount: 1), !b.isEmpty, b != Data("\n".utf8) { line += b }
-        let port = try #require(Int(String(decoding: line, as: UTF8.self)))
         let sums = dir.appendingPathComponent("sums.txt")
         try "cifar-100-python.tar.gz \(printed[0])\n".write(to: sums, atomically: true, encoding: .utf8)
-        let json = #"{"patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 32}"#
-        let model = dir.appendingPathComponent("tiny.json").path
-        try json.write(toFile: model, atomically: true, encoding: .utf8)
-        let weights = dir.appendingPathComponent("tiny.safetensors").path
-        try ViTWeights.random(try ViTConfig.fromTimmArguments(json), seed: 1).write(to: weights)
+        let (model, weights) = try tinyViT(dir)
         let root = dir.appendingPathComponent("root")
         let run = try runVkprobe(["train", "--model", model, "--weights", weights, "--data", root.path, "--dataset", "CIFAR100", "--download",
                                   "--image-size", "32", "--heads", "lp_gap", "--epochs", "1", "--global-batch-size", "8", "--warmup-epochs", "0",
@@ -194,11 +191,7 @@ import Testing
         try FileManager.default.copyItem(at: archive, to: root.appendingPathComponent("dtd/dtd-r1.0.1.tar.gz"))
         let sums = dir.appendingPathComponent("sums.txt")
         try "dtd-r1.0.1.tar.gz -\n".write(to: sums, atomically: true, encoding: .utf8)
-        let json = #"{"patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 32}"#
-        let model = dir.appendingPathComponent("tiny.json").path
-        try json.write(toFile: model, atomically: true, encoding: .utf8)
-        let weights = dir.appendingPathComponent("tiny.safetensors").path
-        try ViTWeights.random(try ViTConfig.fromTimmArguments(json), seed: 1).write(to: weights)
+        let (model, weights) = try tinyViT(dir)
         let r = try runVkprobe(["extract", "--model", model, "--weights", weights, "--data", root.path, "--dataset", "DTD", "--image-size", "32",
                                 "--download", "--output", dir.appendingPathComponent("out").path], environment: ["VKPROBE_DATASET_CHECKSUMS": sums.path])
         #expect(r.status != 0 && r.stderr.contains("evil.txt") && r.stderr.contains("outside"), "\(r.stderr)")
