@@ -71,7 +71,7 @@ let package = Package(
         .target(name: "ProbeHub", dependencies: ["CZlib"]),
 
         // Frozen ViT backbones from timm checkpoints: registry, weight checks, the inference forward.
-        .target(name: "ProbeBackbones", dependencies: ["ProbeOps", "ProbeKernels", "VulkanCompute", "SafeTensors", "ProbeData"]),
+        .target(name: "ProbeBackbones", dependencies: ["ProbeOps", "ProbeAutodiff", "ProbeKernels", "VulkanCompute", "SafeTensors", "ProbeData"]),
 
         // The probing protocol: token datasets, optimisers, schedules, many heads at once, checkpoints.
         .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeData", "ProbeBackbones", "SafeTensors", "VulkanCompute"]),

@@ -8,7 +8,7 @@ public struct ViTWeights {
     public let config: ViTConfig
     public let path: String
     /// Host values by timm name.
-    public let tensors: [String: [Float]]
+    public private(set) var tensors: [String: [Float]]
     /// Set when the final norm holds NaN or inf (what is wrong with it).
     public private(set) var damagedFinalNorm: String?
     /// Set when the checkpoint's position table has another grid than the registry entry's.
@@ -199,6 +199,13 @@ public struct ViTWeights {
         c.posEmbedResize = r
         var w = ViTWeights(config: c, path: path, tensors: tensors)
         w.pooledHead = pooledHead; w.pooledWidth = pooledWidth
+        return w
+    }
+
+    /// The same model with some tensors replaced (a fine-tuned part).
+    public func replacing(_ replaced: [String: [Float]]) -> ViTWeights {
+        var w = self
+        w.tensors.merge(replaced) { _, new in new }
         return w
     }
 

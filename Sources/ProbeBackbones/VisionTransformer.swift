@@ -289,12 +289,7 @@ public final class VisionTransformer {
         let relBias = c.relPosBias ? try relativeBiases(gh, gw) : nil
         let rope = try c.rope.map { try rotaryTables($0, gh, gw) }
 
-        // Patch embedding as a GEMM over im2col rows: (B, gh, p, gw, p) windows of each channel.
-        let windows = Tensor(buffer: img.buffer, offset: img.offset, shape: [B, 3, gh, p, gw, p],
-                             strides: [3 * H * W, H * W, p * W, W, p, 1], dtype: .f32)
-        let windowsByPatch = try windows.permuted([0, 2, 4, 1, 3, 5])
-        let patches = try ctx.empty([B, gh, gw, 3, p, p], dtype: act)
-        try ctx.copy(windowsByPatch, into: patches)
+        let patches = try im2col(img, dtype: act)
         // The residual stream x (B, T, D) f32: prefix tokens and position embeddings first, then the
         // patch GEMM adds its output (residual epilogue).
         let x = try ctx.empty([B, T, D])
@@ -405,6 +400,28 @@ public final class VisionTransformer {
             out[.norm] = y
         }
         return out
+    }
+
+    /// The patches of contiguous images (B, 3, H, W) f32 as im2col rows (B, gh, gw, 3, p, p) in
+    /// `dtype`: the patch embedding is then one GEMM with timm's (D, 3, p, p) weight.
+    func im2col(_ img: Tensor, dtype: DType) throws -> Tensor {
+        let p = config.patchSize, (B, H, W) = (img.shape[0], img.shape[2], img.shape[3]), (gh, gw) = (H / p, W / p)
+        let windows = Tensor(buffer: img.buffer, offset: img.offset, shape: [B, 3, gh, p, gw, p],
+                             strides: [3 * H * W, H * W, p * W, W, p, 1], dtype: .f32)
+        let patches = try ctx.empty([B, gh, gw, 3, p, p], dtype: dtype)
+        try ctx.copy(try windows.permuted([0, 2, 4, 1, 3, 5]), into: patches)
+        return patches
+    }
+
+    /// The patches of `images` (B, 3, H, W) as (B, gh·gw, 3·p·p) f32 rows: the input of a
+    /// fine-tuned patch embedding (`TrainableViT` with `.all`).
+    public func patchRows(_ images: Tensor) throws -> Tensor {
+        guard images.rank == 4, images.shape[1] == 3, images.dtype == .f32, images.shape[2] >= config.patchSize, images.shape[3] >= config.patchSize else {
+            throw BackboneError("images \(images): expected (B, 3, H, W) f32 of at least one \(config.patchSize)-px patch")
+        }
+        let p = config.patchSize
+        let rows = try im2col(try ctx.contiguous(images), dtype: .f32)
+        return try rows.reshaped([images.shape[0], (images.shape[2] / p) * (images.shape[3] / p), 3 * p * p])
     }
 
     /// A (rows, D) tensor as a (B, rows, D) view repeating it (stride 0).

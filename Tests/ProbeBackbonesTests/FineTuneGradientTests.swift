@@ -1,0 +1,136 @@
+import Foundation
+import ProbeAutodiff
+import ProbeBackbones
+import ProbeKernels
+import ProbeTestSupport
+import SafeTensors
+import Testing
+
+/// A fine-tuning golden (`Tests/Goldens/finetune`, written by `Bench/tools/make_finetune_goldens.py`):
+/// timm's model at full width and small depth, every weight a formula both sides evaluate, and
+/// PyTorch autograd's gradients of L = Σ forward_features(x) ⊙ C for every parameter.
+struct FineTuneGolden {
+    let file: SafeTensorsFile
+    let config: ViTConfig
+    let weights: ViTWeights
+    let images: [Float]
+    let imageShape: [Int]
+    let lossWeights: [Float]
+
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Goldens/finetune")
+
+    init(_ name: String) throws {
+        file = try SafeTensorsFile(path: Self.dir.appendingPathComponent(name + ".safetensors").path)
+        config = try ViTConfig.fromTimmArguments(file.metadata["config"]!)
+        let rules = try JSONSerialization.jsonObject(with: Data(file.metadata["weights"]!.utf8)) as! [String: [Double]]
+        // The weights through a timm-named file, as a user's checkpoint would come.
+        var w = SafeTensorsWriter()
+        for (name, shape) in ViTWeights.expectedShapes(config).sorted(by: { $0.key < $1.key }) {
+            let r = try #require(rules[name], "\(name) has no weight rule in the golden")
+            w.add(name, FormulaValues.values(name, count: shape.reduce(1, *), offset: r[0], scale: r[1]), shape: shape)
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("finetune-\(name)-\(getpid()).safetensors").path
+        try w.write(to: path)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        weights = try ViTWeights(config: config, file: try SafeTensorsFile(path: path), model: name)
+        images = try file.floats("images")
+        imageShape = try file.entry("images").shape
+        lossWeights = FormulaValues.values("loss.C", count: try file.entry("expected.out").shape.reduce(1, *), offset: 0, scale: 1)
+    }
+
+    /// Each trained tensor's gradient against autograd's, as one relative error per stored
+    /// quantity: the whole gradient (small tensors), else its row sums and column sums (against
+    /// the sums of |g|), Σg², and 256 sampled entries (against the tensor's RMS: an entry may be
+    /// near zero).
+    func errors(_ grads: [(String, [Float])]) throws -> [(String, Double)] {
+        var out: [(String, Double)] = []
+        for (name, g) in grads {
+            if file.entries["grad." + name] != nil {
+                out.append((name, relativeError(g, try file.floats("grad." + name))))
+                continue
+            }
+            let rows = try file.floats("grad.\(name).rows").count, cols = g.count / rows
+            var rowSums = [Double](repeating: 0, count: rows), colSums = [Double](repeating: 0, count: cols), sumsq = 0.0
+            var rowAbs = rowSums, colAbs = colSums
+            for r in 0..<rows {
+                for c in 0..<cols {
+                    let v = Double(g[r * cols + c])
+                    rowSums[r] += v; colSums[c] += v; rowAbs[r] += abs(v); colAbs[c] += abs(v); sumsq += v * v
+                }
+            }
+            // A sum may cancel (the gradient into a LayerNorm's input sums to ~0 over its
+            // features): each is judged against the size of its terms, Σ|g|.
+            func sumsError(_ got: [Double], _ abs: [Double], _ key: String) throws -> Double {
+                let want = try file.floats(key).map(Double.init)
+                return norm(zip(got, want).map { $0 - $1 }) / norm(abs)
+            }
+            out.append((name + ".rows", try sumsError(rowSums, rowAbs, "grad.\(name).rows")))
+            out.append((name + ".cols", try sumsError(colSums, colAbs, "grad.\(name).cols")))
+            let want = Double(try file.floats("grad.\(name).sumsq")[0])
+            out.append((name + ".sumsq", abs(sumsq - want) / want))
+            let index = try file.floats("grad.\(name).index").map { Int($0) }, value = try file.floats("grad.\(name).value")
+            let rms = (want / Double(g.count)).squareRoot()
+            out.append((name + ".sample", zip(index, value).map { abs(Double(g[$0]) - Double($1)) }.max()! / rms))
+        }
+        return out
+    }
+}
+
+/// The backward of the fine-tuned ViT against PyTorch autograd through timm's own model.
+@Suite(.serialized) struct FineTuneGradientTests {
+    /// fp32 throughout: the forward lands within 1e-6 of timm's (summation order), and the
+    /// gradients — three blocks' chains of GEMMs, softmax and LayerNorm backwards, each an fp32
+    /// sum of ≤ 1536 terms — within 1e-4 relative (measured: ~1e-6). A gradient that lost a term
+    /// (a LayerScale, a residual, the resize) is off by O(1).
+    static let bound = 1e-4
+
+    func run(_ golden: String, _ scope: FineTuneScope) throws {
+        let g = try FineTuneGolden(golden)
+        let ctx = try makeContext()
+        let gpu = GPUBackend(ctx)
+        let vit = try VisionTransformer(weights: g.weights, ctx: ctx, precision: .fp32)
+        let trained = try TrainableViT(weights: g.weights, scope: scope, appliesNorm: true, backend: gpu)
+        let images = try ctx.tensor(g.images, g.imageShape)
+        let lay = vit.layout(height: g.imageShape[2], width: g.imageShape[3])
+        let input = trained.firstBlock == 0 && scope.trainsEmbeddings ? try vit.patchRows(images)
+            : try vit.forward(images, taps: [.block(trained.firstBlock - 1)])[.block(trained.firstBlock - 1)]!
+        let graph = Graph(gpu, training: true)
+        let (tokens, params) = try trained.forward(graph, input: input, gridH: lay.gridH, gridW: lay.gridW, train: true)
+        let forwardError = relativeError(try ctx.read(tokens.value), try g.file.floats("expected.out"))
+        #expect(forwardError <= 1e-5, "\(golden) \(scope): forward_features relative error \(forwardError)")
+        try graph.backward(tokens, grad: try ctx.tensor(g.lossWeights, try g.file.entry("expected.out").shape))
+        let names = Set(params.map(\.0))
+        let expected = TrainableViT<GPUBackend>.trainedNames(g.config, scope: scope, appliesNorm: true)
+        #expect(names == Set(expected))
+        var grads: [(String, [Float])] = []
+        for (name, v) in params {
+            let grad = try #require(v.grad, "\(golden) \(scope): \(name) got no gradient")
+            grads.append((name, try ctx.read(grad)))
+        }
+        var worst = 0.0
+        for (name, err) in try g.errors(grads) {
+            #expect(err <= Self.bound, "\(golden) --finetune \(scope): \(name) relative error \(err)")
+            worst = max(worst, err)
+        }
+        if ProcessInfo.processInfo.environment["VKPROBE_PRINT_ERRORS"] != nil { print("\(golden) --finetune \(scope): \(grads.count) tensors, worst \(worst), forward \(forwardError)") }
+        expectNoValidationMessages(ctx)
+    }
+
+    @Test func vitS16All() throws { try run("vits16", .all) }
+    @Test func vitS16LastTwo() throws { try run("vits16", .lastBlocks(2)) }
+    /// DINOv2: registers, LayerScale, no position rows for the prefix, and the 37×37 table
+    /// resized to the input's 3×3 grid — its gradient goes back through the resize.
+    @Test func dinov2RegAll() throws { try run("dinov2s14reg4", .all) }
+    @Test func dinov2RegLastTwo() throws { try run("dinov2s14reg4", .lastBlocks(2)) }
+
+    @Test func otherFamiliesAreRefusedByName() throws {
+        var c = try ViTRegistry.config("eva02_base_patch14_224")
+        #expect(throws: BackboneError.self) { try TrainableViT<GPUBackend>.check(c) }
+        do { try TrainableViT<GPUBackend>.check(c) } catch { #expect("\(error)".contains("rotary")) }
+        c = try ViTRegistry.config("vit_small_patch14_reg4_dinov2")
+        try TrainableViT<GPUBackend>.check(c)
+        #expect(throws: BackboneError.self) { try FineTuneScope.parse("13", depth: 12) }
+        #expect(try FineTuneScope.parse("all", depth: 12) == .all)
+        #expect(try FineTuneScope.parse("2", depth: 12).firstBlock(depth: 12) == 10)
+    }
+}
