@@ -68,7 +68,7 @@ public final class VisionTransformer {
     let prefixTokens: Tensor?   // (prefix, D): [CLS; registers]
     let normPre: Norm?
     let norm: Norm?
-    let weights: ViTWeights
+    public let weights: ViTWeights
     private var posEmbeds: [[Int]: Tensor] = [:]
     private var ropeTables: [[Int]: (Tensor, Tensor)] = [:]
     private var relBiases: [[Int]: [Tensor]] = [:]

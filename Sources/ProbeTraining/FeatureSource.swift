@@ -84,6 +84,9 @@ public final class BackboneFeatures: FeatureSource {
     /// Counts the split's unreadable images and stops the run past `--max-unreadable`.
     public var tally: UnreadableTally?
     private var read = 0
+    /// Fine-tuning: batches carry the trained part's input (`DeviceBatch.backboneInput`) — the
+    /// output of the last frozen block, or the patch rows when everything trains — instead of tokens.
+    public var fineTune: FineTuneScope?
 
     public init(images: ImageSource, vit: VisionTransformer, tap: TokenTap) throws {
         self.images = images; self.vit = vit; self.tap = tap
@@ -97,7 +100,7 @@ public final class BackboneFeatures: FeatureSource {
     public var patches: Int { layout.patches }
     public var dim: Int { vit.config.embedDim }
     /// After the final norm, `cls` is the pooled head's output where the backbone has one.
-    var usesPooled: Bool { tap == .norm && vit.pooledHead != nil }
+    public var usesPooled: Bool { tap == .norm && vit.pooledHead != nil }
     public var hasCLS: Bool { layout.cls || usesPooled }
     public var clsDim: Int { usesPooled ? vit.pooledWidth : vit.config.embedDim }
     public var labels: [Int32] { labelValues }
@@ -122,8 +125,16 @@ public final class BackboneFeatures: FeatureSource {
                 }
                 guard batch.count > 0 else { continue }
                 let x = try ctx.images(batch, of: images)
-                let out = try vit.forward(x, taps: [tap])[tap]!
                 let n = batch.count
+                if let scope = fineTune {
+                    let first = scope.firstBlock(depth: vit.config.depth)
+                    let input = scope.trainsEmbeddings ? try vit.patchRows(x) : try vit.forward(x, taps: [.block(first - 1)])[.block(first - 1)]!
+                    var b = DeviceBatch(tokens: input, cls: nil, labels: try ctx.tensor(batch.labels, [n]), size: n)
+                    b.backboneInput = input
+                    b.grid = [layout.gridH, layout.gridW]
+                    return b
+                }
+                let out = try vit.forward(x, taps: [tap])[tap]!
                 let tokens = try ctx.contiguous(try out.slice(axis: 1, layout.prefix..<layout.total))
                 let cls = usesPooled ? try vit.pooled(out) : layout.cls ? try ctx.contiguous(try out.slice(axis: 1, 0..<1).squeezed(1)) : nil
                 return DeviceBatch(tokens: tokens, cls: cls, labels: try ctx.tensor(batch.labels, [n]), size: n)

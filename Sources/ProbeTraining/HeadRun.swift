@@ -1,5 +1,6 @@
 import Foundation
 import ProbeAutodiff
+import ProbeBackbones
 import ProbeHeads
 import ProbeKernels
 import SafeTensors
@@ -12,6 +13,11 @@ public struct DeviceBatch {
     public let labels: Tensor
     public let size: Int
     var all: Tensor?
+    /// Fine-tuning: what the trained part of the backbone reads (the frozen part's output, or the
+    /// images' patch rows) and the patch grid; `tokens` then holds the same tensor and no head
+    /// reads it (the head reads the trained part's output).
+    public var backboneInput: Tensor?
+    public var grid: [Int] = []
     public init(tokens: Tensor, cls: Tensor?, labels: Tensor, size: Int) {
         self.tokens = tokens; self.cls = cls; self.labels = labels; self.size = size
     }
@@ -72,6 +78,11 @@ public final class HeadRun {
     /// Host time of this probe's training steps in this process (for its images/s).
     var timedSteps = 0, timedImages = 0
     var timedSeconds = 0.0
+    /// Fine-tuning: the trained part of the backbone, trained with the head under the same
+    /// optimiser (its tensors are `backbone.<timm name>` in the gradients, moments and training
+    /// state), and the whole model it came from (saved with the trained tensors replaced).
+    public internal(set) var backbone: TrainableViT<GPUBackend>?
+    var backboneWeights: ViTWeights?
 
     init(head: HeadName, setting: String, config: TrainingConfig, fingerprint: RunFingerprint, layout: ProbeHeadLayout, gpu: GPUBackend, seed: UInt64) throws {
         self.head = head; self.setting = setting; self.config = config; self.fingerprint = fingerprint
@@ -103,9 +114,19 @@ public final class HeadRun {
     /// of a step: no host sync between heads. A non-finite loss found then stops the head; its
     /// parameters may already hold that step's update, which its last good checkpoint predates.
     func record(_ batch: inout DeviceBatch, train: Bool, gradScale: Float, applyStep lr: Double?) throws -> PendingResult {
-        let x = try input(&batch)
         let g = Graph(gpu, training: train)
-        let (logits, _, _, trainable) = try state.forward(g, tokens: g.input(x))
+        var tokens: Variable<GPUBackend>
+        var backboneVars: [(String, Variable<GPUBackend>)] = []
+        if let backbone {
+            guard let input = batch.backboneInput, batch.grid.count == 2 else { throw TrainingError("\(name): fine-tuning needs batches of images through the backbone") }
+            let (out, vars) = try backbone.forward(g, input: input, gridH: batch.grid[0], gridW: batch.grid[1], train: train)
+            tokens = try headInput(g, out)
+            backboneVars = vars.map { ("backbone." + $0.0, $0.1) }
+        } else {
+            tokens = g.input(try input(&batch))
+        }
+        let (logits, _, _, headVars) = try state.forward(g, tokens: tokens)
+        let trainable = headVars + backboneVars
         let scaled = train ? gradScale * Float(lossScaler?.scale ?? 1) : gradScale
         let ce = try ctx.crossEntropy(logits.value, labels: batch.labels, gradScale: scaled)
         if train {
@@ -117,6 +138,24 @@ public final class HeadRun {
             if let lr { try applyOptimizer(lr: lr) }
         }
         return PendingResult(losses: ce.losses, ranks: ce.ranks, count: batch.size)
+    }
+
+    /// The head's input from the fine-tuned backbone's tokens (B, T, D): the patches, [CLS], or
+    /// [CLS] and the patches (registers left out), as a token file would hold them.
+    func headInput(_ g: Graph<GPUBackend>, _ out: Variable<GPUBackend>) throws -> Variable<GPUBackend> {
+        let s = g.shape(out), c = backbone!.config, prefix = c.prefixTokens
+        let patches = try g.slice(out, axis: 1, prefix..<s[1])
+        switch head.selection {
+        case .patches: return patches
+        case .cls: return try g.reshape(try g.slice(out, axis: 1, 0..<1), [s[0], s[2]])
+        case .clsAndPatches: return c.regTokens == 0 ? out : try g.concat([try g.slice(out, axis: 1, 0..<1), patches], axis: 1)
+        }
+    }
+
+    /// Every trained tensor: the head's by upstream name, the backbone's as `backbone.<name>`.
+    var trainedTensors: [(qualified: String, shape: [Int], value: Tensor)] {
+        state.trainable.compactMap { n, spec in state[n].map { (n, spec.shape, $0) } }
+            + (backbone.map { b in b.specs.map { ("backbone." + $0.name, $0.shape, b.values[$0.name]!) } } ?? [])
     }
 
     /// `record` and read at once (one head alone).
@@ -141,11 +180,13 @@ public final class HeadRun {
             guard finite else { accumulated = [:]; skippedSteps += 1; return }
         }
         optimizerSteps += 1
-        for (qualified, spec) in state.trainable {
-            guard let grad = accumulated[qualified], let param = state[qualified] else { continue }
-            if optimizer.usesMomentum, moment1[qualified] == nil { moment1[qualified] = try gpu.zeros(spec.shape) }
-            if optimizer.usesSecondMoment, moment2[qualified] == nil { moment2[qualified] = try gpu.zeros(spec.shape) }
-            try ctx.optimizerStep(optimizer.step(lr: lr, rank: spec.shape.count, count: optimizerSteps), param: param, grad: grad,
+        // One rule over every trained tensor (upstream's build_optimizer: one parameter group; LARS
+        // decays and trust-scales tensors of more than one axis, in PyTorch's shapes).
+        for (qualified, shape, param) in trainedTensors {
+            guard let grad = accumulated[qualified] else { continue }
+            if optimizer.usesMomentum, moment1[qualified] == nil { moment1[qualified] = try gpu.zeros(shape) }
+            if optimizer.usesSecondMoment, moment2[qualified] == nil { moment2[qualified] = try gpu.zeros(shape) }
+            try ctx.optimizerStep(optimizer.step(lr: lr, rank: shape.count, count: optimizerSteps), param: param, grad: grad,
                                   state1: moment1[qualified], state2: moment2[qualified])
         }
         accumulated = [:]
@@ -164,6 +205,14 @@ public final class HeadRun {
         let moments = try (moment1.map { ("optimizer.m1." + $0.key, $0.value) } + moment2.map { ("optimizer.m2." + $0.key, $0.value) })
             .map { ($0.0, $0.1.shape, try ctx.read($0.1)) }
         let headMeta = state.headMetadata.merging(["epoch": "\(meta.epoch)"]) { a, _ in a }
+        let backboneTensors = try backbone.map { b in try b.specs.map { ("backbone." + $0.name, $0.shape, try ctx.read(b.values[$0.name]!)) } } ?? []
+        if let backbone, let base = backboneWeights {
+            // The whole fine-tuned model in timm's names (timm's load_state_dict, vkprobe extract --weights).
+            let model = try backbone.merged(into: base)
+            let modelMeta = ["format": "pt", "vkprobe.finetune": backbone.scope.description, "epoch": "\(meta.epoch)", "head": name]
+            if best?.epoch == meta.epoch { try model.write(to: dir.appendingPathComponent("backbone-best.safetensors").path, metadata: modelMeta) }
+            try model.write(to: dir.appendingPathComponent("backbone-last.safetensors").path, metadata: modelMeta)
+        }
         if best?.epoch == meta.epoch {
             try snapshot.write(to: dir.appendingPathComponent("checkpoint-best.safetensors").path, metadata: headMeta)
             KillPoint.reached("best", head: name, epoch: meta.epoch)
@@ -171,7 +220,7 @@ public final class HeadRun {
         try snapshot.write(to: dir.appendingPathComponent("checkpoint-last.safetensors").path, metadata: headMeta)
         KillPoint.reached("last", head: name, epoch: meta.epoch)
         try snapshot.write(to: dir.appendingPathComponent("checkpoint-last.state.safetensors").path, metadata: meta.metadata, prefix: "head.") { w in
-            for (key, shape, values) in moments { w.add(key, values, shape: shape) }
+            for (key, shape, values) in moments + backboneTensors { w.add(key, values, shape: shape) }
             w.onTemporaryWritten = { KillPoint.reached("state-temp", head: self.name, epoch: meta.epoch) }
         }
         KillPoint.reached("state", head: name, epoch: meta.epoch)
@@ -181,7 +230,7 @@ public final class HeadRun {
     /// is this head's, intact, and written with the same settings.
     /// Persistent device bytes: parameters, optimiser moments, accumulated gradients.
     var persistentBytes: Int {
-        layout.totalParameterCount * 4 * (2 + (optimizer.usesMomentum ? 1 : 0) + (optimizer.usesSecondMoment ? 1 : 0))
+        (layout.totalParameterCount + (backbone?.parameterCount ?? 0)) * 4 * (2 + (optimizer.usesMomentum ? 1 : 0) + (optimizer.usesSecondMoment ? 1 : 0))
     }
 
     /// The head's weights alone from a checkpoint with upstream's `state_dict` names (the
@@ -189,6 +238,9 @@ public final class HeadRun {
     /// with `save_file(head.state_dict())`): for evaluation, no training state needed. Every
     /// tensor is checked against this head's options (missing, unexpected, mis-shaped listed).
     func loadWeights(from path: String, flag: String) throws {
+        if backbone != nil {
+            throw TrainingError("\(flag): \(name) fine-tunes its backbone, so it is evaluated from its training state (checkpoint-last.state.safetensors), which is not under the output")
+        }
         let f: SafeTensorsFile
         do { f = try SafeTensorsFile(path: path) } catch { throw TrainingError("\(flag): \(path): \(error)") }
         let loaded: ProbeHeadState<GPUBackend>
@@ -220,6 +272,16 @@ public final class HeadRun {
         }
         state.parameters.values = loaded.parameters.values
         state.batchesTracked = loaded.batchesTracked
+        if let backbone {
+            var missing: [String] = []
+            for (n, shape) in backbone.specs {
+                guard let e = f.entries["backbone." + n], e.shape == shape else { missing.append("backbone.\(n) \(shape)"); continue }
+                backbone.values[n] = try gpu.constant(try f.floats("backbone." + n), shape)
+            }
+            guard missing.isEmpty else {
+                throw TrainingError("cannot resume \(name): \(path) lacks the fine-tuned backbone's tensors (\(missing.prefix(3).joined(separator: ", "))\(missing.count > 3 ? ", …" : "")) (nothing was overwritten)")
+            }
+        }
         moment1 = [:]; moment2 = [:]
         for key in f.names where key.hasPrefix("optimizer.") {
             let t = try gpu.constant(try f.floats(key), try f.entry(key).shape)

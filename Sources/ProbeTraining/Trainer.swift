@@ -1,6 +1,7 @@
 import Foundation
 import ProbeData
 import ProbeAutodiff
+import ProbeBackbones
 import ProbeHeads
 import ProbeKernels
 import VulkanCompute
@@ -149,6 +150,7 @@ public final class Trainer {
                                          seed: Trainer.headSeed(config.seed, name)))
             }
         }
+        if let scope = config.finetune { try attachBackbone(scope, gpu: gpu) }
         // Parameters, moments and gradients of every probe stay on the device; activations of one
         // probe's step at a time. Refuse a grid whose state cannot fit, before anything runs.
         let budget = ctx.device.memory.budget
@@ -162,6 +164,31 @@ public final class Trainer {
     }
 
     func directory(_ h: HeadRun) -> URL { output.appendingPathComponent(h.name) }
+
+    /// Fine-tuning: the backbone's trained part joins the one head (upstream fine-tunes one model
+    /// per run), fed by batches that stop at the last frozen block.
+    func attachBackbone(_ scope: FineTuneScope, gpu: GPUBackend) throws {
+        guard let tf = train as? BackboneFeatures, let vf = val as? BackboneFeatures else {
+            throw TrainingError("--finetune trains the backbone on images: give --model, --weights and --data (not token files, nor --cache-tokens)")
+        }
+        guard heads.count == 1, let h = heads.first else {
+            throw TrainingError("--finetune trains one head per run, as upstream's --finetuning does (the backbone is trained with it): give one --heads and no sweep lists (\(heads.count) probes asked: \(heads.map(\.name).joined(separator: ", ")))")
+        }
+        let c = tf.vit.config
+        guard tf.tap == .norm || tf.tap == .block(c.depth - 1) else {
+            throw TrainingError("--finetune trains up to the last block; the heads read \(tf.tap), which the trained blocks would not reach: use --block -1 or norm")
+        }
+        if h.head.selection != .patches && tf.usesPooled {
+            throw TrainingError("--finetune with \(h.name): the [CLS] features here are the backbone's pooled head (\(tf.vit.pooledHead!.rawValue)), which is not fine-tuned; read the [CLS] token (--cls token) or use a head of the patches")
+        }
+        let weights = tf.vit.weights
+        let trained = try TrainableViT(weights: weights, scope: scope, appliesNorm: tf.tap == .norm, backend: gpu)
+        h.backbone = trained
+        h.backboneWeights = weights
+        tf.fineTune = scope; vf.fineTune = scope
+        let what = scope == .all ? "every parameter of the backbone" : "the last \(scope.firstBlock(depth: c.depth) == 0 ? "\(c.depth)" : "\(c.depth - scope.firstBlock(depth: c.depth))") blocks\(trained.appliesNorm && c.finalNorm ? " and the final norm" : "")"
+        log("fine-tuning \(what) (\(trained.parameterCount) parameters in \(trained.specs.count) tensors) with \(h.name); the backbone is saved as \(h.name)/backbone-last.safetensors (timm's names)")
+    }
 
     // MARK: Resume
 

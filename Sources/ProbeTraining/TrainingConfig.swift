@@ -1,4 +1,5 @@
 import Foundation
+import ProbeBackbones
 import ProbeHeads
 import ProbeKernels
 
@@ -58,6 +59,9 @@ public struct TrainingConfig: Codable, Sendable {
     /// EP's `--d_out` and AB-MILP's variants (upstream's head options).
     public var epDOut = 1
     public var abmilp = ABMILPOptions()
+    /// Fine-tuning (`--finetune all|K`): the backbone's part trained with the (single) head; nil:
+    /// the backbone is frozen (probing).
+    public var finetune: FineTuneScope?
     public init(heads: [String]) { self.heads = heads }
 
     public var effectiveBatch: Int { batchSize * accumIter }
@@ -96,6 +100,8 @@ public struct RunFingerprint: Codable, Sendable, Equatable {
     /// Head options away from upstream's defaults (absent at the defaults, so older runs resume).
     var epDOut: Int?
     var abmilp: String?
+    /// `--finetune` (absent when probing, so probe runs of older versions resume).
+    var finetune: String?
 
     init(_ c: TrainingConfig, classes: Int, trainSamples: Int, tokens: Int, dim: Int) {
         heads = c.heads; epochs = c.epochs; batchSize = c.batchSize; accumIter = c.accumIter
@@ -108,6 +114,7 @@ public struct RunFingerprint: Codable, Sendable, Equatable {
         bf16 = c.precision == .bf16 ? true : nil
         epDOut = c.epDOut == 1 ? nil : c.epDOut
         abmilp = c.abmilp.isDefault ? nil : c.abmilp.label
+        finetune = c.finetune?.description
     }
 
     /// "setting: checkpoint X, now Y" for every setting that differs.

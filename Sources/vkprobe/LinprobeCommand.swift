@@ -78,7 +78,6 @@ struct LinprobeCommand: ParsableCommand {
             "--suffix": "runs are named by --output_dir", "--start_epoch": "--resume continues after the last completed epoch",
         ]
         let refusedFlags: [String: String] = [
-            "--finetuning": "fine-tuning the backbone is not implemented yet (the backbone's backward)",
             "--radio": "RADIO (NaFlexViT) is not supported", "--use_rasa_head": "Franca's RASA head is not supported",
             "--no_cls_token": "pass a registry name without [CLS] (e.g. vit_huge_patch14_gap_224) when it is supported",
         ]
@@ -116,6 +115,7 @@ struct LinprobeCommand: ParsableCommand {
                 case "--simmim": simmim = true
                 case "--openclip_pretrain": pretrain = try v()
                 case "--finetune": weights = try v()
+                case "--finetuning": t.args += ["--finetune", "all"]   // upstream's set_trainable: every parameter
                 case "--output_dir": output = try v()
                 case "--dataset_name":
                     let d = try v()

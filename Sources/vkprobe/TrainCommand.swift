@@ -27,6 +27,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "With images and --cache-tokens: layer-wise probing as the paper runs it — every head on every listed tap (e.g. 4,8,11,norm), all taps from one backbone pass per image; each head's runs go to DIR/<head>[/<setting>]/<tap>.") var blocks: String?
     @Option(help: "The heads' arithmetic: fp32 (the default here), or mixed precision with GEMM operands in fp16 (dynamic loss scaling) or bf16 (fp32 accumulation, results and master weights either way). Mixed precision needs 16-bit storage. (--precision sets the backbone's storage.)") var headPrecision = "fp32"
     @Option(help: "Upstream's spelling: float16, bfloat16 or none (= --head-precision fp16, bf16, fp32). Upstream defaults to float16 (its published runs used bfloat16); here the default is none (fp32), because on CPU devices (lavapipe) 16-bit operands only add conversions, and a GPU run asks for it.") var amp: String?
+    @Option(help: "With images: fine-tune the backbone with the head (one head per run): `all` (upstream's --finetuning: every parameter, embeddings included) or K (the last K blocks and the final norm; the blocks before run forward only). Same optimiser, schedule and accumulation as the head; the model is saved in timm's names as OUTPUT/<head>/backbone-last.safetensors (and backbone-best).") var finetune: String?
     @Flag(help: "With images: run the backbone once per image (or --views K augmented views) and train on the cached tokens (OUTPUT/tokens/).") var cacheTokens = false
     @Option(help: "With --cache-tokens: augmented views per training image (epoch e uses view e mod K); 1 without augmentation.") var views = 1
     @Flag(help: "With images: no training augmentation (the eval transform on the training split too).") var noAugment = false
@@ -188,6 +189,11 @@ struct TrainCommand: ParsableCommand {
                 let taps = try proto.tap.split(separator: ",").map { try TokenTap.parse(String($0).trimmingCharacters(in: .whitespaces), depth: vitConfig.depth) }
                 guard Set(taps).count == taps.count else { throw TrainingError("--blocks \(proto.tap): a tap is listed twice") }
                 let tap = taps[0]
+                if let finetune {
+                    guard !cacheTokens else { throw TrainingError("--finetune trains the backbone, so its tokens change every step: it cannot train on a token cache (drop --cache-tokens)") }
+                    config.finetune = try FineTuneScope.parse(finetune, depth: vitConfig.depth)
+                    try TrainableViT<GPUBackend>.check(vitConfig)
+                }
                 let size = proto.inputSize
                 let norm = Normalization(vitConfig)
                 guard views >= 1, views == 1 || (cacheTokens && !noAugment) else {
@@ -241,6 +247,7 @@ struct TrainCommand: ParsableCommand {
                     trainers = [try Trainer(config: config, ctx: ctx, train: backboneFeatures[0], val: backboneFeatures[1], output: out)]
                 }
             default:
+                if finetune != nil && !backbone.given { throw TrainingError("--finetune trains a backbone: give --model, --weights and --data (token files hold no backbone)") }
                 throw TrainingError("give either --train-tokens and --val-tokens, or --model, --weights and --data")
             }
             var summary: [String: HeadSummary] = [:]

@@ -19,8 +19,10 @@ import Testing
         let variants = try runVkprobe(["linprobe", "--dry-run", "--model", "vit_base_patch16", "--finetune", "w.safetensors", "--d_out", "2",
                                        "--abmilp_sa", "map", "--abmilp_cond", "pe"])
         #expect(variants.stdout.contains("--ep-d-out 2 --abmilp-sa map --abmilp-cond pe"), "\(variants.stdout)")
-        for (args, reason) in [(["--finetuning"], "fine-tuning the backbone is not implemented"),
-                               (["--finetune", "m.pth"], "tools/convert_checkpoint.py"),
+        // --finetuning unfreezes everything: --finetune all.
+        let ft = try runVkprobe(["linprobe", "--dry-run", "--model", "vit_base_patch16", "--finetune", "w.safetensors", "--finetuning", "--cls_features", "ep"])
+        #expect(ft.status == 0 && ft.stdout.contains("--finetune all"), "\(ft.stdout) \(ft.stderr)")
+        for (args, reason) in [(["--finetune", "m.pth"], "tools/convert_checkpoint.py"),
                                (["--frobnicate"], "--frobnicate: not an option"), (["--knn_eval"], "vkprobe knn")] {
             let r = try runVkprobe(["linprobe", "--dry-run", "--model", "vit_base_patch16"] + (args.contains("--finetune") ? args : ["--finetune", "w.safetensors"] + args))
             guard !args.isEmpty else { continue }
