@@ -55,6 +55,11 @@ public protocol Backend: AnyObject {
                            training: Bool, eps: Float, _ dy: Value) throws -> (Value, Value?, Value?)
     /// (B, H, Lq, D) × (B, H, Lk, D) × (B, H, Lk, Dv) → output and probabilities.
     func attention(_ q: Value, _ k: Value, _ v: Value, scale: Float) throws -> (Value, Value)
+    /// The output alone (see the extension's default).
+    func attentionOutput(_ q: Value, _ k: Value, _ v: Value, scale: Float) throws -> Value
+    /// Lets the device start on what was recorded so far; storage no longer referenced is then
+    /// reused once that work is done (a device backend holds everything it recorded until then).
+    func flush() throws
     /// The gradients `want` names (q, k, v), nil for the others.
     func attentionBackward(_ q: Value, _ k: Value, _ v: Value, probs: Value, scale: Float, _ dOut: Value,
                            want: GradientsWanted) throws -> (Value?, Value?, Value?)
@@ -64,6 +69,13 @@ public protocol Backend: AnyObject {
     /// x / max(‖x‖₂, eps) over the last axis, and its backward.
     func l2Normalize(_ x: Value, eps: Float) throws -> Value
     func l2NormalizeBackward(_ x: Value, _ dy: Value, eps: Float) throws -> Value
+}
+
+extension Backend {
+    /// The attention's output alone; a backend with a fused kernel that never stores the
+    /// probabilities overrides it.
+    public func attentionOutput(_ q: Value, _ k: Value, _ v: Value, scale: Float) throws -> Value { try attention(q, k, v, scale: scale).0 }
+    public func flush() throws {}
 }
 
 /// Which of an op's three inputs need their gradient: the tape asks only for those (a frozen

@@ -243,6 +243,48 @@ public final class Graph<B: Backend> {
         return (out, p)
     }
 
+    /// Attention that keeps no probabilities on the tape: the forward is fused (never stores
+    /// the (B, H, Lq, Lk) maps), and the backward recomputes them from q and k, which the tape
+    /// keeps anyway — one block's maps alive at a time in a backbone's backward instead of every
+    /// block's.
+    public func attentionRecomputing(q: V, k: V, v: V, scale: Float) throws -> V {
+        let o = try backend.attentionOutput(q.value, k.value, v.value, scale: scale)
+        return record([q, k, v], o) { [unowned self] g in
+            let (_, p) = try backend.attention(q.value, k.value, v.value, scale: scale)
+            let (dq, dk, dv) = try backend.attentionBackward(q.value, k.value, v.value, probs: p, scale: scale, g,
+                                                             want: GradientsWanted(q.requiresGrad, k.requiresGrad, v.requiresGrad))
+            if let dq { try accumulate(q, dq) }
+            if let dk { try accumulate(k, dk) }
+            if let dv { try accumulate(v, dv) }
+        }
+    }
+
+    /// The identity, flushing the backend here in the forward and again when the backward
+    /// passes: between a backbone's blocks, so that what a block no longer needs is freed.
+    public func flushPoint(_ x: V) throws -> V {
+        try backend.flush()
+        return record([x], x.value) { [unowned self] g in
+            try backend.flush()
+            try accumulate(x, g)
+        }
+    }
+
+    /// Gradient checkpointing: `body` runs now without a tape (none of its intermediate values
+    /// is kept), and again in the backward on a tape of its own, whose gradients for `inputs`
+    /// are then added here. `body` must compute the same values both times (no randomness, no
+    /// running statistics).
+    public func checkpoint(_ inputs: [V], _ body: @escaping (Graph<B>, [V]) throws -> V) throws -> V {
+        let quiet = Graph(backend, training: training)
+        let y = try body(quiet, inputs.map { quiet.constant($0.value) })
+        return record(inputs, y.value) { [unowned self] g in
+            let replay = Graph(backend, training: training)
+            let xs = inputs.map { $0.requiresGrad ? replay.parameter($0.value, name: $0.name ?? "") : replay.constant($0.value) }
+            let out = try body(replay, xs)
+            try replay.backward(out, grad: g)
+            for (x, r) in zip(inputs, xs) { if let grad = r.grad { try accumulate(x, grad) } }
+        }
+    }
+
     public func conv2d(_ x: V, _ w: V, padding: Int) throws -> V {
         record([x, w], try backend.conv2d(x.value, w.value, padding: padding)) { [unowned self] g in
             let (dx, dw) = try backend.conv2dBackward(x.value, w.value, padding: padding, g, wantInput: x.requiresGrad, wantWeight: w.requiresGrad)

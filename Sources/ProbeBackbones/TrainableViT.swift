@@ -45,6 +45,9 @@ public final class TrainableViT<B: Backend> {
     public let specs: [(name: String, shape: [Int])]
     public var values: [String: B.Value]
     public let backend: B
+    /// `--grad-checkpoint`: keep only each trained block's input and recompute its activations in
+    /// the backward (one block's activations alive at a time instead of every trained block's).
+    public var checkpointBlocks = false
     /// Host resize matrices of the position table, per grid.
     private var resizes: [[Int]: B.Value] = [:]
 
@@ -180,28 +183,48 @@ public final class TrainableViT<B: Backend> {
             }
             x = g.input(input)
         }
-        let B = g.shape(x)[0], T = g.shape(x)[1], H = c.numHeads, hd = c.headDim
         for i in firstBlock..<c.depth {
             let b = "blocks.\(i)."
-            // Attention: qkv packed as (B, T, 3, D) (the backward's slices stay within 4 axes),
-            // each part viewed as (B, H, T, hd).
-            let h = try layerNorm(x, b + "norm1")
-            let qkv = try g.reshape(try g.linear(h, p(b + "attn.qkv.weight"), opt(b + "attn.qkv.bias")), [B, T, 3, D])
-            func part(_ j: Int) throws -> Variable<B> {
-                try g.permute(try g.reshape(try g.slice(qkv, axis: 2, j..<(j + 1)), [B, T, H, hd]), [0, 2, 1, 3])
+            let names = blockNames(i)
+            let params = names.map { vars[$0]! }
+            if checkpointBlocks {
+                // Only the block's input is kept; its activations come back in the backward.
+                x = try g.checkpoint([x] + params) { [unowned self] g, v in
+                    try block(g, v[0], Dictionary(uniqueKeysWithValues: zip(names.map { String($0.dropFirst(b.count)) }, v.dropFirst())))
+                }
+            } else {
+                x = try block(g, x, Dictionary(uniqueKeysWithValues: zip(names.map { String($0.dropFirst(b.count)) }, params)))
             }
-            let (o, _) = try g.attention(q: try part(0), k: try part(1), v: try part(2), scale: 1 / Float(hd).squareRoot())
-            var a = try g.linear(try g.reshape(try g.permute(o, [0, 2, 1, 3]), [B, T, D]), p(b + "attn.proj.weight"), p(b + "attn.proj.bias"))
-            if let ls = opt(b + "ls1.gamma") { a = try g.mul(a, ls) }
-            x = try g.add(x, a)
-            // MLP.
-            let h2 = try layerNorm(x, b + "norm2")
-            let m = try g.activation(try g.linear(h2, p(b + "mlp.fc1.weight"), p(b + "mlp.fc1.bias")), c.activation)
-            var f = try g.linear(m, p(b + "mlp.fc2.weight"), p(b + "mlp.fc2.bias"))
-            if let ls = opt(b + "ls2.gamma") { f = try g.mul(f, ls) }
-            x = try g.add(x, f)
+            x = try g.flushPoint(x)
         }
         if appliesNorm && c.finalNorm { x = try layerNorm(x, "norm") }
         return (x, specs.map { ($0.name, vars[$0.name]!) })
+    }
+
+    /// Block i's tensors, in timm's names.
+    func blockNames(_ i: Int) -> [String] { specs.map(\.name).filter { $0.hasPrefix("blocks.\(i).") } }
+
+    /// One pre-norm block on (B, T, D); `p` holds its tensors by name within the block (`norm1.weight`).
+    func block(_ g: Graph<B>, _ input: Variable<B>, _ p: [String: Variable<B>]) throws -> Variable<B> {
+        let c = config, D = c.embedDim, H = c.numHeads, hd = c.headDim
+        let s = g.shape(input), (Bn, T) = (s[0], s[1])
+        var x = input
+        // Attention: qkv packed as (B, T, 3, D) (the backward's slices stay within 4 axes), each
+        // part viewed as (B, H, T, hd); the probabilities are recomputed in the backward.
+        let h = try g.layerNorm(x, gamma: p["norm1.weight"], beta: p["norm1.bias"], eps: c.normEps)
+        let qkv = try g.reshape(try g.linear(h, p["attn.qkv.weight"]!, p["attn.qkv.bias"]), [Bn, T, 3, D])
+        func part(_ j: Int) throws -> Variable<B> {
+            try g.permute(try g.reshape(try g.slice(qkv, axis: 2, j..<(j + 1)), [Bn, T, H, hd]), [0, 2, 1, 3])
+        }
+        let o = try g.attentionRecomputing(q: try part(0), k: try part(1), v: try part(2), scale: 1 / Float(hd).squareRoot())
+        var a = try g.linear(try g.reshape(try g.permute(o, [0, 2, 1, 3]), [Bn, T, D]), p["attn.proj.weight"]!, p["attn.proj.bias"])
+        if let ls = p["ls1.gamma"] { a = try g.mul(a, ls) }
+        x = try g.add(x, a)
+        // MLP.
+        let h2 = try g.layerNorm(x, gamma: p["norm2.weight"], beta: p["norm2.bias"], eps: c.normEps)
+        let m = try g.activation(try g.linear(h2, p["mlp.fc1.weight"]!, p["mlp.fc1.bias"]), c.activation)
+        var f = try g.linear(m, p["mlp.fc2.weight"]!, p["mlp.fc2.bias"])
+        if let ls = p["ls2.gamma"] { f = try g.mul(f, ls) }
+        return try g.add(x, f)
     }
 }

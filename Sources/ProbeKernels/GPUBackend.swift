@@ -151,6 +151,15 @@ public final class GPUBackend: Backend {
         return (out, saved.probs)
     }
 
+    public func flush() throws { try ctx.stream.submit() }
+
+    /// The fused forward: the probabilities are never stored.
+    public func attentionOutput(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float) throws -> Tensor {
+        let out = try ctx.empty([q.shape[0], q.shape[2], q.shape[1], v.shape[3]]).permuted([0, 2, 1, 3])
+        _ = try ctx.attention(q: q, k: k, v: v, scale: scale, into: out)
+        return out
+    }
+
     public func attentionBackward(_ q: Tensor, _ k: Tensor, _ v: Tensor, probs: Tensor, scale: Float, _ dOut: Tensor,
                                   want: GradientsWanted) throws -> (Tensor?, Tensor?, Tensor?) {
         // Each gradient in its input's layout (a head split's view): the split's backward is then no copy.

@@ -183,11 +183,12 @@ public final class Trainer {
         }
         let weights = tf.vit.weights
         let trained = try TrainableViT(weights: weights, scope: scope, appliesNorm: tf.tap == .norm, backend: gpu)
+        trained.checkpointBlocks = config.gradCheckpoint
         h.backbone = trained
         h.backboneWeights = weights
         tf.fineTune = scope; vf.fineTune = scope
         let what = scope == .all ? "every parameter of the backbone" : "the last \(scope.firstBlock(depth: c.depth) == 0 ? "\(c.depth)" : "\(c.depth - scope.firstBlock(depth: c.depth))") blocks\(trained.appliesNorm && c.finalNorm ? " and the final norm" : "")"
-        log("fine-tuning \(what) (\(trained.parameterCount) parameters in \(trained.specs.count) tensors) with \(h.name); the backbone is saved as \(h.name)/backbone-last.safetensors (timm's names)")
+        log("fine-tuning \(what) (\(trained.parameterCount) parameters in \(trained.specs.count) tensors) with \(h.name)\(config.gradCheckpoint ? ", each block's activations recomputed in the backward (--grad-checkpoint)" : ""); the backbone is saved as \(h.name)/backbone-last.safetensors (timm's names)")
     }
 
     // MARK: Resume

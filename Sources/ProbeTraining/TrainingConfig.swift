@@ -62,6 +62,9 @@ public struct TrainingConfig: Codable, Sendable {
     /// Fine-tuning (`--finetune all|K`): the backbone's part trained with the (single) head; nil:
     /// the backbone is frozen (probing).
     public var finetune: FineTuneScope?
+    /// With `finetune`: recompute each trained block's activations in the backward instead of
+    /// keeping them (the same numbers, less memory, one more forward of the trained blocks).
+    public var gradCheckpoint = false
     public init(heads: [String]) { self.heads = heads }
 
     public var effectiveBatch: Int { batchSize * accumIter }

@@ -28,6 +28,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "The heads' arithmetic: fp32 (the default here), or mixed precision with GEMM operands in fp16 (dynamic loss scaling) or bf16 (fp32 accumulation, results and master weights either way). Mixed precision needs 16-bit storage. (--precision sets the backbone's storage.)") var headPrecision = "fp32"
     @Option(help: "Upstream's spelling: float16, bfloat16 or none (= --head-precision fp16, bf16, fp32). Upstream defaults to float16 (its published runs used bfloat16); here the default is none (fp32), because on CPU devices (lavapipe) 16-bit operands only add conversions, and a GPU run asks for it.") var amp: String?
     @Option(help: "With images: fine-tune the backbone with the head (one head per run): `all` (upstream's --finetuning: every parameter, embeddings included) or K (the last K blocks and the final norm; the blocks before run forward only). Same optimiser, schedule and accumulation as the head; the model is saved in timm's names as OUTPUT/<head>/backbone-last.safetensors (and backbone-best).") var finetune: String?
+    @Flag(help: "With --finetune: keep only each trained block's input and recompute its activations in the backward (the same numbers; less device memory, about one more forward of the trained blocks).") var gradCheckpoint = false
     @Flag(help: "With images: run the backbone once per image (or --views K augmented views) and train on the cached tokens (OUTPUT/tokens/).") var cacheTokens = false
     @Option(help: "With --cache-tokens: augmented views per training image (epoch e uses view e mod K); 1 without augmentation.") var views = 1
     @Flag(help: "With images: no training augmentation (the eval transform on the training split too).") var noAugment = false
@@ -83,6 +84,7 @@ struct TrainCommand: ParsableCommand {
                 throw TrainingError("--optimizer \(optimizer): expected one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             if shots != nil && labelFraction != nil { throw TrainingError("--shots and --label-fraction are exclusive") }
+            if gradCheckpoint && finetune == nil { throw TrainingError("--grad-checkpoint recomputes a fine-tuned backbone's blocks: add --finetune") }
             func doubles(_ s: String, _ flag: String) throws -> [Double] {
                 let v = s.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
                 guard !v.isEmpty, v.allSatisfy({ $0 != nil && $0!.isFinite && $0! >= 0 }) else { throw TrainingError("\(flag) \(s): expected non-negative numbers, comma-separated") }
@@ -192,6 +194,7 @@ struct TrainCommand: ParsableCommand {
                 if let finetune {
                     guard !cacheTokens else { throw TrainingError("--finetune trains the backbone, so its tokens change every step: it cannot train on a token cache (drop --cache-tokens)") }
                     config.finetune = try FineTuneScope.parse(finetune, depth: vitConfig.depth)
+                    config.gradCheckpoint = gradCheckpoint
                     try TrainableViT<GPUBackend>.check(vitConfig)
                 }
                 let size = proto.inputSize
