@@ -308,6 +308,53 @@ def backbone_cases(device, names=("vit_small_patch16_224", "vit_base_patch16_224
     return {f"backbone:{n}": make(n) for n in names}
 
 
+def backbone_train_cases(device, names, variants):
+    """A fine-tuning step of each timm model: forward_features, the backward of Σ out·c (c fixed,
+    as the Swift side's gradient at the tokens) into the trained part, torch.optim.SGD (momentum
+    0.9). `variants` maps a name to its VulkanProbe variant (`finetune-all`, `finetune-2`,
+    `-ckpt` with timm's grad checkpointing), which decides what requires a gradient."""
+    import torch
+    try:
+        import timm
+    except ImportError:
+        return {}
+    dev = torch.device(device)
+
+    def make(name):
+        def case(B, C, H, W):
+            kw = {} if "dinov3" in name else dict(img_size=H)
+            m = timm.create_model(name, pretrained=False, num_classes=0, **kw).to(dev).train()
+            variant = variants[name]
+            scope = variant.split("-")[1]
+            if scope != "all":
+                k = int(scope)
+                for p in m.parameters():
+                    p.requires_grad_(False)
+                for blk in m.blocks[len(m.blocks) - k:]:
+                    for p in blk.parameters():
+                        p.requires_grad_(True)
+                for p in m.norm.parameters():
+                    p.requires_grad_(True)
+            if variant.endswith("-ckpt"):
+                m.set_grad_checkpointing(True)
+            params = [p for p in m.parameters() if p.requires_grad]
+            opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+            x = torch.randn(B, C, H, W, device=dev)
+            c = None
+
+            def run():
+                nonlocal c
+                opt.zero_grad(set_to_none=True)
+                out = m.forward_features(x)
+                if c is None:
+                    c = torch.full_like(out, 1e-3)
+                (out * c).sum().backward()
+                opt.step()
+            return run
+        return case
+    return {f"backbone-train:{n}": make(n) for n in names}
+
+
 def pipeline_peer(args, records):
     """torchvision's ImageFolder + DataLoader (PIL decode, upstream's transforms, ToTensor +
     Normalize) with the same workers, and the extract path through timm, on the same images."""
@@ -447,6 +494,8 @@ def main():
         heads = upstream_head_cases(args.torch_device, args.upstream)
         cases.update(heads)
         cases.update(backbone_cases(args.torch_device, sorted({r["op"].split(":", 1)[1] for r in records if r["op"].startswith("backbone:")})))
+        train = {r["op"].split(":", 1)[1]: r["variant"] for r in records if r["op"].startswith("backbone-train:")}
+        cases.update(backbone_train_cases(args.torch_device, sorted(train), train))
         if any(r["op"].startswith("head:") for r in records) and not heads:
             print("(head records: pass --upstream DIR or set EP_UPSTREAM to an efficient-probing checkout to time the upstream heads)")
     else:
@@ -460,7 +509,7 @@ def main():
     out = []
     for r in records:
         make = cases.get(r["op"])
-        if make is None or (r["dtype"] != "f32" and not r["op"].startswith("backbone:")):
+        if make is None or (r["dtype"] != "f32" and not r["op"].startswith("backbone")):
             continue
         try:
             peer_ms = median_ms(make(*r["shape"]), sync, args.repeats)

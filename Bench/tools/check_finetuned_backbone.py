@@ -36,6 +36,8 @@ def main():
     ap.add_argument("--base", required=True, help="the weights the run started from")
     ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--images", type=int, default=8)
+    ap.add_argument("--frozen-run", help="the same head trained on the frozen backbone, for the record")
+    ap.add_argument("--command", help="the vkprobe train command of the run, for the record")
     ap.add_argument("--out", default="Bench/results")
     a = ap.parse_args()
     saved_path = os.path.join(a.run, a.head, "backbone-last.safetensors")
@@ -54,7 +56,10 @@ def main():
         save_file({"images": x.numpy(), "labels": np.zeros(a.images, dtype=np.int64)}, imgs)
         out = os.path.join(work, "out")
         cmd = [os.path.abspath(a.vkprobe), "extract", "--model", a.model, "--weights", saved_path, "--images", imgs, "--precision", "fp32",
-               "--blocks", "norm", "--cls", "token", "--batch-size", str(a.images), "--output", out]
+               "--blocks", "norm", "--cls", "token", "--batch-size", str(a.images), "--output", out,
+               # timm's dynamic_img_size resizes the table with antialias (a DINOv2 run's protocol
+               # uses the hub's offset resize instead): the comparison asks vkprobe for timm's.
+               "--pos-embed-resize", "antialias"]
         run = subprocess.run(cmd, capture_output=True, text=True)
         if run.returncode != 0:
             raise SystemExit(run.stderr or run.stdout)
@@ -69,6 +74,12 @@ def main():
                   moved_tensors=len(moved), moved_blocks=sorted({k.split(".")[1] for k in moved if k.startswith("blocks.")}, key=int),
                   moved_other=[k for k in moved if not k.startswith("blocks.")], best_acc1=head["best_acc1"], best_epoch=head["best_epoch"] + 1,
                   epochs_run=head["epochs_run"], peak_device_memory_bytes=summary.get("peakDeviceMemoryBytes"), device=summary.get("device"))
+    if a.frozen_run:
+        frozen = json.load(open(os.path.join(a.frozen_run, "summary.json")))["heads"][a.head]
+        result["frozen_best_acc1"] = frozen["best_acc1"]
+        print(f"frozen backbone, same head and epochs: best acc@1 {frozen['best_acc1']:.2f}%")
+    if a.command:
+        result["command"] = a.command
     print(f"{a.model}: saved model loads into timm strictly; vkprobe extract vs timm forward_features: " +
           ", ".join(f"{k} {v:.2e}" for k, v in errors.items()))
     print(f"moved from the base: {len(moved)} tensors, blocks {result['moved_blocks']}, other {result['moved_other']}")

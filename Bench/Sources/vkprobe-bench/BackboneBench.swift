@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ProbeAutodiff
 import ProbeBackbones
 import ProbeKernels
 import ProbeShaders
@@ -20,6 +21,9 @@ struct BackboneBench: ParsableCommand {
     @Flag(help: "Skip the side-by-side PyTorch run.") var noCompare = false
     @Flag(help: "Also print each forward's per-op profile (GPU timestamps around every dispatch), once per model and batch size.") var profile = false
     @Option(help: "With --profile: write the profiles as JSON to this file.") var profileJSON: String?
+    @Flag(help: "Time a fine-tuning step instead (forward, backward of the trained part, SGD with momentum over its tensors; fp32), beside timm's (forward_features, backward, torch.optim.SGD) on the same device class.") var train = false
+    @Option(help: "With --train: what trains, all or the last K blocks (as vkprobe train --finetune).") var finetune = "all"
+    @Flag(help: "With --train: recompute each block in the backward (--grad-checkpoint).") var gradCheckpoint = false
 
     func run() throws {
         let dev = try ComputeDevice(options: DeviceOptions(selector: device), shaders: BundledShaders.shared)
@@ -33,12 +37,16 @@ struct BackboneBench: ParsableCommand {
         for name in models.split(separator: ",").map(String.init) {
             var config = try ViTRegistry.config(name)
             config.imgSize = imageSize
-            let vit = try VisionTransformer(weights: ViTWeights.random(config), ctx: ctx, precision: p)
+            let vit = try VisionTransformer(weights: ViTWeights.random(config), ctx: ctx, precision: train ? .fp32 : p)
             let tokens = (imageSize / config.patchSize) * (imageSize / config.patchSize) + config.prefixTokens
             // Multiply-adds per image: patch embedding, qkv, attention, proj, MLP.
             let D = config.embedDim, T = tokens
             let macs = (T - config.prefixTokens) * 3 * config.patchSize * config.patchSize * D
                 + config.depth * (T * D * 3 * D + 2 * T * T * D + T * D * D + 2 * T * D * config.mlpHidden)
+            if train {
+                records += try trainSteps(name, config, vit, ctx, batches)
+                continue
+            }
             for b in batches {
                 let x = try ctx.tensor([Float](repeating: 0.1, count: b * 3 * imageSize * imageSize), [b, 3, imageSize, imageSize])
                 dev.memory.resetPeak()
@@ -66,5 +74,51 @@ struct BackboneBench: ParsableCommand {
         defer { if json == nil { removeScratchRecords(path) } }
         if json != nil { print("wrote \(path)") }
         if !noCompare { comparePeer(results: path, gpu: !dev.capabilities.isCPU) }
+    }
+
+    /// One fine-tuning step per batch size: the frozen part's forward, the trained part's forward
+    /// and backward from a fixed gradient at its output tokens, and an SGD step (momentum 0.9)
+    /// on each trained tensor. Multiply-adds: the forward's, and twice the trained part's again
+    /// for the backward (input and weight gradients).
+    func trainSteps(_ name: String, _ config: ViTConfig, _ vit: VisionTransformer, _ ctx: KernelContext, _ batches: [Int]) throws -> [BenchRecord] {
+        let scope = try FineTuneScope.parse(finetune, depth: config.depth)
+        let gpu = GPUBackend(ctx)
+        let trained = try TrainableViT(weights: vit.weights, scope: scope, appliesNorm: true, backend: gpu)
+        trained.checkpointBlocks = gradCheckpoint
+        var momenta: [String: Tensor] = [:]
+        for (n, shape) in trained.specs { momenta[n] = try gpu.zeros(shape) }
+        let gh = imageSize / config.patchSize, T = gh * gh + config.prefixTokens, D = config.embedDim
+        let first = scope.firstBlock(depth: config.depth)
+        let blockMACs = T * D * 3 * D + 2 * T * T * D + T * D * D + 2 * T * D * config.mlpHidden
+        let embedMACs = gh * gh * 3 * config.patchSize * config.patchSize * D
+        let macs = embedMACs + config.depth * blockMACs + 2 * ((config.depth - first) * blockMACs + (scope.trainsEmbeddings ? embedMACs : 0))
+        var records: [BenchRecord] = []
+        for b in batches {
+            let x = try ctx.tensor([Float](repeating: 0.1, count: b * 3 * imageSize * imageSize), [b, 3, imageSize, imageSize])
+            let upstream = try ctx.tensor([Float](repeating: 1e-3, count: b * T * D), [b, T, D])
+            func step() throws {
+                let input = scope.trainsEmbeddings ? try vit.patchRows(x) : try vit.forward(x, taps: [.block(first - 1)])[.block(first - 1)]!
+                let g = Graph(gpu, training: true)
+                let (out, params) = try trained.forward(g, input: input, gridH: gh, gridW: gh, train: true)
+                try g.backward(out, grad: upstream)
+                for (n, v) in params {
+                    guard let grad = v.grad else { continue }
+                    try ctx.optimizerStep(.sgd(lr: 1e-4, momentum: 0.9, weightDecay: 0), param: trained.values[n]!, grad: grad, state1: momenta[n])
+                }
+            }
+            ctx.device.memory.resetPeak()
+            let ms = try measure(ctx, warmup: 1, repeats: quick ? 2 : repeats) { try step() }
+            let peak = ctx.device.memory.peakUsedBytes
+            if profile {
+                let report = try ctx.profile { try step() }
+                print("\n\(name): one fine-tuning step at batch \(b) (--finetune \(scope))\n" + report.table(limit: 30) + "\n")
+            }
+            records.append(BenchRecord(op: "backbone-train:\(name)", shape: [b, 3, imageSize, imageSize], dtype: "f32",
+                                       variant: "finetune-\(scope)" + (gradCheckpoint ? "-ckpt" : ""), median_ms: ms, gflops: 2 * Double(macs * b) / (ms * 1e6),
+                                       gbps: nil, device: ctx.device.name, images_per_s: Double(b) / (ms / 1e3), peak_memory_bytes: peak))
+            print(String(format: "  %@ batch %d, --finetune %@: %.1f images/s (%.1f ms a step), peak device memory %@", name, b, scope.description,
+                         Double(b) / (ms / 1e3), ms, formatBytes(peak)))
+        }
+        return records
     }
 }
