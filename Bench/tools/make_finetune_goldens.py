@@ -20,10 +20,13 @@ evaluate, value = offset + scale · u(name, i), with u(name, i) = (splitmix64(fn
   images                  the input (B, 3, H, W), normalised values
   expected.out            forward_features (B, T, D)
 
-Cases: ViT-S/16 (timm `vit_small_patch16_224`, depth 3, created at 32 px: its own 2×2 table) and
+Cases: ViT-S/16 (timm `vit_small_patch16_224`, depth 3, created at 32 px: its own 2×2 table),
 DINOv2-S/14 with 4 registers (`vit_small_patch14_reg4_dinov2`, depth 3, its 518-px 37×37 table
 resized to the 42-px input by timm's `dynamic_img_size` — bicubic with antialias, whose gradient
-reaches pos_embed through the resize). Metadata `config` is what VulkanProbe's ViTConfig reads.
+reaches pos_embed through the resize), DINOv3-S/16 (rotary, storage tokens; a 48×64 input),
+EVA-02 B/14 (separate q/k/v, SwiGLU + sub-LN, rotary), EVA-02 Ti/14 (packed GluMlp) and
+EVA-02-CLIP E/14 at width 256 (post-norm, q/v biases, the inner attention norm). Metadata
+`config` is what VulkanProbe's ViTConfig reads (with its own keys, e.g. `rope_periods`).
 
     /tmp/refenv/bin/python Bench/tools/make_finetune_goldens.py --out Tests/Goldens/finetune
 """
@@ -41,6 +44,15 @@ CASES = {
     "vits16": dict(model="vit_small_patch16_224", over=dict(depth=3, img_size=32), timm_only={}, image=(2, 32, 32)),
     "dinov2s14reg4": dict(model="vit_small_patch14_reg4_dinov2", over=dict(depth=3), timm_only=dict(dynamic_img_size=True),
                           image=(2, 42, 42)),
+    # Rotary q and k (half pairs, f32 periods as timm makes them), 4 storage tokens, LayerScale, no position table.
+    "dinov3s16": dict(model="vit_small_patch16_dinov3", over=dict(depth=2), timm_only={}, ours=dict(rope_periods="fp32"), image=(2, 48, 64)),
+    # Separate q/k/v (k unbiased), SwiGLU with its sub-LN, rotary (interleaved pairs) against the reference grid.
+    "eva02b14": dict(model="eva02_base_patch14_224", over=dict(depth=2, img_size=56), timm_only={}, image=(2, 56, 56)),
+    # The packed GluMlp (gate then value in one fc1).
+    "eva02t14": dict(model="eva02_tiny_patch14_224", over=dict(depth=2, img_size=42), timm_only={}, image=(2, 42, 42)),
+    # Post-norm blocks, q/v biases on a fused qkv, the attention's inner norm: EVA-02-CLIP E-14 at a small width.
+    "eva02e14": dict(model="eva02_enormous_patch14_clip_224", over=dict(depth=2, img_size=42, embed_dim=256, num_heads=4),
+                     timm_only={}, image=(2, 42, 42)),
 }
 
 
@@ -71,13 +83,13 @@ def rule(name, shape, dim):
     leaf = name.rsplit(".", 1)[-1]
     if "norm" in name:
         return (1.0, 0.2) if leaf == "weight" else (0.0, 0.1)
-    if leaf == "gamma":
+    if leaf.startswith("gamma"):
         return (0.8, 0.3)
     if name in ("cls_token", "reg_token"):
         return (0.0, 1.0)
     if name == "pos_embed":
         return (0.0, 0.5)
-    if leaf == "bias":
+    if leaf.endswith("bias"):
         return (0.0, 0.05)
     fan_in = int(np.prod(shape[1:]))
     return (0.0, float(np.sqrt(3.0 / fan_in)))
@@ -108,6 +120,8 @@ def main():
         (out * c).sum().backward()
         tensors = {"images": images, "expected.out": out.detach().numpy().astype(np.float32)}
         for name, p in model.named_parameters():
+            if p.grad is None:  # not in forward_features (DINOv3's mask token)
+                continue
             g = p.grad.detach().numpy().astype(np.float32)
             if g.size <= 8192:
                 tensors[f"grad.{name}"] = g
@@ -122,7 +136,7 @@ def main():
             tensors[f"grad.{name}.index"] = idx.astype(np.float32)
             tensors[f"grad.{name}.value"] = g.reshape(-1)[idx]
             tensors[f"grad.{name}.sumsq"] = np.array([np.square(flat).sum()], dtype=np.float32)
-        config = dict(model=spec["model"], **spec["over"])
+        config = dict(model=spec["model"], **spec["over"], **spec.get("ours", {}))
         meta = {
             "config": json.dumps(config), "model": spec["model"], "weights": json.dumps(rules),
             "loss": "sum(forward_features(images) * C), C = formula('loss.C', 0, 1)",

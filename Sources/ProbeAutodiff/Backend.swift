@@ -63,6 +63,10 @@ public protocol Backend: AnyObject {
     /// The gradients `want` names (q, k, v), nil for the others.
     func attentionBackward(_ q: Value, _ k: Value, _ v: Value, probs: Value, scale: Float, _ dOut: Value,
                            want: GradientsWanted) throws -> (Value?, Value?, Value?)
+    /// A rotary embedding of x (B, T, H, hd) by (T, hd) tables, as a new tensor: pairs (2j, 2j+1),
+    /// or (j, j + hd/2) with `half`, rotated as timm's `apply_rot_embed`; `inverse` rotates back
+    /// (the transpose: its backward).
+    func rope(_ x: Value, cos: Value, sin: Value, half: Bool, inverse: Bool) throws -> Value
     func conv2d(_ x: Value, _ w: Value, padding: Int) throws -> Value
     /// dx only when `wantInput`, dw only when `wantWeight`.
     func conv2dBackward(_ x: Value, _ w: Value, padding: Int, _ dy: Value, wantInput: Bool, wantWeight: Bool) throws -> (Value?, Value?)

@@ -224,6 +224,26 @@ public final class CPUBackend: Backend {
         return (wantInput ? HostTensor(dx, x.shape) : nil, wantWeight ? HostTensor(dw, w.shape) : nil)
     }
 
+    public func rope(_ x: HostTensor, cos: HostTensor, sin: HostTensor, half: Bool, inverse: Bool) throws -> HostTensor {
+        let s = x.shape
+        guard s.count == 4, s[3] % 2 == 0, cos.shape == [s[1], s[3]], sin.shape == cos.shape else {
+            throw OpError.shape("rope", "x \(s), tables \(cos.shape) \(sin.shape): (B, T, H, hd) and (T, hd)")
+        }
+        let (T, H, hd) = (s[1], s[2], s[3]), half2 = hd / 2
+        var y = x.data
+        for b in 0..<s[0] { for t in 0..<T { for h in 0..<H {
+            let base = ((b * T + t) * H + h) * hd, row = t * hd
+            for j in 0..<half2 {
+                let ia = half ? j : 2 * j, ib = half ? j + half2 : 2 * j + 1
+                let (xa, xb) = (x.data[base + ia], x.data[base + ib])
+                let (ca, cb, sa, sb) = (cos.data[row + ia], cos.data[row + ib], sin.data[row + ia], sin.data[row + ib])
+                if inverse { y[base + ia] = xa * ca + xb * sb; y[base + ib] = xb * cb - xa * sa }
+                else { y[base + ia] = xa * ca - xb * sa; y[base + ib] = xb * cb + xa * sb }
+            }
+        } } }
+        return HostTensor(y, s)
+    }
+
     public func l2Normalize(_ x: HostTensor, eps: Float) throws -> HostTensor {
         HostTensor(Reference.l2Normalize(x.data, cols: x.shape.last!, eps: Double(eps)), x.shape)
     }

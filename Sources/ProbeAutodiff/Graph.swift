@@ -259,6 +259,14 @@ public final class Graph<B: Backend> {
         }
     }
 
+    /// Rotary position embedding of x (B, T, H, hd) by constant (T, hd) tables; its backward is
+    /// the inverse rotation.
+    public func rope(_ x: V, cos: B.Value, sin: B.Value, half: Bool) throws -> V {
+        record([x], try backend.rope(x.value, cos: cos, sin: sin, half: half, inverse: false)) { [unowned self] g in
+            try accumulate(x, try backend.rope(g, cos: cos, sin: sin, half: half, inverse: true))
+        }
+    }
+
     /// The identity, flushing the backend here in the forward and again when the backward
     /// passes: between a backbone's blocks, so that what a block no longer needs is freed.
     public func flushPoint(_ x: V) throws -> V {

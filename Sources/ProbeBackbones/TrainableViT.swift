@@ -30,11 +30,11 @@ public enum FineTuneScope: Equatable, Sendable, Codable, CustomStringConvertible
 /// a backward, so every trained tensor gets its gradient. Generic over the backend: the device
 /// trains with it; the Double reference runs the same definition.
 ///
-/// Families: timm's plain ViT blocks — LayerNorm, fused qkv (with or without bias), GELU-family
-/// MLP, LayerScale, [CLS], registers, a learnt absolute position table resized to the input's
-/// grid, CLIP's pre-norm (AugReg, MAE, DeiT, DINO, DINOv2 with or without registers, CLIP, SigLIP,
-/// the `_gap_` ViT). The others (rotary, relative bias, gated MLPs, sub-norms, post-norm, Hiera)
-/// are refused by `check`, naming what is missing.
+/// Families: every block `VisionTransformer` runs but BEiT's relative biases, AIMv2's RMSNorm
+/// and Hiera — LayerNorm; fused, q/v-biased or separate q/k/v; rotary q and k (EVA-02, DINOv3,
+/// PE); GELU-family, SwiGLU and packed-GLU MLPs; sub-norms (EVA's); post-norm blocks; LayerScale
+/// under either name; [CLS], registers, a learnt position table resized to the input's grid (or
+/// none), CLIP's pre-norm, the final norm. `check` refuses the rest, naming what is missing.
 public final class TrainableViT<B: Backend> {
     public let config: ViTConfig
     public let scope: FineTuneScope
@@ -48,53 +48,30 @@ public final class TrainableViT<B: Backend> {
     /// `--grad-checkpoint`: keep only each trained block's input and recompute its activations in
     /// the backward (one block's activations alive at a time instead of every trained block's).
     public var checkpointBlocks = false
-    /// Host resize matrices of the position table, per grid.
+    /// Host resize matrices of the position table, and rotary tables, per grid.
     private var resizes: [[Int]: B.Value] = [:]
+    private var ropeTables: [[Int]: (B.Value, B.Value)] = [:]
 
     /// Refuses what the graph does not build, with the reason.
     public static func check(_ c: ViTConfig) throws {
         var missing: [String] = []
         if c.hiera != nil { missing.append("Hiera's stages") }
-        if c.rope != nil { missing.append("rotary embeddings") }
         if c.relPosBias { missing.append("relative position biases") }
-        if c.mlp != .mlp { missing.append("gated MLPs") }
-        if c.mlpNorm || c.attnNorm { missing.append("sub-norms inside the blocks") }
-        if c.postNorm { missing.append("post-norm blocks") }
-        if c.patchNorm { missing.append("the patch norm") }
         if c.norm != .layer { missing.append("RMSNorm") }
-        if c.qkvLayout != .fused { missing.append("separate q/k/v projections") }
-        if !c.absPosEmbed { missing.append("a model without a learnt position table") }
-        if !c.projBias { missing.append("unbiased projections") }
-        if c.layerScale && c.layerScaleNames != .ls { missing.append("BEiT-style LayerScale") }
+        if c.patchNorm { missing.append("the patch norm") }
         if !missing.isEmpty {
-            throw BackboneError("fine-tuning builds timm's plain ViT blocks (ViT, DeiT, MAE, DINO, DINOv2, CLIP, SigLIP); this model has \(missing.joined(separator: ", ")), which the backward does not cover yet: probe it frozen instead")
+            throw BackboneError("fine-tuning builds ViT, DeiT, MAE, DINO, DINOv2, DINOv3, CLIP, SigLIP, EVA-02 (MIM and CLIP) and PE blocks; this model has \(missing.joined(separator: ", ")), which the backward does not cover yet: probe it frozen instead")
         }
     }
 
-    /// The tensors `scope` trains, in timm's names.
+    /// The tensors `scope` trains, in timm's names: the embeddings (with `.all`), every tensor of
+    /// the trained blocks, the final norm when the heads read it.
     public static func trainedNames(_ c: ViTConfig, scope: FineTuneScope, appliesNorm: Bool) -> [String] {
-        var names: [String] = []
-        func norm(_ n: String) { names += [n + ".weight", n + ".bias"] }
-        if scope.trainsEmbeddings {
-            names.append("patch_embed.proj.weight")
-            if c.patchBias { names.append("patch_embed.proj.bias") }
-            if c.classToken { names.append("cls_token") }
-            if c.regTokens > 0 { names.append("reg_token") }
-            names.append("pos_embed")
-            if c.preNorm { norm("norm_pre") }
-        }
-        for i in scope.firstBlock(depth: c.depth)..<c.depth {
-            let b = "blocks.\(i)."
-            norm(b + "norm1")
-            names.append(b + "attn.qkv.weight")
-            if c.qkvBias { names.append(b + "attn.qkv.bias") }
-            names += [b + "attn.proj.weight", b + "attn.proj.bias"]
-            if c.layerScale { names.append(b + "ls1.gamma") }
-            norm(b + "norm2")
-            names += [b + "mlp.fc1.weight", b + "mlp.fc1.bias", b + "mlp.fc2.weight", b + "mlp.fc2.bias"]
-            if c.layerScale { names.append(b + "ls2.gamma") }
-        }
-        if appliesNorm && c.finalNorm { norm("norm") }
+        let all = ViTWeights.expectedShapes(c).keys
+        let first = scope.firstBlock(depth: c.depth)
+        var names = scope.trainsEmbeddings ? all.filter { !$0.hasPrefix("blocks.") && !$0.hasPrefix("norm.") }.sorted() : []
+        for i in first..<c.depth { names += all.filter { $0.hasPrefix("blocks.\(i).") }.sorted() }
+        if appliesNorm && c.finalNorm { names += all.filter { $0.hasPrefix("norm.") }.sorted() }
         return names
     }
 
@@ -159,12 +136,14 @@ public final class TrainableViT<B: Backend> {
             let B = inShape[0]
             let w = try g.reshape(p("patch_embed.proj.weight"), [D, pp])
             var e = try g.linear(g.input(input), w, opt("patch_embed.proj.bias"))   // (B, P, D)
-            let pos = try g.reshape(p("pos_embed"), [c.posEmbedLength, D])
-            let prefixRows = c.noEmbedClass ? 0 : c.prefixTokens
-            var patchPos = try g.slice(pos, axis: 0, prefixRows..<c.posEmbedLength)
-            let grid = c.posEmbedGrid
-            if gh != grid || gw != grid { patchPos = try g.matmul(g.constant(try resizeMatrix(gh, gw)), patchPos) }
-            e = try g.add(e, patchPos)
+            let pos = c.absPosEmbed ? try g.reshape(p("pos_embed"), [c.posEmbedLength, D]) : nil
+            let prefixRows = c.noEmbedClass || !c.absPosEmbed ? 0 : c.prefixTokens
+            if let pos {
+                var patchPos = try g.slice(pos, axis: 0, prefixRows..<c.posEmbedLength)
+                let grid = c.posEmbedGrid
+                if gh != grid || gw != grid { patchPos = try g.matmul(g.constant(try resizeMatrix(gh, gw)), patchPos) }
+                e = try g.add(e, patchPos)
+            }
             var prefix: [Variable<B>] = []
             if c.classToken { prefix.append(p("cls_token")) }
             if c.regTokens > 0 { prefix.append(p("reg_token")) }
@@ -172,7 +151,7 @@ public final class TrainableViT<B: Backend> {
                 x = e
             } else {
                 var first = prefix.count == 1 ? prefix[0] : try g.concat(prefix, axis: 1)   // (1, prefix, D)
-                if prefixRows > 0 { first = try g.add(first, try g.reshape(try g.slice(pos, axis: 0, 0..<prefixRows), [1, prefixRows, D])) }
+                if let pos, prefixRows > 0 { first = try g.add(first, try g.reshape(try g.slice(pos, axis: 0, 0..<prefixRows), [1, prefixRows, D])) }
                 x = try g.concat([try g.expand(first, [B, c.prefixTokens, D]), e], axis: 1)
             }
             if c.preNorm { x = try layerNorm(x, "norm_pre") }
@@ -183,6 +162,7 @@ public final class TrainableViT<B: Backend> {
             }
             x = g.input(input)
         }
+        let rope = try c.rope.map { try rotaryTables($0, gh, gw) }
         for i in firstBlock..<c.depth {
             let b = "blocks.\(i)."
             let names = blockNames(i)
@@ -190,10 +170,10 @@ public final class TrainableViT<B: Backend> {
             if checkpointBlocks {
                 // Only the block's input is kept; its activations come back in the backward.
                 x = try g.checkpoint([x] + params) { [unowned self] g, v in
-                    try block(g, v[0], Dictionary(uniqueKeysWithValues: zip(names.map { String($0.dropFirst(b.count)) }, v.dropFirst())))
+                    try block(g, v[0], Dictionary(uniqueKeysWithValues: zip(names.map { String($0.dropFirst(b.count)) }, v.dropFirst())), rope: rope)
                 }
             } else {
-                x = try block(g, x, Dictionary(uniqueKeysWithValues: zip(names.map { String($0.dropFirst(b.count)) }, params)))
+                x = try block(g, x, Dictionary(uniqueKeysWithValues: zip(names.map { String($0.dropFirst(b.count)) }, params)), rope: rope)
             }
             x = try g.flushPoint(x)
         }
@@ -204,27 +184,72 @@ public final class TrainableViT<B: Backend> {
     /// Block i's tensors, in timm's names.
     func blockNames(_ i: Int) -> [String] { specs.map(\.name).filter { $0.hasPrefix("blocks.\(i).") } }
 
-    /// One pre-norm block on (B, T, D); `p` holds its tensors by name within the block (`norm1.weight`).
-    func block(_ g: Graph<B>, _ input: Variable<B>, _ p: [String: Variable<B>]) throws -> Variable<B> {
+    /// The rotary tables (P, hd) of a grid, per grid.
+    func rotaryTables(_ spec: RoPESpec, _ gh: Int, _ gw: Int) throws -> (B.Value, B.Value) {
+        if let t = ropeTables[[gh, gw]] { return t }
+        let (cosT, sinT) = RotaryTables.tables(spec, headDim: config.headDim, gridH: gh, gridW: gw)
+        let t = (try backend.constant(cosT, [gh * gw, config.headDim]), try backend.constant(sinT, [gh * gw, config.headDim]))
+        ropeTables[[gh, gw]] = t
+        return t
+    }
+
+    /// One block on (B, T, D), as `VisionTransformer.forward` runs it; `p` holds its tensors by
+    /// name within the block (`norm1.weight`, `attn.q_proj.weight`, `gamma_1`…).
+    func block(_ g: Graph<B>, _ input: Variable<B>, _ p: [String: Variable<B>], rope: (B.Value, B.Value)?) throws -> Variable<B> {
         let c = config, D = c.embedDim, H = c.numHeads, hd = c.headDim
-        let s = g.shape(input), (Bn, T) = (s[0], s[1])
+        let s = g.shape(input), (Bn, T) = (s[0], s[1]), prefix = c.prefixTokens
+        func norm(_ x: Variable<B>, _ n: String) throws -> Variable<B> { try g.layerNorm(x, gamma: p[n + ".weight"], beta: p[n + ".bias"], eps: c.normEps) }
+        let (ls1, ls2) = c.layerScaleNames == .ls ? (p["ls1.gamma"], p["ls2.gamma"]) : (p["gamma_1"], p["gamma_2"])
         var x = input
-        // Attention: qkv packed as (B, T, 3, D) (the backward's slices stay within 4 axes), each
-        // part viewed as (B, H, T, hd); the probabilities are recomputed in the backward.
-        let h = try g.layerNorm(x, gamma: p["norm1.weight"], beta: p["norm1.bias"], eps: c.normEps)
-        let qkv = try g.reshape(try g.linear(h, p["attn.qkv.weight"]!, p["attn.qkv.bias"]), [Bn, T, 3, D])
-        func part(_ j: Int) throws -> Variable<B> {
-            try g.permute(try g.reshape(try g.slice(qkv, axis: 2, j..<(j + 1)), [Bn, T, H, hd]), [0, 2, 1, 3])
+        // Attention. q, k, v as (B, T, H, hd) whatever the layout (a packed qkv is viewed as
+        // (B, T, 3, D): the backward's slices stay within 4 axes).
+        let h = c.postNorm ? x : try norm(x, "norm1")
+        var parts: [Variable<B>]
+        switch c.qkvLayout {
+        case .fused, .fusedQV:
+            var bias = p["attn.qkv.bias"]
+            if c.qkvLayout == .fusedQV, let qb = p["attn.q_bias"], let vb = p["attn.v_bias"] {
+                bias = try g.concat([qb, g.constant(try backend.zeros([D])), vb], axis: 0)   // k has no bias
+            }
+            let qkv = try g.reshape(try g.linear(h, p["attn.qkv.weight"]!, bias), [Bn, T, 3, D])
+            parts = try (0..<3).map { j in try g.reshape(try g.slice(qkv, axis: 2, j..<(j + 1)), [Bn, T, H, hd]) }
+        case .separate:
+            parts = try ["q", "k", "v"].map { n in try g.reshape(try g.linear(h, p["attn.\(n)_proj.weight"]!, p["attn.\(n)_proj.bias"]), [Bn, T, H, hd]) }
         }
-        let o = try g.attentionRecomputing(q: try part(0), k: try part(1), v: try part(2), scale: 1 / Float(hd).squareRoot())
-        var a = try g.linear(try g.reshape(try g.permute(o, [0, 2, 1, 3]), [Bn, T, D]), p["attn.proj.weight"]!, p["attn.proj.bias"])
-        if let ls = p["ls1.gamma"] { a = try g.mul(a, ls) }
+        if let (cosT, sinT) = rope, let spec = c.rope {
+            // q and k of the patch tokens rotated (timm skips the prefix tokens).
+            for j in 0..<2 {
+                let rotated = try g.rope(try g.slice(parts[j], axis: 1, prefix..<T), cos: cosT, sin: sinT, half: spec.half)
+                parts[j] = prefix == 0 ? rotated : try g.concat([try g.slice(parts[j], axis: 1, 0..<prefix), rotated], axis: 1)
+            }
+        }
+        let heads = try parts.map { try g.permute($0, [0, 2, 1, 3]) }
+        // The probabilities are recomputed in the backward, one block at a time.
+        let o = try g.attentionRecomputing(q: heads[0], k: heads[1], v: heads[2], scale: 1 / Float(hd).squareRoot())
+        var merged = try g.reshape(try g.permute(o, [0, 2, 1, 3]), [Bn, T, D])
+        if c.attnNorm { merged = try norm(merged, "attn.norm") }
+        var a = try g.linear(merged, p["attn.proj.weight"]!, p["attn.proj.bias"])
+        if c.postNorm { a = try norm(a, "norm1") }
+        if let ls1 { a = try g.mul(a, ls1) }
         x = try g.add(x, a)
-        // MLP.
-        let h2 = try g.layerNorm(x, gamma: p["norm2.weight"], beta: p["norm2.bias"], eps: c.normEps)
-        let m = try g.activation(try g.linear(h2, p["mlp.fc1.weight"]!, p["mlp.fc1.bias"]), c.activation)
+        // MLP: GELU-family, or SiLU-gated (SwiGLU's two projections; GluMlp's one, gate first).
+        let h2 = c.postNorm ? x : try norm(x, "norm2")
+        var m: Variable<B>
+        switch c.mlp {
+        case .mlp:
+            m = try g.activation(try g.linear(h2, p["mlp.fc1.weight"]!, p["mlp.fc1.bias"]), c.activation)
+        case .swiglu:
+            let gate = try g.activation(try g.linear(h2, p["mlp.fc1_g.weight"]!, p["mlp.fc1_g.bias"]), .silu)
+            m = try g.mul(gate, try g.linear(h2, p["mlp.fc1_x.weight"]!, p["mlp.fc1_x.bias"]))
+        case .glu:
+            let both = try g.linear(h2, p["mlp.fc1.weight"]!, p["mlp.fc1.bias"])
+            let hidden = c.mlpHidden
+            m = try g.mul(try g.activation(try g.slice(both, axis: 2, 0..<hidden), .silu), try g.slice(both, axis: 2, hidden..<(2 * hidden)))
+        }
+        if c.mlpNorm { m = try norm(m, "mlp.norm") }
         var f = try g.linear(m, p["mlp.fc2.weight"]!, p["mlp.fc2.bias"])
-        if let ls = p["ls2.gamma"] { f = try g.mul(f, ls) }
+        if c.postNorm { f = try norm(f, "norm2") }
+        if let ls2 { f = try g.mul(f, ls2) }
         return try g.add(x, f)
     }
 }

@@ -153,6 +153,13 @@ public final class GPUBackend: Backend {
 
     public func flush() throws { try ctx.stream.submit() }
 
+    public func rope(_ x: Tensor, cos: Tensor, sin: Tensor, half: Bool, inverse: Bool) throws -> Tensor {
+        let y = try ctx.empty(x.shape)   // a fresh tensor: the kernel rotates in place
+        try ctx.copy(x, into: y)
+        try ctx.rope(y, cos: try c(cos), sin: try c(sin), pairing: half ? .half : .interleaved, inverse: inverse)
+        return y
+    }
+
     /// The fused forward: the probabilities are never stored.
     public func attentionOutput(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float) throws -> Tensor {
         let out = try ctx.empty([q.shape[0], q.shape[2], q.shape[1], v.shape[3]]).permuted([0, 2, 1, 3])

@@ -187,7 +187,9 @@ public final class Trainer {
         h.backbone = trained
         h.backboneWeights = weights
         tf.fineTune = scope; vf.fineTune = scope
-        let what = scope == .all ? "every parameter of the backbone" : "the last \(scope.firstBlock(depth: c.depth) == 0 ? "\(c.depth)" : "\(c.depth - scope.firstBlock(depth: c.depth))") blocks\(trained.appliesNorm && c.finalNorm ? " and the final norm" : "")"
+        let k = c.depth - scope.firstBlock(depth: c.depth)
+        let what = scope == .all ? "every parameter of the backbone"
+            : (k == 1 ? "the last block" : "the last \(k) blocks") + (trained.appliesNorm && c.finalNorm ? " and the final norm" : "")
         log("fine-tuning \(what) (\(trained.parameterCount) parameters in \(trained.specs.count) tensors) with \(h.name)\(config.gradCheckpoint ? ", each block's activations recomputed in the backward (--grad-checkpoint)" : ""); the backbone is saved as \(h.name)/backbone-last.safetensors (timm's names)")
     }
 

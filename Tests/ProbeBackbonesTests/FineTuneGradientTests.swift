@@ -124,6 +124,17 @@ struct FineTuneGolden {
     @Test func dinov2RegAll() throws { try run("dinov2s14reg4", .all) }
     @Test func dinov2RegLastTwo() throws { try run("dinov2s14reg4", .lastBlocks(2)) }
 
+    /// DINOv3: rotary q and k (half pairs) on a non-square grid, storage tokens, no position table.
+    @Test func dinov3All() throws { try run("dinov3s16", .all) }
+    @Test func dinov3LastOne() throws { try run("dinov3s16", .lastBlocks(1)) }
+    /// EVA-02: separate q/k/v with k unbiased, SwiGLU and its sub-LN, interleaved rotary pairs.
+    @Test func eva02BaseAll() throws { try run("eva02b14", .all) }
+    /// EVA-02 tiny: the packed GluMlp.
+    @Test func eva02TinyAll() throws { try run("eva02t14", .all) }
+    /// EVA-02-CLIP E/14: post-norm blocks, q/v biases on a fused qkv, the attention's inner norm.
+    @Test func eva02ClipPostNormAll() throws { try run("eva02e14", .all) }
+    @Test func eva02ClipPostNormLastOne() throws { try run("eva02e14", .lastBlocks(1), checkpointed: true) }
+
     /// --grad-checkpoint: the blocks replayed in the backward give the golden's gradients too.
     @Test func dinov2RegAllCheckpointed() throws { try run("dinov2s14reg4", .all, checkpointed: true) }
 
@@ -168,12 +179,47 @@ struct FineTuneGolden {
         expectNoValidationMessages(ctx)
     }
 
+    /// The rotary op's backward (the inverse rotation) against finite differences of its forward,
+    /// in Double, both pairings; and the device op against the Double one (the input untouched).
+    @Test(arguments: [false, true]) func ropeGradient(_ half: Bool) throws {
+        let cpu = CPUBackend()
+        let (Bn, T, H, hd) = (2, 3, 2, 8)
+        let angles = randomValues(T * hd, seed: 7, lo: -3, hi: 3)
+        let cosT = try cpu.constant(angles.map { Float(Foundation.cos($0)) }, [T, hd]), sinT = try cpu.constant(angles.map { Float(Foundation.sin($0)) }, [T, hd])
+        let x0 = randomValues(Bn * T * H * hd, seed: 8), w = randomValues(x0.count, seed: 9)
+        let g = Graph(cpu, training: true)
+        let x = g.input(HostTensor(x0, [Bn, T, H, hd]), requiresGrad: true)
+        let y = try g.rope(x, cos: cosT, sin: sinT, half: half)
+        try g.backward(y, grad: HostTensor(w, [Bn, T, H, hd]))
+        let fd = finiteDifference(x0) { v in dot(try! cpu.rope(HostTensor(v, [Bn, T, H, hd]), cos: cosT, sin: sinT, half: half, inverse: false).data, w) }
+        // Central differences (h = 1e-6) of a linear Double function of size O(10): rounding
+        // ε·|f|/h ≈ 1e-9 an entry, truncation none; 1e-6 as the other finite-difference checks.
+        // The forward rotation used as its own backward is off by O(1).
+        #expect(relativeError(x.grad!.data, fd) <= 1e-6, "half \(half)")
+        // The device op, forward and inverse, on a (B, T, H, hd) view of a wider tensor.
+        let ctx = try makeContext()
+        let gpu = GPUBackend(ctx)
+        let xs = x0.map(Float.init)
+        let dev = try ctx.tensor(xs, [Bn, T, H, hd])
+        for inverse in [false, true] {
+            let got = try ctx.read(try gpu.rope(dev, cos: try ctx.tensor(try cpu.toHost(cosT), [T, hd]), sin: try ctx.tensor(try cpu.toHost(sinT), [T, hd]), half: half, inverse: inverse))
+            let want = try cpu.rope(HostTensor(x0, [Bn, T, H, hd]), cos: cosT, sin: sinT, half: half, inverse: inverse).data
+            #expect(relativeError(got, want) <= 1e-6, "device rope half \(half) inverse \(inverse)")
+        }
+        #expect(try ctx.read(dev) == xs, "the device rope changed its input")
+        expectNoValidationMessages(ctx)
+    }
+
     @Test func otherFamiliesAreRefusedByName() throws {
-        var c = try ViTRegistry.config("eva02_base_patch14_224")
-        #expect(throws: BackboneError.self) { try TrainableViT<GPUBackend>.check(c) }
-        do { try TrainableViT<GPUBackend>.check(c) } catch { #expect("\(error)".contains("rotary")) }
-        c = try ViTRegistry.config("vit_small_patch14_reg4_dinov2")
-        try TrainableViT<GPUBackend>.check(c)
+        for (model, what) in [("aimv2_large_patch14_224", "RMSNorm"), ("beitv2_base_patch16_224", "relative position biases"), ("hiera_base_224", "Hiera")] {
+            let c = try ViTRegistry.config(model)
+            #expect(throws: BackboneError.self) { try TrainableViT<GPUBackend>.check(c) }
+            do { try TrainableViT<GPUBackend>.check(c) } catch { #expect("\(error)".contains(what), "\(model): \(error)") }
+        }
+        for model in ["vit_small_patch14_reg4_dinov2", "vit_base_patch16_dinov3", "eva02_base_patch14_224", "vit_pe_core_base_patch16_224",
+                      "vit_base_patch16_siglip_224", "vit_base_patch16_clip_224"] {
+            try TrainableViT<GPUBackend>.check(try ViTRegistry.config(model))
+        }
         #expect(throws: BackboneError.self) { try FineTuneScope.parse("13", depth: 12) }
         #expect(try FineTuneScope.parse("all", depth: 12) == .all)
         #expect(try FineTuneScope.parse("2", depth: 12).firstBlock(depth: 12) == 10)

@@ -98,12 +98,20 @@ import Testing
             let r = try runVkprobe(f.arguments(extra, output: "refused"))
             #expect(r.status != 0 && r.stderr.contains(reason), "\(extra): \(r.stderr)")
         }
-        let eva = f.root.appendingPathComponent("eva.json").path
-        try #"{"model": "eva02_base_patch14_224", "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 28}"#.write(toFile: eva, atomically: true, encoding: .utf8)
-        let evaWeights = f.root.appendingPathComponent("eva.safetensors").path
-        try ViTWeights.random(try ViTConfig.fromTimmArguments(try String(contentsOfFile: eva, encoding: .utf8)), seed: 1).write(to: evaWeights)
-        let r = try runVkprobe(["train", "--validation", "--model", eva, "--weights", evaWeights, "--data", f.data.path, "--image-size", "28",
-                                "--heads", "ep", "--finetune", "1", "--output", f.root.appendingPathComponent("eva").path])
-        #expect(r.status != 0 && r.stderr.contains("rotary embeddings"), "\(r.stderr)")
+        // A family whose backward is missing is refused before anything runs; a rotary one trains.
+        for (model, size, reason) in [("aimv2_large_patch14_224", 28, "RMSNorm"), ("vit_base_patch16_dinov3", 32, "")] {
+            let json = f.root.appendingPathComponent("\(model).json").path
+            try #"{"model": "\#(model)", "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": \#(size)}"#.write(toFile: json, atomically: true, encoding: .utf8)
+            let weights = f.root.appendingPathComponent("\(model).safetensors").path
+            try ViTWeights.random(try ViTConfig.fromTimmArguments(try String(contentsOfFile: json, encoding: .utf8)), seed: 1).write(to: weights)
+            let r = try runVkprobe(["train", "--validation", "--model", json, "--weights", weights, "--data", f.data.path, "--image-size", "\(size)",
+                                    "--heads", "ep", "--ep-queries", "4", "--finetune", "1", "--epochs", "1", "--global-batch-size", "8",
+                                    "--warmup-epochs", "0", "--workers", "2", "--output", f.root.appendingPathComponent(model).path])
+            if reason.isEmpty {
+                #expect(r.status == 0 && r.stdout.contains("fine-tuning the last block"), "\(model): \(r.stderr)")
+            } else {
+                #expect(r.status != 0 && r.stderr.contains(reason), "\(model): \(r.stderr)")
+            }
+        }
     }
 }
