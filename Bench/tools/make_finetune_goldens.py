@@ -24,7 +24,8 @@ Cases: ViT-S/16 (timm `vit_small_patch16_224`, depth 3, created at 32 px: its ow
 DINOv2-S/14 with 4 registers (`vit_small_patch14_reg4_dinov2`, depth 3, its 518-px 37×37 table
 resized to the 42-px input by timm's `dynamic_img_size` — bicubic with antialias, whose gradient
 reaches pos_embed through the resize), DINOv3-S/16 (rotary, storage tokens; a 48×64 input),
-EVA-02 B/14 (separate q/k/v, SwiGLU + sub-LN, rotary), EVA-02 Ti/14 (packed GluMlp) and
+EVA-02 B/14 (separate q/k/v, SwiGLU + sub-LN, rotary), EVA-02 Ti/14 (packed GluMlp), AIMv2-L/14
+(RMSNorm, the patch norm, unbiased projections) and
 EVA-02-CLIP E/14 at width 256 (post-norm, q/v biases, the inner attention norm). Metadata
 `config` is what VulkanProbe's ViTConfig reads (with its own keys, e.g. `rope_periods`).
 
@@ -50,6 +51,8 @@ CASES = {
     "eva02b14": dict(model="eva02_base_patch14_224", over=dict(depth=2, img_size=56), timm_only={}, image=(2, 56, 56)),
     # The packed GluMlp (gate then value in one fc1).
     "eva02t14": dict(model="eva02_tiny_patch14_224", over=dict(depth=2, img_size=42), timm_only={}, image=(2, 42, 42)),
+    # RMSNorm everywhere (the patch projection's too), SwiGLU, no biases on the projections.
+    "aimv2l14": dict(model="aimv2_large_patch14_224", over=dict(depth=2, img_size=42), timm_only={}, image=(2, 42, 42)),
     # Post-norm blocks, q/v biases on a fused qkv, the attention's inner norm: EVA-02-CLIP E-14 at a small width.
     "eva02e14": dict(model="eva02_enormous_patch14_clip_224", over=dict(depth=2, img_size=42, embed_dim=256, num_heads=4),
                      timm_only={}, image=(2, 42, 42)),

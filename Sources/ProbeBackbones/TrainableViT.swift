@@ -30,8 +30,8 @@ public enum FineTuneScope: Equatable, Sendable, Codable, CustomStringConvertible
 /// a backward, so every trained tensor gets its gradient. Generic over the backend: the device
 /// trains with it; the Double reference runs the same definition.
 ///
-/// Families: every block `VisionTransformer` runs but BEiT's relative biases, AIMv2's RMSNorm
-/// and Hiera — LayerNorm; fused, q/v-biased or separate q/k/v; rotary q and k (EVA-02, DINOv3,
+/// Families: every block `VisionTransformer` runs but BEiT's relative biases and Hiera —
+/// LayerNorm or RMSNorm (AIMv2, with its patch norm and unbiased projections); fused, q/v-biased or separate q/k/v; rotary q and k (EVA-02, DINOv3,
 /// PE); GELU-family, SwiGLU and packed-GLU MLPs; sub-norms (EVA's); post-norm blocks; LayerScale
 /// under either name; [CLS], registers, a learnt position table resized to the input's grid (or
 /// none), CLIP's pre-norm, the final norm. `check` refuses the rest, naming what is missing.
@@ -57,10 +57,8 @@ public final class TrainableViT<B: Backend> {
         var missing: [String] = []
         if c.hiera != nil { missing.append("Hiera's stages") }
         if c.relPosBias { missing.append("relative position biases") }
-        if c.norm != .layer { missing.append("RMSNorm") }
-        if c.patchNorm { missing.append("the patch norm") }
         if !missing.isEmpty {
-            throw BackboneError("fine-tuning builds ViT, DeiT, MAE, DINO, DINOv2, DINOv3, CLIP, SigLIP, EVA-02 (MIM and CLIP) and PE blocks; this model has \(missing.joined(separator: ", ")), which the backward does not cover yet: probe it frozen instead")
+            throw BackboneError("fine-tuning builds ViT, DeiT, MAE, DINO, DINOv2, DINOv3, CLIP, SigLIP, EVA-02 (MIM and CLIP), PE and AIMv2 blocks; this model has \(missing.joined(separator: ", ")), which the backward does not cover yet: probe it frozen instead")
         }
     }
 
@@ -123,9 +121,7 @@ public final class TrainableViT<B: Backend> {
         for (name, _) in specs { vars[name] = train ? g.parameter(values[name]!, name: name) : g.constant(values[name]!) }
         func p(_ name: String) -> Variable<B> { vars[name]! }
         func opt(_ name: String) -> Variable<B>? { vars[name] }
-        func layerNorm(_ x: Variable<B>, _ n: String) throws -> Variable<B> {
-            try g.layerNorm(x, gamma: p(n + ".weight"), beta: p(n + ".bias"), eps: c.normEps)
-        }
+        func layerNorm(_ x: Variable<B>, _ n: String) throws -> Variable<B> { try norm(g, x, weight: p(n + ".weight"), bias: opt(n + ".bias")) }
         let inShape = backend.shape(input)
         var x: Variable<B>
         if scope.trainsEmbeddings {
@@ -136,6 +132,7 @@ public final class TrainableViT<B: Backend> {
             let B = inShape[0]
             let w = try g.reshape(p("patch_embed.proj.weight"), [D, pp])
             var e = try g.linear(g.input(input), w, opt("patch_embed.proj.bias"))   // (B, P, D)
+            if c.patchNorm { e = try layerNorm(e, "patch_embed.norm") }   // AIMv2: before the positions
             let pos = c.absPosEmbed ? try g.reshape(p("pos_embed"), [c.posEmbedLength, D]) : nil
             let prefixRows = c.noEmbedClass || !c.absPosEmbed ? 0 : c.prefixTokens
             if let pos {
@@ -184,6 +181,17 @@ public final class TrainableViT<B: Backend> {
     /// Block i's tensors, in timm's names.
     func blockNames(_ i: Int) -> [String] { specs.map(\.name).filter { $0.hasPrefix("blocks.\(i).") } }
 
+    /// The family's norm over the last axis: LayerNorm, or RMSNorm — x / √(mean(x²) + ε) · w —
+    /// written as the LayerNorm of [x, −x] (whose mean is 0 and variance mean(x²)) restricted to
+    /// its first half, so that its backward is LayerNorm's.
+    func norm(_ g: Graph<B>, _ x: Variable<B>, weight: Variable<B>, bias: Variable<B>?) throws -> Variable<B> {
+        guard config.norm == .rms else { return try g.layerNorm(x, gamma: weight, beta: bias, eps: config.normEps) }
+        let s = g.shape(x), axis = s.count - 1, d = s[axis]
+        let mirrored = try g.concat([x, try g.scale(x, -1)], axis: axis)
+        let normed = try g.slice(try g.layerNorm(mirrored, gamma: nil, beta: nil, eps: config.normEps), axis: axis, 0..<d)
+        return try g.mul(normed, weight)
+    }
+
     /// The rotary tables (P, hd) of a grid, per grid.
     func rotaryTables(_ spec: RoPESpec, _ gh: Int, _ gw: Int) throws -> (B.Value, B.Value) {
         if let t = ropeTables[[gh, gw]] { return t }
@@ -198,7 +206,7 @@ public final class TrainableViT<B: Backend> {
     func block(_ g: Graph<B>, _ input: Variable<B>, _ p: [String: Variable<B>], rope: (B.Value, B.Value)?) throws -> Variable<B> {
         let c = config, D = c.embedDim, H = c.numHeads, hd = c.headDim
         let s = g.shape(input), (Bn, T) = (s[0], s[1]), prefix = c.prefixTokens
-        func norm(_ x: Variable<B>, _ n: String) throws -> Variable<B> { try g.layerNorm(x, gamma: p[n + ".weight"], beta: p[n + ".bias"], eps: c.normEps) }
+        func norm(_ x: Variable<B>, _ n: String) throws -> Variable<B> { try self.norm(g, x, weight: p[n + ".weight"]!, bias: p[n + ".bias"]) }
         let (ls1, ls2) = c.layerScaleNames == .ls ? (p["ls1.gamma"], p["ls2.gamma"]) : (p["gamma_1"], p["gamma_2"])
         var x = input
         // Attention. q, k, v as (B, T, H, hd) whatever the layout (a packed qkv is viewed as

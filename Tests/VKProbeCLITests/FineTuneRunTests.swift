@@ -99,7 +99,7 @@ import Testing
             #expect(r.status != 0 && r.stderr.contains(reason), "\(extra): \(r.stderr)")
         }
         // A family whose backward is missing is refused before anything runs; a rotary one trains.
-        for (model, size, reason) in [("aimv2_large_patch14_224", 28, "RMSNorm"), ("vit_base_patch16_dinov3", 32, "")] {
+        for (model, size, reason) in [("beitv2_base_patch16_224", 32, "relative position biases"), ("vit_base_patch16_dinov3", 32, ""), ("aimv2_large_patch14_224", 28, "")] {
             let json = f.root.appendingPathComponent("\(model).json").path
             try #"{"model": "\#(model)", "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": \#(size)}"#.write(toFile: json, atomically: true, encoding: .utf8)
             let weights = f.root.appendingPathComponent("\(model).safetensors").path
