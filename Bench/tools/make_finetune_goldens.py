@@ -25,7 +25,8 @@ DINOv2-S/14 with 4 registers (`vit_small_patch14_reg4_dinov2`, depth 3, its 518-
 resized to the 42-px input by timm's `dynamic_img_size` — bicubic with antialias, whose gradient
 reaches pos_embed through the resize), DINOv3-S/16 (rotary, storage tokens; a 48×64 input),
 EVA-02 B/14 (separate q/k/v, SwiGLU + sub-LN, rotary), EVA-02 Ti/14 (packed GluMlp), AIMv2-L/14
-(RMSNorm, the patch norm, unbiased projections) and
+(RMSNorm, the patch norm, unbiased projections), BEiT v2 (a relative table per block) and BEiT
+with one shared table, and
 EVA-02-CLIP E/14 at width 256 (post-norm, q/v biases, the inner attention norm). Metadata
 `config` is what VulkanProbe's ViTConfig reads (with its own keys, e.g. `rope_periods`).
 
@@ -53,6 +54,11 @@ CASES = {
     "eva02t14": dict(model="eva02_tiny_patch14_224", over=dict(depth=2, img_size=42), timm_only={}, image=(2, 42, 42)),
     # RMSNorm everywhere (the patch projection's too), SwiGLU, no biases on the projections.
     "aimv2l14": dict(model="aimv2_large_patch14_224", over=dict(depth=2, img_size=42), timm_only={}, image=(2, 42, 42)),
+    # BEiT v2: a relative position table per block, q/v biases, LayerScale (gamma_1/2), no position table.
+    "beitv2b16": dict(model="beitv2_base_patch16_224", over=dict(depth=2, img_size=48), timm_only={}, image=(2, 48, 48)),
+    # BEiT with one table shared by every block (BEiT's and SimMIM's pretraining checkpoints).
+    "beitshared": dict(model="beit_base_patch16_224", over=dict(depth=2, img_size=48, use_rel_pos_bias=False, use_shared_rel_pos_bias=True),
+                       timm_only={}, image=(2, 48, 48)),
     # Post-norm blocks, q/v biases on a fused qkv, the attention's inner norm: EVA-02-CLIP E-14 at a small width.
     "eva02e14": dict(model="eva02_enormous_patch14_clip_224", over=dict(depth=2, img_size=42, embed_dim=256, num_heads=4),
                      timm_only={}, image=(2, 42, 42)),

@@ -30,7 +30,7 @@ public enum FineTuneScope: Equatable, Sendable, Codable, CustomStringConvertible
 /// a backward, so every trained tensor gets its gradient. Generic over the backend: the device
 /// trains with it; the Double reference runs the same definition.
 ///
-/// Families: every block `VisionTransformer` runs but BEiT's relative biases and Hiera —
+/// Families: every block `VisionTransformer` runs but Hiera's —
 /// LayerNorm or RMSNorm (AIMv2, with its patch norm and unbiased projections); fused, q/v-biased or separate q/k/v; rotary q and k (EVA-02, DINOv3,
 /// PE); GELU-family, SwiGLU and packed-GLU MLPs; sub-norms (EVA's); post-norm blocks; LayerScale
 /// under either name; [CLS], registers, a learnt position table resized to the input's grid (or
@@ -51,14 +51,17 @@ public final class TrainableViT<B: Backend> {
     /// Host resize matrices of the position table, and rotary tables, per grid.
     private var resizes: [[Int]: B.Value] = [:]
     private var ropeTables: [[Int]: (B.Value, B.Value)] = [:]
+    /// BEiT: the one-hot map from the relative table's rows to the (N·N) score positions, (R, N·N);
+    /// the shared table where it is frozen (`--finetune K` of a shared-table checkpoint).
+    private var relativeIndex: B.Value?
+    private let frozenSharedTable: B.Value?
 
     /// Refuses what the graph does not build, with the reason.
     public static func check(_ c: ViTConfig) throws {
         var missing: [String] = []
         if c.hiera != nil { missing.append("Hiera's stages") }
-        if c.relPosBias { missing.append("relative position biases") }
         if !missing.isEmpty {
-            throw BackboneError("fine-tuning builds ViT, DeiT, MAE, DINO, DINOv2, DINOv3, CLIP, SigLIP, EVA-02 (MIM and CLIP), PE and AIMv2 blocks; this model has \(missing.joined(separator: ", ")), which the backward does not cover yet: probe it frozen instead")
+            throw BackboneError("fine-tuning builds ViT, DeiT, MAE, DINO, DINOv2, DINOv3, CLIP, SigLIP, EVA-02 (MIM and CLIP), PE, AIMv2 and BEiT blocks; this model has \(missing.joined(separator: ", ")), which the backward does not cover yet: probe it frozen instead")
         }
     }
 
@@ -83,6 +86,8 @@ public final class TrainableViT<B: Backend> {
         var v: [String: B.Value] = [:]
         for (name, shape) in specs { v[name] = try backend.constant(weights[name], shape) }
         values = v
+        let shared = "rel_pos_bias.relative_position_bias_table"
+        frozenSharedTable = c.relPosBias && c.sharedRelPosBias && v[shared] == nil ? try backend.constant(weights[shared], shapes[shared]!) : nil
     }
 
     /// The trained tensors' count.
@@ -160,17 +165,22 @@ public final class TrainableViT<B: Backend> {
             x = g.input(input)
         }
         let rope = try c.rope.map { try rotaryTables($0, gh, gw) }
+        // BEiT's shared table is an input of every block (trained with `.all`).
+        let shared: Variable<B>? = !(c.relPosBias && c.sharedRelPosBias) ? nil
+            : vars["rel_pos_bias.relative_position_bias_table"] ?? g.constant(frozenSharedTable!)
         for i in firstBlock..<c.depth {
             let b = "blocks.\(i)."
             let names = blockNames(i)
             let params = names.map { vars[$0]! }
             if checkpointBlocks {
                 // Only the block's input is kept; its activations come back in the backward.
-                x = try g.checkpoint([x] + params) { [unowned self] g, v in
-                    try block(g, v[0], Dictionary(uniqueKeysWithValues: zip(names.map { String($0.dropFirst(b.count)) }, v.dropFirst())), rope: rope)
+                let extra = shared.map { [$0] } ?? []
+                x = try g.checkpoint([x] + extra + params) { [unowned self] g, v in
+                    try block(g, v[0], Dictionary(uniqueKeysWithValues: zip(names.map { String($0.dropFirst(b.count)) }, v.dropFirst(1 + extra.count))),
+                              rope: rope, sharedTable: extra.isEmpty ? nil : v[1])
                 }
             } else {
-                x = try block(g, x, Dictionary(uniqueKeysWithValues: zip(names.map { String($0.dropFirst(b.count)) }, params)), rope: rope)
+                x = try block(g, x, Dictionary(uniqueKeysWithValues: zip(names.map { String($0.dropFirst(b.count)) }, params)), rope: rope, sharedTable: shared)
             }
             x = try g.flushPoint(x)
         }
@@ -192,6 +202,23 @@ public final class TrainableViT<B: Backend> {
         return try g.mul(normed, weight)
     }
 
+    /// BEiT's one-hot map (R, N·N) from table rows to score positions, for the model's own grid
+    /// (as `VisionTransformer.relativeBiases`, other grids are refused): the bias of a table T is
+    /// Tᵀ·map. Built by gathering the identity (each row its own "head").
+    func relativeMap(tokens: Int) throws -> B.Value {
+        let g = config.posEmbedGrid
+        guard tokens == g * g + 1 else {
+            throw BackboneError("BEiT's relative position tables are for a \(g)×\(g) patch grid (\(config.imgSize) px); the input gives \(tokens - 1) patches: use --input-size \(config.imgSize)")
+        }
+        if let m = relativeIndex { return m }
+        let r = (2 * g - 1) * (2 * g - 1) + 3
+        var identity = [Float](repeating: 0, count: r * r)
+        for i in 0..<r { identity[i * r + i] = 1 }
+        let m = try backend.constant(RelativePositionBias.bias(table: identity, heads: r, grid: g), [r, tokens * tokens])
+        relativeIndex = m
+        return m
+    }
+
     /// The rotary tables (P, hd) of a grid, per grid.
     func rotaryTables(_ spec: RoPESpec, _ gh: Int, _ gw: Int) throws -> (B.Value, B.Value) {
         if let t = ropeTables[[gh, gw]] { return t }
@@ -203,7 +230,7 @@ public final class TrainableViT<B: Backend> {
 
     /// One block on (B, T, D), as `VisionTransformer.forward` runs it; `p` holds its tensors by
     /// name within the block (`norm1.weight`, `attn.q_proj.weight`, `gamma_1`…).
-    func block(_ g: Graph<B>, _ input: Variable<B>, _ p: [String: Variable<B>], rope: (B.Value, B.Value)?) throws -> Variable<B> {
+    func block(_ g: Graph<B>, _ input: Variable<B>, _ p: [String: Variable<B>], rope: (B.Value, B.Value)?, sharedTable: Variable<B>?) throws -> Variable<B> {
         let c = config, D = c.embedDim, H = c.numHeads, hd = c.headDim
         let s = g.shape(input), (Bn, T) = (s[0], s[1]), prefix = c.prefixTokens
         func norm(_ x: Variable<B>, _ n: String) throws -> Variable<B> { try self.norm(g, x, weight: p[n + ".weight"]!, bias: p[n + ".bias"]) }
@@ -232,8 +259,18 @@ public final class TrainableViT<B: Backend> {
             }
         }
         let heads = try parts.map { try g.permute($0, [0, 2, 1, 3]) }
-        // The probabilities are recomputed in the backward, one block at a time.
-        let o = try g.attentionRecomputing(q: heads[0], k: heads[1], v: heads[2], scale: 1 / Float(hd).squareRoot())
+        let o: Variable<B>
+        if c.relPosBias {
+            // BEiT: the scores plus the relative bias, (H, N, N) gathered from the table as a
+            // product with a one-hot map (so the table's gradient is that product's), softmax, PV.
+            let table = try sharedTable ?? p["attn.relative_position_bias_table"].orThrow("the block's relative position table")
+            let bias = try g.reshape(try g.matmul(table, g.constant(try relativeMap(tokens: T)), transA: true), [H, T, T])
+            let scores = try g.add(try g.matmul(heads[0], heads[1], transB: true, alpha: 1 / Float(hd).squareRoot()), bias)
+            o = try g.matmul(try g.softmax(scores), heads[2])
+        } else {
+            // The probabilities are recomputed in the backward, one block at a time.
+            o = try g.attentionRecomputing(q: heads[0], k: heads[1], v: heads[2], scale: 1 / Float(hd).squareRoot())
+        }
         var merged = try g.reshape(try g.permute(o, [0, 2, 1, 3]), [Bn, T, D])
         if c.attnNorm { merged = try norm(merged, "attn.norm") }
         var a = try g.linear(merged, p["attn.proj.weight"]!, p["attn.proj.bias"])
@@ -259,5 +296,12 @@ public final class TrainableViT<B: Backend> {
         if c.postNorm { f = try norm(f, "norm2") }
         if let ls2 { f = try g.mul(f, ls2) }
         return try g.add(x, f)
+    }
+}
+
+extension Optional {
+    func orThrow(_ what: String) throws -> Wrapped {
+        guard let v = self else { throw BackboneError("fine-tuning: \(what) is missing") }
+        return v
     }
 }

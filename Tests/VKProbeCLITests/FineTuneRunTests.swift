@@ -99,9 +99,11 @@ import Testing
             #expect(r.status != 0 && r.stderr.contains(reason), "\(extra): \(r.stderr)")
         }
         // A family whose backward is missing is refused before anything runs; a rotary one trains.
-        for (model, size, reason) in [("beitv2_base_patch16_224", 32, "relative position biases"), ("vit_base_patch16_dinov3", 32, ""), ("aimv2_large_patch14_224", 28, "")] {
+        for (model, size, reason) in [("hiera_base_224", 64, "Hiera"), ("vit_base_patch16_dinov3", 32, ""), ("aimv2_large_patch14_224", 28, "")] {
             let json = f.root.appendingPathComponent("\(model).json").path
-            try #"{"model": "\#(model)", "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": \#(size)}"#.write(toFile: json, atomically: true, encoding: .utf8)
+            let text = model.hasPrefix("hiera") ? #"{"model": "\#(model)", "embed_dim": 8, "num_heads": 1, "stages": [1, 1, 1, 1], "img_size": \#(size)}"#
+                : #"{"model": "\#(model)", "embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": \#(size)}"#
+            try text.write(toFile: json, atomically: true, encoding: .utf8)
             let weights = f.root.appendingPathComponent("\(model).safetensors").path
             try ViTWeights.random(try ViTConfig.fromTimmArguments(try String(contentsOfFile: json, encoding: .utf8)), seed: 1).write(to: weights)
             let r = try runVkprobe(["train", "--validation", "--model", json, "--weights", weights, "--data", f.data.path, "--image-size", "\(size)",
