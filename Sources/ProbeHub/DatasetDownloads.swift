@@ -37,7 +37,7 @@ public enum DatasetDownloads {
     /// (a marker per archive). `VKPROBE_DATASET_MIRROR` replaces the servers' scheme and host
     /// (a mirror, or the tests' local server); `VKPROBE_DATASET_CHECKSUMS` names a file of
     /// "archive md5" lines that replace the table's (the tests' miniature archives; `-` for none).
-    public static func ensure(_ dataset: String, root: URL, environment: [String: String] = ProcessInfo.processInfo.environment,
+    public static func ensure(_ dataset: String, root: URL, environment: [String: String],
                               log: @escaping (String) -> Void) throws {
         let key = dataset.lowercased().replacingOccurrences(of: "-", with: "")
         guard let list = resources[key] else {

@@ -17,12 +17,12 @@ public enum CooperativeMatrixGEMM {
     public static let modules: Set<String> = Set(GemmCoopmatKernel.Variant.allCases.map(\.rawValue))
     static let subgroupsPerWorkgroup = 4
 
-    /// The selection. `VKPROBE_COOPMAT=0` forbids it; `=1` asks for it (a warning says why not
-    /// where it cannot be had); unset, it is used wherever the device and the build allow.
-    public static func choose(_ caps: DeviceCapabilities, available: Set<String>, environment: [String: String]) -> CoopmatChoice {
-        let setting = environment["VKPROBE_COOPMAT"]
-        if setting == "0" { return CoopmatChoice(enabled: false, reason: "VKPROBE_COOPMAT=0", warn: false) }
-        let asked = setting == "1"
+    /// The selection. `setting` false (`VKPROBE_COOPMAT=0`) forbids it; true (`=1`) asks for it
+    /// (a warning says why not where it cannot be had); nil, it is used wherever the device and
+    /// the build allow.
+    public static func choose(_ caps: DeviceCapabilities, available: Set<String>, setting: Bool?) -> CoopmatChoice {
+        if setting == false { return CoopmatChoice(enabled: false, reason: "VKPROBE_COOPMAT=0", warn: false) }
+        let asked = setting == true
         func no(_ why: String) -> CoopmatChoice { CoopmatChoice(enabled: false, reason: why, warn: asked) }
         guard modules.isSubset(of: available) else {
             return no("this build has no cooperative-matrix kernels: install the pinned compiler with `make shader-tools` and rebuild")

@@ -17,12 +17,13 @@ public final class KernelContext {
     /// Where warnings go (stderr by default).
     public var warn: (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
 
-    public init(device: ComputeDevice, variants: KernelVariants? = nil, maxCommandsPerSubmit: Int = 256,
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    /// `tuning`: the benchmarks' knobs (defaults: the measured best); `variants`, when given,
+    /// replaces the choice made from the device and `tuning`.
+    public init(device: ComputeDevice, variants: KernelVariants? = nil, maxCommandsPerSubmit: Int = 256, tuning: KernelTuning = KernelTuning()) throws {
         self.device = device
         self.stream = try CommandStream(device: device, maxCommandsPerSubmit: maxCommandsPerSubmit, timestampCapacity: 1024)
-        self.variants = variants ?? KernelVariants(for: device.capabilities)
-        coopmat = CooperativeMatrixGEMM.choose(device.capabilities, available: Set(BundledShaders.shared.names), environment: environment)
+        self.variants = variants ?? KernelVariants(for: device.capabilities, tuning: tuning)
+        coopmat = CooperativeMatrixGEMM.choose(device.capabilities, available: Set(BundledShaders.shared.names), setting: tuning.coopmat)
         if coopmat.warn { warn("\(coopmat)") }
     }
 
@@ -302,7 +303,7 @@ public struct KernelVariants: Sendable {
     /// says otherwise — `gpu` on lavapipe runs exactly the kernels a discrete GPU gets (tiled
     /// GEMMs, fused attention, 128-lane shared-memory row reductions, one element per
     /// invocation, no texel twins), so that every golden can run through them where no GPU is.
-    public init(for caps: DeviceCapabilities, selection chosen: Selection? = nil) {
+    public init(for caps: DeviceCapabilities, selection chosen: Selection? = nil, tuning: KernelTuning = KernelTuning()) {
         let requested = chosen ?? ProcessInfo.processInfo.environment["VKPROBE_KERNELS"].flatMap(Selection.init(rawValue:))
         selection = requested ?? (caps.isCPU ? .cpu : .gpu)
         var caps = caps
@@ -316,21 +317,16 @@ public struct KernelVariants: Sendable {
         rowSubgroup = caps.isCPU && caps.subgroupArithmetic && fixedSubgroup
         rowLocal = caps.isCPU ? UInt32(rowSubgroup ? caps.subgroupSize : 8) : 128
         attentionFused = !caps.isCPU
-        gemmStore4 = ProcessInfo.processInfo.environment["VKPROBE_GEMM_STORE4"] != "0"
-        texel4 = ProcessInfo.processInfo.environment["VKPROBE_TEXEL4"] != "0"
-        gemmTexel = caps.isCPU && caps.maxTexelBufferElements > 0 && ProcessInfo.processInfo.environment["VKPROBE_GEMM_TEXEL"] != "0"
-        // Tuning knob for the CPU-shaped GEMM (benchmarks): VKPROBE_CPU_GEMM=lanes,rows,cols.
-        if let v = ProcessInfo.processInfo.environment["VKPROBE_CPU_GEMM"]?.split(separator: ",").compactMap({ UInt32($0) }), v.count == 3,
-           v.allSatisfy({ $0 > 0 && $0 <= 64 }) {
-            cpuGEMM = (v[0], v[1], v[2])
-        }
-        if let v = ProcessInfo.processInfo.environment["VKPROBE_ELEMENTS_PER_INVOCATION"].flatMap({ Int($0) }), v > 0 { elementsPerInvocation = v }
-        rowsPerWorkgroup = caps.isCPU ? 8 : 1
-        if let v = ProcessInfo.processInfo.environment["VKPROBE_ROWS_PER_WORKGROUP"].flatMap({ Int($0) }), v > 0 { rowsPerWorkgroup = v }
+        gemmStore4 = tuning.gemmStore4
+        texel4 = tuning.texel4
+        gemmTexel = caps.isCPU && caps.maxTexelBufferElements > 0 && tuning.texel
+        if let v = tuning.cpuGEMM { cpuGEMM = (v[0], v[1], v[2]) }
+        if let v = tuning.elementsPerInvocation { elementsPerInvocation = v }
+        rowsPerWorkgroup = tuning.rowsPerWorkgroup ?? (caps.isCPU ? 8 : 1)
         gemmPackRatio = caps.isCPU ? 64 : nil
-        gemmUnrolled = ProcessInfo.processInfo.environment["VKPROBE_GEMM_UNROLL"] != "0"
-        gemmBK = ProcessInfo.processInfo.environment["VKPROBE_GEMM_BK"] != "0"
-        if let v = ProcessInfo.processInfo.environment["VKPROBE_GEMM_PACK"].flatMap({ Int($0) }), v >= 0 { gemmPackRatio = v == 0 ? nil : v }
-        if let v = ProcessInfo.processInfo.environment["VKPROBE_GEMM_SWAP"], v == "0" || v == "1" { cpuGEMMSwapRule = v == "1" }
+        gemmUnrolled = tuning.gemmUnrolled
+        gemmBK = tuning.gemmBK
+        if let v = tuning.gemmPack { gemmPackRatio = v == 0 ? nil : v }
+        cpuGEMMSwapRule = tuning.gemmSwap
     }
 }

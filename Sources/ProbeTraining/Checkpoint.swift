@@ -68,28 +68,49 @@ struct TrainingStateMeta: Codable {
     }
 }
 
-/// A test facility: `VKPROBE_KILL_AT=POINT:HEAD:EPOCH` makes the process SIGKILL itself when the
-/// trainer reaches POINT for HEAD (`*`: any) at EPOCH (from 0): `step` (the middle step of the
-/// epoch), `metrics`, `best`, `last`, `state-temp` (the training state written to its temporary
-/// file, not yet renamed), `state`, `summary`. The resume tests kill there and check that
-/// `--resume` ends exactly as an uninterrupted run.
+/// Where a run may be killed on purpose (the resume tests' fault injection).
+public enum KillSite: String, CaseIterable, Sendable {
+    /// The middle step of an epoch.
+    case step
+    case metrics, best, last
+    /// The training state written to its temporary file, not yet renamed.
+    case stateTemp = "state-temp"
+    case state, summary
+    /// A token-cache shard written, or in its temporary file.
+    case extractShard = "extract-shard", extractTemp = "extract-temp"
+}
+
+/// A test seam: the process SIGKILLs itself when it reaches `site` for `head` (`*`: any) at
+/// `epoch` (from 0; a shard's index for the extraction sites). The command line sets it from
+/// `VKPROBE_KILL_AT=SITE:HEAD:EPOCH` (with `VKPROBE_KILL_RANK`, only in that rank of an mpirun
+/// job); the resume tests kill there and check that `--resume` ends exactly as an uninterrupted run.
+public struct KillPlan: Sendable, Equatable {
+    public var site: KillSite
+    public var head: String
+    public var epoch: Int
+    public init(site: KillSite, head: String, epoch: Int) { self.site = site; self.head = head; self.epoch = epoch }
+
+    /// Parses `SITE:HEAD:EPOCH`.
+    public init(_ spec: String) throws {
+        let p = spec.split(separator: ":").map(String.init)
+        guard p.count == 3, let site = KillSite(rawValue: p[0]), let e = Int(p[2]) else {
+            throw TrainingError("kill point `\(spec)`: expected SITE:HEAD:EPOCH with SITE one of \(KillSite.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self.init(site: site, head: p[1], epoch: e)
+    }
+}
+
 enum KillPoint {
-    static let target: (String, String, Int)? = {
-        guard let v = ProcessInfo.processInfo.environment["VKPROBE_KILL_AT"] else { return nil }
-        let p = v.split(separator: ":").map(String.init)
-        guard p.count == 3, let e = Int(p[2]) else { return nil }
-        return (p[0], p[1], e)
-    }()
+    /// Set once by the command line before any work (nil: never).
+    nonisolated(unsafe) static var plan: KillPlan?
 
-    /// With VKPROBE_KILL_RANK, only that rank of an mpirun job dies.
-    static let rankMatches: Bool = {
-        let env = ProcessInfo.processInfo.environment
-        guard let r = env["VKPROBE_KILL_RANK"] else { return true }
-        return env["OMPI_COMM_WORLD_RANK"] == r
-    }()
-
-    static func reached(_ point: String, head: String, epoch: Int) {
-        guard let t = target, t.0 == point, t.1 == head || t.1 == "*", t.2 == epoch, rankMatches else { return }
+    static func reached(_ site: KillSite, head: String, epoch: Int) {
+        guard let t = plan, t.site == site, t.head == head || t.head == "*", t.epoch == epoch else { return }
         kill(getpid(), SIGKILL)
     }
+}
+
+extension KillPlan {
+    /// Arms the plan for this process.
+    public func arm() { KillPoint.plan = self }
 }

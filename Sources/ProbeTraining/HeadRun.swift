@@ -215,15 +215,15 @@ public final class HeadRun {
         }
         if best?.epoch == meta.epoch {
             try snapshot.write(to: dir.appendingPathComponent("checkpoint-best.safetensors").path, metadata: headMeta)
-            KillPoint.reached("best", head: name, epoch: meta.epoch)
+            KillPoint.reached(.best, head: name, epoch: meta.epoch)
         }
         try snapshot.write(to: dir.appendingPathComponent("checkpoint-last.safetensors").path, metadata: headMeta)
-        KillPoint.reached("last", head: name, epoch: meta.epoch)
+        KillPoint.reached(.last, head: name, epoch: meta.epoch)
         try snapshot.write(to: dir.appendingPathComponent("checkpoint-last.state.safetensors").path, metadata: meta.metadata, prefix: "head.") { w in
             for (key, shape, values) in moments + backboneTensors { w.add(key, values, shape: shape) }
-            w.onTemporaryWritten = { KillPoint.reached("state-temp", head: self.name, epoch: meta.epoch) }
+            w.onTemporaryWritten = { KillPoint.reached(.stateTemp, head: self.name, epoch: meta.epoch) }
         }
-        KillPoint.reached("state", head: name, epoch: meta.epoch)
+        KillPoint.reached(.state, head: name, epoch: meta.epoch)
     }
 
     /// Restores the head and its record from `checkpoint-last.state.safetensors` after checking it

@@ -167,9 +167,9 @@ public final class TokenExtraction {
             progress?("shard \(step.shard + 1)/\(shardCount): \(done)/\(total) images, \(String(format: "%.1f", rate)) images/s, ETA \(Int(Double(total - done) / max(rate, 1e-9)))s")
             if step.last {
                 for tap in taps {
-                    try shards[tap]!.write(to: shardPath(tap, step.shard).path) { KillPoint.reached("extract-temp", head: tap.description, epoch: step.shard) }
+                    try shards[tap]!.write(to: shardPath(tap, step.shard).path) { KillPoint.reached(.extractTemp, head: tap.description, epoch: step.shard) }
                 }
-                KillPoint.reached("extract-shard", head: "*", epoch: step.shard)
+                KillPoint.reached(.extractShard, head: "*", epoch: step.shard)
                 shards = emptyShards()
             }
         }

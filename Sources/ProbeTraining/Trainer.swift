@@ -411,7 +411,7 @@ public final class Trainer {
                     log("profile of \(n) training step\(n == 1 ? "" : "s") (batch \(config.batchSize), heads \(active.map(\.name).joined(separator: ", "))):\n" + report.table())
                     try report.writeJSON(to: output.appendingPathComponent("profile.json").path)
                 }
-                if step == steps / 2 { KillPoint.reached("step", head: "*", epoch: epoch) }   // mid-epoch
+                if step == steps / 2 { KillPoint.reached(.step, head: "*", epoch: epoch) }   // mid-epoch
                 if let progress {
                     let done = Double(epoch - firstEpoch) + Double(step + 1) / Double(steps)
                     let eta = Date().timeIntervalSince(runStart) / max(done, 1e-9) * (Double(config.epochs - firstEpoch) - done)
@@ -439,7 +439,7 @@ public final class Trainer {
                 try finishEpoch(h, m)
             }
             _ = try writeSummary()
-            KillPoint.reached("summary", head: "*", epoch: epoch)
+            KillPoint.reached(.summary, head: "*", epoch: epoch)
             try onEpochEnd?(epoch)
         }
         return try writeSummary()
@@ -472,7 +472,7 @@ public final class Trainer {
         encoder.outputFormatting = .sortedKeys
         let lines = try h.history.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
         try lines.write(to: dir.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
-        KillPoint.reached("metrics", head: h.name, epoch: m.epoch)
+        KillPoint.reached(.metrics, head: h.name, epoch: m.epoch)
         let meta = TrainingStateMeta(head: h.name, epoch: m.epoch, best: h.best, earlyStop: h.earlyStop, stopped: h.stopReason,
                                      optimizerSteps: h.optimizerSteps, fingerprint: h.fingerprint, lossScaler: h.lossScaler)
         try h.saveCheckpoints(in: dir, meta: meta)

@@ -7,27 +7,36 @@ public struct DeviceOptions: Sendable {
     public var selector: String?
     public var instance: InstanceOptions
     /// Upper bound on the device memory this process allocates (nil = the heap size; on a CPU
-    /// device three quarters of physical memory; default $VKPROBE_MEMORY_BUDGET in bytes).
-    public var memoryBudget: Int? = ProcessInfo.processInfo.environment["VKPROBE_MEMORY_BUDGET"].flatMap { Int($0) }
+    /// device three quarters of physical memory; the command line's $VKPROBE_MEMORY_BUDGET in bytes).
+    public var memoryBudget: Int?
     /// Size of the large allocations that buffers are carved from.
     public var blockSize: Int = 256 << 20
     /// Where the on-disk pipeline cache lives; nil disables it. Default: $VKPROBE_CACHE_DIR, else
     /// $XDG_CACHE_HOME/vkprobe, else ~/.cache/vkprobe.
     public var pipelineCacheDirectory: URL? = DeviceOptions.defaultCacheDirectory()
     /// Map device-local memory when it is host-visible (lavapipe, integrated GPUs). Turning this off
-    /// (or VKPROBE_FORCE_STAGING=1, or VKPROBE_KERNELS=gpu, which takes a discrete GPU's paths
-    /// throughout) sends every upload/download through staging copies, as on a discrete GPU — for
-    /// testing that path on lavapipe.
-    public var directHostAccess = ProcessInfo.processInfo.environment["VKPROBE_FORCE_STAGING"] != "1"
-        && ProcessInfo.processInfo.environment["VKPROBE_KERNELS"] != "gpu"
+    /// (the command line's VKPROBE_FORCE_STAGING=1, or VKPROBE_KERNELS=gpu, which takes a discrete
+    /// GPU's paths throughout) sends every upload/download through staging copies, as on a
+    /// discrete GPU — for testing that path on lavapipe.
+    public var directHostAccess = ProcessInfo.processInfo.environment["VKPROBE_KERNELS"] != "gpu"
     /// Caps the binding size the op layer may use below the device's maxStorageBufferRange (a
-    /// multiple of 256 bytes; default $VKPROBE_MAX_BINDING). Tests set it tiny so that every op
-    /// takes its split path on small shapes.
-    public var maxBindingBytes: Int? = ProcessInfo.processInfo.environment["VKPROBE_MAX_BINDING"].flatMap { Int($0) }
+    /// multiple of 256 bytes; the command line's $VKPROBE_MAX_BINDING). Tests set it tiny so that
+    /// every op takes its split path on small shapes.
+    public var maxBindingBytes: Int?
 
     public init(selector: String? = nil, validation: Bool? = nil) {
         self.selector = selector ?? ProcessInfo.processInfo.environment["VKPROBE_DEVICE"]
         self.instance = InstanceOptions(validation: validation)
+    }
+
+    /// These options with the command line's memory switches (read once at its start):
+    /// VKPROBE_MEMORY_BUDGET (bytes), VKPROBE_FORCE_STAGING=1, VKPROBE_MAX_BINDING (bytes).
+    public func applying(environment env: [String: String]) -> DeviceOptions {
+        var o = self
+        if let v = env["VKPROBE_MEMORY_BUDGET"].flatMap({ Int($0) }) { o.memoryBudget = v }
+        if env["VKPROBE_FORCE_STAGING"] == "1" { o.directHostAccess = false }
+        if let v = env["VKPROBE_MAX_BINDING"].flatMap({ Int($0) }) { o.maxBindingBytes = v }
+        return o
     }
 
     public static func defaultCacheDirectory() -> URL? {

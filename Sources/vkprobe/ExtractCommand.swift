@@ -39,7 +39,7 @@ struct ExtractCommand: ParsableCommand {
             var succeeded = false
             defer { if succeeded { (group as? MPIGroup)?.finish() } }
             let device = try ComputeDevice(options: try flags.options(for: group), shaders: BundledShaders.shared)
-            let ctx = try KernelContext(device: device)
+            let ctx = try KernelContext.commandLine(device)
             let weightsPath = try backbone.weightsPath()
             let vit = try backbone.load(ctx, weights: weightsPath)
             var proto = try data.probingProtocol(config)

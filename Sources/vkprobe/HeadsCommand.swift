@@ -26,7 +26,7 @@ struct HeadsCommand: ParsableCommand {
         try reportingErrors {
             let names = only.map { $0.split(separator: ",").map(String.init) } ?? Heads.names
             var ctx: KernelContext?
-            if !noMeasure { ctx = try KernelContext(device: try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)) }
+            if !noMeasure { ctx = try KernelContext.commandLine(try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)) }
             let b = batch ?? ((ctx?.device.capabilities.isCPU ?? false) ? 2 : 32)
             var reports: [HeadReport] = []
             var skipped: [String] = []

@@ -104,7 +104,7 @@ struct ImageDataOptions: ParsableArguments {
     func source(split train: Bool?, transform: ImageTransform, normalization: Normalization, views: Int = 1) throws -> DatasetImages {
         guard let data else { throw DataError("--data DIR is needed") }
         if download {
-            try DatasetDownloads.ensure(dataset, root: URL(fileURLWithPath: data)) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            try DatasetDownloads.ensure(dataset, root: URL(fileURLWithPath: data), environment: CommandLineEnvironment.values) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         }
         let dataset = try ImageDatasets.open(dataset, root: URL(fileURLWithPath: data), train: train)
         for note in (dataset as? FileListDataset)?.notes ?? [] { print("note: \(note)") }

@@ -34,7 +34,7 @@ struct KNNCommand: ParsableCommand {
                 return v
             }
             let device = try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)
-            let ctx = try KernelContext(device: device)
+            let ctx = try KernelContext.commandLine(device)
             let train = try TokenDataset(path: trainTokens), val = try TokenDataset(path: valTokens)
             let width = features == "cls" ? train.clsDim : train.dim
             guard width == (features == "cls" ? val.clsDim : val.dim) else { throw TrainingError("feature widths differ between \(trainTokens) and \(valTokens)") }

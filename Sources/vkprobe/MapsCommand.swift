@@ -39,7 +39,7 @@ struct MapsCommand: ParsableCommand {
             }
             let files = try imageFiles()
             let device = try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)
-            let ctx = try KernelContext(device: device)
+            let ctx = try KernelContext.commandLine(device)
             let config = try ViTRegistry.resolve(bb.model)
             let vit = try VisionTransformer(weights: try ViTWeights(config: config, file: try SafeTensorsFile(path: bb.weights), model: bb.model),
                                             ctx: ctx, precision: device.capabilities.storageBuffer16BitAccess ? .fp16 : .fp32)

@@ -167,7 +167,7 @@ struct TrainCommand: ParsableCommand {
             if config.precision != .fp32 && !device.capabilities.storageBuffer16BitAccess {
                 throw TrainingError("--head-precision \(config.precision.rawValue)\(amp.map { " (--amp \($0))" } ?? "") needs 16-bit storage buffers, which \(device.name) does not offer; train in fp32 (--head-precision fp32, the default)")
             }
-            let ctx = try KernelContext(device: device)
+            let ctx = try KernelContext.commandLine(device)
             var trainers: [Trainer] = []
             let out = URL(fileURLWithPath: output)
             var backboneFeatures: [BackboneFeatures] = []

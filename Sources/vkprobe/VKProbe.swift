@@ -20,7 +20,7 @@ struct DeviceFlags: ParsableArguments {
     var validation = false
 
     var options: DeviceOptions {
-        var o = DeviceOptions(selector: device, validation: validation ? true : nil)
+        var o = CommandLineEnvironment.device(DeviceOptions(selector: device, validation: validation ? true : nil))
         o.instance.echoValidation = true
         return o
     }
@@ -40,7 +40,7 @@ struct DeviceFlags: ParsableArguments {
 
 /// Runs `body`, turning thrown errors into one clear line on stderr and exit status 1.
 func reportingErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch {
+    do { try CommandLineEnvironment.armKillPoint(); try body() } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(1)
     }

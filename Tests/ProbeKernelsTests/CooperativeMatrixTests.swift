@@ -23,28 +23,28 @@ import Testing
         let real = try makeTestDevice().capabilities
         let all = CooperativeMatrixGEMM.modules
         let fake = capable(real)
-        #expect(CooperativeMatrixGEMM.choose(fake, available: all, environment: [:]).enabled)
+        #expect(CooperativeMatrixGEMM.choose(fake, available: all, setting: nil).enabled)
         // Forbidden by the switch, silently.
-        let off = CooperativeMatrixGEMM.choose(fake, available: all, environment: ["VKPROBE_COOPMAT": "0"])
+        let off = CooperativeMatrixGEMM.choose(fake, available: all, setting: false)
         #expect(!off.enabled && !off.warn)
         // The real lavapipe: off; a warning only when asked for.
-        let plain = CooperativeMatrixGEMM.choose(real, available: all, environment: [:])
+        let plain = CooperativeMatrixGEMM.choose(real, available: all, setting: nil)
         #expect(!plain.enabled && !plain.warn && plain.reason.contains("VK_KHR_cooperative_matrix"))
-        let asked = CooperativeMatrixGEMM.choose(real, available: all, environment: ["VKPROBE_COOPMAT": "1"])
+        let asked = CooperativeMatrixGEMM.choose(real, available: all, setting: true)
         #expect(!asked.enabled && asked.warn)
         // A build without the kernels says how to get them.
-        let unbuilt = CooperativeMatrixGEMM.choose(fake, available: [], environment: [:])
+        let unbuilt = CooperativeMatrixGEMM.choose(fake, available: [], setting: nil)
         #expect(!unbuilt.enabled && unbuilt.reason.contains("make shader-tools"))
         // No matching shape, or a variable subgroup size: off, naming why.
         var noShape = fake
         noShape.cooperativeMatrixShapes = [.init(m: 8, n: 8, k: 32, a: "i8", b: "i8", c: "i32", result: "i32", scope: "subgroup")]
-        #expect(CooperativeMatrixGEMM.choose(noShape, available: all, environment: [:]).reason.contains("16×16×16"))
+        #expect(CooperativeMatrixGEMM.choose(noShape, available: all, setting: nil).reason.contains("16×16×16"))
         var variable = fake
         variable.minSubgroupSize = 8
-        #expect(CooperativeMatrixGEMM.choose(variable, available: all, environment: [:]).reason.contains("variable subgroup size"))
+        #expect(CooperativeMatrixGEMM.choose(variable, available: all, setting: nil).reason.contains("variable subgroup size"))
         var noModel = fake
         noModel.vulkanMemoryModel = false
-        #expect(!CooperativeMatrixGEMM.choose(noModel, available: all, environment: [:]).enabled)
+        #expect(!CooperativeMatrixGEMM.choose(noModel, available: all, setting: nil).enabled)
     }
 
     /// The first-use check keeps a candidate that agrees with the tiled kernel and turns off (with
@@ -87,5 +87,19 @@ import Testing
             #expect(capabilities.contains(6022) && capabilities.contains(5345), "\(name): capabilities \(capabilities.sorted())")
         }
         #expect(GemmCoopmatKernel.needsCooperativeMatrix && !GemmCpuKernel.needsCooperativeMatrix)
+    }
+}
+
+/// The knobs parsed at the edge: each switch, values that do not parse ignored, nothing read otherwise.
+@Suite struct KernelTuningTests {
+    @Test func parsesEachKnob() {
+        #expect(KernelTuning(environment: [:]) == KernelTuning())
+        let t = KernelTuning(environment: ["VKPROBE_GEMM_STORE4": "0", "VKPROBE_TEXEL4": "0", "VKPROBE_GEMM_TEXEL": "0", "VKPROBE_CPU_GEMM": "8,8,16",
+                                           "VKPROBE_ELEMENTS_PER_INVOCATION": "4", "VKPROBE_ROWS_PER_WORKGROUP": "2", "VKPROBE_GEMM_UNROLL": "0",
+                                           "VKPROBE_GEMM_BK": "0", "VKPROBE_GEMM_PACK": "0", "VKPROBE_GEMM_SWAP": "1", "VKPROBE_COOPMAT": "0"])
+        #expect(!t.gemmStore4 && !t.texel4 && !t.texel && t.cpuGEMM == [8, 8, 16] && t.elementsPerInvocation == 4 && t.rowsPerWorkgroup == 2)
+        #expect(!t.gemmUnrolled && !t.gemmBK && t.gemmPack == 0 && t.gemmSwap == true && t.coopmat == false)
+        let bad = KernelTuning(environment: ["VKPROBE_CPU_GEMM": "8,0,16", "VKPROBE_ELEMENTS_PER_INVOCATION": "-1", "VKPROBE_GEMM_SWAP": "yes"])
+        #expect(bad == KernelTuning())
     }
 }

@@ -26,8 +26,8 @@ struct BackboneBench: ParsableCommand {
     @Flag(help: "With --train: recompute each block in the backward (--grad-checkpoint).") var gradCheckpoint = false
 
     func run() throws {
-        let dev = try ComputeDevice(options: DeviceOptions(selector: device), shaders: BundledShaders.shared)
-        let ctx = try KernelContext(device: dev)
+        let dev = try ComputeDevice(options: DeviceOptions(selector: device).applying(environment: benchEnvironment), shaders: BundledShaders.shared)
+        let ctx = try KernelContext(device: dev, tuning: benchTuning)
         let p = try precision.map { guard let v = Precision(rawValue: $0) else { throw BackboneError("--precision fp32|fp16") }; return v }
             ?? (dev.capabilities.storageBuffer16BitAccess ? .fp16 : .fp32)
         let batches = quick ? [1, 4] : batchSizes.split(separator: ",").compactMap { Int($0) }

@@ -30,6 +30,11 @@ struct BenchRecord: Codable {
 }
 
 /// Times `body` with GPU timestamps: `warmup` untimed runs, then the median of `repeats`.
+/// The environment's switches, read once here at the edge: the kernel knobs (`KernelTuning`) and
+/// the device's memory switches.
+let benchEnvironment = ProcessInfo.processInfo.environment
+let benchTuning = KernelTuning(environment: benchEnvironment)
+
 func measure(_ ctx: KernelContext, warmup: Int = 1, repeats: Int = 5, _ body: () throws -> Void) throws -> Double {
     for _ in 0..<warmup { try body(); try ctx.finish() }
     return median(try (0..<repeats).map { _ in try timed(ctx, body) })

@@ -26,11 +26,11 @@ struct HeadsBench: ParsableCommand {
 
     func run() throws {
         guard let precision = HeadPrecision(rawValue: headPrecision) else { throw ValidationError("--head-precision fp32, fp16 or bf16") }
-        let dev = try ComputeDevice(options: DeviceOptions(selector: device), shaders: BundledShaders.shared)
+        let dev = try ComputeDevice(options: DeviceOptions(selector: device).applying(environment: benchEnvironment), shaders: BundledShaders.shared)
         // VKPROBE_COMMANDS_PER_SUBMIT: how many dispatches a submission holds (on a CPU device,
         // recording the next chunk competes with the execution of the last for the same cores).
         let perSubmit = ProcessInfo.processInfo.environment["VKPROBE_COMMANDS_PER_SUBMIT"].flatMap { Int($0) } ?? 256
-        let ctx = try KernelContext(device: dev, maxCommandsPerSubmit: perSubmit)
+        let ctx = try KernelContext(device: dev, maxCommandsPerSubmit: perSubmit, tuning: benchTuning)
         var (D, N, B, C) = quick ? (768, 49, 4, 1000) : (768, 196, 256, 1000)
         if let shape {
             let v = shape.split(separator: ",").compactMap { Int($0) }

@@ -19,8 +19,8 @@ struct KernelsBench: ParsableCommand {
     @Flag(help: "Skip the side-by-side run of the same shapes through PyTorch (Bench/compare_torch.py).") var noCompare = false
 
     func run() throws {
-        let dev = try ComputeDevice(options: DeviceOptions(selector: device), shaders: BundledShaders.shared)
-        var variants = KernelVariants(for: dev.capabilities)
+        let dev = try ComputeDevice(options: DeviceOptions(selector: device).applying(environment: benchEnvironment), shaders: BundledShaders.shared)
+        var variants = KernelVariants(for: dev.capabilities, tuning: benchTuning)
         if let cpuTile {
             let v = cpuTile.split(separator: ",").compactMap { UInt32($0) }
             if v.count == 3 { variants.cpuGEMM = (v[0], v[1], v[2]) }

@@ -59,8 +59,8 @@ struct PipelineBench: ParsableCommand {
             rows.append((name, Double(n) / s))
         }
         // The whole extract path: loader → upload bytes → normalise on the device → ViT.
-        let dev = try ComputeDevice(options: DeviceOptions(selector: device), shaders: BundledShaders.shared)
-        let ctx = try KernelContext(device: dev)
+        let dev = try ComputeDevice(options: DeviceOptions(selector: device).applying(environment: benchEnvironment), shaders: BundledShaders.shared)
+        let ctx = try KernelContext(device: dev, tuning: benchTuning)
         var config = try ViTRegistry.config(model)
         config.imgSize = size
         let vit = try VisionTransformer(weights: ViTWeights.random(config), ctx: ctx,
