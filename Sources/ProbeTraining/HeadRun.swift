@@ -78,6 +78,12 @@ public final class HeadRun {
     /// Host time of this probe's training steps in this process (for its images/s).
     var timedSteps = 0, timedImages = 0
     var timedSeconds = 0.0
+    /// The learning rate of its schedule now (set at the first micro-batch of each group), and
+    /// the epoch's training sums so far.
+    var lr = 0.0
+    var tally = EpochTally()
+    /// The GPU-timestamp region around its commands in a step.
+    var timingRegion: String { "probe:" + name }
     /// Fine-tuning: the trained part of the backbone, trained with the head under the same
     /// optimiser (its tensors are `backbone.<timm name>` in the gradients, moments and training
     /// state), and the whole model it came from (saved with the trained tensors replaced).

@@ -80,7 +80,7 @@ public final class Trainer {
         didSet { ctx.batchReducer = group.size > 1 ? group : nil }
     }
     var writes: Bool { group.rank == 0 }
-    private var resumed = false
+    var resumed = false
 
     /// A head's initialisation seed: the run's seed and the head's name (FNV-1a), so a head starts
     /// the same whichever other heads train beside it.
@@ -262,189 +262,6 @@ public final class Trainer {
         return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochMetrics.self, from: Data($0.utf8)) }
     }
 
-    // MARK: Loop
-
-    /// Trains (or with `evalOnly`, evaluates the heads restored by `resume()`), writing metrics,
-    /// checkpoints, curves and `summary.json`; returns the summary.
-    public func run(evalOnly: Bool = false) throws -> [String: HeadSummary] {
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        for h in heads { try FileManager.default.createDirectory(at: directory(h), withIntermediateDirectories: true) }
-        if evalOnly {
-            guard resumed else {
-                throw TrainingError("--eval-only evaluates the heads saved under \(output.path); resume them first (vkprobe train --resume --eval-only), or train them")
-            }
-            let results = try evaluate(heads)
-            for h in heads {
-                let r = results[h.name]!
-                log("\(h.name): val loss \(fmt(r.loss)) acc@1 \(fmt(r.acc1))% acc@5 \(fmt(r.acc5))% (after epoch \(h.nextEpoch))")
-                // A head without a training record (weights only) reports what was measured now.
-                if h.best == nil { h.best = BestEpoch(acc1: r.acc1, acc5: r.acc5, epoch: h.nextEpoch - 1) }
-            }
-            return try writeSummary()
-        }
-        // With cached views, the subset and shuffle are over images; epoch e reads view e mod K.
-        let images = train.samples / train.views
-        let subset = SeededOrder.subset(labels: Array(train.labels.prefix(images)), shots: config.shots, fraction: config.labelFraction, seed: config.seed)
-        func order(_ epoch: Int) -> [Int] {
-            if let sampleOrder { return sampleOrder(epoch) }
-            var o = subset
-            var rng = SeededOrder(seed: config.seed, stream: UInt64(epoch))
-            rng.shuffle(&o)
-            let offset = images * (epoch % train.views)
-            return o.map { $0 + offset }
-        }
-        let steps = (sampleOrder.map { $0(0).count } ?? subset.count) / config.batchSize
-        guard config.batchSize % group.size == 0 else {
-            throw TrainingError("the global batch \(config.batchSize) (--global-batch-size) does not split evenly over \(group.size) processes; use a multiple of \(group.size), or --batch-size per process")
-        }
-        guard steps > 0 else {
-            throw TrainingError("--batch-size \(config.batchSize) exceeds the \(subset.count) training samples (the last partial batch is dropped); use a smaller batch")
-        }
-        let peaks = Set(heads.map(\.config.peakLR)).sorted().map { String(format: "%g", $0) }.joined(separator: ", ")
-        let precisionNote: String
-        switch config.precision {
-        case .fp32: precisionNote = ""
-        case .fp16: precisionNote = ", amp (fp16 GEMM operands, loss scale \(Int(LossScaler().scale)))"
-        case .bf16: precisionNote = ", bf16 (bf16 GEMM operands, fp32 accumulation, no loss scaling)"
-        }
-        log("training \(heads.map(\.name).joined(separator: ", ")) on \(subset.count) samples\(train.views > 1 ? " × \(train.views) cached views (one per epoch)" : "") (\(steps) steps/epoch, batch \(config.batchSize)×\(config.accumIter)), peak lr \(peaks)\(precisionNote), \(ctx.device.name)")
-        let runStart = Date()
-        let firstEpoch = heads.map(\.nextEpoch).min() ?? 0
-        for epoch in firstEpoch..<config.epochs {
-            let active = heads.filter { $0.stopReason == nil && $0.nextEpoch <= epoch }
-            if active.isEmpty { if heads.allSatisfy({ $0.stopReason != nil }) { break } else { continue } }
-            let epochStart = Date()
-            let epochOrder = order(epoch)
-            guard epochOrder.count / config.batchSize == steps, epochOrder.allSatisfy({ $0 >= 0 && $0 < train.samples }) else {
-                throw TrainingError("the sample order of epoch \(epoch + 1) has \(epochOrder.count) entries or indices outside the \(train.samples) samples")
-            }
-            var sums: [String: (loss: Double, top1: Int, n: Int)] = [:]
-            // Per probe: the lr of its schedule, set at the first micro-batch of each group.
-            var lrs = Dictionary(uniqueKeysWithValues: heads.map { ($0.name, $0.schedule.lr(atEpoch: Double(epoch))) })
-            // This process's slice of every global batch (the whole batch alone).
-            let local = config.batchSize / group.size, first = group.rank * local
-            let stream = train.batches((0..<steps).map { Array(epochOrder[($0 * config.batchSize + first)..<($0 * config.batchSize + first + local)]) }, epoch: epoch)
-            var profileStart: Date?
-            for step in 0..<steps {
-                if profileSteps > 0 && epoch == firstEpoch && step == min(1, steps - 1) {
-                    try ctx.finish()
-                    ctx.stream.resetProfile()
-                    ctx.stream.profiling = true
-                    profileStart = Date()
-                }
-                // Upstream: the lr is set at the first micro-batch of each group; the optimiser
-                // steps after the last one.
-                if step % config.accumIter == 0 {
-                    for h in heads { lrs[h.name] = h.schedule.lr(atEpoch: Double(epoch) + Double(step) / Double(steps)) }
-                }
-                let lr = lrs[heads[0].name] ?? 0
-                let apply = (step + 1) % config.accumIter == 0
-                // A batch short of images that could not be read is still a step (loss averaged
-                // over the images it has); none left at all ends the epoch.
-                guard var batch = try stream.next() else { break }
-                var results: [String: BatchResult] = [:]
-                // Every head's step recorded back to back, then one read for all of them.
-                var pending: [(HeadRun, PendingResult)] = []
-                // (Not across a group: BatchNorm there waits for the group inside a probe's step.)
-                let timed = step > 0 && ctx.device.capabilities.timestamps && !ctx.stream.profiling && group.size == 1
-                // Data-parallel: the loss is the mean over the group's batch (whose images that
-                // could not be read differ by process), and the optimiser steps after the group
-                // has summed the gradients.
-                let parallel = group.size > 1
-                // The step waits for the read when it needs the group or (fp16) checks the gradients.
-                let stepAfterRead = parallel || config.precision.usesLossScaling
-                var groupBatch = [Double(batch.size)]
-                if parallel { try group.allReduceSum(&groupBatch) }
-                for h in active where h.stopReason == nil {
-                    if timed { try ctx.stream.beginRegion("probe:" + h.name) }
-                    pending.append((h, try h.record(&batch, train: true, gradScale: 1 / Float(groupBatch[0] * Double(config.accumIter)),
-                                                    applyStep: apply && !stepAfterRead ? lrs[h.name]! : nil)))
-                    if timed { try ctx.stream.endRegion("probe:" + h.name) }
-                }
-                try ctx.finish()
-                let probeTimes = timed ? Dictionary(ctx.stream.timings.map { ($0.label, $0.nanoseconds) }, uniquingKeysWith: +) : [:]
-                var read = try pending.map { try $0.1.read(ctx) }
-                if parallel {
-                    // One sum over the group per step: each probe's "loss not finite" flag, then (on
-                    // an optimiser step) every probe's gradients.
-                    let finite = try allReduceFlagsAndGradients(pending.map(\.0), finite: read.map(\.finite), gradients: apply)
-                    for i in read.indices { read[i].finite = finite[i] }
-                }
-                for ((h, _), r) in zip(pending, read) {
-                    let ok = r.finite
-                    results[h.name] = r
-                    if stepAfterRead && apply && ok { try h.applyOptimizer(lr: lrs[h.name]!) }
-                    if !r.finite {
-                        h.stopReason = "non-finite loss at epoch \(epoch + 1), step \(step + 1); stopped (its last good checkpoint is kept)"
-                        log("\(h.name): \(h.stopReason!)")
-                        continue
-                    }
-                    var s = sums[h.name] ?? (0, 0, 0)
-                    s.loss += r.lossSum; s.top1 += r.top1; s.n += r.count
-                    sums[h.name] = s
-                }
-                if timed {
-                    // Each probe's own device time in this step (GPU timestamps around its commands).
-                    for (h, _) in pending {
-                        guard let ns = probeTimes["probe:" + h.name] else { continue }
-                        h.timedSteps += 1; h.timedImages += batch.size; h.timedSeconds += ns / 1e9
-                    }
-                }
-                if let tb = tensorBoard, writes, apply {
-                    // Upstream's engine: loss and lr at epoch_1000x = (step / steps + epoch) · 1000.
-                    let at = Int((Double(step) / Double(steps) + Double(epoch)) * 1000)
-                    for h in active {
-                        guard let r = results[h.name], r.count > 0 else { continue }
-                        let prefix = active.count == 1 ? "" : "\(h.name)/"
-                        try tb.scalar(prefix + "loss", r.lossSum / Double(r.count), step: at)
-                        try tb.scalar(prefix + "lr", lrs[h.name] ?? lr, step: at)
-                    }
-                }
-                onStep?(epoch, step, lr, results)
-                if let start = profileStart, step + 1 == min(min(1, steps - 1) + profileSteps, steps) {
-                    try ctx.finish()
-                    ctx.stream.profiling = false
-                    let n = step + 1 - min(1, steps - 1)
-                    let report = ProfileReport(ctx.stream.profile, steps: n, wallSeconds: Date().timeIntervalSince(start), device: ctx.device.name)
-                    ctx.stream.resetProfile()
-                    profileStart = nil
-                    log("profile of \(n) training step\(n == 1 ? "" : "s") (batch \(config.batchSize), heads \(active.map(\.name).joined(separator: ", "))):\n" + report.table())
-                    try report.writeJSON(to: output.appendingPathComponent("profile.json").path)
-                }
-                if step == steps / 2 { KillPoint.reached(.step, head: "*", epoch: epoch) }   // mid-epoch
-                if let progress {
-                    let done = Double(epoch - firstEpoch) + Double(step + 1) / Double(steps)
-                    let eta = Date().timeIntervalSince(runStart) / max(done, 1e-9) * (Double(config.epochs - firstEpoch) - done)
-                    let losses = active.map { "\($0.name) \(fmt((sums[$0.name]?.loss ?? 0) / Double(max(sums[$0.name]?.n ?? 1, 1))))" }.joined(separator: ", ")
-                    let rate = Double((step + 1) * config.batchSize) / Date().timeIntervalSince(epochStart)
-                    progress("epoch \(epoch + 1)/\(config.epochs) step \(step + 1)/\(steps) lr \(fmt(lr, 4)) loss \(losses) \(Int(rate)) img/s ETA \(Int(eta))s")
-                }
-            }
-            for h in active { h.discardPartialGroup() }
-            if group.size > 1 {
-                var v: [Double] = active.flatMap { h -> [Double] in
-                    guard let t = sums[h.name] else { return [0, 0, 0] }
-                    return [t.loss, Double(t.top1), Double(t.n)]
-                }
-                try group.allReduceSum(&v)
-                for (i, h) in active.enumerated() { sums[h.name] = (v[3 * i], Int(v[3 * i + 1]), Int(v[3 * i + 2])) }
-            }
-            let evaluated = try evaluate(active.filter { $0.stopReason == nil })
-            for h in active {
-                if h.stopReason != nil { continue }   // diverged this epoch: its last good checkpoint stays
-                let v = evaluated[h.name]!
-                let s = sums[h.name] ?? (0, 0, 1)
-                let m = EpochMetrics(epoch: epoch, lr: lrs[h.name]!, train_loss: s.loss / Double(max(s.n, 1)), train_acc1: 100 * Double(s.top1) / Double(max(s.n, 1)),
-                                     val_loss: v.loss, val_acc1: v.acc1, val_acc5: v.acc5, seconds: Date().timeIntervalSince(epochStart))
-                try finishEpoch(h, m)
-            }
-            _ = try writeSummary()
-            KillPoint.reached(.summary, head: "*", epoch: epoch)
-            try onEpochEnd?(epoch)
-        }
-        return try writeSummary()
-    }
-
     /// Records an epoch: metrics line, best, early stopping, checkpoints (each atomic; the
     /// training state last, so a kill anywhere leaves the previous epoch's state to resume from).
     func finishEpoch(_ h: HeadRun, _ m: EpochMetrics) throws {
@@ -484,36 +301,28 @@ public final class Trainer {
     }
 
     /// Loss, acc@1 and acc@5 (percent) of each head on the whole validation split, in eval mode,
-    /// from one pass over it (each batch produced once for all heads).
-    public func evaluate(_ hs: [HeadRun]) throws -> [String: (loss: Double, acc1: Double, acc5: Double)] {
-        guard !hs.isEmpty else { return [:] }
-        var sums = [String: (loss: Double, top1: Int, top5: Int)]()
+    /// from one pass over it (each batch produced once for all heads); in the order of `hs`.
+    public func evaluate(_ hs: [HeadRun]) throws -> [Evaluation] {
+        guard !hs.isEmpty else { return [] }
+        var sums = [EvaluationTally](repeating: EvaluationTally(), count: hs.count)
         var n = 0
         // Data-parallel: each process evaluates its contiguous share of the split.
         let share = (val.samples + group.size - 1) / group.size
         let lo = min(val.samples, group.rank * share), hi = min(val.samples, lo + share)
         let stream = val.batches(stride(from: lo, to: hi, by: config.batchSize).map { Array($0..<min($0 + config.batchSize, hi)) }, epoch: 0)
         while var batch = try stream.next() {
-            let pending = try hs.map { ($0, try $0.record(&batch, train: false, gradScale: 1, applyStep: nil)) }
-            for (h, p) in pending {
-                let r = try p.read(ctx)
-                var s = sums[h.name] ?? (0, 0, 0)
-                s.loss += r.lossSum; s.top1 += r.top1; s.top5 += r.top5
-                sums[h.name] = s
-            }
+            let pending = try hs.map { try $0.record(&batch, train: false, gradScale: 1, applyStep: nil) }
+            for (i, p) in pending.enumerated() { sums[i].add(try p.read(ctx)) }
             n += batch.size
         }
         if group.size > 1 {
-            var v: [Double] = hs.flatMap { h -> [Double] in
-                guard let t = sums[h.name] else { return [0, 0, 0] }
-                return [t.loss, Double(t.top1), Double(t.top5)]
-            } + [Double(n)]
+            var v = sums.flatMap { [$0.loss, Double($0.top1), Double($0.top5)] } + [Double(n)]
             try group.allReduceSum(&v)
-            for (i, h) in hs.enumerated() { sums[h.name] = (v[3 * i], Int(v[3 * i + 1]), Int(v[3 * i + 2])) }
+            sums = hs.indices.map { EvaluationTally(loss: v[3 * $0], top1: Int(v[3 * $0 + 1]), top5: Int(v[3 * $0 + 2])) }
             n = Int(v[v.count - 1])
         }
         guard n > 0 else { throw TrainingError("\(val.description): no validation sample could be read") }
-        return sums.mapValues { ($0.loss / Double(n), 100 * Double($0.top1) / Double(n), 100 * Double($0.top5) / Double(n)) }
+        return sums.map { Evaluation(loss: $0.loss / Double(n), acc1: 100 * Double($0.top1) / Double(n), acc5: 100 * Double($0.top5) / Double(n)) }
     }
 
     func writeSummary() throws -> [String: HeadSummary] {
