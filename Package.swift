@@ -86,13 +86,18 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Bench/Sources/vkprobe-bench"),
 
-        // Shared by every test target: devices under the validation layer, tolerances, goldens.
-        .target(name: "ProbeTestSupport", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeData", "CTurboJPEG", "CZlib"],
+        // Test support without a device (tolerances, finite differences, goldens, scratch directories,
+        // running vkprobe): what the targets below the GPU floors need, and nothing more.
+        .target(name: "ProbeTestBasics", path: "Tests/ProbeTestBasics"),
+        // With the device: test devices under the validation layer, image fixtures (re-exports the basics).
+        .target(name: "ProbeTestSupport", dependencies: ["ProbeTestBasics", "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeData", "CTurboJPEG", "CZlib"],
                 path: "Tests/ProbeTestSupport"),
+
+        .testTarget(name: "ProbeOpsTests", dependencies: ["ProbeOps", "ProbeTestBasics"]),
 
         .testTarget(name: "VulkanComputeTests", dependencies: ["VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),
         .testTarget(name: "ProbeKernelsTests", dependencies: ["ProbeKernels", "VulkanCompute", "ProbeShaders", "ProbeTestSupport"]),
-        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "ProbeTestSupport"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "ProbeTestBasics"]),
         .testTarget(name: "ProbeDataTests", dependencies: ["ProbeData", "SafeTensors", "ProbeTestSupport", "CZlib"]),
         .testTarget(name: "ProbeHeadsTests", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeBackbonesTests", dependencies: ["ProbeBackbones", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),

@@ -16,10 +16,6 @@ import Testing
             try expectClose(ctx, r.losses, loss, "cross-entropy losses \(rows)x\(C)")
             try expectClose(ctx, r.dLogits, grad, "cross-entropy gradient \(rows)x\(C)")
             #expect(try ctx.readInt32(r.ranks).map(Int.init) == ranks)
-            if rows * C <= 2000 {
-                let f = { (l: [Double]) in [Reference.crossEntropy(l, C: C, labels: labels, gradScale: 1).0.reduce(0, +) / Double(rows)] }
-                expectGradientMatchesFiniteDifference(logits, dy: [1], forward: f, backward: grad, "cross-entropy")
-            }
         }
         // A label outside [0, C) is reported, not silently used.
         let bad = try ctx.crossEntropy(try upload(ctx, [0, 1, 2], [1, 3]), labels: try ctx.tensor([Int32(3)], [1]), gradScale: 1)

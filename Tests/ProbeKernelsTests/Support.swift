@@ -66,12 +66,3 @@ func expectClose(_ ctx: KernelContext, _ t: Tensor, _ want: [Double], _ what: @a
     #expect(err <= tolerance, "\(what()): relative error \(err)", sourceLocation: sourceLocation)
 }
 
-/// Checks a reference backward against central differences of the reference forward:
-/// for L(x) = Σ dy ⊙ f(x), dL/dx must equal the backward's dx.
-func expectGradientMatchesFiniteDifference(_ x: [Double], dy: [Double], forward: ([Double]) -> [Double], backward: [Double],
-                                           _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
-    let fd = finiteDifference(x) { dot(dy, forward($0)) }
-    // Central differences with h = 1e-6 in Double: truncation O(h²) ~ 1e-12, cancellation ~ 1e-10.
-    let err = relativeError(backward, fd)
-    #expect(err <= 1e-6, "\(what): backward vs finite differences: relative error \(err)", sourceLocation: sourceLocation)
-}

@@ -1,5 +1,5 @@
 import Foundation
-import ProbeTestSupport
+import ProbeTestBasics
 import Testing
 @testable import SafeTensors
 

@@ -1,5 +1,5 @@
 import Foundation
-import ProbeData
+import Testing
 
 /// ‖got − want‖ / ‖want‖ (absolute when want is all zeros); a non-finite value where the reference
 /// is finite gives ∞.
@@ -49,11 +49,28 @@ public func finiteDifference(_ x: [Double], h: Double = 1e-6, _ f: ([Double]) ->
 
 public func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map(*).reduce(0, +) }
 
-/// A small deterministic generator for the fuzzers (the augmentation's SplitMix64 stream).
+/// A small deterministic generator for the fuzzers: SplitMix64 from seed · 0x9E3779B97F4A7C15
+/// (the augmentation's stream at epoch 0, index 0, so the fuzz cases stay what they were).
 public struct FuzzRNG {
-    var inner: AugmentRNG
-    public init(state: UInt64) { inner = AugmentRNG(seed: state, epoch: 0, index: 0) }
-    public mutating func next() -> UInt64 { inner.next() }
+    var state: UInt64
+    public init(state: UInt64) { self.state = state &* 0x9E37_79B9_7F4A_7C15 }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
     public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
     public mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
+}
+
+/// Checks a reference backward against central differences of the reference forward:
+/// for L(x) = Σ dy ⊙ f(x), dL/dx must equal the backward's dx.
+public func expectGradientMatchesFiniteDifference(_ x: [Double], dy: [Double], forward: ([Double]) -> [Double], backward: [Double],
+                                                  _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    let fd = finiteDifference(x) { dot(dy, forward($0)) }
+    // Central differences with h = 1e-6 in Double: truncation O(h²) ~ 1e-12, cancellation ~ 1e-10.
+    let err = relativeError(backward, fd)
+    #expect(err <= 1e-6, "\(what): backward vs finite differences: relative error \(err)", sourceLocation: sourceLocation)
 }
