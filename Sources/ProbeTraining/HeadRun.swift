@@ -232,8 +232,6 @@ public final class HeadRun {
         KillPoint.reached(.state, head: name, epoch: meta.epoch)
     }
 
-    /// Restores the head and its record from `checkpoint-last.state.safetensors` after checking it
-    /// is this head's, intact, and written with the same settings.
     /// Persistent device bytes: parameters, optimiser moments, accumulated gradients.
     var persistentBytes: Int {
         (layout.totalParameterCount + (backbone?.parameterCount ?? 0)) * 4 * (2 + (optimizer.usesMomentum ? 1 : 0) + (optimizer.usesSecondMoment ? 1 : 0))
@@ -258,8 +256,10 @@ public final class HeadRun {
         if let e = f.metadata["epoch"].flatMap(Int.init) { nextEpoch = e + 1 }
     }
 
-    /// The training state of the last completed epoch, if there is one (false: none was saved,
-    /// the head starts from its initialisation).
+    /// Restores the head and its record from `checkpoint-last.state.safetensors` after checking it
+    /// is this head's, intact, and written with the same settings: the training state of the last
+    /// completed epoch, if there is one (false: none was saved, the head starts from its
+    /// initialisation).
     func restore(from dir: URL, history allHistory: [EpochMetrics]) throws -> Bool {
         let path = dir.appendingPathComponent("checkpoint-last.state.safetensors").path
         guard FileManager.default.fileExists(atPath: path) else { return false }

@@ -47,3 +47,21 @@ import Testing
         #expect(!run.stderr.contains("validation"), "\(run.stderr)")
     }
 }
+
+/// The README's layout table names every command the binary has (docs that match the code).
+@Suite struct ReadmeLayoutTests {
+    @Test func layoutListsEveryCommand() throws {
+        let help = try runVkprobe(["--help"])
+        #expect(help.status == 0, "\(help.stderr)")
+        let lines = help.stdout.components(separatedBy: "\n")
+        let start = try #require(lines.firstIndex { $0.hasPrefix("SUBCOMMANDS") })
+        // Subcommand lines are indented by two spaces; their continuation lines by more.
+        let commands = lines[(start + 1)...].prefix { !$0.isEmpty && !$0.hasPrefix("  See ") }
+            .filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") }.compactMap { $0.split(separator: " ").first.map(String.init) }
+        #expect(commands.count >= 10, "\(commands)")
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let row = try #require(readme.components(separatedBy: "\n").first { $0.hasPrefix("| `Sources/vkprobe` |") }, "README's layout table has no Sources/vkprobe row")
+        for c in commands { #expect(row.contains("`\(c)`"), "README's layout table does not list `vkprobe \(c)`") }
+    }
+}
