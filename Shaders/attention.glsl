@@ -21,6 +21,15 @@ layout(constant_id = 2) const bool WRITE_PROBS = false;
 #ifdef TEXEL_QKV
 // q, k and v as uniform texel buffers of four-element texels (see gemm_common.glsl: on lavapipe a
 // texel fetch is a vector gather, a storage-buffer load in a loop a loop over the lanes).
+#ifdef STORAGE_F16
+#pragma vkprobe_texel(0, rgba16f)
+#pragma vkprobe_texel(1, rgba16f)
+#pragma vkprobe_texel(2, rgba16f)
+#else
+#pragma vkprobe_texel(0, rgba32f)
+#pragma vkprobe_texel(1, rgba32f)
+#pragma vkprobe_texel(2, rgba32f)
+#endif
 layout(set = 0, binding = 0) uniform samplerBuffer texQ;
 layout(set = 0, binding = 1) uniform samplerBuffer texK;
 layout(set = 0, binding = 2) uniform samplerBuffer texV;

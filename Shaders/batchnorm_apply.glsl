@@ -13,6 +13,7 @@ layout(constant_id = 2) const bool EVAL = false;
 layout(constant_id = 3) const bool CHANNEL_QUADS = false;
 
 #ifdef TEXEL_X
+#pragma vkprobe_texel(0, rgba32ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer texX;
 vec4 X4(uint q) { return uintBitsToFloat(texelFetch(texX, int(q))); }
 float X1(uint i) { return component(X4(i >> 2), i & 3u); }

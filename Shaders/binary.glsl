@@ -24,6 +24,8 @@ layout(constant_id = 5) const uint QUAD_X = 0u;   // QUAD_*
 layout(constant_id = 6) const uint QUAD_Y = 0u;
 
 #ifdef TEXEL_XY
+#pragma vkprobe_texel(0, QUAD_X, 1, rgba32ui, r32ui)
+#pragma vkprobe_texel(1, QUAD_Y, 1, rgba32ui, r32ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer texX;
 layout(set = 0, binding = 1) uniform usamplerBuffer texY;
 float X1(uint i) { return uintBitsToFloat(texelFetch(texX, int(i)).x); }

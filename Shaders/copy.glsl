@@ -63,14 +63,17 @@ layout(constant_id = 3) const uint AXES = 6;
 layout(constant_id = 4) const bool QUAD_SRC = false;
 #ifdef TEXEL_SRC
 #ifdef SRC_F16
+#pragma vkprobe_texel(0, QUAD_SRC, rgba16f, r16f)
 layout(set = 0, binding = 0) uniform samplerBuffer srcTex;
 float loadSrc(uint i) { return texelFetch(srcTex, int(i)).x; }
 vec4 loadSrc4(uint q) { return texelFetch(srcTex, int(q)); }
 #elif defined(SRC_BF16)
+#pragma vkprobe_texel(0, QUAD_SRC, rgba16ui, r16ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer srcTex;
 float loadSrc(uint i) { return bf16ToFloat(texelFetch(srcTex, int(i)).x); }
 vec4 loadSrc4(uint q) { return bf16ToFloat4(texelFetch(srcTex, int(q))); }
 #else
+#pragma vkprobe_texel(0, QUAD_SRC, rgba32ui, r32ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer srcTex;
 float loadSrc(uint i) { return uintBitsToFloat(texelFetch(srcTex, int(i)).x); }
 vec4 loadSrc4(uint q) { return uintBitsToFloat(texelFetch(srcTex, int(q))); }

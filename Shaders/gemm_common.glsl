@@ -50,11 +50,20 @@ layout(constant_id = RESIDUAL_ID) const bool RESIDUAL = false;
 // RGBA16UI for bf16): lavapipe compiles a texel fetch to a vector gather, a storage-buffer load
 // inside a loop to a loop over the lanes. Offsets into them are still in elements.
 #ifdef INPUT_BF16
+#pragma vkprobe_texel(0, rgba16ui)
+#pragma vkprobe_texel(1, rgba16ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer texA;
 layout(set = 0, binding = 1) uniform usamplerBuffer texB;
 vec4 A4(uint q) { return bf16ToFloat4(texelFetch(texA, int(q))); }
 vec4 B4(uint q) { return bf16ToFloat4(texelFetch(texB, int(q))); }
 #else
+#if defined(STORAGE_F16) || defined(INPUT_F16)
+#pragma vkprobe_texel(0, rgba16f)
+#pragma vkprobe_texel(1, rgba16f)
+#else
+#pragma vkprobe_texel(0, rgba32f)
+#pragma vkprobe_texel(1, rgba32f)
+#endif
 layout(set = 0, binding = 0) uniform samplerBuffer texA;
 layout(set = 0, binding = 1) uniform samplerBuffer texB;
 vec4 A4(uint q) { return texelFetch(texA, int(q)); }

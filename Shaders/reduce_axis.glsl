@@ -17,6 +17,7 @@ layout(constant_id = 1) const uint OP = 0;   // a REDUCE_* code (codes.glsl); RE
 layout(constant_id = 2) const bool VEC4 = false;
 
 #ifdef TEXEL_X
+#pragma vkprobe_texel(0, VEC4, rgba32ui, r32ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer xTex;
 float loadX(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i)).x); }
 vec4 loadX4(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i >> 2))); }

@@ -7,6 +7,7 @@
 layout(constant_id = 1) const bool HAS_MASK = false;
 
 #ifdef TEXEL_X
+#pragma vkprobe_texel(0, r32ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer xTex;
 float loadX(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i)).x); }
 #else

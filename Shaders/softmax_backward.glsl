@@ -5,6 +5,8 @@
 #include "rows.glsl"
 
 #ifdef TEXEL_IN
+#pragma vkprobe_texel(0, r32ui)
+#pragma vkprobe_texel(1, r32ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer yTex;
 layout(set = 0, binding = 1) uniform usamplerBuffer dyTex;
 float loadY(uint i) { return uintBitsToFloat(texelFetch(yTex, int(i)).x); }

@@ -7,6 +7,11 @@
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
+#ifdef WORDS16
+#pragma vkprobe_texel(0, rgba16ui)
+#else
+#pragma vkprobe_texel(0, rgba32ui)
+#endif
 layout(set = 0, binding = 0) uniform usamplerBuffer src;   // RGBA32UI, or RGBA16UI with WORDS16
 #ifdef WORDS16
 layout(set = 0, binding = 1) writeonly buffer Out { uvec2 dst[]; };

@@ -15,6 +15,8 @@ layout(constant_id = 3) const bool ACCUMULATE = false;
 
 #ifdef TEXEL_IN
 // RGBA32UI texels (VEC4) or R32UI words.
+#pragma vkprobe_texel(0, VEC4, rgba32ui, r32ui)
+#pragma vkprobe_texel(1, VEC4, rgba32ui, r32ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer xTex;
 layout(set = 0, binding = 1) uniform usamplerBuffer dyTex;
 float loadX(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i)).x); }

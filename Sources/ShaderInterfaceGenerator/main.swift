@@ -7,7 +7,11 @@
 //     whichever of them it dispatches (and `Spec` too where their constants are the same);
 //   - `Spec`: the specialization constants in constant_id order (the workgroup size is
 //     `localSizeX`), with the GLSL defaults;
-//   - `bindingCount`: the storage buffers the kernel declares.
+//   - `bindingCount`: the storage buffers the kernel declares;
+//   - `texelBindings` and `texelFormat(_:binding:specValues:)`: the bindings read as uniform texel
+//     buffers and, per build, the format each reads, from the GLSL's
+//     `#pragma vkprobe_texel(BINDING, FORMAT)`, `(BINDING, FLAG, FORMAT_IF_SET, FORMAT)` or
+//     `(BINDING, CONSTANT, N, FORMAT_IF_EQUAL, FORMAT)` (a specialization constant decides).
 // Plus `ShaderConstants`: every `const uint NAME = <n>u;` of the shared headers (*.glsl), the codes
 // Swift enums must agree with (checked by a test).
 //
@@ -29,6 +33,40 @@ struct Build { let output: String; let source: String; let defines: [String] }
 /// One push-constant field; `count` > 1 for a fixed array (`uint shape[6]`).
 struct Field: Hashable { let type: String; let name: String; var count = 1 }
 struct SpecConstant: Hashable { let id: Int; let type: String; let name: String; let defaultValue: String }
+/// A texel binding's format: `format`, or `whenTrue` where the specialization constant
+/// `condition` is true (bool) or equals `equals` (uint).
+struct TexelRule: Equatable { var condition: String?; var equals: UInt32?; var whenTrue: String?; var format: String }
+let texelFormats: Set<String> = ["rgba32f", "rgba32ui", "rgba16f", "rgba16ui", "r32ui", "r16f", "r16ui"]
+
+/// The `#pragma vkprobe_texel` rules of one preprocessed build, checked against its interface.
+func texelRules(of text: String, _ build: Build, _ i: Interface) throws -> [Int: TexelRule] {
+    var rules: [Int: TexelRule] = [:]
+    // `glslc -E` prints the pragma's tokens without spaces (and operators in its own encoding):
+    // the arguments are plain words and numbers between commas.
+    for m in matches(#"#pragma\s*vkprobe_texel\s*\(([\w\s,]*)\)"#, in: text) {
+        let a = m[1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let b = a.first.flatMap({ Int($0) }), [2, 4, 5].contains(a.count) else {
+            throw GeneratorError("\(build.output): vkprobe_texel(\(m[1])): expected (BINDING, FORMAT), (BINDING, FLAG, FORMAT_IF_SET, FORMAT) or (BINDING, CONSTANT, N, FORMAT_IF_EQUAL, FORMAT)")
+        }
+        guard rules[b] == nil else { throw GeneratorError("\(build.output): binding \(b) has two vkprobe_texel pragmas") }
+        var r = TexelRule(condition: a.count > 2 ? a[1] : nil, equals: a.count == 5 ? UInt32(a[2]) : nil, whenTrue: a.count > 2 ? a[a.count - 2] : nil, format: a[a.count - 1])
+        if a.count == 5 && r.equals == nil { throw GeneratorError("\(build.output): vkprobe_texel(\(m[1])): \(a[2]) is not a number") }
+        for f in [r.format] + (r.whenTrue.map { [$0] } ?? []) where !texelFormats.contains(f) {
+            throw GeneratorError("\(build.output): vkprobe_texel format \(f) (expected one of \(texelFormats.sorted().joined(separator: ", ")))")
+        }
+        if let c = r.condition {
+            guard let spec = i.specs.first(where: { $0.name == c }), spec.type == (r.equals == nil ? "bool" : "uint") else {
+                throw GeneratorError("\(build.output): vkprobe_texel condition \(c) is not a \(r.equals == nil ? "bool" : "uint") specialization constant")
+            }
+        }
+        if r.condition == nil { r.whenTrue = nil }
+        rules[b] = r
+    }
+    guard Set(rules.keys) == i.texel else {
+        throw GeneratorError("\(build.output): texel bindings \(i.texel.sorted()) but vkprobe_texel pragmas for \(rules.keys.sorted()): declare each texel binding's format once")
+    }
+    return rules
+}
 struct Interface: Equatable {
     var push: [Field] = []
     var specs: [SpecConstant] = []
@@ -156,6 +194,11 @@ func interface(of text: String, _ build: Build) throws -> Interface {
     return i
 }
 
+/// A build's case in its source's `Variant`: `base` for the source's own name, else what follows it.
+func variantCase(_ output: String, _ stem: String) -> String {
+    output == stem ? "base" : output.hasPrefix(stem + "_") ? String(output.dropFirst(stem.count + 1)) : output
+}
+
 /// `gemm_cpu.comp` → `GemmCpu`.
 func typeName(_ source: String) -> String {
     (source.split(separator: "/").last.map(String.init) ?? source).replacingOccurrences(of: ".comp", with: "").split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
@@ -175,21 +218,37 @@ func swiftValue(_ spec: SpecConstant) -> String {
 
 /// `sharedPush`, `sharedSpec`: the kernel types whose identical `Push` and `Spec` this one reuses
 /// (nil: it declares its own).
-func render(_ source: String, _ outputs: [String], _ i: Interface, sharedPush: String?, sharedSpec: String?) -> String {
+func render(_ source: String, _ outputs: [String], _ i: Interface, texel: [[Int: TexelRule]], sharedPush: String?, sharedSpec: String?) -> String {
     let stem = (source.split(separator: "/").last.map(String.init) ?? source).replacingOccurrences(of: ".comp", with: "")
     var s = "/// `Shaders/\(source)`: \(i.bindings) storage buffers, \(i.push.map(\.count).reduce(0, +)) push-constant words.\n"
     s += "public enum \(typeName(source))Kernel: ShaderKernel {\n"
     s += "    public static let bindingCount = \(i.bindings)\n"
     if i.cooperativeMatrix { s += "    public static let needsCooperativeMatrix = true\n" }
-    if !i.texel.isEmpty { s += "    /// Bindings read as uniform texel buffers.\n    public static let texelBindings = \(i.texel.sorted())\n" }
+    if !i.texel.isEmpty {
+        s += "    /// Bindings read as uniform texel buffers.\n    public static let texelBindings = \(i.texel.sorted())\n"
+        s += "    /// The format each texel binding reads in a build (the GLSL's `#pragma vkprobe_texel`), for its\n"
+        s += "    /// specialization constants in constant_id order (missing ones at their defaults).\n"
+        s += "    public static func texelFormat(_ variant: Variant, binding: Int, specValues s: [UInt32]) -> TexelFormat? {\n"
+        s += "        switch (variant, binding) {\n"
+        for (o, rules) in zip(outputs, texel) {
+            for (b, r) in rules.sorted(by: { $0.key < $1.key }) {
+                var value = "." + r.format
+                if let c = r.condition, let spec = i.specs.first(where: { $0.name == c }), let t = r.whenTrue {
+                    let d = spec.defaultValue.replacingOccurrences(of: "u", with: "")
+                    let fallback = d == "true" ? "1" : d == "false" ? "0" : d
+                    let read = "(s.count > \(spec.id) ? s[\(spec.id)] : \(fallback))"
+                    value = "\(read) \(r.equals.map { "== \($0)" } ?? "!= 0") ? .\(t) : .\(r.format)"
+                }
+                s += "        case (.\(ident(variantCase(o, stem))), \(b)): return \(value)\n"
+            }
+        }
+        s += "        default: return nil\n        }\n    }\n"
+    }
     s += "    /// How the GLSL declares each binding (readonly, writeonly, or neither).\n"
     s += "    public static let bindingAccess: [Access] = [\(i.access.map { "." + $0 }.joined(separator: ", "))]\n"
     s += "    /// The SPIR-V builds of this source.\n"
     s += "    public enum Variant: String, CaseIterable, Sendable {\n"
-    for o in outputs {
-        let caseName = o == stem ? "base" : o.hasPrefix(stem + "_") ? String(o.dropFirst(stem.count + 1)) : o
-        s += "        case \(ident(caseName)) = \"\(o)\"\n"
-    }
+    for o in outputs { s += "        case \(ident(variantCase(o, stem))) = \"\(o)\"\n" }
     s += "    }\n"
     // Push constants: every field required, so a new GLSL field breaks every stale call site.
     func swiftScalar(_ t: String) -> String { t == "float" ? "Float" : t == "int" ? "Int32" : "UInt32" }
@@ -260,8 +319,12 @@ func sharedConstants(_ shaders: String) throws -> [(String, UInt32)] {
 
 do {
     let (glslc, shaders, output, builds) = try parseArguments()
-    var bySource: [String: [(Build, Interface)]] = [:]
-    for b in builds { bySource[b.source, default: []].append((b, try interface(of: try preprocess(b, glslc: glslc, shaders: shaders), b))) }
+    var bySource: [String: [(Build, Interface, [Int: TexelRule])]] = [:]
+    for b in builds {
+        let text = try preprocess(b, glslc: glslc, shaders: shaders)
+        let i = try interface(of: text, b)
+        bySource[b.source, default: []].append((b, i, try texelRules(of: text, b, i)))
+    }
     var text = "// Generated at build time by ShaderInterfaceGenerator from Shaders/ (do not edit; edit the GLSL).\nimport VulkanCompute\n\n"
     text += "/// Codes shared by GLSL (`const uint` in Shaders/*.glsl) and Swift enums.\npublic enum ShaderConstants {\n"
     for (name, value) in try sharedConstants(shaders) { text += "    public static let \(name): UInt32 = \(value)\n" }
@@ -273,7 +336,7 @@ do {
     for source in bySource.keys.sorted(by: { a, b in a.hasPrefix("coopmat/") == b.hasPrefix("coopmat/") ? a < b : !a.hasPrefix("coopmat/") }) {
         let group = bySource[source]!
         let first = group[0].1
-        for (b, i) in group.dropFirst() where i != first {
+        for (b, i, _) in group.dropFirst() where i != first {
             throw GeneratorError("\(b.output) (\(source) with \(b.defines.joined(separator: " "))) has another interface than \(group[0].0.output); give it its own source or keep push constants, constants and bindings the same")
         }
         let kernel = "\(typeName(source))Kernel"
@@ -281,7 +344,7 @@ do {
         if owner == nil && !first.push.isEmpty { pushOwners[first.push] = (kernel, first.specs) }
         // Constants are shared only along with the push block (twins of one body).
         let specOwner = owner.flatMap { $0.specs == first.specs ? $0.kernel : nil }
-        text += render(source, group.map(\.0.output), first, sharedPush: owner?.kernel, sharedSpec: specOwner) + "\n"
+        text += render(source, group.map(\.0.output), first, texel: group.map(\.2), sharedPush: owner?.kernel, sharedSpec: specOwner) + "\n"
         names.append("\(kernel).self")
     }
     text += "/// Every kernel type, for tests that dispatch each module once.\npublic let allShaderKernels: [any ShaderKernel.Type] = [\(names.joined(separator: ", "))]\n"

@@ -13,11 +13,15 @@ public protocol ShaderKernel {
     static var needsCooperativeMatrix: Bool { get }
     /// Bindings declared as uniform texel buffers (`samplerBuffer`), by index.
     static var texelBindings: [Int] { get }
+    /// The format a texel binding reads in `variant` with specialization constants `specValues`
+    /// (constant_id order), as the GLSL declares it (`#pragma vkprobe_texel`); nil elsewhere.
+    static func texelFormat(_ variant: Variant, binding: Int, specValues: [UInt32]) -> TexelFormat?
 }
 
 extension ShaderKernel {
     public static var needsCooperativeMatrix: Bool { false }
     public static var texelBindings: [Int] { [] }
+    public static func texelFormat(_ variant: Variant, binding: Int, specValues: [UInt32]) -> TexelFormat? { nil }
 }
 
 /// A push-constant block: 4-byte words in GLSL declaration order (std430 scalars).
@@ -34,6 +38,8 @@ public protocol ShaderSpec {
 /// A pipeline created for a typed kernel.
 public struct TypedKernel<K: ShaderKernel>: @unchecked Sendable {
     public let kernel: Kernel
+    /// What each texel binding of this build and specialization reads (the shader face's).
+    public let texelFormats: [Int: TexelFormat]
 }
 
 extension PipelineCache {
@@ -41,7 +47,9 @@ extension PipelineCache {
     public func kernel<K: ShaderKernel>(_ type: K.Type, _ variant: K.Variant, _ spec: K.Spec) throws -> TypedKernel<K> {
         TypedKernel(kernel: try kernel(KernelDescriptor(shader: variant.rawValue, bindings: K.bindingCount,
                                                         pushConstantBytes: K.Push.wordCount * 4, specialization: spec.values,
-                                                        texelBindings: K.texelBindings)))
+                                                        texelBindings: K.texelBindings)),
+                    texelFormats: Dictionary(uniqueKeysWithValues: K.texelBindings.compactMap { b in
+                        K.texelFormat(variant, binding: b, specValues: spec.values).map { (b, $0) } }))
     }
 }
 
@@ -50,6 +58,10 @@ extension CommandStream {
     /// declares for each binding (a buffer not declared readonly counts as written even where a
     /// specialization skips the stores, as the validation layer counts it).
     public func dispatch<K: ShaderKernel>(_ kernel: TypedKernel<K>, _ bindings: [Binding], push: K.Push, groups: (Int, Int, Int)) throws {
+        // A texel view must be what the shader reads (its face says, per build and specialization).
+        for (i, b) in bindings.enumerated() where b.texel != kernel.texelFormats[i] {
+            throw VulkanError.invalidArgument("\(kernel.kernel.descriptor.shader) binding \(i): bound as \(b.texel.map { "\($0)" } ?? "a storage buffer"), the shader reads \(kernel.texelFormats[i].map { "\($0)" } ?? "a storage buffer")")
+        }
         let declared = bindings.count == K.bindingAccess.count
             ? zip(bindings, K.bindingAccess).map { Binding($0.range, $1, texel: $0.texel) } : bindings
         try dispatch(kernel.kernel, declared, push: push.words, groups: groups)

@@ -18,25 +18,15 @@ import Testing
                                      specialization: defaultSpec(variant.rawValue), texelBindings: K.texelBindings)
             let kernel = try device.pipelines.kernel(d)
             let bindings = try (0..<K.bindingCount).map { i in
-                K.texelBindings.contains(i) ? Binding(try device.makeBuffer(bytes: 256).whole, .read, texel: texelFormat(variant.rawValue))
+                // Texel views in the format the generated face declares for this build.
+                K.texelBindings.contains(i) ? Binding(try device.makeBuffer(bytes: 256).whole, .read,
+                                                      texel: try #require(K.texelFormat(variant, binding: i, specValues: defaultSpec(variant.rawValue)), "\(variant.rawValue) binding \(i) has no format"))
                     : Binding(try device.makeBuffer(bytes: 256).whole, .readWrite)
             }
             try stream.dispatch(kernel, bindings, push: [UInt32](repeating: 0, count: K.Push.wordCount), groups: (1, 1, 1))
             names.append(variant.rawValue)
         }
         return names
-    }
-
-    /// The texel format a module's texel bindings read: the copy's, the binary op's, the
-    /// activation's, the softmax's and the reduction's 32-bit sources as bits, the copy's f16 source as halves and bf16 source as 16-bit integers, the
-    /// GEMM's and attention's as float4s (bf16 GEMM inputs as four 16-bit integers), the block
-    /// transpose's as four 32-bit or 16-bit words.
-    func texelFormat(_ name: String) -> TexelFormat {
-        if name.hasPrefix("binary_texel") || name.hasPrefix("reduce_axis_texel") || name.hasPrefix("unary_texel") || name.hasPrefix("unary_backward_texel")
-            || name.hasPrefix("softmax_texel") || name.hasPrefix("softmax_backward_texel") { return .r32ui }
-        if name.hasPrefix("transpose4") || name.hasPrefix("batchnorm_apply_texel") { return name.hasSuffix("_words16") ? .rgba16ui : .rgba32ui }
-        guard name.hasPrefix("copy_texel") else { return name.hasSuffix("_bf16in") ? .rgba16ui : .rgba32f }
-        return name.hasPrefix("copy_texel_f16") ? .r16f : name.hasPrefix("copy_texel_bf16") ? .r16ui : .r32ui
     }
 
     /// Workgroup size 8 (lavapipe's subgroup, which the `_sg` variants need), other constants at
