@@ -249,7 +249,7 @@ public struct KernelVariants: Sendable {
     /// The CPU-shaped GEMM's transposed form forced on or off for every shape (tests, benchmarks:
     /// `VKPROBE_GEMM_SWAP=0/1`); nil lets each dispatch choose (`CPUGEMMPlan.choose`).
     public var cpuGEMMSwapRule: Bool? = nil
-    /// The CPU-shaped GEMM reads A and B as uniform texel buffers (`gemm_cpu_texel.comp`): on
+    /// The CPU-shaped GEMM reads A and B as uniform texel buffers (`GemmCpuKernel` `.texel` builds): on
     /// lavapipe a texel fetch is a vector gather while a storage-buffer load inside a loop is a
     /// loop over the lanes (see the kernel). `VKPROBE_GEMM_TEXEL=0` turns it off (benchmarks).
     public var gemmTexel = false

@@ -218,14 +218,17 @@ func swiftValue(_ spec: SpecConstant) -> String {
 
 /// `sharedPush`, `sharedSpec`: the kernel types whose identical `Push` and `Spec` this one reuses
 /// (nil: it declares its own).
-func render(_ source: String, _ outputs: [String], _ i: Interface, texel: [[Int: TexelRule]], sharedPush: String?, sharedSpec: String?) -> String {
+func render(_ source: String, _ outputs: [String], _ i: Interface, texelSets: [Set<Int>], texel: [[Int: TexelRule]], sharedPush: String?, sharedSpec: String?) -> String {
     let stem = (source.split(separator: "/").last.map(String.init) ?? source).replacingOccurrences(of: ".comp", with: "")
     var s = "/// `Shaders/\(source)`: \(i.bindings) storage buffers, \(i.push.map(\.count).reduce(0, +)) push-constant words.\n"
     s += "public enum \(typeName(source))Kernel: ShaderKernel {\n"
     s += "    public static let bindingCount = \(i.bindings)\n"
     if i.cooperativeMatrix { s += "    public static let needsCooperativeMatrix = true\n" }
-    if !i.texel.isEmpty {
-        s += "    /// Bindings read as uniform texel buffers.\n    public static let texelBindings = \(i.texel.sorted())\n"
+    if texelSets.contains(where: { !$0.isEmpty }) {
+        s += "    /// The bindings each build reads as uniform texel buffers.\n"
+        s += "    public static func texelBindings(_ variant: Variant) -> [Int] {\n        switch variant {\n"
+        for (o, set) in zip(outputs, texelSets) { s += "        case .\(ident(variantCase(o, stem))): return \(set.sorted())\n" }
+        s += "        }\n    }\n"
         s += "    /// The format each texel binding reads in a build (the GLSL's `#pragma vkprobe_texel`), for its\n"
         s += "    /// specialization constants in constant_id order (missing ones at their defaults).\n"
         s += "    public static func texelFormat(_ variant: Variant, binding: Int, specValues s: [UInt32]) -> TexelFormat? {\n"
@@ -335,8 +338,11 @@ do {
     // shared GEMM block's owner does not depend on it.
     for source in bySource.keys.sorted(by: { a, b in a.hasPrefix("coopmat/") == b.hasPrefix("coopmat/") ? a < b : !a.hasPrefix("coopmat/") }) {
         let group = bySource[source]!
+        // Builds of one source share a face; only which bindings are texel views may differ (the
+        // texel twin's `-DTEXEL_…`): they are compared without that.
+        func untexeled(_ i: Interface) -> Interface { var j = i; j.texel = []; return j }
         let first = group[0].1
-        for (b, i, _) in group.dropFirst() where i != first {
+        for (b, i, _) in group.dropFirst() where untexeled(i) != untexeled(first) {
             throw GeneratorError("\(b.output) (\(source) with \(b.defines.joined(separator: " "))) has another interface than \(group[0].0.output); give it its own source or keep push constants, constants and bindings the same")
         }
         let kernel = "\(typeName(source))Kernel"
@@ -344,7 +350,8 @@ do {
         if owner == nil && !first.push.isEmpty { pushOwners[first.push] = (kernel, first.specs) }
         // Constants are shared only along with the push block (twins of one body).
         let specOwner = owner.flatMap { $0.specs == first.specs ? $0.kernel : nil }
-        text += render(source, group.map(\.0.output), first, texel: group.map(\.2), sharedPush: owner?.kernel, sharedSpec: specOwner) + "\n"
+        text += render(source, group.map(\.0.output), first, texelSets: group.map(\.1.texel), texel: group.map(\.2),
+                       sharedPush: owner?.kernel, sharedSpec: specOwner) + "\n"
         names.append("\(kernel).self")
     }
     text += "/// Every kernel type, for tests that dispatch each module once.\npublic let allShaderKernels: [any ShaderKernel.Type] = [\(names.joined(separator: ", "))]\n"

@@ -11,8 +11,9 @@ public protocol ShaderKernel {
     static var bindingAccess: [Access] { get }
     /// The GLSL requires `GL_KHR_cooperative_matrix` (runs only where the device has it).
     static var needsCooperativeMatrix: Bool { get }
-    /// Bindings declared as uniform texel buffers (`samplerBuffer`), by index.
-    static var texelBindings: [Int] { get }
+    /// The bindings a build declares as uniform texel buffers (`samplerBuffer`), by index: its
+    /// texel twin (`-DTEXEL_…` in variants.txt) reads them so, the storage-buffer build not.
+    static func texelBindings(_ variant: Variant) -> [Int]
     /// The format a texel binding reads in `variant` with specialization constants `specValues`
     /// (constant_id order), as the GLSL declares it (`#pragma vkprobe_texel`); nil elsewhere.
     static func texelFormat(_ variant: Variant, binding: Int, specValues: [UInt32]) -> TexelFormat?
@@ -20,7 +21,7 @@ public protocol ShaderKernel {
 
 extension ShaderKernel {
     public static var needsCooperativeMatrix: Bool { false }
-    public static var texelBindings: [Int] { [] }
+    public static func texelBindings(_ variant: Variant) -> [Int] { [] }
     public static func texelFormat(_ variant: Variant, binding: Int, specValues: [UInt32]) -> TexelFormat? { nil }
 }
 
@@ -47,8 +48,8 @@ extension PipelineCache {
     public func kernel<K: ShaderKernel>(_ type: K.Type, _ variant: K.Variant, _ spec: K.Spec) throws -> TypedKernel<K> {
         TypedKernel(kernel: try kernel(KernelDescriptor(shader: variant.rawValue, bindings: K.bindingCount,
                                                         pushConstantBytes: K.Push.wordCount * 4, specialization: spec.values,
-                                                        texelBindings: K.texelBindings)),
-                    texelFormats: Dictionary(uniqueKeysWithValues: K.texelBindings.compactMap { b in
+                                                        texelBindings: K.texelBindings(variant))),
+                    texelFormats: Dictionary(uniqueKeysWithValues: K.texelBindings(variant).compactMap { b in
                         K.texelFormat(variant, binding: b, specValues: spec.values).map { (b, $0) } }))
     }
 }

@@ -15,11 +15,11 @@ import Testing
         var names: [String] = []
         for variant in K.Variant.allCases {
             let d = KernelDescriptor(shader: variant.rawValue, bindings: K.bindingCount, pushConstantBytes: K.Push.wordCount * 4,
-                                     specialization: defaultSpec(variant.rawValue), texelBindings: K.texelBindings)
+                                     specialization: defaultSpec(variant.rawValue), texelBindings: K.texelBindings(variant))
             let kernel = try device.pipelines.kernel(d)
             let bindings = try (0..<K.bindingCount).map { i in
                 // Texel views in the format the generated face declares for this build.
-                K.texelBindings.contains(i) ? Binding(try device.makeBuffer(bytes: 256).whole, .read,
+                K.texelBindings(variant).contains(i) ? Binding(try device.makeBuffer(bytes: 256).whole, .read,
                                                       texel: try #require(K.texelFormat(variant, binding: i, specValues: defaultSpec(variant.rawValue)), "\(variant.rawValue) binding \(i) has no format"))
                     : Binding(try device.makeBuffer(bytes: 256).whole, .readWrite)
             }

@@ -11,15 +11,15 @@ extension KernelContext {
         guard source.shape == destination.shape else { throw OpError.shape(op, "source \(source), destination \(destination)") }
         guard source.rank <= 6 else { throw OpError.shape(op, "\(source): at most 6 axes") }
         let variant: CopyKernel.Variant
-        let texelVariant: CopyTexelKernel.Variant
+        let texelVariant: CopyKernel.Variant
         switch (source.dtype, destination.dtype) {
-        case (.f32, .f32): (variant, texelVariant) = (.base, .base)
-        case (.f16, .f32): (variant, texelVariant) = (.f16_f32, .f16_f32)
-        case (.f32, .f16): (variant, texelVariant) = (.f32_f16, .f32_f16)
-        case (.f16, .f16): (variant, texelVariant) = (.f16_f16, .f16_f16)
-        case (.f32, .bf16): (variant, texelVariant) = (.f32_bf16, .f32_bf16)
-        case (.bf16, .f32): (variant, texelVariant) = (.bf16_f32, .bf16_f32)
-        case (.bf16, .bf16): (variant, texelVariant) = (.bf16_bf16, .bf16_bf16)
+        case (.f32, .f32): (variant, texelVariant) = (.base, .texel)
+        case (.f16, .f32): (variant, texelVariant) = (.f16_f32, .texel_f16_f32)
+        case (.f32, .f16): (variant, texelVariant) = (.f32_f16, .texel_f32_f16)
+        case (.f16, .f16): (variant, texelVariant) = (.f16_f16, .texel_f16_f16)
+        case (.f32, .bf16): (variant, texelVariant) = (.f32_bf16, .texel_f32_bf16)
+        case (.bf16, .f32): (variant, texelVariant) = (.bf16_f32, .texel_bf16_f32)
+        case (.bf16, .bf16): (variant, texelVariant) = (.bf16_bf16, .texel_bf16_bf16)
         default: throw OpError.dtype(op, "\(source) → \(destination): f32/f16 either side, or f32/bf16 either side")
         }
         if source.count == 0 { return }
@@ -48,7 +48,7 @@ extension KernelContext {
                 // f32 as RGBA32UI bits (copies move every pattern exactly), else the dtype's own.
                 let quadView = quad ? texelBinding(bs, format: t[0].dtype == .f32 ? .rgba32ui : texelFormat(t[0].dtype, elements: 4)) : nil
                 if let ts = quadView ?? texelBinding(bs, format: texelFormat(t[0].dtype, elements: 1)) {
-                    let k = try kernel(CopyTexelKernel.self, texelVariant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4,
+                    let k = try kernel(CopyKernel.self, texelVariant, .init(localSizeX: variants.elementwiseLocal, FLAT: flat, VEC4: vec4,
                                                                                  AXES: UInt32(axes.shape.count), QUAD_SRC: quadView != nil))
                     try stream.dispatch(k, [ts, bd], push: push, groups: groups)
                     return

@@ -24,7 +24,7 @@ extension KernelContext {
             let push = UnaryKernel.Push(n: t[0].count, alpha: alpha, beta: beta, offX: ox, offY: oy)
             let groups = elementGroups(vec4 ? t[0].count / 4 : t[0].count)
             if variants.gemmTexel, let tx = texelBinding(bx, format: vec4 ? .rgba32ui : .r32ui) {
-                try stream.dispatch(try kernel(UnaryTexelKernel.self, .base, spec), [tx, by], push: push, groups: groups)
+                try stream.dispatch(try kernel(UnaryKernel.self, .texel, spec), [tx, by], push: push, groups: groups)
                 return
             }
             try stream.dispatch(try kernel(UnaryKernel.self, .base, spec), [bx, by], push: push, groups: groups)
@@ -48,8 +48,8 @@ extension KernelContext {
             let groups = elementGroups(vec4 ? t[0].count / 4 : t[0].count)
             let format: TexelFormat = vec4 ? .rgba32ui : .r32ui
             if variants.gemmTexel, let tx = texelBinding(bx, format: format), let tdy = texelBinding(bdy, format: format) {
-                let spec = UnaryBackwardTexelKernel.Spec(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4, ACCUMULATE: accumulate)
-                try stream.dispatch(try kernel(UnaryBackwardTexelKernel.self, .base, spec), [tx, tdy, bdx], push: push, groups: groups)
+                let spec = UnaryBackwardKernel.Spec(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4, ACCUMULATE: accumulate)
+                try stream.dispatch(try kernel(UnaryBackwardKernel.self, .texel, spec), [tx, tdy, bdx], push: push, groups: groups)
                 return
             }
             let spec = UnaryBackwardKernel.Spec(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4, ACCUMULATE: accumulate)
@@ -114,7 +114,7 @@ extension KernelContext {
                 return texelBinding(w, format: .r32ui).map { ($0, q == 1 ? 0 : q) }
             }
             if variants.gemmTexel, let (tx, tqx) = view(wx, qx), let (ty, tqy) = view(wy, qy) {
-                let k = try kernel(BinaryTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4,
+                let k = try kernel(BinaryKernel.self, .texel, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4,
                                                                         AXES: UInt32(axes.shape.count), QUAD_X: tqx, QUAD_Y: tqy))
                 try stream.dispatch(k, [tx, ty, wz], push: push, groups: groups)
                 return

@@ -179,7 +179,7 @@ extension KernelContext {
                                           VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
                                           SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4, UNROLL_K4: variants.gemmUnrolled, VEC4_BK: plan.vec4BK)
             if variants.gemmTexel, let tA = texelBinding(first, a.dtype), let tB = texelBinding(second, b.dtype) {
-                let k = try kernel(GemmCpuTexelKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base, spec)
+                let k = try kernel(GemmCpuKernel.self, f16 ? .texel_f16 : f16in ? .texel_f16in : bf16in ? .texel_bf16in : .texel, spec)
                 try stream.dispatch(k, [tA, tB, bC, bBias, bScale], push: planned, groups: groups)
                 return
             }

@@ -57,12 +57,12 @@ extension KernelContext {
                 let s = t[0].strides, inner = t[0].shape[2]
                 if variants.texel4, kind != .max, inner % 4 == 0, s[2] == 1, t[0].shape[0] == 1 || s[0] % 4 == 0,
                    t[0].shape[1] == 1 || s[1] % 4 == 0, ox % 4 == 0, oo % 4 == 0, let tx = texelBinding(bx, format: .rgba32ui) {
-                    let k = try kernel(ReduceAxisTexelKernel.self, .base, .init(localSizeX: variants.elementwiseLocal, OP: kind.kernelCode, VEC4: true))
+                    let k = try kernel(ReduceAxisKernel.self, .texel, .init(localSizeX: variants.elementwiseLocal, OP: kind.kernelCode, VEC4: true))
                     try stream.dispatch(k, [tx, bo, ba], push: push, groups: (self.groups(n / 4, Int(variants.elementwiseLocal)), 1, 1))
                     return
                 }
                 if let tx = texelBinding(bx, format: .r32ui) {
-                    try stream.dispatch(try kernel(ReduceAxisTexelKernel.self, .base, spec), [tx, bo, ba], push: push, groups: groups)
+                    try stream.dispatch(try kernel(ReduceAxisKernel.self, .texel, spec), [tx, bo, ba], push: push, groups: groups)
                     return
                 }
             }

@@ -46,7 +46,7 @@ extension KernelContext {
                                           maskRowOffset: ranges[0].lowerBound % maskRows, offY: oy, sY: t[1].strides[0], scale: scale)
             // x as a texel buffer on CPU devices (as the GEMM, copies and reductions).
             if variants.gemmTexel, let tx = texelBinding(bx, format: .r32ui) {
-                let k = try kernel(SoftmaxTexelKernel.self, variants.rowSubgroup ? .sg : .base, spec)
+                let k = try kernel(SoftmaxKernel.self, variants.rowSubgroup ? .texel_sg : .texel, spec)
                 try stream.dispatch(k, [tx, bm, by], push: push, groups: rowGroups(t[0].shape[0]))
                 return
             }
@@ -70,7 +70,7 @@ extension KernelContext {
                                                   sDY: t[1].strides[0], offDX: odx, sDX: t[2].strides[0], scale: scale, accumulate: accumulate ? 1 : 0)
             // y and dy as texel buffers on CPU devices (as the forward).
             if variants.gemmTexel, let ty = texelBinding(by, format: .r32ui), let tdy = texelBinding(bdy, format: .r32ui) {
-                let k = try kernel(SoftmaxBackwardTexelKernel.self, variants.rowSubgroup ? .sg : .base, spec)
+                let k = try kernel(SoftmaxBackwardKernel.self, variants.rowSubgroup ? .texel_sg : .texel, spec)
                 try stream.dispatch(k, [ty, tdy, bdx], push: push, groups: rowGroups(t[0].shape[0]))
                 return
             }
