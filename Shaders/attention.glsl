@@ -1,4 +1,4 @@
-// Body of attention.comp and attention_texel.comp.
+// Body of attention.comp and its texel build (attention_texel).
 // Fused multi-head attention forward with online softmax:
 //   O[z, i] = sum_j softmax_j(scale * q_i . k_j) v_j      for z = (b, h)
 // q (B,H,Lq,D), k (B,H,Lk,D), v (B,H,Lk,Dv), o (B,H,Lq,Dv): strided, last axis contiguous.
@@ -18,7 +18,7 @@ layout(constant_id = 2) const bool WRITE_PROBS = false;
 #else
 #define ELEM float
 #endif
-#ifdef TEXEL_QKV
+#ifdef TEXEL
 // q, k and v as uniform texel buffers of four-element texels (see gemm_common.glsl: on lavapipe a
 // texel fetch is a vector gather, a storage-buffer load in a loop a loop over the lanes).
 #ifdef STORAGE_F16

@@ -1,4 +1,4 @@
-// Body of batchnorm_apply.comp (x as a storage buffer) and batchnorm_apply_texel.comp (TEXEL_X: x
+// Body of batchnorm_apply.comp (x as a storage buffer) and its texel build (batchnorm_apply_texel) (TEXEL: x
 // as a uniform texel buffer of RGBA32UI words, fetched by a vector gather on lavapipe).
 // y = (x - mean[c]) * rstd[c] * gamma[c] + beta[c], x viewed as (outer, C, inner) contiguous.
 // Statistics from stats (C, 2) (training) or from the running buffers (EVAL).
@@ -12,7 +12,7 @@ layout(constant_id = 2) const bool EVAL = false;
 // divisions per element are scalarised there (token BatchNorm of 196×768: 3.8 ms).
 layout(constant_id = 3) const bool CHANNEL_QUADS = false;
 
-#ifdef TEXEL_X
+#ifdef TEXEL
 #pragma vkprobe_texel(0, rgba32ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer texX;
 vec4 X4(uint q) { return uintBitsToFloat(texelFetch(texX, int(q))); }

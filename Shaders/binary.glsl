@@ -1,4 +1,4 @@
-// Body of binary.comp (x, y as storage buffers) and binary_texel.comp (TEXEL_XY: as uniform texel
+// Body of binary.comp (x, y as storage buffers) and its texel build (binary_texel) (TEXEL: as uniform texel
 // buffers of R32UI words, read by a vector gather on lavapipe instead of a loop over the lanes).
 // z = x (op) y with broadcasting over up to 4 axes: z contiguous with shape (d0, d1, d2, d3);
 // x and y read through strides (0 on broadcast axes).
@@ -23,7 +23,7 @@ const uint QUAD_ELEMENTS = 0u, QUAD_WHOLE = 1u, QUAD_SPLAT = 2u;
 layout(constant_id = 5) const uint QUAD_X = 0u;   // QUAD_*
 layout(constant_id = 6) const uint QUAD_Y = 0u;
 
-#ifdef TEXEL_XY
+#ifdef TEXEL
 #pragma vkprobe_texel(0, QUAD_X, 1, rgba32ui, r32ui)
 #pragma vkprobe_texel(1, QUAD_Y, 1, rgba32ui, r32ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer texX;

@@ -1,4 +1,4 @@
-// Body of copy.comp (source as a storage buffer) and copy_texel.comp (TEXEL_SRC: the source as a
+// Body of copy.comp (source as a storage buffer) and its texel build (copy_texel) (TEXEL: the source as a
 // uniform texel buffer of one element per texel, which lavapipe reads by a vector gather instead
 // of a loop over the lanes; f32 read as R32UI bits so that every pattern copies exactly).
 // Strided N-d copy (up to 6 axes): out[idx(i, so)] = in[idx(i, si)] for every index i of `shape`.
@@ -61,7 +61,7 @@ layout(constant_id = 3) const uint AXES = 6;
 // float4 of outputs contiguous and on the four-element grid, read as one float4 (a texel view of
 // four elements: lavapipe pays per fetch call). The host binds the view to match.
 layout(constant_id = 4) const bool QUAD_SRC = false;
-#ifdef TEXEL_SRC
+#ifdef TEXEL
 #ifdef SRC_F16
 #pragma vkprobe_texel(0, QUAD_SRC, rgba16f, r16f)
 layout(set = 0, binding = 0) uniform samplerBuffer srcTex;

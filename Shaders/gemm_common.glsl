@@ -45,7 +45,7 @@ layout(constant_id = 2) const bool HAS_BIAS = false;
 layout(constant_id = SCALE_ID) const bool HAS_SCALE = false;
 layout(constant_id = RESIDUAL_ID) const bool RESIDUAL = false;
 
-#ifdef TEXEL_AB
+#ifdef TEXEL
 // A and B as uniform texel buffers of four-element texels (RGBA32F, RGBA16F for f16 inputs,
 // RGBA16UI for bf16): lavapipe compiles a texel fetch to a vector gather, a storage-buffer load
 // inside a loop to a loop over the lanes. Offsets into them are still in elements.

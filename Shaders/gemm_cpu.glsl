@@ -1,4 +1,4 @@
-// CPU-shaped GEMM for lavapipe (the body of gemm_cpu.comp and gemm_cpu_texel.comp): no shared
+// CPU-shaped GEMM for lavapipe (the body of gemm_cpu.comp and its texel build (gemm_cpu_texel)): no shared
 // memory, no barriers. lavapipe runs the invocations of a workgroup as SIMD lanes, and every load
 // costs per lane, so each lane owns ROWS rows and the whole workgroup shares COLS columns: a K step
 // loads ROWS + COLS values (float4s where the layout allows) for ROWS × COLS multiply-adds.

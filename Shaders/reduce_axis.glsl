@@ -1,4 +1,4 @@
-// Body of reduce_axis.comp (x as a storage buffer) and reduce_axis_texel.comp (TEXEL_X: x as a
+// Body of reduce_axis.comp (x as a storage buffer) and its texel build (reduce_axis_texel) (TEXEL: x as a
 // uniform texel buffer of R32UI bits, which lavapipe reads in the loop over r by a vector gather
 // instead of a loop over the lanes; with VEC4, of RGBA32UI texels: four outputs per invocation).
 // x viewed as (outer, R, inner) with strides; out[o, j] = reduce_r x[o, r, j] (scaled by `scale`).
@@ -10,13 +10,13 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint OP = 0;   // a REDUCE_* code (codes.glsl); REDUCE_MAX also writes the argmax
-// Sums with TEXEL_X only: each invocation reduces four consecutive outputs j..j+3 from RGBA32UI
+// Sums with TEXEL only: each invocation reduces four consecutive outputs j..j+3 from RGBA32UI
 // texels (inner contiguous and a multiple of 4 long; every offset and stride of x, and the output
 // offset, multiples of 4). lavapipe fetches a texel through a call that gathers every lane's
 // texel, so a texel of four elements costs about what one of one does.
 layout(constant_id = 2) const bool VEC4 = false;
 
-#ifdef TEXEL_X
+#ifdef TEXEL
 #pragma vkprobe_texel(0, VEC4, rgba32ui, r32ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer xTex;
 float loadX(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i)).x); }
@@ -38,7 +38,7 @@ struct Params {
 };
 PUSH_PARAMS(Params)
 
-#ifdef TEXEL_X
+#ifdef TEXEL
 // Outputs 4q .. 4q+3: eight partial float4 sums in flight over r, then the tail.
 void reduce4(uint q) {
     uint ou = (4u * q) / p.inner, j = (4u * q) % p.inner;
@@ -64,7 +64,7 @@ void reduce4(uint q) {
 
 void main() {
     LOAD_PARAMS();
-#ifdef TEXEL_X
+#ifdef TEXEL
     if (VEC4) {
         FOR_EACH_ELEMENT(q, (p.outer * p.inner) / 4u) reduce4(q);
         return;

@@ -1,4 +1,4 @@
-// Body of softmax.comp (x as a storage buffer) and softmax_texel.comp (TEXEL_X: x as a uniform
+// Body of softmax.comp (x as a storage buffer) and its texel build (softmax_texel) (TEXEL: x as a uniform
 // texel buffer of R32UI bits, which lavapipe reads by one call that gathers every lane's element
 // instead of a loop over the lanes).
 // y = softmax(scale * x + mask) over the last axis. x, y: (rows, cols) with row strides;
@@ -6,7 +6,7 @@
 #include "rows.glsl"
 layout(constant_id = 1) const bool HAS_MASK = false;
 
-#ifdef TEXEL_X
+#ifdef TEXEL
 #pragma vkprobe_texel(0, r32ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer xTex;
 float loadX(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i)).x); }

@@ -1,10 +1,10 @@
-// Body of softmax_backward.comp (y and dy as storage buffers) and softmax_backward_texel.comp
-// (TEXEL_IN: both as uniform texel buffers of R32UI bits, which lavapipe reads by one call that
+// Body of softmax_backward.comp (y and dy as storage buffers) and its texel build (softmax_backward_texel)
+// (TEXEL: both as uniform texel buffers of R32UI bits, which lavapipe reads by one call that
 // gathers every lane's element instead of a loop over the lanes).
 // dx = accumulate * dx + scale * y * (dy - sum(dy * y)), rows over the last axis.
 #include "rows.glsl"
 
-#ifdef TEXEL_IN
+#ifdef TEXEL
 #pragma vkprobe_texel(0, r32ui)
 #pragma vkprobe_texel(1, r32ui)
 layout(set = 0, binding = 0) uniform usamplerBuffer yTex;

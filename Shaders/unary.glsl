@@ -1,4 +1,4 @@
-// Body of unary.comp (x as a storage buffer) and unary_texel.comp (TEXEL_X).
+// Body of unary.comp (x as a storage buffer) and its texel build (unary_texel) (TEXEL).
 // y = f(alpha * x + beta) elementwise; f from activations.glsl chosen by specialization constant.
 #include "common.glsl"
 #include "activations.glsl"
@@ -10,7 +10,7 @@ layout(constant_id = 1) const uint OP = 0;   // an ACT_* code (codes.glsl)
 // instruction and lane.
 layout(constant_id = 2) const bool VEC4 = false;
 
-#ifdef TEXEL_X
+#ifdef TEXEL
 // x as a uniform texel buffer of RGBA32UI (VEC4) or R32UI words: lavapipe fetches a texel through
 // one call that gathers every lane's, where a storage-buffer load is a loop over the lanes.
 #pragma vkprobe_texel(0, VEC4, rgba32ui, r32ui)

@@ -1,5 +1,5 @@
-// Body of unary_backward.comp (x and dy as storage buffers) and unary_backward_texel.comp
-// (TEXEL_IN: both as uniform texel buffers, which lavapipe gathers in one call per fetch where a
+// Body of unary_backward.comp (x and dy as storage buffers) and its texel build (unary_backward_texel)
+// (TEXEL: both as uniform texel buffers, which lavapipe gathers in one call per fetch where a
 // storage-buffer load is a loop over the lanes).
 // dx = (ACCUMULATE ? dx : 0) + dy * alpha * f'(alpha * x + beta)
 #include "common.glsl"
@@ -13,7 +13,7 @@ layout(constant_id = 2) const bool VEC4 = false;
 // Add onto dx. A specialization constant, so that the plain case never loads dx.
 layout(constant_id = 3) const bool ACCUMULATE = false;
 
-#ifdef TEXEL_IN
+#ifdef TEXEL
 // RGBA32UI texels (VEC4) or R32UI words.
 #pragma vkprobe_texel(0, VEC4, rgba32ui, r32ui)
 #pragma vkprobe_texel(1, VEC4, rgba32ui, r32ui)

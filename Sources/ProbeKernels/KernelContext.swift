@@ -252,7 +252,7 @@ public struct KernelVariants: Sendable {
     /// The CPU-shaped GEMM reads A and B as uniform texel buffers (`GemmCpuKernel` `.texel` builds): on
     /// lavapipe a texel fetch is a vector gather while a storage-buffer load inside a loop is a
     /// loop over the lanes (see the kernel). `VKPROBE_GEMM_TEXEL=0` turns it off (benchmarks).
-    public var gemmTexel = false
+    public var texelTwins = false
     /// The CPU-shaped GEMM stores C four elements at a time where its layout allows
     /// (`VKPROBE_GEMM_STORE4=0` turns it off: benchmarks, tests of the scalar stores).
     public var gemmStore4 = true
@@ -319,7 +319,7 @@ public struct KernelVariants: Sendable {
         attentionFused = !caps.isCPU
         gemmStore4 = tuning.gemmStore4
         texel4 = tuning.texel4
-        gemmTexel = caps.isCPU && caps.maxTexelBufferElements > 0 && tuning.texel
+        texelTwins = caps.isCPU && caps.maxTexelBufferElements > 0 && tuning.texel
         if let v = tuning.cpuGEMM { cpuGEMM = (v[0], v[1], v[2]) }
         if let v = tuning.elementsPerInvocation { elementsPerInvocation = v }
         rowsPerWorkgroup = tuning.rowsPerWorkgroup ?? (caps.isCPU ? 8 : 1)

@@ -339,7 +339,7 @@ do {
     for source in bySource.keys.sorted(by: { a, b in a.hasPrefix("coopmat/") == b.hasPrefix("coopmat/") ? a < b : !a.hasPrefix("coopmat/") }) {
         let group = bySource[source]!
         // Builds of one source share a face; only which bindings are texel views may differ (the
-        // texel twin's `-DTEXEL_…`): they are compared without that.
+        // texel twin's `-DTEXEL`): they are compared without that.
         func untexeled(_ i: Interface) -> Interface { var j = i; j.texel = []; return j }
         let first = group[0].1
         for (b, i, _) in group.dropFirst() where untexeled(i) != untexeled(first) {

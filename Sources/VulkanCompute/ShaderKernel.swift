@@ -12,7 +12,7 @@ public protocol ShaderKernel {
     /// The GLSL requires `GL_KHR_cooperative_matrix` (runs only where the device has it).
     static var needsCooperativeMatrix: Bool { get }
     /// The bindings a build declares as uniform texel buffers (`samplerBuffer`), by index: its
-    /// texel twin (`-DTEXEL_…` in variants.txt) reads them so, the storage-buffer build not.
+    /// texel twin (`-DTEXEL` in variants.txt) reads them so, the storage-buffer build not.
     static func texelBindings(_ variant: Variant) -> [Int]
     /// The format a texel binding reads in `variant` with specialization constants `specValues`
     /// (constant_id order), as the GLSL declares it (`#pragma vkprobe_texel`); nil elsewhere.

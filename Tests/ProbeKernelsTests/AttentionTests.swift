@@ -25,7 +25,7 @@ import Testing
     }
 
     func forwardBackward(B: Int, H: Int, Lq: Int, Lk: Int, D: Int, texel: Bool, fused: Bool = true) throws {
-        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel; $0.attentionFused = fused }
+        let ctx = try makeContext { $0.texelTwins = $0.texelTwins && texel; $0.attentionFused = fused }
         let BH = B * H, scale = 1 / Double(D).squareRoot()
         // K and V come packed as (B, Lk, 2, H, D), like a kv Linear's output.
         let q = randomValues(B * Lq * H * D, seed: 1, lo: -2, hi: 2)

@@ -33,7 +33,7 @@ import Testing
     /// with the source read as a texel buffer or as a storage buffer; each against the reference
     /// and with the guard beyond the output intact.
     @Test(arguments: [true, false]) func vectorStoresWithEitherSource(texel: Bool) throws {
-        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
+        let ctx = try makeContext { $0.texelTwins = $0.texelTwins && texel }
         let x = randomValues(3 * 8 * 4, seed: 9).map { Double(Float($0)) }   // exact in f32: copies are exact
         let t = try upload(ctx, x, [3, 8, 4])
         // Flat.
@@ -82,7 +82,7 @@ import Testing
     /// mean), and a permute whose six axes compress to three, against the reference, with the
     /// source read either way.
     @Test(arguments: [true, false]) func broadcastsAndMergedAxes(texel: Bool) throws {
-        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
+        let ctx = try makeContext { $0.texelTwins = $0.texelTwins && texel }
         let dense = { (shape: [Int]) in Tensor.contiguousStrides(shape) }
         func axes(_ shape: [Int], _ sIn: [Int], _ sOut: [Int]) -> (shape: [Int], sIn: [Int], sOut: [Int]) {
             let m = MergedAxes(shape, [sIn, sOut])
@@ -133,7 +133,7 @@ import Testing
     /// its plan and still copy correctly.
     @Test func blockTransposes() throws {
         let ctx = try makeContext()
-        try #require(ctx.variants.gemmTexel, "lavapipe has texel buffers")
+        try #require(ctx.variants.texelTwins, "lavapipe has texel buffers")
         func bitsOf(_ n: Int, seed: UInt64) -> [UInt32] {
             var bits = randomValues(n, seed: seed, lo: -100, hi: 100).map { Float($0).bitPattern }
             bits[0] = 0x7FC0_1234; bits[1] = 0xFF80_0001; bits[2] = 0x8000_0000; bits[3] = 0x0000_0001
@@ -207,7 +207,7 @@ import Testing
     /// bf16 → f32 and bf16 → bf16 are exact. Flat (float4 stores), permuted, and with the source
     /// read as a texel buffer or a storage buffer, the guard beyond each output intact.
     @Test(arguments: [true, false]) func bfloat16Conversions(texel: Bool) throws {
-        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
+        let ctx = try makeContext { $0.texelTwins = $0.texelTwins && texel }
         var bits: [UInt32] = [
             0x3F80_8000,   // 1 + 2⁻⁸: a tie between 1 (even) and 1 + 2⁻⁷, to 1
             0x3F81_8000,   // a tie between 1 + 2⁻⁷ (odd) and 1 + 2⁻⁶, up

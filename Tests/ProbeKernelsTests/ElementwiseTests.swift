@@ -9,7 +9,7 @@ import Testing
     /// The forward reads x as a texel buffer (lavapipe's default) or as a storage buffer.
     @Test(arguments: Activation.allCases, [true, false])
     func unaryForwardBackward(_ act: Activation, texel: Bool) throws {
-        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
+        let ctx = try makeContext { $0.texelTwins = $0.texelTwins && texel }
         for n in Self.sizes {
             let x = randomValues(n, seed: UInt64(n), lo: -4, hi: 4), dy = randomValues(n, seed: UInt64(n) + 9)
             let (alpha, beta) = (1.25, -0.5)
@@ -33,7 +33,7 @@ import Testing
     /// With x and y as texel buffers or storage buffers; outputs of a multiple of 4 elements take
     /// the float4-store path, the last two cases with groups of four that straddle rows.
     @Test(arguments: [true, false]) func binaryBroadcasting(texel: Bool) throws {
-        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
+        let ctx = try makeContext { $0.texelTwins = $0.texelTwins && texel }
         let cases: [([Int], [Int])] = [([1], [1]), ([7], [7]), ([3, 7], [7]), ([197, 1], [1, 5]), ([2, 1, 4, 3], [3, 1, 1]), ([2, 3, 1], [2, 1, 7]),
                                        ([8], [8]), ([3, 8], [8]), ([2, 3, 4], [3, 1]), ([2, 1, 4, 8], [3, 1, 1]),
                                        ([4, 7], [7]), ([2, 3, 6], [3, 1]),

@@ -64,7 +64,7 @@ let gemmCases: [GEMMCase] = [
     func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, inputs: DType? = nil, maxBindingBytes: Int? = nil,
              swap: Bool? = nil, texel: Bool = true, pack: Bool? = nil) throws {
         let ctx = try makeContext(maxBindingBytes: maxBindingBytes) {
-            $0.gemm = kind; $0.cpuGEMMSwapRule = swap; $0.gemmTexel = $0.gemmTexel && texel; $0.gemmStore4 = texel
+            $0.gemm = kind; $0.cpuGEMMSwapRule = swap; $0.texelTwins = $0.texelTwins && texel; $0.gemmStore4 = texel
             if let pack { $0.gemmPackRatio = pack ? 1 : nil; $0.gemmUnrolled = !pack }
         }
         let seed = UInt64(tc.M * 1000 + tc.N * 10 + tc.K)
@@ -154,7 +154,7 @@ let gemmCases: [GEMMCase] = [
     /// With the K-unrolled float4-along-N path (the default), operands it reads are not packed.
     @Test(arguments: [false, true]) func packingRule(unrolled: Bool) throws {
         let ctx = try makeContext { $0.gemm = .cpu; $0.gemmPackRatio = 16; $0.gemmUnrolled = unrolled }
-        try #require(ctx.variants.gemmTexel, "lavapipe reads GEMM operands as texel buffers")
+        try #require(ctx.variants.texelTwins, "lavapipe reads GEMM operands as texel buffers")
         func packs(_ a: [Int], _ b: [Int], transA: Bool, transB: Bool) throws -> (Bool, Bool)? {
             let ta = try ctx.empty(a), tb = try ctx.empty(b)
             let M = transA ? a[a.count - 1] : a[a.count - 2], K = transA ? a[a.count - 2] : a[a.count - 1]
@@ -188,7 +188,7 @@ let gemmCases: [GEMMCase] = [
     /// cases above then run that kernel), others fall back to storage buffers; both give the product.
     @Test func texelKernelWhereOperandsAllowIt() throws {
         let ctx = try makeContext { $0.gemm = .cpu }
-        try #require(ctx.variants.gemmTexel, "lavapipe offers uniform texel buffers")
+        try #require(ctx.variants.texelTwins, "lavapipe offers uniform texel buffers")
         for (M, N, K, texel) in [(12, 20, 8, true), (7, 5, 3, false)] {
             let av = randomValues(M * K, seed: 5), bv = randomValues(K * N, seed: 6)
             let a = try ctx.tensor(av.map(Float.init), [M, K]), b = try ctx.tensor(bv.map(Float.init), [K, N])

@@ -8,7 +8,7 @@ import Testing
     /// take the sixteen-at-a-time path of sums and its tail. Inner sizes in fours take the texel
     /// path's four-outputs-per-invocation sums ((2, 197, 8): its eight-at-a-time loop and tail).
     @Test(arguments: [true, false]) func reductionsOverEveryAxis(texel: Bool) throws {
-        let ctx = try makeContext { $0.gemmTexel = $0.gemmTexel && texel }
+        let ctx = try makeContext { $0.texelTwins = $0.texelTwins && texel }
         // (3, 7, 8) and (2, 13, 12): inner sizes in fours.
         for shape in [[1], [7], [197, 3], [3, 7, 5], [2, 1, 197], [3, 7, 8], [2, 13, 12], [2, 197, 8]] {
             let x = randomValues(shape.reduce(1, *), seed: UInt64(shape.count))

@@ -18,7 +18,7 @@ let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2
     /// The forward reads x, the backward y and dy, as texel buffers (lavapipe's default) or as storage buffers.
     @Test(arguments: rowShapes, [true, false])
     func softmaxForwardBackward(tpr: UInt32, texel: Bool) throws {
-        let ctx = try makeContext { v in rowVariant(tpr)(&v); v.gemmTexel = v.gemmTexel && texel }
+        let ctx = try makeContext { v in rowVariant(tpr)(&v); v.texelTwins = v.texelTwins && texel }
         for (rows, cols) in rowCases {
             let x = randomValues(rows * cols, seed: UInt64(rows + cols), lo: -3, hi: 3), dy = randomValues(rows * cols, seed: 4)
             let mask = randomValues(cols, seed: 5, lo: -2, hi: 0)

@@ -99,7 +99,7 @@ extension KernelContext {
                                             offO: oo, ob: t[3].strides[0], oh: t[3].strides[1], ol: t[3].strides[2],
                                             offP: op_, offL: ol, scale: scale)
             // q, k, v as texel buffers where their buffers hold whole texels (as the CPU GEMM).
-            if variants.gemmTexel, let tq = texelBinding(bq, q.dtype), let tk = texelBinding(bk, k.dtype), let tv = texelBinding(bv, v.dtype) {
+            if variants.texelTwins, let tq = texelBinding(bq, q.dtype), let tk = texelBinding(bk, k.dtype), let tv = texelBinding(bv, v.dtype) {
                 let kern = try kernel(AttentionKernel.self, f16 ? .texel_f16 : .texel,
                                       .init(localSizeX: local, CHUNK: UInt32(chunk), WRITE_PROBS: probs != nil))
                 try stream.dispatch(kern, [tq, tk, tv, bo, bp, bl], push: push, groups: groups)

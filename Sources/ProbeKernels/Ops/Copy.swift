@@ -44,7 +44,7 @@ extension KernelContext {
             // The source's four under a float4 of outputs contiguous on the four-element grid: one
             // float4 read (copy.glsl, QUAD_SRC).
             let quad = vec4 && os % 4 == 0 && (flat || (shape[5] % 4 == 0 && sIn[5] == 1 && sIn.prefix(5).allSatisfy { $0 % 4 == 0 }))
-            if variants.gemmTexel {
+            if variants.texelTwins {
                 // f32 as RGBA32UI bits (copies move every pattern exactly), else the dtype's own.
                 let quadView = quad ? texelBinding(bs, format: t[0].dtype == .f32 ? .rgba32ui : texelFormat(t[0].dtype, elements: 4)) : nil
                 if let ts = quadView ?? texelBinding(bs, format: texelFormat(t[0].dtype, elements: 1)) {

@@ -23,7 +23,7 @@ extension KernelContext {
             let spec = UnaryKernel.Spec(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4)
             let push = UnaryKernel.Push(n: t[0].count, alpha: alpha, beta: beta, offX: ox, offY: oy)
             let groups = elementGroups(vec4 ? t[0].count / 4 : t[0].count)
-            if variants.gemmTexel, let tx = texelBinding(bx, format: vec4 ? .rgba32ui : .r32ui) {
+            if variants.texelTwins, let tx = texelBinding(bx, format: vec4 ? .rgba32ui : .r32ui) {
                 try stream.dispatch(try kernel(UnaryKernel.self, .texel, spec), [tx, by], push: push, groups: groups)
                 return
             }
@@ -47,7 +47,7 @@ extension KernelContext {
             let push = UnaryBackwardKernel.Push(n: t[0].count, alpha: alpha, beta: beta, offX: ox, offDY: ody, offDX: odx)
             let groups = elementGroups(vec4 ? t[0].count / 4 : t[0].count)
             let format: TexelFormat = vec4 ? .rgba32ui : .r32ui
-            if variants.gemmTexel, let tx = texelBinding(bx, format: format), let tdy = texelBinding(bdy, format: format) {
+            if variants.texelTwins, let tx = texelBinding(bx, format: format), let tdy = texelBinding(bdy, format: format) {
                 let spec = UnaryBackwardKernel.Spec(localSizeX: variants.elementwiseLocal, OP: act.rawValue, VEC4: vec4, ACCUMULATE: accumulate)
                 try stream.dispatch(try kernel(UnaryBackwardKernel.self, .texel, spec), [tx, tdy, bdx], push: push, groups: groups)
                 return
@@ -113,7 +113,7 @@ extension KernelContext {
                 if q == 1, let t = texelBinding(w, format: .rgba32ui) { return (t, 1) }
                 return texelBinding(w, format: .r32ui).map { ($0, q == 1 ? 0 : q) }
             }
-            if variants.gemmTexel, let (tx, tqx) = view(wx, qx), let (ty, tqy) = view(wy, qy) {
+            if variants.texelTwins, let (tx, tqx) = view(wx, qx), let (ty, tqy) = view(wy, qy) {
                 let k = try kernel(BinaryKernel.self, .texel, .init(localSizeX: variants.elementwiseLocal, OP: kind.rawValue, FLAT: flat, VEC4: vec4,
                                                                         AXES: UInt32(axes.shape.count), QUAD_X: tqx, QUAD_Y: tqy))
                 try stream.dispatch(k, [tx, ty, wz], push: push, groups: groups)

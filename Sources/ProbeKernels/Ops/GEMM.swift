@@ -81,7 +81,7 @@ extension KernelContext {
     func packedAlongK(_ a: Tensor, _ b: Tensor, _ c: Tensor, transA: Bool, transB: Bool, M: Int, N: Int, K: Int, batch: Int) throws -> (Tensor, Tensor)? {
         // K ≥ 16: a weight gradient from a batch of 4 (1000×768×4) measured 1.5 ms slower packed
         // in four of four alternating runs (its cost is the stores, which packing does not change).
-        guard variants.gemm == .cpu, variants.gemmTexel, let ratio = variants.gemmPackRatio, K % 4 == 0, K >= 16 else { return nil }
+        guard variants.gemm == .cpu, variants.texelTwins, let ratio = variants.gemmPackRatio, K % 4 == 0, K >= 16 else { return nil }
         // Offsets modulo 4 as the bindings will have them (bindings start 16-byte aligned).
         if variants.gemmUnrolled, cpuPlan(a, b, c, transA: transA, transB: transB, offA: a.offset, offB: b.offset).vectorScore >= 2 { return nil }
         func swapLast(_ t: Tensor) throws -> Tensor {
@@ -178,7 +178,7 @@ extension KernelContext {
             let spec = GemmCpuKernel.Spec(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
                                           VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
                                           SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4, UNROLL_K4: variants.gemmUnrolled, VEC4_BK: plan.vec4BK)
-            if variants.gemmTexel, let tA = texelBinding(first, a.dtype), let tB = texelBinding(second, b.dtype) {
+            if variants.texelTwins, let tA = texelBinding(first, a.dtype), let tB = texelBinding(second, b.dtype) {
                 let k = try kernel(GemmCpuKernel.self, f16 ? .texel_f16 : f16in ? .texel_f16in : bf16in ? .texel_bf16in : .texel, spec)
                 try stream.dispatch(k, [tA, tB, bC, bBias, bScale], push: planned, groups: groups)
                 return

@@ -186,7 +186,7 @@ extension KernelContext {
             let quads = variants.elementsPerInvocation > 1 && inner == 1 && C % 4 == 0 && ox % 4 == 0 && oy % 4 == 0
             let spec = BatchnormApplyKernel.Spec(localSizeX: variants.elementwiseLocal, AFFINE: gamma != nil, EVAL: !training, CHANNEL_QUADS: quads)
             let groups = quads ? (groups(C / 4, Int(variants.elementwiseLocal)), min(t[0].shape[0], 64), 1) : elementGroups(t[0].count)
-            if quads, variants.gemmTexel, let tx = texelBinding(bx, format: .rgba32ui) {
+            if quads, variants.texelTwins, let tx = texelBinding(bx, format: .rgba32ui) {
                 try stream.dispatch(try kernel(BatchnormApplyKernel.self, .texel, spec), [tx, bs, brm, brv, bg, bb, by], push: push, groups: groups)
                 return
             }

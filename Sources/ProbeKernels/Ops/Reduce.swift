@@ -53,7 +53,7 @@ extension KernelContext {
             // sums along a contiguous inner axis in fours read four-element texels, four outputs
             // per invocation.
             let spec = ReduceAxisKernel.Spec(localSizeX: variants.elementwiseLocal, OP: kind.kernelCode)
-            if variants.gemmTexel {
+            if variants.texelTwins {
                 let s = t[0].strides, inner = t[0].shape[2]
                 if variants.texel4, kind != .max, inner % 4 == 0, s[2] == 1, t[0].shape[0] == 1 || s[0] % 4 == 0,
                    t[0].shape[1] == 1 || s[1] % 4 == 0, ox % 4 == 0, oo % 4 == 0, let tx = texelBinding(bx, format: .rgba32ui) {

@@ -45,7 +45,7 @@ extension KernelContext {
             let push = SoftmaxKernel.Push(rows: t[0].shape[0], cols: cols, offX: ox, sX: t[0].strides[0], offM: om, maskRows: maskRows,
                                           maskRowOffset: ranges[0].lowerBound % maskRows, offY: oy, sY: t[1].strides[0], scale: scale)
             // x as a texel buffer on CPU devices (as the GEMM, copies and reductions).
-            if variants.gemmTexel, let tx = texelBinding(bx, format: .r32ui) {
+            if variants.texelTwins, let tx = texelBinding(bx, format: .r32ui) {
                 let k = try kernel(SoftmaxKernel.self, variants.rowSubgroup ? .texel_sg : .texel, spec)
                 try stream.dispatch(k, [tx, bm, by], push: push, groups: rowGroups(t[0].shape[0]))
                 return
@@ -69,7 +69,7 @@ extension KernelContext {
             let push = SoftmaxBackwardKernel.Push(rows: t[0].shape[0], cols: t[0].shape[1], offY: oy, sY: t[0].strides[0], offDY: ody,
                                                   sDY: t[1].strides[0], offDX: odx, sDX: t[2].strides[0], scale: scale, accumulate: accumulate ? 1 : 0)
             // y and dy as texel buffers on CPU devices (as the forward).
-            if variants.gemmTexel, let ty = texelBinding(by, format: .r32ui), let tdy = texelBinding(bdy, format: .r32ui) {
+            if variants.texelTwins, let ty = texelBinding(by, format: .r32ui), let tdy = texelBinding(bdy, format: .r32ui) {
                 let k = try kernel(SoftmaxBackwardKernel.self, variants.rowSubgroup ? .texel_sg : .texel, spec)
                 try stream.dispatch(k, [ty, tdy, bdx], push: push, groups: rowGroups(t[0].shape[0]))
                 return

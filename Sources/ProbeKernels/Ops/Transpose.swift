@@ -31,7 +31,7 @@ extension KernelContext {
     /// it on a CPU device (the texel paths) and both fit one binding; false where they do not.
     func blockTranspose(_ source: Tensor, into destination: Tensor) throws -> Bool {
         let op = "copy"
-        guard variants.gemmTexel, source.dtype == destination.dtype, fitsBinding(source), fitsBinding(destination),
+        guard variants.texelTwins, source.dtype == destination.dtype, fitsBinding(source), fitsBinding(destination),
               let plan = BlockTranspose(source, destination) else { return false }
         let words16 = source.dtype.size == 2
         let (bs, os) = try bind(source, .read, op: op), (bd, od) = try bind(destination, .write, op: op)
