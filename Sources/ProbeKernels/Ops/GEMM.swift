@@ -73,14 +73,12 @@ extension KernelContext {
     }
 
     /// On lavapipe, A and B transposed to be contiguous along K (C = A·Bᵀ, the float4-along-K
-    /// path) when either is not, the plan as given has no K-unrolled float4 path (B contiguous
-    /// along N with A contiguous along K or M runs as fast: a weight gradient 768×768 from 196
-    /// tokens 8.6 ms as given against 8.9–9.8 packed, from 3136 166–168 against 185–187), and the
-    /// GEMM does enough multiply-adds per moved element to repay the 4×4-block transposes
-    /// (`KernelVariants.gemmPackRatio`) over a K of 16 or more; nil to run as given.
+    /// path) when either is not, the plan as given has no K-unrolled float4 path (those run as
+    /// fast), and the GEMM does enough multiply-adds per moved element to repay the 4×4-block
+    /// transposes (`KernelVariants.gemmPackRatio`) over a K of 16 or more (below, the stores
+    /// dominate and packing measured slower); nil to run as given. Measurements:
+    /// docs/PERFORMANCE-HISTORY.md, "Packing along K".
     func packedAlongK(_ a: Tensor, _ b: Tensor, _ c: Tensor, transA: Bool, transB: Bool, M: Int, N: Int, K: Int, batch: Int) throws -> (Tensor, Tensor)? {
-        // K ≥ 16: a weight gradient from a batch of 4 (1000×768×4) measured 1.5 ms slower packed
-        // in four of four alternating runs (its cost is the stores, which packing does not change).
         guard variants.gemm == .cpu, variants.texelTwins, let ratio = variants.gemmPackRatio, K % 4 == 0, K >= 16 else { return nil }
         // Offsets modulo 4 as the bindings will have them (bindings start 16-byte aligned).
         if variants.gemmUnrolled, cpuPlan(a, b, c, transA: transA, transB: transB, offA: a.offset, offB: b.offset).vectorScore >= 2 { return nil }
@@ -321,22 +319,12 @@ struct CPUGEMMPlan {
     /// How much of the work runs on float4 paths (to choose between the two forms).
     var vectorScore: Int { vec4K ? 3 : (vec4BN && (vec4A || vec4AM)) || (vec4BK && vec4AM) ? 2 : vec4BN || vec4A || vec4AM || vec4BK ? 1 : 0 }
 
-    /// Few rows of C (a small batch through a Linear): compute Cᵀ = Bᵀ·Aᵀ so that the lanes run
-    /// along C's columns (the kernel stores element (i, j) at C(j, i)), measured on lavapipe for
-    /// a Linear (M, 768)·(768, 768)ᵀ at 9.8 vs 3.0 GFLOP/s at M 4, 32 vs 21 at M 32, 33 vs 30 at
-    /// M 256, but 35 vs 39 at M 512 — unless C has rows enough (128+) for the direct form to
-    /// amortise its loads and that form has float4 paths the transposed one lacks (dX = dY·W at
-    /// 196×768×768: 31–35 GFLOP/s direct, 25 transposed; EP's aggregation at 32 rows is faster
-    /// transposed, float4 or not).
-    /// But with rows enough to give every lane two (16+), more float4 paths in the direct form win:
-    /// EP's aggregation (B, 32, 196)·(B, 196, 768), direct with float4 A and B, transposed with
-    /// float4 A only, 34.6 vs 53.3 ms at B 64 on a 2-core Xeon's lavapipe (EP's step 1.1–1.25 s →
-    /// 0.72–0.83 s at B 256).
-    /// B along K in the transposed form (BK4) against B along N in the direct one (a row-major
-    /// A·B, dX = dY·W, EP's aggregation): the transposed form only while the direct one has fewer
-    /// than 8 rows per lane (EP's aggregation, 32 rows: 120–123 against 175–186 ms at 256 ×
-    /// (32×196 · 196×768)); from there the direct one (dX at 64, 128 and 196 × 768 × 768:
-    /// 3.2–3.9 against 4.6–5.4, 3.3–5.5 against 5.4–8.5, 5.8–8.5 against 8.3–9.8 ms).
+    /// The direct form C = A·B, or the transposed one Cᵀ = Bᵀ·Aᵀ (lanes along C's columns), by
+    /// measurement on lavapipe (the numbers: docs/PERFORMANCE-HISTORY.md, "The CPU GEMM's two
+    /// forms"): few rows of C (a small batch through a Linear) run transposed, unless the direct
+    /// form has more float4 paths and every lane two rows or more (16+), or C has rows enough
+    /// (128+) and the transposed form no more float4 paths; B along K transposed against B along N
+    /// direct: transposed only below 8 rows per lane.
     static func choose(M: Int, N: Int, _ form: (Bool) -> CPUGEMMPlan) -> CPUGEMMPlan {
         let direct = form(false)
         guard M <= 256 && N >= M else { return direct }
