@@ -71,7 +71,7 @@ test: deps shader-tools test-deps
 	@echo "(VKPROBE_KERNELS=gpu: tiled GEMMs, fused attention, 128-lane row kernels, staging copies), with synchronization validation,"
 	@echo "one suite at a time (the validation layer crashed once with GPU-selected suites creating pipelines in parallel):"
 	VKPROBE_KERNELS=gpu VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test --skip-build --no-parallel \
-	    --filter 'GoldenTests|ProtocolTests|FamilyTransformTests|KernelSelectionTests|ExtractionTests|KNNTests|ImageRunTests|DemoTests|DeviceMemoryTests|FineTuneGradientTests/(dinov2RegAll|dinov3All|eva02BaseAll|beitv2All|aimv2All|checkpointing)'
+	    --filter 'GoldenTests|ProtocolTests|FamilyTransformTests|KernelSelectionTests|ExtractionTests|KNNTests|ImageRunTests|DemoTests|DeviceMemoryTests|FineTuneGradientTests/(dinov2RegAll|dinov3All|eva02BaseAll|beitv2All|aimv2All|hieraAll|checkpointing)'
 	@echo "The kernel tests at lavapipe's other subgroup sizes (4 and 16 lanes):"
 	LP_NATIVE_VECTOR_WIDTH=128 VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test --skip-build --filter ProbeKernelsTests
 	LP_NATIVE_VECTOR_WIDTH=512 VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test --skip-build --filter ProbeKernelsTests

@@ -25,8 +25,8 @@ DINOv2-S/14 with 4 registers (`vit_small_patch14_reg4_dinov2`, depth 3, its 518-
 resized to the 42-px input by timm's `dynamic_img_size` — bicubic with antialias, whose gradient
 reaches pos_embed through the resize), DINOv3-S/16 (rotary, storage tokens; a 48×64 input),
 EVA-02 B/14 (separate q/k/v, SwiGLU + sub-LN, rotary), EVA-02 Ti/14 (packed GluMlp), AIMv2-L/14
-(RMSNorm, the patch norm, unbiased projections), BEiT v2 (a relative table per block) and BEiT
-with one shared table, and
+(RMSNorm, the patch norm, unbiased projections), BEiT v2 (a relative table per block), BEiT
+with one shared table, Hiera-T (stages 1, 1, 2, 1 at 64 px), and
 EVA-02-CLIP E/14 at width 256 (post-norm, q/v biases, the inner attention norm). Metadata
 `config` is what VulkanProbe's ViTConfig reads (with its own keys, e.g. `rope_periods`).
 
@@ -59,6 +59,8 @@ CASES = {
     # BEiT with one table shared by every block (BEiT's and SimMIM's pretraining checkpoints).
     "beitshared": dict(model="beit_base_patch16_224", over=dict(depth=2, img_size=48, use_rel_pos_bias=False, use_shared_rel_pos_bias=True),
                        timm_only={}, image=(2, 48, 48)),
+    # Hiera: the 7x7/4 embedding, three unrolls, widening + pooled stages, mask-unit attention with pooled queries.
+    "hieratiny": dict(model="hiera_tiny_224", over=dict(stages=[1, 1, 2, 1], img_size=64), timm_only={}, image=(2, 64, 64)),
     # Post-norm blocks, q/v biases on a fused qkv, the attention's inner norm: EVA-02-CLIP E-14 at a small width.
     "eva02e14": dict(model="eva02_enormous_patch14_clip_224", over=dict(depth=2, img_size=42, embed_dim=256, num_heads=4),
                      timm_only={}, image=(2, 42, 42)),
@@ -104,6 +106,34 @@ def rule(name, shape, dim):
     return (0.0, float(np.sqrt(3.0 / fan_in)))
 
 
+def max_pool_gap(model, x):
+    """The smallest gap between the two largest of any group Hiera max-pools (the widened
+    residual's 2x2 groups and the pooled queries')."""
+    gaps = []
+    hooks = []
+    for blk in model.blocks:
+        attn = blk.attn
+        if getattr(blk, "dim", None) != getattr(blk, "dim_out", None) and hasattr(blk, "proj"):
+            hooks.append(blk.proj.register_forward_hook(lambda m, i, o, s=attn.q_stride: gaps.append(top2_gap(o.view(o.shape[0], s, -1, o.shape[2]), 1))))
+        if attn.q_stride > 1:
+            def qhook(m, i, o, a=attn):
+                B, N, _ = o.shape
+                nw = N // (a.q_stride * a.window_size) if a.use_mask_unit_attn else 1
+                q = o.reshape(B, -1, nw, 3, a.heads, a.head_dim).permute(3, 0, 4, 2, 1, 5)[0]
+                gaps.append(top2_gap(q.reshape(B, a.heads, nw, a.q_stride, -1, a.head_dim), 3))
+            hooks.append(attn.qkv.register_forward_hook(qhook))
+    with torch.no_grad():
+        model.forward_features(x)
+    for hk in hooks:
+        hk.remove()
+    return min(gaps) if gaps else float("inf")
+
+
+def top2_gap(t, dim):
+    s = t.sort(dim=dim).values
+    return (s.select(dim, -1) - s.select(dim, -2)).abs().min().item()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -114,7 +144,7 @@ def main():
     for case in args.cases:
         spec = CASES[case]
         model = timm.create_model(spec["model"], pretrained=False, num_classes=0, **spec["over"], **spec["timm_only"]).eval()
-        dim = model.embed_dim
+        dim = getattr(model, "embed_dim", 0)
         rules = {}
         with torch.no_grad():
             for name, p in model.named_parameters():
@@ -123,8 +153,18 @@ def main():
                 p.copy_(torch.from_numpy(formula(name, p.numel(), *r).reshape(p.shape)))
         b, h, w = spec["image"]
         images = formula("images", b * 3 * h * w, 0.0, 2.0).reshape(b, 3, h, w)
+        if hasattr(model, "unroll"):
+            # Hiera max-pools: a near-tie there makes the gradient depend on the last bit of the
+            # inputs (f32 here, the frozen part's f32 on the other side). Take the first image
+            # formula whose every pooled group has its top two apart by 1e-4 at least.
+            k = 0
+            while max_pool_gap(model, torch.from_numpy(images)) < 1e-4:
+                k += 1
+                images = formula(f"images.{k}", b * 3 * h * w, 0.0, 2.0).reshape(b, 3, h, w)
         x = torch.from_numpy(images)
         out = model.forward_features(x)
+        if out.ndim == 4:  # Hiera: (B, H, W, C) in image order
+            out = out.flatten(1, 2)
         c = torch.from_numpy(formula("loss.C", out.numel(), 0.0, 1.0).reshape(out.shape))
         (out * c).sum().backward()
         tensors = {"images": images, "expected.out": out.detach().numpy().astype(np.float32)}

@@ -155,31 +155,55 @@ final class HieraForward {
         return out
     }
 
-    func forward(_ images: Tensor, taps: Set<TokenTap>) throws -> [TokenTap: Tensor] {
+    /// The zero-padded images' overlapping k×k windows at stride s (im2col): (B, ho·wo, 3·k·k) in
+    /// `dtype`, the patch embedding's GEMM operand (and a fine-tuned embedding's input).
+    func im2col(_ images: Tensor, dtype: DType) throws -> Tensor {
         let (B, H, W) = (images.shape[0], images.shape[2], images.shape[3])
-        guard H == config.imgSize, W == config.imgSize else {
+        guard images.rank == 4, images.shape[1] == 3, H == config.imgSize, W == config.imgSize else {
             throw BackboneError("Hiera runs at its \(config.imgSize) px (its position table covers \(config.imgSize / spec.patchStride)² tokens); the input is \(H)×\(W): use --image-size \(config.imgSize)")
         }
+        let (k, s, pad) = (spec.patchKernel, spec.patchStride, spec.patchPadding)
+        let ho = (H + 2 * pad - k) / s + 1, wo = (W + 2 * pad - k) / s + 1
+        let (hp, wp) = (H + 2 * pad, W + 2 * pad)
+        let padded = try ctx.tensor([Float](repeating: 0, count: B * 3 * hp * wp), [B, 3, hp, wp])
+        try ctx.copy(try ctx.contiguous(images), into: try padded.slice(axis: 2, pad..<(pad + H)).slice(axis: 3, pad..<(pad + W)))
+        let windows = Tensor(buffer: padded.buffer, offset: padded.offset, shape: [B, ho, wo, 3, k, k],
+                             strides: [3 * hp * wp, s * wp, s, hp * wp, wp, 1], dtype: .f32)
+        let cols = try ctx.empty([B, ho, wo, 3, k, k], dtype: dtype)
+        try ctx.copy(windows, into: cols)
+        return try cols.reshaped([B, ho * wo, 3 * k * k])
+    }
+
+    func forward(_ images: Tensor, taps: Set<TokenTap>) throws -> [TokenTap: Tensor] {
         let first = firstFinalBlock
         for t in taps {
             if case let .block(i) = t, i < first {
                 throw BackboneError("block \(i) of this Hiera is in an earlier stage (\(spec.plan[i].dimOut) wide, another grid); a token set holds one grid: tap `norm` or blocks \(first)…\(spec.plan.count - 1) (the last stage)")
             }
         }
-        let (k, s, pad, c0) = (spec.patchKernel, spec.patchStride, spec.patchPadding, spec.embedDim)
-        let ho = (H + 2 * pad - k) / s + 1, wo = (W + 2 * pad - k) / s + 1
-        // Patch embedding: the zero-padded image's overlapping k×k windows at stride s (im2col) times the kernel.
-        let (hp, wp) = (H + 2 * pad, W + 2 * pad)
-        let padded = try ctx.tensor([Float](repeating: 0, count: B * 3 * hp * wp), [B, 3, hp, wp])
-        try ctx.copy(try ctx.contiguous(images), into: try padded.slice(axis: 2, pad..<(pad + H)).slice(axis: 3, pad..<(pad + W)))
-        let windows = Tensor(buffer: padded.buffer, offset: padded.offset, shape: [B, ho, wo, 3, k, k],
-                             strides: [3 * hp * wp, s * wp, s, hp * wp, wp, 1], dtype: .f32)
-        let cols = try ctx.empty([B, ho, wo, 3, k, k], dtype: act)
-        try ctx.copy(windows, into: cols)
-        let n0 = ho * wo
+        let last = taps.contains(.norm) ? blocks.count - 1 : taps.compactMap { if case let .block(i) = $0 { return i } else { return nil } }.max() ?? -1
+        var out: [TokenTap: Tensor] = [:]
+        let x = try stream(images, through: last) { i, x in
+            if taps.contains(.block(i)) {
+                let copy = try ctx.empty(x.shape)
+                try ctx.copy(x, into: copy)
+                out[.block(i)] = copy
+            }
+        }
+        if taps.contains(.norm) { out[.norm] = x }
+        return out
+    }
+
+    /// The residual stream (B, N, D) f32 after block `last` (any stage: the tokens in timm's
+    /// unrolled order), `each` seeing it after every block; -1: the unrolled embeddings.
+    func stream(_ images: Tensor, through last: Int, each: (Int, Tensor) throws -> Void = { _, _ in }) throws -> Tensor {
+        let B = images.shape[0], c0 = spec.embedDim
+        let cols = try im2col(images, dtype: act)
+        let n0 = cols.shape[1]
+        let (ho, wo) = (config.imgSize / spec.patchStride, config.imgSize / spec.patchStride)
         let embedded = try ctx.empty([B, n0, c0])
         try ctx.copy(Tensor(buffer: pos.buffer, offset: pos.offset, shape: [B, n0, c0], strides: [0, c0, 1], dtype: .f32), into: embedded)
-        try ctx.gemm(try cols.reshaped([B, n0, 3 * k * k]), patchW, into: embedded, transB: true, bias: patchB, residual: true)
+        try ctx.gemm(cols, patchW, into: embedded, transB: true, bias: patchB, residual: true)
         // Unroll: three times, move each 2×2 stride offset in front of the (halved) grid.
         var x = embedded, (gh, gw, batches) = (ho, wo, B)
         let q = spec.qStride
@@ -192,19 +216,12 @@ final class HieraForward {
             x = next; batches *= q * q; gh = h2; gw = w2
         }
         x = try x.reshaped([B, n0, c0])
-        var out: [TokenTap: Tensor] = [:]
-        let last = taps.contains(.norm) ? blocks.count - 1 : taps.compactMap { if case let .block(i) = $0 { return i } else { return nil } }.max() ?? -1
         for (i, blk) in blocks.enumerated() where i <= last {
             x = try block(blk, x)
-            if taps.contains(.block(i)) {
-                let copy = try ctx.empty(x.shape)
-                try ctx.copy(x, into: copy)
-                out[.block(i)] = copy
-            }
+            try each(i, x)
             try ctx.stream.submit()
         }
-        if taps.contains(.norm) { out[.norm] = x }
-        return out
+        return x
     }
 
     /// One block on the residual stream x (B, N, dimIn) f32 → (B, N / qStride, dimOut) f32.

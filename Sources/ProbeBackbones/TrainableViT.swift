@@ -30,11 +30,12 @@ public enum FineTuneScope: Equatable, Sendable, Codable, CustomStringConvertible
 /// a backward, so every trained tensor gets its gradient. Generic over the backend: the device
 /// trains with it; the Double reference runs the same definition.
 ///
-/// Families: every block `VisionTransformer` runs but Hiera's —
-/// LayerNorm or RMSNorm (AIMv2, with its patch norm and unbiased projections); fused, q/v-biased or separate q/k/v; rotary q and k (EVA-02, DINOv3,
-/// PE); GELU-family, SwiGLU and packed-GLU MLPs; sub-norms (EVA's); post-norm blocks; LayerScale
-/// under either name; [CLS], registers, a learnt position table resized to the input's grid (or
-/// none), CLIP's pre-norm, the final norm. `check` refuses the rest, naming what is missing.
+/// Families: every one `VisionTransformer` runs — LayerNorm or RMSNorm (AIMv2, with its patch
+/// norm and unbiased projections); fused, q/v-biased or separate q/k/v; rotary q and k (EVA-02,
+/// DINOv3, PE); BEiT's relative biases (per block or shared); GELU-family, SwiGLU and packed-GLU
+/// MLPs; sub-norms (EVA's); post-norm blocks; LayerScale under either name; [CLS], registers, a
+/// learnt position table resized to the input's grid (or none), CLIP's pre-norm, the final norm;
+/// and Hiera's stages (`hieraForward`).
 public final class TrainableViT<B: Backend> {
     public let config: ViTConfig
     public let scope: FineTuneScope
@@ -56,13 +57,10 @@ public final class TrainableViT<B: Backend> {
     private var relativeIndex: B.Value?
     private let frozenSharedTable: B.Value?
 
-    /// Refuses what the graph does not build, with the reason.
+    /// Refuses a configuration the forward could not run (every family's backward is here).
     public static func check(_ c: ViTConfig) throws {
-        var missing: [String] = []
-        if c.hiera != nil { missing.append("Hiera's stages") }
-        if !missing.isEmpty {
-            throw BackboneError("fine-tuning builds ViT, DeiT, MAE, DINO, DINOv2, DINOv3, CLIP, SigLIP, EVA-02 (MIM and CLIP), PE, AIMv2 and BEiT blocks; this model has \(missing.joined(separator: ", ")), which the backward does not cover yet: probe it frozen instead")
-        }
+        // Every family the frozen forward runs has its backward here.
+        try c.validate("fine-tuning")
     }
 
     /// The tensors `scope` trains, in timm's names: the embeddings (with `.all`), every tensor of
@@ -127,6 +125,7 @@ public final class TrainableViT<B: Backend> {
         func p(_ name: String) -> Variable<B> { vars[name]! }
         func opt(_ name: String) -> Variable<B>? { vars[name] }
         func layerNorm(_ x: Variable<B>, _ n: String) throws -> Variable<B> { try norm(g, x, weight: p(n + ".weight"), bias: opt(n + ".bias")) }
+        if c.hiera != nil { return (try hieraForward(g, input: input, vars), specs.map { ($0.name, vars[$0.name]!) }) }
         let inShape = backend.shape(input)
         var x: Variable<B>
         if scope.trainsEmbeddings {
@@ -296,6 +295,82 @@ public final class TrainableViT<B: Backend> {
         if c.postNorm { f = try norm(f, "norm2") }
         if let ls2 { f = try g.mul(f, ls2) }
         return try g.add(x, f)
+    }
+}
+
+
+extension TrainableViT {
+    /// Hiera (`HieraForward`'s arithmetic on the tape): the 7×7 stride-4 embedding as a GEMM over
+    /// im2col rows plus the position table, the three unrolls (reshape-permute-reshape), then the
+    /// blocks: widening projection and 2×2 max-pool of the residual, mask-unit or global attention
+    /// with max-pooled queries, the MLP. The output is `forward_features` (tokens in image order).
+    func hieraForward(_ g: Graph<B>, input: B.Value, _ vars: [String: Variable<B>]) throws -> Variable<B> {
+        let c = config, spec = c.hiera!, plan = spec.plan
+        var x: Variable<B>
+        if scope.trainsEmbeddings {
+            let s = backend.shape(input), c0 = spec.embedDim, kk = 3 * spec.patchKernel * spec.patchKernel
+            guard s.count == 3, s[2] == kk else { throw BackboneError("fine-tuning input \(s): expected Hiera's im2col rows (B, N, \(kk))") }
+            let (Bn, n0) = (s[0], s[1])
+            var e = try g.linear(g.input(input), try g.reshape(vars["patch_embed.proj.weight"]!, [c0, kk]), vars["patch_embed.proj.bias"])
+            e = try g.add(e, try g.reshape(vars["pos_embed"]!, [n0, c0]))
+            // Unroll: each 2×2 stride offset moved in front of the halved grid, three times.
+            let q = spec.qStride
+            var (gh, gw, batches) = (c.imgSize / spec.patchStride, c.imgSize / spec.patchStride, Bn)
+            for _ in 0..<min(spec.qPool, spec.stages.count - 1) {
+                let (h2, w2) = (gh / q, gw / q)
+                e = try g.reshape(try g.permute(try g.reshape(e, [batches, h2, q, w2, q, c0]), [0, 2, 4, 1, 3, 5]), [batches * q * q, h2 * w2, c0])
+                batches *= q * q; gh = h2; gw = w2
+            }
+            x = try g.reshape(e, [Bn, n0, c0])
+        } else {
+            x = g.input(input)
+        }
+        for i in firstBlock..<c.depth {
+            let prefix = "blocks.\(i)."
+            let names = blockNames(i)
+            let local = names.map { String($0.dropFirst(prefix.count)) }
+            if checkpointBlocks {
+                x = try g.checkpoint([x] + names.map { vars[$0]! }) { [unowned self] g, v in
+                    try hieraBlock(g, v[0], plan[i], Dictionary(uniqueKeysWithValues: zip(local, v.dropFirst())))
+                }
+            } else {
+                x = try hieraBlock(g, x, plan[i], Dictionary(uniqueKeysWithValues: zip(local, names.map { vars[$0]! })))
+            }
+            x = try g.flushPoint(x)
+        }
+        return x
+    }
+
+    /// One Hiera block on (B, N, dimIn) → (B, N / qStride, dimOut).
+    func hieraBlock(_ g: Graph<B>, _ x: Variable<B>, _ p: HieraSpec.BlockPlan, _ w: [String: Variable<B>]) throws -> Variable<B> {
+        let s = g.shape(x), (Bn, N) = (s[0], s[1])
+        let D = p.dimOut, H = p.heads, hd = D / H, nq = N / p.qStride
+        func maxPool(_ t: Variable<B>, _ groups: Int) throws -> Variable<B> {
+            let ts = g.shape(t)
+            return try g.amax(try g.reshape(t, [ts[0], groups, ts[1] / groups, ts[2]]), axis: 1)
+        }
+        let xn = try g.layerNorm(x, gamma: w["norm1.weight"], beta: w["norm1.bias"], eps: 1e-6)
+        // The residual: x, or the normed tokens widened and max-pooled over each 2×2 group.
+        var stream = x
+        if let pw = w["proj.weight"] { stream = try maxPool(try g.linear(xn, pw, w["proj.bias"]), p.qStride) }
+        // q, k, v (tokens l·nw + w: window w, position l) as (B, H, nw, L, hd), each from its
+        // third of the packed projection.
+        let nw = p.maskUnitAttn ? N / (p.qStride * p.window) : 1
+        let L = N / nw, lq = L / p.qStride
+        func part(_ j: Int) throws -> Variable<B> {
+            let y = try g.linear(xn, try g.slice(w["attn.qkv.weight"]!, axis: 0, (j * D)..<((j + 1) * D)),
+                                 try w["attn.qkv.bias"].map { try g.slice($0, axis: 0, (j * D)..<((j + 1) * D)) })
+            return try g.permute(try g.reshape(y, [Bn, L, nw, H, hd]), [0, 3, 2, 1, 4])
+        }
+        // Query pooling: the max over the stride group, the outermost part of each window's positions.
+        let qd = p.qStride > 1 ? try g.amax(try g.reshape(try part(0), [Bn * H * nw, p.qStride, lq * hd]), axis: 1) : try part(0)
+        let o = try g.attentionRecomputing(q: try g.reshape(qd, [Bn, H * nw, lq, hd]), k: try g.reshape(try part(1), [Bn, H * nw, L, hd]),
+                                           v: try g.reshape(try part(2), [Bn, H * nw, L, hd]), scale: 1 / Float(hd).squareRoot())
+        let merged = try g.reshape(try g.permute(try g.reshape(o, [Bn, H, nw, lq, hd]), [0, 3, 2, 1, 4]), [Bn, nq, D])
+        let y = try g.add(stream, try g.linear(merged, w["attn.proj.weight"]!, w["attn.proj.bias"]))
+        let h2 = try g.layerNorm(y, gamma: w["norm2.weight"], beta: w["norm2.bias"], eps: 1e-6)
+        let m = try g.activation(try g.linear(h2, w["mlp.fc1.weight"]!, w["mlp.fc1.bias"]), .gelu)
+        return try g.add(y, try g.linear(m, w["mlp.fc2.weight"]!, w["mlp.fc2.bias"]))
     }
 }
 

@@ -413,6 +413,16 @@ public final class VisionTransformer {
         return patches
     }
 
+    /// What a fine-tuned part starting at block `first` reads (`TrainableViT.forward`'s input):
+    /// the images' patches as im2col rows when the embeddings train too (`embeddings`), else
+    /// the residual stream after block `first − 1`, run forward only here (f32).
+    public func fineTuneInput(_ images: Tensor, firstBlock first: Int, embeddings: Bool) throws -> Tensor {
+        if let hiera {
+            return embeddings ? try hiera.im2col(try ctx.contiguous(images), dtype: .f32) : try hiera.stream(images, through: first - 1)
+        }
+        return embeddings ? try patchRows(images) : try forward(images, taps: [.block(first - 1)])[.block(first - 1)]!
+    }
+
     /// The patches of `images` (B, 3, H, W) as (B, gh·gw, 3·p·p) f32 rows: the input of a
     /// fine-tuned patch embedding (`TrainableViT` with `.all`).
     public func patchRows(_ images: Tensor) throws -> Tensor {

@@ -128,7 +128,7 @@ public final class BackboneFeatures: FeatureSource {
                 let n = batch.count
                 if let scope = fineTune {
                     let first = scope.firstBlock(depth: vit.config.depth)
-                    let input = scope.trainsEmbeddings ? try vit.patchRows(x) : try vit.forward(x, taps: [.block(first - 1)])[.block(first - 1)]!
+                    let input = try vit.fineTuneInput(x, firstBlock: first, embeddings: scope.trainsEmbeddings)
                     var b = DeviceBatch(tokens: input, cls: nil, labels: try ctx.tensor(batch.labels, [n]), size: n)
                     b.backboneInput = input
                     b.grid = [layout.gridH, layout.gridW]

@@ -93,8 +93,7 @@ struct FineTuneGolden {
         trained.checkpointBlocks = checkpointed
         let images = try ctx.tensor(g.images, g.imageShape)
         let lay = vit.layout(height: g.imageShape[2], width: g.imageShape[3])
-        let input = trained.firstBlock == 0 && scope.trainsEmbeddings ? try vit.patchRows(images)
-            : try vit.forward(images, taps: [.block(trained.firstBlock - 1)])[.block(trained.firstBlock - 1)]!
+        let input = try vit.fineTuneInput(images, firstBlock: trained.firstBlock, embeddings: scope.trainsEmbeddings)
         let graph = Graph(gpu, training: true)
         let (tokens, params) = try trained.forward(graph, input: input, gridH: lay.gridH, gridW: lay.gridW, train: true)
         let forwardError = relativeError(try ctx.read(tokens.value), try g.file.floats("expected.out"))
@@ -140,6 +139,11 @@ struct FineTuneGolden {
     /// but does not train with `--finetune 1`.
     @Test func beitSharedAll() throws { try run("beitshared", .all) }
     @Test func beitSharedLastOne() throws { try run("beitshared", .lastBlocks(1), checkpointed: true) }
+    /// Hiera: the 7×7/4 embedding and the three unrolls, widening and 2×2-pooled stages,
+    /// mask-unit attention with pooled queries; `--finetune 2` starts inside the third stage (the
+    /// frozen part's stream in timm's unrolled order) and crosses the last pooling.
+    @Test func hieraAll() throws { try run("hieratiny", .all) }
+    @Test func hieraLastTwo() throws { try run("hieratiny", .lastBlocks(2), checkpointed: true) }
     /// EVA-02-CLIP E/14: post-norm blocks, q/v biases on a fused qkv, the attention's inner norm.
     @Test func eva02ClipPostNormAll() throws { try run("eva02e14", .all) }
     @Test func eva02ClipPostNormLastOne() throws { try run("eva02e14", .lastBlocks(1), checkpointed: true) }
@@ -219,14 +223,9 @@ struct FineTuneGolden {
         expectNoValidationMessages(ctx)
     }
 
-    @Test func otherFamiliesAreRefusedByName() throws {
-        for (model, what) in [("hiera_base_224", "Hiera")] {
-            let c = try ViTRegistry.config(model)
-            #expect(throws: BackboneError.self) { try TrainableViT<GPUBackend>.check(c) }
-            do { try TrainableViT<GPUBackend>.check(c) } catch { #expect("\(error)".contains(what), "\(model): \(error)") }
-        }
+    @Test func everyFamilyIsAcceptedAndScopesParse() throws {
         for model in ["vit_small_patch14_reg4_dinov2", "vit_base_patch16_dinov3", "eva02_base_patch14_224", "vit_pe_core_base_patch16_224",
-                      "vit_base_patch16_siglip_224", "vit_base_patch16_clip_224", "aimv2_large_patch14_224", "beitv2_base_patch16_224"] {
+                      "vit_base_patch16_siglip_224", "vit_base_patch16_clip_224", "aimv2_large_patch14_224", "beitv2_base_patch16_224", "hiera_base_224"] {
             try TrainableViT<GPUBackend>.check(try ViTRegistry.config(model))
         }
         #expect(throws: BackboneError.self) { try FineTuneScope.parse("13", depth: 12) }

@@ -97,7 +97,7 @@ struct BackboneBench: ParsableCommand {
             let x = try ctx.tensor([Float](repeating: 0.1, count: b * 3 * imageSize * imageSize), [b, 3, imageSize, imageSize])
             let upstream = try ctx.tensor([Float](repeating: 1e-3, count: b * T * D), [b, T, D])
             func step() throws {
-                let input = scope.trainsEmbeddings ? try vit.patchRows(x) : try vit.forward(x, taps: [.block(first - 1)])[.block(first - 1)]!
+                let input = try vit.fineTuneInput(x, firstBlock: first, embeddings: scope.trainsEmbeddings)
                 let g = Graph(gpu, training: true)
                 let (out, params) = try trained.forward(g, input: input, gridH: gh, gridW: gh, train: true)
                 try g.backward(out, grad: upstream)
