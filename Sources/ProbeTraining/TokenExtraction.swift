@@ -55,6 +55,8 @@ public final class TokenExtraction {
     public var split: String?
     /// What was lost over the whole token set (shards extracted before a restart included), once `run` ends.
     public private(set) var unreadable: UnreadableReport?
+    /// Where this run's time went (wall clock), once `run` ends.
+    public private(set) var lastTimes: ExtractionTimes?
 
     public init(vit: VisionTransformer, model: String, weightsPath: String, images: ImageSource, taps: [TokenTap], output: URL,
                 batchSize: Int = 32, shardSize: Int = 4096, outputF16: Bool = true, views: Int = 1, protocol probing: ProbingProtocol? = nil) throws {
@@ -128,6 +130,15 @@ public final class TokenExtraction {
             })
         }
         var shards = emptyShards()
+        // Where the time goes (wall clock): waiting for decoded batches (the loader's threads run
+        // ahead, so this is what decoding costs beyond the device's time), the upload, the forward
+        // with the tokens' download, and writing shards.
+        var waited = 0.0, uploading = 0.0, forwarding = 0.0, writing = 0.0
+        func timed<T>(_ total: inout Double, _ body: () throws -> T) rethrows -> T {
+            let t0 = Date()
+            defer { total += Date().timeIntervalSince(t0) }
+            return try body()
+        }
         var profileStart: Date?
         let profileFirst = min(1, plan.count - 1)
         for (index, step) in plan.enumerated() {
@@ -137,7 +148,7 @@ public final class TokenExtraction {
                 vit.ctx.stream.profiling = true
                 profileStart = Date()
             }
-            guard let batch = try stream.next() else { throw DataError("\(images.description): the loader ended early") }
+            guard let batch = try timed(&waited, { try stream.next() }) else { throw DataError("\(images.description): the loader ended early") }
             for s in tally.add(skipped: batch.skipped, warnings: batch.warnings) { log("skipped \(s.name): \(s.reason)") }
             for w in batch.warnings where tally.warned.count <= 5 { log("decoded through a libjpeg warning (as PIL does): \(w.name): \(w.reason)") }
             left += batch.skipped.count
@@ -146,10 +157,16 @@ public final class TokenExtraction {
                 shards[tap]!.unreadable.warned += batch.warnings
             }
             if batch.count > 0 {
-                let x = try vit.ctx.images(batch, of: images)
-                let out = try vit.forward(x, taps: Set(taps))
-                let pooledValues = try out[.norm].flatMap { try vit.pooled($0) }.map { try vit.ctx.read($0) }
-                for tap in taps { shards[tap]!.append(try vit.ctx.read(out[tap]!), labels: batch.labels, pooled: tap == .norm ? pooledValues : nil) }
+                let x = try timed(&uploading) { () throws -> Tensor in
+                    let x = try vit.ctx.images(batch, of: images)
+                    if profileStart == nil { try vit.ctx.finish() }   // the upload on its own (not inside a profile)
+                    return x
+                }
+                try timed(&forwarding) {
+                    let out = try vit.forward(x, taps: Set(taps))
+                    let pooledValues = try out[.norm].flatMap { try vit.pooled($0) }.map { try vit.ctx.read($0) }
+                    for tap in taps { shards[tap]!.append(try vit.ctx.read(out[tap]!), labels: batch.labels, pooled: tap == .norm ? pooledValues : nil) }
+                }
             }
             if let start = profileStart, index + 1 == min(profileFirst + profileBatches, plan.count) {
                 try vit.ctx.finish()
@@ -166,8 +183,10 @@ public final class TokenExtraction {
             let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-9)
             progress?("shard \(step.shard + 1)/\(shardCount): \(done)/\(total) images, \(String(format: "%.1f", rate)) images/s, ETA \(Int(Double(total - done) / max(rate, 1e-9)))s")
             if step.last {
-                for tap in taps {
-                    try shards[tap]!.write(to: shardPath(tap, step.shard).path) { KillPoint.reached(.extractTemp, head: tap.description, epoch: step.shard) }
+                try timed(&writing) {
+                    for tap in taps {
+                        try shards[tap]!.write(to: shardPath(tap, step.shard).path) { KillPoint.reached(.extractTemp, head: tap.description, epoch: step.shard) }
+                    }
                 }
                 KillPoint.reached(.extractShard, head: "*", epoch: step.shard)
                 shards = emptyShards()
@@ -183,6 +202,9 @@ public final class TokenExtraction {
             log("\(tally.split): \(report.line)\(report.unreadable > 0 ? " (named above; left out of the token set)" : "")")
         }
         log("extracted \(total - left) images in \(String(format: "%.1f", seconds)) s (\(String(format: "%.1f", Double(total - left) / max(seconds, 1e-9))) images/s) into \(taps.map { output.appendingPathComponent($0.description).path }.joined(separator: ", "))")
+        func s(_ x: Double) -> String { String(format: "%.1f s", x) }
+        log("time: waiting for decoded images \(s(waited)), upload \(s(uploading)), forward and download \(s(forwarding)), writing shards \(s(writing)), other \(s(max(0, seconds - waited - uploading - forwarding - writing)))")
+        lastTimes = ExtractionTimes(waiting: waited, upload: uploading, forward: forwarding, writing: writing, total: seconds)
         return Dictionary(uniqueKeysWithValues: taps.map { ($0, output.appendingPathComponent($0.description)) })
     }
 
@@ -191,4 +213,10 @@ public final class TokenExtraction {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(m).write(to: url, options: .atomic)
     }
+}
+
+/// Wall-clock seconds of an extraction by phase: waiting for decoded batches (decoding beyond what
+/// overlapped the device), the upload, the forward with the tokens' download, writing shards.
+public struct ExtractionTimes: Sendable, Equatable {
+    public var waiting, upload, forward, writing, total: Double
 }

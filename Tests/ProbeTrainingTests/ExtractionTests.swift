@@ -39,6 +39,9 @@ import Testing
         let r = try runVkprobe(["extract", "--model", model, "--weights", weights, "--images", images, "--output", out.path,
                                 "--blocks", "0,-1,norm", "--precision", "fp32"])
         #expect(r.status == 0, "\(r.stderr)")
+        // The extraction says where its time went.
+        let times = r.stdout.split(separator: "\n").first { $0.hasPrefix("time: waiting for decoded images") }
+        #expect(times != nil && times!.contains("forward and download") && times!.contains("writing shards"), "\(r.stdout)")
         for (tap, key) in [("block0", "expected.block.0"), ("block2", "expected.block.2"), ("norm", "expected.norm")] {
             let ds = try TokenDataset(path: out.appendingPathComponent(tap).path)
             let want = try g.floats(key)   // (2, 65, 64): [CLS] then 64 patches
