@@ -105,9 +105,7 @@ public final class TrainableViT<B: Backend> {
     func resizeMatrix(_ gh: Int, _ gw: Int) throws -> B.Value {
         if let r = resizes[[gh, gw]] { return r }
         let g = config.posEmbedGrid, n = g * g
-        var identity = [Float](repeating: 0, count: n * n)
-        for i in 0..<n { identity[i * n + i] = 1 }
-        let r = try backend.constant(PosEmbedResample.resize(identity, h: g, w: g, dim: n, toH: gh, toW: gw, method: config.posEmbedResize), [gh * gw, n])
+        let r = try backend.constant(PosEmbedResample.resize(Self.identity(n), h: g, w: g, dim: n, toH: gh, toW: gw, method: config.posEmbedResize), [gh * gw, n])
         resizes[[gh, gw]] = r
         return r
     }
@@ -201,6 +199,13 @@ public final class TrainableViT<B: Backend> {
         return try g.mul(normed, weight)
     }
 
+    /// The n × n identity, row-major: a linear host map applied to it gives that map's matrix.
+    static func identity(_ n: Int) -> [Float] {
+        var m = [Float](repeating: 0, count: n * n)
+        for i in 0..<n { m[i * n + i] = 1 }
+        return m
+    }
+
     /// BEiT's one-hot map (R, N·N) from table rows to score positions, for the model's own grid
     /// (as `VisionTransformer.relativeBiases`, other grids are refused): the bias of a table T is
     /// Tᵀ·map. Built by gathering the identity (each row its own "head").
@@ -211,9 +216,7 @@ public final class TrainableViT<B: Backend> {
         }
         if let m = relativeIndex { return m }
         let r = (2 * g - 1) * (2 * g - 1) + 3
-        var identity = [Float](repeating: 0, count: r * r)
-        for i in 0..<r { identity[i * r + i] = 1 }
-        let m = try backend.constant(RelativePositionBias.bias(table: identity, heads: r, grid: g), [r, tokens * tokens])
+        let m = try backend.constant(RelativePositionBias.bias(table: Self.identity(r), heads: r, grid: g), [r, tokens * tokens])
         relativeIndex = m
         return m
     }

@@ -55,11 +55,8 @@ public struct FuzzRNG {
     var state: UInt64
     public init(state: UInt64) { self.state = state &* 0x9E37_79B9_7F4A_7C15 }
     public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        defer { state &+= 0x9E37_79B9_7F4A_7C15 }
+        return FormulaValues.splitmix64(state)   // mixes state + the increment: the stream's next value
     }
     public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
     public mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
