@@ -6,6 +6,14 @@ import VulkanCompute
 /// the residual stream (the tokens every block adds to) stays f32.
 public enum Precision: String, Sendable, CaseIterable, Codable {
     case fp32, fp16
+
+    /// The storage a device gets unless asked otherwise: fp16 on GPUs with 16-bit storage (half
+    /// the bytes moved), fp32 on CPU devices, where fp16 storage only adds a conversion to every
+    /// load and store (lavapipe, ViT-S/16 at batch 8: 1260 ms fp32 against 1350 fp16;
+    /// docs/PERFORMANCE-HISTORY.md).
+    public static func standard(for caps: DeviceCapabilities) -> Precision {
+        caps.storageBuffer16BitAccess && !caps.isCPU ? .fp16 : .fp32
+    }
 }
 
 /// Where a token set is taken: after block i (from 0), or after the final norm.

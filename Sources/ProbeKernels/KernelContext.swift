@@ -273,6 +273,11 @@ public struct KernelVariants: Sendable {
     /// The B-along-K path alone off (`VKPROBE_GEMM_BK=0`, benchmarks: A along M then reads B one
     /// element at a time, or the operands are packed).
     public var gemmBK = true
+    /// Float4 texels of each operand row and column per accumulator visit on the CPU GEMM's
+    /// float4-along-K path (the Linear forward): two measured best on lavapipe (eight multiply-adds
+    /// between an accumulator's load and store; ViT-B/16's Linears 58 → 75 GFLOP/s, four slower
+    /// in the whole forward). `VKPROBE_GEMM_KTEXELS` overrides.
+    public var gemmKTexels: UInt32 = 1
     /// f32 attention through the fused kernel (GPUs) or GEMM → softmax → GEMM (CPU devices, where
     /// the fused kernel's scalar per-row dot products measured 3–7× slower).
     public var attentionFused = true
@@ -326,6 +331,7 @@ public struct KernelVariants: Sendable {
         gemmPackRatio = caps.isCPU ? 64 : nil
         gemmUnrolled = tuning.gemmUnrolled
         gemmBK = tuning.gemmBK
+        gemmKTexels = tuning.gemmKTexels ?? (caps.isCPU ? 2 : 1)
         if let v = tuning.gemmPack { gemmPackRatio = v == 0 ? nil : v }
         cpuGEMMSwapRule = tuning.gemmSwap
     }

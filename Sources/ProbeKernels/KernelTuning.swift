@@ -25,6 +25,8 @@ public struct KernelTuning: Sendable, Equatable {
     public var gemmSwap: Bool?
     /// `VKPROBE_COOPMAT=0|1`: the cooperative-matrix GEMM forbidden, or asked for (warning why not).
     public var coopmat: Bool?
+    /// `VKPROBE_GEMM_KTEXELS=N`: float4 texels per accumulator visit on the float4-along-K path.
+    public var gemmKTexels: UInt32?
 
     public init() {}
 
@@ -42,6 +44,7 @@ public struct KernelTuning: Sendable, Equatable {
         gemmBK = env["VKPROBE_GEMM_BK"] != "0"
         gemmPack = env["VKPROBE_GEMM_PACK"].flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
         if let v = env["VKPROBE_GEMM_SWAP"], v == "0" || v == "1" { gemmSwap = v == "1" }
+        gemmKTexels = env["VKPROBE_GEMM_KTEXELS"].flatMap { UInt32($0) }.flatMap { (1...8).contains($0) ? $0 : nil }
         if let v = env["VKPROBE_COOPMAT"], v == "0" || v == "1" { coopmat = v == "1" }
     }
 }

@@ -12,7 +12,7 @@ struct BackboneOptions: ParsableArguments {
     @Option(help: "timm model name (e.g. vit_base_patch16_224.mae, vit_small_patch14_reg4_dinov2.lvd142m, vit_base_patch16_clip_224.openai), or a JSON file of timm constructor arguments.")
     var model: String?
     @Option(help: "The checkpoint: timm's model.safetensors (timm names; F32, F16 or BF16). Without it, --model NAME.TAG is fetched from the Hugging Face hub (timm/NAME.TAG) into its shared cache ($HF_HOME; HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE honoured).") var weights: String?
-    @Option(help: "Storage of weights and activations: fp16 (default where the device has 16-bit storage) or fp32. fp32 also writes f32 tokens.")
+    @Option(help: "Storage of weights and activations: fp16 (the default on GPUs with 16-bit storage) or fp32 (the default on CPU devices, where it is faster). fp32 also writes f32 tokens.")
     var precision: String?
     @Option(help: "The MLP activation the weights were trained with: gelu, quick_gelu, gelu_tanh. Default: the family's (CLIP: QuickGELU for timm's `_quickgelu_` names and `.openai` tags, as open_clip runs them, else GELU; SigLIP: exact GELU, as timm).")
     var activation: String?
@@ -59,7 +59,7 @@ struct BackboneOptions: ParsableArguments {
             guard let p = Precision(rawValue: precision) else { throw BackboneError("--precision \(precision): fp32 or fp16") }
             chosen = p
         } else {
-            chosen = ctx.device.capabilities.storageBuffer16BitAccess ? .fp16 : .fp32
+            chosen = .standard(for: ctx.device.capabilities)
         }
         var vitWeights = try ViTWeights(config: try config(), file: try SafeTensorsFile(path: weights), model: model)
         if posEmbedResize != nil { vitWeights = vitWeights.with(posEmbedResize: try config().posEmbedResize) }   // the flag over the file's metadata

@@ -42,7 +42,7 @@ struct MapsCommand: ParsableCommand {
             let ctx = try KernelContext.commandLine(device)
             let config = try ViTRegistry.resolve(bb.model)
             let vit = try VisionTransformer(weights: try ViTWeights(config: config, file: try SafeTensorsFile(path: bb.weights), model: bb.model),
-                                            ctx: ctx, precision: device.capabilities.storageBuffer16BitAccess ? .fp16 : .fp32)
+                                            ctx: ctx, precision: .standard(for: device.capabilities))
             let tap = try TokenTap.parse(bb.tap.replacingOccurrences(of: "block", with: ""), depth: config.depth)
             let ep = try EPMapsModel(checkpoint: headCheckpoint ?? runURL.appendingPathComponent(head).appendingPathComponent("checkpoint-best.safetensors").path, ctx: ctx)
             let layout = vit.layout(height: bb.imageSize, width: bb.imageSize)

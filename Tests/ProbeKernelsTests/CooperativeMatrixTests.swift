@@ -96,10 +96,13 @@ import Testing
         #expect(KernelTuning(environment: [:]) == KernelTuning())
         let t = KernelTuning(environment: ["VKPROBE_GEMM_STORE4": "0", "VKPROBE_TEXEL4": "0", "VKPROBE_GEMM_TEXEL": "0", "VKPROBE_CPU_GEMM": "8,8,16",
                                            "VKPROBE_ELEMENTS_PER_INVOCATION": "4", "VKPROBE_ROWS_PER_WORKGROUP": "2", "VKPROBE_GEMM_UNROLL": "0",
-                                           "VKPROBE_GEMM_BK": "0", "VKPROBE_GEMM_PACK": "0", "VKPROBE_GEMM_SWAP": "1", "VKPROBE_COOPMAT": "0"])
+                                           "VKPROBE_GEMM_BK": "0", "VKPROBE_GEMM_PACK": "0", "VKPROBE_GEMM_SWAP": "1", "VKPROBE_COOPMAT": "0",
+                                           "VKPROBE_GEMM_KTEXELS": "3"])
+        #expect(t.gemmKTexels == 3)
         #expect(!t.gemmStore4 && !t.texel4 && !t.texel && t.cpuGEMM == [8, 8, 16] && t.elementsPerInvocation == 4 && t.rowsPerWorkgroup == 2)
         #expect(!t.gemmUnrolled && !t.gemmBK && t.gemmPack == 0 && t.gemmSwap == true && t.coopmat == false)
-        let bad = KernelTuning(environment: ["VKPROBE_CPU_GEMM": "8,0,16", "VKPROBE_ELEMENTS_PER_INVOCATION": "-1", "VKPROBE_GEMM_SWAP": "yes"])
+        let bad = KernelTuning(environment: ["VKPROBE_CPU_GEMM": "8,0,16", "VKPROBE_ELEMENTS_PER_INVOCATION": "-1", "VKPROBE_GEMM_SWAP": "yes",
+                                             "VKPROBE_GEMM_KTEXELS": "0"])
         #expect(bad == KernelTuning())
     }
 }

@@ -62,9 +62,10 @@ let gemmCases: [GEMMCase] = [
     /// or by the device's rule (nil: large GEMMs without the K-unrolled float4-along-N path).
     /// (It also stores C one element at a time: the scalar stores stay covered.)
     func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, inputs: DType? = nil, maxBindingBytes: Int? = nil,
-             swap: Bool? = nil, texel: Bool = true, pack: Bool? = nil) throws {
+             swap: Bool? = nil, texel: Bool = true, pack: Bool? = nil, kTexels: UInt32? = nil) throws {
         let ctx = try makeContext(maxBindingBytes: maxBindingBytes) {
             $0.gemm = kind; $0.cpuGEMMSwapRule = swap; $0.texelTwins = $0.texelTwins && texel; $0.gemmStore4 = texel
+            if let kTexels { $0.gemmKTexels = kTexels }
             if let pack { $0.gemmPackRatio = pack ? 1 : nil; $0.gemmUnrolled = !pack }
         }
         let seed = UInt64(tc.M * 1000 + tc.N * 10 + tc.K)
@@ -148,6 +149,11 @@ let gemmCases: [GEMMCase] = [
         try run(tc, kind: .cpu, dtype: .f32, inputs: inputs, pack: true)
     }
     @Test(arguments: gemmCases) func cpuShapedUnpacked(_ tc: GEMMCase) throws { try run(tc, kind: .cpu, dtype: .f32, pack: false) }
+    // The float4-along-K path one texel per visit and three (the default two is every case above),
+    // each with its single-texel tail where K/4 is not a multiple.
+    @Test(arguments: gemmCases, [1, 3] as [UInt32]) func cpuShapedKTexels(_ tc: GEMMCase, kTexels: UInt32) throws {
+        try run(tc, kind: .cpu, dtype: .f32, kTexels: kTexels)
+    }
 
     /// Which operands are packed: those not contiguous along K whose transpose the 4×4-block
     /// kernel can do, when the multiply-adds per moved element reach the ratio.
@@ -218,6 +224,27 @@ let gemmCases: [GEMMCase] = [
         for i in 0..<M { for k in 0..<K { logicalA.append(big[(i + 3) * (K + 2) + k + 1]) } }
         let want = Reference.gemm(logicalA, Reference.transpose(w, batch: 1, rows: N, cols: K), batch: 1, M: M, N: N, K: K, batchA: true, batchB: true)
         #expect(relativeError(try ctx.read(out), want) <= fp32Tolerance)
+        try expectGuardIntact(ctx, out)
+        expectNoValidationMessages(ctx)
+    }
+
+    /// A with K not a multiple of 4 but rows padded to one (attention's probabilities on CPU
+    /// devices) times a row-major B: the float4-along-N path reads A as float4s along K and ends
+    /// with single steps (the plan must say A4, and every K from 4n+1 to 4n+3 must be right).
+    @Test(arguments: [13, 14, 15, 197]) func paddedRowsAlongK(K: Int) throws {
+        let ctx = try makeContext { $0.gemm = .cpu; $0.cpuGEMMSwapRule = false }
+        let (batch, M, N, row) = (2, 21, 24, (K + 3) / 4 * 4)
+        let stored = randomValues(batch * M * row, seed: UInt64(K)), bv = randomValues(batch * K * N, seed: UInt64(K) + 1)
+        let padded = try ctx.tensor(stored.map { Float($0) }, [batch, M, row])
+        let a = Tensor(buffer: padded.buffer, offset: padded.offset, shape: [batch, M, K], strides: [M * row, row, 1])
+        let b = try ctx.tensor(bv.map { Float($0) }, [batch, K, N])
+        let out = try poisoned(ctx, [batch, M, N])
+        #expect(ctx.cpuPlan(a, b, out, transA: false, transB: false, offA: 0, offB: 0).label == "N4·A4")
+        try ctx.gemm(a, b, into: out)
+        var logicalA: [Double] = []
+        for z in 0..<batch { for i in 0..<M { for k in 0..<K { logicalA.append(stored[(z * M + i) * row + k]) } } }
+        let want = Reference.gemm(logicalA, bv, batch: batch, M: M, N: N, K: K, batchA: true, batchB: true)
+        #expect(relativeError(try ctx.read(out), want) <= fp32Tolerance, "K \(K)")
         try expectGuardIntact(ctx, out)
         expectNoValidationMessages(ctx)
     }

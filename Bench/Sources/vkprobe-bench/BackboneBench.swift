@@ -13,7 +13,7 @@ struct BackboneBench: ParsableCommand {
     @Flag(help: "Small: batch 1 and 4 only, two repeats.") var quick = false
     @Option(help: "Batch sizes (comma-separated).") var batchSizes = "1,8,32,64"
     @Option(help: "Models (timm names).") var models = "vit_small_patch16_224,vit_base_patch16_224"
-    @Option(help: "fp32 or fp16 (default: fp16 where the device has 16-bit storage).") var precision: String?
+    @Option(help: "fp32 or fp16 (default: fp16 on GPUs with 16-bit storage, fp32 on CPU devices).") var precision: String?
     @Option(help: "Image size.") var imageSize = 224
     @Option(help: "Timed repeats.") var repeats = 3
     @Option(help: "Write the records as JSON to this file.") var json: String?
@@ -29,7 +29,7 @@ struct BackboneBench: ParsableCommand {
         let dev = try ComputeDevice(options: DeviceOptions(selector: device).applying(environment: benchEnvironment), shaders: BundledShaders.shared)
         let ctx = try KernelContext(device: dev, tuning: benchTuning)
         let p = try precision.map { guard let v = Precision(rawValue: $0) else { throw BackboneError("--precision fp32|fp16") }; return v }
-            ?? (dev.capabilities.storageBuffer16BitAccess ? .fp16 : .fp32)
+            ?? .standard(for: dev.capabilities)
         let batches = quick ? [1, 4] : batchSizes.split(separator: ",").compactMap { Int($0) }
         print("device: \(dev.name); \(p.rawValue); images \(imageSize) px")
         var records: [BenchRecord] = []

@@ -40,7 +40,10 @@ struct KernelsBench: ParsableCommand {
                 cases = [KernelCases.linear(M, N, K), KernelCases.linearInputGrad(M, N, K), KernelCases.linearWeightGrad(M, N, K)]
                     .filter { only == nil || $0.op.contains(only!) }
             }
-            if cases.isEmpty, wanted.count == 4 { cases = [KernelCases.batched(wanted[0], wanted[1], wanted[2], wanted[3])] }
+            if cases.isEmpty, wanted.count == 4 {
+                let (a, b, c, d) = (wanted[0], wanted[1], wanted[2], wanted[3])
+                cases = [only == "attention" ? KernelCases.attention(a, b, c, d) : KernelCases.batched(a, b, c, d)]
+            }
         }
         for c in cases {
             let coopmatBefore = ctx.coopmat

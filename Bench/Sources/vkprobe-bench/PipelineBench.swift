@@ -64,7 +64,7 @@ struct PipelineBench: ParsableCommand {
         var config = try ViTRegistry.config(model)
         config.imgSize = size
         let vit = try VisionTransformer(weights: ViTWeights.random(config), ctx: ctx,
-                                        precision: dev.capabilities.storageBuffer16BitAccess ? .fp16 : .fp32)
+                                        precision: .standard(for: dev.capabilities))
         let source = try DatasetImages(dataset: dataset, transform: .eval(EvalTransform(size: size)), normalization: .imageNet, workers: workers)
         let tap = TokenTap.block(min(block, config.depth - 1))
         let extract = try wallMedian {

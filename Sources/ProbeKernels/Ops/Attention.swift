@@ -56,12 +56,14 @@ extension KernelContext {
         // A bias on the scores: unfused (the fused kernel has no operand for it).
         let unfused = bias != nil || (f16 ? !variants.attentionFused : (max(D, Dv) > 128 || fewRows || !variants.attentionFused))
         if unfused {
-            var scores = try empty([B, H, Lq, Lk])
+            // Saved probabilities stay dense (callers and the backward take them as they are).
+            let pad = !saveProbabilities
+            var scores = try scoresTensor(B, H, Lq, Lk, padded: pad)
             try gemm(q, k, into: scores, transB: true, alpha: scale)
-            if let bias { scores = try binary(scores, bias, .add) }
-            let probs = try softmax(scores)
+            if let bias { scores = try binary(scores, bias, .add) }   // (binary ops write dense outputs)
+            let probs = try softmax(scores, into: scoresTensor(B, H, Lq, Lk, padded: pad))
             if f16 {
-                let half = try empty([B, H, Lq, Lk], dtype: .f16)
+                let half = try scoresTensor(B, H, Lq, Lk, padded: true, dtype: .f16)
                 try copy(probs, into: half)
                 try gemm(half, v, into: out)
             } else {
@@ -109,6 +111,17 @@ extension KernelContext {
             try stream.dispatch(kern, [bq, bk, bv, bo, bp, bl], push: push, groups: groups)
         }
         return probs.map { AttentionSaved(probs: $0, logSumExp: lse!) }
+    }
+
+    /// (B, H, Lq, Lk) scores or probabilities. `padded` on CPU devices: each row starts on a
+    /// four-element boundary (rows padded to a multiple of 4, the padding never read), so that the
+    /// GEMM with them as A (P·V) reads them as float4s along K (ViT-B's P·V at 197 keys: 28 → 61
+    /// GFLOP/s).
+    func scoresTensor(_ B: Int, _ H: Int, _ Lq: Int, _ Lk: Int, padded: Bool, dtype: DType = .f32) throws -> Tensor {
+        let row = padded && variants.cpuShaped ? (Lk + 3) / 4 * 4 : Lk
+        guard row != Lk else { return try empty([B, H, Lq, Lk], dtype: dtype) }
+        let padded = try empty([B, H, Lq, row], dtype: dtype)
+        return Tensor(buffer: padded.buffer, offset: padded.offset, shape: [B, H, Lq, Lk], strides: [H * Lq * row, Lq * row, row, 1], dtype: dtype)
     }
 
     /// Attention backward from the saved probabilities, as GEMMs and a softmax backward:

@@ -175,7 +175,8 @@ extension KernelContext {
             // One spec and push block for either kernel (the texel twin shares them).
             let spec = GemmCpuKernel.Spec(localSizeX: lanes, ACT: activation.rawValue, HAS_BIAS: bias != nil, ROWS: plan.rows, COLS: plan.cols,
                                           VEC4_K: plan.vec4K, VEC4_A: plan.vec4A, HAS_SCALE: scale != nil, RESIDUAL: residual, VEC4_BN: plan.vec4BN,
-                                          SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4, UNROLL_K4: variants.gemmUnrolled, VEC4_BK: plan.vec4BK)
+                                          SWAP_C: plan.swap, VEC4_AM: plan.vec4AM, STORE4: store4, UNROLL_K4: variants.gemmUnrolled, VEC4_BK: plan.vec4BK,
+                                          K_TEXELS: variants.gemmKTexels)
             if variants.texelTwins, let tA = texelBinding(first, a.dtype), let tB = texelBinding(second, b.dtype) {
                 let k = try kernel(GemmCpuKernel.self, f16 ? .texel_f16 : f16in ? .texel_f16in : bf16in ? .texel_bf16in : .texel, spec)
                 try stream.dispatch(k, [tA, tB, bC, bBias, bScale], push: planned, groups: groups)
@@ -297,11 +298,14 @@ struct CPUGEMMPlan {
         // Columns shared by a workgroup: no more than the transposed problem has, in fours.
         cols = swap ? min(maxCols, UInt32((self.N + 3) / 4 * 4)) : maxCols
         // float4 loads along K when both operands are K-contiguous and 16-byte aligned (in elements: 4).
-        let aligned4 = K % 4 == 0 && [self.offA, a.i, a.outer, a.inner].allSatisfy { $0 % 4 == 0 }
+        let alignedA = [self.offA, a.i, a.outer, a.inner].allSatisfy { $0 % 4 == 0 }
+        let aligned4 = K % 4 == 0 && alignedA
         vec4K = aligned4 && a.k == 1 && b.k == 1 && [self.offB, b.n, b.outer, b.inner].allSatisfy { $0 % 4 == 0 }
         // float4 loads along N of a row-major B (the aggregation A·X, dY·W).
         vec4BN = !vec4K && b.n == 1 && self.N % 4 == 0 && cols % 4 == 0 && [self.offB, b.k, b.outer, b.inner].allSatisfy { $0 % 4 == 0 }
-        vec4A = !vec4K && aligned4 && a.k == 1
+        // The float4-along-N path's four-step loop ends with single steps: there any K will do
+        // (P·V over 197 keys with P's rows padded to 200).
+        vec4A = !vec4K && a.k == 1 && (aligned4 || (alignedA && vec4BN && unrolled))
         // float4 gathers along M of an A contiguous along M (dW = dYᵀ·X; Xᵀ of a transposed A·X),
         // with the N-vector path or scalar B.
         vec4AM = !vec4K && !vec4A && a.i == 1 && self.M % 4 == 0 && rows % 4 == 0 && [self.offA, a.k, a.outer, a.inner].allSatisfy { $0 % 4 == 0 }
