@@ -47,6 +47,9 @@ struct Devices: ParsableCommand {
         add("16-bit / 8-bit storage", "\(yes(c.storageBuffer16BitAccess)) / \(yes(c.storageBuffer8BitAccess))")
         let shapes = c.cooperativeMatrixShapes.map { "\($0.m)×\($0.n)×\($0.k) \($0.a)·\($0.b)→\($0.result)" }
         add("cooperative matrix", c.cooperativeMatrix ? "yes: " + shapes.joined(separator: ", ") : "no")
+        if let note = VectorWidthNote.line(c, environment: ProcessInfo.processInfo.environment, cpuFlags: VectorWidthNote.cpuFlags()) {
+            add("vector width", note)
+        }
         add("timestamps", c.timestamps ? "yes, period \(c.timestampPeriodNs) ns, \(c.timestampValidBits) bits" : "no")
         for h in c.memoryHeaps {
             let types = c.memoryTypes.filter { $0.heap == h.index }.map { "[\($0.index)] " + $0.flags.joined(separator: "+") }

@@ -8,6 +8,10 @@ import Testing
         #expect(text.status == 0, "\(text.stderr)")
         #expect(text.stdout.contains("(chosen)"))
         #expect(text.stdout.contains("maxStorageBufferRange"))
+        // lavapipe: its lane count and whether 512-bit lanes were an option (never set by us).
+        if text.stdout.contains("llvmpipe"), ProcessInfo.processInfo.environment["LP_NATIVE_VECTOR_WIDTH"] == nil {
+            #expect(text.stdout.contains("vector width              256 bits (8 lanes; LP_NATIVE_VECTOR_WIDTH unset)"), "\(text.stdout)")
+        }
         let json = try runVkprobe(["devices", "--json"])
         #expect(json.status == 0)
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
