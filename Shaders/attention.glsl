@@ -9,6 +9,10 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint CHUNK = 64;
 layout(constant_id = 2) const bool WRITE_PROBS = false;
+// The head width D (the host passes p.D equal to it, at most 128): the query row is read once into
+// registers, not once per key (every invocation's q row is its own, so a per-key re-read costs a
+// cache line per lane and element on a GPU, where k and v are broadcast to the whole subgroup).
+layout(constant_id = 3) const uint HEAD_DIM = 64;
 
 // STORAGE_F16: q, k, v and o in f16 (arithmetic in f32).
 #ifdef STORAGE_F16
@@ -71,10 +75,12 @@ void main() {
     uint vBase = p.offV + b * p.vb + h * p.vh + c0;
     float acc[CHUNK];
     [[unroll]] for (uint c = 0; c < CHUNK; ++c) acc[c] = 0.0;
+    float qv[HEAD_DIM];
+    [[unroll]] for (uint d = 0; d < HEAD_DIM; ++d) qv[d] = Q1(qBase + d);
     float m = -1.0 / 0.0, l = 0.0;
     for (uint j = 0; j < p.Lk; ++j) {
         float s = 0.0;
-        for (uint d = 0; d < p.D; ++d) s += Q1(qBase + d) * K1(kBase + j * p.kl + d);
+        [[unroll]] for (uint d = 0; d < HEAD_DIM; ++d) s += qv[d] * K1(kBase + j * p.kl + d);
         s *= p.scale;
         float mNew = max(m, s);
         float corr = exp(m - mNew), w = exp(s - mNew);
@@ -93,7 +99,7 @@ void main() {
         uint row = (z * p.Lq + i);
         for (uint j = 0; j < p.Lk; ++j) {
             float s = 0.0;
-            for (uint d = 0; d < p.D; ++d) s += Q1(qBase + d) * K1(kBase + j * p.kl + d);
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; ++d) s += qv[d] * K1(kBase + j * p.kl + d);
             probs[p.offP + row * p.Lk + j] = exp(s * p.scale - m) * inv;
         }
         lse[p.offL + row] = m + log(l);

@@ -54,7 +54,9 @@ extension KernelContext {
         // the probabilities rounded to f16 for the second GEMM (the fused kernel rounds only the
         // output; the extra rounding is 2⁻¹¹ relative per weight, inside the fp16 bound).
         // A bias on the scores: unfused (the fused kernel has no operand for it).
-        let unfused = bias != nil || (f16 ? !variants.attentionFused : (max(D, Dv) > 128 || fewRows || !variants.attentionFused))
+        // Heads wider than 128: unfused in either storage (the fused kernel holds a query row in
+        // registers, HEAD_DIM of them).
+        let unfused = bias != nil || !variants.attentionFused || max(D, Dv) > 128 || (!f16 && fewRows)
         if unfused {
             // Saved probabilities stay dense (callers and the backward take them as they are).
             let pad = !saveProbabilities
@@ -103,11 +105,11 @@ extension KernelContext {
             // q, k, v as texel buffers where their buffers hold whole texels (as the CPU GEMM).
             if variants.texelTwins, let tq = texelBinding(bq, q.dtype), let tk = texelBinding(bk, k.dtype), let tv = texelBinding(bv, v.dtype) {
                 let kern = try kernel(AttentionKernel.self, f16 ? .texel_f16 : .texel,
-                                      .init(localSizeX: local, CHUNK: UInt32(chunk), WRITE_PROBS: probs != nil))
+                                      .init(localSizeX: local, CHUNK: UInt32(chunk), WRITE_PROBS: probs != nil, HEAD_DIM: UInt32(D)))
                 try stream.dispatch(kern, [tq, tk, tv, bo, bp, bl], push: push, groups: groups)
                 return
             }
-            let kern = try kernel(AttentionKernel.self, f16 ? .f16 : .base, .init(localSizeX: local, CHUNK: UInt32(chunk), WRITE_PROBS: probs != nil))
+            let kern = try kernel(AttentionKernel.self, f16 ? .f16 : .base, .init(localSizeX: local, CHUNK: UInt32(chunk), WRITE_PROBS: probs != nil, HEAD_DIM: UInt32(D)))
             try stream.dispatch(kern, [bq, bk, bv, bo, bp, bl], push: push, groups: groups)
         }
         return probs.map { AttentionSaved(probs: $0, logSumExp: lse!) }
