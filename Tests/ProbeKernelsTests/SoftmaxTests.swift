@@ -42,4 +42,30 @@ let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2
         }
         expectNoValidationMessages(ctx)
     }
+
+    /// Rows on the four-element grid (attention's scores, rows padded to a multiple of 4) are held
+    /// in registers on CPU devices (IN_REGISTERS): every width from one partial quad to eight full
+    /// ones per lane, masked or not, each element right and the padding between rows never
+    /// written (it stays NaN). Past eight quads per lane the per-element kernel takes them.
+    @Test(arguments: [1, 5, 12, 29, 197, 256, 257])
+    func paddedRowsInRegisters(cols: Int) throws {
+        let ctx = try makeContext { v in rowVariant(0)(&v) }
+        let rows = 9, stride = (cols + 3) / 4 * 4 + 4
+        let x = randomValues(rows * cols, seed: UInt64(cols), lo: -4, hi: 4), mask = randomValues(cols, seed: 6, lo: -2, hi: 0)
+        var stored = [Double](repeating: 0, count: rows * stride)
+        for r in 0..<rows { for c in 0..<cols { stored[r * stride + c] = x[r * cols + c] } }
+        let tx = try upload(ctx, stored, [rows, stride]).slice(axis: 1, 0..<cols)
+        for useMask in [false, true] {
+            let yStore = try poisoned(ctx, [rows, stride])
+            let y = try yStore.slice(axis: 1, 0..<cols)
+            _ = try ctx.softmax(tx, scale: 0.9, mask: useMask ? try upload(ctx, mask, [1, cols]) : nil, into: y)
+            let want = Reference.softmax(x, cols: cols, scale: 0.9, mask: useMask ? mask : nil)
+            try expectClose(ctx, y, want, "softmax \(rows)x\(cols) in rows of \(stride), mask \(useMask)")
+            let all = try ctx.read(yStore)
+            let padding = (0..<rows).flatMap { r in (cols..<stride).map { all[r * stride + $0] } }
+            #expect(padding.allSatisfy { $0.isNaN }, "softmax wrote into the padding of rows of \(cols) in \(stride)")
+            try expectGuardIntact(ctx, yStore)
+        }
+        expectNoValidationMessages(ctx)
+    }
 }

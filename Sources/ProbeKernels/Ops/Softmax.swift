@@ -44,6 +44,19 @@ extension KernelContext {
             let (bm, om) = try bind(mask, .read, op: op, orPlaceholder: bx)
             let push = SoftmaxKernel.Push(rows: t[0].shape[0], cols: cols, offX: ox, sX: t[0].strides[0], offM: om, maskRows: maskRows,
                                           maskRowOffset: ranges[0].lowerBound % maskRows, offY: oy, sY: t[1].strides[0], scale: scale)
+            // Rows held in registers as float4s (softmax.glsl's IN_REGISTERS) where they start on the
+            // four-element grid and fit eight quads per lane (rows up to 256 at 8 lanes).
+            let lanes = Int(variants.rowLocal)
+            let quads = (cols + 4 * lanes - 1) / (4 * lanes)
+            if variants.texelTwins, variants.rowSubgroup, quads <= 8, [ox, oy, t[0].strides[0], t[1].strides[0]].allSatisfy({ $0 % 4 == 0 }),
+               let tx = texelBinding(bx, format: .rgba32ui) {
+                var quadSpec = spec
+                quadSpec.IN_REGISTERS = 1
+                quadSpec.QUADS = UInt32(quads)
+                let k = try kernel(SoftmaxKernel.self, .texel_sg, quadSpec)
+                try stream.dispatch(k, [tx, bm, by], push: push, groups: rowGroups(t[0].shape[0]))
+                return
+            }
             // x as a texel buffer on CPU devices (as the GEMM, copies and reductions).
             if variants.texelTwins, let tx = texelBinding(bx, format: .r32ui) {
                 let k = try kernel(SoftmaxKernel.self, variants.rowSubgroup ? .texel_sg : .texel, spec)
