@@ -450,6 +450,9 @@ def serve(args):
         try:
             if key not in built:
                 make = cases.get(req["op"])
+                if make is None and req["op"].startswith("backbone:"):
+                    cases.update(backbone_cases(args.torch_device, [req["op"].split(":", 1)[1]]))
+                    make = cases.get(req["op"])
                 if make is None:
                     why = ""
                     if req["op"].startswith("head:"):

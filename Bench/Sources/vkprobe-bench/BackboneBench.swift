@@ -24,6 +24,7 @@ struct BackboneBench: ParsableCommand {
     @Flag(help: "Time a fine-tuning step instead (forward, backward of the trained part, SGD with momentum over its tensors; fp32), beside timm's (forward_features, backward, torch.optim.SGD) on the same device class.") var train = false
     @Option(help: "With --train: what trains, all or the last K blocks (as vkprobe train --finetune).") var finetune = "all"
     @Flag(help: "With --train: recompute each block in the backward (--grad-checkpoint).") var gradCheckpoint = false
+    @Option(help: "Rounds over the models and batch sizes (forward only). With the PyTorch peer, each case is timed and then timm's, in every round; the ratio reported is the median of the per-round ratios (a shared machine drifts by tens of per cent over minutes).") var rounds = 1
 
     func run() throws {
         let dev = try ComputeDevice(options: DeviceOptions(selector: device).applying(environment: benchEnvironment), shaders: BundledShaders.shared)
@@ -34,6 +35,8 @@ struct BackboneBench: ParsableCommand {
         print("device: \(dev.name); \(p.rawValue); images \(imageSize) px")
         var records: [BenchRecord] = []
         var profiles: [String: ProfileReport] = [:]
+        // Forward cases, each timed once per round; with --rounds the peer right after each.
+        var cases: [(name: String, vit: VisionTransformer, depth: Int, macs: Int)] = []
         for name in models.split(separator: ",").map(String.init) {
             var config = try ViTRegistry.config(name)
             config.imgSize = imageSize
@@ -47,23 +50,45 @@ struct BackboneBench: ParsableCommand {
                 records += try trainSteps(name, config, vit, ctx, batches)
                 continue
             }
-            for b in batches {
-                let x = try ctx.tensor([Float](repeating: 0.1, count: b * 3 * imageSize * imageSize), [b, 3, imageSize, imageSize])
-                dev.memory.resetPeak()
-                let ms = try measure(ctx, warmup: 1, repeats: quick ? 2 : repeats) { _ = try vit.forward(x, taps: [.block(config.depth - 1)]) }
-                let peak = dev.memory.peakUsedBytes
-                if profile {
-                    let report = try ctx.profile { _ = try vit.forward(x, taps: [.block(config.depth - 1)]) }
-                    profiles["\(name) batch \(b)"] = report
-                    print("\n\(name): one forward at batch \(b), \(imageSize) px, \(p.rawValue)\n" + report.table(limit: 25) + "\n")
+            cases.append((name, vit, config.depth, macs))
+        }
+        let peer = rounds > 1 && !noCompare && !train ? PeerServer(gpu: !dev.capabilities.isCPU, extra: []) : nil
+        var ours: [String: [Double]] = [:], theirs: [String: [Double]] = [:], peerErrors: [String: String] = [:], peaks: [String: Int] = [:]
+        for round in 0..<max(1, rounds) {
+            for c in cases {
+                for b in batches {
+                    let key = "\(c.name) \(b)"
+                    let x = try ctx.tensor([Float](repeating: 0.1, count: b * 3 * imageSize * imageSize), [b, 3, imageSize, imageSize])
+                    dev.memory.resetPeak()
+                    let ms = try measure(ctx, warmup: 1, repeats: quick ? 2 : repeats) { _ = try c.vit.forward(x, taps: [.block(c.depth - 1)]) }
+                    ours[key, default: []].append(ms)
+                    peaks[key] = max(peaks[key] ?? 0, dev.memory.peakUsedBytes)
+                    if let peer, peerErrors[key] == nil {
+                        switch peer.time(op: "backbone:\(c.name)", shape: [b, 3, imageSize, imageSize], repeats: quick ? 2 : repeats) {
+                        case .success(let t): theirs[key, default: []].append(t)
+                        case .failure(let e): peerErrors[key] = e.description
+                        }
+                    }
+                    if profile && round == 0 {
+                        let report = try ctx.profile { _ = try c.vit.forward(x, taps: [.block(c.depth - 1)]) }
+                        profiles["\(c.name) batch \(b)"] = report
+                        print("\n\(c.name): one forward at batch \(b), \(imageSize) px, \(p.rawValue)\n" + report.table(limit: 25) + "\n")
+                    }
+                    print(String(format: "  %@ batch %d: %.1f images/s (%.1f ms), peak device memory %@ (weights %@)", c.name, b,
+                                 Double(b) / (ms / 1e3), ms, formatBytes(peaks[key]!), formatBytes(c.vit.weightBytes)))
                 }
-                records.append(BenchRecord(op: "backbone:\(name)", shape: [b, 3, imageSize, imageSize], dtype: p == .fp16 ? "f16" : "f32",
-                                           variant: "forward", median_ms: ms, gflops: 2 * Double(macs * b) / (ms * 1e6),
-                                           gbps: nil, device: dev.name, images_per_s: Double(b) / (ms / 1e3), peak_memory_bytes: peak))
-                print(String(format: "  %@ batch %d: %.1f images/s (%.1f ms), peak device memory %@ (weights %@)", name, b,
-                             Double(b) / (ms / 1e3), ms, formatBytes(peak), formatBytes(vit.weightBytes)))
             }
         }
+        var keyed: [(String, BenchRecord)] = []
+        for c in cases {
+            for b in batches {
+                let key = "\(c.name) \(b)", ms = median(ours[key]!)
+                keyed.append((key, BenchRecord(op: "backbone:\(c.name)", shape: [b, 3, imageSize, imageSize], dtype: p == .fp16 ? "f16" : "f32",
+                                               variant: "forward", median_ms: ms, gflops: 2 * Double(c.macs * b) / (ms * 1e6),
+                                               gbps: nil, device: dev.name, images_per_s: Double(b) / (ms / 1e3), peak_memory_bytes: peaks[key])))
+            }
+        }
+        records += keyed.map(\.1)
         printTable(records)
         if let profileJSON {
             try writeJSON(profiles, to: profileJSON)
@@ -73,7 +98,19 @@ struct BackboneBench: ParsableCommand {
         try writeJSON(records, to: path)
         defer { if json == nil { removeScratchRecords(path) } }
         if json != nil { print("wrote \(path)") }
-        if !noCompare { comparePeer(results: path, gpu: !dev.capabilities.isCPU) }
+        if let peer {
+            let matched = keyed.compactMap { key, r -> PeerRecord? in
+                if let e = peerErrors[key] { print("\(r.op): peer failed: \(e)"); return nil }
+                guard let t = theirs[key], let o = ours[key], t.count == o.count else { return nil }
+                return PeerRecord(r, peer: peer.label, oursRounds: o, peerRounds: t)
+            }
+            printPeerTable(matched, label: peer.label, rounds: rounds)
+            let peerPath = siblingPath(path, "peer")
+            try writeJSON(matched, to: peerPath)
+            if json != nil { print("wrote \(peerPath)") }
+        } else if !noCompare {
+            comparePeer(results: path, gpu: !dev.capabilities.isCPU)
+        }
     }
 
     /// One fine-tuning step per batch size: the frozen part's forward, the trained part's forward

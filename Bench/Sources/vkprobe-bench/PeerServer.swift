@@ -104,7 +104,7 @@ struct PeerRecord: Encodable {
 }
 
 func printPeerTable(_ records: [PeerRecord], label: String, rounds: Int) {
-    print("\npeer: \(label); each head timed right after ours, \(rounds) round\(rounds == 1 ? "" : "s") (medians; ours/peer the median of the per-round ratios)")
+    print("\npeer: \(label); each case timed right after ours, \(rounds) round\(rounds == 1 ? "" : "s") (medians; ours/peer the median of the per-round ratios)")
     let header = ["op", "shape", "ours ms", "peer ms", "ours/peer", "range", "ours GFLOP/s", "peer GFLOP/s"]
     let rows = records.map { r in
         [r.record.op, r.record.shape.map(String.init).joined(separator: "×"), String(format: "%.3f", r.record.median_ms), String(format: "%.3f", r.peer_ms),
