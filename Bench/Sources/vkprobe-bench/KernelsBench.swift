@@ -15,7 +15,7 @@ struct KernelsBench: ParsableCommand {
     @Option(help: "Timed repeats per case.") var repeats = 5
     @Option(help: "Threads per row of row kernels (softmax, norms, loss) (tuning).") var rowLocal: UInt32?
     @Option(help: "Workgroup size of elementwise kernels (tuning).") var elementwiseLocal: UInt32?
-    @Option(help: "Only this exact shape, e.g. 50176,768,768.") var shape: String?
+    @Option(help: "Only this exact shape, e.g. 50176,768,768 (M,N,K: a Linear's three GEMMs), B,M,N,K (a batched GEMM), or B,H,L,D with --only attention.") var shape: String?
     @Flag(help: "Skip the side-by-side run of the same shapes through PyTorch (Bench/compare_torch.py).") var noCompare = false
 
     func run() throws {
