@@ -36,11 +36,9 @@ import Testing
         let ctx = try makeContext(variants: rowVariant(tpr))
         let cases: [(shape: [Int], axis: Int)] = [([7, 5], 1), ([2, 7, 3], 2), ([3, 4, 2, 5], 1), ([197, 1], 1), ([6, 8], 1), ([3, 5, 12], 2)]
         for (shape, axis) in cases {
-            let n = shape.reduce(1, *), C = shape[axis]
-            let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
-            let x = randomValues(n, seed: UInt64(n), lo: -1, hi: 2), dy = randomValues(n, seed: 9)
-            let g = randomValues(C, seed: 1, lo: 0.5, hi: 1.5), b = randomValues(C, seed: 2)
-            let rm = randomValues(C, seed: 3), rv = randomValues(C, seed: 4, lo: 0.5, hi: 2)
+            let bn = BatchNormCase(shape: shape, axis: axis)
+            let (C, outer, inner, x, dy) = (bn.C, bn.outer, bn.inner, bn.x, bn.dy)
+            let (g, b, rm, rv) = (bn.gamma, bn.beta, bn.runningMean, bn.runningVar)
             for affine in [false, true] {
                 let tx = try upload(ctx, x, shape), trm = try upload(ctx, rm, [C]), trv = try upload(ctx, rv, [C])
                 let tg = affine ? try upload(ctx, g, [C]) : nil, tb = affine ? try upload(ctx, b, [C]) : nil

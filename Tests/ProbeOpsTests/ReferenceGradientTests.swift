@@ -46,11 +46,9 @@ import Testing
 
     @Test func batchNorm() {
         for (shape, axis) in [([7, 5], 1), ([2, 7, 3], 2), ([3, 4, 2, 5], 1), ([6, 8], 1)] as [([Int], Int)] {
-            let n = shape.reduce(1, *), C = shape[axis]
-            let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
-            let x = randomValues(n, seed: UInt64(n), lo: -1, hi: 2), dy = randomValues(n, seed: 9)
-            let g = randomValues(C, seed: 1, lo: 0.5, hi: 1.5), b = randomValues(C, seed: 2)
-            let rm = randomValues(C, seed: 3), rv = randomValues(C, seed: 4, lo: 0.5, hi: 2)
+            let bn = BatchNormCase(shape: shape, axis: axis)
+            let (C, outer, inner, x, dy) = (bn.C, bn.outer, bn.inner, bn.x, bn.dy)
+            let (g, b, rm, rv) = (bn.gamma, bn.beta, bn.runningMean, bn.runningVar)
             for affine in [false, true] {
                 let (dx, _, _) = Reference.batchNormBackward(x, outer: outer, C: C, inner: inner, gamma: affine ? g : nil, eps: 1e-6, dy: dy)
                 expectGradientMatchesFiniteDifference(x, dy: dy, forward: {
