@@ -65,8 +65,9 @@ test-deps:
 	fi
 
 test: deps shader-tools test-deps
-	@# One suite at a time: Debian 12's validation layer crashed (SIGSEGV inside the layer) with
-	@# suites calling into it from parallel test threads, here as in the GPU-selection step below.
+	@# One test at a time in every step: Debian 12's validation layer crashed (SIGSEGV inside the
+	@# layer, the heap corrupted) with parallel test threads calling into it, in the main run and in
+	@# the 16-lane kernel run as once in the GPU-selection step.
 	VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_REQUIRE_BROWSER=1 VKPROBE_REQUIRE_MPI=1 VKPROBE_REQUIRE_TENSORBOARD=1 VKPROBE_REQUIRE_SCIPY=1 \
 	    VKPROBE_TENSORBOARD_PYTHON=$(CURDIR)/$(TENSORBOARD_VENV)/bin/python VKPROBE_CACHE_DIR= $(SWIFT) test --no-parallel
 	@echo "Every golden, extraction, training on images, k-NN, maps, the demo, the memory budget and fine-tuning gradients again through a discrete GPU's paths"
@@ -75,8 +76,8 @@ test: deps shader-tools test-deps
 	VKPROBE_KERNELS=gpu VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test --skip-build --no-parallel \
 	    --filter 'GoldenTests|ProtocolTests|FamilyTransformTests|KernelSelectionTests|ExtractionTests|KNNTests|ImageRunTests|DemoTests|DeviceMemoryTests|FineTuneGradientTests/(dinov2RegAll|dinov3All|eva02BaseAll|beitv2All|aimv2All|hieraAll|checkpointing)'
 	@echo "The kernel tests at lavapipe's other subgroup sizes (4 and 16 lanes):"
-	LP_NATIVE_VECTOR_WIDTH=128 VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test --skip-build --filter ProbeKernelsTests
-	LP_NATIVE_VECTOR_WIDTH=512 VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test --skip-build --filter ProbeKernelsTests
+	LP_NATIVE_VECTOR_WIDTH=128 VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test --skip-build --no-parallel --filter ProbeKernelsTests
+	LP_NATIVE_VECTOR_WIDTH=512 VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR= $(SWIFT) test --skip-build --no-parallel --filter ProbeKernelsTests
 	@sh tools/validate_coopmat.sh $(SHADER_VENV)
 
 # Static binaries, their shaders, .debs and upstream's heads in .device/ for a GPU machine without
