@@ -4,6 +4,7 @@
 // q (B,H,Lq,D), k (B,H,Lk,D), v (B,H,Lk,Dv), o (B,H,Lq,Dv): strided, last axis contiguous.
 // One invocation per (z, query row, CHUNK output channels). With WRITE_PROBS the chunk-0
 // invocation also writes the probabilities P (B,H,Lq,Lk) (contiguous) and logsumexp (B,H,Lq).
+#extension GL_EXT_samplerless_texture_functions : require  // texelFetch on textureBuffer (no sampler)
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -34,9 +35,9 @@ layout(constant_id = 3) const uint HEAD_DIM = 64;
 #pragma vkprobe_texel(1, rgba32f)
 #pragma vkprobe_texel(2, rgba32f)
 #endif
-layout(set = 0, binding = 0) uniform samplerBuffer texQ;
-layout(set = 0, binding = 1) uniform samplerBuffer texK;
-layout(set = 0, binding = 2) uniform samplerBuffer texV;
+layout(set = 0, binding = 0) uniform textureBuffer texQ;
+layout(set = 0, binding = 1) uniform textureBuffer texK;
+layout(set = 0, binding = 2) uniform textureBuffer texV;
 float Q1(uint i) { return component(texelFetch(texQ, int(i >> 2)), i & 3u); }
 float K1(uint i) { return component(texelFetch(texK, int(i >> 2)), i & 3u); }
 float V1(uint i) { return component(texelFetch(texV, int(i >> 2)), i & 3u); }

@@ -2,6 +2,7 @@
 // as a uniform texel buffer of RGBA32UI words, fetched by a vector gather on lavapipe).
 // y = (x - mean[c]) * rstd[c] * gamma[c] + beta[c], x viewed as (outer, C, inner) contiguous.
 // Statistics from stats (C, 2) (training) or from the running buffers (EVAL).
+#extension GL_EXT_samplerless_texture_functions : require  // texelFetch on textureBuffer (no sampler)
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const bool AFFINE = false;
@@ -14,7 +15,7 @@ layout(constant_id = 3) const bool CHANNEL_QUADS = false;
 
 #ifdef TEXEL
 #pragma vkprobe_texel(0, rgba32ui)
-layout(set = 0, binding = 0) uniform usamplerBuffer texX;
+layout(set = 0, binding = 0) uniform utextureBuffer texX;
 vec4 X4(uint q) { return uintBitsToFloat(texelFetch(texX, int(q))); }
 float X1(uint i) { return component(X4(i >> 2), i & 3u); }
 #else

@@ -2,6 +2,7 @@
 // buffers of R32UI words, read by a vector gather on lavapipe instead of a loop over the lanes).
 // z = x (op) y with broadcasting over up to 4 axes: z contiguous with shape (d0, d1, d2, d3);
 // x and y read through strides (0 on broadcast axes).
+#extension GL_EXT_samplerless_texture_functions : require  // texelFetch on textureBuffer (no sampler)
 #include "common.glsl"
 #include "codes.glsl"
 
@@ -26,8 +27,8 @@ layout(constant_id = 6) const uint QUAD_Y = 0u;
 #ifdef TEXEL
 #pragma vkprobe_texel(0, QUAD_X, 1, rgba32ui, r32ui)
 #pragma vkprobe_texel(1, QUAD_Y, 1, rgba32ui, r32ui)
-layout(set = 0, binding = 0) uniform usamplerBuffer texX;
-layout(set = 0, binding = 1) uniform usamplerBuffer texY;
+layout(set = 0, binding = 0) uniform utextureBuffer texX;
+layout(set = 0, binding = 1) uniform utextureBuffer texY;
 float X1(uint i) { return uintBitsToFloat(texelFetch(texX, int(i)).x); }
 float Y1(uint i) { return uintBitsToFloat(texelFetch(texY, int(i)).x); }
 vec4 X4(uint q) { return uintBitsToFloat(texelFetch(texX, int(q))); }

@@ -3,6 +3,7 @@
 // of a loop over the lanes; f32 read as R32UI bits so that every pattern copies exactly).
 // Strided N-d copy (up to 6 axes): out[idx(i, so)] = in[idx(i, si)] for every index i of `shape`.
 // Serves transpose, permute, contiguous, slice, concat (into slices) and f32/f16/bf16 conversion.
+#extension GL_EXT_samplerless_texture_functions : require  // texelFetch on textureBuffer (no sampler)
 #include "common.glsl"
 #if defined(SRC_F16) || defined(DST_F16)
 #extension GL_EXT_shader_16bit_storage : require
@@ -64,17 +65,17 @@ layout(constant_id = 4) const bool QUAD_SRC = false;
 #ifdef TEXEL
 #ifdef SRC_F16
 #pragma vkprobe_texel(0, QUAD_SRC, rgba16f, r16f)
-layout(set = 0, binding = 0) uniform samplerBuffer srcTex;
+layout(set = 0, binding = 0) uniform textureBuffer srcTex;
 float loadSrc(uint i) { return texelFetch(srcTex, int(i)).x; }
 vec4 loadSrc4(uint q) { return texelFetch(srcTex, int(q)); }
 #elif defined(SRC_BF16)
 #pragma vkprobe_texel(0, QUAD_SRC, rgba16ui, r16ui)
-layout(set = 0, binding = 0) uniform usamplerBuffer srcTex;
+layout(set = 0, binding = 0) uniform utextureBuffer srcTex;
 float loadSrc(uint i) { return bf16ToFloat(texelFetch(srcTex, int(i)).x); }
 vec4 loadSrc4(uint q) { return bf16ToFloat4(texelFetch(srcTex, int(q))); }
 #else
 #pragma vkprobe_texel(0, QUAD_SRC, rgba32ui, r32ui)
-layout(set = 0, binding = 0) uniform usamplerBuffer srcTex;
+layout(set = 0, binding = 0) uniform utextureBuffer srcTex;
 float loadSrc(uint i) { return uintBitsToFloat(texelFetch(srcTex, int(i)).x); }
 vec4 loadSrc4(uint q) { return uintBitsToFloat(texelFetch(srcTex, int(q))); }
 #endif

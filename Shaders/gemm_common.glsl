@@ -9,6 +9,7 @@
 // RESIDUAL_ID, the constant ids of HAS_SCALE and RESIDUAL after its own.
 #ifndef VKPROBE_GEMM_COMMON_GLSL
 #define VKPROBE_GEMM_COMMON_GLSL
+#extension GL_EXT_samplerless_texture_functions : require  // texelFetch on textureBuffer (no sampler)
 #include "common.glsl"
 #include "activations.glsl"
 
@@ -52,8 +53,8 @@ layout(constant_id = RESIDUAL_ID) const bool RESIDUAL = false;
 #ifdef INPUT_BF16
 #pragma vkprobe_texel(0, rgba16ui)
 #pragma vkprobe_texel(1, rgba16ui)
-layout(set = 0, binding = 0) uniform usamplerBuffer texA;
-layout(set = 0, binding = 1) uniform usamplerBuffer texB;
+layout(set = 0, binding = 0) uniform utextureBuffer texA;
+layout(set = 0, binding = 1) uniform utextureBuffer texB;
 vec4 A4(uint q) { return bf16ToFloat4(texelFetch(texA, int(q))); }
 vec4 B4(uint q) { return bf16ToFloat4(texelFetch(texB, int(q))); }
 #else
@@ -64,8 +65,8 @@ vec4 B4(uint q) { return bf16ToFloat4(texelFetch(texB, int(q))); }
 #pragma vkprobe_texel(0, rgba32f)
 #pragma vkprobe_texel(1, rgba32f)
 #endif
-layout(set = 0, binding = 0) uniform samplerBuffer texA;
-layout(set = 0, binding = 1) uniform samplerBuffer texB;
+layout(set = 0, binding = 0) uniform textureBuffer texA;
+layout(set = 0, binding = 1) uniform textureBuffer texB;
 vec4 A4(uint q) { return texelFetch(texA, int(q)); }
 vec4 B4(uint q) { return texelFetch(texB, int(q)); }
 #endif

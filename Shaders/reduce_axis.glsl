@@ -5,6 +5,7 @@
 // MAX also writes the argmax (first index of the maximum, plus rOffset) as int32.
 // With accumulate != 0 a piece of R combines with what earlier pieces wrote: sums become
 // accumulate * out + result; MAX keeps the earlier maximum unless this piece's is larger.
+#extension GL_EXT_samplerless_texture_functions : require  // texelFetch on textureBuffer (no sampler)
 #include "common.glsl"
 #include "codes.glsl"
 
@@ -18,7 +19,7 @@ layout(constant_id = 2) const bool VEC4 = false;
 
 #ifdef TEXEL
 #pragma vkprobe_texel(0, VEC4, rgba32ui, r32ui)
-layout(set = 0, binding = 0) uniform usamplerBuffer xTex;
+layout(set = 0, binding = 0) uniform utextureBuffer xTex;
 float loadX(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i)).x); }
 vec4 loadX4(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i >> 2))); }
 #else

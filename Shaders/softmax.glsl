@@ -3,6 +3,7 @@
 // instead of a loop over the lanes).
 // y = softmax(scale * x + mask) over the last axis. x, y: (rows, cols) with row strides;
 // mask (optional): (maskRows, cols), row r uses mask row (r + maskRowOffset) % maskRows.
+#extension GL_EXT_samplerless_texture_functions : require  // texelFetch on textureBuffer (no sampler)
 #include "rows.glsl"
 layout(constant_id = 1) const bool HAS_MASK = false;
 // IN_REGISTERS (texel builds, CPU devices): each lane keeps QUADS float4s of its row in registers —
@@ -15,7 +16,7 @@ layout(constant_id = 3) const uint QUADS = 1;
 
 #ifdef TEXEL
 #pragma vkprobe_texel(0, IN_REGISTERS, 1, rgba32ui, r32ui)
-layout(set = 0, binding = 0) uniform usamplerBuffer xTex;
+layout(set = 0, binding = 0) uniform utextureBuffer xTex;
 float loadX(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i)).x); }
 vec4 loadX4(uint q) { return uintBitsToFloat(texelFetch(xTex, int(q))); }
 #else

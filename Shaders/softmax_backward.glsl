@@ -2,13 +2,14 @@
 // (TEXEL: both as uniform texel buffers of R32UI bits, which lavapipe reads by one call that
 // gathers every lane's element instead of a loop over the lanes).
 // dx = accumulate * dx + scale * y * (dy - sum(dy * y)), rows over the last axis.
+#extension GL_EXT_samplerless_texture_functions : require  // texelFetch on textureBuffer (no sampler)
 #include "rows.glsl"
 
 #ifdef TEXEL
 #pragma vkprobe_texel(0, r32ui)
 #pragma vkprobe_texel(1, r32ui)
-layout(set = 0, binding = 0) uniform usamplerBuffer yTex;
-layout(set = 0, binding = 1) uniform usamplerBuffer dyTex;
+layout(set = 0, binding = 0) uniform utextureBuffer yTex;
+layout(set = 0, binding = 1) uniform utextureBuffer dyTex;
 float loadY(uint i) { return uintBitsToFloat(texelFetch(yTex, int(i)).x); }
 float loadDY(uint i) { return uintBitsToFloat(texelFetch(dyTex, int(i)).x); }
 #else

@@ -4,6 +4,7 @@
 // along c. A block is four 4-element texel reads (source columns c..c+3, rows r..r+3) and four
 // 4-element stores — 8 memory operations for 16 elements instead of 20. Moves bits: 32-bit words
 // (f32) or, with WORDS16, 16-bit ones (f16, bf16) stored two to a 32-bit word.
+#extension GL_EXT_samplerless_texture_functions : require  // texelFetch on textureBuffer (no sampler)
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -12,7 +13,7 @@ layout(local_size_x_id = 0) in;
 #else
 #pragma vkprobe_texel(0, rgba32ui)
 #endif
-layout(set = 0, binding = 0) uniform usamplerBuffer src;   // RGBA32UI, or RGBA16UI with WORDS16
+layout(set = 0, binding = 0) uniform utextureBuffer src;   // RGBA32UI, or RGBA16UI with WORDS16
 #ifdef WORDS16
 layout(set = 0, binding = 1) writeonly buffer Out { uvec2 dst[]; };
 #else

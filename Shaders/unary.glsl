@@ -1,5 +1,6 @@
 // Body of unary.comp (x as a storage buffer) and its texel build (unary_texel) (TEXEL).
 // y = f(alpha * x + beta) elementwise; f from activations.glsl chosen by specialization constant.
+#extension GL_EXT_samplerless_texture_functions : require  // texelFetch on textureBuffer (no sampler)
 #include "common.glsl"
 #include "activations.glsl"
 
@@ -14,7 +15,7 @@ layout(constant_id = 2) const bool VEC4 = false;
 // x as a uniform texel buffer of RGBA32UI (VEC4) or R32UI words: lavapipe fetches a texel through
 // one call that gathers every lane's, where a storage-buffer load is a loop over the lanes.
 #pragma vkprobe_texel(0, VEC4, rgba32ui, r32ui)
-layout(set = 0, binding = 0) uniform usamplerBuffer xTex;
+layout(set = 0, binding = 0) uniform utextureBuffer xTex;
 float loadX(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i)).x); }
 vec4 loadX4(uint q) { return uintBitsToFloat(texelFetch(xTex, int(q))); }
 #else

@@ -2,6 +2,7 @@
 // (TEXEL: both as uniform texel buffers, which lavapipe gathers in one call per fetch where a
 // storage-buffer load is a loop over the lanes).
 // dx = (ACCUMULATE ? dx : 0) + dy * alpha * f'(alpha * x + beta)
+#extension GL_EXT_samplerless_texture_functions : require  // texelFetch on textureBuffer (no sampler)
 #include "common.glsl"
 #include "activations.glsl"
 
@@ -17,8 +18,8 @@ layout(constant_id = 3) const bool ACCUMULATE = false;
 // RGBA32UI texels (VEC4) or R32UI words.
 #pragma vkprobe_texel(0, VEC4, rgba32ui, r32ui)
 #pragma vkprobe_texel(1, VEC4, rgba32ui, r32ui)
-layout(set = 0, binding = 0) uniform usamplerBuffer xTex;
-layout(set = 0, binding = 1) uniform usamplerBuffer dyTex;
+layout(set = 0, binding = 0) uniform utextureBuffer xTex;
+layout(set = 0, binding = 1) uniform utextureBuffer dyTex;
 float loadX(uint i) { return uintBitsToFloat(texelFetch(xTex, int(i)).x); }
 vec4 loadX4(uint q) { return uintBitsToFloat(texelFetch(xTex, int(q))); }
 float loadDY(uint i) { return uintBitsToFloat(texelFetch(dyTex, int(i)).x); }

@@ -246,6 +246,12 @@ public struct KernelVariants: Sendable {
     /// that no lane computes clamped duplicate rows), columns shared by the workgroup. 8 × 16 × 16
     /// measured best on lavapipe (AVX2): 41 GFLOP/s at 50176×768×768 against 27 for 8 × 8 × 16.
     public var cpuGEMM: (lanes: UInt32, rows: UInt32, cols: UInt32) = (8, 16, 16)
+    /// The float4-along-K path's own tile (rows per lane, columns), where it differs from
+    /// `cpuGEMM`'s: on Mesa 25's lavapipe 4 × 16 with one texel per visit (`gemmKTexels`), since
+    /// its code keeps every updated accumulator in a temporary and blends them all back at the end
+    /// of each K step, so that 16 × 16 accumulators spill twice (ViT-S/16 forward at batch 8 there:
+    /// 2250 → 1610 ms). `VKPROBE_CPU_GEMM_K4=rows,cols` overrides.
+    public var cpuGEMMAlongK: (rows: UInt32, cols: UInt32)? = nil
     /// The CPU-shaped GEMM's transposed form forced on or off for every shape (tests, benchmarks:
     /// `VKPROBE_GEMM_SWAP=0/1`); nil lets each dispatch choose (`CPUGEMMPlan.choose`).
     public var cpuGEMMSwapRule: Bool? = nil
@@ -331,7 +337,12 @@ public struct KernelVariants: Sendable {
         gemmPackRatio = caps.isCPU ? 64 : nil
         gemmUnrolled = tuning.gemmUnrolled
         gemmBK = tuning.gemmBK
-        gemmKTexels = tuning.gemmKTexels ?? (caps.isCPU ? 2 : 1)
+        // lavapipe's code generation changed between Mesa 22.3 (Debian 12, where these defaults
+        // were measured) and 25.0 (Debian 13): see `cpuGEMMAlongK`. Versions between are unmeasured
+        // and keep the 22.3 tuning.
+        let mesa25 = caps.isCPU && (caps.mesaVersion.map { $0.major >= 25 } ?? false)
+        gemmKTexels = tuning.gemmKTexels ?? (caps.isCPU ? (mesa25 ? 1 : 2) : 1)
+        if let v = tuning.cpuGEMMAlongK { cpuGEMMAlongK = (v[0], v[1]) } else if mesa25 { cpuGEMMAlongK = (4, 16) }
         if let v = tuning.gemmPack { gemmPackRatio = v == 0 ? nil : v }
         cpuGEMMSwapRule = tuning.gemmSwap
     }

@@ -11,6 +11,8 @@ public struct KernelTuning: Sendable, Equatable {
     public var texel = true
     /// `VKPROBE_CPU_GEMM=lanes,rows,cols`: the CPU GEMM's tile (each 1…64).
     public var cpuGEMM: [UInt32]?
+    /// `VKPROBE_CPU_GEMM_K4=rows,cols`: the tile of its float4-along-K path (each 1…64).
+    public var cpuGEMMAlongK: [UInt32]?
     /// `VKPROBE_ELEMENTS_PER_INVOCATION=N`: elementwise kernels' grid-stride step.
     public var elementsPerInvocation: Int?
     /// `VKPROBE_ROWS_PER_WORKGROUP=N`: rows each workgroup of a row kernel walks.
@@ -37,6 +39,9 @@ public struct KernelTuning: Sendable, Equatable {
         texel = env["VKPROBE_GEMM_TEXEL"] != "0"
         if let v = env["VKPROBE_CPU_GEMM"]?.split(separator: ",").compactMap({ UInt32($0) }), v.count == 3, v.allSatisfy({ $0 > 0 && $0 <= 64 }) {
             cpuGEMM = v
+        }
+        if let v = env["VKPROBE_CPU_GEMM_K4"]?.split(separator: ",").compactMap({ UInt32($0) }), v.count == 2, v.allSatisfy({ $0 > 0 && $0 <= 64 }) {
+            cpuGEMMAlongK = v
         }
         elementsPerInvocation = env["VKPROBE_ELEMENTS_PER_INVOCATION"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
         rowsPerWorkgroup = env["VKPROBE_ROWS_PER_WORKGROUP"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }

@@ -179,8 +179,8 @@ func interface(of text: String, _ build: Build) throws -> Interface {
         let q = m[2]
         access[Int(m[1])!, default: []].insert(q.contains("readonly") ? "read" : q.contains("writeonly") ? "write" : "readWrite")
     }
-    // Uniform texel buffers (`uniform [iu]samplerBuffer`): read-only, bound through buffer views.
-    for m in matches(#"layout\s*\([^)]*\bbinding\s*=\s*(\d+)[^)]*\)\s*uniform\s+(?:highp\s+|mediump\s+)?[iu]?samplerBuffer\b"#, in: text) {
+    // Uniform texel buffers (`uniform [iu]textureBuffer`, read with GL_EXT_samplerless_texture_functions): read-only, bound through buffer views.
+    for m in matches(#"layout\s*\([^)]*\bbinding\s*=\s*(\d+)[^)]*\)\s*uniform\s+(?:highp\s+|mediump\s+)?[iu]?textureBuffer\b"#, in: text) {
         access[Int(m[1])!, default: []].insert("read")
         i.texel.insert(Int(m[1])!)
     }

@@ -89,6 +89,17 @@ public struct DeviceCapabilities: Codable, Sendable {
     }
     var deviceLocalBytes: Int { memoryHeaps.filter { $0.deviceLocal }.map { $0.size }.max() ?? 0 }
     public var isCPU: Bool { deviceType == "cpu" }
+    /// Mesa's release for a Mesa driver (lavapipe, RADV, ANV report "Mesa 22.3.6 …" as their
+    /// driver info), nil for others: kernel tuning follows lavapipe's code generation, which
+    /// changed between releases.
+    public var mesaVersion: (major: Int, minor: Int)? { Self.mesaVersion(driverInfo) }
+
+    static func mesaVersion(_ info: String) -> (major: Int, minor: Int)? {
+        guard let range = info.range(of: "Mesa ") else { return nil }
+        let numbers = info[range.upperBound...].prefix { $0.isNumber || $0 == "." }.split(separator: ".").compactMap { Int($0) }
+        guard numbers.count >= 2 else { return nil }
+        return (numbers[0], numbers[1])
+    }
     /// Device-local memory that the host can map directly (lavapipe, integrated GPUs, ReBAR).
     public var unifiedMemory: Bool { memoryTypes.contains { $0.deviceLocal && $0.hostVisible && $0.hostCoherent } }
 

@@ -8,7 +8,7 @@ public struct KernelDescriptor: Hashable, Sendable, CustomStringConvertible {
     public var bindings: Int
     public var pushConstantBytes: Int
     public var specialization: [UInt32]
-    /// Bindings declared as uniform texel buffers (`samplerBuffer`); the rest are storage buffers.
+    /// Bindings declared as uniform texel buffers (`textureBuffer`); the rest are storage buffers.
     public var texelBindings: [Int]
 
     public init(shader: String, bindings: Int, pushConstantBytes: Int = 0, specialization: [UInt32] = [], texelBindings: [Int] = []) {

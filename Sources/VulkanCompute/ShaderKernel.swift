@@ -11,7 +11,7 @@ public protocol ShaderKernel {
     static var bindingAccess: [Access] { get }
     /// The GLSL requires `GL_KHR_cooperative_matrix` (runs only where the device has it).
     static var needsCooperativeMatrix: Bool { get }
-    /// The bindings a build declares as uniform texel buffers (`samplerBuffer`), by index: its
+    /// The bindings a build declares as uniform texel buffers (`textureBuffer`), by index: its
     /// texel twin (`-DTEXEL` in variants.txt) reads them so, the storage-buffer build not.
     static func texelBindings(_ variant: Variant) -> [Int]
     /// The format a texel binding reads in `variant` with specialization constants `specValues`

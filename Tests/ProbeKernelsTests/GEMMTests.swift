@@ -62,10 +62,12 @@ let gemmCases: [GEMMCase] = [
     /// or by the device's rule (nil: large GEMMs without the K-unrolled float4-along-N path).
     /// (It also stores C one element at a time: the scalar stores stay covered.)
     func run(_ tc: GEMMCase, kind: KernelVariants.GEMMKind, dtype: DType, inputs: DType? = nil, maxBindingBytes: Int? = nil,
-             swap: Bool? = nil, texel: Bool = true, pack: Bool? = nil, kTexels: UInt32? = nil) throws {
+             swap: Bool? = nil, texel: Bool = true, pack: Bool? = nil, kTexels: UInt32? = nil,
+             alongK: (rows: UInt32, cols: UInt32)? = nil) throws {
         let ctx = try makeContext(maxBindingBytes: maxBindingBytes) {
             $0.gemm = kind; $0.cpuGEMMSwapRule = swap; $0.texelTwins = $0.texelTwins && texel; $0.gemmStore4 = texel
             if let kTexels { $0.gemmKTexels = kTexels }
+            if let alongK { $0.cpuGEMMAlongK = alongK }
             if let pack { $0.gemmPackRatio = pack ? 1 : nil; $0.gemmUnrolled = !pack }
         }
         let seed = UInt64(tc.M * 1000 + tc.N * 10 + tc.K)
@@ -153,6 +155,40 @@ let gemmCases: [GEMMCase] = [
     // each with its single-texel tail where K/4 is not a multiple.
     @Test(arguments: gemmCases, [1, 3] as [UInt32]) func cpuShapedKTexels(_ tc: GEMMCase, kTexels: UInt32) throws {
         try run(tc, kind: .cpu, dtype: .f32, kTexels: kTexels)
+    }
+
+    /// The float4-along-K path with its own tile, as Mesa 25's lavapipe gets it (4 rows per lane,
+    /// 16 columns, one texel per visit), and another (8 × 8, two texels): every case, both forms.
+    @Test(arguments: gemmCases, [false, true]) func cpuShapedAlongKTile(_ tc: GEMMCase, swap: Bool) throws {
+        try run(tc, kind: .cpu, dtype: .f32, swap: swap, kTexels: 1, alongK: (4, 16))
+        try run(tc, kind: .cpu, dtype: .f32, swap: swap, kTexels: 2, alongK: (8, 8))
+    }
+
+    /// The Linear's plan takes that tile only on the float4-along-K path; Mesa 25's lavapipe gets
+    /// it by default, 22.3's (and GPUs) not.
+    @Test func alongKTileDefaults() throws {
+        let ctx = try makeContext { $0.cpuGEMMAlongK = (4, 16) }
+        try #require(ctx.variants.cpuShaped, "the CPU GEMM's plan (lavapipe)")
+        let x = try ctx.empty([64, 32]), w = try ctx.empty([24, 32]), y = try ctx.empty([64, 24])  // 2 × 8 lanes × 4 rows
+        let linear = ctx.cpuPlan(x, w, y, transA: false, transB: true, offA: 0, offB: 0)
+        #expect(linear.vec4K && linear.rows == 4 && linear.cols == 16, "\(linear.label) \(linear.rows)×\(linear.cols)")
+        let b = try ctx.empty([32, 24])
+        let rowMajorB = ctx.cpuPlan(x, b, y, transA: false, transB: false, offA: 0, offB: 0)
+        #expect(!rowMajorB.vec4K && rowMajorB.cols == ctx.variants.cpuGEMM.cols)
+        var caps = ctx.device.capabilities
+        caps.driverInfo = "Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"
+        let v25 = KernelVariants(for: caps, selection: .cpu)
+        #expect(v25.cpuGEMMAlongK.map { [$0.rows, $0.cols] } == [4, 16] && v25.gemmKTexels == 1)
+        caps.driverInfo = "Mesa 22.3.6 (LLVM 15.0.6)"
+        let v22 = KernelVariants(for: caps, selection: .cpu)
+        #expect(v22.cpuGEMMAlongK == nil && v22.gemmKTexels == 2)
+        caps.driverInfo = "545.29.06"
+        #expect(caps.mesaVersion == nil)
+        var tuning = KernelTuning(environment: ["VKPROBE_CPU_GEMM_K4": "8,24"])
+        #expect(KernelVariants(for: caps, selection: .cpu, tuning: tuning).cpuGEMMAlongK.map { [$0.rows, $0.cols] } == [8, 24])
+        tuning = KernelTuning(environment: ["VKPROBE_CPU_GEMM_K4": "0,24"])
+        #expect(tuning.cpuGEMMAlongK == nil)
+        expectNoValidationMessages(ctx)
     }
 
     /// Which operands are packed: those not contiguous along K whose transpose the 4×4-block

@@ -201,11 +201,14 @@ extension KernelContext {
         let st = GEMMStrides(a, b, c, transA: transA, transB: transB)
         let (lanes, maxRows, maxCols) = variants.cpuGEMM
         let unrolled = variants.gemmUnrolled, bk = variants.gemmBK
-        let form = { (swap: Bool) in
-            CPUGEMMPlan(swap: swap, M: M, N: N, K: K, offA: offA, offB: offB, a: st.a, b: st.b, lanes: lanes, maxRows: maxRows, maxCols: maxCols,
+        func form(_ swap: Bool, _ rows: UInt32, _ cols: UInt32) -> CPUGEMMPlan {
+            CPUGEMMPlan(swap: swap, M: M, N: N, K: K, offA: offA, offB: offB, a: st.a, b: st.b, lanes: lanes, maxRows: rows, maxCols: cols,
                         unrolled: unrolled, bk: bk)
         }
-        return variants.cpuGEMMSwapRule.map { form($0) } ?? CPUGEMMPlan.choose(M: M, N: N, form)
+        let plan = variants.cpuGEMMSwapRule.map { form($0, maxRows, maxCols) } ?? CPUGEMMPlan.choose(M: M, N: N) { form($0, maxRows, maxCols) }
+        // The float4-along-K path may have its own tile (`KernelVariants.cpuGEMMAlongK`).
+        if plan.vec4K, let t = variants.cpuGEMMAlongK { return form(plan.swap, t.rows, t.cols) }
+        return plan
     }
 
     /// `binding` read as a uniform texel buffer of four-element texels, its range widened to whole
