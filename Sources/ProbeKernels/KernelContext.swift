@@ -250,7 +250,7 @@ public struct KernelVariants: Sendable {
     /// `cpuGEMM`'s: on Mesa 25's lavapipe 4 × 16 with one texel per visit (`gemmKTexels`), since
     /// its code keeps every updated accumulator in a temporary and blends them all back at the end
     /// of each K step, so that 16 × 16 accumulators spill twice (ViT-S/16 forward at batch 8 there:
-    /// 2250 → 1610 ms). `VKPROBE_CPU_GEMM_K4=rows,cols` overrides.
+    /// 2075–2250 → 1564–1695 ms). `VKPROBE_CPU_GEMM_K4=rows,cols` overrides.
     public var cpuGEMMAlongK: (rows: UInt32, cols: UInt32)? = nil
     /// The CPU-shaped GEMM's transposed form forced on or off for every shape (tests, benchmarks:
     /// `VKPROBE_GEMM_SWAP=0/1`); nil lets each dispatch choose (`CPUGEMMPlan.choose`).
@@ -340,7 +340,7 @@ public struct KernelVariants: Sendable {
         // lavapipe's code generation changed between Mesa 22.3 (Debian 12, where these defaults
         // were measured) and 25.0 (Debian 13): see `cpuGEMMAlongK`. Versions between are unmeasured
         // and keep the 22.3 tuning.
-        let mesa25 = caps.isCPU && (caps.mesaVersion.map { $0.major >= 25 } ?? false)
+        let mesa25 = caps.isCPU && caps.name.contains("llvmpipe") && (caps.mesaVersion.map { $0.major >= 25 } ?? false)
         gemmKTexels = tuning.gemmKTexels ?? (caps.isCPU ? (mesa25 ? 1 : 2) : 1)
         if let v = tuning.cpuGEMMAlongK { cpuGEMMAlongK = (v[0], v[1]) } else if mesa25 { cpuGEMMAlongK = (4, 16) }
         if let v = tuning.gemmPack { gemmPackRatio = v == 0 ? nil : v }
