@@ -60,24 +60,34 @@ public final class CommandStream {
     public var maxInFlight = 3
     private var pool: VkCommandPool?
     private var current: VkCommandBuffer?
-    /// Submitted chunks with the buffers they use, released as their fences signal.
-    private var inFlight: [(VkCommandBuffer, VkFence, [Buffer], [VkBufferView])] = []
+    /// Submitted chunks with the buffers, texel views and descriptor pools they use, released as
+    /// their fences signal.
+    private var inFlight: [(VkCommandBuffer, VkFence, [Buffer], [VkBufferView], [VkDescriptorPool])] = []
     private var freeFences: [VkFence] = []
     private var freeCommandBuffers: [VkCommandBuffer] = []
     /// Completed command buffers, reusable once finish() resets the pool.
     private var spentCommandBuffers: [VkCommandBuffer] = []
     private var commandsInChunk = 0
+    /// Every descriptor pool (destroyed with the stream); `chunkPools` those the chunk being
+    /// recorded allocates from, `freePools` reset ones. A chunk's pools are reset and its texel
+    /// views destroyed when its fence signals, so a long recording holds the sets and views of at
+    /// most `maxInFlight` + 1 chunks: Mesa 25's lavapipe maps a page per set (or view), and a
+    /// recording of tens of thousands of dispatches between two `finish()`es reached the
+    /// process's map limit there (vm.max_map_count), where its unchecked mmap crashed.
     private var descriptorPools: [VkDescriptorPool] = []
-    private var poolCapacity = 128
+    private var chunkPools: [VkDescriptorPool] = []
+    private var freePools: [VkDescriptorPool] = []
+    /// Sets per pool: a chunk's dispatches fit one pool.
+    private let poolCapacity: Int
+    /// Descriptor pools created so far (tests: bounded however long a recording runs).
+    var descriptorPoolCount: Int { descriptorPools.count }
     private var pendingWrites: [BufferRange] = []
     private var pendingReads: [BufferRange] = []
     /// Keeps every buffer used by the chunk being recorded alive (submitted chunks keep theirs
     /// until they complete, so temporaries of long recordings are freed along the way).
     private var retained: [Buffer] = []
-    /// Texel-buffer views of the chunk being recorded; with those of completed chunks (`spentViews`)
-    /// destroyed at finish(), once the descriptor pools that reference them are reset.
+    /// Texel-buffer views of the chunk being recorded (destroyed with its descriptor pools' reset).
     private var views: [VkBufferView] = []
-    private var spentViews: [VkBufferView] = []
 
     // Timestamps
     private var queryPool: VkQueryPool?
@@ -117,6 +127,7 @@ public final class CommandStream {
         self.device = device
         self.fns = device.fns
         self.maxCommandsPerSubmit = max(1, maxCommandsPerSubmit)
+        poolCapacity = max(16, self.maxCommandsPerSubmit)
         self.queryCapacity = timestampCapacity == 0 ? 0 : max(timestampCapacity, 16384)   // room for profiling
         var info = VkCommandPoolCreateInfo()
         info.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO
@@ -128,8 +139,8 @@ public final class CommandStream {
     deinit {
         try? waitInFlight()
         let d = device.handle
-        for (_, f, _, _) in inFlight { fns.destroyFence(d, f, nil) }
-        for v in views + spentViews { fns.destroyBufferView(d, v, nil) }
+        for (_, f, _, _, _) in inFlight { fns.destroyFence(d, f, nil) }
+        for v in views { fns.destroyBufferView(d, v, nil) }
         for f in freeFences { fns.destroyFence(d, f, nil) }
         for p in descriptorPools { fns.destroyDescriptorPool(d, p, nil) }
         if let queryPool { fns.destroyQueryPool(d, queryPool, nil) }
@@ -365,9 +376,10 @@ public final class CommandStream {
         commandsInChunk = 0
         let fence = try takeFence()
         try device.submit(cb, fence: fence)
-        inFlight.append((cb, fence, retained, views))
+        inFlight.append((cb, fence, retained, views, chunkPools))
         retained = []
         views = []
+        chunkPools = []
         submitCount += 1
         try reclaimCompleted()
         while inFlight.count > maxInFlight {
@@ -377,16 +389,25 @@ public final class CommandStream {
         }
     }
 
-    /// Recycles the chunks whose fences have signalled, releasing their buffers.
+    /// Recycles the chunks whose fences have signalled, releasing their buffers, texel views and
+    /// descriptor sets.
     private func reclaimCompleted() throws {
-        while let (cb, f, _, spentViews) = inFlight.first {
+        while let (cb, f, _, _, _) = inFlight.first {
             let r = fns.getFenceStatus(device.handle, f)
             if r == VK_NOT_READY { return }
             try check(r, "vkGetFenceStatus")
             spentCommandBuffers.append(cb); freeFences.append(f)
-            self.spentViews += spentViews
+            release(views: inFlight[0].3, pools: inFlight[0].4)
             inFlight.removeFirst()
         }
+    }
+
+    /// A completed chunk's descriptor pools reset (its sets freed) and its texel views destroyed.
+    /// Its command buffer, which refers to them, is only reset (at finish), never resubmitted.
+    private func release(views chunkViews: [VkBufferView], pools: [VkDescriptorPool]) {
+        for p in pools { _ = fns.resetDescriptorPool(device.handle, p, 0) }
+        freePools += pools
+        for v in chunkViews { fns.destroyBufferView(device.handle, v, nil) }
     }
 
     private func takeFence() throws -> VkFence {
@@ -406,9 +427,9 @@ public final class CommandStream {
         guard !inFlight.isEmpty else { return }
         var fences: [VkFence?] = inFlight.map { $0.1 }
         try check(fns.waitForFences(device.handle, UInt32(fences.count), &fences, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
-        for (cb, f, _, spentViews) in inFlight {
+        for (cb, f, _, chunkViews, pools) in inFlight {
             freeCommandBuffers.append(cb); freeFences.append(f)
-            self.spentViews += spentViews
+            release(views: chunkViews, pools: pools)
         }
         inFlight.removeAll()
     }
@@ -443,9 +464,6 @@ public final class CommandStream {
         pendingDispatches = []
         nextQuery = 0
         queriesReset = false
-        for p in descriptorPools { _ = fns.resetDescriptorPool(device.handle, p, 0) }
-        for v in spentViews { fns.destroyBufferView(device.handle, v, nil) }
-        spentViews = []
         pendingWrites = []
         pendingReads = []
         retained = []
@@ -464,25 +482,30 @@ public final class CommandStream {
 
 
 
-    private var poolIndex = 0
+    /// A descriptor set from the recording chunk's pools (another pool when the last is full).
     private func allocateSet(_ layout: VkDescriptorSetLayout) throws -> VkDescriptorSet {
         var layoutOpt: VkDescriptorSetLayout? = layout
+        var fresh = false
         while true {
-            if poolIndex >= descriptorPools.count { try growPools() }
+            if chunkPools.isEmpty { chunkPools.append(try takePool()); fresh = true }
             var info = VkDescriptorSetAllocateInfo()
             info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO
-            info.descriptorPool = descriptorPools[poolIndex]
+            info.descriptorPool = chunkPools[chunkPools.count - 1]
             info.descriptorSetCount = 1
             var set: VkDescriptorSet?
             let r = withUnsafePointer(to: &layoutOpt) { info.pSetLayouts = $0; return fns.allocateDescriptorSets(device.handle, &info, &set) }
             if r == VK_SUCCESS, let set { return set }
-            guard r == VK_ERROR_OUT_OF_POOL_MEMORY || r == VK_ERROR_FRAGMENTED_POOL else { try check(r, "vkAllocateDescriptorSets") ; continue }
-            poolIndex += 1
+            guard r == VK_ERROR_OUT_OF_POOL_MEMORY || r == VK_ERROR_FRAGMENTED_POOL else { try check(r, "vkAllocateDescriptorSets"); continue }
+            // A pool just taken that cannot hold one set is a layout beyond its sizes.
+            if fresh { throw VulkanError.invalidArgument("a descriptor set layout does not fit a pool of \(poolCapacity) sets") }
+            chunkPools.append(try takePool())
+            fresh = true
         }
     }
 
-    /// Adds a pool twice as large as the last (pools are reset, not freed, after each finish()).
-    private func growPools() throws {
+    /// A reset pool, or a new one (`poolCapacity` sets of up to 8 storage buffers and 2 texel buffers each).
+    private func takePool() throws -> VkDescriptorPool {
+        if let p = freePools.popLast() { return p }
         var sizes = [VkDescriptorPoolSize(type: VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, descriptorCount: UInt32(poolCapacity * 8)),
                      VkDescriptorPoolSize(type: VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, descriptorCount: UInt32(poolCapacity * 2))]
         var info = VkDescriptorPoolCreateInfo()
@@ -495,7 +518,7 @@ public final class CommandStream {
             try check(fns.createDescriptorPool(device.handle, &info, nil, &pool), "vkCreateDescriptorPool")
         }
         descriptorPools.append(pool!)
-        poolCapacity *= 2
+        return pool!
     }
 }
 

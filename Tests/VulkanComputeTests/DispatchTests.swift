@@ -33,6 +33,33 @@ import Testing
         expectNoValidationMessages(device)
     }
 
+    /// A long recording without a finish() in between: each chunk's descriptor sets are freed (its
+    /// pools reset and reused) once its fence signals, so the pools stay at the chunks that can be
+    /// in flight — Mesa 25's lavapipe maps a page per set and crashed at the process's map limit
+    /// when sets piled up until finish(). The chain's values stay exact.
+    @Test func longRecordingsRecycleDescriptorSets() throws {
+        let device = try makeTestDevice()
+        let n = 1000
+        let input = (0..<n).map { Float($0 % 31) - 15 }
+        let buffers = try (0..<2).map { _ in try device.makeBuffer(bytes: n * 4) }
+        try input.withUnsafeBytes { try device.upload($0, to: buffers[0]) }
+        let affine = try unaryKernel(device, op: 0)
+        let stream = try CommandStream(device: device, maxCommandsPerSubmit: 4)
+        var expected = input
+        let steps = 400
+        for s in 0..<steps {
+            let beta: Float = s % 2 == 0 ? 1 : -1
+            try stream.dispatch(affine, [.read(buffers[s % 2]), .write(buffers[(s + 1) % 2])], push: affinePush(n: n, alpha: 1, beta: beta), groups: (2, 1, 1))
+            expected = expected.map { $0 + beta }
+        }
+        #expect(stream.submitCount >= steps / 4 - 1)
+        #expect(stream.descriptorPoolCount <= stream.maxInFlight + 2, "\(stream.descriptorPoolCount) pools for \(stream.submitCount) chunks")
+        try stream.finish()
+        let out: [Float] = try device.download(buffers[steps % 2])
+        #expect(out == expected)
+        expectNoValidationMessages(device)
+    }
+
     /// The same chain with its barriers left out on purpose: lavapipe still computes it right (it
     /// runs dispatches in order), but the synchronization validation `make test` runs under
     /// reports the read-after-write hazards a GPU would turn into wrong numbers — so a missing
