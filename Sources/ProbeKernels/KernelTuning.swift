@@ -37,12 +37,13 @@ public struct KernelTuning: Sendable, Equatable {
         gemmStore4 = env["VKPROBE_GEMM_STORE4"] != "0"
         texel4 = env["VKPROBE_TEXEL4"] != "0"
         texel = env["VKPROBE_GEMM_TEXEL"] != "0"
-        if let v = env["VKPROBE_CPU_GEMM"]?.split(separator: ",").compactMap({ UInt32($0) }), v.count == 3, v.allSatisfy({ $0 > 0 && $0 <= 64 }) {
-            cpuGEMM = v
+        // A tile: `count` comma-separated sizes, each 1…64.
+        func tile(_ key: String, _ count: Int) -> [UInt32]? {
+            guard let v = env[key]?.split(separator: ",").compactMap({ UInt32($0) }), v.count == count, v.allSatisfy({ (1...64).contains($0) }) else { return nil }
+            return v
         }
-        if let v = env["VKPROBE_CPU_GEMM_K4"]?.split(separator: ",").compactMap({ UInt32($0) }), v.count == 2, v.allSatisfy({ $0 > 0 && $0 <= 64 }) {
-            cpuGEMMAlongK = v
-        }
+        cpuGEMM = tile("VKPROBE_CPU_GEMM", 3)
+        cpuGEMMAlongK = tile("VKPROBE_CPU_GEMM_K4", 2)
         elementsPerInvocation = env["VKPROBE_ELEMENTS_PER_INVOCATION"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
         rowsPerWorkgroup = env["VKPROBE_ROWS_PER_WORKGROUP"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
         gemmUnrolled = env["VKPROBE_GEMM_UNROLL"] != "0"

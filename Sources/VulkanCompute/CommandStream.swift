@@ -392,12 +392,12 @@ public final class CommandStream {
     /// Recycles the chunks whose fences have signalled, releasing their buffers, texel views and
     /// descriptor sets.
     private func reclaimCompleted() throws {
-        while let (cb, f, _, _, _) = inFlight.first {
+        while let (cb, f, _, chunkViews, pools) = inFlight.first {
             let r = fns.getFenceStatus(device.handle, f)
             if r == VK_NOT_READY { return }
             try check(r, "vkGetFenceStatus")
             spentCommandBuffers.append(cb); freeFences.append(f)
-            release(views: inFlight[0].3, pools: inFlight[0].4)
+            release(views: chunkViews, pools: pools)
             inFlight.removeFirst()
         }
     }
