@@ -22,7 +22,9 @@ public final class KernelContext {
     public init(device: ComputeDevice, variants: KernelVariants? = nil, maxCommandsPerSubmit: Int = 256, tuning: KernelTuning = KernelTuning()) throws {
         self.device = device
         self.stream = try CommandStream(device: device, maxCommandsPerSubmit: maxCommandsPerSubmit, timestampCapacity: 1024)
-        self.variants = variants ?? KernelVariants(for: device.capabilities, tuning: tuning)
+        let chosen = variants ?? KernelVariants(for: device.capabilities, tuning: tuning)
+        if let problem = chosen.rowChoiceProblem { throw OpError.device("kernel variants for \(device.name)", problem) }
+        self.variants = chosen
         coopmat = CooperativeMatrixGEMM.choose(device.capabilities, available: Set(BundledShaders.shared.names), setting: tuning.coopmat)
         if coopmat.warn { warn("\(coopmat)") }
     }
@@ -297,8 +299,15 @@ public struct KernelVariants: Sendable {
     /// Workgroup size of row kernels (softmax, norms, loss): a workgroup per row.
     public var rowLocal: UInt32
     /// Row kernels reduce with subgroup arithmetic (`_sg` variants); needs `rowLocal` to be exactly
-    /// the device's (fixed) subgroup size.
+    /// the device's (fixed) subgroup size: a workgroup of two subgroups would reduce each half
+    /// alone (`KernelContext` refuses that choice; see `rowChoiceProblem`).
     public var rowSubgroup: Bool
+    /// The device's subgroup size, and whether every dispatch gets exactly that many lanes (no
+    /// varying size between pipelines, as Intel's 8/16/32 and AMD's 32/64 may vary).
+    public let subgroupSize: Int
+    public let fixedSubgroup: Bool
+    /// The device's workgroup limit, against which `rowLocal` and `elementwiseLocal` are checked.
+    public let maxWorkgroupInvocations: Int
     /// Rows each workgroup of a row kernel walks (its grid-stride loop). lavapipe pays per
     /// workgroup, and a BatchNorm over a small batch has many short rows (C channels of B values).
     /// `VKPROBE_ROWS_PER_WORKGROUP` overrides.
@@ -324,8 +333,11 @@ public struct KernelVariants: Sendable {
         elementsPerInvocation = caps.isCPU ? 16 : 1
         // lavapipe: one subgroup (8 lanes) per row beats 1 thread per row by 2.7× (softmax) and
         // shared-memory workgroups; GPUs: 128 threads and shared-memory reductions.
-        let fixedSubgroup = caps.minSubgroupSize == caps.maxSubgroupSize && caps.subgroupSize > 1
+        subgroupSize = caps.subgroupSize
+        fixedSubgroup = caps.minSubgroupSize == caps.maxSubgroupSize && caps.subgroupSize > 1
+        maxWorkgroupInvocations = caps.maxComputeWorkGroupInvocations
         rowSubgroup = caps.isCPU && caps.subgroupArithmetic && fixedSubgroup
+        // 128 is the Vulkan minimum of maxComputeWorkGroupInvocations: every device takes it.
         rowLocal = caps.isCPU ? UInt32(rowSubgroup ? caps.subgroupSize : 8) : 128
         attentionFused = !caps.isCPU
         gemmStore4 = tuning.gemmStore4
@@ -345,5 +357,18 @@ public struct KernelVariants: Sendable {
         if let v = tuning.cpuGEMMAlongK { cpuGEMMAlongK = (v[0], v[1]) } else if mesa25 { cpuGEMMAlongK = (4, 16) }
         if let v = tuning.gemmPack { gemmPackRatio = v == 0 ? nil : v }
         cpuGEMMSwapRule = tuning.gemmSwap
+    }
+
+    /// Why this row-kernel choice would give wrong values or fail on its device (nil: sound).
+    /// Subgroup reductions sum one subgroup: a row workgroup of any other size than the subgroup
+    /// would reduce part of the row (what the kernel tests' fixed 8-lane choice did at 4 lanes).
+    public var rowChoiceProblem: String? {
+        if rowSubgroup && (!fixedSubgroup || Int(rowLocal) != subgroupSize) {
+            return "row kernels with subgroup reductions need a workgroup of exactly one subgroup, but rowLocal is \(rowLocal) and the device's subgroup size is \(subgroupSize)\(fixedSubgroup ? "" : " (not fixed)")"
+        }
+        for (name, size) in [("rowLocal", Int(rowLocal)), ("elementwiseLocal", Int(elementwiseLocal))] where size > maxWorkgroupInvocations {
+            return "\(name) \(size) exceeds the device's maxComputeWorkGroupInvocations of \(maxWorkgroupInvocations)"
+        }
+        return nil
     }
 }

@@ -55,7 +55,9 @@ public final class PipelineCache: @unchecked Sendable {
          layouts: DescriptorLayouts, directory: URL?, creationFeedback: Bool) throws {
         self.fns = fns; self.device = device; self.caps = caps; self.shaders = shaders
         self.layouts = layouts; self.creationFeedback = creationFeedback
-        let name = String(format: "pipelines-%04x-%04x-%@-%@.bin", caps.vendorID, caps.deviceID, caps.driverVersion, caps.pipelineCacheUUID)
+        // The code-generation key too: lavapipe's pipelineCacheUUID is the same at every vector width.
+        let name = String(format: "pipelines-%04x-%04x-%@-%@-%@.bin", caps.vendorID, caps.deviceID, caps.driverVersion, caps.pipelineCacheUUID,
+                          ShaderCacheKey.current)
             .replacingOccurrences(of: "/", with: "_")
         fileURL = directory?.appendingPathComponent(name)
         var initial = Data()

@@ -16,6 +16,7 @@ public final class VulkanLibrary: @unchecked Sendable {
     /// Opens the first loader that loads from `candidates` (default: $VKPROBE_VULKAN_LIBRARY, then
     /// the system's libvulkan.so.1).
     public init(candidates: [String]? = nil) throws {
+        _ = ShaderCacheKey.guardMesaCache   // before any driver is loaded
         var tried = candidates ?? []
         if candidates == nil {
             if let env = ProcessInfo.processInfo.environment["VKPROBE_VULKAN_LIBRARY"], !env.isEmpty {

@@ -4,12 +4,13 @@ import Testing
 @testable import ProbeKernels
 
 /// Row kernels run as one thread, a workgroup with shared-memory reductions, or one subgroup with
-/// subgroup arithmetic per row (0 = lavapipe's subgroup of 8 with the `_sg` variants): test all.
+/// subgroup arithmetic per row (0 = one subgroup of the device's size with the `_sg` variants; a workgroup of any other
+/// size is refused, see `KernelVariants.rowChoiceProblem`): test all.
 let rowShapes: [UInt32] = [1, 32, 0]
 
 func rowVariant(_ tpr: UInt32) -> (inout KernelVariants) -> Void {
     { v in
-        if tpr == 0 { v.rowLocal = 8; v.rowSubgroup = true } else { v.rowLocal = tpr; v.rowSubgroup = false }
+        if tpr == 0 && v.fixedSubgroup { v.rowLocal = UInt32(v.subgroupSize); v.rowSubgroup = true } else { v.rowLocal = tpr; v.rowSubgroup = false }
     }
 }
 let rowCases: [(rows: Int, cols: Int)] = [(1, 1), (7, 7), (3, 197), (197, 7), (2, 1000), (5, 12)]   // rows of 1000 and 12: float4 paths
