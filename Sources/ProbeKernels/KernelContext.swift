@@ -329,7 +329,7 @@ public struct KernelVariants: Sendable {
         var caps = caps
         caps.deviceType = selection == .cpu ? "cpu" : (caps.isCPU ? "discrete-gpu" : caps.deviceType)
         gemm = caps.isCPU ? .cpu : .tiled
-        elementwiseLocal = caps.isCPU ? 64 : 256
+        elementwiseLocal = UInt32(min(caps.isCPU ? 64 : 256, max(caps.maxComputeWorkGroupInvocations, 64)))
         elementsPerInvocation = caps.isCPU ? 16 : 1
         // lavapipe: one subgroup (8 lanes) per row beats 1 thread per row by 2.7× (softmax) and
         // shared-memory workgroups; GPUs: 128 threads and shared-memory reductions.

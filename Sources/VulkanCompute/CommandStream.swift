@@ -217,7 +217,7 @@ public final class CommandStream {
                     throw VulkanError.invalidArgument("\(d.shader) binding \(i) is a uniform texel buffer: pass its texel format")
                 }
                 if b.range.size / f.bytes > caps.maxTexelBufferElements {
-                    throw VulkanError.bindingTooLarge(bytes: b.range.size, limit: caps.maxTexelBufferElements * f.bytes, what: "\(d.shader) binding \(i) (texel buffer)")
+                    throw VulkanError.texelBufferTooLarge(texels: b.range.size / f.bytes, limit: caps.maxTexelBufferElements, what: "\(d.shader) binding \(i)")
                 }
                 if b.range.absoluteOffset % caps.minTexelBufferOffsetAlignment != 0 || b.range.size % f.bytes != 0 {
                     throw VulkanError.invalidArgument("\(d.shader) binding \(i): texel buffer range at \(b.range.offset) of \(b.range.size) bytes is not aligned to \(caps.minTexelBufferOffsetAlignment) bytes and whole \(f.bytes)-byte texels")

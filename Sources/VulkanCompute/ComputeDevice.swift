@@ -23,6 +23,9 @@ public struct DeviceOptions: Sendable {
     /// multiple of 256 bytes; the command line's $VKPROBE_MAX_BINDING). Tests set it tiny so that
     /// every op takes its split path on small shapes.
     public var maxBindingBytes: Int?
+    /// A JSON file of a GPU's limits and features laid over the device (`DeviceProfile`); default
+    /// $VKPROBE_DEVICE_PROFILE.
+    public var profilePath: String? = ProcessInfo.processInfo.environment["VKPROBE_DEVICE_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
 
     public init(selector: String? = nil, validation: Bool? = nil) {
         self.selector = selector ?? ProcessInfo.processInfo.environment["VKPROBE_DEVICE"]
@@ -59,6 +62,8 @@ public protocol ShaderLibrary: Sendable {
 public final class ComputeDevice: @unchecked Sendable {
     public let instance: VulkanInstance
     public let capabilities: DeviceCapabilities
+    /// The GPU profile laid over the device's own limits (`DeviceOptions.profilePath`), if any.
+    public let profile: DeviceProfile?
     let physical: VkPhysicalDevice
     let handle: VkDevice
     let fns: DeviceFunctions
@@ -82,12 +87,19 @@ public final class ComputeDevice: @unchecked Sendable {
     public init(instance: VulkanInstance, options: DeviceOptions = DeviceOptions(), shaders: ShaderLibrary) throws {
         self.instance = instance
         self.shaders = shaders
-        self.directHostAccess = options.directHostAccess
         let index = try instance.chooseDevice(options.selector)
         var caps = instance.devices[index]
+        let profile = try options.profilePath.map(DeviceProfile.load)
+        if let profile { caps = profile.applied(to: caps) }
+        self.profile = profile
+        // A discrete GPU's memory is not host-visible: its profile takes the staging path.
+        self.directHostAccess = options.directHostAccess && profile?.deviceType != "discrete-gpu"
         if let cap = options.maxBindingBytes {
             guard cap >= 256, cap % 256 == 0 else {
                 throw VulkanError.invalidArgument("maximum binding size \(cap) (VKPROBE_MAX_BINDING): expected a multiple of 256 bytes, at least 256")
+            }
+            guard cap >= 2 * caps.minStorageBufferOffsetAlignment else {
+                throw VulkanError.invalidArgument("maximum binding size \(cap) (VKPROBE_MAX_BINDING) on \(caps.name): at least \(2 * caps.minStorageBufferOffsetAlignment) bytes, twice its minStorageBufferOffsetAlignment of \(caps.minStorageBufferOffsetAlignment) (a binding starts that far before its data)")
             }
             caps.maxStorageBufferRange = min(caps.maxStorageBufferRange, cap)
         }

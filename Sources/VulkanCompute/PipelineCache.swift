@@ -92,6 +92,11 @@ public final class PipelineCache: @unchecked Sendable {
             throw VulkanError.invalidArgument("\(d): push constants must be a multiple of 4 bytes and at most \(caps.maxPushConstantsSize) on \(caps.name)")
         }
         let code = try shaders.spirv(named: d.shader)
+        let missing = ShaderRequirements.missing(code, on: caps)
+        guard missing.isEmpty else {
+            throw VulkanError.invalidArgument("kernel \(d.shader) needs \(missing.joined(separator: " and ")), which \(caps.name) does not have; "
+                + "run in fp32 (--precision fp32) or pick another device (`vkprobe devices` lists what each has)")
+        }
         let (setLayout, layout) = try layouts.pipelineLayout(bindings: d.bindings, texel: d.texelBindings, pushBytes: d.pushConstantBytes)
 
         var module: VkShaderModule?

@@ -23,14 +23,14 @@ public enum ShaderCacheKey {
         let env = ProcessInfo.processInfo.environment
         let width = env["LP_NATIVE_VECTOR_WIDTH"].flatMap { Int($0) }.map(String.init) ?? "auto"
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a: stable across runs and builds
-        for byte in (settings.joined(separator: ";") + "|" + cpuFlags()).utf8 {
+        for byte in (settings.joined(separator: ";") + "|" + cpuFlagsLine()).utf8 {
             hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
         }
         return "w\(width)-" + String(hash, radix: 16)
     }()
 
     /// The CPU's feature flags (Linux: /proc/cpuinfo's first `flags` line; empty elsewhere).
-    static func cpuFlags() -> String {
+    public static func cpuFlagsLine() -> String {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "" }
         return text.split(separator: "\n").first { $0.hasPrefix("flags") }.map(String.init) ?? ""
     }
@@ -41,7 +41,9 @@ public enum ShaderCacheKey {
     public static func mesaCacheDirectory(environment env: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         if let off = env["MESA_SHADER_CACHE_DISABLE"], ["1", "true", "yes"].contains(off.lowercased()) { return nil }
         let base: String
-        if let dir = env["MESA_SHADER_CACHE_DIR"] ?? env["MESA_GLSL_CACHE_DIR"], !dir.isEmpty {
+        if let dir = env["MESA_SHADER_CACHE_DIR"], !dir.isEmpty, dir == env[inheritedMarker] {
+            base = (dir as NSString).deletingLastPathComponent   // a vkprobe parent's keyed folder: its base
+        } else if let dir = env["MESA_SHADER_CACHE_DIR"] ?? env["MESA_GLSL_CACHE_DIR"], !dir.isEmpty {
             base = dir
         } else if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty {
             base = xdg + "/vkprobe"
@@ -63,6 +65,11 @@ public enum ShaderCacheKey {
             return nil
         }
         setenv("MESA_SHADER_CACHE_DIR", dir, 1)
+        setenv(inheritedMarker, dir, 1)
         return dir
     }()
+
+    /// Names the folder this process chose, so that a child (a test spawning vkprobe at another
+    /// width) keys from the same base rather than nesting under its parent's key.
+    static let inheritedMarker = "VKPROBE_KEYED_MESA_CACHE_DIR"
 }

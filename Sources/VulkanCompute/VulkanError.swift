@@ -10,6 +10,8 @@ public enum VulkanError: Error, CustomStringConvertible, Equatable {
     case deviceNotFound(selector: String, available: [String])
     case outOfMemory(bytes: Int, heap: String, detail: String)
     case bindingTooLarge(bytes: Int, limit: Int, what: String)
+    /// A uniform texel buffer of more texels than the device's maxTexelBufferElements.
+    case texelBufferTooLarge(texels: Int, limit: Int, what: String)
     case invalidArgument(String)
     case shaderMissing(String)
 
@@ -35,6 +37,8 @@ public enum VulkanError: Error, CustomStringConvertible, Equatable {
             return "Cannot allocate \(formatBytes(bytes)) on \(heap): \(detail)"
         case let .bindingTooLarge(bytes, limit, what):
             return "\(what): binding of \(formatBytes(bytes)) exceeds the device's maxStorageBufferRange of \(formatBytes(limit)); split the tensor into chunks of at most that size"
+        case let .texelBufferTooLarge(texels, limit, what):
+            return "\(what): a texel buffer of \(texels) texels exceeds the device's maxTexelBufferElements of \(limit); bind it as a storage buffer or split it into views of at most that many texels"
         case let .invalidArgument(message):
             return message
         case let .shaderMissing(name):

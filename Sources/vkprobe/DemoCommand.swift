@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ProbeBackbones
 import ProbeData
+import ProbeKernels
 import ProbeShaders
 import ProbeTraining
 import VulkanCompute
@@ -43,6 +44,14 @@ struct Smoke: ParsableCommand {
             print(String(format: "chain of %d dependent kernels over %d floats: %.3f ms on the GPU (%.1f GB/s), %d barriers, max relative error %.2e",
                          chain, n, ms, gbps, stream.barrierCount, maxError))
             guard maxError <= 1e-6 else { throw VulkanError.invalidArgument("smoke dispatch gave wrong results (max relative error \(maxError))") }
+            // The code is the code built for this run's subgroup size (not another lavapipe width's, from a cache).
+            if device.capabilities.subgroupArithmetic {
+                let probe = try KernelContext(device: device).probeSubgroups()
+                print("subgroups: \(probe.matches ? "\(probe.reported) lanes, as the device reports" : "code reports \(probe.seen.map { "\($0)" }.sorted()), the device \(probe.reported)")")
+                guard probe.matches else {
+                    throw VulkanError.invalidArgument("the device ran code built for another subgroup size (\(probe.seen.map { "\($0)" }.sorted()) against \(probe.reported) lanes): a shader cache filled at another LP_NATIVE_VECTOR_WIDTH? Delete Mesa's shader cache (\(ShaderCacheKey.guardMesaCache ?? "MESA_SHADER_CACHE_DIR") and report this")
+                }
+            }
             if let log = device.validationLog { print("validation messages: \(log.count)") }
             print("ok")
         }

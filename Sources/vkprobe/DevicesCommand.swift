@@ -40,6 +40,7 @@ struct Devices: ParsableCommand {
         add("shared memory", formatBytes(c.maxComputeSharedMemorySize))
         add("workgroup", "\(c.maxComputeWorkGroupInvocations) invocations, size ≤ \(c.maxComputeWorkGroupSize.map(String.init).joined(separator: "×")), count ≤ \(c.maxComputeWorkGroupCount.map(String.init).joined(separator: "×"))")
         add("maxStorageBufferRange", formatBytes(c.maxStorageBufferRange))
+        add("texel buffers", "\(c.maxTexelBufferElements) elements (maxTexelBufferElements; larger operands read as storage buffers)")
         add("push constants", "\(c.maxPushConstantsSize) B")
         add("storage offset alignment", "\(c.minStorageBufferOffsetAlignment) B")
         add("max allocation", formatBytes(c.maxMemoryAllocationSize))
@@ -50,6 +51,8 @@ struct Devices: ParsableCommand {
         if let note = VectorWidthNote.line(c, environment: ProcessInfo.processInfo.environment, cpuFlags: VectorWidthNote.cpuFlags()) {
             add("vector width", note)
         }
+        add("shader caches", "keyed \(ShaderCacheKey.current) (\(ShaderCacheKey.settings.joined(separator: ", ")), CPU flags)"
+            + (ShaderCacheKey.guardMesaCache.map { "; Mesa's in \($0)" } ?? "; Mesa's disabled"))
         add("timestamps", c.timestamps ? "yes, period \(c.timestampPeriodNs) ns, \(c.timestampValidBits) bits" : "no")
         for h in c.memoryHeaps {
             let types = c.memoryTypes.filter { $0.heap == h.index }.map { "[\($0.index)] " + $0.flags.joined(separator: "+") }

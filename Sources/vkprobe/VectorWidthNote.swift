@@ -22,9 +22,8 @@ enum VectorWidthNote {
 
     /// This machine's CPU flags (Linux; empty elsewhere).
     static func cpuFlags() -> Set<String> {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              let colon = line.firstIndex(of: ":") else { return [] }
+        let line = ShaderCacheKey.cpuFlagsLine()
+        guard let colon = line.firstIndex(of: ":") else { return [] }
         return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
     }
 }

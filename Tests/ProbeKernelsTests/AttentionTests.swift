@@ -81,7 +81,7 @@ import Testing
 
 /// fp16 storage (fp16 models): q, k, v and out in f16, arithmetic in f32. Against the reference
 /// on the same f16-rounded inputs, only the output's rounding (2⁻¹¹ relative) separates them.
-@Suite struct AttentionF16Tests {
+@Suite(.enabled(if: deviceHas16BitStorage, "16-bit storage")) struct AttentionF16Tests {
     @Test(arguments: [(1, 1, 1, 1, 4), (2, 3, 7, 5, 8), (1, 2, 9, 50, 16)])
     func attentionInF16(B: Int, H: Int, Lq: Int, Lk: Int, D: Int) throws {
         for fused in [true, false] { try attentionInF16(B: B, H: H, Lq: Lq, Lk: Lk, D: D, fused: fused) }

@@ -49,7 +49,7 @@ import Testing
 
     /// The first-use check keeps a candidate that agrees with the tiled kernel and turns off (with
     /// a warning naming the device and driver) one that does not.
-    @Test func firstUseCheckKeepsAgreeingAndDropsDisagreeing() throws {
+    @Test(.enabled(if: deviceHas16BitStorage, "f16 GEMMs need 16-bit storage")) func firstUseCheckKeepsAgreeingAndDropsDisagreeing() throws {
         let ctx = try makeContext()
         let tiled: (Tensor, Tensor, Tensor) throws -> Void = { a, b, c in
             try ctx.gemmDispatch(a, b, c, transA: false, transB: false, alpha: 1, beta: 0, bias: nil, activation: .none, scale: nil, residual: false, path: .tiled)
@@ -64,7 +64,7 @@ import Testing
     }
 
     /// With the choice turned off after a failed check, f16 GEMMs take the tiled kernel and are right.
-    @Test func aFailedCheckFallsBackToTheTiledKernel() throws {
+    @Test(.enabled(if: deviceHas16BitStorage, "f16 GEMMs need 16-bit storage")) func aFailedCheckFallsBackToTheTiledKernel() throws {
         let ctx = try makeContext(variants: { $0.gemm = .tiled })
         ctx.overrideCoopmat(CoopmatChoice(enabled: false, reason: "failed its check", warn: true), checked: true)
         let a = try ctx.tensorF16([1, 2, 3, 4, 5, 6], [2, 3]), b = try ctx.tensorF16([1, 0, 0, 1, 1, 1], [3, 2])

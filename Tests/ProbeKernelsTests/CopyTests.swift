@@ -21,10 +21,12 @@ import Testing
         let joined = try ctx.concat(parts, axis: 1)
         try expectClose(ctx, joined, x, "concat of slices")
         // f32 → f16 → f32.
-        let h = try ctx.empty(shape, dtype: .f16)
-        try ctx.copy(t, into: h)
-        let back = try ctx.contiguous(h, dtype: .f32)
-        try expectClose(ctx, back, f16Rounded(x), "f16 round trip", tolerance: 0)
+        if deviceHas16BitStorage {
+            let h = try ctx.empty(shape, dtype: .f16)
+            try ctx.copy(t, into: h)
+            let back = try ctx.contiguous(h, dtype: .f32)
+            try expectClose(ctx, back, f16Rounded(x), "f16 round trip", tolerance: 0)
+        }
         #expect(throws: OpError.self) { try ctx.copy(t, into: try ctx.empty([3, 5, 7])) }
         expectNoValidationMessages(ctx)
     }
@@ -64,6 +66,7 @@ import Testing
         try expectClose(ctx, straddled, yWant, "permute copy, rows of 7", tolerance: 0)
         try expectGuardIntact(ctx, straddled)
         // f32 → f16 → f32, permuted on the way back.
+        guard deviceHas16BitStorage else { return expectNoValidationMessages(ctx) }
         let h = try ctx.empty([3, 8, 4], dtype: .f16)
         try ctx.copy(t, into: h)
         let back = try poisoned(ctx, [4, 3, 8])
@@ -172,7 +175,7 @@ import Testing
         for c in 0..<12 { for r in 0..<8 { wideWant[c * 16 + 8 + r] = bits[r * cc + c] } }
         #expect(try readBits(wide, count: wideWant.count) == wideWant, "transpose into a slice")
         // 16-bit words: f16 and bf16 (the low halves of the words above as bit patterns).
-        for dtype in [DType.f16, .bf16] {
+        for dtype in [DType.f16, .bf16] where deviceHas16BitStorage {
             let halves = bits.map { UInt16(truncatingIfNeeded: $0 >> 7) }
             let h = try ctx.empty([b0, b1, rr, cc], dtype: dtype)
             try halves.withUnsafeBytes { try ctx.device.upload($0, to: h.buffer) }
@@ -206,7 +209,7 @@ import Testing
     /// them, subnormals, overflow to ±inf, ±0, ±inf; NaN becomes the quiet NaN 0x7FC0 (as PyTorch).
     /// bf16 → f32 and bf16 → bf16 are exact. Flat (float4 stores), permuted, and with the source
     /// read as a texel buffer or a storage buffer, the guard beyond each output intact.
-    @Test(arguments: [true, false]) func bfloat16Conversions(texel: Bool) throws {
+    @Test(.enabled(if: deviceHas16BitStorage, "16-bit storage"), arguments: [true, false]) func bfloat16Conversions(texel: Bool) throws {
         let ctx = try makeContext { $0.texelTwins = $0.texelTwins && texel }
         var bits: [UInt32] = [
             0x3F80_8000,   // 1 + 2⁻⁸: a tie between 1 (even) and 1 + 2⁻⁷, to 1

@@ -93,6 +93,7 @@ import Testing
     /// LayerNorm reading the f32 residual stream and writing f16 (the input of an fp16 GEMM).
     @Test(arguments: rowShapes)
     func layerNormWithF16Output(tpr: UInt32) throws {
+        guard deviceHas16BitStorage else { return }
         let ctx = try makeContext(variants: rowVariant(tpr))
         for (rows, cols) in rowCases where cols > 1 {
             let x = randomValues(rows * cols, seed: UInt64(rows + cols), lo: -2, hi: 3)

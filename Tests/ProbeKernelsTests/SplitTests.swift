@@ -4,13 +4,14 @@ import Testing
 @testable import ProbeKernels
 
 @Suite struct OversizedOperandTests {
-    /// A (3, 2900, 4096) tensor is 142 MB, beyond lavapipe's 128 MiB maxStorageBufferRange: reduce,
-    /// softmax and LayerNorm split it instead of failing or binding out of range.
+    /// A (3, 2900, 4096) tensor is 142 MB, beyond lavapipe's 128 MiB maxStorageBufferRange (and the
+    /// Vulkan minimum; devices with more are held to 128 MiB here): reduce, softmax and LayerNorm
+    /// split it instead of failing or binding out of range.
     @Test func rowOpsAndReductionsSplitOversizedTensors() throws {
-        let ctx = try makeContext()
+        let ctx = try makeContext(maxBindingBytes: 128 << 20)
         let shape = [3, 2900, 4096]
         let n = shape.reduce(1, *)
-        try #require(n * 4 > ctx.device.capabilities.maxStorageBufferRange || ctx.device.capabilities.maxStorageBufferRange > 1 << 30)
+        try #require(n * 4 > ctx.device.capabilities.maxStorageBufferRange)
         var s: UInt32 = 99
         // Positive values: a well-conditioned mean (zero-mean data would measure cancellation, not the kernel).
         let host = (0..<n).map { _ -> Float in s = s &* 1664525 &+ 1013904223; return Float(s >> 9) / Float(1 << 23) }
@@ -42,7 +43,7 @@ import Testing
 
     func context() throws -> KernelContext {
         let ctx = try makeContext(maxBindingBytes: Self.limit)
-        try #require(ctx.device.capabilities.maxStorageBufferRange == Self.limit)
+        try #require(ctx.device.capabilities.maxStorageBufferRange == bindingLimit(Self.limit))
         return ctx
     }
 
@@ -80,9 +81,11 @@ import Testing
         var want: [Double] = []
         for k in 0..<50 { for i in 0..<3 { for j in 0..<7 { want.append(c[(i * 7 + j) * 50 + k]) } } }
         try expectClose(ctx, out, want, "permuting copy")
-        let half = try ctx.empty([3, 7, 50], dtype: .f16)
-        try ctx.copy(tc, into: half)
-        try expectClose(ctx, try ctx.contiguous(half, dtype: .f32), f16Rounded(c), "f16 copy", tolerance: 0)
+        if deviceHas16BitStorage {
+            let half = try ctx.empty([3, 7, 50], dtype: .f16)
+            try ctx.copy(tc, into: half)
+            try expectClose(ctx, try ctx.contiguous(half, dtype: .f32), f16Rounded(c), "f16 copy", tolerance: 0)
+        }
         // Reductions over every axis of (6, 50, 9), pieces along outer, R (accumulating) and inner.
         let shape = [6, 50, 9]
         let r = randomValues(shape.reduce(1, *), seed: 6)

@@ -27,7 +27,7 @@ public func makeTestDevice(configure: (inout DeviceOptions) -> Void = { _ in }) 
 /// A kernel context on a test device; `variants` adjusts the kernel choice, `maxBindingBytes`
 /// caps the binding size (every op then takes its split path on small shapes).
 public func makeContext(maxBindingBytes: Int? = nil, variants: ((inout KernelVariants) -> Void)? = nil) throws -> KernelContext {
-    let device = try makeTestDevice { if let m = maxBindingBytes { $0.maxBindingBytes = m } }
+    let device = try makeTestDevice { if let m = maxBindingBytes { $0.maxBindingBytes = bindingLimit(m) } }
     var v = KernelVariants(for: device.capabilities)
     variants?(&v)
     return try KernelContext(device: device, variants: v)
@@ -45,3 +45,25 @@ public func expectNoValidationMessages(_ ctx: KernelContext, sourceLocation: Sou
 }
 
 
+
+/// The test device's storage-buffer offset alignment (16 on lavapipe, 256 on SwiftShader).
+public let deviceStorageAlignment: Int = {
+    (try? makeTestDevice().capabilities.minStorageBufferOffsetAlignment) ?? 16
+}()
+
+/// A binding limit giving operands the room `bytes` gives them where bindings start on 16-byte
+/// boundaries: a window is aligned down to the device's offset alignment, so on SwiftShader (256)
+/// each binding carries up to 240 more bytes than on lavapipe. The tiny-limit tests were sized
+/// for lavapipe; this keeps them meaningful (and splitting) on both.
+public func bindingLimit(_ bytes: Int) -> Int {
+    deviceStorageAlignment <= 16 ? bytes : (bytes + deviceStorageAlignment - 16 + 255) / 256 * 256
+}
+
+/// Whether the test device stores 16-bit values (SwiftShader does not): f16/bf16 parts of tests
+/// run where it does; elsewhere the kernels' refusal is what is tested (`ShaderRequirementsTests`).
+public let deviceHas16BitStorage: Bool = {
+    (try? makeTestDevice().capabilities.storageBuffer16BitAccess) ?? false
+}()
+
+/// The storage dtypes the test device runs: f32, and f16 where it has 16-bit storage.
+public var storageDTypes: [DType] { deviceHas16BitStorage ? [.f32, .f16] : [.f32] }

@@ -69,3 +69,28 @@ import Testing
         for c in commands { #expect(row.contains("`\(c)`"), "README's layout table does not list `vkprobe \(c)`") }
     }
 }
+
+/// No run is handed code built for another lavapipe vector width: `vkprobe smoke` (which checks
+/// that the code's subgroups are the device's) at 4 lanes, then at the default width, then at 4
+/// again, all in one cache folder. Mesa 22.3 keys its shader cache by none of the width: without
+/// the per-key folders the default run was served 4-lane code and failed.
+@Suite struct ShaderCacheWidthTests {
+    @Test func cachesArePerVectorWidth() throws {
+        guard try runVkprobe(["devices"]).stdout.contains("llvmpipe") else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vkprobe-width-cache-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var base = vkprobeEnvironment(["XDG_CACHE_HOME": dir.path, "VKPROBE_CACHE_DIR": dir.appendingPathComponent("ours").path])
+        for key in ["MESA_SHADER_CACHE_DIR", "VKPROBE_KEYED_MESA_CACHE_DIR", "MESA_SHADER_CACHE_DISABLE", "LP_NATIVE_VECTOR_WIDTH"] { base.removeValue(forKey: key) }
+        for width in ["128", nil, "128"] as [String?] {
+            var env = base
+            if let width { env["LP_NATIVE_VECTOR_WIDTH"] = width }
+            let run = try runProgram(try vkprobeBinary(), ["smoke", "--elements", "4096"], environment: env)
+            #expect(run.status == 0, "width \(width ?? "default"): \(run.stdout)\n\(run.stderr)")
+            #expect(run.stdout.contains("subgroups: \(width == nil ? "" : "4 lanes")"), "\(run.stdout)")
+        }
+        let mesa = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("vkprobe").path)
+        #expect(mesa.contains { $0.hasPrefix("mesa-w128-") } && mesa.contains { $0.hasPrefix("mesa-wauto-") }, "\(mesa)")
+        let ours = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("ours").path)
+        #expect(ours.filter { $0.hasPrefix("pipelines-") }.count == 2, "one pipeline cache file per width: \(ours)")
+    }
+}

@@ -232,11 +232,14 @@ extension KernelContext {
     }
 
     /// `binding` read as a uniform texel buffer of `format`, widened to whole texels (nil where
-    /// that would pass the end of its buffer or the offset is misaligned).
+    /// that would pass the end of its buffer, the offset is misaligned or the view would hold more
+    /// texels than the device's maxTexelBufferElements — 65536 on SwiftShader, the Vulkan minimum:
+    /// every caller then takes its storage-buffer kernel).
     func texelBinding(_ binding: Binding, format: TexelFormat) -> Binding? {
         let r = binding.range
         let size = (r.size + format.bytes - 1) / format.bytes * format.bytes
-        guard r.offset % device.capabilities.minTexelBufferOffsetAlignment == 0, r.offset + size <= r.buffer.size,
+        guard size / format.bytes <= device.capabilities.maxTexelBufferElements,
+              r.offset % device.capabilities.minTexelBufferOffsetAlignment == 0, r.offset + size <= r.buffer.size,
               let widened = try? r.buffer.range(offset: r.offset, size: size) else { return nil }
         return Binding(widened, .read, texel: format)
     }
