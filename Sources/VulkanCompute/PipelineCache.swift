@@ -91,6 +91,11 @@ public final class PipelineCache: @unchecked Sendable {
         guard d.pushConstantBytes % 4 == 0, d.pushConstantBytes <= caps.maxPushConstantsSize else {
             throw VulkanError.invalidArgument("\(d): push constants must be a multiple of 4 bytes and at most \(caps.maxPushConstantsSize) on \(caps.name)")
         }
+        // Every kernel takes its workgroup width from constant_id 0 (local_size_x_id = 0, y = z = 1):
+        // a size the device cannot run is refused here, naming the limit (a profile's too).
+        if let local = d.specialization.first, Int(local) > min(caps.maxComputeWorkGroupInvocations, caps.maxComputeWorkGroupSize.first ?? Int.max) {
+            throw VulkanError.invalidArgument("kernel \(d.shader): a workgroup of \(local) invocations exceeds \(caps.name)'s maxComputeWorkGroupInvocations of \(caps.maxComputeWorkGroupInvocations) (maxComputeWorkGroupSize.x \(caps.maxComputeWorkGroupSize.first ?? 0))")
+        }
         let code = try shaders.spirv(named: d.shader)
         let missing = ShaderRequirements.missing(code, on: caps)
         guard missing.isEmpty else {

@@ -55,7 +55,7 @@ import Testing
     /// fp16 storage: the bound of `ViTGoldenTests.fp16WithinItsBound` — √2·u per GEMM'd branch,
     /// (blocks + 1) branches — doubled for these families, whose blocks round twice as many
     /// operands to f16 per branch (a gated MLP's product, a sub-LN's input, a rotated q and k).
-    @Test(arguments: files)
+    @Test(.enabled(if: deviceHas16BitStorage, "16-bit storage"), arguments: files)
     func fp16WithinItsBound(_ fileName: String) throws {
         let g = try ViTGolden(Self.dir.appendingPathComponent(fileName).path)
         let ctx = try makeContext()

@@ -28,7 +28,9 @@ import Testing
 
     /// `vkprobe train` of five heads on a synthetic token task gives SwiftShader exactly lavapipe's
     /// accuracies, epoch by epoch, and losses within the fp32 sums' reordering (subgroups of 4
-    /// against 8 lanes reduce in another order).
+    /// against 8 lanes reduce in another order: 1e-6 relative per epoch here). At lr 0.1: at lr 1.0
+    /// CoCa's training is chaotic enough that any reordering (lavapipe's own GPU selection too)
+    /// moves one validation sample by the second epoch.
     @Test func trainingGivesLavapipesAccuracies() throws {
         guard Self.available() else { return }
         let dir = try temporaryDirectory()
@@ -36,7 +38,7 @@ import Testing
         let (train, val) = try smallTask(dir)
         let heads = ["ep", "lp_gap", "abmilp", "cait", "coca"]
         let args = ["train", "--train-tokens", train, "--val-tokens", val, "--heads", heads.joined(separator: ","), "--ep-queries", "4",
-                    "--lr", "1.0", "--warmup-epochs", "1", "--epochs", "2", "--batch-size", "64", "--seed", "3"]
+                    "--lr", "0.1", "--warmup-epochs", "1", "--epochs", "4", "--batch-size", "32", "--seed", "3"]
         var metrics: [[String: [EpochMetrics]]] = []
         for (name, icd) in [("lavapipe", Self.lavapipe!), ("SwiftShader", Self.swiftShader)] {
             let out = dir.appendingPathComponent(name)
@@ -49,10 +51,10 @@ import Testing
         }
         for head in heads {
             let (a, b) = (try #require(metrics[0][head]), try #require(metrics[1][head]))
-            #expect(a.count == 2 && a.count == b.count)
+            #expect(a.count == 4 && a.count == b.count)
             for (x, y) in zip(a, b) {
                 #expect(x.val_acc1 == y.val_acc1 && x.val_acc5 == y.val_acc5, "\(head) epoch \(x.epoch): lavapipe \(x.val_acc1), SwiftShader \(y.val_acc1)")
-                #expect(abs(x.train_loss - y.train_loss) <= 1e-4 * max(1, abs(x.train_loss)), "\(head) epoch \(x.epoch) loss \(x.train_loss) vs \(y.train_loss)")
+                #expect(abs(x.train_loss - y.train_loss) <= 1e-5 * max(1, abs(x.train_loss)), "\(head) epoch \(x.epoch) loss \(x.train_loss) vs \(y.train_loss)")
             }
         }
     }

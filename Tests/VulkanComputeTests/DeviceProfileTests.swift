@@ -68,8 +68,9 @@ import Testing
         #expect { _ = try DeviceProfile.load(partial.path) } throws: { "\($0)".contains("power of two") }
     }
 
-    /// Under small limits (65536 texels, 128 MiB bindings), each refusal names the limit exceeded
-    /// and its value: a texel view one texel too long, a storage binding one word too long.
+    /// Under small limits (65536 texels, 128 MiB bindings, 128 invocations), each refusal names the
+    /// limit exceeded and its value: a texel view one texel too long, a workgroup of 256, a storage
+    /// binding 256 bytes too long.
     @Test func limitErrorsNameTheLimitExceeded() throws {
         var options = DeviceOptions(validation: validationAvailable)
         options.pipelineCacheDirectory = nil
@@ -83,6 +84,8 @@ import Testing
                                    magic: [1, 1, 1, 1, 1, 1], shifts: 0)
         #expect { try stream.dispatch(k, [Binding(src.whole, .read, texel: .r32ui), .write(dst)], push: push, groups: (1, 1, 1)) }
             throws: { "\($0)".contains("maxTexelBufferElements of 65536") && "\($0)".contains("65537 texels") }
+        #expect { _ = try device.pipelines.kernel(UnaryKernel.self, .base, .init(localSizeX: 256, OP: 0)) }
+            throws: { "\($0)".contains("workgroup of 256 invocations") && "\($0)".contains("maxComputeWorkGroupInvocations of 128") }
         let big = try device.makeBuffer(bytes: (128 << 20) + 256)
         let unary = try device.pipelines.kernel(UnaryKernel.self, .base, .init(localSizeX: 64, OP: 0))
         #expect { try stream.dispatch(unary, [.read(big), .write(dst)], push: UnaryKernel.Push(n: 1, alpha: 1, beta: 0, offX: 0, offY: 0), groups: (1, 1, 1)) }

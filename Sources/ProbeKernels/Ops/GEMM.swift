@@ -185,7 +185,10 @@ extension KernelContext {
             let k = try kernel(GemmCpuKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base, spec)
             try stream.dispatch(k, [first, second, bC, bBias, bScale], push: planned, groups: groups)
         case .tiled:
-            let (bm, bn, bk, tm, tn) = (64, 64, 16, 4, 4)
+            // 64×64 tiles (256 invocations), or 64×32 where the device runs at most 128 per
+            // workgroup (the Vulkan minimum); shared memory 8 or 6 KiB, under the minimum's 16.
+            let (bm, bk, tm, tn) = (64, 16, 4, 4)
+            let bn = device.capabilities.maxComputeWorkGroupInvocations >= 256 ? 64 : 32
             let k = try kernel(GemmTiledKernel.self, f16 ? .f16 : f16in ? .f16in : bf16in ? .bf16in : .base,
                                .init(localSizeX: UInt32((bm / tm) * (bn / tn)), ACT: activation.rawValue, HAS_BIAS: bias != nil,
                                      BM: UInt32(bm), BN: UInt32(bn), BK: UInt32(bk), TM: UInt32(tm), TN: UInt32(tn),
