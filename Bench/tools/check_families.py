@@ -7,6 +7,9 @@ goldens draw them, so LayerScale and biases matter), its weights saved as timm n
     vkprobe extract --model NAME --weights model.safetensors --images images.safetensors \\
         --precision fp32 --blocks norm,0,-1 --cls token --output OUT
 
+(`--precision auto` leaves the device's default; with VK_ICD_FILENAMES it runs on another driver,
+e.g. SwiftShader.)
+
 and each token set's patch tokens, [CLS] and registers compared with timm's fp32 outputs
 (`forward_features` for `norm`; the blocks' outputs for 0 and -1). Writes a table and
 Bench/results/families-<host>.json.
@@ -38,7 +41,7 @@ def rel(got, want):
     return float(np.linalg.norm(got.astype(np.float64) - want) / max(np.linalg.norm(want.astype(np.float64)), 1e-30))
 
 
-def check(name, vkprobe, images, seed, work):
+def check(name, vkprobe, images, seed, work, precision="fp32"):
     g = torch.Generator().manual_seed(seed)
     model = timm.create_model(name, pretrained=False, num_classes=0).eval()
     randomise(model, g)
@@ -65,7 +68,8 @@ def check(name, vkprobe, images, seed, work):
     depth = len(model.blocks)
     # A token set holds one grid: Hiera's taps are its last stage's blocks.
     first = model.stage_ends[-2] + 1 if hasattr(model, "stage_ends") else 0
-    cmd = [vkprobe, "extract", "--model", name, "--weights", weights, "--images", imgs, "--precision", "fp32",
+    # `--precision auto`: the device's default (fp32 where it has no 16-bit storage, as SwiftShader).
+    cmd = [vkprobe, "extract", "--model", name, "--weights", weights, "--images", imgs] + ([] if precision == "auto" else ["--precision", precision]) + [
            "--blocks", f"norm,{first},-1", "--cls", "token", "--batch-size", str(images), "--output", out]
     t0 = time.time()
     run = subprocess.run(cmd, capture_output=True, text=True)
@@ -75,7 +79,8 @@ def check(name, vkprobe, images, seed, work):
     npt = getattr(model, "num_prefix_tokens", 1 if getattr(model, "cls_token", None) is not None else 0)
     has_cls = getattr(model, "cls_token", None) is not None
     regs = npt - (1 if has_cls else 0)
-    result = dict(model=name, image=list(size), images=images, params=sum(p.numel() for p in model.parameters()),
+    device = next((l for l in run.stdout.splitlines() if " on " in l and "blocks" in l), "")
+    result = dict(model=name, device=device, precision=precision, image=list(size), images=images, params=sum(p.numel() for p in model.parameters()),
                   timm_forward_s=round(timm_s, 2), vkprobe_extract_s=round(ours_s, 2), errors={})
     for tap, want in [("norm", feats), (f"block{first}", blocks[first]), (f"block{depth - 1}", blocks[depth - 1])]:
         shard = load_file(os.path.join(out, tap, "shard-00000.safetensors"))
@@ -95,12 +100,13 @@ def main():
     ap.add_argument("--models", nargs="*", default=MODELS)
     ap.add_argument("--images", type=int, default=2)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--precision", default="fp32", help="fp32, or auto for the device's default (no --precision)")
     ap.add_argument("--json", default=f"Bench/results/families-{platform.node()}.json")
     a = ap.parse_args()
     results = []
     for i, name in enumerate(a.models):
         with tempfile.TemporaryDirectory() as work:
-            r = check(name, os.path.abspath(a.vkprobe), a.images, a.seed + i, work)
+            r = check(name, os.path.abspath(a.vkprobe), a.images, a.seed + i, work, a.precision)
         results.append(r)
         if "error" in r:
             print(f"{name}: FAILED\n{r['error']}", flush=True)

@@ -8,6 +8,7 @@ import Testing
         #expect(text.status == 0, "\(text.stderr)")
         #expect(text.stdout.contains("(chosen)"))
         #expect(text.stdout.contains("maxStorageBufferRange"))
+        #expect(text.stdout.contains("maxTexelBufferElements") && text.stdout.contains("shader caches") && text.stdout.contains("keyed w"), "\(text.stdout)")
         // lavapipe: its lane count and whether 512-bit lanes were an option (never set by us).
         if text.stdout.contains("llvmpipe"), ProcessInfo.processInfo.environment["LP_NATIVE_VECTOR_WIDTH"] == nil {
             #expect(text.stdout.contains("vector width              256 bits (8 lanes; LP_NATIVE_VECTOR_WIDTH unset)"), "\(text.stdout)")
