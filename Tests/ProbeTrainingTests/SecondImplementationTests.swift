@@ -66,19 +66,11 @@ import Testing
         guard Self.available() else { return }
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let g = try SafeTensorsFile(path: goldensDirectory.appendingPathComponent(try #require(goldenFiles { $0 == .vit }.first { $0.hasPrefix("vit_mae") })).path)
-        var w = SafeTensorsWriter()
-        for n in g.names where !n.hasPrefix("expected.") && !n.hasPrefix("input.") { w.add(n, try g.floats(n), shape: try g.entry(n).shape) }
-        let weights = dir.appendingPathComponent("model.safetensors").path
-        try w.write(to: weights)
-        let model = dir.appendingPathComponent("vit_tiny_mae.json").path
-        try g.metadata["config"]!.write(toFile: model, atomically: true, encoding: .utf8)
+        let extraction = ExtractionTests()
+        let (model, weights, g) = try extraction.tinyModel(dir)
         let shape = try g.entry("input.image").shape
-        var images = SafeTensorsWriter()
-        images.add("images", try g.floats("input.image"), shape: [shape[0], 3, shape[2], shape[2]])
-        images.add("labels", int64: [0, 1], shape: [2])
         let imagesPath = dir.appendingPathComponent("images.safetensors").path
-        try images.write(to: imagesPath)
+        try extraction.writeImages(imagesPath, try g.floats("input.image"), count: shape[0], size: shape[2], labels: [0, 1])
         let out = dir.appendingPathComponent("tokens")
         let r = try runVkprobe(["extract", "--model", model, "--weights", weights, "--images", imagesPath, "--output", out.path, "--blocks", "-1,norm"],
                                environment: Self.on(Self.swiftShader))
