@@ -46,10 +46,11 @@ public func expectNoValidationMessages(_ ctx: KernelContext, sourceLocation: Sou
 
 
 
+/// The test device's capabilities, read once (nil where no device opens).
+let testDeviceCapabilities: DeviceCapabilities? = try? makeTestDevice().capabilities
+
 /// The test device's storage-buffer offset alignment (16 on lavapipe, 256 on SwiftShader).
-public let deviceStorageAlignment: Int = {
-    (try? makeTestDevice().capabilities.minStorageBufferOffsetAlignment) ?? 16
-}()
+public var deviceStorageAlignment: Int { testDeviceCapabilities?.minStorageBufferOffsetAlignment ?? 16 }
 
 /// A binding limit giving operands the room `bytes` gives them where bindings start on 16-byte
 /// boundaries: a window is aligned down to the device's offset alignment, so on SwiftShader (256)
@@ -61,9 +62,7 @@ public func bindingLimit(_ bytes: Int) -> Int {
 
 /// Whether the test device stores 16-bit values (SwiftShader does not): f16/bf16 parts of tests
 /// run where it does; elsewhere the kernels' refusal is what is tested (`ShaderRequirementsTests`).
-public let deviceHas16BitStorage: Bool = {
-    (try? makeTestDevice().capabilities.storageBuffer16BitAccess) ?? false
-}()
+public var deviceHas16BitStorage: Bool { testDeviceCapabilities?.storageBuffer16BitAccess ?? false }
 
 /// The storage dtypes the test device runs: f32, and f16 where it has 16-bit storage.
 public var storageDTypes: [DType] { deviceHas16BitStorage ? [.f32, .f16] : [.f32] }
