@@ -68,19 +68,20 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
         default: act = "gelu"
         }
         switch c.family {
+        // Upstream's own transforms (`build_transforms`: ImageNet statistics) for every loader but
+        // open_clip's, whatever statistics the checkpoint was trained with.
         case .vit:
-            return ProbingProtocol(family: .vit, inputSize: c.imgSize, tap: "-1", transforms: .mae, mean: c.mean, std: c.std,
-                                   posEmbedResize: c.posEmbedResize, activation: act)
+            return ProbingProtocol(family: .vit, inputSize: c.imgSize, tap: "-1", transforms: .mae, mean: ViTFamilies.imagenetMean,
+                                   std: ViTFamilies.imagenetStd, posEmbedResize: c.posEmbedResize, activation: act)
         case .dinov2:
-            return ProbingProtocol(family: .dinov2, inputSize: 224, tap: "norm", transforms: .mae, mean: c.mean, std: c.std,
-                                   posEmbedResize: c.posEmbedResize, activation: act)
+            return ProbingProtocol(family: .dinov2, inputSize: 224, tap: "norm", transforms: .mae, mean: ViTFamilies.imagenetMean,
+                                   std: ViTFamilies.imagenetStd, posEmbedResize: c.posEmbedResize, activation: act)
         case .clip:
             return ProbingProtocol(family: .clip, inputSize: c.imgSize, tap: "norm", transforms: .clip, mean: c.mean, std: c.std,
                                    posEmbedResize: c.posEmbedResize, activation: act)
         case .siglip:
             return ProbingProtocol(family: .siglip, inputSize: c.imgSize, tap: "norm", transforms: .siglip, mean: c.mean, std: c.std,
                                    posEmbedResize: c.posEmbedResize, activation: act)
-        // Upstream's own transforms (ImageNet statistics) for every loader but open_clip's.
         case .beit:
             return ProbingProtocol(family: .beit, inputSize: c.imgSize, tap: "-1", transforms: .mae, mean: ViTFamilies.imagenetMean,
                                    std: ViTFamilies.imagenetStd, posEmbedResize: c.posEmbedResize, activation: act)

@@ -55,7 +55,7 @@ struct ExtractCommand: ParsableCommand {
                 let t = proto.transforms.transforms(size: proto.inputSize)
                 source = try data.source(split: split == "none" ? nil : split == "train",
                                          transform: augment ? .train(t.train, seed: seed) : .eval(t.eval),
-                                         normalization: Normalization(config), views: views)
+                                         normalization: Normalization(proto), views: views)
                 print(proto.line)
             default: throw DataError("give either --images FILE (preprocessed) or --data DIR (an image dataset)")
             }

@@ -123,5 +123,7 @@ struct ImageDataOptions: ParsableArguments {
 }
 
 extension Normalization {
-    init(_ config: ViTConfig) { self.init(mean: config.mean, std: config.std) }
+    /// The protocol's statistics: upstream feeds ImageNet's to every backbone but open_clip's
+    /// towers, whatever the checkpoint's config says (EVA-02 and AIMv2 carry CLIP's).
+    init(_ p: ProbingProtocol) { self.init(mean: p.mean, std: p.std) }
 }

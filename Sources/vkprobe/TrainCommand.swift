@@ -198,7 +198,7 @@ struct TrainCommand: ParsableCommand {
                     try TrainableViT<GPUBackend>.check(vitConfig)
                 }
                 let size = proto.inputSize
-                let norm = Normalization(vitConfig)
+                let norm = Normalization(proto)
                 guard views >= 1, views == 1 || (cacheTokens && !noAugment) else {
                     throw DataError("--views \(views) needs --cache-tokens with augmentation")
                 }

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Writes the leaderboard-row goldens (Tests/Goldens/rows/<row>.safetensors): for one row of upstream's
+results table, what upstream's own code path feeds the heads from JPEG files — upstream's eval
+transform (`build_transforms` of its main_linprobe.py, run as upstream defines it) on images read as
+its ImageFolder reads them, through upstream's wrapper of that row's loader (models_more.py) around
+the row's model with random weights at a small width:
+
+  eva02_vitl_mim   `--timm --model eva02_large_patch14_224.mim_in22k`: timm's EVA-02 in upstream's
+                   `TimmWrapper` (forward_features; cls = the mean of the prefix tokens, here [CLS]).
+  aimv2_vitl       `--model aimv2-large-patch14-224`: Apple's `aim` package (AIMv2VisionEncoder) in
+                   upstream's `AIMv2Wrapper` (the trunk's normed patch tokens; no [CLS]).
+
+Both take ImageNet's mean/std (upstream feeds them to every backbone not loaded through open_clip),
+though the checkpoints' configs carry CLIP's: the check that the protocol's statistics reach the
+pixels. The weights are saved in timm's names (what `vkprobe` loads from the hub; Apple's are
+converted with timm's own `checkpoint_filter_fn`, and the converted model checked equal to Apple's).
+
+Each file: the model's tensors, `input.jpeg.<i>` (the JPEG files' bytes, uint8), `expected.tokens`
+(N, P, D) patch tokens and `expected.cls` (N, D) where the wrapper has one, in the files' sorted
+order; metadata `config` (read by `ViTConfig`), `row`, `command` (upstream's), `transform`
+(upstream's eval transform as it prints), versions and upstream's commit.
+
+    /tmp/refenv/bin/python Bench/tools/make_row_goldens.py --upstream UPSTREAM_CHECKOUT \
+        --out Tests/Goldens/rows [--seed 3]
+
+UPSTREAM_CHECKOUT: a checkout (or `git archive` copy) of github.com/billpsomas/efficient-probing.
+AIMv2 needs Apple's packages: `pip install --no-deps ml-aim/aim-v1 ml-aim/aim-v2` from a checkout
+of github.com/apple/ml-aim.
+"""
+import argparse
+import ast
+import io
+import json
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import timm
+import torch
+import torchvision
+from PIL import Image
+from safetensors.numpy import save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_family_goldens import randomise  # noqa: E402
+
+SMALL = dict(embed_dim=64, depth=2, num_heads=4)
+ROWS = {
+    "eva02_vitl_mim": dict(loader="timm", model="eva02_large_patch14_224", over=dict(SMALL, img_size=224),
+                           command="--timm --model eva02_large_patch14_224.mim_in22k"),
+    "aimv2_vitl": dict(loader="aimv2", model="aimv2_large_patch14_224", over=dict(SMALL, img_size=224),
+                       command="--model aimv2-large-patch14-224"),
+}
+# Odd sizes and modes, as a dataset holds them: landscape, portrait, greyscale, 4:2:0 and 4:4:4.
+COMMIT = ""
+IMAGES = [((301, 217), "RGB", 2), ((190, 263), "RGB", 0), ((240, 240), "L", 2), ((500, 333), "RGB", 1)]
+
+
+def upstream_build_transforms(upstream):
+    """upstream's `build_transforms` and the constants it reads, executed from its source."""
+    src = open(os.path.join(upstream, "main_linprobe.py")).read()
+    tree = ast.parse(src)
+    keep = [n for n in tree.body if (isinstance(n, ast.FunctionDef) and n.name == "build_transforms")
+            or (isinstance(n, ast.Assign) and any(getattr(t, "id", "") in ("IMAGENET_MEAN", "IMAGENET_STD") for t in n.targets))]
+    sys.path.insert(0, upstream)
+    from util.crop import RandomResizedCrop  # upstream's own
+    from torchvision.transforms.autoaugment import AutoAugment, AutoAugmentPolicy
+    ns = dict(transforms=torchvision.transforms, RandomResizedCrop=RandomResizedCrop, AutoAugment=AutoAugment,
+              AutoAugmentPolicy=AutoAugmentPolicy)
+    exec(compile(ast.Module(body=keep, type_ignores=[]), "main_linprobe.py", "exec"), ns)
+    return ns["build_transforms"]
+
+
+def jpeg_files(g):
+    files = []
+    for i, ((w, h), mode, subsampling) in enumerate(IMAGES):
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        base = np.stack([128 + 100 * np.sin(x / (7 + 3 * c) + y / (11 + c) + c) for c in range(3)], -1)
+        noise = torch.randn((h, w, 3), generator=g).numpy() * 25
+        rgb = np.clip(base + noise, 0, 255).astype(np.uint8)
+        img = Image.fromarray(rgb).convert(mode)
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=90, subsampling=subsampling)
+        files.append((f"img{i}.jpg", buf.getvalue()))
+    return files
+
+
+def build(row, spec, g):
+    """upstream's wrapper around the row's model (random weights), and the weights in timm's names."""
+    import models_more  # upstream's
+    timm_model = timm.create_model(spec["model"], pretrained=False, num_classes=0, **spec["over"]).eval()
+    if spec["loader"] == "timm":
+        randomise(timm_model, g)
+        wrapper = lambda features: models_more.TimmWrapper(timm_model=timm_model, num_classes=10, features=features,
+                                                           num_prefix_tokens=getattr(timm_model, "num_prefix_tokens", 0))
+        return wrapper, timm_model.state_dict()
+    from aim.v2.torch.models import AIMv2VisionEncoder
+    o = spec["over"]
+    apple = AIMv2VisionEncoder(img_size=o["img_size"], patch_size=14, embed_dim=o["embed_dim"],
+                               mlp_hidden_dim=int(o["embed_dim"] * 2.75), num_blocks=o["depth"], num_heads=o["num_heads"]).eval()
+    randomise(apple, g)
+    from timm.models.vision_transformer import checkpoint_filter_fn
+    converted = checkpoint_filter_fn(apple.state_dict(), timm_model)
+    timm_model.load_state_dict(converted)
+    probe = torch.randn((1, 3, o["img_size"], o["img_size"]), generator=g)
+    with torch.no_grad():
+        a, b = apple(probe, output_features=False), timm_model.forward_features(probe)
+    assert torch.equal(a, b), f"timm's conversion of Apple's AIMv2 differs: {float((a - b).abs().max())}"
+    return (lambda features: models_more.AIMv2Wrapper(aimv2_model=apple, num_classes=10, features=features)), timm_model.state_dict()
+
+
+def run(row, spec, seed, upstream, out):
+    g = torch.Generator().manual_seed(seed)
+    args = types.SimpleNamespace(openclip=False, train_aug="default", input_size=spec["over"]["img_size"])
+    _, transform = upstream_build_transforms(upstream)(args)
+    files = jpeg_files(g)
+    loader = torchvision.datasets.folder.pil_loader   # what upstream's datasets.ImageFolder reads with
+    tmp = os.path.join(out, f".{row}-images")
+    os.makedirs(tmp, exist_ok=True)
+    pixels = []
+    for name, data in files:
+        path = os.path.join(tmp, name)
+        open(path, "wb").write(data)
+        pixels.append(transform(loader(path)))
+        os.remove(path)
+    os.rmdir(tmp)
+    x = torch.stack(pixels)
+    make, weights = build(row, spec, g)
+    tensors = {k: v.detach().float().contiguous().numpy() for k, v in weights.items()
+               if not k.endswith("relative_position_index") and not k.startswith("head.")}
+    with torch.no_grad():
+        _, tokens = make("ep")(x, return_backbone_features=True)
+        tensors["expected.tokens"] = tokens.float().contiguous().numpy()
+        try:
+            _, cls = make("cls")(x, return_backbone_features=True)
+            tensors["expected.cls"] = cls.float().contiguous().numpy()
+        except ValueError as e:   # AIMv2: no [CLS] ("use features='pos'")
+            print(f"{row}: no cls ({e})")
+    for i, (name, data) in enumerate(files):
+        tensors[f"input.jpeg.{i}"] = np.frombuffer(data, dtype=np.uint8).copy()
+    commit = COMMIT or subprocess.run(["git", "-C", upstream, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    meta = {"config": json.dumps(dict(model=spec["model"], **spec["over"])), "row": row, "command": spec["command"],
+            "transform": repr(transform).replace("\n", " "), "files": json.dumps([n for n, _ in files]),
+            "timm": timm.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "upstream": commit, "seed": str(seed), "source": "Bench/tools/make_row_goldens.py"}
+    path = os.path.join(out, f"{row}.safetensors")
+    save_file(tensors, path, metadata=meta)
+    print(f"{path}: {spec['command']}: {len(files)} JPEGs → tokens {tuple(tensors['expected.tokens'].shape)}"
+          + (f", cls {tuple(tensors['expected.cls'].shape)}" if "expected.cls" in tensors else ""))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--upstream", required=True, help="a checkout of billpsomas/efficient-probing")
+    ap.add_argument("--out", default="Tests/Goldens/rows")
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--rows", nargs="*", default=list(ROWS))
+    ap.add_argument("--commit", default="", help="upstream's commit, where the checkout has no .git")
+    a = ap.parse_args()
+    global COMMIT
+    COMMIT = a.commit
+    os.makedirs(a.out, exist_ok=True)
+    sys.path.insert(0, a.upstream)
+    for row in a.rows:
+        run(row, ROWS[row], a.seed + list(ROWS).index(row), a.upstream, a.out)
+
+
+if __name__ == "__main__":
+    main()

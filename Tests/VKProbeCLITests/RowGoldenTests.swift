@@ -1,0 +1,83 @@
+import Foundation
+import ProbeTestSupport
+import SafeTensors
+import Testing
+
+/// Leaderboard rows against upstream's own code path (`Tests/Goldens/rows/<row>`, written by
+/// Bench/tools/make_row_goldens.py): JPEG files through upstream's eval transform (its
+/// `build_transforms`, ImageNet statistics) and upstream's wrapper of the row's loader around the
+/// row's model with random weights. The default `vkprobe extract --data` on the same files must
+/// give what reaches upstream's heads, within 1e-4 relative: both sides round the resized pixels
+/// to 8 bits as PIL does, so what remains is fp32 summation order (~1e-6 here). With the config's
+/// CLIP statistics instead of ImageNet's (what extract did before: checked by reverting the fix)
+/// the tokens are far outside the bound; `anotherTransformFails` keeps a failure visible.
+@Suite struct RowGoldenTests {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Goldens/rows")
+    static let rows = ["eva02_vitl_mim", "aimv2_vitl"]
+
+    /// The golden, and a folder holding its model (`model.json`, `model.safetensors`) and its JPEG
+    /// files as an ImageFolder of one class (`data/all/`).
+    static func setUp(_ row: String) throws -> (golden: SafeTensorsFile, work: URL, model: String, weights: String, data: String) {
+        let golden = try SafeTensorsFile(path: dir.appendingPathComponent("\(row).safetensors").path)
+        let work = try temporaryDirectory("row-\(row)")
+        let model = work.appendingPathComponent("model.json").path
+        try #require(golden.metadata["config"]).write(toFile: model, atomically: true, encoding: .utf8)
+        var weights = SafeTensorsWriter()
+        for n in golden.names where !n.hasPrefix("input.") && !n.hasPrefix("expected.") { weights.add(n, try golden.floats(n), shape: try golden.entry(n).shape) }
+        let weightsPath = work.appendingPathComponent("model.safetensors").path
+        try weights.write(to: weightsPath)
+        let listed = try #require(golden.metadata["files"])
+        let files = try #require(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [String])
+        let images = work.appendingPathComponent("data/all")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        for (i, name) in files.enumerated() {
+            let bytes = try golden.withBytes("input.jpeg.\(i)") { Data($0) }
+            try bytes.write(to: images.appendingPathComponent(name))
+        }
+        return (golden, work, model, weightsPath, work.appendingPathComponent("data").path)
+    }
+
+    static func extract(_ s: (golden: SafeTensorsFile, work: URL, model: String, weights: String, data: String), _ extra: [String] = [],
+                        output: String = "out") throws -> (CLIRun, SafeTensorsFile?) {
+        let out = s.work.appendingPathComponent(output)
+        let run = try runVkprobe(["extract", "--validation", "--model", s.model, "--weights", s.weights, "--data", s.data, "--split", "none",
+                                  "--precision", "fp32", "--output", out.path] + extra)
+        return (run, try? SafeTensorsFile(path: out.appendingPathComponent("norm/shard-00000.safetensors").path))
+    }
+
+    @Test(arguments: rows)
+    func defaultExtractionFeedsWhatUpstreamFeeds(_ row: String) throws {
+        let s = try Self.setUp(row)
+        let (run, shard) = try Self.extract(s)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(!run.stderr.contains("alidation"), "\(run.stderr)")
+        #expect(run.stdout.contains("mean 0.485,0.456,0.406 std 0.229,0.224,0.225"), "the protocol line names ImageNet's statistics: \(run.stdout)")
+        let out = try #require(shard, "\(row): no shard: \(run.stdout) \(run.stderr)")
+        #expect(try out.entry("tokens").shape == s.golden.entry("expected.tokens").shape)
+        let tokens = relativeError(try out.floats("tokens"), try s.golden.floats("expected.tokens"))
+        #expect(tokens <= 1e-4, "\(row): tokens \(tokens) relative to upstream's feed")
+        print("\(row): tokens within \(tokens) of upstream's feed")
+        if s.golden.entries["expected.cls"] != nil {
+            #expect(try out.entry("cls").shape == s.golden.entry("expected.cls").shape)
+            let cls = relativeError(try out.floats("cls"), try s.golden.floats("expected.cls"))
+            #expect(cls <= 1e-4, "\(row): cls \(cls) relative to upstream's")
+            print("\(row): cls within \(cls) of upstream's")
+        } else {
+            #expect(out.entries["cls"] == nil, "\(row): upstream's wrapper has no cls")
+        }
+    }
+
+    /// The goldens can fail: open_clip's eval transform (resize to 224, not 256, before the crop)
+    /// in place of upstream's lands far outside the bound.
+    @Test func anotherTransformFails() throws {
+        for row in Self.rows {
+            let s = try Self.setUp(row)
+            let (run, shard) = try Self.extract(s, ["--transforms", "clip"], output: "clip")
+            #expect(run.status == 0, "\(run.stderr)")
+            let out = try #require(shard)
+            let err = relativeError(try out.floats("tokens"), try s.golden.floats("expected.tokens"))
+            #expect(err > 1e-2, "\(row): CLIP's transforms gave \(err), inside the bound the golden should hold them to")
+        }
+    }
+}
