@@ -64,41 +64,17 @@ test-deps:
 	  /usr/bin/python3 -m venv $(TENSORBOARD_VENV) && $(TENSORBOARD_VENV)/bin/pip install -q "tensorboard==$(TENSORBOARD_VERSION)"; \
 	fi
 
-# The GEMM plan sweeps (every tile, texel count and 16-bit variant of the CPU GEMM: two thirds of a
-# cold kernel run at 4 lanes) run at the default width in `make test` (the f32 one on SwiftShader
-# too), at every width in `make test-widths`.
-SWEEP_SKIP := GEMMTests/(gemm\(|cpuShapedF16|cpuShapedStorageBuffers|cpuShapedBF16|cpuShapedPacked|cpuShapedKTexels|cpuShapedAlongKTile)|TinyBindingLimitTests/gemm
-# At 4 and 16 lanes also the f32 plan sweep (cold: 90 s at 4 lanes, 130 at 16); the unpacked, tiled
-# and texel GEMM cases stay.
-WIDTH_SKIP := $(SWEEP_SKIP)|GEMMTests/cpuShapedF32
-SWIFTSHADER_ICD := /usr/lib/chromium/vk_swiftshader_icd.json
 KERNEL_TESTS := ProbeKernelsTests|ShaderRequirementsTests
-GOLDEN_TESTS := GoldenTests|ViTGoldenTests|FamilyGoldenTests|TrainingGoldenTests
 CHECKED := VKPROBE_REQUIRE_VALIDATION=1 VKPROBE_CACHE_DIR=
 
+# The steps (tools/run_test_steps.sh lists them): the whole suite at the default width (in four
+# parts), again through a discrete GPU's kernel selection, the kernel tests at 4 and 16 lanes and
+# the default width after them, SwiftShader, each device profile. Each step is one test process
+# running one test at a time, two steps at a time (VKPROBE_TEST_JOBS): Debian 12's validation
+# layer crashed with parallel test threads inside one process; separate processes share nothing.
 test: deps shader-tools test-deps
-	@# One test at a time in every step: Debian 12's validation layer crashed (SIGSEGV inside the
-	@# layer, the heap corrupted) with parallel test threads calling into it, in the main run and in
-	@# the 16-lane kernel run as once in the GPU-selection step.
-	$(CHECKED) VKPROBE_REQUIRE_BROWSER=1 VKPROBE_REQUIRE_MPI=1 VKPROBE_REQUIRE_TENSORBOARD=1 VKPROBE_REQUIRE_SCIPY=1 VKPROBE_REQUIRE_SWIFTSHADER=1 \
-	    VKPROBE_TENSORBOARD_PYTHON=$(CURDIR)/$(TENSORBOARD_VENV)/bin/python $(SWIFT) test --no-parallel
-	@echo "Every golden, extraction, training on images, k-NN, maps, the demo, the memory budget and fine-tuning gradients again through a discrete GPU's paths"
-	@echo "(VKPROBE_KERNELS=gpu: tiled GEMMs, fused attention, 128-lane row kernels, staging copies), with synchronization validation,"
-	@echo "one suite at a time (the validation layer crashed once with GPU-selected suites creating pipelines in parallel):"
-	VKPROBE_KERNELS=gpu $(CHECKED) $(SWIFT) test --skip-build --no-parallel \
-	    --filter 'GoldenTests|ProtocolTests|FamilyTransformTests|KernelSelectionTests|ExtractionTests|KNNTests|ImageRunTests|DemoTests|DeviceMemoryTests|FineTuneGradientTests/(dinov2RegAll|dinov3All|eva02BaseAll|beitv2All|aimv2All|hieraAll|checkpointing)'
-	@echo "The kernel tests at lavapipe's other subgroup sizes (4 and 16 lanes), Mesa's shader cache warm from the other widths"
-	@echo "(each width has its own folder: SubgroupTests fails on code built for another width; the GEMM sweeps: make test-widths):"
-	LP_NATIVE_VECTOR_WIDTH=128 $(CHECKED) $(SWIFT) test --skip-build --no-parallel --filter '$(KERNEL_TESTS)' --skip '$(WIDTH_SKIP)'
-	LP_NATIVE_VECTOR_WIDTH=512 $(CHECKED) $(SWIFT) test --skip-build --no-parallel --filter '$(KERNEL_TESTS)' --skip '$(WIDTH_SKIP)'
-	@echo "The default width again after them: its code and the goldens unharmed by the other widths' runs:"
-	$(CHECKED) $(SWIFT) test --skip-build --no-parallel --filter 'SubgroupTests|$(GOLDEN_TESTS)'
-	@echo "SwiftShader, a second Vulkan implementation (subgroups of 4, no 16-bit storage, texel views of 65536), its default kernel selection:"
-	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VK_DRIVER_FILES=$(SWIFTSHADER_ICD) $(CHECKED) $(SWIFT) test --skip-build --no-parallel \
-	    --filter '$(KERNEL_TESTS)|$(GOLDEN_TESTS)|DeviceTests' --skip '$(SWEEP_SKIP)'
-	@echo "Real GPUs' limits and features laid over lavapipe (Profiles/*.json): the goldens and a training run under each:"
-	@for p in Profiles/*.json; do echo "== $$p"; \
-	  VKPROBE_DEVICE_PROFILE=$(CURDIR)/$$p $(CHECKED) $(SWIFT) test --skip-build --no-parallel --filter 'DeviceProfileTests|$(GOLDEN_TESTS)' || exit 1; done
+	$(SWIFT) build --build-tests
+	SWIFT=$(SWIFT) TENSORBOARD_PYTHON=$(CURDIR)/$(TENSORBOARD_VENV)/bin/python tools/run_test_steps.sh
 	@sh tools/validate_coopmat.sh $(SHADER_VENV)
 
 # The kernel tests in full (the GEMM sweeps too) at 4, 8 and 16 lavapipe lanes, each first with an

@@ -16,7 +16,8 @@ Layouts (`--layout auto` tells them apart by their tensor names):
   `visual.transformer.resblocks.*`) are renamed to timm's CLIP names (`patch_embed.proj`,
   `blocks.*.attn.qkv`, `norm_pre`, `norm`; the projection `visual.proj` (D, P) becomes `head.weight`
   (P, D) with a zero `head.bias`, as timm converts it); timm-trunk towers (`visual.trunk.*`:
-  SigLIP, EVA-02-CLIP, PE) keep their names. The text tower is left out.
+  SigLIP, EVA-02-CLIP, PE) keep their names, the trunk's `head` included (the projection of E-14 and
+  PE, whose configs have `timm_proj: null`). The text tower is left out.
 - BEiT / BEiT v2 / SimMIM (relative position tables): BEiT's names are kept (`q_bias`, `v_bias`,
   `gamma_1`, per-block or shared `relative_position_bias_table`); the index buffers are dropped.
   Load with `beitv2_base_patch16_224` (or `beit_base_patch16_224`).
@@ -136,7 +137,9 @@ def convert(sd, layout):
                 dropped.append(name)
                 continue
             n = name[len("visual.trunk."):]
-            if n.startswith("head.") or n.startswith("fc_norm."):
+            # The trunk's `head` is the tower's projection where open_clip's config has `timm_proj: null`
+            # (EVA-02-CLIP E-14, PE-Core): what upstream's `cls` reads, so it is kept.
+            if n.startswith("fc_norm."):
                 dropped.append(name)
                 continue
             keep(name, n, v)

@@ -9,11 +9,21 @@ the row's model with random weights at a small width:
                    `TimmWrapper` (forward_features; cls = the mean of the prefix tokens, here [CLS]).
   aimv2_vitl       `--model aimv2-large-patch14-224`: Apple's `aim` package (AIMv2VisionEncoder) in
                    upstream's `AIMv2Wrapper` (the trunk's normed patch tokens; no [CLS]).
+  (both take ImageNet's mean/std — upstream feeds them to every backbone not loaded through
+  open_clip — though the checkpoints' configs carry CLIP's)
 
-Both take ImageNet's mean/std (upstream feeds them to every backbone not loaded through open_clip),
-though the checkpoints' configs carry CLIP's: the check that the protocol's statistics reach the
-pixels. The weights are saved in timm's names (what `vkprobe` loads from the hub; Apple's are
-converted with timm's own `checkpoint_filter_fn`, and the converted model checked equal to Apple's).
+  eva02_e14, eva02_e14_plus, pe_core_l14_336, metaclip2_bigg14_378   `--openclip --model M
+                   --openclip_pretrain TAG`: open_clip's tower (`TimmModel` around timm's trunk with
+                   the trunk's head as the projection, or open_clip's own VisionTransformer) in
+                   upstream's `CLIPWrapper`; the transforms open_clip builds for M with TAG's
+                   preprocessing config (squash + bilinear for PE, squash at 378). `cls` is the
+                   tower's output (projected); the tokens are the trunk's `forward_features` for
+                   timm trunks ([CLS] included) and the tower's patch tokens otherwise.
+
+The weights are saved in timm's names (what `vkprobe` loads from the hub; Apple's and open_clip's
+towers are converted with timm's own `checkpoint_filter_fn` / `_convert_openai_clip`, the
+converted model checked equal to the original; timm trunks keep their names and `head.*`, the
+projection).
 
 Each file: the model's tensors, `input.jpeg.<i>` (the JPEG files' bytes, uint8), `expected.tokens`
 (N, P, D) patch tokens and `expected.cls` (N, D) where the wrapper has one, in the files' sorted
@@ -52,10 +62,38 @@ ROWS = {
                            command="--timm --model eva02_large_patch14_224.mim_in22k"),
     "aimv2_vitl": dict(loader="aimv2", model="aimv2_large_patch14_224", over=dict(SMALL, img_size=224),
                        command="--model aimv2-large-patch14-224"),
+    "eva02_e14": dict(loader="openclip", model="eva02_enormous_patch14_clip_224", over=dict(SMALL, img_size=224),
+                      openclip=("EVA02-E-14", "laion2b_s4b_b115k"), proj=48,
+                      command="--model EVA02-E-14 --openclip --openclip_pretrain laion2b_s4b_b115k"),
+    "eva02_e14_plus": dict(loader="openclip", model="eva02_enormous_patch14_clip_224", over=dict(SMALL, img_size=224),
+                           openclip=("EVA02-E-14-plus", "laion2b_s9b_b144k"), proj=48,
+                           command="--model EVA02-E-14-plus --openclip --openclip_pretrain laion2b_s9b_b144k"),
+    "pe_core_l14_336": dict(loader="openclip", model="vit_pe_core_large_patch14_336", over=dict(SMALL, img_size=336),
+                            openclip=("PE-Core-L-14-336", "meta"), proj=48,
+                            command="--model PE-Core-L-14-336 --openclip --openclip_pretrain meta --input_size 336"),
+    "metaclip2_bigg14_378": dict(loader="openclip", model="vit_gigantic_patch14_clip_378",
+                                 over=dict(SMALL, img_size=378, mlp_ratio=4.9231), openclip=("ViT-bigG-14-worldwide-378", "metaclip2_worldwide"),
+                                 proj=48, command="--model ViT-bigG-14-worldwide-378 --openclip --openclip_pretrain metaclip2_worldwide --input_size 378"),
 }
 # Odd sizes and modes, as a dataset holds them: landscape, portrait, greyscale, 4:2:0 and 4:4:4.
 COMMIT = ""
 IMAGES = [((301, 217), "RGB", 2), ((190, 263), "RGB", 0), ((240, 240), "L", 2), ((500, 333), "RGB", 1)]
+
+
+class OpenCLIPWithoutWeights:
+    """`open_clip` as upstream's build_transforms calls it, without the weights' download: the
+    transforms `create_model_and_transforms(model, pretrained=tag)` returns, built by open_clip
+    from the tag's preprocessing config (mean, std, interpolation, resize mode — what loading the
+    tag would set) with the model on the meta device (no memory, no weights)."""
+    @staticmethod
+    def create_model_and_transforms(model, pretrained=None, **kw):
+        import open_clip
+        cfg = open_clip.get_pretrained_cfg(model, pretrained)
+        assert cfg, f"open_clip has no pretrained tag {pretrained} for {model}"
+        with torch.device("meta"):
+            return open_clip.create_model_and_transforms(model, pretrained=None, image_mean=cfg["mean"], image_std=cfg["std"],
+                                                         image_interpolation=cfg["interpolation"],
+                                                         image_resize_mode=cfg["resize_mode"], device="meta", **kw)
 
 
 def upstream_build_transforms(upstream):
@@ -68,7 +106,7 @@ def upstream_build_transforms(upstream):
     from util.crop import RandomResizedCrop  # upstream's own
     from torchvision.transforms.autoaugment import AutoAugment, AutoAugmentPolicy
     ns = dict(transforms=torchvision.transforms, RandomResizedCrop=RandomResizedCrop, AutoAugment=AutoAugment,
-              AutoAugmentPolicy=AutoAugmentPolicy)
+              AutoAugmentPolicy=AutoAugmentPolicy, open_clip=OpenCLIPWithoutWeights)
     exec(compile(ast.Module(body=keep, type_ignores=[]), "main_linprobe.py", "exec"), ns)
     return ns["build_transforms"]
 
@@ -96,6 +134,8 @@ def build(row, spec, g):
         wrapper = lambda features: models_more.TimmWrapper(timm_model=timm_model, num_classes=10, features=features,
                                                            num_prefix_tokens=getattr(timm_model, "num_prefix_tokens", 0))
         return wrapper, timm_model.state_dict()
+    if spec["loader"] == "openclip":
+        return build_openclip(spec, g, timm_model)
     from aim.v2.torch.models import AIMv2VisionEncoder
     o = spec["over"]
     apple = AIMv2VisionEncoder(img_size=o["img_size"], patch_size=14, embed_dim=o["embed_dim"],
@@ -111,9 +151,51 @@ def build(row, spec, g):
     return (lambda features: models_more.AIMv2Wrapper(aimv2_model=apple, num_classes=10, features=features)), timm_model.state_dict()
 
 
+def build_openclip(spec, g, timm_model):
+    """open_clip's tower for the row at a small width, in upstream's CLIPWrapper."""
+    import models_more
+    import open_clip
+    from open_clip.model import CLIPVisionCfg, _build_vision_tower
+    name, _ = spec["openclip"]
+    vcfg = dict(open_clip.get_model_config(name)["vision_cfg"])
+    o = spec["over"]
+    if "timm_model_name" in vcfg:
+        # open_clip's TimmModel as the config builds it, the trunk created at the small width.
+        real = timm.create_model
+        timm.create_model = lambda n, **kw: real(n, **{**kw, **{k: v for k, v in o.items()}})
+        try:
+            visual = _build_vision_tower(spec["proj"], CLIPVisionCfg(**vcfg))
+        finally:
+            timm.create_model = real
+        randomise(visual, g)
+        visual.eval()
+        weights = visual.trunk.state_dict()   # timm's names; `head.*` is the projection (timm_proj: null)
+        assert "head.weight" in weights, "the trunk's head should be the tower's projection"
+    else:
+        vcfg.update(layers=o["depth"], width=o["embed_dim"], head_width=o["embed_dim"] // o["num_heads"])
+        visual = _build_vision_tower(spec["proj"], CLIPVisionCfg(**vcfg))
+        randomise(visual, g)
+        visual.eval()
+        from timm.models.vision_transformer import _convert_openai_clip
+        timm_model = timm.create_model(spec["model"], pretrained=False, num_classes=spec["proj"], **o).eval()   # `head` = `proj`
+        weights = _convert_openai_clip({"visual." + k: v for k, v in visual.state_dict().items()}, timm_model)
+        timm_model.load_state_dict(weights)
+        probe = torch.randn((1, 3, o["img_size"], o["img_size"]), generator=g)
+        visual.output_tokens = True
+        with torch.no_grad():
+            pooled, tokens = visual(probe)
+            feats = timm_model.forward_features(probe)
+        visual.output_tokens = False
+        with torch.no_grad():
+            err = max(float((tokens - feats[:, 1:]).abs().max()), float((pooled - timm_model.forward_head(feats)).abs().max()))
+        assert err < 1e-4, f"timm's conversion of the open_clip tower differs by {err}"
+    return (lambda features: models_more.CLIPWrapper(clip_model=visual, num_classes=10, features=features)), weights
+
+
 def run(row, spec, seed, upstream, out):
     g = torch.Generator().manual_seed(seed)
-    args = types.SimpleNamespace(openclip=False, train_aug="default", input_size=spec["over"]["img_size"])
+    args = types.SimpleNamespace(openclip=spec["loader"] == "openclip", train_aug="default", input_size=spec["over"]["img_size"],
+                                 model=spec.get("openclip", ("", ""))[0], openclip_pretrain=spec.get("openclip", ("", ""))[1])
     _, transform = upstream_build_transforms(upstream)(args)
     files = jpeg_files(g)
     loader = torchvision.datasets.folder.pil_loader   # what upstream's datasets.ImageFolder reads with
@@ -128,8 +210,9 @@ def run(row, spec, seed, upstream, out):
     os.rmdir(tmp)
     x = torch.stack(pixels)
     make, weights = build(row, spec, g)
+    keep_head = spec["loader"] == "openclip"   # there `head` is the tower's projection, not a classifier
     tensors = {k: v.detach().float().contiguous().numpy() for k, v in weights.items()
-               if not k.endswith("relative_position_index") and not k.startswith("head.")}
+               if not k.endswith("relative_position_index") and (keep_head or not k.startswith("head."))}
     with torch.no_grad():
         _, tokens = make("ep")(x, return_backbone_features=True)
         tensors["expected.tokens"] = tokens.float().contiguous().numpy()

@@ -8,7 +8,11 @@ extensions torchvision's ImageFolder reads), so that your dataset's files are ch
 PIL and torchvision: `Bench/tools/check_decoding.sh DIR` does both steps in one command.
 
 --family clip|siglip writes open_clip's eval transforms instead (CLIP: Resize(S) + CenterCrop(S);
-SigLIP: squashed to S × S; their mean/std), with open_clip when it is installed.
+SigLIP: squashed to S × S; their mean/std), with open_clip when it is installed. --family pe|squash
+writes the eval transform open_clip builds from a pretrained tag's config (`get_pretrained_cfg`
+merged into the model's as `create_model` does, then `image_transform_v2`; needs open_clip):
+PE-Core-L-14-336 `meta` (squash, bilinear, 0.5 statistics) and ViT-bigG-14-worldwide-378
+`metaclip2_worldwide` (squash, bicubic, CLIP's statistics).
 
 Per image k: `decoded.<k>` PIL's pixels after .convert("RGB") (what torchvision's loader does);
 `eval.<k>` torchvision's Resize(int(S*256/224), bicubic) -> CenterCrop(S) -> ToTensor ->
@@ -36,21 +40,40 @@ except ImportError:
     transforms = None
 
 try:  # open_clip's own transforms for the clip and siglip families
+    import open_clip
     from open_clip.transform import image_transform as open_clip_transform
+    from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
 except ImportError:
     open_clip_transform = None
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 STATS = {"mae": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
          "clip": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
-         "siglip": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
+         "siglip": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+         "pe": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+         "squash": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))}
 MEAN, STD = STATS["mae"]
+# The families read from an open_clip tower's pretrained config: (model, tag).
+PRETRAINED = {"pe": ("PE-Core-L-14-336", "meta"), "squash": ("ViT-bigG-14-worldwide-378", "metaclip2_worldwide")}
+
+
+def pretrained_transform(family, size):
+    """open_clip's eval transform for PRETRAINED[family] at crop `size`, as create_model_and_transforms
+    builds it (the tag's preprocess config merged into the model's, then image_transform_v2)."""
+    model, tag = PRETRAINED[family]
+    pp = merge_preprocess_dict(PreprocessCfg(size=size), open_clip.get_pretrained_cfg(model, tag))
+    assert tuple(pp["mean"]) == STATS[family][0] and tuple(pp["std"]) == STATS[family][1], pp
+    return image_transform_v2(PreprocessCfg(**pp), is_train=False)
 
 
 def eval_transform(rgb, size, family="mae"):
     """(3, S, S) float32 values, channel-major, as array('f'): upstream's eval transform (mae), or
     open_clip's for CLIP (Resize(S) + CenterCrop(S)) and SigLIP (squashed to S × S)."""
     mean, std = STATS[family]
+    if family in PRETRAINED:
+        if open_clip_transform is None:
+            raise SystemExit(f"--family {family} needs open_clip (pip install open_clip_torch)")
+        return array("f", pretrained_transform(family, size)(rgb).numpy().astype("float32").tobytes())
     if family != "mae" and open_clip_transform is not None:
         t = open_clip_transform(size, is_train=False, mean=mean, std=std, interpolation="bicubic",
                                 resize_mode="shortest" if family == "clip" else "squash")
@@ -162,7 +185,7 @@ def main():
     ap.add_argument("--images", help="a folder of your images (recursively) instead of the generated ones")
     ap.add_argument("--size", type=int, default=224, help="with --images: the eval transform's crop S")
     ap.add_argument("--limit", type=int, default=0, help="with --images: at most this many files (0: all)")
-    ap.add_argument("--family", choices=sorted(STATS), default="mae", help="whose eval transform: upstream's (mae) or open_clip's (clip, siglip)")
+    ap.add_argument("--family", choices=sorted(STATS), default="mae", help="whose eval transform: upstream's (mae) or open_clip's (clip, siglip, squash, pe)")
     ap.add_argument("--small", action="store_true", help="without --images: four small images")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
@@ -187,6 +210,9 @@ def main():
         meta["transform"] = "torchvision" if transforms is not None else "PIL (torchvision's calls)"
     else:
         meta["transform"] = "open_clip" if open_clip_transform is not None else "PIL (open_clip's calls)"
+        if a.family in PRETRAINED:
+            meta["transform"] = f"open_clip {open_clip.__version__}: {PRETRAINED[a.family][0]} {PRETRAINED[a.family][1]}'s config: " \
+                + repr(pretrained_transform(a.family, 224)).replace("\n", " ").replace("(224, 224)", "(S, S)")
     save_safetensors(os.path.join(a.out, f"transform_{a.tag}.safetensors"), tensors, meta)
     print(f"wrote transform_{a.tag}.safetensors: {len(files)} images ({refused} refused by PIL), eval transform by {meta['transform']}")
 

@@ -52,6 +52,8 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
     /// What `cls` (the linear probe's input, `NAME_all`'s first token) is: `token` (the [CLS]
     /// token at the tap), `proj` (CLIP's projected [CLS]), `map` (SigLIP's attention pool), `none`.
     public var cls = "token"
+    /// The tokens after the final norm begin with the [CLS] (`ViTConfig.normTokensKeepCLS`); nil: no.
+    public var clsInTokens: Bool?
 
     /// `cls` for a loaded backbone: its pooled head after the final norm, where it has one.
     public mutating func setCLS(pooledHead: String?, classToken: Bool) {
@@ -60,6 +62,12 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
 
     /// Upstream's protocol for a configuration.
     public static func upstream(for c: ViTConfig) -> ProbingProtocol {
+        var p = family(c)
+        if c.normTokensKeepCLS { p.clsInTokens = true }
+        return p
+    }
+
+    static func family(_ c: ViTConfig) -> ProbingProtocol {
         let act: String
         switch c.activation {
         case .quickGELU: act = "quick_gelu"
@@ -77,7 +85,8 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
             return ProbingProtocol(family: .dinov2, inputSize: 224, tap: "norm", transforms: .mae, mean: ViTFamilies.imagenetMean,
                                    std: ViTFamilies.imagenetStd, posEmbedResize: c.posEmbedResize, activation: act)
         case .clip:
-            return ProbingProtocol(family: .clip, inputSize: c.imgSize, tap: "norm", transforms: .clip, mean: c.mean, std: c.std,
+            // open_clip's pretrained configs squash at 378 px (MetaCLIP 2 and DFN's H and bigG towers).
+            return ProbingProtocol(family: .clip, inputSize: c.imgSize, tap: "norm", transforms: c.imgSize == 378 ? .squash : .clip, mean: c.mean, std: c.std,
                                    posEmbedResize: c.posEmbedResize, activation: act)
         case .siglip:
             return ProbingProtocol(family: .siglip, inputSize: c.imgSize, tap: "norm", transforms: .siglip, mean: c.mean, std: c.std,
@@ -89,7 +98,8 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
             return ProbingProtocol(family: c.family, inputSize: c.family == .dinov3 ? 224 : c.imgSize, tap: "norm", transforms: .mae,
                                    mean: ViTFamilies.imagenetMean, std: ViTFamilies.imagenetStd, posEmbedResize: c.posEmbedResize, activation: act)
         case .evaclip, .pe:
-            return ProbingProtocol(family: c.family, inputSize: c.imgSize, tap: "norm", transforms: .clip, mean: c.mean, std: c.std,
+            // PE-Core's open_clip configs: squash, bilinear.
+            return ProbingProtocol(family: c.family, inputSize: c.imgSize, tap: "norm", transforms: c.family == .pe ? .pe : .clip, mean: c.mean, std: c.std,
                                    posEmbedResize: c.posEmbedResize, activation: act)
         }
     }
@@ -97,7 +107,8 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
     /// The run's one line.
     public var line: String {
         func stats(_ v: [Float]) -> String { v.map { String(format: "%.3f", $0) }.joined(separator: ",") }
-        return "protocol (\(family.rawValue)): input \(inputSize) px, tokens \(tap == "norm" ? "after the final norm" : "of block \(tap) before the final norm"), "
+        let tokens = tap == "norm" ? "after the final norm" + (clsInTokens == true ? " ([CLS] and patches)" : "") : "of block \(tap) before the final norm"
+        return "protocol (\(family.rawValue)): input \(inputSize) px, tokens \(tokens), "
             + "cls = \(cls), \(transforms.rawValue) transforms, mean \(stats(mean)) std \(stats(std)), pos-embed resize \(posEmbedResize.rawValue), \(activation)"
     }
 }

@@ -91,6 +91,10 @@ public struct ViTConfig: Codable, Sendable, Equatable {
     public var patchBias: Bool { !preNorm }
     /// Tokens before the patches: [CLS] then registers.
     public var prefixTokens: Int { (classToken ? 1 : 0) + regTokens }
+    /// Whether the tokens probed after the final norm keep the [CLS] in front of the patches: open_clip's
+    /// timm-trunk towers (EVA-02-CLIP, PE-Core), whose tokens upstream reads as the trunk's
+    /// `forward_features`, which keeps them (`CLIPWrapper`). Elsewhere the probed tokens are the patches.
+    public var normTokensKeepCLS: Bool { (family == .evaclip || family == .pe) && classToken && regTokens == 0 }
     /// The grid of the stored position embedding.
     public var posEmbedGrid: Int { imgSize / patchSize }
     /// Rows of the stored position embedding.

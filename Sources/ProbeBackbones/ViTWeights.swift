@@ -24,7 +24,10 @@ public struct ViTWeights {
 
     /// The pretrained pooling on top of the final norm that upstream's `cls` reads: CLIP's
     /// projection (timm's `head`, OpenAI's `proj`) or SigLIP's attention pool (`attn_pool`, MAP).
-    public enum PooledHead: String, Codable, Sendable { case projection = "proj", map }
+    /// `proj`: a linear projection of the normed [CLS] (CLIP's; EVA-02-CLIP's trunk head); `map`: the
+    /// attention pool (SigLIP); `map+proj`: the attention pool, then the trunk's head as the
+    /// tower's projection (open_clip's PE-Core: `timm_proj: null`, the head is the projection).
+    public enum PooledHead: String, Codable, Sendable { case projection = "proj", map, mapProjection = "map+proj" }
 
     /// The pooled head's tensors and shapes, for a configuration.
     public static func pooledShapes(_ c: ViTConfig, _ kind: PooledHead, projection: Int) -> [String: [Int]] {
@@ -32,6 +35,8 @@ public struct ViTWeights {
         let (D, H) = (c.embedDim, c.family == .pe ? 4 * c.embedDim : c.mlpHidden)
         switch kind {
         case .projection: return ["head.weight": [projection, D], "head.bias": [projection]]
+        case .mapProjection:
+            return pooledShapes(c, .map, projection: D).merging(pooledShapes(c, .projection, projection: projection)) { a, _ in a }
         case .map:
             return ["attn_pool.latent": [1, 1, D], "attn_pool.q.weight": [D, D], "attn_pool.q.bias": [D],
                     "attn_pool.kv.weight": [2 * D, D], "attn_pool.kv.bias": [2 * D], "attn_pool.proj.weight": [D, D],
@@ -155,10 +160,12 @@ public struct ViTWeights {
         }
         // The family's pooled head, when the checkpoint has it (every tensor, each of its shape).
         var kind: PooledHead?, width = 0
-        if config.family == .clip, let h = file.entries["head.weight"], h.shape.count == 2, h.shape[1] == config.embedDim {
-            kind = .projection; width = h.shape[0]
+        let head = file.entries["head.weight"].flatMap { $0.shape.count == 2 && $0.shape[1] == config.embedDim ? $0.shape[0] : nil }
+        if config.family == .clip || config.family == .evaclip, let head {
+            kind = .projection; width = head
         } else if config.family == .siglip || config.family == .pe, file.entries["attn_pool.latent"] != nil {
-            kind = .map; width = config.embedDim
+            // open_clip's PE towers project the pool's output with the trunk's head (what upstream's `cls` reads).
+            if config.family == .pe, let head { kind = .mapProjection; width = head } else { kind = .map; width = config.embedDim }
         }
         var pooledNames: [String] = []
         if let kind {
@@ -169,7 +176,7 @@ public struct ViTWeights {
                 pooledNames.append(name)
             }
             guard bad.isEmpty else {
-                throw BackboneError("\(file.path): the \(kind == .map ? "attention pool (attn_pool)" : "projection (head)") of \(model) does not match: \(bad.joined(separator: "; "))")
+                throw BackboneError("\(file.path): the \(kind == .map ? "attention pool (attn_pool)" : kind == .projection ? "projection (head)" : "attention pool and projection (attn_pool, head)") of \(model) does not match: \(bad.joined(separator: "; "))")
             }
         }
         var t: [String: [Float]] = [:]

@@ -208,7 +208,7 @@ public final class VisionTransformer {
         case .projection:
             let first = try ctx.contiguous(try normed.slice(axis: 1, 0..<1).squeezed(1))
             return try ctx.matmul(first, w("head.weight"), transB: true, bias: w("head.bias"))
-        case .map:
+        case .map, .mapProjection:
             let heads = c.attnPoolHeads ?? c.numHeads, hd = D / heads
             let q1 = try ctx.matmul(try w("attn_pool.latent").reshaped([1, D]), w("attn_pool.q.weight"), transB: true, bias: w("attn_pool.q.bias"))
             let q = try ctx.empty([B, 1, D])
@@ -223,7 +223,7 @@ public final class VisionTransformer {
             let h = try ctx.layerNorm(x, gamma: w("attn_pool.norm.weight"), beta: w("attn_pool.norm.bias"), eps: c.normEps).y
             let m = try ctx.matmul(h, w("attn_pool.mlp.fc1.weight"), transB: true, bias: w("attn_pool.mlp.fc1.bias"), activation: c.activation)
             try ctx.gemm(m, w("attn_pool.mlp.fc2.weight"), into: x, transB: true, bias: w("attn_pool.mlp.fc2.bias"), residual: true)
-            return x
+            return kind == .map ? x : try ctx.matmul(x, w("head.weight"), transB: true, bias: w("head.bias"))
         }
     }
 

@@ -143,6 +143,7 @@ public struct TokenShard {
             var at = base
             if clsToken {
                 if pooled == nil && info.cls { cls += tokens[at..<(at + dim)] }
+                if info.clsInTokens == true { patches += tokens[at..<(at + dim)] }
                 at += dim
             }
             if info.registers > 0 { registers += tokens[at..<(at + info.registers * dim)]; at += info.registers * dim }
@@ -162,7 +163,7 @@ public struct TokenShard {
         }
         func add(_ name: String, _ v: [Float], _ shape: [Int]) { f16 ? w.add(name, float16: v, shape: shape) : w.add(name, v, shape: shape) }
         let S = count
-        add("tokens", patches, [S, info.gridH * info.gridW, dim])
+        add("tokens", patches, [S, info.tokenCount, dim])
         if info.cls { add("cls", cls, [S, info.clsDim ?? dim]) }
         if info.registers > 0 { add("registers", registers, [S, info.registers, dim]) }
         w.add("labels", int64: labels, shape: [S])

@@ -24,6 +24,12 @@ public enum TransformFamily: String, Codable, Sendable, CaseIterable {
     case clip
     /// open_clip's for SigLIP: the same training crop; eval squashes the image to S × S.
     case siglip
+    /// open_clip's `squash` resize mode for CLIP towers whose weights ask for it (the 378-px
+    /// MetaCLIP 2 and DFN towers): as `siglip`, with the tower's own statistics.
+    case squash
+    /// open_clip's for PE-Core (`interpolation: bilinear`, `resize_mode: squash`): the training
+    /// crop and the eval squash with PIL's bilinear filter instead of bicubic.
+    case pe
 }
 
 extension TransformFamily {
@@ -31,11 +37,13 @@ extension TransformFamily {
     public func transforms(size: Int) -> (train: TrainTransform, eval: EvalTransform) {
         switch self {
         case .mae: return (TrainTransform(size: size), EvalTransform(size: size))
-        case .clip, .siglip:
+        case .clip, .siglip, .squash, .pe:
             // open_clip: torchvision's RandomResizedCrop (its ten-try loop) at scale 0.9–1, no flip.
             var t = TrainTransform(size: size)
             t.scale = 0.9...1; t.flip = false; t.torchvisionRetries = true
-            return (t, self == .clip ? EvalTransform(size: size, resizeTo: size) : EvalTransform(squashTo: size))
+            var e = self == .clip ? EvalTransform(size: size, resizeTo: size) : EvalTransform(squashTo: size)
+            if self == .pe { t.filter = .bilinear; e.filter = .bilinear }
+            return (t, e)
         }
     }
 }
@@ -50,20 +58,22 @@ public struct EvalTransform: Sendable {
     public let resizeTo: Int
     /// open_clip's `squash` (SigLIP): the whole image resized to S × S, no crop.
     public let squash: Bool
+    /// PIL's filter for the resize (open_clip's `interpolation`; upstream's own: bicubic).
+    public var filter = PILResize.Filter.bicubic
     public init(size: Int) { self.size = size; resizeTo = Int(Double(size) * 256 / 224); squash = false }
     /// Resize(resizeTo) of the shorter side, then CenterCrop(size) (open_clip's `shortest`: resizeTo = size).
     public init(size: Int, resizeTo: Int) { self.size = size; self.resizeTo = resizeTo; squash = false }
     public init(squashTo size: Int) { self.size = size; resizeTo = size; squash = true }
 
     public func callAsFunction(_ image: RGBImage) -> RGBImage {
-        if squash { return PILResize.resize(image, width: size, height: size) }
+        if squash { return PILResize.resize(image, width: size, height: size, filter: filter) }
         // torchvision's _compute_resized_output_size: the shorter side to `resizeTo`, the longer
         // int(resizeTo · long / short).
         let (w, h) = (image.width, image.height)
         let (short, long) = w <= h ? (w, h) : (h, w)
         let newLong = Int(Double(resizeTo) * Double(long) / Double(short))
         let (nw, nh) = w <= h ? (resizeTo, newLong) : (newLong, resizeTo)
-        return centerCrop(PILResize.resize(image, width: nw, height: nh), size)
+        return centerCrop(PILResize.resize(image, width: nw, height: nh, filter: filter), size)
     }
 }
 
@@ -115,6 +125,8 @@ public struct TrainTransform: Sendable {
     /// torchvision's RandomResizedCrop instead of MAE's: up to ten draws until the crop fits, then
     /// the center crop with the aspect ratio clamped to the range (open_clip's training crop).
     public var torchvisionRetries = false
+    /// PIL's filter for the resize of the crop (open_clip's `interpolation`).
+    public var filter = PILResize.Filter.bicubic
     public init(size: Int) { self.size = size }
 
     /// The crop (left, top, width, height).
@@ -137,7 +149,7 @@ public struct TrainTransform: Sendable {
 
     public func callAsFunction(_ image: RGBImage, _ rng: inout AugmentRNG) -> RGBImage {
         let (left, top, w, h) = crop(image.width, image.height, &rng)
-        var out = PILResize.resize(PILResize.crop(image, left: left, top: top, width: w, height: h), width: size, height: size)
+        var out = PILResize.resize(PILResize.crop(image, left: left, top: top, width: w, height: h), width: size, height: size, filter: filter)
         if flip && rng.next() & 1 == 1 {
             var px = out.pixels
             for y in 0..<size {

@@ -1,12 +1,25 @@
 import Foundation
 
-/// PIL's `Image.resize(size, Image.BICUBIC)` on 8-bit RGB, bit for bit (Pillow's Resample.c):
+/// PIL's `Image.resize(size, Image.BICUBIC)` (or `BILINEAR`) on 8-bit RGB, bit for bit (Pillow's Resample.c):
 /// a separable filter whose support widens by the reduction factor, coefficients normalised and
 /// turned into 22-bit fixed point, the horizontal pass first and its result rounded to 8 bits
 /// before the vertical pass; a pass is skipped when its dimension does not change. This is what
 /// torchvision's `Resize` and `RandomResizedCrop` do to PIL images.
 public enum PILResize {
     static let precisionBits = 32 - 8 - 2
+
+    /// PIL's resampling filters that torchvision's transforms use here.
+    public enum Filter: String, Codable, Sendable {
+        case bicubic, bilinear
+        /// Pillow's filter support at scale 1.
+        var support: Double { self == .bicubic ? 2 : 1 }
+        func weight(_ x: Double) -> Double {
+            switch self {
+            case .bicubic: return PILResize.bicubic(x)
+            case .bilinear: let x = abs(x); return x < 1 ? 1 - x : 0   // Pillow's triangle filter
+            }
+        }
+    }
 
     /// PIL's bicubic filter (a = −0.5, support 2).
     static func bicubic(_ x: Double) -> Double {
@@ -17,17 +30,17 @@ public enum PILResize {
     }
 
     /// For each output position: the first input index and the fixed-point weights.
-    static func coefficients(inSize: Int, in0: Double, in1: Double, outSize: Int) -> [(Int, [Int32])] {
+    static func coefficients(inSize: Int, in0: Double, in1: Double, outSize: Int, filter: Filter = .bicubic) -> [(Int, [Int32])] {
         let scale = (in1 - in0) / Double(outSize)
         let filterScale = max(scale, 1)
-        let support = 2 * filterScale
+        let support = filter.support * filterScale
         return (0..<outSize).map { xx -> (Int, [Int32]) in
             let center = in0 + (Double(xx) + 0.5) * scale
             let ss = 1 / filterScale
             // C's (int) truncates toward zero.
             let xmin = max(Int(center - support + 0.5), 0)
             let xmax = min(Int(center + support + 0.5), inSize) - xmin
-            var k = (0..<max(xmax, 0)).map { bicubic((Double($0 + xmin) - center + 0.5) * ss) }
+            var k = (0..<max(xmax, 0)).map { filter.weight((Double($0 + xmin) - center + 0.5) * ss) }
             let ww = k.reduce(0, +)
             if ww != 0 { k = k.map { $0 / ww } }
             let one = Double(1 << precisionBits)
@@ -41,17 +54,17 @@ public enum PILResize {
     }
 
     /// Resizes `image` to `width` × `height`.
-    public static func resize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
+    public static func resize(_ image: RGBImage, width: Int, height: Int, filter: Filter = .bicubic) -> RGBImage {
         precondition(width > 0 && height > 0)
         let needH = width != image.width, needV = height != image.height
         if !needH && !needV { return image }
         var current = image
-        let vert = coefficients(inSize: image.height, in0: 0, in1: Double(image.height), outSize: height)
+        let vert = coefficients(inSize: image.height, in0: 0, in1: Double(image.height), outSize: height, filter: filter)
         if needH {
             // Only the rows the vertical pass reads.
             let first = needV ? vert[0].0 : 0
             let last = needV ? vert[height - 1].0 + vert[height - 1].1.count : image.height
-            let horiz = coefficients(inSize: image.width, in0: 0, in1: Double(image.width), outSize: width)
+            let horiz = coefficients(inSize: image.width, in0: 0, in1: Double(image.width), outSize: width, filter: filter)
             var out = [UInt8](repeating: 0, count: width * (last - first) * 3)
             image.pixels.withUnsafeBufferPointer { src in
                 for y in first..<last {

@@ -14,7 +14,7 @@ public struct TokenSetInfo: Codable, Sendable, Equatable {
     /// `block<i>` (from 0, no final norm) or `norm`.
     public var tap: String
     /// The backbone's output had [CLS] (now in `cls`) and this many registers (in `registers`);
-    /// `tokens` holds the patches, row-major over gridH × gridW.
+    /// `tokens` holds the patches, row-major over gridH × gridW (after the [CLS] with `clsInTokens`).
     public var cls: Bool
     public var registers: Int
     public var gridH: Int
@@ -26,11 +26,16 @@ public struct TokenSetInfo: Codable, Sendable, Equatable {
     /// `clsDim` wide) or `map` (SigLIP's attention-pooled output); nil: the [CLS] token.
     public var clsSource: String?
     public var clsDim: Int?
+    /// `tokens` begins with the [CLS] token, then the patches (1 + gridH·gridW): what upstream
+    /// feeds from open_clip's timm-trunk towers (`forward_features`); nil: the patches only.
+    public var clsInTokens: Bool?
     public init(model: String, tap: String, cls: Bool, registers: Int, gridH: Int, gridW: Int, precision: String, views: Int? = nil,
-                clsSource: String? = nil, clsDim: Int? = nil) {
+                clsSource: String? = nil, clsDim: Int? = nil, clsInTokens: Bool? = nil) {
         self.model = model; self.tap = tap; self.cls = cls; self.registers = registers; self.gridH = gridH; self.gridW = gridW; self.precision = precision
-        self.views = views; self.clsSource = clsSource; self.clsDim = clsDim
+        self.views = views; self.clsSource = clsSource; self.clsDim = clsDim; self.clsInTokens = clsInTokens
     }
+    /// Tokens per sample in `tokens`.
+    public var tokenCount: Int { gridH * gridW + (clsInTokens == true ? 1 : 0) }
     static let key = "vkprobe.tokens"
 }
 

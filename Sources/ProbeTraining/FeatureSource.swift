@@ -14,6 +14,8 @@ public protocol FeatureSource: AnyObject {
     var patches: Int { get }
     var dim: Int { get }
     var hasCLS: Bool { get }
+    /// The tokens begin with the [CLS] token (`TokenSetInfo.clsInTokens`), counted in `patches`.
+    var clsInTokens: Bool { get }
     /// The width of the `cls` features (D, or CLIP's projection width).
     var clsDim: Int { get }
     var labels: [Int32] { get }
@@ -51,6 +53,7 @@ public final class TokenFeatures: FeatureSource {
     public var patches: Int { dataset.tokens }
     public var dim: Int { dataset.dim }
     public var hasCLS: Bool { dataset.hasCLS }
+    public var clsInTokens: Bool { dataset.info?.clsInTokens == true }
     public var clsDim: Int { dataset.clsDim }
     public var labels: [Int32] { dataset.labels }
     public var views: Int { dataset.views }
@@ -97,7 +100,8 @@ public final class BackboneFeatures: FeatureSource {
 
     public var description: String { "\(images.description) through the ViT (width \(vit.config.embedDim), \(vit.config.depth) blocks) at \(tap)" }
     public var samples: Int { images.count }
-    public var patches: Int { layout.patches }
+    public var patches: Int { layout.patches + (clsInTokens ? 1 : 0) }
+    public var clsInTokens: Bool { tap == .norm && vit.config.normTokensKeepCLS }
     public var dim: Int { vit.config.embedDim }
     /// After the final norm, `cls` is the pooled head's output where the backbone has one.
     public var usesPooled: Bool { tap == .norm && vit.pooledHead != nil }
@@ -135,7 +139,7 @@ public final class BackboneFeatures: FeatureSource {
                     return b
                 }
                 let out = try vit.forward(x, taps: [tap])[tap]!
-                let tokens = try ctx.contiguous(try out.slice(axis: 1, layout.prefix..<layout.total))
+                let tokens = try ctx.contiguous(try out.slice(axis: 1, (clsInTokens ? 0 : layout.prefix)..<layout.total))
                 let cls = usesPooled ? try vit.pooled(out) : layout.cls ? try ctx.contiguous(try out.slice(axis: 1, 0..<1).squeezed(1)) : nil
                 return DeviceBatch(tokens: tokens, cls: cls, labels: try ctx.tensor(batch.labels, [n]), size: n)
             }

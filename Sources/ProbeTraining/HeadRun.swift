@@ -150,7 +150,9 @@ public final class HeadRun {
     /// [CLS] and the patches (registers left out), as a token file would hold them.
     func headInput(_ g: Graph<GPUBackend>, _ out: Variable<GPUBackend>) throws -> Variable<GPUBackend> {
         let s = g.shape(out), c = backbone!.config, prefix = c.prefixTokens
-        let patches = try g.slice(out, axis: 1, prefix..<s[1])
+        // After the final norm, open_clip's timm-trunk towers keep the [CLS] among the tokens (as upstream reads them).
+        let keepCLS = backbone!.appliesNorm && c.normTokensKeepCLS
+        let patches = try g.slice(out, axis: 1, (keepCLS ? 0 : prefix)..<s[1])
         switch head.selection {
         case .patches: return patches
         case .cls: return try g.reshape(try g.slice(out, axis: 1, 0..<1), [s[0], s[2]])

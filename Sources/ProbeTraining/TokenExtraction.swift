@@ -125,7 +125,8 @@ public final class TokenExtraction {
                 return (tap, TokenShard(info: TokenSetInfo(model: manifest.model, tap: tap.description, cls: lay.cls || usesPooled, registers: lay.registers,
                                                            gridH: lay.gridH, gridW: lay.gridW, precision: vit.precision.rawValue,
                                                            views: manifest.views > 1 ? manifest.views : nil,
-                                                           clsSource: usesPooled ? pooled!.rawValue : nil, clsDim: usesPooled ? vit.pooledWidth : nil),
+                                                           clsSource: usesPooled ? pooled!.rawValue : nil, clsDim: usesPooled ? vit.pooledWidth : nil,
+                                                           clsInTokens: tap == .norm && vit.config.normTokensKeepCLS ? true : nil),
                                         dim: D, f16: manifest.outputF16, clsToken: lay.cls))
             })
         }

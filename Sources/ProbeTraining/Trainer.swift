@@ -131,6 +131,10 @@ public final class Trainer {
                                     + (head.pooling == "lp_cls" ? " (lp_gap is the linear probe on the mean of the patch tokens)" : ""))
             }
             guard !heads.contains(where: { $0.name == name }) else { throw TrainingError("head \(name) is listed twice in --heads") }
+            if head.selection == .clsAndPatches && (train.clsInTokens || val.clsInTokens) {
+                throw TrainingError("head \(name): these tokens already begin with the [CLS] (an open_clip timm-trunk tower's `forward_features`, as upstream "
+                                    + "feeds them); upstream's NAME_all there projects every token into the CLIP space, which is not built here — use \(head.pooling)")
+            }
             if head.selection != .patches && train.clsDim != val.clsDim {
                 throw TrainingError("`cls` is \(train.clsDim) wide in \(train.description) but \(val.clsDim) in \(val.description)")
             }

@@ -77,7 +77,7 @@ struct ImageDataOptions: ParsableArguments {
     var dataset = "imagefolder"
     @Option(help: "Input size S. Default: the family's protocol (224 for DINOv2 whatever its table's size, as upstream's --input_size; the tower's for CLIP and SigLIP, as open_clip).")
     var imageSize: Int?
-    @Option(help: "Transforms: mae (RandomResizedCrop(S, 0.08–1) + flip; Resize(int(S·256/224)) + CenterCrop(S)), clip (open_clip's: RandomResizedCrop(S, 0.9–1), no flip; Resize(S) + CenterCrop(S)), siglip (the same training crop; eval squashed to S × S). Default: the family's.")
+    @Option(help: "Transforms: mae (RandomResizedCrop(S, 0.08–1) + flip; Resize(int(S·256/224)) + CenterCrop(S)), clip (open_clip's: RandomResizedCrop(S, 0.9–1), no flip; Resize(S) + CenterCrop(S)), siglip (the same training crop; eval squashed to S × S), squash (as siglip: open_clip's 378-px CLIP towers), pe (as squash with PIL's bilinear filter: PE-Core). Default: the family's.")
     var transforms: String?
     @Flag(help: "Download the dataset as torchvision does (its URLs, archives and MD5s) into --data in torchvision's layout, resumable; then read it (CIFAR10/100, DTD, Food101, OxfordIIITPet, FGVCAircraft, SUN397, CUB200, Places365 at 256 px).") var download = false
     @Option(help: "Decoding threads (default: every core).") var workers = ProcessInfo.processInfo.activeProcessorCount

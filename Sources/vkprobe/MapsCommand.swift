@@ -64,8 +64,16 @@ struct MapsCommand: ParsableCommand {
                 let chunk = crops[start..<min(start + 16, crops.count)]
                 let batch = ImageBatch(indices: Array(0..<chunk.count), labels: chunk.map { _ in 0 }, pixels: .rgb8(chunk.flatMap(\.pixels)))
                 let out = try vit.forward(try ctx.images(batch, of: source), taps: [tap])[tap]!
-                let r = try ep.attention(try ctx.contiguous(try out.slice(axis: 1, layout.prefix..<layout.total)))
-                maps += r.maps; predicted += r.predicted
+                // The head's input as it trained on it: after the final norm, open_clip's timm-trunk towers
+                // keep the [CLS] in front (its column is left out of the maps, which cover the patches).
+                let keepCLS = tap == .norm && config.normTokensKeepCLS
+                let r = try ep.attention(try ctx.contiguous(try out.slice(axis: 1, (keepCLS ? 0 : layout.prefix)..<layout.total)))
+                if keepCLS {
+                    for row in stride(from: 0, to: r.maps.count, by: N + 1) { maps += r.maps[(row + 1)..<(row + N + 1)] }
+                } else {
+                    maps += r.maps
+                }
+                predicted += r.predicted
             }
             let assignment = cosineKMeans(try ep.queryVectors(), count: Q, dim: ep.dim, groups: groups)
             let outDir = URL(fileURLWithPath: output)

@@ -41,26 +41,38 @@ import Testing
 func metaString(_ f: SafeTensorsFile, _ key: String) -> String? { f.metadata[key]?.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
 
 /// open_clip's eval transforms (CLIP: Resize(S) + CenterCrop(S); SigLIP: squashed to S × S, with
-/// their statistics) on the repository's goldens (`Tests/Goldens/transforms`, written by
-/// `make_transform_goldens.py --family clip|siglip --small` with open_clip and Pillow 12):
-/// exact pixels, eval within one 8-bit level; upstream's MAE transform on the same files is not.
+/// their statistics; `squash` and `pe` as open_clip builds them from the pretrained configs of
+/// ViT-bigG-14-worldwide-378 and PE-Core-L-14-336: squashed, bicubic and bilinear) on the
+/// repository's goldens (`Tests/Goldens/transforms`, written by `make_transform_goldens.py --family
+/// clip|siglip|squash|pe --small` with open_clip; clip and siglip with Pillow 12, squash and pe 13):
+/// exact pixels, eval within one 8-bit level; the nearest other transform on the same files is not.
 @Suite struct FamilyTransformTests {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Goldens/transforms")
 
-    @Test(arguments: ["clip", "siglip"])
+    @Test(arguments: ["clip", "siglip", "squash", "pe"])
     func openCLIPTransforms(_ family: String) throws {
-        let rows = try TransformGoldenCheck.run(golden: Self.dir.appendingPathComponent("transform_\(family).safetensors").path)
+        let path = Self.dir.appendingPathComponent("transform_\(family).safetensors").path
+        let rows = try TransformGoldenCheck.run(golden: path)
         #expect(rows.count == 4)
         for row in rows { #expect(row.ok, "\(row.line)") }
-        // The check tells the families apart: MAE's eval transform on the same images is off.
-        let f = try SafeTensorsFile(path: Self.dir.appendingPathComponent("transform_\(family).safetensors").path)
-        let image = try ImageDecoder().decode(contentsOf: Self.dir.appendingPathComponent(try #require(metaString(f, "file.0"))))
-        let size = try #require(f.metadata["size.0"].flatMap(Int.init))
-        let mean: [Float] = family == "clip" ? [0.48145466, 0.4578275, 0.40821073] : [0.5, 0.5, 0.5]
-        let std: [Float] = family == "clip" ? [0.26862954, 0.26130258, 0.27577711] : [0.5, 0.5, 0.5]
-        let norm = Normalization(mean: mean, std: std)
-        let wrong = norm.tensor(EvalTransform(size: size)(image)), want = try f.floats("eval.0")
-        let levels = zip(wrong, want).enumerated().map { Double(abs($1.0 - $1.1) * std[$0 / (size * size)]) * 255 }.max() ?? 0
-        #expect(levels > 5, "\(family): MAE's transform within \(levels) levels of open_clip's")
+        // The check tells the transforms apart: the nearest wrong one on the same images is off
+        // (MAE's for CLIP and SigLIP, CLIP's crop for the squash, bicubic for PE's bilinear).
+        let f = try SafeTensorsFile(path: path)
+        #expect(f.metadata["family"] == family)
+        func stats(_ key: String) throws -> [Float] { try JSONDecoder().decode([Float].self, from: Data(try #require(f.metadata[key]).utf8)) }
+        let norm = Normalization(mean: try stats("mean"), std: try stats("std"))
+        var worst = 0.0
+        for k in 0..<rows.count {
+            let image = try ImageDecoder().decode(contentsOf: Self.dir.appendingPathComponent(try #require(metaString(f, "file.\(k)"))))
+            let size = try #require(f.metadata["size.\(k)"].flatMap(Int.init))
+            let nearest: EvalTransform = switch family {
+            case "squash": TransformFamily.clip.transforms(size: size).eval
+            case "pe": TransformFamily.squash.transforms(size: size).eval
+            default: EvalTransform(size: size)
+            }
+            let wrong = norm.tensor(nearest(image)), want = try f.floats("eval.\(k)")
+            worst = max(worst, zip(wrong, want).enumerated().map { Double(abs($1.0 - $1.1) * norm.std[$0 / (size * size)]) * 255 }.max() ?? 0)
+        }
+        #expect(worst > 2, "\(family): the nearest other transform within \(worst) levels of open_clip's")
     }
 }
