@@ -206,7 +206,9 @@ public final class Trainer {
     /// from their initialisation (a run stopped before its first epoch ended, e.g. while its token
     /// cache was extracted); `flag` names the option that asked, for messages. With `evalOnly`
     /// every head needs a saved epoch.
-    public func resume(flag: String = "--resume", evalOnly: Bool = false) throws {
+    /// `initialized`: heads whose weights come from elsewhere (`--init-head`), which evaluation
+    /// alone does not need saved under the output.
+    public func resume(flag: String = "--resume", evalOnly: Bool = false, initialized: Set<String> = []) throws {
         var fresh: [String] = []
         for h in heads {
             if !(try h.restore(from: directory(h), history: try readHistory(h))) { fresh.append(h.name) }
@@ -214,7 +216,7 @@ public final class Trainer {
         if evalOnly {
             // Evaluation needs the head's weights only: its checkpoint (ours, or a head saved by
             // upstream's code under upstream's state_dict names) when there is no training state.
-            for h in heads where fresh.contains(h.name) {
+            for h in heads where fresh.contains(h.name) && !initialized.contains(h.name) {
                 let weights = directory(h).appendingPathComponent("checkpoint-last.safetensors").path
                 guard FileManager.default.fileExists(atPath: weights) else {
                     throw TrainingError("\(flag): \(weights) does not exist (no saved \(h.name) head); train the head first, or put its weights there (a safetensors file with upstream's state_dict names)")

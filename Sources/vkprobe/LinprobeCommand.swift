@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ProbeBackbones
 import ProbeTraining
 
 /// upstream's `main_linprobe.py` command line, as its README writes it, mapped onto `vkprobe train`
@@ -44,14 +45,44 @@ struct LinprobeCommand: ParsableCommand {
         "imagenet1k": "imagenet1k", "imagenet": "imagenet1k", "imagefolder": "imagefolder", "cifar10": "CIFAR10", "cifar100": "CIFAR100",
         "places365": "Places365", "food101": "Food101", "dtd": "DTD", "fgvc_aircraft": "FGVCAircraft", "fgvcaircraft": "FGVCAircraft",
         "cub200": "CUB200", "oxford_pets": "OxfordIIITPet", "oxfordiiitpet": "OxfordIIITPet", "sun397": "SUN397",
+        "stanford_cars": "StanfordCars", "stanfordcars": "StanfordCars",
     ]
 
     struct Translation { var args: [String] = []; var notes: [String] = [] }
 
-    static func translate(_ argv: [String]) throws -> Translation {
+    /// upstream's hub-only models (torch.hub, Apple's `aim`) → the timm tag holding the same weights,
+    /// fetched through the hub cache when no --finetune is given.
+    static let hubTags: [String: String] = [
+        "dinov2_vits14": "lvd142m", "dinov2_vitb14": "lvd142m", "dinov2_vitl14": "lvd142m",
+        "dinov2_vits14_reg": "lvd142m", "dinov2_vitb14_reg": "lvd142m", "dinov2_vitl14_reg": "lvd142m",
+        "aimv2-large-patch14-224": "apple_pt", "aimv2-huge-patch14-224": "apple_pt", "aimv2-1B-patch14-224": "apple_pt", "aimv2-3B-patch14-224": "apple_pt",
+    ]
+    /// upstream's loaders with no model here, by --model prefix, with the reason.
+    static let unsupportedModels: [(prefix: String, why: String)] = [
+        ("capi_", "CAPI (its own torch.hub architecture) is not supported"),
+        ("franca_", "Franca is not supported yet"),
+        ("radio_", "RADIO (NaFlexViT with per-teacher summary heads) is not supported"),
+        ("DiT-", "DiT/SiT (diffusion transformers on VAE latents) are not supported"),
+        ("SiT-", "DiT/SiT (diffusion transformers on VAE latents) are not supported"),
+    ]
+
+    static func translate(_ pasted: [String]) throws -> Translation {
         var t = Translation()
+        // The whole line as upstream's README writes it: the launcher before main_linprobe.py is dropped.
+        var argv = pasted
+        if let k = argv.firstIndex(where: { $0 == "main_linprobe.py" || $0.hasSuffix("/main_linprobe.py") }) {
+            let launcher = argv[..<k]
+            if let n = launcher.compactMap({ $0.hasPrefix("--nproc_per_node=") ? $0.split(separator: "=").last.map(String.init) : nil }).first
+                ?? launcher.firstIndex(of: "--nproc_per_node").flatMap({ $0 + 1 < k ? launcher[$0 + 1] : nil }) {
+                t.notes.append("\(launcher.joined(separator: " ")) dropped: for \(n) processes run `mpirun -n \(n) vkprobe linprobe …` (--batch_size stays per process)")
+            } else if !launcher.isEmpty {
+                t.notes.append("\(launcher.joined(separator: " ")) dropped")
+            }
+            argv = Array(argv[(k + 1)...])
+        }
         var i = 0
         var model: String?, simmim = false, openclip = false, pretrain: String?, weights: String?, output = "./output_dir", knn = false, temperatures: String?
+        var eval = false, resumeFile: String?, returnBlock: String?, heads = "lp"
         var values: [String: String] = [:]
         func value(_ flag: String) throws -> String {
             guard i + 1 < argv.count else { throw ValidationError("\(flag) needs a value") }
@@ -66,7 +97,7 @@ struct LinprobeCommand: ParsableCommand {
             "--early_stop_patience": "--early-stop-patience", "--early_stop_min_delta": "--early-stop-min-delta",
             "--early_stop_min_epochs": "--early-stop-min-epochs", "--log_dir": "--log-dir",
         ]
-        let flags: [String: String] = ["--early_stop": "--early-stop", "--auto_resume": "--auto-resume", "--eval": "--eval-only"]
+        let flags: [String: String] = ["--early_stop": "--early-stop", "--auto_resume": "--auto-resume"]
         let ignored: [String: String] = [
             "--pin_mem": "pinned host memory is PyTorch's", "--no_pin_mem": "pinned host memory is PyTorch's",
             "--dist_eval": "evaluation is always sharded under mpirun", "--dist_on_itp": "processes come from mpirun",
@@ -123,9 +154,10 @@ struct LinprobeCommand: ParsableCommand {
                     t.args += ["--dataset", ours]
                 case "--cls_features":
                     let c = try v()
-                    let heads = ["cls": "lp", "pos": "lp_gap", "gap": "lp_gap"][c] ?? c
+                    heads = ["cls": "lp", "pos": "lp_gap", "gap": "lp_gap"][c] ?? c
                     t.args += ["--heads", heads]
-                case "--return_block": t.args += ["--block", try v()]
+                case "--return_block": returnBlock = try v()
+                case "--eval": eval = true
                 case "--train_aug":
                     let a = try v()
                     guard a == "default" else { throw ValidationError("--train_aug \(a): only upstream's default augmentation is implemented (aimv2's AutoAugment is not)") }
@@ -137,7 +169,7 @@ struct LinprobeCommand: ParsableCommand {
                     t.args += ["--" + flag.dropFirst(2).replacingOccurrences(of: "_", with: "-"), try v()]
                 case "--resume":
                     let r = try v()
-                    if !r.isEmpty { t.args.append("--resume"); t.notes.append("--resume \(r): continuing the run under --output_dir (its training state), not that file") }
+                    if !r.isEmpty { resumeFile = r }
                 case "--knn_eval": knn = true
                 case "--T_sweep": temperatures = try v()
                 case "--T": let x = try v(); temperatures = temperatures ?? x
@@ -148,20 +180,61 @@ struct LinprobeCommand: ParsableCommand {
             i += 1
         }
         guard let model else { throw ValidationError("--model is needed (upstream's default vit_large_patch16 needs --finetune CHECKPOINT)") }
+        if let u = unsupportedModels.first(where: { model.hasPrefix($0.prefix) }) { throw ValidationError("--model \(model): \(u.why)") }
+        // upstream's `return_block or depth - 1` over 0-based blocks: 0 and negatives are the last block.
+        if let returnBlock {
+            guard let k = Int(returnBlock) else { throw ValidationError("--return_block \(returnBlock): an integer (upstream's type=int)") }
+            t.args += ["--block", k >= 1 ? "\(k)" : "-1"]
+            if k < 1 { t.notes.append("--return_block \(k): the last block, as upstream's `return_block or len(blocks) - 1` reads it (and a negative never matches a block)") }
+        }
+        // --eval restores the model from --resume and evaluates it; otherwise --resume continues training.
+        if eval {
+            guard let r = resumeFile else { throw ValidationError("--eval needs --resume CHECKPOINT (upstream evaluates that file), or use vkprobe train --eval-only on a run of ours") }
+            guard r.hasSuffix(".safetensors") else {
+                throw ValidationError("--eval --resume \(r): a PyTorch pickle; convert it first: python3 tools/convert_checkpoint.py \(r) head.safetensors (it keeps the head and upstream's arguments), then --resume head.safetensors")
+            }
+            t.args += ["--eval-only", "--init-head", "\(heads)=\(r)"]
+        } else if let r = resumeFile {
+            t.args.append("--resume")
+            t.notes.append("--resume \(r): continuing the run under --output_dir (its training state), not that file")
+        }
+        // Under --openclip upstream takes the resolution from open_clip, whatever --input_size says.
+        if openclip, let i = t.args.firstIndex(of: "--image-size") {
+            t.notes.append("--input_size \(t.args[i + 1]) dropped: under --openclip upstream's build_transforms ignores it (open_clip decides the resolution)")
+            t.args.removeSubrange(i...(i + 1))
+        }
         // SimMIM's loader (BEiTv2, SimMIM rows): BEiT's architecture with its shared relative table.
         var name = simmim && models[model] == "vit_base_patch16_224" ? "beitv2_base_patch16_224" : models[model] ?? model
         if openclip, let pretrain, !name.contains(".") { name += "." + pretrain }
         if openclip && pretrain == nil && !name.contains(".") { name += ".openai" }   // upstream's --openclip_pretrain default
-        guard let weights else {
-            throw ValidationError("--finetune CHECKPOINT is needed: the backbone's weights as timm-named safetensors (models download from the hub only when the user does it; convert a .pth with tools/convert_checkpoint.py)")
+        if weights == nil, !name.contains("."), let tag = hubTags[model] {
+            name += "." + tag
+            t.notes.append("--model \(model) without --finetune: upstream loads the published weights; here timm's copy of them, \(name), through the hub cache")
         }
-        guard !weights.hasSuffix(".pth") && !weights.hasSuffix(".pt") else {
-            throw ValidationError("--finetune \(weights): a PyTorch pickle; convert it first: python3 tools/convert_checkpoint.py \(weights) model.safetensors")
+        // --finetune: a file, or a hub tag (upstream's README: `--finetune vit_base_patch16_224.mae`), fetched
+        // through the hub cache as `--model TAG`; open_clip towers and hub models without it come from the hub by name.
+        var weightArgs: [String] = []
+        if let weights {
+            if weights.hasSuffix(".pth") || weights.hasSuffix(".pt") {
+                throw ValidationError("--finetune \(weights): a PyTorch pickle; convert it first: python3 tools/convert_checkpoint.py \(weights) model.safetensors")
+            }
+            let isTag = !FileManager.default.fileExists(atPath: weights) && !weights.contains("/") && weights.contains(".")
+                && !weights.hasSuffix(".safetensors") && (try? ViTRegistry.resolve(String(weights.split(separator: ".")[0]))) != nil
+            if isTag {
+                name = weights
+                t.notes.append("--finetune \(weights): a hub tag, fetched as --model \(weights) (timm/\(weights) on the Hugging Face hub, into its cache)")
+            } else {
+                weightArgs = ["--weights", weights]
+            }
+        } else if !name.contains(".") {
+            throw ValidationError("--finetune CHECKPOINT is needed: the backbone's weights as timm-named safetensors, or a hub tag (e.g. vit_base_patch16_224.mae); convert a .pth with tools/convert_checkpoint.py")
         }
-        t.args = ["--model", name, "--weights", weights] + t.args + ["--output", output]
+        if values["--nb_classes"] == nil { t.notes.append("--nb_classes not given: upstream's default is 1000; here the class count comes from the data") }
+        if values["--amp"] == nil { t.notes.append("--amp not given: upstream's default is float16; here the heads train in fp32 (pass --amp float16 for upstream's)") }
+        t.args = ["--model", name] + weightArgs + t.args + ["--output", output]
         if knn {
             // k-NN needs no training: tokens of both splits once, then vkprobe knn (raw and final_norm).
-            throw ValidationError("--knn_eval: run it as two commands — vkprobe extract --model \(name) --weights \(weights) --data DIR --split train (and val) --output tokens/<split>, then vkprobe knn --train-tokens … --val-tokens … --weights \(weights)\(temperatures.map { " --T \($0)" } ?? "") (both raw and final_norm are reported)")
+            throw ValidationError("--knn_eval: run it as two commands — vkprobe extract --model \(name) \(weightArgs.joined(separator: " ")) --data DIR --split train (and val) --output tokens/<split>, then vkprobe knn --train-tokens … --val-tokens …\(weights.map { " --weights " + $0 } ?? "")\(temperatures.map { " --T \($0)" } ?? "") (both raw and final_norm are reported)")
         }
         if values["--blr"] == nil && values["--lr"] == nil { t.notes.append("--blr 0.1 (upstream's default)") }
         return t

@@ -67,7 +67,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue the run under --output where it stopped: the token cache's extraction, then each head after its last completed epoch (DIR/<head>/checkpoint-last.state.safetensors). Refused when there is nothing to continue.") var resume = false
     @Flag(name: [.customLong("auto-resume"), .customLong("auto_resume")], help: "Upstream's --auto_resume: continue when --output holds a run to continue, else start.") var autoResume = false
     @Option(help: "Profile this many training steps of the first epoch (GPU timestamps around every dispatch): a per-op table, and OUTPUT/profile.json.") var profile = 0
-    @Flag(help: "Only evaluate the heads saved under --output (their last epoch); implies --resume.") var evalOnly = false
+    @Flag(help: "Only evaluate: the heads saved under --output (their last epoch), or given by --init-head; implies --resume.") var evalOnly = false
     @Option(help: "HEAD=FILE: start HEAD from a checkpoint's weights instead of its initialisation (upstream's state_dict names: a head trained by upstream's code and saved with save_file(head.state_dict()), or one of ours); repeatable.") var initHead: [String] = []
     @Flag(help: "Write TensorBoard event files (upstream's SummaryWriter tags: test_v1_<head>/train_acc1, …/test_acc1, …/test_loss, loss, lr) into OUTPUT/tensorboard, or --log-dir.") var tensorboard = false
     @Option(name: [.customLong("log-dir"), .customLong("log_dir")], help: "Where TensorBoard events go (upstream's --log_dir); implies --tensorboard.") var logDir: String?
@@ -279,7 +279,8 @@ struct TrainCommand: ParsableCommand {
                 }
                 if let t = trainer.config.tap { trainer.log("layer-wise: the heads on \(t)") }
                 if evalOnly {
-                    try trainer.resume(flag: "--eval-only", evalOnly: true)
+                    try trainer.resume(flag: "--eval-only", evalOnly: true,
+                                       initialized: Set(initHead.compactMap { $0.split(separator: "=", maxSplits: 1).first.map(String.init) }))
                 } else if resume || (autoResume && hadProgress) {
                     try trainer.resume(flag: resume ? "--resume" : "--auto-resume")
                 }

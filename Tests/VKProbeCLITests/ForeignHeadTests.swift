@@ -28,6 +28,21 @@ import Testing
         #expect(abs(got - want) <= 0.1, "\(head): VulkanProbe \(got)%, PyTorch \(want)%")
     }
 
+    /// `--eval-only --init-head ep=FILE` (what `linprobe --eval --resume FILE` runs) evaluates that
+    /// file in an empty output folder, to PyTorch's accuracy.
+    @Test func evaluatesAGivenHeadWithNoRunSaved() throws {
+        let file = try SafeTensorsFile(path: Self.dir.appendingPathComponent("ep.safetensors").path)
+        let want = try #require(file.metadata["pytorch_acc1"].flatMap(Double.init))
+        let run = try temporaryDirectory("foreign-init-eval")
+        let r = try runVkprobe(["train", "--validation", "--train-tokens", Self.dir.appendingPathComponent("train.safetensors").path,
+                                "--val-tokens", Self.dir.appendingPathComponent("val.safetensors").path, "--heads", "ep",
+                                "--ep-queries", "8", "--output", run.path, "--eval-only", "--init-head", "ep=" + Self.dir.appendingPathComponent("ep.safetensors").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json"))) as? [String: Any]
+        let got = try #require(((summary?["heads"] as? [String: Any])?["ep"] as? [String: Any])?["best_acc1"] as? Double)
+        #expect(abs(got - want) <= 0.1, "ep: VulkanProbe \(got)%, PyTorch \(want)%")
+    }
+
     /// The same heads saved by upstream's own `misc.save_model` (`.pth`: `model`, `args`,
     /// `saved_module`; LP as a fine-tuning run's whole model) and converted by
     /// tools/convert_checkpoint.py evaluate to PyTorch's accuracy with no head flags at all: EP's
