@@ -32,6 +32,8 @@ GOLDEN_TESTS='GoldenTests|ViTGoldenTests|FamilyGoldenTests|TrainingGoldenTests'
 # check what the device's limits change, leave them (and the rows' mutant) out.
 ROWS_SKIP='RowGoldenTests'
 MUTANT_SKIP='RowGoldenTests/anotherTransformFails'
+# Tests that choose their own selection, or whose subject is not the kernels, once (in the main run).
+GPU_SKIP="$MUTANT_SKIP|KernelSelectionTests/bothSelectionsTrainToTheSameNumbers|DeviceMemoryTests/evaluationLeavesNothingBehind"
 # The GEMM plan sweeps (the slowest kernel tests; run cold they are the most code to compile) run at
 # the default width in the main step (the f32 one on SwiftShader too), at every width in
 # `make test-widths`.
@@ -64,7 +66,7 @@ step_rest() { echo "Heads, training, data, device layer, ops, safetensors"
 step_gpu() {
     echo "Every golden, extraction, training on images, k-NN, the demo, the memory budget and fine-tuning gradients again through a"
     echo "discrete GPU's paths (VKPROBE_KERNELS=gpu: tiled GEMMs, fused attention, 128-lane row kernels, staging copies)"
-    t VKPROBE_KERNELS=gpu "${CHECKED[@]}" --skip "$MUTANT_SKIP" \
+    t VKPROBE_KERNELS=gpu "${CHECKED[@]}" --skip "$GPU_SKIP" \
         --filter 'GoldenTests|ProtocolTests|FamilyTransformTests|KernelSelectionTests|ExtractionTests|KNNTests|ImageRunTests|DemoTests|DeviceMemoryTests|FineTuneGradientTests/(dinov2RegAll|dinov3All|eva02BaseAll|beitv2All|aimv2All|hieraAll|checkpointing)'; }
 step_widths() {
     echo "The kernel tests at lavapipe's other subgroup sizes (4 and 16 lanes), then the default width again: each width has its own"

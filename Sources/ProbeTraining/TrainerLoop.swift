@@ -141,6 +141,12 @@ extension Trainer {
         case .bf16: precisionNote = ", bf16 (bf16 GEMM operands, fp32 accumulation, no loss scaling)"
         }
         log("training \(heads.map(\.name).joined(separator: ", ")) on \(plan.samples) samples\(train.views > 1 ? " × \(train.views) cached views (one per epoch)" : "") (\(plan.steps) steps/epoch, batch \(config.batchSize)×\(config.accumIter)), peak lr \(peaks)\(precisionNote), \(ctx.device.name)")
+        // A warm-up as long as the run never reaches the peak it prints (a sweep's settings then end alike).
+        if config.warmupEpochs >= Double(config.epochs), config.warmupEpochs > 0, let top = heads.map(\.config.peakLR).max() {
+            let last = Double(config.epochs) - 1 / Double(max(plan.steps, 1))
+            log("warning: --warmup-epochs \(String(format: "%g", config.warmupEpochs)) is not shorter than --epochs \(config.epochs): the learning rate only ramps up "
+                + "and reaches \(String(format: "%.3g", top * last / config.warmupEpochs)) at the last step, not the peak \(String(format: "%g", top)); pass a shorter --warmup-epochs")
+        }
     }
 
     /// One epoch's training steps for `active`: each head's tally and lr are its own (`HeadRun`);

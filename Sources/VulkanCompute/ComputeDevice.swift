@@ -26,6 +26,8 @@ public struct DeviceOptions: Sendable {
     /// A JSON file of a GPU's limits and features laid over the device (`DeviceProfile`); default
     /// $VKPROBE_DEVICE_PROFILE.
     public var profilePath: String? = ProcessInfo.processInfo.environment["VKPROBE_DEVICE_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+    /// A switch of the environment that did not parse: opening the device refuses with it.
+    public var environmentProblem: String?
 
     public init(selector: String? = nil, validation: Bool? = nil) {
         self.selector = selector ?? ProcessInfo.processInfo.environment["VKPROBE_DEVICE"]
@@ -33,13 +35,30 @@ public struct DeviceOptions: Sendable {
     }
 
     /// These options with the command line's memory switches (read once at its start):
-    /// VKPROBE_MEMORY_BUDGET (bytes), VKPROBE_FORCE_STAGING=1, VKPROBE_MAX_BINDING (bytes).
+    /// VKPROBE_MEMORY_BUDGET and VKPROBE_MAX_BINDING (bytes, or sizes such as 512M, 2G, 1.5GiB),
+    /// VKPROBE_FORCE_STAGING=1. A value that does not parse is not ignored: opening the device
+    /// refuses, naming it.
     public func applying(environment env: [String: String]) -> DeviceOptions {
         var o = self
-        if let v = env["VKPROBE_MEMORY_BUDGET"].flatMap({ Int($0) }) { o.memoryBudget = v }
+        for (name, apply) in [("VKPROBE_MEMORY_BUDGET", { (v: Int) in o.memoryBudget = v }), ("VKPROBE_MAX_BINDING", { (v: Int) in o.maxBindingBytes = v })] {
+            guard let raw = env[name], !raw.isEmpty else { continue }
+            if let v = Self.byteSize(raw) { apply(v) } else {
+                o.environmentProblem = "\(name)=\(raw): expected a size in bytes, or with a unit (512M, 2G, 1.5GiB; K, M, G, T are powers of 1024)"
+            }
+        }
         if env["VKPROBE_FORCE_STAGING"] == "1" { o.directHostAccess = false }
-        if let v = env["VKPROBE_MAX_BINDING"].flatMap({ Int($0) }) { o.maxBindingBytes = v }
         return o
+    }
+
+    /// Bytes from "1048576", "512M", "2G", "1.5GiB", "64MB" (binary units, as memory is sized).
+    public static func byteSize(_ text: String) -> Int? {
+        let s = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let units: [(String, Double)] = [("TIB", 0x1p40), ("GIB", 0x1p30), ("MIB", 0x1p20), ("KIB", 0x1p10), ("TB", 0x1p40), ("GB", 0x1p30), ("MB", 0x1p20),
+                                         ("KB", 0x1p10), ("T", 0x1p40), ("G", 0x1p30), ("M", 0x1p20), ("K", 0x1p10), ("B", 1)]
+        let (number, scale) = units.first { s.hasSuffix($0.0) }.map { (String(s.dropLast($0.0.count)), $0.1) } ?? (s, 1)
+        guard let v = Double(number.trimmingCharacters(in: .whitespaces)), v.isFinite, v > 0, v * scale < 0x1p62 else { return nil }
+        let bytes = (v * scale).rounded()
+        return bytes >= 1 ? Int(bytes) : nil
     }
 
     public static func defaultCacheDirectory() -> URL? {
@@ -85,6 +104,7 @@ public final class ComputeDevice: @unchecked Sendable {
     }
 
     public init(instance: VulkanInstance, options: DeviceOptions = DeviceOptions(), shaders: ShaderLibrary) throws {
+        if let problem = options.environmentProblem { throw VulkanError.invalidArgument(problem) }
         self.instance = instance
         self.shaders = shaders
         let index = try instance.chooseDevice(options.selector)

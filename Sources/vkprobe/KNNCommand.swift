@@ -36,6 +36,11 @@ struct KNNCommand: ParsableCommand {
             let device = try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)
             let ctx = try KernelContext.commandLine(device)
             let train = try TokenDataset(path: trainTokens), val = try TokenDataset(path: valTokens)
+            if let big = ks.first(where: { $0 > min(256, train.samples) }) {
+                let fits = ks.filter { $0 <= min(256, train.samples) }
+                throw TrainingError("--k \(k): k = \(big) is more neighbours than the \(train.samples) training samples of \(trainTokens) hold (k ≤ \(min(256, train.samples))); "
+                                    + (fits.isEmpty ? "pass smaller values with --k" : "pass --k \(fits.map(String.init).joined(separator: ","))"))
+            }
             let width = features == "cls" ? train.clsDim : train.dim
             guard width == (features == "cls" ? val.clsDim : val.dim) else { throw TrainingError("feature widths differ between \(trainTokens) and \(valTokens)") }
             let C = classes ?? max(train.classCount, val.classCount)
