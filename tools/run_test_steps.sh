@@ -27,9 +27,9 @@ MAIN=("${CHECKED[@]}" VKPROBE_REQUIRE_BROWSER=1 VKPROBE_REQUIRE_MPI=1 VKPROBE_RE
       VKPROBE_REQUIRE_SWIFTSHADER=1 VKPROBE_TENSORBOARD_PYTHON="$TENSORBOARD_PYTHON")
 KERNEL_TESTS='ProbeKernelsTests|ShaderRequirementsTests'
 GOLDEN_TESTS='GoldenTests|ViTGoldenTests|FamilyGoldenTests|TrainingGoldenTests'
-# The leaderboard rows' goldens check the protocol (transforms, statistics, taps) from JPEG files:
-# in the main run, through the GPU selection and on SwiftShader; the width and profile steps, which
-# check what the device's limits change, leave them (and the rows' mutant) out.
+# The leaderboard rows' goldens check the protocol (transforms, statistics, taps, projections) from
+# JPEG files: in the main run and through the GPU selection; SwiftShader, the width and the profile
+# steps run the family goldens (the same kernels, one per architecture) and leave the rows out.
 ROWS_SKIP='RowGoldenTests'
 MUTANT_SKIP='RowGoldenTests/anotherTransformFails'
 # Tests that choose their own selection, or whose subject is not the kernels, once (in the main run).
@@ -77,7 +77,7 @@ step_widths() {
 step_swiftshader() {
     echo "SwiftShader, a second Vulkan implementation (subgroups of 4, no 16-bit storage, texel views of 65536), default kernel selection"
     t VK_ICD_FILENAMES="$SWIFTSHADER_ICD" VK_DRIVER_FILES="$SWIFTSHADER_ICD" "${CHECKED[@]}" \
-        --filter "$KERNEL_TESTS|$GOLDEN_TESTS|DeviceTests" --skip "$SWEEP_SKIP|$MUTANT_SKIP"; }
+        --filter "$KERNEL_TESTS|$GOLDEN_TESTS|DeviceTests" --skip "$SWEEP_SKIP|$ROWS_SKIP"; }
 step_profiles() {
     echo "Real GPUs' limits and features laid over lavapipe (Profiles/*.json): the goldens and a training run under each"
     for p in Profiles/*.json; do echo "== $p"

@@ -12,13 +12,14 @@ the row's model with random weights at a small width:
   (both take ImageNet's mean/std — upstream feeds them to every backbone not loaded through
   open_clip — though the checkpoints' configs carry CLIP's)
 
-  eva02_e14, eva02_e14_plus, pe_core_l14_336, metaclip2_bigg14_378   `--openclip --model M
-                   --openclip_pretrain TAG`: open_clip's tower (`TimmModel` around timm's trunk with
+  eva02_e14, eva02_e14_plus, pe_core_l14_336, metaclip2_bigg14_378, metaclip2_bigg14,
+  siglip_l16_256, siglip2_l16_256, siglip2_so400m14   `--openclip --model M --openclip_pretrain TAG`: open_clip's tower (`TimmModel` around timm's trunk with
                    the trunk's head as the projection, or open_clip's own VisionTransformer) in
                    upstream's `CLIPWrapper`; the transforms open_clip builds for M with TAG's
                    preprocessing config (squash + bilinear for PE, squash at 378). `cls` is the
-                   tower's output (projected); the tokens are the trunk's `forward_features` for
-                   timm trunks ([CLS] included) and the tower's patch tokens otherwise.
+                   tower's output (projected; SigLIP's: the attention pool); the tokens are the
+                   trunk's `forward_features` for timm trunks ([CLS] included where there is one)
+                   and the tower's patch tokens otherwise.
 
 The weights are saved in timm's names (what `vkprobe` loads from the hub; Apple's and open_clip's
 towers are converted with timm's own `checkpoint_filter_fn` / `_convert_openai_clip`, the
@@ -34,6 +35,9 @@ order; metadata `config` (read by `ViTConfig`), `row`, `command` (upstream's), `
         --out Tests/Goldens/rows [--seed 3]
 
 UPSTREAM_CHECKOUT: a checkout (or `git archive` copy) of github.com/billpsomas/efficient-probing.
+Written with Pillow 12 (as the transform goldens): Pillow 13 resizes images shrunk in both
+dimensions vertically first, up to 2 levels from 12, which VulkanProbe follows; the SigLIP rows'
+squash of the 500×333 image shows it (5e-3 relative between the two Pillows).
 AIMv2 needs Apple's packages: `pip install --no-deps ml-aim/aim-v1 ml-aim/aim-v2` from a checkout
 of github.com/apple/ml-aim.
 """
@@ -50,6 +54,7 @@ import numpy as np
 import timm
 import torch
 import torchvision
+import PIL
 from PIL import Image
 from safetensors.numpy import save_file
 
@@ -74,6 +79,18 @@ ROWS = {
     "metaclip2_bigg14_378": dict(loader="openclip", model="vit_gigantic_patch14_clip_378",
                                  over=dict(SMALL, img_size=378, mlp_ratio=4.9231), openclip=("ViT-bigG-14-worldwide-378", "metaclip2_worldwide"),
                                  proj=48, command="--model ViT-bigG-14-worldwide-378 --openclip --openclip_pretrain metaclip2_worldwide --input_size 378"),
+    "metaclip2_bigg14": dict(loader="openclip", model="vit_gigantic_patch14_clip_224",
+                             over=dict(SMALL, img_size=224, mlp_ratio=4.9231), openclip=("ViT-bigG-14-worldwide", "metaclip2_worldwide"),
+                             proj=48, command="--model ViT-bigG-14-worldwide --openclip --openclip_pretrain metaclip2_worldwide"),
+    "siglip_l16_256": dict(loader="openclip", model="vit_large_patch16_siglip_256", over=dict(SMALL, img_size=256),
+                           openclip=("ViT-L-16-SigLIP-256", "webli"), proj=48,
+                           command="--model ViT-L-16-SigLIP-256 --openclip --openclip_pretrain webli --input_size 256"),
+    "siglip2_l16_256": dict(loader="openclip", model="vit_large_patch16_siglip_256", over=dict(SMALL, img_size=256),
+                            openclip=("ViT-L-16-SigLIP2-256", "webli"), proj=48,
+                            command="--model ViT-L-16-SigLIP2-256 --openclip --openclip_pretrain webli --input_size 256"),
+    "siglip2_so400m14": dict(loader="openclip", model="vit_so400m_patch14_siglip_224", over=dict(SMALL, img_size=224),
+                             openclip=("ViT-SO400M-14-SigLIP2", "webli"), proj=48,
+                             command="--model ViT-SO400M-14-SigLIP2 --openclip --openclip_pretrain webli"),
 }
 # Odd sizes and modes, as a dataset holds them: landscape, portrait, greyscale, 4:2:0 and 4:4:4.
 COMMIT = ""
@@ -169,8 +186,8 @@ def build_openclip(spec, g, timm_model):
             timm.create_model = real
         randomise(visual, g)
         visual.eval()
-        weights = visual.trunk.state_dict()   # timm's names; `head.*` is the projection (timm_proj: null)
-        assert "head.weight" in weights, "the trunk's head should be the tower's projection"
+        weights = visual.trunk.state_dict()   # timm's names; `head.*` is the projection where timm_proj is null
+        assert ("head.weight" in weights) == (vcfg.get("timm_proj") is None), "the trunk's head is the projection exactly where timm_proj is null"
     else:
         vcfg.update(layers=o["depth"], width=o["embed_dim"], head_width=o["embed_dim"] // o["num_heads"])
         visual = _build_vision_tower(spec["proj"], CLIPVisionCfg(**vcfg))
@@ -227,6 +244,7 @@ def run(row, spec, seed, upstream, out):
     meta = {"config": json.dumps(dict(model=spec["model"], **spec["over"])), "row": row, "command": spec["command"],
             "transform": repr(transform).replace("\n", " "), "files": json.dumps([n for n, _ in files]),
             "timm": timm.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "pillow": PIL.__version__,
             "upstream": commit, "seed": str(seed), "source": "Bench/tools/make_row_goldens.py"}
     path = os.path.join(out, f"{row}.safetensors")
     save_file(tensors, path, metadata=meta)

@@ -18,7 +18,8 @@ import Testing
 @Suite struct RowGoldenTests {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Goldens/rows")
-    static let rows = ["eva02_vitl_mim", "aimv2_vitl", "eva02_e14", "eva02_e14_plus", "pe_core_l14_336", "metaclip2_bigg14_378"]
+    static let rows = ["eva02_vitl_mim", "aimv2_vitl", "eva02_e14", "eva02_e14_plus", "pe_core_l14_336", "metaclip2_bigg14_378", "metaclip2_bigg14",
+                       "siglip_l16_256", "siglip2_l16_256", "siglip2_so400m14"]
 
     /// The golden, and a folder holding its model (`model.json`, `model.safetensors`) and its JPEG
     /// files as an ImageFolder of one class (`data/all/`).
