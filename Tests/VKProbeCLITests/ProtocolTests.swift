@@ -10,6 +10,17 @@ import Testing
 /// heads — after the final norm, registers stripped, DINOv2's 37×37 table used at 16×16 as the hub
 /// resizes it, CLIP with GELU or QuickGELU, SigLIP with exact GELU — within 1e-4 relative (fp32:
 /// summation order only, as the ViT goldens).
+/// A golden's model in `work`: its `config` metadata as `model.json` (a timm config `ViTConfig`
+/// reads) and its tensors but `input.*` and `expected.*` as `model.safetensors`; their paths.
+func writeGoldenModel(_ golden: SafeTensorsFile, into work: URL) throws -> (model: String, weights: String) {
+    let model = work.appendingPathComponent("model.json").path, weightsPath = work.appendingPathComponent("model.safetensors").path
+    try #require(golden.metadata["config"]).write(toFile: model, atomically: true, encoding: .utf8)
+    var weights = SafeTensorsWriter()
+    for n in golden.names where !n.hasPrefix("input.") && !n.hasPrefix("expected.") { weights.add(n, try golden.floats(n), shape: try golden.entry(n).shape) }
+    try weights.write(to: weightsPath)
+    return (model, weightsPath)
+}
+
 @Suite struct ProtocolTests {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Goldens")
     static let cases = ["dinov2", "dinov2reg", "clip", "clipquick", "siglip"]
@@ -19,11 +30,7 @@ import Testing
     static func setUp(_ name: String) throws -> (SafeTensorsFile, URL, String) {
         let golden = try SafeTensorsFile(path: dir.appendingPathComponent("protocol_\(name).safetensors").path)
         let work = try temporaryDirectory("protocol-\(name)")
-        let model = work.appendingPathComponent("model.json").path
-        try #require(golden.metadata["config"]).write(toFile: model, atomically: true, encoding: .utf8)
-        var weights = SafeTensorsWriter()
-        for n in golden.names where !n.hasPrefix("input.") && !n.hasPrefix("expected.") { weights.add(n, try golden.floats(n), shape: try golden.entry(n).shape) }
-        try weights.write(to: work.appendingPathComponent("model.safetensors").path)
+        let model = try writeGoldenModel(golden, into: work).model
         let shape = try golden.entry("input.image").shape
         var images = SafeTensorsWriter()
         images.add("images", try golden.floats("input.image"), shape: shape)

@@ -26,12 +26,7 @@ import Testing
     static func setUp(_ row: String) throws -> (golden: SafeTensorsFile, work: URL, model: String, weights: String, data: String) {
         let golden = try SafeTensorsFile(path: dir.appendingPathComponent("\(row).safetensors").path)
         let work = try temporaryDirectory("row-\(row)")
-        let model = work.appendingPathComponent("model.json").path
-        try #require(golden.metadata["config"]).write(toFile: model, atomically: true, encoding: .utf8)
-        var weights = SafeTensorsWriter()
-        for n in golden.names where !n.hasPrefix("input.") && !n.hasPrefix("expected.") { weights.add(n, try golden.floats(n), shape: try golden.entry(n).shape) }
-        let weightsPath = work.appendingPathComponent("model.safetensors").path
-        try weights.write(to: weightsPath)
+        let (model, weightsPath) = try writeGoldenModel(golden, into: work)
         let listed = try #require(golden.metadata["files"])
         let files = try #require(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [String])
         let images = work.appendingPathComponent("data/all")
