@@ -91,9 +91,61 @@ ROWS = {
     "siglip2_so400m14": dict(loader="openclip", model="vit_so400m_patch14_siglip_224", over=dict(SMALL, img_size=224),
                              openclip=("ViT-SO400M-14-SigLIP2", "webli"), proj=48,
                              command="--model ViT-SO400M-14-SigLIP2 --openclip --openclip_pretrain webli"),
+    # models_vit rows (upstream's default loader): its VisionTransformer at a small width, the
+    # checkpoint loaded by upstream's load_finetune_checkpoint — a timm tag's weights, or a `.pth`
+    # ({"model": …}, as upstream's converted checkpoints), which tools/convert_checkpoint.py turns
+    # into the weights vkprobe loads. Tokens: the last block, before the norm; cls: its [CLS].
+    "mae_vits": dict(loader="models_vit", upstream_model="vit_small_patch16", model="vit_small_patch16_224",
+                     over=dict(SMALL, img_size=224), finetune="vit_small_patch16_224.mae/checkpoint-799.pth",
+                     command="--model vit_small_patch16 --finetune vit_small_patch16_224.mae/checkpoint-799.pth"),
+    "mae_base": dict(loader="models_vit", upstream_model="vit_base_patch16", model="vit_base_patch16_224",
+                     over=dict(SMALL, img_size=224), finetune="vit_base_patch16_224.mae",
+                     command="--model vit_base_patch16 --finetune vit_base_patch16_224.mae"),
+    "mae_vitl": dict(loader="models_vit", upstream_model="vit_large_patch16", model="vit_large_patch16_224",
+                     over=dict(SMALL, img_size=224), finetune="vit_large_patch16_224.mae",
+                     command="--model vit_large_patch16 --finetune vit_large_patch16_224.mae"),
+    "dino_vitb": dict(loader="models_vit", upstream_model="vit_base_patch16", model="vit_base_patch16_224",
+                      over=dict(SMALL, img_size=224), finetune="vit_base_patch16_224.dino",
+                      command="--model vit_base_patch16 --finetune vit_base_patch16_224.dino"),
+    "ibot_vitb": dict(loader="models_vit", upstream_model="vit_base_patch16", model="vit_base_patch16_224",
+                      over=dict(SMALL, img_size=224), finetune="vit_base_patch16_224.ibot/checkpoint-799.pth",
+                      command="--model vit_base_patch16 --finetune vit_base_patch16_224.ibot/checkpoint-799.pth"),
+    "ibot_vitl": dict(loader="models_vit", upstream_model="vit_large_patch16", model="vit_large_patch16_224",
+                      over=dict(SMALL, img_size=224), finetune="vit_large_patch16_224.ibot/checkpoint-799.pth",
+                      command="--model vit_large_patch16 --finetune vit_large_patch16_224.ibot/checkpoint-799.pth"),
+    "mocov3_vitb": dict(loader="models_vit", upstream_model="vit_base_patch16", model="vit_base_patch16_224",
+                        over=dict(SMALL, img_size=224), finetune="vit_base_patch16_224.mocov3/checkpoint-799.pth",
+                        command="--model vit_base_patch16 --finetune vit_base_patch16_224.mocov3/checkpoint-799.pth"),
+    # MaskFeat's converted checkpoints hold NaN where pre-training never trained (ViT-L's 1000-way
+    # head, the final norm): upstream drops them; the tap before the norm never reads them.
+    "maskfeat_vitb": dict(loader="models_vit", upstream_model="vit_base_patch16", model="vit_base_patch16_224",
+                          over=dict(SMALL, img_size=224), finetune="vit_base_patch16_224.maskfeat/checkpoint-799.pth",
+                          nan=["norm.weight", "norm.bias"],
+                          command="--model vit_base_patch16 --finetune vit_base_patch16_224.maskfeat/checkpoint-799.pth"),
+    "maskfeat_vitl": dict(loader="models_vit", upstream_model="vit_large_patch16", model="vit_large_patch16_224",
+                          over=dict(SMALL, img_size=224), finetune="vit_large_patch16_224.maskfeat/checkpoint-799.pth",
+                          nan=["norm.weight", "norm.bias", "head.weight", "head.bias"],
+                          command="--model vit_large_patch16 --finetune vit_large_patch16_224.maskfeat/checkpoint-799.pth"),
+    "ijepa_vith": dict(loader="models_vit", upstream_model="vit_huge_patch14", model="vit_huge_patch14_gap_224",
+                       over=dict(SMALL, img_size=224), finetune="vit_huge_patch14_224.ijepa/checkpoint-799.pth", no_cls_token=True,
+                       command="--model vit_huge_patch14 --finetune vit_huge_patch14_224.ijepa/checkpoint-799.pth --no_cls_token"),
+    # Hiera through timm (`--timm`): TimmWrapper over forward_features' (B, H, W, C) map; no [CLS].
+    "hiera_base": dict(loader="timm", model="hiera_base_224", over=dict(embed_dim=16, num_heads=1, stages=[1, 2, 2, 2], img_size=224),
+                       command="--model hiera_base_224.mae --timm"),
+    "hiera_large": dict(loader="timm", model="hiera_large_224", over=dict(embed_dim=24, num_heads=2, stages=[1, 2, 3, 1], img_size=224),
+                        command="--model hiera_large_224.mae --timm"),
+    "hiera_huge": dict(loader="timm", model="hiera_huge_224", over=dict(embed_dim=32, num_heads=4, stages=[1, 2, 3, 1], img_size=224),
+                       command="--model hiera_huge_224.mae --timm"),
+    # OpenAI's CLIP towers through open_clip (its own VisionTransformer, QuickGELU: see build_openclip).
+    "clip_vitb16": dict(loader="openclip", model="vit_base_patch16_clip_224", over=dict(SMALL, img_size=224),
+                        openclip=("ViT-B-16", "openai"), proj=48, vkprobe_model="vit_base_patch16_clip_224.openai", command="--model ViT-B-16 --openclip --openclip_pretrain openai"),
+    "clip_vitl": dict(loader="openclip", model="vit_large_patch14_clip_224", over=dict(SMALL, img_size=224),
+                      openclip=("ViT-L-14", "openai"), proj=48, vkprobe_model="vit_large_patch14_clip_224.openai", command="--model ViT-L-14 --openclip --openclip_pretrain openai"),
 }
 # Odd sizes and modes, as a dataset holds them: landscape, portrait, greyscale, 4:2:0 and 4:4:4.
 COMMIT = ""
+UPSTREAM = ""
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGES = [((301, 217), "RGB", 2), ((190, 263), "RGB", 0), ((240, 240), "L", 2), ((500, 333), "RGB", 1)]
 
 
@@ -153,6 +205,8 @@ def build(row, spec, g):
         return wrapper, timm_model.state_dict()
     if spec["loader"] == "openclip":
         return build_openclip(spec, g, timm_model)
+    if spec["loader"] == "models_vit":
+        return build_models_vit(spec, g, timm_model)
     from aim.v2.torch.models import AIMv2VisionEncoder
     o = spec["over"]
     apple = AIMv2VisionEncoder(img_size=o["img_size"], patch_size=14, embed_dim=o["embed_dim"],
@@ -166,6 +220,79 @@ def build(row, spec, g):
         a, b = apple(probe, output_features=False), timm_model.forward_features(probe)
     assert torch.equal(a, b), f"timm's conversion of Apple's AIMv2 differs: {float((a - b).abs().max())}"
     return (lambda features: models_more.AIMv2Wrapper(aimv2_model=apple, num_classes=10, features=features)), timm_model.state_dict()
+
+
+def upstream_function(upstream, name, ns):
+    """One top-level function of upstream's main_linprobe.py, executed from its source in `ns`."""
+    tree = ast.parse(open(os.path.join(upstream, "main_linprobe.py")).read())
+    keep = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+    assert keep, f"upstream's main_linprobe.py has no {name}"
+    exec(compile(ast.Module(body=keep, type_ignores=[]), "main_linprobe.py", "exec"), ns)
+    return ns[name]
+
+
+def build_models_vit(spec, g, timm_model):
+    """upstream's models_vit model at a small width, its checkpoint loaded by upstream's own
+    load_finetune_checkpoint: a timm tag (upstream's `_create_vision_transformer(tag,
+    pretrained=True)`, here timm's model with random weights) or a `.pth` holding {"model": …}
+    (upstream's converted checkpoints), NaN tensors and all. Returns the forward and the weights
+    vkprobe loads: the tag's timm weights, or tools/convert_checkpoint.py's output for the `.pth`."""
+    import pathlib
+    import tempfile
+    # upstream's models_vit subclasses timm 0.9's Block and VisionTransformer (its requirements pin
+    # timm 0.9.16); timm 1.x's constructors pass arguments that Block does not take.
+    assert timm.__version__.startswith("0.9."), (
+        f"the models_vit rows need upstream's timm 0.9.16 (here {timm.__version__}): "
+        "pip install --target DIR --no-deps timm==0.9.16, then PYTHONPATH=DIR … --rows " + " ".join(r for r, v in ROWS.items() if v["loader"] == "models_vit"))
+    import models_vit
+    from util.pos_embed import interpolate_pos_embed
+    randomise(timm_model, g)
+    checkpoint = {k: v.clone() for k, v in timm_model.state_dict().items()}
+    for k in spec.get("nan", []):
+        checkpoint[k] = torch.full_like(checkpoint[k], float("nan")) if k in checkpoint else torch.full((10, SMALL["embed_dim"]) if k.endswith("weight") else (10,), float("nan"))
+    small = {k: spec["over"][k] for k in ("embed_dim", "depth", "num_heads")}
+    real_init, real_oracle = models_vit.VisionTransformer.__init__, models_vit._timm_oracle
+    def small_init(self, **kw):   # upstream's constructor (vit_base_patch16, …) at the small width
+        real_init(self, **{**kw, **small})
+    models_vit.VisionTransformer.__init__ = small_init
+    # The oracle is a pretrained DINO ViT-B (a download) that only the `dino` feature reads.
+    models_vit._timm_oracle = lambda *a, **k: None
+    try:
+        args = types.SimpleNamespace(model=spec["upstream_model"], nb_classes=10, no_cls_token=spec.get("no_cls_token", False),
+                                     finetune=spec["finetune"], eval=False, simmim=False, checkpoint_key="model")
+        kwargs = {"class_token": not args.no_cls_token} if "huge" in args.model else {}
+        model = models_vit.__dict__[args.model](num_classes=args.nb_classes, **kwargs).eval()
+    finally:
+        models_vit.VisionTransformer.__init__, models_vit._timm_oracle = real_init, real_oracle
+    tmp = tempfile.mkdtemp()
+    if spec["finetune"].endswith(".pth"):
+        path = os.path.join(tmp, spec["finetune"])
+        os.makedirs(os.path.dirname(path))
+        torch.save({"model": checkpoint}, path)
+        args.finetune = path
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        import convert_checkpoint   # the user's path: the .pth converted, then loaded by vkprobe
+        sd, _, _ = convert_checkpoint.load(path, None)
+        weights, _, _ = convert_checkpoint.convert(sd, convert_checkpoint.detect(list(sd)))
+        weights = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()}
+    else:
+        import timm.models.vision_transformer as tvt
+        real_create = tvt._create_vision_transformer
+        def create(name, pretrained=False, **kw):
+            assert name == spec["finetune"] and pretrained, (name, pretrained)
+            return timm_model
+        tvt._create_vision_transformer = create
+        weights = timm_model.state_dict()
+    ns = dict(Path=pathlib.Path, torch=torch, interpolate_pos_embed=interpolate_pos_embed)
+    try:
+        upstream_function(UPSTREAM, "load_finetune_checkpoint", ns)(model, args)
+    finally:
+        if not spec["finetune"].endswith(".pth"):
+            tvt._create_vision_transformer = real_create
+    model.eval()
+    def make(features):
+        return lambda x, return_backbone_features: model(x, return_features=features, return_backbone_features=True)
+    return make, weights
 
 
 def build_openclip(spec, g, timm_model):
@@ -190,11 +317,16 @@ def build_openclip(spec, g, timm_model):
         assert ("head.weight" in weights) == (vcfg.get("timm_proj") is None), "the trunk's head is the projection exactly where timm_proj is null"
     else:
         vcfg.update(layers=o["depth"], width=o["embed_dim"], head_width=o["embed_dim"] // o["num_heads"])
-        visual = _build_vision_tower(spec["proj"], CLIPVisionCfg(**vcfg))
+        # OpenAI's weights run with QuickGELU: open_clip 2.x's OpenAI loader (what upstream, which
+        # pins no open_clip, ran) builds them so; open_clip 3.x records it as the tag's `quick_gelu`
+        # and only warns when the model config differs. The tower here takes the tag's activation.
+        quick = bool(open_clip.get_pretrained_cfg(name, spec["openclip"][1]).get("quick_gelu", False))
+        visual = _build_vision_tower(spec["proj"], CLIPVisionCfg(**vcfg), quick_gelu=quick)
         randomise(visual, g)
         visual.eval()
         from timm.models.vision_transformer import _convert_openai_clip
-        timm_model = timm.create_model(spec["model"], pretrained=False, num_classes=spec["proj"], **o).eval()   # `head` = `proj`
+        timm_model = timm.create_model(spec["model"], pretrained=False, num_classes=spec["proj"], **o,
+                                       **({"act_layer": "quick_gelu"} if quick else {})).eval()   # `head` = `proj`
         weights = _convert_openai_clip({"visual." + k: v for k, v in visual.state_dict().items()}, timm_model)
         timm_model.load_state_dict(weights)
         probe = torch.randn((1, 3, o["img_size"], o["img_size"]), generator=g)
@@ -234,6 +366,8 @@ def run(row, spec, seed, upstream, out):
         _, tokens = make("ep")(x, return_backbone_features=True)
         tensors["expected.tokens"] = tokens.float().contiguous().numpy()
         try:
+            if spec.get("no_cls_token"):   # models_vit pads a zero [CLS]; upstream probes these with `pos`
+                raise ValueError("no [CLS] (--no_cls_token)")
             _, cls = make("cls")(x, return_backbone_features=True)
             tensors["expected.cls"] = cls.float().contiguous().numpy()
         except ValueError as e:   # AIMv2: no [CLS] ("use features='pos'")
@@ -241,7 +375,8 @@ def run(row, spec, seed, upstream, out):
     for i, (name, data) in enumerate(files):
         tensors[f"input.jpeg.{i}"] = np.frombuffer(data, dtype=np.uint8).copy()
     commit = COMMIT or subprocess.run(["git", "-C", upstream, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    meta = {"config": json.dumps(dict(model=spec["model"], **spec["over"])), "row": row, "command": spec["command"],
+    # The name vkprobe runs the row as (`linprobe`'s translation of upstream's command).
+    meta = {"config": json.dumps(dict(model=spec.get("vkprobe_model", spec["model"]), **spec["over"])), "row": row, "command": spec["command"],
             "transform": repr(transform).replace("\n", " "), "files": json.dumps([n for n, _ in files]),
             "timm": timm.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "pillow": PIL.__version__,
@@ -260,8 +395,8 @@ def main():
     ap.add_argument("--rows", nargs="*", default=list(ROWS))
     ap.add_argument("--commit", default="", help="upstream's commit, where the checkout has no .git")
     a = ap.parse_args()
-    global COMMIT
-    COMMIT = a.commit
+    global COMMIT, UPSTREAM
+    COMMIT, UPSTREAM = a.commit, a.upstream
     os.makedirs(a.out, exist_ok=True)
     sys.path.insert(0, a.upstream)
     for row in a.rows:

@@ -81,7 +81,7 @@ struct LinprobeCommand: ParsableCommand {
             argv = Array(argv[(k + 1)...])
         }
         var i = 0
-        var model: String?, simmim = false, openclip = false, pretrain: String?, weights: String?, output = "./output_dir", knn = false, temperatures: String?
+        var model: String?, simmim = false, noCLS = false, openclip = false, pretrain: String?, weights: String?, output = "./output_dir", knn = false, temperatures: String?
         var eval = false, resumeFile: String?, returnBlock: String?, heads = "lp"
         var values: [String: String] = [:]
         func value(_ flag: String) throws -> String {
@@ -110,7 +110,6 @@ struct LinprobeCommand: ParsableCommand {
         ]
         let refusedFlags: [String: String] = [
             "--radio": "RADIO (NaFlexViT) is not supported", "--use_rasa_head": "Franca's RASA head is not supported",
-            "--no_cls_token": "pass a registry name without [CLS] (e.g. vit_huge_patch14_gap_224) when it is supported",
         ]
         let refusedValues: [String: String] = [
             "--dinov3_weights": "Meta's DINOv3 .pth names are not converted: use timm's weights (--model dinov3_vitb16 maps to vit_base_patch16_dinov3; give --finetune timm's model.safetensors, or tag the name, e.g. vit_base_patch16_dinov3.lvd1689m, to fetch it from the hub)",
@@ -144,6 +143,7 @@ struct LinprobeCommand: ParsableCommand {
                 case "--openclip": openclip = true
                 case "--timm": break   // the registry names are timm's already
                 case "--simmim": simmim = true
+                case "--no_cls_token": noCLS = true
                 case "--openclip_pretrain": pretrain = try v()
                 case "--finetune": weights = try v()
                 case "--finetuning": t.args += ["--finetune", "all"]   // upstream's set_trainable: every parameter
@@ -205,6 +205,18 @@ struct LinprobeCommand: ParsableCommand {
         }
         // SimMIM's loader (BEiTv2, SimMIM rows): BEiT's architecture with its shared relative table.
         var name = simmim && models[model] == "vit_base_patch16_224" ? "beitv2_base_patch16_224" : models[model] ?? model
+        // --no_cls_token (I-JEPA): upstream's models_vit without [CLS] (global_pool avg), timm's `_gap_` ViT;
+        // upstream's _models_vit passes it to the huge models only.
+        if noCLS && !model.contains("huge") {
+            t.notes.append("--no_cls_token dropped: upstream's _models_vit applies it to the huge models only; \(model) keeps its [CLS]")
+        } else if noCLS {
+            let gap = name.replacingOccurrences(of: "_224", with: "_gap_224")
+            guard gap != name, (try? ViTRegistry.resolve(gap)) != nil else {
+                throw ValidationError("--no_cls_token --model \(model): no ViT without [CLS] of that size is known (vit_huge_patch14 maps to vit_huge_patch14_gap_224)")
+            }
+            name = gap
+            if heads == "lp" { throw ValidationError("--no_cls_token --cls_features cls: without [CLS] upstream feeds the linear probe zeros; use --cls_features pos (global average pooling)") }
+        }
         if openclip, let pretrain, !name.contains(".") { name += "." + pretrain }
         if openclip && pretrain == nil && !name.contains(".") { name += ".openai" }   // upstream's --openclip_pretrain default
         if weights == nil, !name.contains("."), let tag = hubTags[model] {

@@ -37,6 +37,12 @@ import Testing
         let tag = try dry(["--model", "vit_base_patch16", "--finetune", "vit_base_patch16_224.mae", "--dataset_name", "stanford_cars"])
         #expect(tag.stdout.contains("as: vkprobe train --model vit_base_patch16_224.mae --dataset StanfordCars") && !tag.stdout.contains("--weights"), "\(tag.stdout)")
         #expect(tag.stdout.contains("note: --nb_classes not given: upstream's default is 1000") && tag.stdout.contains("note: --amp not given: upstream's default is float16"), "\(tag.stdout)")
+        // --no_cls_token (I-JEPA): timm's ViT without [CLS]; the linear probe on its zero [CLS] refused.
+        let ijepa = try dry(["--model", "vit_huge_patch14", "--finetune", "i.safetensors", "--no_cls_token", "--cls_features", "pos"])
+        #expect(ijepa.stdout.contains("as: vkprobe train --model vit_huge_patch14_gap_224 --weights i.safetensors --heads lp_gap"), "\(ijepa.stdout) \(ijepa.stderr)")
+        let zeros = try dry(["--model", "vit_huge_patch14", "--finetune", "i.safetensors", "--no_cls_token", "--cls_features", "cls"])
+        #expect(zeros.status != 0 && zeros.stderr.contains("--no_cls_token --cls_features cls"), "\(zeros.stderr)")
+        #expect(try dry(["--model", "vit_small_patch16", "--finetune", "i.safetensors", "--no_cls_token"]).stdout.contains("note: --no_cls_token dropped: upstream's _models_vit applies it to the huge models only"))
         for (args, reason) in [(["--finetune", "m.pth"], "tools/convert_checkpoint.py"),
                                (["--frobnicate"], "--frobnicate: not an option"), (["--knn_eval"], "vkprobe knn")] {
             let r = try runVkprobe(["linprobe", "--dry-run", "--model", "vit_base_patch16"] + (args.contains("--finetune") ? args : ["--finetune", "w.safetensors"] + args))
