@@ -27,13 +27,13 @@ MAIN=("${CHECKED[@]}" VKPROBE_REQUIRE_BROWSER=1 VKPROBE_REQUIRE_MPI=1 VKPROBE_RE
       VKPROBE_REQUIRE_SWIFTSHADER=1 VKPROBE_TENSORBOARD_PYTHON="$TENSORBOARD_PYTHON")
 KERNEL_TESTS='ProbeKernelsTests|ShaderRequirementsTests'
 GOLDEN_TESTS='GoldenTests|ViTGoldenTests|FamilyGoldenTests|TrainingGoldenTests'
-# The leaderboard rows' goldens check the protocol (transforms, statistics, taps, projections) from
-# JPEG files: in the main run and through the GPU selection; SwiftShader, the width and the profile
-# steps run the family goldens (the same kernels, one per architecture) and leave the rows out.
+# The leaderboard rows' goldens (32 rows, ~2 min) check the protocol (transforms, statistics, taps,
+# projections, loaders) from JPEG files, once, in the main run; the GPU selection, SwiftShader, the
+# width and the profile steps run the family goldens (the same kernels, one per architecture) and
+# leave the rows out.
 ROWS_SKIP='RowGoldenTests'
-MUTANT_SKIP='RowGoldenTests/anotherTransformFails'
 # Tests that choose their own selection, or whose subject is not the kernels, once (in the main run).
-GPU_SKIP="$MUTANT_SKIP|KernelSelectionTests/bothSelectionsTrainToTheSameNumbers|DeviceMemoryTests/evaluationLeavesNothingBehind"
+GPU_SKIP="$ROWS_SKIP|KernelSelectionTests/bothSelectionsTrainToTheSameNumbers|DeviceMemoryTests/evaluationLeavesNothingBehind"
 # The GEMM plan sweeps (the slowest kernel tests; run cold they are the most code to compile) run at
 # the default width in the main step (the f32 one on SwiftShader too), at every width in
 # `make test-widths`.

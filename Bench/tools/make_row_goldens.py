@@ -21,6 +21,19 @@ the row's model with random weights at a small width:
                    trunk's `forward_features` for timm trunks ([CLS] included where there is one)
                    and the tower's patch tokens otherwise.
 
+  mae_*, dino_vitb, ibot_*, mocov3_vitb, maskfeat_*, ijepa_vith   upstream's default loader,
+                   `models_vit` (under upstream's pinned timm 0.9.16, which it needs: run these rows
+                   with `PYTHONPATH=DIR` holding `pip install --target DIR --no-deps timm==0.9.16`),
+                   the checkpoint through upstream's `load_finetune_checkpoint` (a timm tag, or a
+                   `.pth` as upstream's converted checkpoints hold it, converted for vkprobe by
+                   tools/convert_checkpoint.py). Tokens: the last block before the norm.
+  beitv2_vitb, simmim_vitb   `--simmim`: upstream's `models_simmim` loading the row's `.pth`.
+  dinov2_*, dinov3_*   the hub's code (`--dinov2` / `--dinov3` checkouts, source="local") in
+                   upstream's `DinoWrapper`; DINOv3 needs `PYTHONPATH` on its checkout, torchmetrics
+                   and termcolor (its hubconf imports them).
+  hiera_*          `--timm`: TimmWrapper over timm's Hiera.
+  clip_vitb16, clip_vitl   open_clip's OpenAI towers with the tag's QuickGELU.
+
 The weights are saved in timm's names (what `vkprobe` loads from the hub; Apple's and open_clip's
 towers are converted with timm's own `checkpoint_filter_fn` / `_convert_openai_clip`, the
 converted model checked equal to the original; timm trunks keep their names and `head.*`, the
@@ -32,7 +45,7 @@ order; metadata `config` (read by `ViTConfig`), `row`, `command` (upstream's), `
 (upstream's eval transform as it prints), versions and upstream's commit.
 
     /tmp/refenv/bin/python Bench/tools/make_row_goldens.py --upstream UPSTREAM_CHECKOUT \
-        --out Tests/Goldens/rows [--seed 3]
+        [--dinov2 DINOV2_CHECKOUT] [--dinov3 DINOV3_CHECKOUT] --out Tests/Goldens/rows [--seed 3] [--rows …]
 
 UPSTREAM_CHECKOUT: a checkout (or `git archive` copy) of github.com/billpsomas/efficient-probing.
 Written with Pillow 12 (as the transform goldens): Pillow 13 resizes images shrunk in both
@@ -43,6 +56,7 @@ of github.com/apple/ml-aim.
 """
 import argparse
 import ast
+import functools
 import io
 import json
 import os
@@ -129,6 +143,25 @@ ROWS = {
     "ijepa_vith": dict(loader="models_vit", upstream_model="vit_huge_patch14", model="vit_huge_patch14_gap_224",
                        over=dict(SMALL, img_size=224), finetune="vit_huge_patch14_224.ijepa/checkpoint-799.pth", no_cls_token=True,
                        command="--model vit_huge_patch14 --finetune vit_huge_patch14_224.ijepa/checkpoint-799.pth --no_cls_token"),
+    # `--simmim` rows: upstream's SimMIM loader (models_simmim) with the row's checkpoint; tokens: the last block, no norm.
+    "beitv2_vitb": dict(loader="simmim", upstream_model="vit_base_patch16", model="beitv2_base_patch16_224", over=dict(SMALL, img_size=224),
+                        checkpoint="beit", finetune="vit_base_patch16_224.beitv2/checkpoint-799.pth",
+                        command="--model vit_base_patch16 --simmim --finetune vit_base_patch16_224.beitv2/checkpoint-799.pth"),
+    "simmim_vitb": dict(loader="simmim", upstream_model="vit_base_patch16", model="beitv2_base_patch16_224", over=dict(SMALL, img_size=224),
+                        checkpoint="simmim", finetune="vit_base_patch16_224.simmim/checkpoint-799.pth",
+                        command="--model vit_base_patch16 --simmim --finetune vit_base_patch16_224.simmim/checkpoint-799.pth"),
+    # DINOv2 through the hub (upstream's `_dinov2`), at upstream's 224 px: the 37×37 table resized as the hub does.
+    "dinov2_vitb": dict(loader="dinov2", hub="dinov2_vitb14", model="vit_base_patch14_dinov2", over=dict(SMALL, img_size=518), input_size=224,
+                        command="--model dinov2_vitb14"),
+    "dinov2_vitl": dict(loader="dinov2", hub="dinov2_vitl14", model="vit_large_patch14_dinov2", over=dict(SMALL, img_size=518), input_size=224,
+                        command="--model dinov2_vitl14"),
+    # DINOv3 through the hub (upstream's `_dinov3`; its Meta weights named as timm names them).
+    "dinov3_vitb": dict(loader="dinov3", hub="dinov3_vitb16", model="vit_base_patch16_dinov3", over=dict(SMALL, img_size=224),
+                        command="--model dinov3_vitb16 --dinov3_weights /path/to/dinov3_weights.pth"),
+    "dinov3_vitl": dict(loader="dinov3", hub="dinov3_vitl16", model="vit_large_patch16_dinov3", over=dict(SMALL, img_size=224),
+                        command="--model dinov3_vitl16 --dinov3_weights /path/to/dinov3_weights.pth"),
+    "dinov3_vit7b": dict(loader="dinov3", hub="dinov3_vit7b16", model="vit_7b_patch16_dinov3", over=dict(SMALL, img_size=224),
+                         command="--model dinov3_vit7b16 --dinov3_weights /path/to/dinov3_weights.pth"),
     # Hiera through timm (`--timm`): TimmWrapper over forward_features' (B, H, W, C) map; no [CLS].
     "hiera_base": dict(loader="timm", model="hiera_base_224", over=dict(embed_dim=16, num_heads=1, stages=[1, 2, 2, 2], img_size=224),
                        command="--model hiera_base_224.mae --timm"),
@@ -145,6 +178,8 @@ ROWS = {
 # Odd sizes and modes, as a dataset holds them: landscape, portrait, greyscale, 4:2:0 and 4:4:4.
 COMMIT = ""
 UPSTREAM = ""
+DINOV2 = ""
+DINOV3 = ""
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGES = [((301, 217), "RGB", 2), ((190, 263), "RGB", 0), ((240, 240), "L", 2), ((500, 333), "RGB", 1)]
 
@@ -207,6 +242,12 @@ def build(row, spec, g):
         return build_openclip(spec, g, timm_model)
     if spec["loader"] == "models_vit":
         return build_models_vit(spec, g, timm_model)
+    if spec["loader"] == "simmim":
+        return build_simmim(spec, g)
+    if spec["loader"] == "dinov2":
+        return build_dinov2(spec, g, timm_model)
+    if spec["loader"] == "dinov3":
+        return build_dinov3(spec, g, timm_model)
     from aim.v2.torch.models import AIMv2VisionEncoder
     o = spec["over"]
     apple = AIMv2VisionEncoder(img_size=o["img_size"], patch_size=14, embed_dim=o["embed_dim"],
@@ -295,6 +336,122 @@ def build_models_vit(spec, g, timm_model):
     return make, weights
 
 
+def build_simmim(spec, g):
+    """`--simmim`: upstream's models_simmim.vit_base_patch16 (SimMIM's BEiT-style ViT: one
+    relative-position table shared by the blocks, LayerScale, no absolute position embedding) at a
+    small width, loading a `.pth` as the row's checkpoint holds it — SimMIM's own ({"model":
+    {"encoder.…", "mask_token", "decoder.0.…"}}) or BEiT v2's (BEiT names, no prefix). The weights
+    vkprobe loads are tools/convert_checkpoint.py's output for that file."""
+    import tempfile
+    import models_simmim
+    small = {k: spec["over"][k] for k in ("embed_dim", "depth", "num_heads")}
+    real_init = models_simmim.VisionTransformerSimMIM.__init__
+    def small_init(self, **kw):
+        real_init(self, **{**kw, **small})
+    models_simmim.VisionTransformerSimMIM.__init__ = small_init
+    try:
+        source = models_simmim.VisionTransformerSimMIM(img_size=224, patch_size=16, num_classes=0, embed_dim=768, depth=12, num_heads=12,
+                                                       mlp_ratio=4.0, qkv_bias=True, norm_layer=functools.partial(torch.nn.LayerNorm, eps=1e-6),
+                                                       init_values=0.1, use_abs_pos_emb=False, use_rel_pos_bias=False,
+                                                       use_shared_rel_pos_bias=True, use_mean_pooling=False)
+        randomise(source, g)
+        sd = {k: v.clone() for k, v in source.state_dict().items() if not k.startswith("head.")}
+        if spec["checkpoint"] == "simmim":
+            sd = {"encoder." + k: v for k, v in sd.items()}
+            sd["mask_token"] = torch.randn((1, 1, small["embed_dim"]), generator=g)
+            sd["decoder.0.weight"] = torch.randn((16 * 16 * 3, small["embed_dim"], 1, 1), generator=g)
+            sd["decoder.0.bias"] = torch.randn((16 * 16 * 3,), generator=g)
+        path = os.path.join(tempfile.mkdtemp(), spec["finetune"])
+        os.makedirs(os.path.dirname(path))
+        torch.save({"model": sd}, path)
+        model = models_simmim.__dict__[spec["upstream_model"]](checkpoint_path=path).eval()   # upstream's _simmim
+    finally:
+        models_simmim.VisionTransformerSimMIM.__init__ = real_init
+    with torch.no_grad():
+        for k, v in source.state_dict().items():
+            if not k.startswith("head.") and not k.endswith("relative_position_index"):
+                assert torch.equal(model.state_dict()[k], v), f"upstream's SimMIM loader did not load {k}"
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import convert_checkpoint
+    loaded, _, _ = convert_checkpoint.load(path, None)
+    weights, _, _ = convert_checkpoint.convert(loaded, convert_checkpoint.detect(list(loaded)))
+    weights = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()}
+    def make(features):
+        return lambda x, return_backbone_features: model(x, return_features=features, return_block=None, return_backbone_features=True)
+    return make, weights
+
+
+def build_dinov2(spec, g, timm_model):
+    """upstream's `_dinov2`: `torch.hub.load('facebookresearch/dinov2', MODEL)` in its DinoWrapper
+    (`get_intermediate_layers(n=1, return_class_token=True)`: after the final norm). The hub code
+    is loaded from a checkout (`--dinov2`, source="local") at a small width with random weights;
+    timm's `checkpoint_filter_fn` names them as vkprobe loads them (checked equal at 518 px)."""
+    from dinov2.models import vision_transformer as dv
+    import models_more
+    small = {k: spec["over"][k] for k in ("embed_dim", "depth", "num_heads")}
+    real_init = dv.DinoVisionTransformer.__init__
+    def small_init(self, **kw):
+        real_init(self, **{**kw, **small})
+    dv.DinoVisionTransformer.__init__ = small_init
+    try:
+        hub = torch.hub.load(DINOV2, spec["hub"], source="local", pretrained=False).eval()
+    finally:
+        dv.DinoVisionTransformer.__init__ = real_init
+    randomise(hub, g)
+    from timm.models.vision_transformer import checkpoint_filter_fn
+    weights = checkpoint_filter_fn(hub.state_dict(), timm_model)
+    timm_model.load_state_dict(weights)
+    probe = torch.randn((1, 3, 518, 518), generator=g)
+    with torch.no_grad():
+        (patch, cls), = hub.get_intermediate_layers(probe, n=1, return_class_token=True)
+        feats = timm_model.forward_features(probe)
+        err = max(float((patch - feats[:, 1:]).abs().max()), float((cls - feats[:, 0]).abs().max()))
+    assert err < 1e-4, f"timm's conversion of the hub DINOv2 differs by {err}"
+    return (lambda features: models_more.DinoWrapper(dino_model=hub, num_classes=10, features=features)), weights
+
+
+def build_dinov3(spec, g, timm_model):
+    """upstream's `_dinov3`: the hub's DINOv3 (`torch.hub.load('facebookresearch/dinov3', MODEL,
+    weights=…)`) in its DinoWrapper, from a checkout (`--dinov3`, source="local") at a small width.
+    What loading Meta's checkpoint sets, set here: the RoPE periods as the checkpoint stores them
+    (bfloat16), the masked k bias zero, and for B and L every qkv bias zero (the distilled models'
+    are; timm's B/L have none). timm's `checkpoint_filter_fn` names the weights as vkprobe loads them."""
+    from dinov3.models import vision_transformer as dv
+    import models_more
+    small = {k: spec["over"][k] for k in ("embed_dim", "depth", "num_heads")}
+    real_init = dv.DinoVisionTransformer.__init__
+    def small_init(self, **kw):
+        real_init(self, **{**kw, **small})
+    dv.DinoVisionTransformer.__init__ = small_init
+    try:
+        hub = torch.hub.load(DINOV3, spec["hub"], source="local", pretrained=False).eval()
+    finally:
+        dv.DinoVisionTransformer.__init__ = real_init
+    randomise(hub, g)
+    with torch.no_grad():
+        for name, buf in hub.named_buffers():
+            if name.endswith("periods"):
+                buf.copy_(buf.to(torch.bfloat16).float())
+        for name, p in hub.named_parameters():
+            if name.endswith("qkv.bias"):
+                if timm_model.state_dict().get(name.replace("qkv.bias", "q_bias")) is None:
+                    p.zero_()
+                else:
+                    p[p.shape[0] // 3: 2 * p.shape[0] // 3] = 0
+    from timm.models.eva import checkpoint_filter_fn
+    weights = checkpoint_filter_fn(hub.state_dict(), timm_model)
+    timm_model.load_state_dict(weights)
+    probe = torch.randn((1, 3, 224, 224), generator=g)
+    with torch.no_grad():
+        (patch, cls), = hub.get_intermediate_layers(probe, n=1, return_class_token=True, norm=True)
+        feats = timm_model.forward_features(probe)
+        err = max(float((patch - feats[:, 5:]).abs().max()), float((cls - feats[:, 0]).abs().max()))
+    # timm computes the periods in fp32 (the hub: bfloat16 from the checkpoint): close, not equal.
+    assert err < 5e-2, f"timm's conversion of the hub DINOv3 differs by {err}"
+    print(f"{spec['hub']}: timm's conversion within {err:.1e} of the hub (periods fp32 against bfloat16)")
+    return (lambda features: models_more.DinoWrapper(dino_model=hub, num_classes=10, features=features)), weights
+
+
 def build_openclip(spec, g, timm_model):
     """open_clip's tower for the row at a small width, in upstream's CLIPWrapper."""
     import models_more
@@ -343,7 +500,7 @@ def build_openclip(spec, g, timm_model):
 
 def run(row, spec, seed, upstream, out):
     g = torch.Generator().manual_seed(seed)
-    args = types.SimpleNamespace(openclip=spec["loader"] == "openclip", train_aug="default", input_size=spec["over"]["img_size"],
+    args = types.SimpleNamespace(openclip=spec["loader"] == "openclip", train_aug="default", input_size=spec.get("input_size", spec["over"]["img_size"]),
                                  model=spec.get("openclip", ("", ""))[0], openclip_pretrain=spec.get("openclip", ("", ""))[1])
     _, transform = upstream_build_transforms(upstream)(args)
     files = jpeg_files(g)
@@ -393,10 +550,14 @@ def main():
     ap.add_argument("--out", default="Tests/Goldens/rows")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--rows", nargs="*", default=list(ROWS))
+    ap.add_argument("--dinov2", default="", help="a checkout of facebookresearch/dinov2 (the hub code upstream loads), for the DINOv2 rows")
+    ap.add_argument("--dinov3", default="", help="a checkout of facebookresearch/dinov3, for the DINOv3 rows")
     ap.add_argument("--commit", default="", help="upstream's commit, where the checkout has no .git")
     a = ap.parse_args()
-    global COMMIT, UPSTREAM
-    COMMIT, UPSTREAM = a.commit, a.upstream
+    global COMMIT, UPSTREAM, DINOV2, DINOV3
+    COMMIT, UPSTREAM, DINOV2, DINOV3 = a.commit, a.upstream, a.dinov2, a.dinov3
+    if DINOV2:
+        sys.path.insert(0, DINOV2)
     os.makedirs(a.out, exist_ok=True)
     sys.path.insert(0, a.upstream)
     for row in a.rows:

@@ -139,6 +139,11 @@ public struct ViTWeights {
            file.entries["blocks.0.attn.relative_position_bias_table"] == nil {
             config.sharedRelPosBias = true
         }
+        // Pretraining checkpoints of BEiT-style ViTs (SimMIM's, BEiT's without mean pooling) hold a
+        // final norm that timm's mean-pooling BEiT lacks: read as the final norm (the `norm` tap).
+        if config.family == .beit, !config.finalNorm, file.entries["norm.weight"]?.shape == [config.embedDim] {
+            config.finalNorm = true
+        }
         self.config = config
         path = file.path
         let expected = Self.expectedShapes(config)

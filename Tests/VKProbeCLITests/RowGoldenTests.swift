@@ -3,6 +3,10 @@ import ProbeTestSupport
 import SafeTensors
 import Testing
 
+private extension Array {
+    subscript(safe i: Int) -> Element? { indices.contains(i) ? self[i] : nil }
+}
+
 /// Leaderboard rows against upstream's own code path (`Tests/Goldens/rows/<row>`, written by
 /// Bench/tools/make_row_goldens.py): JPEG files through upstream's eval transform (its
 /// `build_transforms`: ImageNet statistics, or open_clip's transforms for the tag under
@@ -21,7 +25,8 @@ import Testing
     static let rows = ["eva02_vitl_mim", "aimv2_vitl", "eva02_e14", "eva02_e14_plus", "pe_core_l14_336", "metaclip2_bigg14_378", "metaclip2_bigg14",
                        "siglip_l16_256", "siglip2_l16_256", "siglip2_so400m14",
                        "mae_vits", "mae_base", "mae_vitl", "dino_vitb", "ibot_vitb", "ibot_vitl", "mocov3_vitb", "maskfeat_vitb", "maskfeat_vitl",
-                       "ijepa_vith", "hiera_base", "hiera_large", "hiera_huge", "clip_vitb16", "clip_vitl"]
+                       "ijepa_vith", "hiera_base", "hiera_large", "hiera_huge", "clip_vitb16", "clip_vitl", "beitv2_vitb", "simmim_vitb",
+                       "dinov2_vitb", "dinov2_vitl", "dinov3_vitb", "dinov3_vitl", "dinov3_vit7b"]
 
     /// The golden, and a folder holding its model (`model.json`, `model.safetensors`) and its JPEG
     /// files as an ImageFolder of one class (`data/all/`).
@@ -76,11 +81,37 @@ import Testing
         }
     }
 
+    /// The README's leaderboard table cannot drift from the goldens: every golden in
+    /// Tests/Goldens/rows is tested here and named in the table's "row golden" column, and the table
+    /// names no golden that does not exist.
+    @Test func readmeTableNamesEveryRowGolden() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.dir.path).filter { $0.hasSuffix(".safetensors") }
+            .map { String($0.dropLast(".safetensors".count)) }
+        #expect(Set(files) == Set(Self.rows), "goldens without a test, or tests without a golden: \(Set(files).symmetricDifference(Self.rows))")
+        let readme = try String(contentsOf: Self.dir.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "### Upstream's leaderboard, row by row").dropFirst().first?
+            .components(separatedBy: "\n### ").first)
+        var named: Set<String> = []
+        for line in section.split(separator: "\n") where line.hasPrefix("| ") && !line.hasPrefix("| rows") {
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 6 else { continue }
+            // The "row golden" column: the backquoted names before any parenthesis.
+            let column = cells[4].split(separator: "(")[safe: 0].map(String.init) ?? ""
+            for piece in column.components(separatedBy: "`").enumerated() where piece.offset % 2 == 1 { named.insert(piece.element) }
+        }
+        #expect(named == Set(files), "README table against the goldens: \(named.symmetricDifference(files).sorted())")
+        #expect(section.contains("all \(files.count) are proven from JPEG files"), "the README's count of proven rows")
+    }
+
     /// The new rows' goldens can fail where the rows differ from their neighbours: OpenAI's CLIP
     /// with GELU in place of the QuickGELU its weights were trained with, a models_vit row read
-    /// after the final norm (timm's `forward_features`) in place of its last block.
+    /// after the final norm (timm's `forward_features`) in place of its last block (SimMIM too, whose
+    /// pretraining checkpoint holds that norm), DINOv2's 37×37 table resized as timm does instead
+    /// of as the hub does.
     @Test func rowMutantsFail() throws {
-        for (row, extra) in [("clip_vitb16", ["--activation", "gelu"]), ("mae_base", ["--blocks", "norm"])] {
+        for (row, extra) in [("clip_vitb16", ["--activation", "gelu"]), ("mae_base", ["--blocks", "norm"]),
+                             ("dinov2_vitb", ["--pos-embed-resize", "antialias"]), ("simmim_vitb", ["--blocks", "norm"])] {
             let s = try Self.setUp(row)
             let (run, shard) = try Self.extract(s, extra, output: "mutant")
             #expect(run.status == 0, "\(run.stderr)")
