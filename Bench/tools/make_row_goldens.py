@@ -47,6 +47,10 @@ order; metadata `config` (read by `ViTConfig`), `row`, `command` (upstream's), `
     /tmp/refenv/bin/python Bench/tools/make_row_goldens.py --upstream UPSTREAM_CHECKOUT \
         [--dinov2 DINOV2_CHECKOUT] [--dinov3 DINOV3_CHECKOUT] --out Tests/Goldens/rows [--seed 3] [--rows …]
 
+The committed files were written in three runs (the rows' libraries conflict): the models_vit rows
+with `PYTHONPATH=TIMM09`, the DINOv3 rows with `PYTHONPATH=DINOV3_CHECKOUT`, the rest plainly
+(`rows_by_run` below; `--list-runs` prints them).
+
 UPSTREAM_CHECKOUT: a checkout (or `git archive` copy) of github.com/billpsomas/efficient-probing.
 Written with Pillow 12 (as the transform goldens): Pillow 13 resizes images shrunk in both
 dimensions vertically first, up to 2 levels from 12, which VulkanProbe follows; the SigLIP rows'
@@ -63,6 +67,7 @@ import os
 import subprocess
 import sys
 import types
+import zlib
 
 import numpy as np
 import timm
@@ -171,9 +176,9 @@ ROWS = {
                        command="--model hiera_huge_224.mae --timm"),
     # OpenAI's CLIP towers through open_clip (its own VisionTransformer, QuickGELU: see build_openclip).
     "clip_vitb16": dict(loader="openclip", model="vit_base_patch16_clip_224", over=dict(SMALL, img_size=224),
-                        openclip=("ViT-B-16", "openai"), proj=48, vkprobe_model="vit_base_patch16_clip_224.openai", command="--model ViT-B-16 --openclip --openclip_pretrain openai"),
+                        openclip=("ViT-B-16", "openai"), proj=48, vkprobe_model="vit_base_patch16_clip_224.openai", all_projected=True, command="--model ViT-B-16 --openclip --openclip_pretrain openai"),
     "clip_vitl": dict(loader="openclip", model="vit_large_patch14_clip_224", over=dict(SMALL, img_size=224),
-                      openclip=("ViT-L-14", "openai"), proj=48, vkprobe_model="vit_large_patch14_clip_224.openai", command="--model ViT-L-14 --openclip --openclip_pretrain openai"),
+                      openclip=("ViT-L-14", "openai"), proj=48, vkprobe_model="vit_large_patch14_clip_224.openai", all_projected=True, command="--model ViT-L-14 --openclip --openclip_pretrain openai"),
 }
 # Odd sizes and modes, as a dataset holds them: landscape, portrait, greyscale, 4:2:0 and 4:4:4.
 COMMIT = ""
@@ -529,6 +534,11 @@ def run(row, spec, seed, upstream, out):
             tensors["expected.cls"] = cls.float().contiguous().numpy()
         except ValueError as e:   # AIMv2: no [CLS] ("use features='pos'")
             print(f"{row}: no cls ({e})")
+        if spec.get("all_projected"):
+            # `ep_all` on open_clip's CLIP towers: the patch tokens projected into the CLIP space (then
+            # concatenated after the projected [CLS], which is `cls`).
+            _, projected = make("ep_all")(x, return_backbone_features=True)
+            tensors["expected.tokens_projected"] = projected.float().contiguous().numpy()
     for i, (name, data) in enumerate(files):
         tensors[f"input.jpeg.{i}"] = np.frombuffer(data, dtype=np.uint8).copy()
     commit = COMMIT or subprocess.run(["git", "-C", upstream, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -544,16 +554,29 @@ def run(row, spec, seed, upstream, out):
           + (f", cls {tuple(tensors['expected.cls'].shape)}" if "expected.cls" in tensors else ""))
 
 
+def rows_by_run():
+    """The rows each run writes: upstream's models_vit needs timm 0.9.16, the DINOv3 hub its own checkout on the path."""
+    runs = {"timm 0.9.16 (PYTHONPATH=TIMM09)": [r for r, v in ROWS.items() if v["loader"] == "models_vit"],
+            "DINOv3 (PYTHONPATH=DINOV3_CHECKOUT, --dinov3 DINOV3_CHECKOUT)": [r for r, v in ROWS.items() if v["loader"] == "dinov3"]}
+    runs["the rest (--dinov2 DINOV2_CHECKOUT)"] = [r for r in ROWS if not any(r in v for v in runs.values())]
+    return runs
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--upstream", required=True, help="a checkout of billpsomas/efficient-probing")
     ap.add_argument("--out", default="Tests/Goldens/rows")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--rows", nargs="*", default=list(ROWS))
+    ap.add_argument("--list-runs", action="store_true", help="print the three runs' --rows and exit")
     ap.add_argument("--dinov2", default="", help="a checkout of facebookresearch/dinov2 (the hub code upstream loads), for the DINOv2 rows")
     ap.add_argument("--dinov3", default="", help="a checkout of facebookresearch/dinov3, for the DINOv3 rows")
     ap.add_argument("--commit", default="", help="upstream's commit, where the checkout has no .git")
     a = ap.parse_args()
+    if a.list_runs:
+        for name, rows in rows_by_run().items():
+            print(f"{name}: --rows {' '.join(rows)}")
+        return
     global COMMIT, UPSTREAM, DINOV2, DINOV3
     COMMIT, UPSTREAM, DINOV2, DINOV3 = a.commit, a.upstream, a.dinov2, a.dinov3
     if DINOV2:
@@ -561,7 +584,8 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     sys.path.insert(0, a.upstream)
     for row in a.rows:
-        run(row, ROWS[row], a.seed + list(ROWS).index(row), a.upstream, a.out)
+        # A seed of the row's own (not of its place in ROWS), so a row's golden does not change when rows are added.
+        run(row, ROWS[row], a.seed + zlib.crc32(row.encode()) % 100003, a.upstream, a.out)
 
 
 if __name__ == "__main__":

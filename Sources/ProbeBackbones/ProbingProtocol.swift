@@ -54,6 +54,8 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
     public var cls = "token"
     /// The tokens after the final norm begin with the [CLS] (`ViTConfig.normTokensKeepCLS`); nil: no.
     public var clsInTokens: Bool?
+    /// The final norm's tokens go through CLIP's projection (`--tokens projected`, upstream's `NAME_all` there); nil: no.
+    public var tokensProjected: Bool?
 
     /// `cls` for a loaded backbone: its pooled head after the final norm, where it has one.
     public mutating func setCLS(pooledHead: String?, classToken: Bool) {
@@ -107,7 +109,8 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
     /// The run's one line.
     public var line: String {
         func stats(_ v: [Float]) -> String { v.map { String(format: "%.3f", $0) }.joined(separator: ",") }
-        let tokens = tap == "norm" ? "after the final norm" + (clsInTokens == true ? " ([CLS] and patches)" : "") : "of block \(tap) before the final norm"
+        let tokens = tap == "norm" ? "after the final norm" + (clsInTokens == true ? " ([CLS] and patches)" : "") + (tokensProjected == true ? " through the projection" : "")
+            : "of block \(tap) before the final norm"
         return "protocol (\(family.rawValue)): input \(inputSize) px, tokens \(tokens), "
             + "cls = \(cls), \(transforms.rawValue) transforms, mean \(stats(mean)) std \(stats(std)), pos-embed resize \(posEmbedResize.rawValue), \(activation)"
     }

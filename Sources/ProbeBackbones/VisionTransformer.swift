@@ -227,6 +227,21 @@ public final class VisionTransformer {
         }
     }
 
+    /// `--tokens projected`: the final norm's tokens go through CLIP's projection (`head.*`), as
+    /// upstream's `NAME_all` feeds open_clip's CLIP towers — the projected [CLS] (`cls`) followed by
+    /// the patch tokens projected into the same space.
+    public var projectTokens = false
+
+    /// The final norm's tokens (B, T, D) f32 through the projection: (B, T, P) f32.
+    public func projected(_ normed: Tensor) throws -> Tensor {
+        guard pooledHead == .projection else {
+            throw BackboneError("--tokens projected: the backbone has no CLIP projection (`head.*` of a CLIP tower) to project its tokens with")
+        }
+        let B = normed.shape[0], T = normed.shape[1], D = config.embedDim
+        let p = try ctx.matmul(try ctx.contiguous(normed).reshaped([B * T, D]), pooledTensors["head.weight"]!, transB: true, bias: pooledTensors["head.bias"]!)
+        return try p.reshaped([B, T, pooledWidth])
+    }
+
     /// The first block whose output a token set can hold (Hiera: its last stage; else 0).
     public var firstTappableBlock: Int { hiera?.firstFinalBlock ?? 0 }
 

@@ -29,10 +29,13 @@ public struct TokenSetInfo: Codable, Sendable, Equatable {
     /// `tokens` begins with the [CLS] token, then the patches (1 + gridH·gridW): what upstream
     /// feeds from open_clip's timm-trunk towers (`forward_features`); nil: the patches only.
     public var clsInTokens: Bool?
+    /// The tokens went through CLIP's projection (`--tokens projected`: upstream's `NAME_all` on
+    /// open_clip's CLIP towers), `clsDim` wide like `cls`; nil: the backbone's own width.
+    public var tokensProjected: Bool?
     public init(model: String, tap: String, cls: Bool, registers: Int, gridH: Int, gridW: Int, precision: String, views: Int? = nil,
-                clsSource: String? = nil, clsDim: Int? = nil, clsInTokens: Bool? = nil) {
+                clsSource: String? = nil, clsDim: Int? = nil, clsInTokens: Bool? = nil, tokensProjected: Bool? = nil) {
         self.model = model; self.tap = tap; self.cls = cls; self.registers = registers; self.gridH = gridH; self.gridW = gridW; self.precision = precision
-        self.views = views; self.clsSource = clsSource; self.clsDim = clsDim; self.clsInTokens = clsInTokens
+        self.views = views; self.clsSource = clsSource; self.clsDim = clsDim; self.clsInTokens = clsInTokens; self.tokensProjected = tokensProjected
     }
     /// Tokens per sample in `tokens`.
     public var tokenCount: Int { gridH * gridW + (clsInTokens == true ? 1 : 0) }

@@ -96,13 +96,16 @@ public final class BackboneFeatures: FeatureSource {
         layout = vit.layout(height: images.height, width: images.width)
         guard layout.patches > 0 else { throw DataError("\(images.description): images of \(images.height)×\(images.width) px hold no \(vit.config.patchSize)-px patch") }
         labelValues = images.labels
+        if vit.projectTokens && tap != .norm { throw DataError("--tokens projected: only the final norm's tokens (`norm`) go through CLIP's projection, not \(tap)") }
     }
 
     public var description: String { "\(images.description) through the ViT (width \(vit.config.embedDim), \(vit.config.depth) blocks) at \(tap)" }
     public var samples: Int { images.count }
     public var patches: Int { layout.patches + (clsInTokens ? 1 : 0) }
     public var clsInTokens: Bool { tap == .norm && vit.config.normTokensKeepCLS }
-    public var dim: Int { vit.config.embedDim }
+    public var dim: Int { projects ? vit.pooledWidth : vit.config.embedDim }
+    /// The tokens go through CLIP's projection (`--tokens projected`; the final norm's only).
+    var projects: Bool { tap == .norm && vit.projectTokens }
     /// After the final norm, `cls` is the pooled head's output where the backbone has one.
     public var usesPooled: Bool { tap == .norm && vit.pooledHead != nil }
     public var hasCLS: Bool { layout.cls || usesPooled }
@@ -139,7 +142,8 @@ public final class BackboneFeatures: FeatureSource {
                     return b
                 }
                 let out = try vit.forward(x, taps: [tap])[tap]!
-                let tokens = try ctx.contiguous(try out.slice(axis: 1, (clsInTokens ? 0 : layout.prefix)..<layout.total))
+                let all = projects ? try vit.projected(out) : out
+                let tokens = try ctx.contiguous(try all.slice(axis: 1, (clsInTokens ? 0 : layout.prefix)..<layout.total))
                 let cls = usesPooled ? try vit.pooled(out) : layout.cls ? try ctx.contiguous(try out.slice(axis: 1, 0..<1).squeezed(1)) : nil
                 return DeviceBatch(tokens: tokens, cls: cls, labels: try ctx.tensor(batch.labels, [n]), size: n)
             }

@@ -126,8 +126,9 @@ public final class TokenExtraction {
                                                            gridH: lay.gridH, gridW: lay.gridW, precision: vit.precision.rawValue,
                                                            views: manifest.views > 1 ? manifest.views : nil,
                                                            clsSource: usesPooled ? pooled!.rawValue : nil, clsDim: usesPooled ? vit.pooledWidth : nil,
-                                                           clsInTokens: tap == .norm && vit.config.normTokensKeepCLS ? true : nil),
-                                        dim: D, f16: manifest.outputF16, clsToken: lay.cls))
+                                                           clsInTokens: tap == .norm && vit.config.normTokensKeepCLS ? true : nil,
+                                                           tokensProjected: tap == .norm && vit.projectTokens ? true : nil),
+                                        dim: tap == .norm && vit.projectTokens ? vit.pooledWidth : D, f16: manifest.outputF16, clsToken: lay.cls))
             })
         }
         var shards = emptyShards()
@@ -166,7 +167,10 @@ public final class TokenExtraction {
                 try timed(&forwarding) {
                     let out = try vit.forward(x, taps: Set(taps))
                     let pooledValues = try out[.norm].flatMap { try vit.pooled($0) }.map { try vit.ctx.read($0) }
-                    for tap in taps { shards[tap]!.append(try vit.ctx.read(out[tap]!), labels: batch.labels, pooled: tap == .norm ? pooledValues : nil) }
+                    for tap in taps {
+                        let tokens = tap == .norm && vit.projectTokens ? try vit.projected(out[tap]!) : out[tap]!
+                        shards[tap]!.append(try vit.ctx.read(tokens), labels: batch.labels, pooled: tap == .norm ? pooledValues : nil)
+                    }
                 }
             }
             if let start = profileStart, index + 1 == min(profileFirst + profileBatches, plan.count) {

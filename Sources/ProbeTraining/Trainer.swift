@@ -139,7 +139,7 @@ public final class Trainer {
                 throw TrainingError("`cls` is \(train.clsDim) wide in \(train.description) but \(val.clsDim) in \(val.description)")
             }
             if head.selection == .clsAndPatches && train.clsDim != train.dim {
-                throw TrainingError("cannot build \(name): the pooled `cls` is \(train.clsDim)-d (the backbone's projection) but the patch tokens are \(train.dim)-d, so they cannot be concatenated (upstream projects CLIP's patch tokens into that width first; not implemented here yet); use ep, lp_gap or another pooling of the patches, or extract with --cls token")
+                throw TrainingError("cannot build \(name): the pooled `cls` is \(train.clsDim)-d (the backbone's projection) but the patch tokens are \(train.dim)-d, so they cannot be concatenated ; upstream projects CLIP's patch tokens into that width first: add --tokens projected (as linprobe does for these commands), or use ep, lp_gap or another pooling of the patches, or --cls token")
             }
             // Every setting of a head starts from the same initialisation (as DINOv2's grids do).
             for setting in settings {

@@ -45,6 +45,7 @@ struct ExtractCommand: ParsableCommand {
             var proto = try data.probingProtocol(config)
             if let blocks { proto.tap = blocks }
             proto.setCLS(pooledHead: vit.pooledHead?.rawValue, classToken: config.classToken)
+            if vit.projectTokens { proto.tokensProjected = true }
             let taps = try proto.tap.split(separator: ",").map { try TokenTap.parse(String($0).trimmingCharacters(in: .whitespaces), depth: config.depth) }
             let source: ImageSource
             switch (images, data.data) {

@@ -21,6 +21,8 @@ struct BackboneOptions: ParsableArguments {
 
     @Option(help: "What `cls` holds after the final norm: head (default: the checkpoint's pooled head where its family has one, as upstream's `cls` reads it — CLIP's projection `head.*`, SigLIP's attention pool `attn_pool.*`) or token (the [CLS] token itself).")
     var cls = "head"
+    @Option(help: "The final norm's tokens as they are (default) or `projected`: through the CLIP tower's projection (`head.*`), into the space of its projected `cls` — what upstream's NAME_all (ep_all, …) concatenates on open_clip's CLIP towers (linprobe sets it for those commands).")
+    var tokens = "patches"
 
     var given: Bool { model != nil || weights != nil }
 
@@ -66,7 +68,13 @@ struct BackboneOptions: ParsableArguments {
         guard cls == "head" || cls == "token" else { throw BackboneError("--cls \(cls): head or token") }
         if cls == "token" { vitWeights = vitWeights.withoutPooledHead() }
         if let note = vitWeights.storedGridNote { print("note: \(note)") }
-        return try VisionTransformer(weights: vitWeights, ctx: ctx, precision: chosen)
+        guard tokens == "patches" || tokens == "projected" else { throw BackboneError("--tokens \(tokens): patches or projected") }
+        if tokens == "projected" && vitWeights.pooledHead != .projection {
+            throw BackboneError("--tokens projected: \(model) has no CLIP projection (`head.*` of a CLIP tower\(cls == "token" ? "; --cls token leaves it out" : "")) to project its tokens with")
+        }
+        let vit = try VisionTransformer(weights: vitWeights, ctx: ctx, precision: chosen)
+        vit.projectTokens = tokens == "projected"
+        return vit
     }
 }
 

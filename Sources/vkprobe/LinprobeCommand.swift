@@ -223,6 +223,12 @@ struct LinprobeCommand: ParsableCommand {
             name += "." + tag
             t.notes.append("--model \(model) without --finetune: upstream loads the published weights; here timm's copy of them, \(name), through the hub cache")
         }
+        // NAME_all on open_clip's CLIP towers: upstream projects the patch tokens into the CLIP space
+        // (CLIPWrapper._project_tokens) and concatenates them after the projected [CLS].
+        if openclip, heads.hasSuffix("_all"), (try? ViTRegistry.resolve(name))?.family == .clip {
+            t.args += ["--tokens", "projected"]
+            t.notes.append("--cls_features \(heads) on an open_clip CLIP tower: the patch tokens go through the tower's projection, as upstream's CLIPWrapper feeds its _all heads (--tokens projected)")
+        }
         // --finetune: a file, or a hub tag (upstream's README: `--finetune vit_base_patch16_224.mae`), fetched
         // through the hub cache as `--model TAG`; open_clip towers and hub models without it come from the hub by name.
         var weightArgs: [String] = []

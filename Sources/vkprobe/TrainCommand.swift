@@ -188,6 +188,7 @@ struct TrainCommand: ParsableCommand {
                     proto.tap = blocks
                 }
                 proto.setCLS(pooledHead: vit.pooledHead?.rawValue, classToken: vitConfig.classToken)
+                if vit.projectTokens { proto.tokensProjected = true }
                 let taps = try proto.tap.split(separator: ",").map { try TokenTap.parse(String($0).trimmingCharacters(in: .whitespaces), depth: vitConfig.depth) }
                 guard Set(taps).count == taps.count else { throw TrainingError("--blocks \(proto.tap): a tap is listed twice") }
                 let tap = taps[0]

@@ -37,6 +37,10 @@ import Testing
         let tag = try dry(["--model", "vit_base_patch16", "--finetune", "vit_base_patch16_224.mae", "--dataset_name", "stanford_cars"])
         #expect(tag.stdout.contains("as: vkprobe train --model vit_base_patch16_224.mae --dataset StanfordCars") && !tag.stdout.contains("--weights"), "\(tag.stdout)")
         #expect(tag.stdout.contains("note: --nb_classes not given: upstream's default is 1000") && tag.stdout.contains("note: --amp not given: upstream's default is float16"), "\(tag.stdout)")
+        // ep_all on OpenAI's CLIP B/16 (upstream's EP row): the tokens projected into the CLIP space.
+        let all = try dry(["--model", "ViT-B-16", "--openclip", "--openclip_pretrain", "openai", "--cls_features", "ep_all", "--finetune", "c.safetensors"])
+        #expect(all.stdout.contains("--heads ep_all") && all.stdout.contains("--tokens projected") && all.stdout.contains("as upstream's CLIPWrapper feeds its _all heads"), "\(all.stdout) \(all.stderr)")
+        #expect(!(try dry(["--model", "ViT-B-16", "--openclip", "--cls_features", "ep", "--finetune", "c.safetensors"]).stdout.contains("--tokens projected")))
         // --no_cls_token (I-JEPA): timm's ViT without [CLS]; the linear probe on its zero [CLS] refused.
         let ijepa = try dry(["--model", "vit_huge_patch14", "--finetune", "i.safetensors", "--no_cls_token", "--cls_features", "pos"])
         #expect(ijepa.stdout.contains("as: vkprobe train --model vit_huge_patch14_gap_224 --weights i.safetensors --heads lp_gap"), "\(ijepa.stdout) \(ijepa.stderr)")

@@ -81,6 +81,29 @@ private extension Array {
         }
     }
 
+    /// `ep_all` on OpenAI's CLIP towers (upstream's CLIP B/16 EP row): upstream projects the patch
+    /// tokens into the CLIP space and concatenates them after the projected [CLS]. `--tokens
+    /// projected` (which linprobe sets for such commands) gives those tokens, and `cls` unchanged.
+    @Test(arguments: ["clip_vitb16", "clip_vitl"])
+    func projectedTokensAreWhatUpstreamsAllHeadsRead(_ row: String) throws {
+        let s = try Self.setUp(row)
+        let (run, shard) = try Self.extract(s, ["--tokens", "projected"], output: "projected")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("tokens after the final norm through the projection"), "\(run.stdout)")
+        let out = try #require(shard, "\(row): \(run.stderr)")
+        #expect(try out.entry("tokens").shape == s.golden.entry("expected.tokens_projected").shape)
+        let tokens = relativeError(try out.floats("tokens"), try s.golden.floats("expected.tokens_projected"))
+        #expect(tokens <= 1e-4, "\(row): projected tokens \(tokens) relative to upstream's")
+        let cls = relativeError(try out.floats("cls"), try s.golden.floats("expected.cls"))
+        #expect(cls <= 1e-4, "\(row): cls \(cls)")
+        print("\(row): projected tokens within \(tokens) of upstream's ep_all feed")
+        if row == "clip_vitb16" {
+            let mae = try Self.setUp("mae_base")
+            let (refused, _) = try Self.extract(mae, ["--tokens", "projected"], output: "refused")
+            #expect(refused.status != 0 && refused.stderr.contains("--tokens projected: ") && refused.stderr.contains("no CLIP projection"), "\(refused.stderr)")
+        }
+    }
+
     /// The README's leaderboard table cannot drift from the goldens: every golden in
     /// Tests/Goldens/rows is tested here and named in the table's "row golden" column, and the table
     /// names no golden that does not exist.
