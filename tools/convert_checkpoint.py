@@ -18,6 +18,9 @@ Layouts (`--layout auto` tells them apart by their tensor names):
   (P, D) with a zero `head.bias`, as timm converts it); timm-trunk towers (`visual.trunk.*`:
   SigLIP, EVA-02-CLIP, PE) keep their names, the trunk's `head` included (the projection of E-14 and
   PE, whose configs have `timm_proj: null`). The text tower is left out.
+- DINOv2-style hub checkpoints (Franca's `teacher`; chunked blocks `blocks.<chunk>.<i>.*`, the fused
+  SwiGLU's `mlp.w12`/`mlp.w3`): blocks numbered flat, `w12`/`w3` → `fc1`/`fc2` (timm's packed GluMlp);
+  the DINO/iBOT heads, RASA head and mask token left out. Load with `franca_vitl14` (etc.).
 - BEiT / BEiT v2 / SimMIM (relative position tables): BEiT's names are kept (`q_bias`, `v_bias`,
   `gamma_1`, per-block or shared `relative_position_bias_table`); the index buffers are dropped.
   Load with `beitv2_base_patch16_224` (or `beit_base_patch16_224`).
@@ -31,6 +34,7 @@ Classifier heads (`head.*`, `fc_norm`), decoders, mask tokens are left out excep
 projection. Prints what it kept, renamed and dropped, and tensors holding NaN or inf.
 """
 import argparse
+import re
 import sys
 
 import numpy as np
@@ -93,6 +97,8 @@ def load(path, key):
 
 
 def detect(names):
+    if any(".mlp.w12." in n for n in names) or any(re.match(r"(module\.)?(backbone\.)?blocks\.\d+\.\d+\.", n) for n in names):
+        return "dinov2-hub"
     if any(n.startswith(("module.base_encoder.", "base_encoder.")) for n in names):
         return "mocov3"
     if any(n.startswith("visual.trunk.") for n in names):
@@ -131,6 +137,18 @@ def convert(sd, layout):
             if n.startswith("head"):
                 dropped.append(name)
                 continue
+            keep(name, n, v)
+        elif layout == "dinov2-hub":
+            # DINOv2-style hub checkpoints (Franca's `teacher`; DINOv2's giant): blocks in chunks
+            # (`blocks.<chunk>.<i>.`, i counting over the whole model), the fused SwiGLU's packed
+            # `w12` (gate then value) and `w3` — timm's packed GluMlp `fc1`, `fc2`. The SSL heads
+            # and the mask token are left out.
+            n = strip(name)
+            if n.startswith(("dino_head.", "ibot_head.", "mask_token", "head", "rasa_head", "local_cls_norm")):
+                dropped.append(name)
+                continue
+            n = re.sub(r"^blocks\.\d+\.(\d+)\.", r"blocks.\1.", n)
+            n = n.replace(".mlp.w12.", ".mlp.fc1.").replace(".mlp.w3.", ".mlp.fc2.")
             keep(name, n, v)
         elif layout == "openclip-timm":
             if not name.startswith("visual.trunk."):
@@ -195,7 +213,7 @@ def main():
     ap.add_argument("src")
     ap.add_argument("dst")
     ap.add_argument("--key", default=None, help="entry of the checkpoint that holds the state dict")
-    ap.add_argument("--layout", default="auto", choices=["auto", "timm", "mocov3", "openclip", "openclip-timm", "beit"])
+    ap.add_argument("--layout", default="auto", choices=["auto", "timm", "mocov3", "openclip", "openclip-timm", "beit", "dinov2-hub"])
     a = ap.parse_args()
     sd, picked, meta = load(a.src, a.key)
     if "saved_module" in meta:

@@ -167,6 +167,9 @@ ROWS = {
                         command="--model dinov3_vitl16 --dinov3_weights /path/to/dinov3_weights.pth"),
     "dinov3_vit7b": dict(loader="dinov3", hub="dinov3_vit7b16", model="vit_7b_patch16_dinov3", over=dict(SMALL, img_size=224),
                          command="--model dinov3_vit7b16 --dinov3_weights /path/to/dinov3_weights.pth"),
+    # Franca ViT-L/14 (LAION) through its hub (upstream's `_franca`), its release checkpoint converted.
+    "franca_laion": dict(loader="franca", hub="franca_vitl14", model="franca_vitl14", over=dict(embed_dim=64, depth=4, num_heads=4, img_size=518),
+                         input_size=224, command="--model franca_vitl14 --franca_weights LAION"),
     # Hiera through timm (`--timm`): TimmWrapper over forward_features' (B, H, W, C) map; no [CLS].
     "hiera_base": dict(loader="timm", model="hiera_base_224", over=dict(embed_dim=16, num_heads=1, stages=[1, 2, 2, 2], img_size=224),
                        command="--model hiera_base_224.mae --timm"),
@@ -185,6 +188,7 @@ COMMIT = ""
 UPSTREAM = ""
 DINOV2 = ""
 DINOV3 = ""
+FRANCA = ""
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGES = [((301, 217), "RGB", 2), ((190, 263), "RGB", 0), ((240, 240), "L", 2), ((500, 333), "RGB", 1)]
 
@@ -237,6 +241,8 @@ def jpeg_files(g):
 def build(row, spec, g):
     """upstream's wrapper around the row's model (random weights), and the weights in timm's names."""
     import models_more  # upstream's
+    if spec["loader"] == "franca":   # not a timm architecture
+        return build_franca(spec, g)
     timm_model = timm.create_model(spec["model"], pretrained=False, num_classes=0, **spec["over"]).eval()
     if spec["loader"] == "timm":
         randomise(timm_model, g)
@@ -457,6 +463,56 @@ def build_dinov3(spec, g, timm_model):
     return (lambda features: models_more.DinoWrapper(dino_model=hub, num_classes=10, features=features)), weights
 
 
+def build_franca(spec, g):
+    """upstream's `_franca`: `torch.hub.load("valeoai/Franca", MODEL, weights="LAION", img_size=518)`
+    in its FrancaWrapper (`forward_features`: `x_norm_clstoken`, `x_norm_patchtokens`), from a
+    checkout (`--franca`, source="local") at a small width, loading a checkpoint in Franca's release
+    layout (`teacher`: `backbone.` names, blocks in 4 chunks, DINO/iBOT heads) through the hub's own
+    loader (`local_state_dict`). Franca's code here predates the `use_rasa_head` argument upstream
+    passes (False in the leaderboard's commands: the RASA head is not involved), so it is dropped on
+    the way in. The weights vkprobe loads: tools/convert_checkpoint.py's output for that file."""
+    import re
+    import tempfile
+    from franca.models import vision_transformer as fv
+    import models_more
+    small = {k: spec["over"][k] for k in ("embed_dim", "depth", "num_heads")}
+    real_init = fv.DinoVisionTransformer.__init__
+    def small_init(self, *a, **kw):
+        real_init(self, *a, **{**kw, **small})
+    fv.DinoVisionTransformer.__init__ = small_init
+    try:
+        source = torch.hub.load(FRANCA, spec["hub"], source="local", pretrained=False, weights="LAION", img_size=518).eval()
+        randomise(source, g)
+        per_chunk = small["depth"] // 4
+        ckpt = {}
+        for k, v in source.state_dict().items():
+            m = re.match(r"blocks\.(\d+)\.(.*)", k)
+            if m:
+                k = f"blocks.{int(m.group(1)) // per_chunk}.{m.group(1)}.{m.group(2)}"
+            ckpt["backbone." + k] = v.clone()
+        D = small["embed_dim"]
+        ckpt["dino_head.mlp.0.weight"] = torch.randn((2 * D, D), generator=g)
+        ckpt["ibot_head.mlp.0.weight"] = torch.randn((2 * D, D), generator=g)
+        path = os.path.join(tempfile.mkdtemp(), "franca_vitl14_Laion600M.pth")
+        torch.save({"teacher": ckpt}, path)
+        hub = torch.hub.load(FRANCA, spec["hub"], source="local", pretrained=True, weights="LAION", img_size=518, local_state_dict=path).eval()
+    finally:
+        fv.DinoVisionTransformer.__init__ = real_init
+    for k, v in source.state_dict().items():
+        assert torch.equal(hub.state_dict()[k], v), f"Franca's loader did not load {k}"
+    real_forward = hub.forward_features
+    def forward_features(x, masks=None, use_rasa_head=False):
+        assert not use_rasa_head
+        return real_forward(x, masks)
+    hub.forward_features = forward_features
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import convert_checkpoint
+    loaded, _, _ = convert_checkpoint.load(path, None)
+    weights, _, _ = convert_checkpoint.convert(loaded, convert_checkpoint.detect(list(loaded)))
+    weights = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()}
+    return (lambda features: models_more.FrancaWrapper(franca_model=hub, num_classes=10, features=features, use_rasa_head=False)), weights
+
+
 def build_openclip(spec, g, timm_model):
     """open_clip's tower for the row at a small width, in upstream's CLIPWrapper."""
     import models_more
@@ -557,7 +613,8 @@ def run(row, spec, seed, upstream, out):
 def rows_by_run():
     """The rows each run writes: upstream's models_vit needs timm 0.9.16, the DINOv3 hub its own checkout on the path."""
     runs = {"timm 0.9.16 (PYTHONPATH=TIMM09)": [r for r, v in ROWS.items() if v["loader"] == "models_vit"],
-            "DINOv3 (PYTHONPATH=DINOV3_CHECKOUT, --dinov3 DINOV3_CHECKOUT)": [r for r, v in ROWS.items() if v["loader"] == "dinov3"]}
+            "DINOv3 (PYTHONPATH=DINOV3_CHECKOUT, --dinov3 DINOV3_CHECKOUT)": [r for r, v in ROWS.items() if v["loader"] == "dinov3"],
+            "Franca (PYTHONPATH=FRANCA_CHECKOUT, --franca FRANCA_CHECKOUT)": [r for r, v in ROWS.items() if v["loader"] == "franca"]}
     runs["the rest (--dinov2 DINOV2_CHECKOUT)"] = [r for r in ROWS if not any(r in v for v in runs.values())]
     return runs
 
@@ -571,14 +628,15 @@ def main():
     ap.add_argument("--list-runs", action="store_true", help="print the three runs' --rows and exit")
     ap.add_argument("--dinov2", default="", help="a checkout of facebookresearch/dinov2 (the hub code upstream loads), for the DINOv2 rows")
     ap.add_argument("--dinov3", default="", help="a checkout of facebookresearch/dinov3, for the DINOv3 rows")
+    ap.add_argument("--franca", default="", help="a checkout of valeoai/Franca, for the Franca row (run with PYTHONPATH on it)")
     ap.add_argument("--commit", default="", help="upstream's commit, where the checkout has no .git")
     a = ap.parse_args()
     if a.list_runs:
         for name, rows in rows_by_run().items():
             print(f"{name}: --rows {' '.join(rows)}")
         return
-    global COMMIT, UPSTREAM, DINOV2, DINOV3
-    COMMIT, UPSTREAM, DINOV2, DINOV3 = a.commit, a.upstream, a.dinov2, a.dinov3
+    global COMMIT, UPSTREAM, DINOV2, DINOV3, FRANCA
+    COMMIT, UPSTREAM, DINOV2, DINOV3, FRANCA = a.commit, a.upstream, a.dinov2, a.dinov3, a.franca
     if DINOV2:
         sys.path.insert(0, DINOV2)
     os.makedirs(a.out, exist_ok=True)

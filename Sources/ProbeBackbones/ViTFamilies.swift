@@ -19,7 +19,8 @@ enum ViTFamilies {
          "aimv2_large_patch14_224", "aimv2_huge_patch14_224", "aimv2_1b_patch14_224", "aimv2_3b_patch14_224",
          "aimv2_large_patch14_336", "aimv2_huge_patch14_336", "aimv2_1b_patch14_336", "aimv2_3b_patch14_336",
          "aimv2_large_patch14_448", "aimv2_huge_patch14_448", "aimv2_1b_patch14_448", "aimv2_3b_patch14_448",
-         "hiera_tiny_224", "hiera_small_224", "hiera_base_224", "hiera_base_plus_224", "hiera_large_224", "hiera_huge_224"]
+         "hiera_tiny_224", "hiera_small_224", "hiera_base_224", "hiera_base_plus_224", "hiera_large_224", "hiera_huge_224",
+         "franca_vitb14", "franca_vitl14", "franca_vitg14"]
     }
 
     /// The configuration of one of these architectures, nil for a name of another family.
@@ -31,6 +32,7 @@ enum ViTFamilies {
         case "eva02": return try eva02(arch, parts)
         case "aimv2": return try aimv2(arch, parts)
         case "hiera": return try hiera(arch)
+        case "franca": return try franca(arch)
         case "vit" where parts.last == "dinov3" || parts.last == "qkvb": return try dinov3(arch, parts)
         case "vit" where parts.count > 2 && parts[1] == "pe" && parts[2] == "core": return try peCore(arch, parts)
         default: return nil
@@ -50,6 +52,23 @@ enum ViTFamilies {
         c.qkvLayout = .fusedQV; c.layerScale = true; c.layerScaleNames = .gamma
         c.relPosBias = true; c.absPosEmbed = false; c.finalNorm = false
         if !v2 { c.mean = [0.5, 0.5, 0.5]; c.std = [0.5, 0.5, 0.5] }
+        return c
+    }
+
+    static func franca(_ arch: String) throws -> ViTConfig {
+        // Franca (valeoai/Franca's hub models, not a timm name): DINOv2's ViT with its fused SwiGLU
+        // FFN — one packed `w12` (gate then value) of width align8(int(4D·2/3)) per half, read as
+        // timm's packed GluMlp — LayerScale, q/k/v biases, no registers, a 37×37 table resized as
+        // the DINOv2 hub resizes it (offset 0.1, no antialias). Its checkpoints' names (`teacher`,
+        // chunked blocks, `w12`/`w3`) become these by tools/convert_checkpoint.py.
+        let sizes = ["franca_vitb14": (768, 12, 12), "franca_vitl14": (1024, 24, 16), "franca_vitg14": (1536, 40, 24)]
+        guard let size = sizes[arch] else { throw unknown(arch) }
+        var c = ViTConfig(patchSize: 14, embedDim: size.0, depth: size.1, numHeads: size.2, mlpRatio: 8.0 / 3.0, imgSize: 518)
+        c.family = .dinov2
+        c.layerScale = true
+        c.posEmbedResize = .hubOffset
+        c.mlp = .glu; c.activation = .silu; c.mlpAlign = 8
+        c.recomputeMLPHidden()
         return c
     }
 

@@ -40,6 +40,7 @@ struct LinprobeCommand: ParsableCommand {
         "dinov3_vitl16": "vit_large_patch16_dinov3", "dinov3_vith16plus": "vit_huge_plus_patch16_dinov3", "dinov3_vit7b16": "vit_7b_patch16_dinov3",
         "aimv2-large-patch14-224": "aimv2_large_patch14_224", "aimv2-huge-patch14-224": "aimv2_huge_patch14_224",
         "aimv2-1B-patch14-224": "aimv2_1b_patch14_224", "aimv2-3B-patch14-224": "aimv2_3b_patch14_224",
+        "franca_vitb14": "franca_vitb14", "franca_vitl14": "franca_vitl14", "franca_vitg14": "franca_vitg14",
     ]
     static let datasets: [String: String] = [
         "imagenet1k": "imagenet1k", "imagenet": "imagenet1k", "imagefolder": "imagefolder", "cifar10": "CIFAR10", "cifar100": "CIFAR100",
@@ -60,7 +61,6 @@ struct LinprobeCommand: ParsableCommand {
     /// upstream's loaders with no model here, by --model prefix, with the reason.
     static let unsupportedModels: [(prefix: String, why: String)] = [
         ("capi_", "CAPI (its own torch.hub architecture) is not supported"),
-        ("franca_", "Franca is not supported yet"),
         ("radio_", "RADIO (NaFlexViT with per-teacher summary heads) is not supported"),
         ("DiT-", "DiT/SiT (diffusion transformers on VAE latents) are not supported"),
         ("SiT-", "DiT/SiT (diffusion transformers on VAE latents) are not supported"),
@@ -81,7 +81,7 @@ struct LinprobeCommand: ParsableCommand {
             argv = Array(argv[(k + 1)...])
         }
         var i = 0
-        var model: String?, simmim = false, noCLS = false, openclip = false, pretrain: String?, weights: String?, output = "./output_dir", knn = false, temperatures: String?
+        var model: String?, simmim = false, noCLS = false, francaWeights: String?, openclip = false, pretrain: String?, weights: String?, output = "./output_dir", knn = false, temperatures: String?
         var eval = false, resumeFile: String?, returnBlock: String?, heads = "lp"
         var values: [String: String] = [:]
         func value(_ flag: String) throws -> String {
@@ -113,8 +113,7 @@ struct LinprobeCommand: ParsableCommand {
         ]
         let refusedValues: [String: String] = [
             "--dinov3_weights": "Meta's DINOv3 .pth names are not converted: use timm's weights (--model dinov3_vitb16 maps to vit_base_patch16_dinov3; give --finetune timm's model.safetensors, or tag the name, e.g. vit_base_patch16_dinov3.lvd1689m, to fetch it from the hub)",
-            "--franca_weights": "Franca is not supported yet",
-            "--franca_img_size": "Franca is not supported yet", "--dit_image_size": "DiT/SiT are not supported",
+            "--dit_image_size": "DiT/SiT are not supported",
             "--dit_ckpt": "DiT/SiT are not supported", "--vae": "DiT/SiT are not supported",
         ]
         while i < argv.count {
@@ -144,6 +143,9 @@ struct LinprobeCommand: ParsableCommand {
                 case "--timm": break   // the registry names are timm's already
                 case "--simmim": simmim = true
                 case "--no_cls_token": noCLS = true
+                case "--franca_weights": francaWeights = try v()
+                case "--franca_img_size":
+                    t.notes.append("--franca_img_size \(try v()) dropped: the position table's grid comes from the checkpoint (LAION's: 518 px, 37×37), resized to the input as Franca's hub does")
                 case "--openclip_pretrain": pretrain = try v()
                 case "--finetune": weights = try v()
                 case "--finetuning": t.args += ["--finetune", "all"]   // upstream's set_trainable: every parameter
@@ -228,6 +230,15 @@ struct LinprobeCommand: ParsableCommand {
         if openclip, heads.hasSuffix("_all"), (try? ViTRegistry.resolve(name))?.family == .clip {
             t.args += ["--tokens", "projected"]
             t.notes.append("--cls_features \(heads) on an open_clip CLIP tower: the patch tokens go through the tower's projection, as upstream's CLIPWrapper feeds its _all heads (--tokens projected)")
+        }
+        // Franca: its weights are a .pth on its GitHub release (no timm copy): converted once, given as --finetune.
+        if name.hasPrefix("franca_") {
+            let release = ["franca_vitb14": "franca_vitb14_In21K", "franca_vitl14": "franca_vitl14_\(francaWeights?.uppercased() == "LAION" ? "Laion600M" : "In21K")",
+                           "franca_vitg14": "franca_vitg14_\(francaWeights?.uppercased() == "LAION" ? "Laion600M" : "In21K")"][name] ?? name
+            guard weights != nil else {
+                throw ValidationError("--franca_weights \(francaWeights ?? "(In21K)"): Franca's weights are a PyTorch pickle on its release (https://github.com/valeoai/Franca/releases/download/v1.0.0/\(release).pth): download it, convert it with python3 tools/convert_checkpoint.py \(release).pth franca.safetensors, and add --finetune franca.safetensors")
+            }
+            if let w = francaWeights { t.notes.append("--franca_weights \(w): the weights are --finetune \(weights!) (Franca's \(release).pth converted by tools/convert_checkpoint.py)") }
         }
         // --finetune: a file, or a hub tag (upstream's README: `--finetune vit_base_patch16_224.mae`), fetched
         // through the hub cache as `--model TAG`; open_clip towers and hub models without it come from the hub by name.

@@ -41,6 +41,11 @@ import Testing
         let all = try dry(["--model", "ViT-B-16", "--openclip", "--openclip_pretrain", "openai", "--cls_features", "ep_all", "--finetune", "c.safetensors"])
         #expect(all.stdout.contains("--heads ep_all") && all.stdout.contains("--tokens projected") && all.stdout.contains("as upstream's CLIPWrapper feeds its _all heads"), "\(all.stdout) \(all.stderr)")
         #expect(!(try dry(["--model", "ViT-B-16", "--openclip", "--cls_features", "ep", "--finetune", "c.safetensors"]).stdout.contains("--tokens projected")))
+        // Franca: the release .pth converted, as --finetune; without it, the download and conversion named.
+        let franca = try dry(["--model", "franca_vitl14", "--franca_weights", "LAION", "--cls_features", "ep_all", "--finetune", "f.safetensors"])
+        #expect(franca.stdout.contains("as: vkprobe train --model franca_vitl14 --weights f.safetensors") && franca.stdout.contains("franca_vitl14_Laion600M.pth converted"), "\(franca.stdout) \(franca.stderr)")
+        let francaBare = try dry(["--model", "franca_vitl14", "--franca_weights", "LAION"])
+        #expect(francaBare.status != 0 && francaBare.stderr.contains("--franca_weights LAION: ") && francaBare.stderr.contains("releases/download/v1.0.0/franca_vitl14_Laion600M.pth"), "\(francaBare.stderr)")
         // --no_cls_token (I-JEPA): timm's ViT without [CLS]; the linear probe on its zero [CLS] refused.
         let ijepa = try dry(["--model", "vit_huge_patch14", "--finetune", "i.safetensors", "--no_cls_token", "--cls_features", "pos"])
         #expect(ijepa.stdout.contains("as: vkprobe train --model vit_huge_patch14_gap_224 --weights i.safetensors --heads lp_gap"), "\(ijepa.stdout) \(ijepa.stderr)")

@@ -26,7 +26,7 @@ private extension Array {
                        "siglip_l16_256", "siglip2_l16_256", "siglip2_so400m14",
                        "mae_vits", "mae_base", "mae_vitl", "dino_vitb", "ibot_vitb", "ibot_vitl", "mocov3_vitb", "maskfeat_vitb", "maskfeat_vitl",
                        "ijepa_vith", "hiera_base", "hiera_large", "hiera_huge", "clip_vitb16", "clip_vitl", "beitv2_vitb", "simmim_vitb",
-                       "dinov2_vitb", "dinov2_vitl", "dinov3_vitb", "dinov3_vitl", "dinov3_vit7b"]
+                       "dinov2_vitb", "dinov2_vitl", "dinov3_vitb", "dinov3_vitl", "dinov3_vit7b", "franca_laion"]
 
     /// The golden, and a folder holding its model (`model.json`, `model.safetensors`) and its JPEG
     /// files as an ImageFolder of one class (`data/all/`).
