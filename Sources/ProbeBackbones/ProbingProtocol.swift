@@ -56,6 +56,9 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
     public var clsInTokens: Bool?
     /// The final norm's tokens go through CLIP's projection (`--tokens projected`, upstream's `NAME_all` there); nil: no.
     public var tokensProjected: Bool?
+    /// The backbone runs in train mode while the heads train (`--backbone-mode train`:
+    /// upstream's drop path / RoPE rescale, `TrainModeNoise`); nil: eval mode throughout.
+    public var backboneTrainMode: Bool?
 
     /// `cls` for a loaded backbone: its pooled head after the final norm, where it has one.
     public mutating func setCLS(pooledHead: String?, classToken: Bool) {
@@ -113,5 +116,6 @@ public struct ProbingProtocol: Codable, Sendable, Equatable {
             : "of block \(tap) before the final norm"
         return "protocol (\(family.rawValue)): input \(inputSize) px, tokens \(tokens), "
             + "cls = \(cls), \(transforms.rawValue) transforms, mean \(stats(mean)) std \(stats(std)), pos-embed resize \(posEmbedResize.rawValue), \(activation)"
+            + (backboneTrainMode == true ? ", backbone in train mode while the heads train" : "")
     }
 }

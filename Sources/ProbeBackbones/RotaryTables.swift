@@ -5,7 +5,8 @@ import Foundation
 /// (j, j + hd/2)). Computed in f32 step for step as timm's `pos_embed_sincos.py` does, so the
 /// angles round as PyTorch's do; sine and cosine of each f32 angle in Double, rounded once.
 public enum RotaryTables {
-    public static func tables(_ spec: RoPESpec, headDim hd: Int, gridH gh: Int, gridW gw: Int) -> (cos: [Float], sin: [Float]) {
+    /// `rescale`: DINOv3's train-mode coordinate factor (`TrainModeNoise`), 1 in eval mode.
+    public static func tables(_ spec: RoPESpec, headDim hd: Int, gridH gh: Int, gridW gw: Int, rescale: Float = 1) -> (cos: [Float], sin: [Float]) {
         let nb = hd / 4
         // Per patch (row-major), the hd/2 angles: the first coordinate channel's nb bands, then the second's.
         var angles = [Float](repeating: 0, count: gh * gw * 2 * nb)
@@ -39,7 +40,7 @@ public enum RotaryTables {
                 let p = Float(pow(spec.temperature, Double(Float(2 * j) / Float(hd / 2))))
                 return spec.bf16Periods ? bf16(p) : p
             }
-            func axis(_ s: Int) -> [Float] { (0..<s).map { i in 2 * ((Float(i) + 0.5 + Float(spec.gridOffset)) / Float(s)) - 1 } }
+            func axis(_ s: Int) -> [Float] { (0..<s).map { i in (2 * ((Float(i) + 0.5 + Float(spec.gridOffset)) / Float(s)) - 1) * rescale } }
             let rows = axis(gh), cols = axis(gw)
             let twoPi = Float(2 * Double.pi)
             for r in 0..<gh {

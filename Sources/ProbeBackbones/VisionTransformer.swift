@@ -292,7 +292,10 @@ public final class VisionTransformer {
     /// sets asked for, each (B, T, D) f32 in `layout(height:width:)` order (`.norm`: what timm's
     /// `forward_features` returns — the last block's output where the family has no final norm).
     /// Recorded into the context's stream; reading a result finishes it.
-    public func forward(_ images: Tensor, taps: Set<TokenTap>) throws -> [TokenTap: Tensor] {
+    ///
+    /// `noise`: one forward's draws of upstream's train-mode randomness (`TrainModeNoise`: drop
+    /// path, DINOv3's RoPE rescale); nil runs the backbone in eval mode.
+    public func forward(_ images: Tensor, taps: Set<TokenTap>, noise: TrainModeNoise.Draw? = nil) throws -> [TokenTap: Tensor] {
         let c = config, D = c.embedDim, p = c.patchSize
         guard images.rank == 4, images.shape[1] == 3, images.dtype == .f32 else {
             throw BackboneError("images \(images): expected (B, 3, H, W) f32")
@@ -344,6 +347,18 @@ public final class VisionTransformer {
         var out: [TokenTap: Tensor] = [:]
         let rows = B * T
         let flat = try stream.reshaped([rows, D])
+        // A residual branch: GEMM'd into the stream by its epilogue, or (train-mode drop path) into
+        // a branch of its own, scaled per sample (0 or 1/(1 − p)) and added.
+        func residual(_ a: Tensor, _ w: Tensor, bias: Tensor?, scale: Tensor?, perSample: [Float]?) throws {
+            guard let perSample else {
+                try ctx.gemm(a, w, into: flat, transB: true, bias: bias, scale: scale, residual: true)
+                return
+            }
+            let branch = try ctx.empty([rows, D])
+            try ctx.gemm(a, w, into: branch, transB: true, bias: bias, scale: scale)
+            let kept = try ctx.binary(try branch.reshaped([B, T, D]), try ctx.tensor(perSample, [B, 1, 1]), .multiply)
+            try ctx.copy(try ctx.binary(stream, kept, .add), into: stream)
+        }
         // Post-norm blocks add norm(branch) to the stream: branch in f32, normalised, added.
         func addNormed(_ branch: Tensor, _ n: Norm) throws {
             let normed = try ctx.empty([rows, D])
@@ -359,7 +374,12 @@ public final class VisionTransformer {
             let qkv = try ctx.empty([rows, 3 * D], dtype: act)
             try ctx.gemm(h, blk.qkvW, into: qkv, transB: true, bias: blk.qkvB)
             let packed = try qkv.reshaped([B, T, 3, c.numHeads, c.headDim])
-            if let (cosT, sinT) = rope, let spec = c.rope {
+            var blockRope = rope
+            if let spec = c.rope, let scale = noise?.ropeScale[i] {
+                let (cosT, sinT) = RotaryTables.tables(spec, headDim: c.headDim, gridH: gh, gridW: gw, rescale: scale)
+                blockRope = (try ctx.tensor(cosT, [gh * gw, c.headDim]), try ctx.tensor(sinT, [gh * gw, c.headDim]))
+            }
+            if let (cosT, sinT) = blockRope, let spec = c.rope {
                 // Rotary embedding of q and k, patch tokens only (timm skips the prefix tokens).
                 for j in 0..<2 {
                     let part = try packed.slice(axis: 1, prefix..<T).slice(axis: 2, j..<(j + 1)).squeezed(2)
@@ -380,7 +400,7 @@ public final class VisionTransformer {
                 try ctx.gemm(try o.reshaped([rows, D]), blk.projW, into: branch, transB: true, bias: blk.projB)
                 try addNormed(branch, blk.norm1)
             } else {
-                try ctx.gemm(try o.reshaped([rows, D]), blk.projW, into: flat, transB: true, bias: blk.projB, scale: blk.ls1, residual: true)
+                try residual(try o.reshaped([rows, D]), blk.projW, bias: blk.projB, scale: blk.ls1, perSample: noise?.branchFactors[i]?.attn)
             }
             // MLP branch.
             let h2 = try ctx.empty([rows, D], dtype: act)
@@ -407,7 +427,7 @@ public final class VisionTransformer {
                 try ctx.gemm(m, blk.fc2W, into: branch, transB: true, bias: blk.fc2B)
                 try addNormed(branch, blk.norm2)
             } else {
-                try ctx.gemm(m, blk.fc2W, into: flat, transB: true, bias: blk.fc2B, scale: blk.ls2, residual: true)
+                try residual(m, blk.fc2W, bias: blk.fc2B, scale: blk.ls2, perSample: noise?.branchFactors[i]?.mlp)
             }
             if taps.contains(.block(i)) {
                 let copy = try ctx.empty([B, T, D])

@@ -90,6 +90,10 @@ public final class BackboneFeatures: FeatureSource {
     /// Fine-tuning: batches carry the trained part's input (`DeviceBatch.backboneInput`) — the
     /// output of the last frozen block, or the patch rows when everything trains — instead of tokens.
     public var fineTune: FineTuneScope?
+    /// Upstream's train-mode backbone (`--backbone-mode train`, the training split only): each
+    /// batch's forward draws its drop path / RoPE rescale from the run's seed, the epoch and the
+    /// batch's place in it.
+    public var trainMode: (noise: TrainModeNoise, seed: UInt64)?
 
     public init(images: ImageSource, vit: VisionTransformer, tap: TokenTap) throws {
         self.images = images; self.vit = vit; self.tap = tap
@@ -116,6 +120,7 @@ public final class BackboneFeatures: FeatureSource {
     public func batches(_ batches: [[Int]], epoch: Int) -> FeatureStream {
         let stream = images.load(batches, epoch: epoch)
         let ctx = vit.ctx
+        var index = 0
         return FeatureStream { [self] in
             while let batch = try stream.next() {
                 for s in batch.skipped where skipped[s.index] == nil {
@@ -141,7 +146,9 @@ public final class BackboneFeatures: FeatureSource {
                     b.grid = [layout.gridH, layout.gridW]
                     return b
                 }
-                let out = try vit.forward(x, taps: [tap])[tap]!
+                let draw = trainMode.map { $0.noise.draw(seed: $0.seed, epoch: epoch, index: index, batch: n) }
+                index += 1
+                let out = try vit.forward(x, taps: [tap], noise: draw)[tap]!
                 let all = projects ? try vit.projected(out) : out
                 let tokens = try ctx.contiguous(try all.slice(axis: 1, (clsInTokens ? 0 : layout.prefix)..<layout.total))
                 let cls = usesPooled ? try vit.pooled(out) : layout.cls ? try ctx.contiguous(try out.slice(axis: 1, 0..<1).squeezed(1)) : nil

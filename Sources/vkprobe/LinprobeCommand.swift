@@ -225,6 +225,10 @@ struct LinprobeCommand: ParsableCommand {
             name += "." + tag
             t.notes.append("--model \(model) without --finetune: upstream loads the published weights; here timm's copy of them, \(name), through the hub cache")
         }
+        // upstream's backbone trains in train mode (engine_finetune): drop path / RoPE rescale where the family has them.
+        if let c = try? ViTRegistry.resolve(name), TrainModeNoise.upstream(for: c) != nil {
+            t.notes.append("upstream runs this backbone in train mode while the heads train (\(c.family == .beit ? "drop path 0.1" : "DINOv3's RoPE rescale")); here it stays in eval mode (cacheable tokens). For upstream's: vkprobe train --backbone-mode train with the arguments below")
+        }
         // NAME_all on open_clip's CLIP towers: upstream projects the patch tokens into the CLIP space
         // (CLIPWrapper._project_tokens) and concatenates them after the projected [CLS].
         if openclip, heads.hasSuffix("_all"), (try? ViTRegistry.resolve(name))?.family == .clip {

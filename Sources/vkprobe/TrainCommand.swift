@@ -30,6 +30,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "With images: fine-tune the backbone with the head (one head per run): `all` (upstream's --finetuning: every parameter, embeddings included) or K (the last K blocks and the final norm; the blocks before run forward only). Same optimiser, schedule and accumulation as the head; the model is saved in timm's names as OUTPUT/<head>/backbone-last.safetensors (and backbone-best).") var finetune: String?
     @Flag(help: "With --finetune: keep only each trained block's input and recompute its activations in the backward (the same numbers; less device memory, about one more forward of the trained blocks).") var gradCheckpoint = false
     @Flag(help: "With images: run the backbone once per image (or --views K augmented views) and train on the cached tokens (OUTPUT/tokens/).") var cacheTokens = false
+    @Option(help: "The frozen backbone while the heads train: eval (default: deterministic) or train (as upstream's engine_finetune leaves it: BEiTv2/SimMIM's drop path 0.1, DINOv3's RoPE rescale in [½, 2], drawn per batch from --seed; evaluation stays in eval mode; needs images without --cache-tokens).") var backboneMode = "eval"
     @Option(help: "With --cache-tokens: augmented views per training image (epoch e uses view e mod K); 1 without augmentation.") var views = 1
     @Flag(help: "With images: no training augmentation (the eval transform on the training split too).") var noAugment = false
     @Option(help: "With images: images per backbone pass when caching tokens.") var extractBatchSize = 64
@@ -189,6 +190,17 @@ struct TrainCommand: ParsableCommand {
                 }
                 proto.setCLS(pooledHead: vit.pooledHead?.rawValue, classToken: vitConfig.classToken)
                 if vit.projectTokens { proto.tokensProjected = true }
+                guard backboneMode == "eval" || backboneMode == "train" else { throw TrainingError("--backbone-mode \(backboneMode): eval or train") }
+                var trainMode: TrainModeNoise?
+                if backboneMode == "train" {
+                    guard !cacheTokens else { throw TrainingError("--backbone-mode train: the backbone's train-mode randomness is drawn anew for every batch, so its tokens cannot be cached; drop --cache-tokens") }
+                    trainMode = TrainModeNoise.upstream(for: vitConfig)
+                    if trainMode == nil {
+                        print("note: --backbone-mode train: \(backbone.model!)'s forward has no train-time randomness (no drop path, no RoPE rescale), so train mode is eval mode here")
+                    } else {
+                        proto.backboneTrainMode = true
+                    }
+                }
                 let taps = try proto.tap.split(separator: ",").map { try TokenTap.parse(String($0).trimmingCharacters(in: .whitespaces), depth: vitConfig.depth) }
                 guard Set(taps).count == taps.count else { throw TrainingError("--blocks \(proto.tap): a tap is listed twice") }
                 let tap = taps[0]
@@ -242,6 +254,7 @@ struct TrainCommand: ParsableCommand {
                     }
                 } else {
                     backboneFeatures = [try BackboneFeatures(images: trainImages, vit: vit, tap: tap), try BackboneFeatures(images: valImages, vit: vit, tap: tap)]
+                    backboneFeatures[0].trainMode = trainMode.map { ($0, seed) }
                     for (f, name) in zip(backboneFeatures, ["train", "val"]) {
                         let source = f.images as! DatasetImages
                         let t = UnreadableTally(split: "\(name) split (\(source.dataset.description))", images: source.dataset.count, policy: policy)

@@ -46,6 +46,8 @@ import Testing
         #expect(franca.stdout.contains("as: vkprobe train --model franca_vitl14 --weights f.safetensors") && franca.stdout.contains("franca_vitl14_Laion600M.pth converted"), "\(franca.stdout) \(franca.stderr)")
         let francaBare = try dry(["--model", "franca_vitl14", "--franca_weights", "LAION"])
         #expect(francaBare.status != 0 && francaBare.stderr.contains("--franca_weights LAION: ") && francaBare.stderr.contains("releases/download/v1.0.0/franca_vitl14_Laion600M.pth"), "\(francaBare.stderr)")
+        let simmimTrain = try dry(["--model", "vit_base_patch16", "--simmim", "--finetune", "s.safetensors", "--cls_features", "ep"])
+        #expect(simmimTrain.stdout.contains("upstream runs this backbone in train mode while the heads train (drop path 0.1)"), "\(simmimTrain.stdout)")
         // --no_cls_token (I-JEPA): timm's ViT without [CLS]; the linear probe on its zero [CLS] refused.
         let ijepa = try dry(["--model", "vit_huge_patch14", "--finetune", "i.safetensors", "--no_cls_token", "--cls_features", "pos"])
         #expect(ijepa.stdout.contains("as: vkprobe train --model vit_huge_patch14_gap_224 --weights i.safetensors --heads lp_gap"), "\(ijepa.stdout) \(ijepa.stderr)")
