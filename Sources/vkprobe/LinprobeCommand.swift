@@ -49,7 +49,9 @@ struct LinprobeCommand: ParsableCommand {
         "stanford_cars": "StanfordCars", "stanfordcars": "StanfordCars",
     ]
 
-    struct Translation { var args: [String] = []; var notes: [String] = [] }
+    /// A PyTorch pickle to convert before the run (tools/convert_checkpoint.py), into the run folder.
+    struct Conversion: Equatable { var source: String; var target: String; var key: String? }
+    struct Translation { var args: [String] = []; var notes: [String] = []; var conversions: [Conversion] = [] }
 
     /// upstream's hub-only models (torch.hub, Apple's `aim`) → the timm tag holding the same weights,
     /// fetched through the hub cache when no --finetune is given.
@@ -65,6 +67,12 @@ struct LinprobeCommand: ParsableCommand {
         ("DiT-", "DiT/SiT (diffusion transformers on VAE latents) are not supported"),
         ("SiT-", "DiT/SiT (diffusion transformers on VAE latents) are not supported"),
     ]
+
+    /// Where a pickle is converted to: the run folder, as the command names it.
+    static func converted(_ source: String, into output: String) -> String {
+        let stem = URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
+        return (output.hasSuffix("/") ? String(output.dropLast()) : output) + "/converted-\(stem).safetensors"
+    }
 
     static func translate(_ pasted: [String]) throws -> Translation {
         var t = Translation()
@@ -82,7 +90,7 @@ struct LinprobeCommand: ParsableCommand {
         }
         var i = 0
         var model: String?, simmim = false, noCLS = false, francaWeights: String?, openclip = false, pretrain: String?, weights: String?, output = "./output_dir", knn = false, temperatures: String?
-        var eval = false, resumeFile: String?, returnBlock: String?, heads = "lp"
+        var eval = false, resumeFile: String?, returnBlock: String?, heads = "lp", checkpointKey: String?
         var values: [String: String] = [:]
         func value(_ flag: String) throws -> String {
             guard i + 1 < argv.count else { throw ValidationError("\(flag) needs a value") }
@@ -163,9 +171,7 @@ struct LinprobeCommand: ParsableCommand {
                 case "--train_aug":
                     let a = try v()
                     guard a == "default" else { throw ValidationError("--train_aug \(a): only upstream's default augmentation is implemented (aimv2's AutoAugment is not)") }
-                case "--checkpoint_key":
-                    let k = try v()
-                    guard k == "model" else { throw ValidationError("--checkpoint_key \(k): convert the checkpoint with tools/convert_checkpoint.py, which reads the key") }
+                case "--checkpoint_key": checkpointKey = try v()
                 case "--d_out": t.args += ["--ep-d-out", try v()]
                 case "--abmilp_act", "--abmilp_sa", "--abmilp_depth", "--abmilp_cond", "--abmilp_content":
                     t.args += ["--" + flag.dropFirst(2).replacingOccurrences(of: "_", with: "-"), try v()]
@@ -192,10 +198,13 @@ struct LinprobeCommand: ParsableCommand {
         // --eval restores the model from --resume and evaluates it; otherwise --resume continues training.
         if eval {
             guard let r = resumeFile else { throw ValidationError("--eval needs --resume CHECKPOINT (upstream evaluates that file), or use vkprobe train --eval-only on a run of ours") }
-            guard r.hasSuffix(".safetensors") else {
-                throw ValidationError("--eval --resume \(r): a PyTorch pickle; convert it first: python3 tools/convert_checkpoint.py \(r) head.safetensors (it keeps the head and upstream's arguments), then --resume head.safetensors")
+            var head = r
+            if !r.hasSuffix(".safetensors") {
+                // A head saved by upstream's misc.save_model: converted first (the head and upstream's arguments).
+                head = Self.converted(r, into: output)
+                t.conversions.append(Conversion(source: r, target: head, key: nil))
             }
-            t.args += ["--eval-only", "--init-head", "\(heads)=\(r)"]
+            t.args += ["--eval-only", "--init-head", "\(heads)=\(head)"]
         } else if let r = resumeFile {
             t.args.append("--resume")
             t.notes.append("--resume \(r): continuing the run under --output_dir (its training state), not that file")
@@ -248,12 +257,17 @@ struct LinprobeCommand: ParsableCommand {
         // through the hub cache as `--model TAG`; open_clip towers and hub models without it come from the hub by name.
         var weightArgs: [String] = []
         if let weights {
-            if weights.hasSuffix(".pth") || weights.hasSuffix(".pt") {
-                throw ValidationError("--finetune \(weights): a PyTorch pickle; convert it first: python3 tools/convert_checkpoint.py \(weights) model.safetensors")
+            if weights.hasSuffix(".pth") || weights.hasSuffix(".pt") || weights.hasSuffix(".bin") {
+                // A PyTorch pickle: converted once into the run folder (timm's names), then loaded.
+                let target = Self.converted(weights, into: output)
+                t.conversions.append(Conversion(source: weights, target: target, key: checkpointKey))
+                weightArgs = ["--weights", target]
             }
             let isTag = !FileManager.default.fileExists(atPath: weights) && !weights.contains("/") && weights.contains(".")
                 && !weights.hasSuffix(".safetensors") && (try? ViTRegistry.resolve(String(weights.split(separator: ".")[0]))) != nil
-            if isTag {
+            if !weightArgs.isEmpty {
+                // converted above
+            } else if isTag {
                 name = weights
                 t.notes.append("--finetune \(weights): a hub tag, fetched as --model \(weights) (timm/\(weights) on the Hugging Face hub, into its cache)")
             } else {
@@ -277,6 +291,10 @@ struct LinprobeCommand: ParsableCommand {
         try reportingErrors {
             let t = try Self.translate(arguments)
             for n in t.notes { print("note: \(n)") }
+            for c in t.conversions {
+                print("convert: \(CheckpointConverter.command(c).joined(separator: " "))")
+                if !dryRun { try CheckpointConverter.run(c) }
+            }
             print("as: vkprobe train " + t.args.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " "))
             if dryRun { return }
             let train = try TrainCommand.parse(t.args)
