@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProbeBackbones
+import ProbeData
 import ProbeTraining
 
 /// upstream's `main_linprobe.py` command line, as its README writes it, mapped onto `vkprobe train`
@@ -51,7 +52,9 @@ struct LinprobeCommand: ParsableCommand {
 
     /// A PyTorch pickle to convert before the run (tools/convert_checkpoint.py), into the run folder.
     struct Conversion: Equatable { var source: String; var target: String; var key: String? }
-    struct Translation { var args: [String] = []; var notes: [String] = []; var conversions: [Conversion] = [] }
+    /// `--knn_eval`: two extractions, then the k-NN sweep (`--weights` for `final_norm`: the file, or the hub's cached copy).
+    struct KNNPlan { var extract: [[String]]; var knn: [String]; var weights: String?; var model: String }
+    struct Translation { var args: [String] = []; var notes: [String] = []; var conversions: [Conversion] = []; var knn: KNNPlan? }
 
     /// upstream's hub-only models (torch.hub, Apple's `aim`) → the timm tag holding the same weights,
     /// fetched through the hub cache when no --finetune is given.
@@ -280,8 +283,27 @@ struct LinprobeCommand: ParsableCommand {
         if values["--amp"] == nil { t.notes.append("--amp not given: upstream's default is float16; here the heads train in fp32 (pass --amp float16 for upstream's)") }
         t.args = ["--model", name] + weightArgs + t.args + ["--output", output]
         if knn {
-            // k-NN needs no training: tokens of both splits once, then vkprobe knn (raw and final_norm).
-            throw ValidationError("--knn_eval: run it as two commands — vkprobe extract --model \(name) \(weightArgs.joined(separator: " ")) --data DIR --split train (and val) --output tokens/<split>, then vkprobe knn --train-tokens … --val-tokens …\(weights.map { " --weights " + $0 } ?? "")\(temperatures.map { " --T \($0)" } ?? "") (both raw and final_norm are reported)")
+            // upstream's run_knn_eval: no training; the features of both splits once, then k and T
+            // swept (raw and final_norm) — here `vkprobe extract` of each split, then `vkprobe knn`.
+            guard heads == "lp" || heads == "lp_gap" else {
+                throw ValidationError("--knn_eval --cls_features \(heads): k-NN here reads `cls` or `pos` (the mean of the patch tokens), as upstream's runs do")
+            }
+            var extract = ["--model", name] + weightArgs
+            for flag in ["--data", "--dataset", "--image-size", "--workers", "--batch-size"] {
+                if let i = t.args.firstIndex(of: flag) { extract += [flag, t.args[i + 1]] }
+            }
+            let config = try ViTRegistry.resolve(name)
+            var tap = ProbingProtocol.upstream(for: config).tap
+            if let i = t.args.firstIndex(of: "--block") { tap = t.args[i + 1] }
+            let folder = try TokenTap.parse(tap, depth: config.depth).description
+            let root = (output.hasSuffix("/") ? String(output.dropLast()) : output) + "/tokens"
+            t.knn = KNNPlan(extract: ["train", "val"].map { extract + ["--split", $0, "--blocks", tap, "--output", "\(root)/\($0)"] },
+                            knn: ["--train-tokens", "\(root)/train/\(folder)", "--val-tokens", "\(root)/val/\(folder)",
+                                  "--features", heads == "lp" ? "cls" : "gap", "--T", temperatures ?? "0.07", "--norm-eps", "\(config.normEps)",
+                                  "--output", (output.hasSuffix("/") ? String(output.dropLast()) : output) + "/knn.json"],
+                            weights: weightArgs.last, model: name)
+            t.notes.append("--knn_eval: no training; the tokens of both splits once (vkprobe extract), then vkprobe knn over k = 5 … 200 and T = \(temperatures ?? "0.07"), raw and final_norm")
+            return t
         }
         if values["--blr"] == nil && values["--lr"] == nil { t.notes.append("--blr 0.1 (upstream's default)") }
         return t
@@ -295,7 +317,23 @@ struct LinprobeCommand: ParsableCommand {
                 print("convert: \(CheckpointConverter.command(c).joined(separator: " "))")
                 if !dryRun { try CheckpointConverter.run(c) }
             }
-            print("as: vkprobe train " + t.args.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " "))
+            func shown(_ a: [String]) -> String { a.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ") }
+            if let plan = t.knn {
+                for e in plan.extract { print("as: vkprobe extract " + shown(e)) }
+                print("as: vkprobe knn " + shown(plan.knn) + (plan.weights.map { " --weights \($0)" } ?? " --weights <the hub's copy of \(plan.model)>"))
+                if dryRun { return }
+                for e in plan.extract { try ExtractCommand.parse(e).run() }
+                // final_norm reads the encoder's norm from the checkpoint: the file given, or the one the extraction fetched.
+                let weights = try plan.weights ?? BackboneOptions.parse(["--model", plan.model]).weightsPath()
+                // upstream's k = 5 … 200, those the training split can hold (upstream's topk fails past it).
+                let bank = try TokenDataset(path: plan.knn[1]).samples
+                let ks = [5, 10, 15, 20, 50, 100, 200].filter { $0 <= bank }
+                guard !ks.isEmpty else { throw ValidationError("--knn_eval: the training split has \(bank) images, fewer than upstream's smallest k (5)") }
+                if ks.count < 7 { print("note: k = \(ks.map(String.init).joined(separator: ", ")) only: the training split holds \(bank) images (upstream's sweep goes to 200)") }
+                try KNNCommand.parse(plan.knn + ["--weights", weights, "--k", ks.map(String.init).joined(separator: ",")]).run()
+                return
+            }
+            print("as: vkprobe train " + shown(t.args))
             if dryRun { return }
             let train = try TrainCommand.parse(t.args)
             try train.run()

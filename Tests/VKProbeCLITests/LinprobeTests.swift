@@ -55,7 +55,7 @@ import Testing
         let zeros = try dry(["--model", "vit_huge_patch14", "--finetune", "i.safetensors", "--no_cls_token", "--cls_features", "cls"])
         #expect(zeros.status != 0 && zeros.stderr.contains("--no_cls_token --cls_features cls"), "\(zeros.stderr)")
         #expect(try dry(["--model", "vit_small_patch16", "--finetune", "i.safetensors", "--no_cls_token"]).stdout.contains("note: --no_cls_token dropped: upstream's _models_vit applies it to the huge models only"))
-        for (args, reason) in [(["--frobnicate"], "--frobnicate: not an option"), (["--knn_eval"], "vkprobe knn")] {
+        for (args, reason) in [(["--frobnicate"], "--frobnicate: not an option"), (["--knn_eval", "--cls_features", "ep"], "--knn_eval --cls_features ep: ")] {
             let r = try runVkprobe(["linprobe", "--dry-run", "--model", "vit_base_patch16"] + (args.contains("--finetune") ? args : ["--finetune", "w.safetensors"] + args))
             guard !args.isEmpty else { continue }
             #expect(r.status != 0 && r.stderr.contains(reason), "\(args): \(r.stderr)")
@@ -102,6 +102,31 @@ import Testing
                 && failed.stderr.contains("set VKPROBE_PYTHON to a Python that has it"), "\(failed.stderr)")
     }
 
+    /// `--knn_eval` (upstream's k-NN commands): both splits extracted once, then the k × T sweep
+    /// with `raw` and `final_norm`, as upstream's run_knn_eval prints them.
+    @Test func knnEvalExtractsBothSplitsThenSweeps() throws {
+        let s = try RowGoldenTests.setUp("mae_base")
+        let data = s.work.appendingPathComponent("split")
+        for split in ["train", "val"] {
+            for (k, c) in ["a", "b"].enumerated() {
+                let dir = data.appendingPathComponent("\(split)/\(c)")
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                for i in [k, k + 2, k + 4] {
+                    try FileManager.default.copyItem(at: URL(fileURLWithPath: s.data).appendingPathComponent("all/img\(i % 4).jpg"), to: dir.appendingPathComponent("\(i).jpg"))
+                }
+            }
+        }
+        let out = s.work.appendingPathComponent("knn")
+        let r = try runVkprobe(["linprobe", "--knn_eval", "--T_sweep", "0.07,0.1", "--model", s.model, "--finetune", s.weights, "--cls_features", "cls",
+                                "--data_path", data.path, "--dataset_name", "imagefolder", "--output_dir", out.path])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        #expect(r.stdout.contains("as: vkprobe extract --model \(s.model) --weights \(s.weights) --data \(data.path) --dataset imagefolder --split train --blocks -1"), "\(r.stdout)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("knn.json"))) as? [String: Any], "\(r.stdout)")
+        #expect(r.stdout.contains("note: k = 5 only: the training split holds 6 images"), "\(r.stdout)")
+        let text = String(describing: result)
+        #expect(text.contains("raw") && text.contains("final_norm"), "\(text.prefix(600))")
+    }
+
     /// Every `main_linprobe.py` command of upstream's README, pasted whole (the `torchrun` launcher
     /// included; Tests/Fixtures/upstream_linprobe_commands.txt, written by
     /// Bench/tools/extract_upstream_commands.py): each is taken (`as: vkprobe train …`) or refused
@@ -116,7 +141,7 @@ import Testing
             let words = line.split(separator: " ").map(String.init)
             let r = try runVkprobe(["linprobe", "--dry-run"] + words)
             if r.status == 0 {
-                #expect(r.stdout.contains("as: vkprobe train --model "), "\(line)\n\(r.stdout)")
+                #expect(r.stdout.contains("as: vkprobe train --model ") || (line.contains("--knn_eval") && r.stdout.contains("as: vkprobe knn --train-tokens ")), "\(line)\n\(r.stdout)")
                 #expect(r.stdout.contains("dropped: for 8 processes run `mpirun -n 8") || r.stdout.contains("for 4 processes"), "\(r.stdout)")
                 taken += 1
             } else {
@@ -128,8 +153,8 @@ import Testing
         }
         print("upstream's README: \(taken) of \(lines.count) commands taken; refused by \(refused.sorted { $0.key < $1.key })")
         // Taken (2026-12-07): every LP and EP command of the rows that run — hub tags, open_clip's
-        // towers, and the .pth checkpoints converted on the fly (59). Refused by name: k-NN (two
-        // commands instead), DINOv3's Meta weights, Franca without a converted file, CAPI, RADIO, DiT.
-        #expect(taken >= 59, "only \(taken) of upstream's commands are taken")
+        // towers, the .pth checkpoints converted on the fly, k-NN as extract + knn. Refused by name:
+        // DINOv3's Meta weights, Franca without a converted file, CAPI, RADIO, DiT.
+        #expect(taken >= 88, "only \(taken) of upstream's commands are taken")
     }
 }
