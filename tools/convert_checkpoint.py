@@ -18,6 +18,9 @@ Layouts (`--layout auto` tells them apart by their tensor names):
   (P, D) with a zero `head.bias`, as timm converts it); timm-trunk towers (`visual.trunk.*`:
   SigLIP, EVA-02-CLIP, PE) keep their names, the trunk's `head` included (the projection of E-14 and
   PE, whose configs have `timm_proj: null`). The text tower is left out.
+- DINOv3 (Meta's `.pth`, the hub's names; upstream's `--dinov3_weights`): timm's Eva names, as timm's
+  checkpoint filter maps them (`reg_token`, `gamma_1/2`, `fc1_g/fc1_x/fc2`; a zero qkv bias dropped,
+  a non-zero one as `q_bias`/`v_bias` for the `_qkvb` models). Load with `vit_*_patch16_dinov3`.
 - DINOv2-style hub checkpoints (Franca's `teacher`; chunked blocks `blocks.<chunk>.<i>.*`, the fused
   SwiGLU's `mlp.w12`/`mlp.w3`): blocks numbered flat, `w12`/`w3` → `fc1`/`fc2` (timm's packed GluMlp);
   the DINO/iBOT heads, RASA head and mask token left out. Load with `franca_vitl14` (etc.).
@@ -97,6 +100,8 @@ def load(path, key):
 
 
 def detect(names):
+    if "storage_tokens" in names or any(n.endswith("rope_embed.periods") for n in names):
+        return "dinov3-meta"
     if any(".mlp.w12." in n for n in names) or any(re.match(r"(module\.)?(backbone\.)?blocks\.\d+\.\d+\.", n) for n in names):
         return "dinov2-hub"
     if any(n.startswith(("module.base_encoder.", "base_encoder.")) for n in names):
@@ -137,6 +142,29 @@ def convert(sd, layout):
             if n.startswith("head"):
                 dropped.append(name)
                 continue
+            keep(name, n, v)
+        elif layout == "dinov3-meta":
+            # Meta's DINOv3 checkpoints (the hub's names; upstream's --dinov3_weights) → timm's Eva names,
+            # as timm's own checkpoint filter maps them: registers `storage_tokens` → `reg_token`,
+            # LayerScale `ls1/ls2.gamma` → `gamma_1/gamma_2`, SwiGLU `w1/w2/w3` → `fc1_g/fc1_x/fc2`; the
+            # RoPE periods (recomputed), the k-bias mask, the mask token and the 7B's local-crop norm
+            # left out. The qkv bias: the distilled models' are zero (timm's B/L/H have none) and are
+            # dropped; a non-zero one becomes `q_bias`/`v_bias` (the k part is masked to zero),
+            # for timm's `_qkvb` models.
+            n = strip(name)
+            if n.endswith((".periods", ".bias_mask")) or n == "mask_token" or n.startswith(("local_cls_norm", "head", "dino_head", "ibot_head")):
+                dropped.append(name)
+                continue
+            if n.endswith("attn.qkv.bias"):
+                q, _, vb = np.split(np.asarray(v, dtype=np.float32), 3)
+                if not q.any() and not vb.any():
+                    dropped.append(name + " (all zero)")
+                    continue
+                keep(name, n.replace("qkv.bias", "q_bias"), q)
+                keep(name, n.replace("qkv.bias", "v_bias"), vb)
+                continue
+            n = n.replace("storage_tokens", "reg_token").replace("ls1.gamma", "gamma_1").replace("ls2.gamma", "gamma_2")
+            n = n.replace("mlp.w1.", "mlp.fc1_g.").replace("mlp.w2.", "mlp.fc1_x.").replace("mlp.w3.", "mlp.fc2.")
             keep(name, n, v)
         elif layout == "dinov2-hub":
             # DINOv2-style hub checkpoints (Franca's `teacher`; DINOv2's giant): blocks in chunks
@@ -213,7 +241,7 @@ def main():
     ap.add_argument("src")
     ap.add_argument("dst")
     ap.add_argument("--key", default=None, help="entry of the checkpoint that holds the state dict")
-    ap.add_argument("--layout", default="auto", choices=["auto", "timm", "mocov3", "openclip", "openclip-timm", "beit", "dinov2-hub"])
+    ap.add_argument("--layout", default="auto", choices=["auto", "timm", "mocov3", "openclip", "openclip-timm", "beit", "dinov2-hub", "dinov3-meta"])
     a = ap.parse_args()
     sd, picked, meta = load(a.src, a.key)
     if "saved_module" in meta:

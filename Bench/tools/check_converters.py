@@ -16,8 +16,10 @@ random models by the libraries that define them, converted, extracted with `vkpr
                the last block's tokens with `beitv2_base_patch16_224`.
   maskfeat     a timm ViT-B/16 under `model` with NaN in `norm.*`, as MaskFeat's released weights:
                the last block's tokens (the norm is never applied).
+  dinov3       Meta's DINOv3 B/16 checkpoint from the hub's own code (DINOV3=checkout on PYTHONPATH):
+               tokens after the norm against the hub's, the tensors against timm's filter.
 
-    /tmp/refenv/bin/python Bench/tools/check_converters.py --vkprobe .build/debug/vkprobe
+    DINOV3=DIR PYTHONPATH=DIR /tmp/refenv/bin/python Bench/tools/check_converters.py --vkprobe .build/debug/vkprobe
 """
 import argparse
 import os
@@ -172,7 +174,49 @@ def case_simmim(vkprobe, work, g):
     return line, {"tokens": rel(shard["tokens"], want[:, 1:]), "cls": rel(shard["cls"], want[:, 0])}
 
 
-CASES = {"simmim": case_simmim, "openclip": case_openclip, "siglip": case_siglip, "mocov3": case_mocov3, "ijepa": case_ijepa, "maskfeat": case_maskfeat}
+def case_dinov3(vkprobe, work, g):
+    """Meta's DINOv3 checkpoint (the hub's names, as upstream's --dinov3_weights file holds them;
+    the hub code from a checkout on PYTHONPATH, DINOV3=that checkout): B/16 at a small width, its
+    distilled zero qkv bias, the periods in bfloat16 as released; tokens after the norm at 224 px
+    against the hub's get_intermediate_layers, the conversion against timm's checkpoint filter."""
+    import json
+    import timm
+    from dinov3.models import vision_transformer as dv
+    from timm.models.eva import checkpoint_filter_fn
+    small = dict(embed_dim=64, depth=2, num_heads=4)
+    real = dv.DinoVisionTransformer.__init__
+    dv.DinoVisionTransformer.__init__ = lambda self, **kw: real(self, **{**kw, **small})
+    try:
+        hub = torch.hub.load(os.environ["DINOV3"], "dinov3_vitb16", source="local", pretrained=False).eval()
+    finally:
+        dv.DinoVisionTransformer.__init__ = real
+    randomise(hub, g)
+    with torch.no_grad():
+        for n, b in hub.named_buffers():
+            if n.endswith("periods"):
+                b.copy_(b.to(torch.bfloat16).float())
+        for n, p in hub.named_parameters():
+            if n.endswith("qkv.bias"):
+                p.zero_()
+    src = os.path.join(work, "dinov3_vitb16_pretrain_lvd1689m.pth")
+    torch.save(hub.state_dict(), src)
+    dst = os.path.join(work, "model.safetensors")
+    line = convert(src, dst)
+    tm = timm.create_model("vit_base_patch16_dinov3", pretrained=False, num_classes=0, **small)
+    ref = checkpoint_filter_fn(hub.state_dict(), tm)
+    got = load_file(dst)
+    assert set(got) == set(ref), set(got) ^ set(ref)
+    same = max(float(np.abs(got[k] - ref[k].numpy()).max()) for k in ref)
+    config = os.path.join(work, "model.json")
+    open(config, "w").write(json.dumps(dict(model="vit_base_patch16_dinov3", **small)))
+    x = torch.randn((2, 3, 224, 224), generator=g)
+    with torch.no_grad():
+        (patch, cls), = hub.get_intermediate_layers(x, n=1, return_class_token=True, norm=True)
+    shard = extract(vkprobe, work, config, dst, x, "norm")
+    return line, {"tokens": rel(shard["tokens"], patch), "cls": rel(shard["cls"], cls), "names and values as timm's filter": same}
+
+
+CASES = {"dinov3": case_dinov3, "simmim": case_simmim, "openclip": case_openclip, "siglip": case_siglip, "mocov3": case_mocov3, "ijepa": case_ijepa, "maskfeat": case_maskfeat}
 
 
 def main():

@@ -92,7 +92,7 @@ struct LinprobeCommand: ParsableCommand {
             argv = Array(argv[(k + 1)...])
         }
         var i = 0
-        var model: String?, simmim = false, noCLS = false, francaWeights: String?, openclip = false, pretrain: String?, weights: String?, output = "./output_dir", knn = false, temperatures: String?
+        var model: String?, simmim = false, noCLS = false, francaWeights: String?, dinov3Weights: String?, openclip = false, pretrain: String?, weights: String?, output = "./output_dir", knn = false, temperatures: String?
         var eval = false, resumeFile: String?, returnBlock: String?, heads = "lp", checkpointKey: String?
         var values: [String: String] = [:]
         func value(_ flag: String) throws -> String {
@@ -123,7 +123,6 @@ struct LinprobeCommand: ParsableCommand {
             "--radio": "RADIO (NaFlexViT) is not supported", "--use_rasa_head": "Franca's RASA head is not supported",
         ]
         let refusedValues: [String: String] = [
-            "--dinov3_weights": "Meta's DINOv3 .pth names are not converted: use timm's weights (--model dinov3_vitb16 maps to vit_base_patch16_dinov3; give --finetune timm's model.safetensors, or tag the name, e.g. vit_base_patch16_dinov3.lvd1689m, to fetch it from the hub)",
             "--dit_image_size": "DiT/SiT are not supported",
             "--dit_ckpt": "DiT/SiT are not supported", "--vae": "DiT/SiT are not supported",
         ]
@@ -155,6 +154,7 @@ struct LinprobeCommand: ParsableCommand {
                 case "--simmim": simmim = true
                 case "--no_cls_token": noCLS = true
                 case "--franca_weights": francaWeights = try v()
+                case "--dinov3_weights": dinov3Weights = try v()
                 case "--franca_img_size":
                     t.notes.append("--franca_img_size \(try v()) dropped: the position table's grid comes from the checkpoint (LAION's: 518 px, 37×37), resized to the input as Franca's hub does")
                 case "--openclip_pretrain": pretrain = try v()
@@ -255,6 +255,13 @@ struct LinprobeCommand: ParsableCommand {
                 throw ValidationError("--franca_weights \(francaWeights ?? "(In21K)"): Franca's weights are a PyTorch pickle on its release (https://github.com/valeoai/Franca/releases/download/v1.0.0/\(release).pth): download it, convert it with python3 tools/convert_checkpoint.py \(release).pth franca.safetensors, and add --finetune franca.safetensors")
             }
             if let w = francaWeights { t.notes.append("--franca_weights \(w): the weights are --finetune \(weights!) (Franca's \(release).pth converted by tools/convert_checkpoint.py)") }
+        }
+        // --dinov3_weights (upstream's `_dinov3`: Meta's checkpoint for the hub model): the backbone's weights,
+        // a .pth converted (tools/convert_checkpoint.py maps Meta's names to timm's as timm's filter does).
+        if let w = dinov3Weights {
+            guard name.hasSuffix("_dinov3") else { throw ValidationError("--dinov3_weights \(w): for --model dinov3_*, not \(model)") }
+            if let f = weights, f != w { throw ValidationError("--dinov3_weights \(w) and --finetune \(f): give the weights once") }
+            weights = w
         }
         // --finetune: a file, or a hub tag (upstream's README: `--finetune vit_base_patch16_224.mae`), fetched
         // through the hub cache as `--model TAG`; open_clip towers and hub models without it come from the hub by name.
