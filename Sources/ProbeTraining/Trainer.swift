@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import ProbeData
 import ProbeAutodiff
 import ProbeBackbones
@@ -168,6 +169,28 @@ public final class Trainer {
     }
 
     func directory(_ h: HeadRun) -> URL { output.appendingPathComponent(h.name) }
+
+    /// What a new run would replace under the output: each head with a saved training state, the
+    /// epochs it completed and how its settings differ from this run's (empty: the same).
+    public func existingRuns() -> [(head: String, epochs: Int, differences: [String])] {
+        heads.compactMap { h in
+            let path = directory(h).appendingPathComponent("checkpoint-last.state.safetensors").path
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
+            guard let f = try? SafeTensorsFile(path: path), let meta = try? TrainingStateMeta.read(f, head: h.name) else {
+                return (h.name, 0, ["its checkpoint \(path) is unreadable"])
+            }
+            return (h.name, meta.epoch + 1, h.fingerprint.differences(from: meta.fingerprint))
+        }
+    }
+
+    /// `--overwrite`: the heads' folders, the summary and the report of an earlier run, removed.
+    public func removeEarlierRun() throws {
+        let fm = FileManager.default
+        for h in heads where fm.fileExists(atPath: directory(h).path) { try fm.removeItem(at: directory(h)) }
+        for name in ["summary.json", "report"] where fm.fileExists(atPath: output.appendingPathComponent(name).path) {
+            try fm.removeItem(at: output.appendingPathComponent(name))
+        }
+    }
 
     /// Fine-tuning: the backbone's trained part joins the one head (upstream fine-tunes one model
     /// per run), fed by batches that stop at the last frozen block.

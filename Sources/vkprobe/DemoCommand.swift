@@ -118,7 +118,8 @@ struct Demo: ParsableCommand {
                 "--model", model, "--weights", weights, "--data", data.path, "--dataset", "imagefolder",
                 "--image-size", "\(imageSize)", "--block", "\(block)", "--cache-tokens", "--no-augment",
                 "--heads", "ep,lp", "--optimizer", "lars", "--blr", "2", "--warmup-epochs", "3",
-                "--epochs", "\(epochs)", "--batch-size", "\(min(128, trainImages))", "--output", dir.appendingPathComponent("run").path])
+                "--epochs", "\(epochs)", "--batch-size", "\(min(128, trainImages))", "--output", dir.appendingPathComponent("run").path,
+                "--overwrite"])   // the demo's own folder: a second demo replaces the first
             train.flags = flags
             try train.run()
             // EP's attention maps over validation images (one per class).

@@ -108,7 +108,8 @@ struct LinprobeCommand: ParsableCommand {
             "--early_stop_patience": "--early-stop-patience", "--early_stop_min_delta": "--early-stop-min-delta",
             "--early_stop_min_epochs": "--early-stop-min-epochs", "--log_dir": "--log-dir",
         ]
-        let flags: [String: String] = ["--early_stop": "--early-stop", "--auto_resume": "--auto-resume"]
+        // --overwrite is ours (upstream overwrites its --output_dir silently): replace a run already there.
+        let flags: [String: String] = ["--early_stop": "--early-stop", "--auto_resume": "--auto-resume", "--overwrite": "--overwrite"]
         let ignored: [String: String] = [
             "--pin_mem": "pinned host memory is PyTorch's", "--no_pin_mem": "pinned host memory is PyTorch's",
             "--dist_eval": "evaluation is always sharded under mpirun", "--dist_on_itp": "processes come from mpirun",

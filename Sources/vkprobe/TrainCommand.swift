@@ -68,6 +68,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue the run under --output where it stopped: the token cache's extraction, then each head after its last completed epoch (DIR/<head>/checkpoint-last.state.safetensors). Refused when there is nothing to continue.") var resume = false
     @Flag(name: [.customLong("auto-resume"), .customLong("auto_resume")], help: "Upstream's --auto_resume: continue when --output holds a run to continue, else start.") var autoResume = false
     @Option(help: "Profile this many training steps of the first epoch (GPU timestamps around every dispatch): a per-op table, and OUTPUT/profile.json.") var profile = 0
+    @Flag(help: "Replace a run already under --output (its heads' checkpoints, metrics, summary and report) instead of refusing to; the token cache is kept when it matches.") var overwrite = false
     @Flag(help: "Only evaluate: the heads saved under --output (their last epoch), or given by --init-head; implies --resume.") var evalOnly = false
     @Option(help: "HEAD=FILE: start HEAD from a checkpoint's weights instead of its initialisation (upstream's state_dict names: a head trained by upstream's code and saved with save_file(head.state_dict()), or one of ours); repeatable.") var initHead: [String] = []
     @Flag(help: "Write TensorBoard event files (upstream's SummaryWriter tags: test_v1_<head>/train_acc1, …/test_acc1, …/test_loss, loss, lr) into OUTPUT/tensorboard, or --log-dir.") var tensorboard = false
@@ -172,6 +173,7 @@ struct TrainCommand: ParsableCommand {
             var trainers: [Trainer] = []
             let out = URL(fileURLWithPath: output)
             var backboneFeatures: [BackboneFeatures] = []
+            var backboneRecord: RunBackbone?
             var unreadable: [String: UnreadableReport] = [:]
             var tallies: [String: UnreadableTally] = [:]
             switch (trainTokens, valTokens, backbone.given) {
@@ -224,7 +226,7 @@ struct TrainCommand: ParsableCommand {
                     var record = RunBackbone(model: backbone.model!.hasSuffix(".json") ? URL(fileURLWithPath: backbone.model!).standardizedFileURL.path : backbone.model!, weights: URL(fileURLWithPath: weightsPath).standardizedFileURL.path, tap: tap.description,
                                              imageSize: size, mean: norm.mean, std: norm.std, classes: trainImages.dataset.classes)
                     record.probing = proto
-                    try record.write(to: out)
+                    backboneRecord = record   // written once the output is known to be this run's
                 }
                 print(proto.line)
                 print("\(backbone.model!) (\(vit.precision.rawValue)) at \(taps.map(\.description).joined(separator: ", ")) on \(device.name): train \(trainImages.description); val \(valImages.description)")
@@ -267,6 +269,25 @@ struct TrainCommand: ParsableCommand {
                 if finetune != nil && !backbone.given { throw TrainingError("--finetune trains a backbone: give --model, --weights and --data (token files hold no backbone)") }
                 throw TrainingError("give either --train-tokens and --val-tokens, or --model, --weights and --data")
             }
+            // An earlier run under --output is continued (--resume, --auto-resume, --eval-only) or
+            // replaced on request (--overwrite); otherwise refused, naming what differs. Nothing is written before this.
+            if !resume && !autoResume && !evalOnly {
+                let earlier = trainers.flatMap { $0.existingRuns() }
+                if !earlier.isEmpty && !overwrite {
+                    let lines = earlier.map { e in
+                        "\(e.head): \(e.epochs) epoch\(e.epochs == 1 ? "" : "s") done" + (e.differences.isEmpty ? ", the same settings" : ", other settings — \(e.differences.joined(separator: "; "))")
+                    }
+                    let same = earlier.allSatisfy { $0.differences.isEmpty }
+                    throw TrainingError("\(output) already holds a run (\(lines.joined(separator: "; "))): "
+                                        + (same ? "continue it with --resume, " : "continue it with its own options and --resume, ")
+                                        + "write to another --output, or pass --overwrite to replace it (nothing was written)")
+                }
+                if !earlier.isEmpty && lead {
+                    for t in trainers { try t.removeEarlierRun() }
+                    print("note: --overwrite: the earlier run under \(output) (\(earlier.map(\.head).joined(separator: ", "))) was removed")
+                }
+            }
+            if let record = backboneRecord { try record.write(to: out) }
             var summary: [String: HeadSummary] = [:]
             var lastTrainer: Trainer?
             for trainer in trainers {

@@ -15,6 +15,34 @@ import Testing
                 && r.stderr.contains("pass --k 5,10,15,20,50"), "\(r.stderr)")
     }
 
+    /// A second `train` into a finished run's folder with other settings is refused, naming each
+    /// difference and the switches (nothing written: the first run's metrics stay); the same
+    /// settings are refused too (continue with --resume); --overwrite replaces the run, its stale
+    /// report included.
+    @Test func aFinishedRunIsNeverOverwrittenSilently() throws {
+        let dir = try temporaryDirectory("first-hour-overwrite")
+        let data = dir.appendingPathComponent("data")
+        #expect(try runVkprobe(["synth", "--output", data.path, "--train-samples", "64", "--val-samples", "32", "--tokens", "8", "--dim", "16"]).status == 0)
+        let run = dir.appendingPathComponent("run1")
+        func train(_ extra: [String]) throws -> CLIRun {
+            try runVkprobe(["train", "--train-tokens", data.appendingPathComponent("train.safetensors").path, "--val-tokens", data.appendingPathComponent("val.safetensors").path,
+                            "--heads", "lp", "--batch-size", "16", "--output", run.path] + extra)
+        }
+        func epochsRecorded() throws -> Int { try String(contentsOf: run.appendingPathComponent("lp/metrics.jsonl"), encoding: .utf8).split(separator: "\n").count }
+        #expect(try train(["--epochs", "2", "--seed", "1"]).status == 0)
+        try FileManager.default.createDirectory(at: run.appendingPathComponent("report"), withIntermediateDirectories: true)
+        let other = try train(["--epochs", "1", "--seed", "5"])
+        #expect(other.status != 0 && other.stderr.contains("already holds a run (lp: 2 epochs done, other settings — epochs: checkpoint 2, now 1; seed: checkpoint 1, now 5)")
+                && other.stderr.contains("--overwrite") && other.stderr.contains("nothing was written"), "\(other.stderr)")
+        #expect(try epochsRecorded() == 2)
+        let same = try train(["--epochs", "2", "--seed", "1"])
+        #expect(same.status != 0 && same.stderr.contains("the same settings") && same.stderr.contains("continue it with --resume"), "\(same.stderr)")
+        let replaced = try train(["--epochs", "1", "--seed", "5", "--overwrite"])
+        #expect(replaced.status == 0 && replaced.stdout.contains("note: --overwrite: the earlier run"), "\(replaced.stdout) \(replaced.stderr)")
+        #expect(try epochsRecorded() == 1)
+        #expect(!FileManager.default.fileExists(atPath: run.appendingPathComponent("report").path), "the earlier run's report is stale")
+    }
+
     /// VKPROBE_MEMORY_BUDGET=2G is a budget of 2 GiB; one that does not parse is refused, not ignored.
     @Test func memoryBudgetSizesAreReadOrRefused() throws {
         let bad = try runVkprobe(["smoke"], environment: ["VKPROBE_MEMORY_BUDGET": "plenty"])
