@@ -68,7 +68,10 @@ public final class DatasetImages: ImageSource, @unchecked Sendable {
         }
         return ImageBatchStream(next: { [self] in
             guard let (indices, bytes, failures, warnings) = loader.next() else { return nil }
-            let skipped = failures.map { SkippedImage(index: $0.0, name: dataset.name($0.0 % dataset.count), reason: "\($0.1)") }
+            let skipped = failures.map { f -> SkippedImage in
+                let name = dataset.name(f.0 % dataset.count)
+                return SkippedImage(index: f.0, name: name, reason: SkippedImage.reason("\(f.1)", name: name))
+            }
             let warned = warnings.map { SkippedImage(index: $0.0, name: dataset.name($0.0 % dataset.count), reason: $0.1) }
             return ImageBatch(indices: indices, labels: indices.map(label), pixels: .rgb8(bytes), skipped: skipped, warnings: warned)
         }, stop: { loader.cancel() })
@@ -85,7 +88,8 @@ public final class DatasetImages: ImageSource, @unchecked Sendable {
             let decoder = ImageDecoder()
             for i in stride(from: w, to: S, by: n) {
                 do { _ = try dataset.image(i, decoder: decoder) } catch {
-                    lock.lock(); bad.append(SkippedImage(index: i, name: dataset.name(i), reason: "\(error)")); lock.unlock()
+                    let name = dataset.name(i)
+                    lock.lock(); bad.append(SkippedImage(index: i, name: name, reason: SkippedImage.reason("\(error)", name: name))); lock.unlock()
                 }
             }
         }

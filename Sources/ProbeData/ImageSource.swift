@@ -14,6 +14,14 @@ public struct SkippedImage: Sendable, Hashable, Codable {
     public var index: Int
     public var name: String
     public var reason: String
+
+    /// An error's text as the reason next to `name`: without the name (or a path ending in it)
+    /// the decoder put in front, so the log says `x.jpg: not a JPEG…`, not `x.jpg: x.jpg: …`.
+    public static func reason(_ error: String, name: String) -> String {
+        guard let colon = error.range(of: ": ") else { return error }
+        let head = error[..<colon.lowerBound]
+        return head == name || head.hasSuffix("/" + name) ? String(error[colon.upperBound...]) : error
+    }
 }
 
 /// A batch as a source delivers it: the images that loaded, in the order asked for.

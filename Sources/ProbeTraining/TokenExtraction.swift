@@ -26,8 +26,17 @@ public struct ExtractionManifest: Codable, Sendable, Equatable {
     func differences(from saved: ExtractionManifest) -> [String] {
         let mirror = Mirror(reflecting: self), old = Mirror(reflecting: saved)
         return zip(mirror.children, old.children).compactMap { a, b in
-            a.label == "unreadable" || "\(a.value)" == "\(b.value)" ? nil : "\(a.label ?? "?"): before \(b.value), now \(a.value)"
+            a.label == "unreadable" || "\(a.value)" == "\(b.value)" ? nil : "\(a.label ?? "?"): before \(Self.shown(b.value)), now \(Self.shown(a.value))"
         }
+    }
+
+    /// A setting as a user reads it: optionals unwrapped (`none` when absent), a protocol as its line.
+    static func shown(_ value: Any) -> String {
+        let m = Mirror(reflecting: value)
+        if m.displayStyle == .optional { return m.children.first.map { shown($0.value) } ?? "none" }
+        if let p = value as? ProbingProtocol { return "“\(p.line)”" }
+        if let list = value as? [String] { return list.joined(separator: ",") }
+        return "\(value)"
     }
 }
 

@@ -31,6 +31,7 @@ struct ExtractCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try Destination.folder(output)
             let config = try backbone.config()
             // Started by mpirun: each process extracts every N-th shard (see TokenExtraction).
             let group: ProcessGroup = MPIGroup.launchedByMPI ? try MPIGroup() : SingleProcess()
@@ -58,6 +59,8 @@ struct ExtractCommand: ParsableCommand {
                                          transform: augment ? .train(t.train, seed: seed) : .eval(t.eval),
                                          normalization: Normalization(proto), views: views)
                 print(proto.line)
+                print(split == "none" ? "extracting \(data.data!) as one image folder (--split none)"
+                      : "extracting the \(split) split of \(data.data!) (--split \(split == "val" ? "train" : "val") for the other)")
             default: throw DataError("give either --images FILE (preprocessed) or --data DIR (an image dataset)")
             }
             print("\(backbone.model!): \(config.depth) blocks, width \(config.embedDim), patch \(config.patchSize), \(vit.precision.rawValue), on \(device.name); "

@@ -25,6 +25,7 @@ struct KNNCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if let output { try Destination.file(output) }
             let ks = try k.split(separator: ",").map { s -> Int in
                 guard let v = Int(s.trimmingCharacters(in: .whitespaces)), v > 0 else { throw TrainingError("--k \(k): positive integers") }
                 return v

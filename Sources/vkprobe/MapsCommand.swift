@@ -33,6 +33,8 @@ struct MapsCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try Destination.folder(output)
+            guard groups >= 1 else { throw DataError("--groups \(groups): at least 1 query group (colour)") }
             let runURL = URL(fileURLWithPath: runDirectory)
             guard let bb = try RunBackbone.read(from: runURL) else {
                 throw TrainingError("\(runDirectory)/\(RunBackbone.file) is missing: maps need a run trained on images (vkprobe train --model --weights --data)")
@@ -128,6 +130,8 @@ struct MapsCommand: ParsableCommand {
             }
         }
         guard !out.isEmpty else { throw DataError("no images found in \(images.joined(separator: ", "))") }
+        guard maxImages > 0 else { throw DataError("--max-images \(maxImages): at least 1") }
+        if out.count > maxImages { print("note: drawing the first \(maxImages) of \(out.count) images in name order (--max-images \(out.count) for all)") }
         return Array(out.prefix(maxImages))
     }
 }

@@ -13,6 +13,7 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard let first = runs.first else { throw TrainingError("name at least one run directory") }
+            if let output { try Destination.folder(output) }
             let report = try RunReport(runs: runs.map { URL(fileURLWithPath: $0) })
             let dir = URL(fileURLWithPath: output ?? URL(fileURLWithPath: first).appendingPathComponent("report").path)
             let page = try report.write(to: dir)

@@ -77,6 +77,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try Destination.folder(output)
             // Decided before anything is written: whether the output holds a run to continue.
             let hadProgress = Trainer.hasProgress(URL(fileURLWithPath: output))
             if resume && !hadProgress && !evalOnly {
@@ -369,6 +370,7 @@ struct SynthCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try Destination.folder(output)
             for (file, n, s) in [("train.safetensors", trainSamples, seed), ("val.safetensors", valSamples, seed &+ 1)] {
                 var spec = SyntheticTokens.Spec(samples: n)
                 spec.tokens = tokens; spec.dim = dim; spec.classes = classes; spec.seed = s

@@ -41,7 +41,7 @@ struct DeviceFlags: ParsableArguments {
 /// Runs `body`, turning thrown errors into one clear line on stderr and exit status 1.
 func reportingErrors(_ body: () throws -> Void) throws {
     do { try CommandLineEnvironment.armKillPoint(); try body() } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("error: \(ErrorMessages.text(error))\n".utf8))
         throw ExitCode(1)
     }
 }
