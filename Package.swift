@@ -74,7 +74,10 @@ let package = Package(
         .target(name: "ProbeBackbones", dependencies: ["ProbeOps", "ProbeAutodiff", "ProbeKernels", "VulkanCompute", "SafeTensors", "ProbeData"]),
 
         // The probing protocol: token datasets, optimisers, schedules, many heads at once, checkpoints.
-        .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeData", "ProbeBackbones", "SafeTensors", "VulkanCompute"]),
+        // (BuildStamp: the version and commit, for `vkprobe --version` and summary.json.)
+        .plugin(name: "BuildStamp", capability: .buildTool(), path: "Plugins/BuildStamp"),
+        .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeData", "ProbeBackbones", "SafeTensors", "VulkanCompute"],
+                plugins: [.plugin(name: "BuildStamp")]),
 
         .executableTarget(name: "vkprobe", dependencies: [
             "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeHeads", "ProbeTraining", "ProbeData", "ProbeBackbones", "ProbeHub",

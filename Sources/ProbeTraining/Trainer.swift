@@ -40,6 +40,8 @@ public struct RunSummary: Codable, Sendable {
     /// The most device memory live at once in this process, and the budget it ran under.
     public var peakDeviceMemoryBytes: Int?
     public var deviceMemoryBudgetBytes: Int?
+    /// The vkprobe that wrote it: `0.1.0 (commit abc123def456)`.
+    public var version: String? = "\(BuildStamp.version) (commit \(BuildStamp.commit))"
 }
 
 /// Trains several heads from one pass over the features per step: each batch is produced once

@@ -8,6 +8,7 @@ struct VKProbe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vkprobe",
         abstract: "Probing heads on frozen vision transformers, computed with Vulkan.",
+        version: "vkprobe \(BuildStamp.version) (commit \(BuildStamp.commit))",
         subcommands: [Devices.self, HeadsCommand.self, ExtractCommand.self, TrainCommand.self, LinprobeCommand.self, KNNCommand.self, MapsCommand.self, ReportCommand.self, SynthCommand.self, CheckTransformsCommand.self, Demo.self, Smoke.self])
 }
 

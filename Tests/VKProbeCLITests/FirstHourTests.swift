@@ -40,6 +40,12 @@ import Testing
         let replaced = try train(["--epochs", "1", "--seed", "5", "--overwrite"])
         #expect(replaced.status == 0 && replaced.stdout.contains("note: --overwrite: the earlier run"), "\(replaced.stdout) \(replaced.stderr)")
         #expect(try epochsRecorded() == 1)
+        // The run records the vkprobe that wrote it, as `vkprobe --version` names it.
+        let version = try runVkprobe(["--version"])
+        #expect(version.status == 0 && version.stdout.hasPrefix("vkprobe ") && version.stdout.contains("(commit "), "\(version.stdout)")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json"))) as? [String: Any]
+        let recorded = try #require(summary?["version"] as? String)
+        #expect(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "vkprobe " + recorded, "\(version.stdout) vs \(recorded)")
         #expect(!FileManager.default.fileExists(atPath: run.appendingPathComponent("report").path), "the earlier run's report is stale")
     }
 
