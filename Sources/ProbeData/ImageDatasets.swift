@@ -58,7 +58,7 @@ public enum ImageDatasets {
     public static let imageExtensions: Set<String> = ["jpg", "jpeg", "png", "ppm", "bmp", "pgm", "tif", "tiff", "webp"]
 
     public static let names = ["imagenet1k", "imagefolder", "CIFAR10", "CIFAR100", "CUB200", "OxfordIIITPet", "Food101", "DTD",
-                               "FGVCAircraft", "SUN397", "Places365", "StanfordCars"]
+                               "FGVCAircraft", "SUN397", "Places365", "StanfordCars", "STL10"]
 
     /// The training or evaluation split of dataset `name` under `root`. An ImageFolder's splits
     /// are its `train/` and `val/` sub-folders; `split: nil` reads `root` itself as one ImageFolder.
@@ -81,6 +81,7 @@ public enum ImageDatasets {
         case "sun397": return try sun397(root, train: train)
         case "places365": return try places365(root, train: train)
         case "stanfordcars": return try stanfordCars(root, train: train)
+        case "stl10": return try STL10Dataset(root: root, train: train)
         default: throw DataError("--dataset \(name): known datasets are \(names.joined(separator: ", "))")
         }
     }
@@ -303,5 +304,51 @@ public final class CIFARDataset: ImageDataset, @unchecked Sendable {
         var px = [UInt8](repeating: 0, count: 3072)
         for p in 0..<1024 { for c in 0..<3 { px[p * 3 + c] = d[start + c * 1024 + p] } }
         return .pixels(RGBImage(width: 32, height: 32, pixels: px))
+    }
+}
+
+/// STL-10 in torchvision's binary layout (upstream's `--dataset_name stl10`: `train` for training,
+/// `test` for evaluation): stl10_binary/{train,test}_X.bin, N images of 3 × 96 × 96 bytes, each
+/// channel stored column by column (torchvision transposes it); {train,test}_y.bin, labels 1–10
+/// (torchvision's 0–9); class_names.txt.
+public final class STL10Dataset: ImageDataset, @unchecked Sendable {
+    public let description: String
+    public let classes: [String]
+    let pixels: Data
+    let labels: Data
+
+    public init(root: URL, train: Bool) throws {
+        let dir = FileManager.default.fileExists(atPath: root.appendingPathComponent("stl10_binary").path) ? root.appendingPathComponent("stl10_binary") : root
+        let split = train ? "train" : "test"
+        let x = dir.appendingPathComponent("\(split)_X.bin"), y = dir.appendingPathComponent("\(split)_y.bin")
+        guard let px = try? Data(contentsOf: x, options: .alwaysMapped), let lb = try? Data(contentsOf: y) else {
+            throw DataError("\(dir.path): \(split)_X.bin and \(split)_y.bin are needed (STL-10's binary version, stl10_binary/; --download fetches it)")
+        }
+        guard px.count == lb.count * 3 * 96 * 96 else {
+            throw DataError("\(x.path): \(px.count) bytes, not the \(lb.count) images of 3 × 96 × 96 its labels count")
+        }
+        if let bad = lb.firstIndex(where: { !(1...10).contains($0) }) {
+            throw DataError("\(y.path): label \(lb[bad]) of image \(bad - lb.startIndex) (STL-10's are 1 to 10)")
+        }
+        pixels = px; labels = lb
+        let names = (try? String(contentsOf: dir.appendingPathComponent("class_names.txt"), encoding: .utf8))?
+            .split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+        classes = names?.count == 10 ? names! : (0..<10).map { "\($0)" }
+        description = "STL-10 \(split) \(dir.path)"
+    }
+
+    public var count: Int { labels.count }
+    public func label(_ i: Int) -> Int32 { Int32(labels[labels.startIndex + i]) - 1 }
+    public func name(_ i: Int) -> String { "\(description) #\(i)" }
+    public func item(_ i: Int) throws -> ImageItem {
+        let plane = 96 * 96, start = pixels.startIndex + i * 3 * plane
+        var px = [UInt8](repeating: 0, count: 3 * plane)
+        pixels.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let base = raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + (start - pixels.startIndex)
+            for c in 0..<3 {
+                for x in 0..<96 { for y in 0..<96 { px[(y * 96 + x) * 3 + c] = base[c * plane + x * 96 + y] } }
+            }
+        }
+        return .pixels(RGBImage(width: 96, height: 96, pixels: px))
     }
 }

@@ -31,6 +31,8 @@ public enum DatasetDownloads {
             Resource(url: "http://data.csail.mit.edu/places/places365/train_256_places365standard.tar", md5: "53ca1c756c3d1e7809517cc47c5561c5", into: ""),
             Resource(url: "http://data.csail.mit.edu/places/places365/val_256.tar", md5: "e27b17d8d44f4af9a78502beb927f808", into: ""),
         ],
+        // torchvision's STL10: the binary version (stl10_binary/), its MD5.
+        "stl10": [Resource(url: "http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz", md5: "91f7769df0f17e558f3565bffb0c7dfb", into: "")],
     ]
 
     /// Fetches and extracts what `dataset` needs under `root`, unless a previous run finished it

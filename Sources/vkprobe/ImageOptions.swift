@@ -81,13 +81,13 @@ struct BackboneOptions: ParsableArguments {
 /// An image dataset on disk and how its images are loaded.
 struct ImageDataOptions: ParsableArguments {
     @Option(help: "Dataset root directory (layouts: see --dataset and the README).") var data: String?
-    @Option(help: "Layout of --data: imagefolder (DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg), imagenet1k (the same), CIFAR10, CIFAR100 (binary versions), CUB200, OxfordIIITPet, Food101, DTD, FGVCAircraft, SUN397, Places365, StanfordCars (torchvision's layout; its devkit .mat files read directly).")
+    @Option(help: "Layout of --data: imagefolder (DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg), imagenet1k (the same), CIFAR10, CIFAR100 (binary versions), CUB200, OxfordIIITPet, Food101, DTD, FGVCAircraft, SUN397, Places365, StanfordCars (torchvision's layout; its devkit .mat files read directly), STL10 (stl10_binary/, the train and test splits).")
     var dataset = "imagefolder"
     @Option(help: "Input size S. Default: the family's protocol (224 for DINOv2 whatever its table's size, as upstream's --input_size; the tower's for CLIP and SigLIP, as open_clip).")
     var imageSize: Int?
     @Option(help: "Transforms: mae (RandomResizedCrop(S, 0.08–1) + flip; Resize(int(S·256/224)) + CenterCrop(S)), clip (open_clip's: RandomResizedCrop(S, 0.9–1), no flip; Resize(S) + CenterCrop(S)), siglip (the same training crop; eval squashed to S × S), squash (as siglip: open_clip's 378-px CLIP towers), pe (as squash with PIL's bilinear filter: PE-Core). Default: the family's.")
     var transforms: String?
-    @Flag(help: "Download the dataset as torchvision does (its URLs, archives and MD5s) into --data in torchvision's layout, resumable; then read it (CIFAR10/100, DTD, Food101, OxfordIIITPet, FGVCAircraft, SUN397, CUB200, Places365 at 256 px).") var download = false
+    @Flag(help: "Download the dataset as torchvision does (its URLs, archives and MD5s) into --data in torchvision's layout, resumable; then read it (CIFAR10/100, DTD, Food101, OxfordIIITPet, FGVCAircraft, SUN397, CUB200, Places365 at 256 px, STL10).") var download = false
     @Option(help: "Decoding threads (default: every core).") var workers = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Decode every image first and fail, listing them, if any cannot be read (default: skip them, reported by name).")
     var strict = false

@@ -47,7 +47,7 @@ struct LinprobeCommand: ParsableCommand {
         "imagenet1k": "imagenet1k", "imagenet": "imagenet1k", "imagefolder": "imagefolder", "cifar10": "CIFAR10", "cifar100": "CIFAR100",
         "places365": "Places365", "food101": "Food101", "dtd": "DTD", "fgvc_aircraft": "FGVCAircraft", "fgvcaircraft": "FGVCAircraft",
         "cub200": "CUB200", "oxford_pets": "OxfordIIITPet", "oxfordiiitpet": "OxfordIIITPet", "sun397": "SUN397",
-        "stanford_cars": "StanfordCars", "stanfordcars": "StanfordCars",
+        "stanford_cars": "StanfordCars", "stanfordcars": "StanfordCars", "stl10": "STL10",
     ]
 
     /// A PyTorch pickle to convert before the run (tools/convert_checkpoint.py), into the run folder.

@@ -1,5 +1,6 @@
 import Foundation
 import ProbeTestSupport
+import SafeTensors
 import Testing
 @testable import ProbeData
 
@@ -11,6 +12,39 @@ import Testing
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(text.utf8).write(to: url)
         }
+    }
+
+    /// STL-10 (upstream's `--dataset_name stl10`) from a miniature of its binary version, against
+    /// what torchvision's `datasets.STL10` reads from the same files (Tests/Goldens/datasets,
+    /// Bench/tools/make_dataset_goldens.py): every pixel, label and class name.
+    @Test func stl10IsWhatTorchvisionReads() throws {
+        let golden = try SafeTensorsFile(path: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Goldens/datasets/stl10.safetensors").path)
+        let root = try temporaryDirectory("stl10")
+        let dir = root.appendingPathComponent("stl10_binary")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for f in ["train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin", "class_names.txt"] {
+            try golden.withBytes("file.\(f)") { Data($0) }.write(to: dir.appendingPathComponent(f))
+        }
+        for split in ["train", "test"] {
+            let ds = try ImageDatasets.open("STL10", root: root, train: split == "train")
+            let want = try golden.withBytes("expected.\(split).images") { Array($0) }
+            let labels = try golden.entry("expected.\(split).labels").shape[0]
+            #expect(ds.count == labels && ds.classes.first == "airplane" && ds.classes.count == 10)
+            var got: [UInt8] = []
+            for i in 0..<ds.count {
+                guard case let .pixels(img) = try ds.item(i) else { Issue.record("STL-10 item \(i) is not pixels"); continue }
+                #expect(img.width == 96 && img.height == 96)
+                got += img.pixels
+            }
+            let differing = zip(got, want).filter { $0 != $1 }.count + abs(got.count - want.count)
+            #expect(differing == 0, "\(split): \(differing) of \(want.count) pixel values differ from torchvision's")
+            let wantLabels = try golden.withBytes("expected.\(split).labels") { b in (0..<labels).map { i in Int32(b.load(fromByteOffset: i * 8, as: Int64.self)) } }
+            #expect((0..<ds.count).map(ds.label) == wantLabels)
+        }
+        // A truncated file is refused naming it.
+        try Data([1, 2, 3]).write(to: dir.appendingPathComponent("test_X.bin"))
+        #expect { try ImageDatasets.open("STL10", root: root, train: false) } throws: { "\($0)".contains("test_X.bin") }
     }
 
     @Test func imageFolderSortsClassesAndFiltersExtensions() throws {
