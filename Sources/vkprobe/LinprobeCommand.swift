@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ProbeBackbones
 import ProbeData
+import ProbeHub
 import ProbeTraining
 
 /// upstream's `main_linprobe.py` command line, as its README writes it, mapped onto `vkprobe train`
@@ -54,7 +55,7 @@ struct LinprobeCommand: ParsableCommand {
     struct Conversion: Equatable { var source: String; var target: String; var key: String? }
     /// `--knn_eval`: two extractions, then the k-NN sweep (`--weights` for `final_norm`: the file, or the hub's cached copy).
     struct KNNPlan { var extract: [[String]]; var knn: [String]; var weights: String?; var model: String }
-    struct Translation { var args: [String] = []; var notes: [String] = []; var conversions: [Conversion] = []; var knn: KNNPlan? }
+    struct Translation { var args: [String] = []; var notes: [String] = []; var downloads: [String] = []; var conversions: [Conversion] = []; var knn: KNNPlan? }
 
     /// upstream's hub-only models (torch.hub, Apple's `aim`) → the timm tag holding the same weights,
     /// fetched through the hub cache when no --finetune is given.
@@ -252,10 +253,20 @@ struct LinprobeCommand: ParsableCommand {
         if name.hasPrefix("franca_") {
             let release = ["franca_vitb14": "franca_vitb14_In21K", "franca_vitl14": "franca_vitl14_\(francaWeights?.uppercased() == "LAION" ? "Laion600M" : "In21K")",
                            "franca_vitg14": "franca_vitg14_\(francaWeights?.uppercased() == "LAION" ? "Laion600M" : "In21K")"][name] ?? name
-            guard weights != nil else {
-                throw ValidationError("--franca_weights \(francaWeights ?? "(In21K)"): Franca's weights are a PyTorch pickle on its release (https://github.com/valeoai/Franca/releases/download/v1.0.0/\(release).pth): download it, convert it with python3 tools/convert_checkpoint.py \(release).pth franca.safetensors, and add --finetune franca.safetensors")
+            if weights == nil {
+                // upstream's hub call downloads Franca's release checkpoint: here fetched once into the
+                // cache, then converted into the run folder.
+                guard name != "franca_vitg14" else {
+                    throw ValidationError("--model franca_vitg14: its release checkpoint comes in tar chunks; download and join them by hand, convert with python3 tools/convert_checkpoint.py, and give --finetune")
+                }
+                let url = "https://github.com/valeoai/Franca/releases/download/v1.0.0/\(release).pth"
+                let cached = ReleaseFiles.cached(url, environment: ProcessInfo.processInfo.environment).path
+                t.downloads.append(url)
+                weights = cached
+                t.notes.append("--franca_weights \(francaWeights ?? "In21K"): Franca's release checkpoint \(url), fetched once into \(cached)")
+            } else if let w = francaWeights {
+                t.notes.append("--franca_weights \(w): the weights are --finetune \(weights!) (Franca's \(release).pth converted by tools/convert_checkpoint.py)")
             }
-            if let w = francaWeights { t.notes.append("--franca_weights \(w): the weights are --finetune \(weights!) (Franca's \(release).pth converted by tools/convert_checkpoint.py)") }
         }
         // --dinov3_weights (upstream's `_dinov3`: Meta's checkpoint for the hub model): the backbone's weights,
         // a .pth converted (tools/convert_checkpoint.py maps Meta's names to timm's as timm's filter does).
@@ -321,6 +332,10 @@ struct LinprobeCommand: ParsableCommand {
         try reportingErrors {
             let t = try Self.translate(arguments)
             for n in t.notes { print("note: \(n)") }
+            for url in t.downloads {
+                print("download: \(url)")
+                if !dryRun { _ = try ReleaseFiles.fetch(url, environment: ProcessInfo.processInfo.environment) { print($0) } }
+            }
             for c in t.conversions {
                 print("convert: \(CheckpointConverter.command(c).joined(separator: " "))")
                 if !dryRun { try CheckpointConverter.run(c) }

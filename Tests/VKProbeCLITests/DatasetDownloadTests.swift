@@ -51,6 +51,37 @@ import Testing
         return (model, weights)
     }
 
+    /// `linprobe --model franca_vitl14 --franca_weights LAION` without --finetune, as upstream's
+    /// README writes it: Franca's release checkpoint fetched once into the cache (from the test's
+    /// server standing in for GitHub, `VKPROBE_RELEASE_MIRROR`), then converted into the run folder
+    /// (`VKPROBE_PYTHON`: a stand-in recording its arguments, as the converter needs torch); a
+    /// second run reuses the cached file with the server gone.
+    @Test func francasReleaseCheckpointIsFetchedOnceThenConverted() throws {
+        let dir = try temporaryDirectory("franca-release")
+        let served = dir.appendingPathComponent("www/valeoai/Franca/releases/download/v1.0.0")
+        try FileManager.default.createDirectory(at: served, withIntermediateDirectories: true)
+        try Data("a franca pickle".utf8).write(to: served.appendingPathComponent("franca_vitl14_Laion600M.pth"))
+        let stub = dir.appendingPathComponent("python-stub")
+        try "#!/bin/sh\necho \"$@\" >> \"\(dir.path)/converter-calls\"\ncp \"$2\" \"$3\"\n".write(to: stub, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: stub.path)
+        let env = ["VKPROBE_PYTHON": stub.path, "XDG_CACHE_HOME": dir.appendingPathComponent("cache").path]
+        let args = ["linprobe", "--model", "franca_vitl14", "--franca_weights", "LAION", "--cls_features", "ep", "--data_path", dir.appendingPathComponent("nodata").path,
+                    "--output_dir", dir.appendingPathComponent("run").path]
+        let cached = dir.appendingPathComponent("cache/vkprobe/releases/github.com/franca_vitl14_Laion600M.pth")
+        let (server, port) = try serve(dir.appendingPathComponent("www"))
+        let first = try runVkprobe(args, environment: env.merging(["VKPROBE_RELEASE_MIRROR": "http://127.0.0.1:\(port)"]) { a, _ in a })
+        stop(server)
+        #expect(first.stdout.contains("download: https://github.com/valeoai/Franca/releases/download/v1.0.0/franca_vitl14_Laion600M.pth"), "\(first.stdout) \(first.stderr)")
+        #expect(try String(contentsOf: cached, encoding: .utf8) == "a franca pickle")
+        let calls = try String(contentsOf: dir.appendingPathComponent("converter-calls"), encoding: .utf8)
+        #expect(calls.contains("convert_checkpoint.py \(cached.path) \(dir.path)/run/converted-franca_vitl14_Laion600M.safetensors"), "\(calls)")
+        // The stand-in's "weights" are not a checkpoint: the run stops there, naming the file (the
+        // row golden holds a real Franca checkpoint's path end to end).
+        #expect(first.status != 0 && first.stderr.contains("converted-franca_vitl14_Laion600M.safetensors"), "\(first.stderr)")
+        let second = try runVkprobe(args, environment: env)
+        #expect(!second.stderr.contains("cannot reach") && !second.stderr.contains("127.0.0.1"), "the cached checkpoint was fetched again: \(second.stderr)")
+    }
+
     @Test func downloadsExtractsAndTrainsOnDTD() throws {
         let dir = try temporaryDirectory("download")
         // The archive's content: three classes, torchvision's split files.
