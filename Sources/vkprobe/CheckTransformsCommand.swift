@@ -7,8 +7,8 @@ struct CheckTransformsCommand: ParsableCommand {
         commandName: "check-transforms",
         abstract: "Check images against PIL and torchvision: decoded pixels exactly PIL's, the eval transform within one 8-bit level, PIL's refusals refused.",
         discussion: """
-        GOLDEN is a transform golden written by Bench/tools/make_transform_goldens.py; with
-        --images DIR it covers a folder of yours (Bench/tools/check_decoding.sh DIR runs both steps).
+        GOLDEN is a transform golden written by Bench/tools/make_transform_goldens.py; for a folder of
+        yours, Bench/tools/check_decoding.sh DIR writes its golden and runs this.
         Exit status 1 when any file differs.
         """)
     @Argument(help: "transform_<tag>.safetensors files.") var goldens: [String]

@@ -15,9 +15,11 @@ struct LinprobeCommand: ParsableCommand {
         abstract: "upstream's main_linprobe.py flags (--cls_features ep --batch_size 512 --blr 0.1 --data_path … --finetune CKPT …), run as vkprobe train.",
         discussion: """
         --model takes upstream's names (vit_base_patch16, dinov2_vitb14, dinov2_vitb14_reg, ViT-B-16 with
-        --openclip) or a timm/registry name; --finetune the checkpoint (timm-named safetensors; convert a
-        .pth with tools/convert_checkpoint.py). Under mpirun, --batch_size is per process, as upstream's
-        per-GPU batch. --dry-run prints the vkprobe train command and stops.
+        --openclip) or a timm/registry name; --finetune the checkpoint (timm-named safetensors, a hub tag,
+        or a .pth converted on the fly by tools/convert_checkpoint.py with VKPROBE_PYTHON's torch).
+        --knn_eval runs vkprobe extract on both splits, then vkprobe knn. Under mpirun, --batch_size is
+        per process, as upstream's per-GPU batch. --dry-run (anywhere) prints the commands and stops;
+        --overwrite replaces a run already in --output_dir.
         """)
 
     @Flag(help: "Print the equivalent vkprobe command and stop.") var dryRun = false
@@ -329,6 +331,13 @@ struct LinprobeCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Upstream's flags pass through unparsed, so --help and --dry-run are looked for among them.
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print(VKProbe.helpMessage(for: Self.self))
+            return
+        }
+        let dryRun = self.dryRun || arguments.contains("--dry-run")
+        let arguments = self.arguments.filter { $0 != "--dry-run" }
         try reportingErrors {
             let t = try Self.translate(arguments)
             for n in t.notes { print("note: \(n)") }

@@ -1,0 +1,35 @@
+import Foundation
+import ProbeTestSupport
+import Testing
+
+/// Every subcommand's `--help` works (linprobe's too, whose other flags pass through unparsed),
+/// and every flag a help text names is one of that command's (upstream's underscore spellings in
+/// linprobe's and train's texts, and `--finetuning`, upstream's, are references to upstream).
+@Suite struct HelpTextTests {
+    static let commands = ["devices", "heads", "extract", "train", "linprobe", "knn", "maps", "report", "synth", "check-transforms", "demo", "smoke"]
+
+    @Test(arguments: commands)
+    func helpNamesOnlyItsOwnFlags(_ command: String) throws {
+        let r = try runVkprobe([command, "--help"])
+        #expect(r.status == 0 && r.stdout.contains("USAGE: vkprobe \(command)"), "\(command) --help: \(r.stderr)")
+        let text = r.stdout
+        func flags(_ pattern: String) -> Set<String> {
+            let re = try! NSRegularExpression(pattern: pattern, options: [.anchorsMatchLines])
+            return Set(re.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { Range($0.range(at: 1), in: text).map { String(text[$0]) } })
+        }
+        let defined = flags(#"^\s+(?:-\w, )?(--[a-z0-9-]+)"#)
+        let mentioned = flags(#"(--[a-z][a-z0-9_-]*[a-z0-9])"#).filter { !$0.contains("_") && $0 != "--finetuning" }
+        // linprobe's text is about upstream's flags (they pass through to its translation, which
+        // LinprobeTests holds to every command of upstream's README).
+        let strangers = command == "linprobe" ? [] : mentioned.subtracting(defined)
+        #expect(strangers.isEmpty, "vkprobe \(command) --help names flags it does not have: \(strangers.sorted())")
+    }
+
+    /// `--dry-run` anywhere among upstream's flags, and `--help` after them.
+    @Test func linprobeFindsItsOwnFlagsAnywhere() throws {
+        let dry = try runVkprobe(["linprobe", "--model", "vit_base_patch16", "--finetune", "w.safetensors", "--dry-run"])
+        #expect(dry.status == 0 && dry.stdout.contains("as: vkprobe train --model vit_base_patch16_224"), "\(dry.stdout) \(dry.stderr)")
+        let help = try runVkprobe(["linprobe", "--model", "vit_base_patch16", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: vkprobe linprobe"), "\(help.stderr)")
+    }
+}
