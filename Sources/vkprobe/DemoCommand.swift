@@ -41,7 +41,7 @@ struct Smoke: ParsableCommand {
             let maxError = zip(out, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
             let ms = (stream.nanoseconds("chain") ?? 0) / 1e6
             let gbps = Double(chain * n * 8) / (ms * 1e6)
-            print(String(format: "chain of %d dependent kernels over %d floats: %.3f ms on the GPU (%.1f GB/s), %d barriers, max relative error %.2e",
+            print(String(format: "chain of %d dependent kernels over %d floats: %.3f ms on the device (%.1f GB/s), %d barriers, max relative error %.2e",
                          chain, n, ms, gbps, stream.barrierCount, maxError))
             guard maxError <= 1e-6 else { throw VulkanError.invalidArgument("smoke dispatch gave wrong results (max relative error \(maxError))") }
             // The code is the code built for this run's subgroup size (not another lavapipe width's, from a cache).
@@ -90,6 +90,9 @@ struct Demo: ParsableCommand {
             } else {
                 print("NOTE: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); using GENERATED glyphs of ten shapes instead.")
                 source = (FashionMNIST.synthetic(count: 6000, seed: 1), FashionMNIST.synthetic(count: 2000, seed: 2), FashionMNIST.syntheticClasses, "generated glyphs")
+            }
+            guard imageSize >= 28, imageSize % 14 == 0 else {
+                throw DataError("--image-size \(imageSize): a multiple of 14 (the ViT-S/14's patch), at least 28 (e.g. \(max(28, (imageSize + 7) / 14 * 14)))")
             }
             let canvas = ClutteredCanvas(inputSize: imageSize)
             let marker = data.appendingPathComponent("made-by-vkprobe-demo.txt")

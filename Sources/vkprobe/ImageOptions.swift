@@ -81,7 +81,7 @@ struct BackboneOptions: ParsableArguments {
 /// An image dataset on disk and how its images are loaded.
 struct ImageDataOptions: ParsableArguments {
     @Option(help: "Dataset root directory (layouts: see --dataset and the README).") var data: String?
-    @Option(help: "Layout of --data: imagefolder (DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg), imagenet1k (the same), CIFAR10, CIFAR100 (binary versions), CUB200, OxfordIIITPet, Food101, DTD, FGVCAircraft, SUN397, Places365, StanfordCars (torchvision's layout; its devkit .mat files read directly), STL10 (stl10_binary/, the train and test splits).")
+    @Option(help: "Layout of --data: imagefolder (DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg), imagenet1k (the same), CIFAR10, CIFAR100 (torchvision's Python pickles or the binary versions), CUB200, OxfordIIITPet, Food101, DTD, FGVCAircraft, SUN397, Places365, StanfordCars (torchvision's layout; its devkit .mat files read directly), STL10 (stl10_binary/, the train and test splits).")
     var dataset = "imagefolder"
     @Option(help: "Input size S. Default: the family's protocol (224 for DINOv2 whatever its table's size, as upstream's --input_size; the tower's for CLIP and SigLIP, as open_clip).")
     var imageSize: Int?

@@ -49,6 +49,13 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: run.appendingPathComponent("report").path), "the earlier run's report is stale")
     }
 
+    /// The demo's --image-size is what its help says: a multiple of 14.
+    @Test func demoImageSizeIsAMultipleOf14() throws {
+        let dir = try temporaryDirectory("first-hour-demo-size")
+        let r = try runVkprobe(["demo", "--output", dir.appendingPathComponent("d").path, "--image-size", "100"])
+        #expect(r.status != 0 && r.stderr.contains("--image-size 100: a multiple of 14") && r.stderr.contains("e.g. 98"), "\(r.stderr)")
+    }
+
     /// VKPROBE_MEMORY_BUDGET=2G is a budget of 2 GiB; one that does not parse is refused, not ignored.
     @Test func memoryBudgetSizesAreReadOrRefused() throws {
         let bad = try runVkprobe(["smoke"], environment: ["VKPROBE_MEMORY_BUDGET": "plenty"])
