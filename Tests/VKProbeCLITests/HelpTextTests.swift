@@ -17,12 +17,27 @@ import Testing
             let re = try! NSRegularExpression(pattern: pattern, options: [.anchorsMatchLines])
             return Set(re.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { Range($0.range(at: 1), in: text).map { String(text[$0]) } })
         }
-        let defined = flags(#"^\s+(?:-\w, )?(--[a-z0-9-]+)"#)
+        // The OPTIONS lines: every name of an option (`--weights, --backbone <weights>`).
+        var defined: Set<String> = []
+        for line in text.split(separator: "\n") where line.range(of: #"^\s+(-\w, )?--"#, options: .regularExpression) != nil {
+            let names = line.trimmingCharacters(in: .whitespaces).components(separatedBy: "  ")[0]
+            for m in names.matches(of: #/--[a-z0-9-]+/#) { defined.insert(String(m.output)) }
+        }
         let mentioned = flags(#"(--[a-z][a-z0-9_-]*[a-z0-9])"#).filter { !$0.contains("_") && $0 != "--finetuning" }
         // linprobe's text is about upstream's flags (they pass through to its translation, which
         // LinprobeTests holds to every command of upstream's README).
         let strangers = command == "linprobe" ? [] : mentioned.subtracting(defined)
         #expect(strangers.isEmpty, "vkprobe \(command) --help names flags it does not have: \(strangers.sorted())")
+    }
+
+    /// One idea, one name: `heads` takes train's --ep-queries, --batch-size and --heads (its old
+    /// --queries, --batch and --only still work), `demo` train's --weights (--backbone kept).
+    @Test func theSameIdeaHasTheSameName() throws {
+        let new = try runVkprobe(["heads", "--ep-queries", "8", "--heads", "ep", "--batch-size", "2", "--no-measure", "--json", "--dim", "64", "--tokens", "16"])
+        let old = try runVkprobe(["heads", "--queries", "8", "--only", "ep", "--batch", "2", "--no-measure", "--json", "--dim", "64", "--tokens", "16"])
+        #expect(new.status == 0 && new.stdout == old.stdout && new.stdout.contains("\"ep\""), "\(new.stdout) \(new.stderr) \(old.stderr)")
+        let help = try runVkprobe(["demo", "--help"]).stdout
+        #expect(help.contains("--weights <weights>"), "\(help)")
     }
 
     /// `--dry-run` anywhere among upstream's flags, and `--help` after them.
