@@ -49,6 +49,27 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: run.appendingPathComponent("report").path), "the earlier run's report is stale")
     }
 
+    /// The README's synthetic-task claim, with its commands run as the README writes them.
+    @Test func theSyntheticTaskClaimHolds() throws {
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "### Synthetic token tasks").dropFirst().first)
+        let block = try #require(section.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "```").first)
+        #expect(section.contains("gives EP 100% and `lp_gap` 13% top-1"))
+        let dir = try temporaryDirectory("synthetic-claim")
+        for command in block.replacingOccurrences(of: "\\\n", with: " ").split(separator: "\n") {
+            var words = command.split(separator: " ").map(String.init)
+            #expect(words.first == "vkprobe")
+            words = words.dropFirst().map { $0.replacingOccurrences(of: "synthetic", with: dir.appendingPathComponent("synthetic").path) }
+            let r = try runVkprobe(words)
+            #expect(r.status == 0, "\(command): \(r.stderr)")
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("synthetic/run/summary.json"))) as? [String: Any]
+        let heads = try #require(summary?["heads"] as? [String: [String: Any]])
+        let ep = try #require(heads["ep"]?["best_acc1"] as? Double), gap = try #require(heads["lp_gap"]?["best_acc1"] as? Double)
+        #expect(ep >= 99 && gap <= 20, "EP \(ep)%, lp_gap \(gap)%")
+    }
+
     /// The demo's --image-size is what its help says: a multiple of 14.
     @Test func demoImageSizeIsAMultipleOf14() throws {
         let dir = try temporaryDirectory("first-hour-demo-size")
