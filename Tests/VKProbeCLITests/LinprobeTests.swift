@@ -42,11 +42,15 @@ import Testing
         let all = try dry(["--model", "ViT-B-16", "--openclip", "--openclip_pretrain", "openai", "--cls_features", "ep_all", "--finetune", "c.safetensors"])
         #expect(all.stdout.contains("--heads ep_all") && all.stdout.contains("--tokens projected") && all.stdout.contains("as upstream's CLIPWrapper feeds its _all heads"), "\(all.stdout) \(all.stderr)")
         #expect(!(try dry(["--model", "ViT-B-16", "--openclip", "--cls_features", "ep", "--finetune", "c.safetensors"]).stdout.contains("--tokens projected")))
-        // Franca: the release .pth converted, as --finetune; without it, the download and conversion named.
+        // Franca: a converted file as --finetune; without it, the release .pth fetched and converted
+        // (DatasetDownloadTests runs that); the giant's chunked release refused by name.
         let franca = try dry(["--model", "franca_vitl14", "--franca_weights", "LAION", "--cls_features", "ep_all", "--finetune", "f.safetensors"])
         #expect(franca.stdout.contains("as: vkprobe train --model franca_vitl14 --weights f.safetensors") && franca.stdout.contains("franca_vitl14_Laion600M.pth converted"), "\(franca.stdout) \(franca.stderr)")
-        let francaBare = try dry(["--model", "franca_vitl14", "--franca_weights", "LAION"])
-        #expect(francaBare.status != 0 && francaBare.stderr.contains("--franca_weights LAION: ") && francaBare.stderr.contains("releases/download/v1.0.0/franca_vitl14_Laion600M.pth"), "\(francaBare.stderr)")
+        let francaBare = try dry(["--model", "franca_vitl14", "--franca_weights", "LAION", "--output_dir", "o"])
+        #expect(francaBare.status == 0 && francaBare.stdout.contains("download: https://github.com/valeoai/Franca/releases/download/v1.0.0/franca_vitl14_Laion600M.pth")
+                && francaBare.stdout.contains("--weights o/converted-franca_vitl14_Laion600M.safetensors"), "\(francaBare.stdout) \(francaBare.stderr)")
+        let giant = try dry(["--model", "franca_vitg14", "--franca_weights", "LAION"])
+        #expect(giant.status != 0 && giant.stderr.contains("--model franca_vitg14: its release checkpoint comes in tar chunks"), "\(giant.stderr)")
         let simmimTrain = try dry(["--model", "vit_base_patch16", "--simmim", "--finetune", "s.safetensors", "--cls_features", "ep"])
         #expect(simmimTrain.stdout.contains("upstream runs this backbone in train mode while the heads train (drop path 0.1)"), "\(simmimTrain.stdout)")
         // --dinov3_weights: Meta's checkpoint, converted on the fly.
