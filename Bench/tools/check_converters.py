@@ -32,7 +32,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(__file__))
-from make_family_goldens import randomise  # noqa: E402
+from make_family_goldens import at_width, randomise  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -184,12 +184,8 @@ def case_dinov3(vkprobe, work, g):
     from dinov3.models import vision_transformer as dv
     from timm.models.eva import checkpoint_filter_fn
     small = dict(embed_dim=64, depth=2, num_heads=4)
-    real = dv.DinoVisionTransformer.__init__
-    dv.DinoVisionTransformer.__init__ = lambda self, **kw: real(self, **{**kw, **small})
-    try:
+    with at_width(dv.DinoVisionTransformer, **small):
         hub = torch.hub.load(os.environ["DINOV3"], "dinov3_vitb16", source="local", pretrained=False).eval()
-    finally:
-        dv.DinoVisionTransformer.__init__ = real
     randomise(hub, g)
     with torch.no_grad():
         for n, b in hub.named_buffers():

@@ -21,6 +21,7 @@ outputs are in timm's unrolled token order).
     /tmp/refenv/bin/python Bench/tools/make_family_goldens.py --out Tests/Goldens/families [--seed 5]
 """
 import argparse
+import contextlib
 import json
 import os
 
@@ -51,6 +52,20 @@ CASES = {
     "vitgap": dict(model="vit_base_patch16_gap_224", over=dict(SMALL, img_size=48), image=(1, 48, 48)),
     "hiera": dict(model="hiera_base_224", over=dict(embed_dim=16, num_heads=1, stages=[1, 2, 2, 2], img_size=64), image=(2, 64, 64)),
 }
+
+
+@contextlib.contextmanager
+def at_width(cls, **small):
+    """`cls` built at a small width while inside: its constructor's arguments overridden (upstream's
+    and the hubs' constructors pass their widths themselves)."""
+    real = cls.__init__
+    def init(self, *a, **kw):
+        real(self, *a, **{**kw, **small})
+    cls.__init__ = init
+    try:
+        yield
+    finally:
+        cls.__init__ = real
 
 
 def randomise(model, g):

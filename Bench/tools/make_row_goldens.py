@@ -78,7 +78,7 @@ from PIL import Image
 from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_family_goldens import randomise  # noqa: E402
+from make_family_goldens import at_width, randomise  # noqa: E402
 
 SMALL = dict(embed_dim=64, depth=2, num_heads=4)
 ROWS = {
@@ -400,14 +400,8 @@ def build_dinov2(spec, g, timm_model):
     from dinov2.models import vision_transformer as dv
     import models_more
     small = {k: spec["over"][k] for k in ("embed_dim", "depth", "num_heads")}
-    real_init = dv.DinoVisionTransformer.__init__
-    def small_init(self, **kw):
-        real_init(self, **{**kw, **small})
-    dv.DinoVisionTransformer.__init__ = small_init
-    try:
+    with at_width(dv.DinoVisionTransformer, **small):
         hub = torch.hub.load(DINOV2, spec["hub"], source="local", pretrained=False).eval()
-    finally:
-        dv.DinoVisionTransformer.__init__ = real_init
     randomise(hub, g)
     from timm.models.vision_transformer import checkpoint_filter_fn
     weights = checkpoint_filter_fn(hub.state_dict(), timm_model)
@@ -430,14 +424,8 @@ def build_dinov3(spec, g, timm_model):
     from dinov3.models import vision_transformer as dv
     import models_more
     small = {k: spec["over"][k] for k in ("embed_dim", "depth", "num_heads")}
-    real_init = dv.DinoVisionTransformer.__init__
-    def small_init(self, **kw):
-        real_init(self, **{**kw, **small})
-    dv.DinoVisionTransformer.__init__ = small_init
-    try:
+    with at_width(dv.DinoVisionTransformer, **small):
         hub = torch.hub.load(DINOV3, spec["hub"], source="local", pretrained=False).eval()
-    finally:
-        dv.DinoVisionTransformer.__init__ = real_init
     randomise(hub, g)
     with torch.no_grad():
         for name, buf in hub.named_buffers():

@@ -32,7 +32,7 @@ import torch
 from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_family_goldens import randomise  # noqa: E402
+from make_family_goldens import at_width, randomise  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -92,14 +92,8 @@ def simmim(upstream, g):
 def dinov3(hub_dir, g):
     from dinov3.models import vision_transformer as dv
     small = dict(embed_dim=64, depth=3, num_heads=4)
-    real_init = dv.DinoVisionTransformer.__init__
-    def small_init(self, **kw):
-        real_init(self, **{**kw, **small})
-    dv.DinoVisionTransformer.__init__ = small_init
-    try:
+    with at_width(dv.DinoVisionTransformer, **small):
         hub = torch.hub.load(hub_dir, "dinov3_vitb16", source="local", pretrained=False)
-    finally:
-        dv.DinoVisionTransformer.__init__ = real_init
     randomise(hub, g)
     with torch.no_grad():
         for name, buf in hub.named_buffers():
