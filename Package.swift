@@ -26,6 +26,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // SHA-256 (hub blobs) and MD5 (torchvision's archive checks): BoringSSL's, not ours.
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
     ],
     targets: [
         // System-library shims. CVulkan declares prototypes only; the loader is opened at run
@@ -68,7 +70,7 @@ let package = Package(
         .target(name: "ProbeHeads", dependencies: ["ProbeOps", "ProbeAutodiff", "SafeTensors"]),
 
         // Files from the Hugging Face hub into its shared cache (timm's pretrained weights by name).
-        .target(name: "ProbeHub", dependencies: ["CZlib"]),
+        .target(name: "ProbeHub", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Frozen ViT backbones from timm checkpoints: registry, weight checks, the inference forward.
         .target(name: "ProbeBackbones", dependencies: ["ProbeOps", "ProbeAutodiff", "ProbeKernels", "VulkanCompute", "SafeTensors", "ProbeData"]),

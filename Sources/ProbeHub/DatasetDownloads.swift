@@ -69,7 +69,7 @@ public enum DatasetDownloads {
                     log("downloading \(r.file): \(HubDownloader.bytes(done))\(total.map { " of \(HubDownloader.bytes($0)) (\(100 * done / max($0, 1))%)" } ?? "")")
                 }
                 if !md5.isEmpty {
-                    let got = try MD5.file(part.path)
+                    let got = try FileDigest.md5(part.path)
                     guard got == md5 else {
                         try? FileManager.default.removeItem(at: part)
                         throw HubError("\(url): MD5 \(got) is not torchvision's \(md5); the download was removed — run again to fetch it anew")
@@ -79,7 +79,7 @@ public enum DatasetDownloads {
                 #else
                 throw HubError("this build has no network access: put \(r.file) (from \(url)) in \(dir.path) and run again")
                 #endif
-            } else if !md5.isEmpty, try MD5.file(archive.path) != md5 {
+            } else if !md5.isEmpty, try FileDigest.md5(archive.path) != md5 {
                 throw HubError("\(archive.path): its MD5 is not torchvision's \(md5); remove it to fetch it anew")
             }
             log("extracting \(r.file) into \(dir.path)")

@@ -80,7 +80,7 @@ public struct HubDownloader {
             throw HubError("\(url): downloaded \(got) bytes, the hub says \(size); the file was removed — run again to fetch it anew")
         }
         if etag.count == 64, etag.allSatisfy(\.isHexDigit) {
-            let digest = try SHA256.file(partial.path)
+            let digest = try FileDigest.sha256(partial.path)
             if digest != etag.lowercased() {
                 try? FileManager.default.removeItem(at: partial)
                 throw HubError("\(url): SHA-256 \(digest) does not match the hub's \(etag); the download was removed — run again to fetch it anew")
