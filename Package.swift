@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // SHA-256 (hub blobs) and MD5 (torchvision's archive checks): BoringSSL's, not ours.
         .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
+        // TensorBoard's Event/Summary messages (generated code committed: TensorBoardProto/).
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
         // System-library shims. CVulkan declares prototypes only; the loader is opened at run
@@ -78,7 +80,8 @@ let package = Package(
         // The probing protocol: token datasets, optimisers, schedules, many heads at once, checkpoints.
         // (BuildStamp: the version and commit, for `vkprobe --version` and summary.json.)
         .plugin(name: "BuildStamp", capability: .buildTool(), path: "Plugins/BuildStamp"),
-        .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeData", "ProbeBackbones", "SafeTensors", "VulkanCompute"],
+        .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeData", "ProbeBackbones", "SafeTensors", "VulkanCompute",
+                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 plugins: [.plugin(name: "BuildStamp")]),
 
         .executableTarget(name: "vkprobe", dependencies: [

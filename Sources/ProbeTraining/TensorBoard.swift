@@ -1,9 +1,11 @@
 import Foundation
+import SwiftProtobuf
 
 /// TensorBoard event files without TensorFlow: `events.out.tfevents.<time>.<host>` in a directory,
 /// TFRecord framing (length, masked CRC-32C of the length, the record, its masked CRC-32C) around
-/// `Event` protocol buffers (wall_time, step, a `Summary` of scalar values), as PyTorch's
-/// `SummaryWriter` writes them, so that TensorBoard and its readers list them.
+/// `Event` messages, as PyTorch's `SummaryWriter` writes them, so that TensorBoard and its readers
+/// list them. The messages are swift-protobuf's, generated from TensorBoard's own schema
+/// (TensorBoardProto/, by tools/generate_tensorboard_messages.sh).
 public final class TensorBoardWriter {
     public let path: URL
     private let handle: FileHandle
@@ -17,46 +19,45 @@ public final class TensorBoardWriter {
         }
         handle = h
         // The first event names the format.
-        var event = Proto()
-        event.double(1, Date().timeIntervalSince1970)
-        event.bytes(3, Data("brain.Event:2".utf8))
-        try write(event.data)
+        var event = Tensorboard_Event()
+        event.wallTime = Date().timeIntervalSince1970
+        event.fileVersion = "brain.Event:2"
+        try write(event)
     }
 
     deinit { try? handle.close() }
 
     /// One scalar at a step (upstream's tags: `test_v1_<head>/test_acc1`, `lr`, ...).
     public func scalar(_ tag: String, _ value: Double, step: Int) throws {
-        try summaryValue(tag, step: step) { $0.float(2, Float(value)) }
+        try summaryValue(tag, step: step) { $0.simpleValue = Float(value) }
     }
 
     /// One image (an encoded PNG or JPEG of `width` × `height` RGB) at a step.
     public func image(_ tag: String, encoded: Data, width: Int, height: Int, step: Int) throws {
-        var img = Proto()
-        img.varint(1, UInt64(height))
-        img.varint(2, UInt64(width))
-        img.varint(3, 3)   // colorspace: RGB
-        img.bytes(4, encoded)
-        try summaryValue(tag, step: step) { $0.bytes(4, img.data) }
+        var image = Tensorboard_Summary.Image()
+        image.height = Int32(clamping: height)
+        image.width = Int32(clamping: width)
+        image.colorspace = 3   // RGB
+        image.encodedImageString = encoded
+        try summaryValue(tag, step: step) { $0.image = image }
     }
 
-    /// An event holding a summary of one tagged value, its payload written by `fill`.
-    private func summaryValue(_ tag: String, step: Int, _ fill: (inout Proto) -> Void) throws {
-        var v = Proto()
-        v.bytes(1, Data(tag.utf8))
-        fill(&v)
-        var summary = Proto()
-        summary.bytes(1, v.data)
-        var event = Proto()
-        event.double(1, Date().timeIntervalSince1970)
-        event.varint(2, UInt64(bitPattern: Int64(step)))
-        event.bytes(5, summary.data)
-        try write(event.data)
+    /// An event holding a summary of one tagged value, its payload set by `fill`.
+    private func summaryValue(_ tag: String, step: Int, _ fill: (inout Tensorboard_Summary.Value) -> Void) throws {
+        var value = Tensorboard_Summary.Value()
+        value.tag = tag
+        fill(&value)
+        var event = Tensorboard_Event()
+        event.wallTime = Date().timeIntervalSince1970
+        event.step = Int64(step)
+        event.summary.value = [value]
+        try write(event)
     }
 
     public func flush() throws { try handle.synchronize() }
 
-    private func write(_ record: Data) throws {
+    private func write(_ event: Tensorboard_Event) throws {
+        let record = try event.serializedBytes() as Data
         var length = UInt64(record.count).littleEndian
         let lengthBytes = withUnsafeBytes(of: &length) { Data($0) }
         var out = lengthBytes
@@ -74,7 +75,8 @@ public final class TensorBoardWriter {
         return ((c >> 15) | (c << 17)) &+ 0xa282_ead8
     }
 
-    /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78).
+    /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78). Kept here: none of the libraries in
+    /// reach exports it (zlib's and compress-nio's CRC is CRC-32/IEEE, swift-crypto has none).
     static func crc32c(_ data: Data) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
         for byte in data { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
@@ -85,20 +87,5 @@ public final class TensorBoardWriter {
         var c = UInt32(i)
         for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
         return c
-    }
-
-    /// The protocol-buffer wire format, as far as events need it.
-    struct Proto {
-        var data = Data()
-        mutating func key(_ field: Int, _ wire: UInt64) { raw(UInt64(field) << 3 | wire) }
-        mutating func raw(_ v: UInt64) {
-            var v = v
-            while v >= 0x80 { data.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
-            data.append(UInt8(v))
-        }
-        mutating func varint(_ field: Int, _ v: UInt64) { key(field, 0); raw(v) }
-        mutating func double(_ field: Int, _ v: Double) { key(field, 1); data += withUnsafeBytes(of: v.bitPattern.littleEndian) { Data($0) } }
-        mutating func float(_ field: Int, _ v: Float) { key(field, 5); data += withUnsafeBytes(of: v.bitPattern.littleEndian) { Data($0) } }
-        mutating func bytes(_ field: Int, _ v: Data) { key(field, 2); raw(UInt64(v.count)); data += v }
     }
 }
