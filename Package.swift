@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
         // TensorBoard's Event/Summary messages (generated code committed: TensorBoardProto/).
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        // Libraries log through swift-log; the command line installs the one console handler.
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // System-library shims. CVulkan declares prototypes only; the loader is opened at run
@@ -47,7 +49,7 @@ let package = Package(
         .target(name: "ProbeAutodiff", dependencies: ["ProbeOps"]),
 
         // Compute-only Vulkan layer: no ML knowledge.
-        .target(name: "VulkanCompute", dependencies: ["CVulkan"]),
+        .target(name: "VulkanCompute", dependencies: ["CVulkan", .product(name: "Logging", package: "swift-log")]),
 
         // Compiles every Shaders/*.comp (plus the variants in Shaders/variants.txt) to SPIR-V and
         // generates the typed kernel interfaces with ShaderInterfaceGenerator.
@@ -60,7 +62,7 @@ let package = Package(
                 plugins: [.plugin(name: "ShaderCompiler")]),
 
         // Tensors, the op set (forward and backward) on the device, the GPU backend of the tape.
-        .target(name: "ProbeKernels", dependencies: ["ProbeOps", "ProbeAutodiff", "VulkanCompute", "ProbeShaders"]),
+        .target(name: "ProbeKernels", dependencies: ["ProbeOps", "ProbeAutodiff", "VulkanCompute", "ProbeShaders", .product(name: "Logging", package: "swift-log")]),
 
         // Reading (memory-mapped, validated) and writing safetensors files.
         .target(name: "SafeTensors"),
@@ -72,7 +74,7 @@ let package = Package(
         .target(name: "ProbeHeads", dependencies: ["ProbeOps", "ProbeAutodiff", "SafeTensors"]),
 
         // Files from the Hugging Face hub into its shared cache (timm's pretrained weights by name).
-        .target(name: "ProbeHub", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ProbeHub", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")]),
 
         // Frozen ViT backbones from timm checkpoints: registry, weight checks, the inference forward.
         .target(name: "ProbeBackbones", dependencies: ["ProbeOps", "ProbeAutodiff", "ProbeKernels", "VulkanCompute", "SafeTensors", "ProbeData"]),
@@ -81,12 +83,12 @@ let package = Package(
         // (BuildStamp: the version and commit, for `vkprobe --version` and summary.json.)
         .plugin(name: "BuildStamp", capability: .buildTool(), path: "Plugins/BuildStamp"),
         .target(name: "ProbeTraining", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeData", "ProbeBackbones", "SafeTensors", "VulkanCompute",
-                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "Logging", package: "swift-log")],
                 plugins: [.plugin(name: "BuildStamp")]),
 
         .executableTarget(name: "vkprobe", dependencies: [
             "VulkanCompute", "ProbeShaders", "ProbeKernels", "ProbeHeads", "ProbeTraining", "ProbeData", "ProbeBackbones", "ProbeHub",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "vkprobe-bench", dependencies: [
@@ -110,7 +112,7 @@ let package = Package(
         .testTarget(name: "ProbeHeadsTests", dependencies: ["ProbeHeads", "ProbeAutodiff", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeBackbonesTests", dependencies: ["ProbeBackbones", "ProbeKernels", "SafeTensors", "ProbeTestSupport"]),
         .testTarget(name: "ProbeTrainingTests", dependencies: ["ProbeTraining", "ProbeHeads", "ProbeAutodiff", "ProbeKernels", "ProbeShaders", "ProbeData",
-                                                            "VulkanCompute", "SafeTensors", "ProbeTestSupport", "vkprobe"]),
+                                                            "VulkanCompute", "SafeTensors", "ProbeTestSupport", "vkprobe", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "VKProbeCLITests", dependencies: ["ProbeTestSupport", "ProbeBackbones", "ProbeData", "SafeTensors", "vkprobe"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// `--download` for the datasets torchvision downloads: torchvision's URLs, archive names and
 /// MD5s, each archive fetched (resumable), checked, and extracted into torchvision's root layout
@@ -39,8 +40,7 @@ public enum DatasetDownloads {
     /// (a marker per archive). `VKPROBE_DATASET_MIRROR` replaces the servers' scheme and host
     /// (a mirror, or the tests' local server); `VKPROBE_DATASET_CHECKSUMS` names a file of
     /// "archive md5" lines that replace the table's (the tests' miniature archives; `-` for none).
-    public static func ensure(_ dataset: String, root: URL, environment: [String: String],
-                              log: @escaping (String) -> Void) throws {
+    public static func ensure(_ dataset: String, root: URL, environment: [String: String]) throws {
         let key = dataset.lowercased().replacingOccurrences(of: "-", with: "")
         guard let list = resources[key] else {
             throw HubError("--download: \(dataset) has no download here (\(resources.keys.sorted().joined(separator: ", "))); ImageNet (its terms) and Stanford Cars (its original URLs are gone) are fetched by hand")
@@ -66,7 +66,7 @@ public enum DatasetDownloads {
                 #if canImport(FoundationNetworking) && !VKPROBE_NO_NETWORK || os(macOS)
                 let part = dir.appendingPathComponent(r.file + ".part")
                 try HTTP.download(url, to: part, headers: [:], expectedSize: nil) { done, total in
-                    log("downloading \(r.file): \(HubDownloader.bytes(done))\(total.map { " of \(HubDownloader.bytes($0)) (\(100 * done / max($0, 1))%)" } ?? "")")
+                    hubLog.notice("downloading \(r.file): \(HubDownloader.bytes(done))\(total.map { " of \(HubDownloader.bytes($0)) (\(100 * done / max($0, 1))%)" } ?? "")")
                 }
                 if !md5.isEmpty {
                     let got = try FileDigest.md5(part.path)
@@ -82,9 +82,9 @@ public enum DatasetDownloads {
             } else if !md5.isEmpty, try FileDigest.md5(archive.path) != md5 {
                 throw HubError("\(archive.path): its MD5 is not torchvision's \(md5); remove it to fetch it anew")
             }
-            log("extracting \(r.file) into \(dir.path)")
+            hubLog.notice("extracting \(r.file) into \(dir.path)")
             let s = try Archive.extract(archive, into: dir)
-            log("extracted \(s.files) files (\(HubDownloader.bytes(s.bytes)))\(s.skipped > 0 ? ", \(s.skipped) links or special entries skipped" : "")")
+            hubLog.notice("extracted \(s.files) files (\(HubDownloader.bytes(s.bytes)))\(s.skipped > 0 ? ", \(s.skipped) links or special entries skipped" : "")")
             FileManager.default.createFile(atPath: marker.path, contents: Data())
         }
     }

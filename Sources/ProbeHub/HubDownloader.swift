@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 #if canImport(FoundationNetworking) && !VKPROBE_NO_NETWORK
 import FoundationNetworking
 #endif
@@ -16,8 +17,6 @@ public struct HubDownloader {
     public var endpoint: String
     public var token: String?
     public var offline: Bool
-    /// Progress lines (a download's percentage), and notes.
-    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         cache = HubCache(environment: environment)
@@ -29,7 +28,10 @@ public struct HubDownloader {
     /// The local path of `file` of `repo` at `revision`, downloading it when the cache lacks it.
     public func file(repo: String, file: String, revision: String = "main") throws -> URL {
         if offline {
-            if let cached = cache.cachedFile(repo: repo, file: file, revision: revision) { return cached }
+            if let cached = cache.cachedFile(repo: repo, file: file, revision: revision) {
+                hubLog.debug("HF_HUB_OFFLINE: \(repo)/\(file) from the cache at \(cached.path)")
+                return cached
+            }
             throw HubError("HF_HUB_OFFLINE is set and \(repo)/\(file) (\(revision)) is not in the cache at \(cache.repoFolder(repo).path): run once online, or pass the file with --weights")
         }
         #if canImport(FoundationNetworking) && !VKPROBE_NO_NETWORK || os(macOS)
@@ -40,7 +42,7 @@ public struct HubDownloader {
         } catch {
             // As huggingface_hub: unreachable, but cached → use the cache, saying so.
             if let cached = cache.cachedFile(repo: repo, file: file, revision: revision) {
-                log("note: \(endpoint) unreachable (\(error)); using the cached \(cached.path)")
+                hubLog.notice("note: \(endpoint) unreachable (\(error)); using the cached \(cached.path)")
                 return cached
             }
             throw HubError("cannot reach \(endpoint) for \(repo)/\(file): \(error) (HF_ENDPOINT sets the server; HF_HUB_OFFLINE=1 reads the cache only)")
@@ -68,7 +70,7 @@ public struct HubDownloader {
         try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
         let partial = blobs.appendingPathComponent("\(etag).incomplete")
         try HTTP.download(source, to: partial, headers: source == url ? authorization() : [:], expectedSize: size) { done, total in
-            log("downloading \(repo)/\(file): \(Self.bytes(done))\(total.map { " of \(Self.bytes($0)) (\(100 * done / max($0, 1))%)" } ?? "")")
+            hubLog.notice("downloading \(repo)/\(file): \(Self.bytes(done))\(total.map { " of \(Self.bytes($0)) (\(100 * done / max($0, 1))%)" } ?? "")")
         }
         // Verify before anything the cache reads points at it.
         let got = (try FileManager.default.attributesOfItem(atPath: partial.path)[.size] as? Int) ?? -1

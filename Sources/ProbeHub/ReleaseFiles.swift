@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Single files a project publishes on its release page (Franca's checkpoints on GitHub), fetched
 /// once into VulkanProbe's cache (`$XDG_CACHE_HOME/vkprobe/releases`, else `~/.cache/vkprobe/
@@ -18,9 +19,12 @@ public enum ReleaseFiles {
     }
 
     /// The cached file for `url`, downloaded first when it is not there.
-    public static func fetch(_ url: String, environment: [String: String], log: @escaping (String) -> Void) throws -> URL {
+    public static func fetch(_ url: String, environment: [String: String]) throws -> URL {
         let target = cached(url, environment: environment)
-        if FileManager.default.fileExists(atPath: target.path) { return target }
+        if FileManager.default.fileExists(atPath: target.path) {
+            hubLog.debug("\(url): cached at \(target.path)")
+            return target
+        }
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
         var source = url
         if let mirror = environment["VKPROBE_RELEASE_MIRROR"], !mirror.isEmpty, let scheme = url.range(of: "://"),
@@ -33,10 +37,10 @@ public enum ReleaseFiles {
         try HTTP.download(source, to: part, headers: [:], expectedSize: nil) { done, total in
             guard Date().timeIntervalSince(last) > 2 else { return }
             last = Date()
-            log("downloading \(target.lastPathComponent): \(HubDownloader.bytes(done))\(total.map { " of \(HubDownloader.bytes($0))" } ?? "")")
+            hubLog.notice("downloading \(target.lastPathComponent): \(HubDownloader.bytes(done))\(total.map { " of \(HubDownloader.bytes($0))" } ?? "")")
         }
         try FileManager.default.moveItem(at: part, to: target)
-        log("downloaded \(source) into \(target.path)")
+        hubLog.notice("downloaded \(source) into \(target.path)")
         return target
         #else
         throw HubError("this build has no network access: put \(target.lastPathComponent) (from \(url)) at \(target.path) and run again")

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ProbeShaders
 import VulkanCompute
 
@@ -14,8 +15,9 @@ public final class KernelContext {
     var coopmatChecked = false
     /// Data-parallel training: BatchNorm statistics summed over the group (nil: this process's batch).
     public var batchReducer: BatchStatisticsReducer?
-    /// Where warnings go (stderr by default).
-    public var warn: (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
+    /// Ops whose operands were split to fit a binding, said once each per process at debug level.
+    private static let splitsLock = NSLock()
+    nonisolated(unsafe) private static var splitsSaid = Set<String>()
 
     /// `tuning`: the benchmarks' knobs (defaults: the measured best); `variants`, when given,
     /// replaces the choice made from the device and `tuning`.
@@ -26,7 +28,9 @@ public final class KernelContext {
         if let problem = chosen.rowChoiceProblem { throw OpError.device("kernel variants for \(device.name)", problem) }
         self.variants = chosen
         coopmat = CooperativeMatrixGEMM.choose(device.capabilities, available: Set(BundledShaders.shared.names), setting: tuning.coopmat)
-        if coopmat.warn { warn("\(coopmat)") }
+        let why = variants != nil ? "given by the caller" : ProcessInfo.processInfo.environment["VKPROBE_KERNELS"].map { "VKPROBE_KERNELS=\($0)" } ?? "the device's class"
+        kernelLog.debug("\(device.name): \(chosen.summary) (chosen by \(why))")
+        if coopmat.warn { kernelLog.warning("\(coopmat)") } else { kernelLog.debug("\(coopmat)") }
     }
 
     /// Replaces the choice (tests fake a capable device this way).
@@ -180,6 +184,10 @@ public final class KernelContext {
             stream.opLabel = op + " " + operands.map { $0.shape.map(String.init).joined(separator: "×") + ($0.dtype == .f32 ? "" : " \($0.dtype)") }
                 .joined(separator: ", ")
             stream.opFlops = 0
+        }
+        if let big = operands.first(where: { !fitsBinding($0) }) {
+            let line = "\(op): operand \(big.shape) (\(big.span * big.dtype.size) bytes) exceeds \(device.name)'s binding limit of \(device.capabilities.maxStorageBufferRange) bytes: split into pieces that fit"
+            if Self.splitsLock.withLock({ Self.splitsSaid.insert(line).inserted }) { kernelLog.debug("\(line)") }
         }
         try piece(op, operands, axes, axes.map { 0..<$0.size }, body)
     }

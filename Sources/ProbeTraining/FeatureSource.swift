@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ProbeBackbones
 import ProbeData
 import ProbeKernels
@@ -81,7 +82,9 @@ public final class BackboneFeatures: FeatureSource {
     public let tap: TokenTap
     let layout: TokenLayout
     let labelValues: [Int32]
-    public var log: (String) -> Void = { print($0) }
+    /// Progress lines and notes go through swift-log (info); the command line decides where.
+    public var logger = Logger(label: "vkprobe.training")
+    public func log(_ line: String) { logger.info("\(line)") }
     /// Every image skipped so far (each reported once).
     public private(set) var skipped: [Int: SkippedImage] = [:]
     /// Counts the split's unreadable images and stops the run past `--max-unreadable`.

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ProbeBackbones
 import ProbeData
 import ProbeKernels
@@ -50,7 +51,9 @@ public final class TokenExtraction {
     public let manifest: ExtractionManifest
     public let taps: [TokenTap]
     public let batchSize: Int
-    public var log: (String) -> Void = { print($0) }
+    /// Progress lines and notes go through swift-log (info); the command line decides where.
+    public var logger = Logger(label: "vkprobe.training")
+    public func log(_ line: String) { logger.info("\(line)") }
     public var progress: ((String) -> Void)?
     /// Profile this many batches (from the second): the per-op table is logged and written to
     /// `OUTPUT/profile.json`.

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SafeTensors
 import ProbeData
 import ProbeAutodiff
@@ -55,7 +56,9 @@ public final class Trainer {
     public let output: URL
     public let classes: Int
     public private(set) var heads: [HeadRun] = []
-    public var log: (String) -> Void = { print($0) }
+    /// Progress lines and notes go through swift-log (info); the command line decides where.
+    public var logger = Logger(label: "vkprobe.training")
+    public func log(_ line: String) { logger.info("\(line)") }
     public var progress: ((String) -> Void)?
     /// TensorBoard events (`--tensorboard`): upstream's tags per head each epoch
     /// (`test_v1_<head>/train_acc1`, `…/train_loss`, `…/test_acc1`, `…/test_acc5`, `…/test_loss`)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ProbeKernels
 
 /// A head's loss and ranks summed over an epoch's training batches.
@@ -144,8 +145,9 @@ extension Trainer {
         // A warm-up as long as the run never reaches the peak it prints (a sweep's settings then end alike).
         if config.warmupEpochs >= Double(config.epochs), config.warmupEpochs > 0, let top = heads.map(\.config.peakLR).max() {
             let last = Double(config.epochs) - 1 / Double(max(plan.steps, 1))
-            log("warning: --warmup-epochs \(String(format: "%g", config.warmupEpochs)) is not shorter than --epochs \(config.epochs): the learning rate only ramps up "
-                + "and reaches \(String(format: "%.3g", top * last / config.warmupEpochs)) at the last step, not the peak \(String(format: "%g", top)); pass a shorter --warmup-epochs")
+            let text = "--warmup-epochs \(String(format: "%g", config.warmupEpochs)) is not shorter than --epochs \(config.epochs): the learning rate only ramps up "
+                + "and reaches \(String(format: "%.3g", top * last / config.warmupEpochs)) at the last step, not the peak \(String(format: "%g", top)); pass a shorter --warmup-epochs"
+            logger.warning("\(text)")
         }
     }
 

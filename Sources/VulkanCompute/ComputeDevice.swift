@@ -1,5 +1,6 @@
 import CVulkan
 import Foundation
+import Logging
 
 /// How to open a device.
 public struct DeviceOptions: Sendable {
@@ -208,6 +209,15 @@ public final class ComputeDevice: @unchecked Sendable {
                                  budget: options.memoryBudget, blockSize: options.blockSize)
         pipelines = try PipelineCache(fns: fns, device: device, capabilities: caps, shaders: shaders, layouts: layouts,
                                       directory: options.pipelineCacheDirectory, creationFeedback: has13)
+        let how = options.selector.map { "chosen by --device/VKPROBE_DEVICE \"\($0)\"" } ?? "chosen by class (discrete > integrated > CPU)"
+        deviceLog.debug("device \(index): \(caps.name) (\(caps.deviceType), driver \(caps.driverVersion)), \(how)\(profile.map { "; limits of profile \($0.name)" } ?? "")")
+        deviceLog.debug("memory budget \(options.memoryBudget.map { "\($0) bytes (VKPROBE_MEMORY_BUDGET)" } ?? "default"); bindings up to \(caps.maxStorageBufferRange) bytes\(options.maxBindingBytes != nil ? " (VKPROBE_MAX_BINDING)" : ""); texel buffers up to \(caps.maxTexelBufferElements) elements; subgroup \(caps.subgroupSize) lanes; \(directHostAccess ? "host-visible memory used directly" : "uploads through staging buffers")")
+        if let file = pipelines.fileURL {
+            deviceLog.debug("pipeline cache \(file.path): \(pipelines.loadedBytes > 0 ? "\(pipelines.loadedBytes) bytes loaded" : "nothing usable there yet")")
+        } else {
+            deviceLog.debug("pipeline cache disabled (VKPROBE_CACHE_DIR is empty)")
+        }
+        deviceLog.debug("Mesa's shader cache: \(ShaderCacheKey.guardMesaCache ?? "disabled (MESA_SHADER_CACHE_DISABLE, or no folder)")")
     }
 
     /// Submits one command buffer (under the queue lock) signalling `fence`.

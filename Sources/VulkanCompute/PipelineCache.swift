@@ -1,5 +1,6 @@
 import CVulkan
 import Foundation
+import Logging
 
 /// Identifies one compute pipeline: a SPIR-V module, its binding count (storage buffers 0..n-1 in
 /// set 0), push-constant size, and specialization constants (constant_id i = specialization[i]).
@@ -177,9 +178,12 @@ public final class PipelineCache: @unchecked Sendable {
             try FileManager.default.createDirectory(at: fileURL.deletingLastPathComponent(), withIntermediateDirectories: true)
             try data.prefix(size).write(to: fileURL, options: .atomic)
             lock.withLock { created = 0 }
+            deviceLog.debug("pipeline cache: \(n) new pipelines, \(size) bytes written to \(fileURL.path)")
             return true
         } catch {
-            return false   // a read-only cache directory only costs compile time next run
+            // A read-only cache directory only costs compile time next run.
+            deviceLog.debug("pipeline cache not written to \(fileURL.path): \(error.localizedDescription)")
+            return false
         }
     }
 

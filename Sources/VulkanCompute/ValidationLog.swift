@@ -1,5 +1,6 @@
 import CVulkan
 import Foundation
+import Logging
 
 /// Messages reported by the Khronos validation layer (and the loader) through VK_EXT_debug_utils.
 /// Tests assert `messages.isEmpty`; the CLI prints them to stderr as they arrive when asked.
@@ -23,7 +24,7 @@ public final class ValidationLog: @unchecked Sendable {
 
     func append(_ m: Message) {
         lock.withLock { stored.append(m) }
-        if echo { FileHandle.standardError.write(Data("vulkan validation: \(m)\n".utf8)) }
+        if echo { deviceLog.warning("vulkan validation: \(m)") }
     }
 
     public func clear() { lock.withLock { stored.removeAll() } }

@@ -12,7 +12,9 @@ struct CheckTransformsCommand: ParsableCommand {
         Exit status 1 when any file differs.
         """)
     @Argument(help: "transform_<tag>.safetensors files.") var goldens: [String]
-    @Flag(help: "Print only the files that differ and the totals.") var quiet = false
+    /// --quiet: only the files that differ and the totals.
+    @OptionGroup var logging: LoggingOptions
+    var quiet: Bool { logging.quiet }
 
     func run() throws {
         try reportingErrors {

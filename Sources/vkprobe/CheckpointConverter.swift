@@ -33,7 +33,7 @@ enum CheckpointConverter {
         if let t = (try? fm.attributesOfItem(atPath: c.target))?[.modificationDate] as? Date,
            let s = (try? fm.attributesOfItem(atPath: c.source))?[.modificationDate] as? Date, t >= s,
            (try? SafeTensorsFile(path: c.target))?.metadata["source"] == c.source {
-            print("note: \(c.target) is \(c.source) converted before; reused")
+            say("note: \(c.target) is \(c.source) converted before; reused")
             return
         }
         guard script != nil else {

@@ -13,6 +13,7 @@ struct Smoke: ParsableCommand {
     @Option(help: "Elements per tensor.") var elements = 1 << 20
     @Option(help: "Kernels in the dependent chain.") var chain = 8
     @OptionGroup var flags: DeviceFlags
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         try reportingErrors {
@@ -76,6 +77,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Probed block, from 0 (the backbone runs only up to it).") var block = 9
     @Option(help: "Epochs.") var epochs = 30
     @OptionGroup var flags: DeviceFlags
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         try reportingErrors {

@@ -9,6 +9,7 @@ struct Devices: ParsableCommand {
     var json = false
 
     @OptionGroup var flags: DeviceFlags
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         try reportingErrors {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import ProbeBackbones
 import ProbeData
 import ProbeKernels
@@ -28,6 +29,7 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Images per shard file.") var shardSize = 4096
     @Option(help: "Profile this many batches (GPU timestamps around every dispatch): a per-op table, and OUTPUT/profile.json.") var profile = 0
     @OptionGroup var flags: DeviceFlags
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         try reportingErrors {
@@ -58,12 +60,12 @@ struct ExtractCommand: ParsableCommand {
                 source = try data.source(split: split == "none" ? nil : split == "train",
                                          transform: augment ? .train(t.train, seed: seed) : .eval(t.eval),
                                          normalization: Normalization(proto), views: views)
-                print(proto.line)
-                print(split == "none" ? "extracting \(data.data!) as one image folder (--split none)"
+                say(proto.line)
+                say(split == "none" ? "extracting \(data.data!) as one image folder (--split none)"
                       : "extracting the \(split) split of \(data.data!) (--split \(split == "val" ? "train" : "val") for the other)")
             default: throw DataError("give either --images FILE (preprocessed) or --data DIR (an image dataset)")
             }
-            print("\(backbone.model!): \(config.depth) blocks, width \(config.embedDim), patch \(config.patchSize), \(vit.precision.rawValue), on \(device.name); "
+            say("\(backbone.model!): \(config.depth) blocks, width \(config.embedDim), patch \(config.patchSize), \(vit.precision.rawValue), on \(device.name); "
                   + "\(source.count) images of \(source.height)×\(source.width) → \(taps.map(\.description).joined(separator: ", "))")
             let job = try TokenExtraction(vit: vit, model: backbone.model!, weightsPath: weightsPath, images: source, taps: taps,
                                           output: URL(fileURLWithPath: output), batchSize: batchSize, shardSize: shardSize,
@@ -74,19 +76,14 @@ struct ExtractCommand: ParsableCommand {
                 job.split = split == "none" ? "\(data.data!)" : "\(split) split"
             }
             job.rank = group.rank; job.ranks = group.size
-            if group.size > 1 {
-                let tag = "[rank \(group.rank)/\(group.size)] "
-                job.log = { print(tag + $0); fflush(stdout) }
-            } else if isatty(STDOUT_FILENO) != 0 {
-                job.progress = { FileHandle.standardOutput.write(Data("\r\u{1B}[K\($0)".utf8)) }
-                job.log = { FileHandle.standardOutput.write(Data("\r\u{1B}[K\($0)\n".utf8)) }
-            } else {
-                job.log = { print($0); fflush(stdout) }
+            job.logger = ConsoleLog.logger("vkprobe.training", rank: group.rank, ranks: group.size)
+            if group.size == 1, ConsoleLog.stdoutIsTerminal {
+                job.progress = { ConsoleLog.write("\r\u{1B}[K\($0)", toStandardError: false) }
             }
             try job.run()
             succeeded = true
             if let u = job.unreadable, data.data != nil { print("images: \(u.line)\(u.unreadable > 0 ? " (named above; left out of the token set)" : "") — in \(output)/extract.json") }
-            print("peak device memory \(formatBytes(device.memory.peakUsedBytes)) (weights \(formatBytes(vit.weightBytes)))")
+            say("peak device memory \(formatBytes(device.memory.peakUsedBytes)) (weights \(formatBytes(vit.weightBytes)))")
         }
     }
 }

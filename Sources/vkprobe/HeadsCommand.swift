@@ -22,6 +22,7 @@ struct HeadsCommand: ParsableCommand {
     @Flag(help: "Print JSON records instead of the table.") var json = false
     @Option(name: [.customLong("heads"), .customLong("only")], help: "Only these heads (comma-separated, as train's --heads).") var only: String?
     @OptionGroup var flags: DeviceFlags
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         try reportingErrors {

@@ -67,7 +67,7 @@ struct BackboneOptions: ParsableArguments {
         if posEmbedResize != nil { vitWeights = vitWeights.with(posEmbedResize: try config().posEmbedResize) }   // the flag over the file's metadata
         guard cls == "head" || cls == "token" else { throw BackboneError("--cls \(cls): head or token") }
         if cls == "token" { vitWeights = vitWeights.withoutPooledHead() }
-        if let note = vitWeights.storedGridNote { print("note: \(note)") }
+        if let note = vitWeights.storedGridNote { say("note: \(note)") }
         guard tokens == "patches" || tokens == "projected" else { throw BackboneError("--tokens \(tokens): patches or projected") }
         if tokens == "projected" && vitWeights.pooledHead != .projection {
             throw BackboneError("--tokens projected: \(model) has no CLIP projection (`head.*` of a CLIP tower\(cls == "token" ? "; --cls token leaves it out" : "")) to project its tokens with")
@@ -112,10 +112,10 @@ struct ImageDataOptions: ParsableArguments {
     func source(split train: Bool?, transform: ImageTransform, normalization: Normalization, views: Int = 1) throws -> DatasetImages {
         guard let data else { throw DataError("--data DIR is needed") }
         if download {
-            try DatasetDownloads.ensure(dataset, root: URL(fileURLWithPath: data), environment: CommandLineEnvironment.values) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            try DatasetDownloads.ensure(dataset, root: URL(fileURLWithPath: data), environment: CommandLineEnvironment.values)
         }
         let dataset = try ImageDatasets.open(dataset, root: URL(fileURLWithPath: data), train: train)
-        for note in (dataset as? FileListDataset)?.notes ?? [] { print("note: \(note)") }
+        for note in (dataset as? FileListDataset)?.notes ?? [] { say("note: \(note)") }
         let images = try DatasetImages(dataset: dataset, transform: transform, normalization: normalization, views: views, workers: workers)
         if strict {
             let bad = images.unreadable()

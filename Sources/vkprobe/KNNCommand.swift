@@ -22,6 +22,7 @@ struct KNNCommand: ParsableCommand {
     @Option(help: "The backbone's checkpoint (timm names): with it, upstream's `final_norm` variant (features through the encoder's final LayerNorm `norm.*`) is reported beside `raw`, as upstream's --knn_eval prints both.") var weights: String?
     @Option(help: "The final LayerNorm's eps (timm: 1e-6; CLIP 1e-5).") var normEps = 1e-6
     @OptionGroup var flags: DeviceFlags
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         try reportingErrors {

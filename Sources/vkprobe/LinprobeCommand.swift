@@ -19,7 +19,7 @@ struct LinprobeCommand: ParsableCommand {
         or a .pth converted on the fly by tools/convert_checkpoint.py with VKPROBE_PYTHON's torch).
         --knn_eval runs vkprobe extract on both splits, then vkprobe knn. Under mpirun, --batch_size is
         per process, as upstream's per-GPU batch. --dry-run (anywhere) prints the commands and stops;
-        --overwrite replaces a run already in --output_dir.
+        --overwrite replaces a run already in --output_dir; --log-level LEVEL and --quiet as on every command.
         """)
 
     @Flag(help: "Print the equivalent vkprobe command and stop.") var dryRun = false
@@ -337,13 +337,13 @@ struct LinprobeCommand: ParsableCommand {
             return
         }
         let dryRun = self.dryRun || arguments.contains("--dry-run")
-        let arguments = self.arguments.filter { $0 != "--dry-run" }
         try reportingErrors {
+            let arguments = try LoggingOptions.take(from: self.arguments.filter { $0 != "--dry-run" })
             let t = try Self.translate(arguments)
             for n in t.notes { print("note: \(n)") }
             for url in t.downloads {
                 print("download: \(url)")
-                if !dryRun { _ = try ReleaseFiles.fetch(url, environment: ProcessInfo.processInfo.environment) { print($0) } }
+                if !dryRun { _ = try ReleaseFiles.fetch(url, environment: ProcessInfo.processInfo.environment) }
             }
             for c in t.conversions {
                 print("convert: \(CheckpointConverter.command(c).joined(separator: " "))")

@@ -30,6 +30,7 @@ struct MapsCommand: ParsableCommand {
     @Option(help: "Side of the drawn images in pixels (default: the input size, at least 224).") var displaySize: Int?
     @Option(name: [.customLong("log-dir"), .customLong("log_dir")], help: "Also write the contact sheet as a TensorBoard image summary (`maps/<head>`) into this directory (a training run's --log-dir).") var logDir: String?
     @OptionGroup var flags: DeviceFlags
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         try reportingErrors {
@@ -54,7 +55,7 @@ struct MapsCommand: ParsableCommand {
             var crops: [RGBImage] = [], names: [String] = []
             for f in files {
                 do { crops.append(transform(try decoder.decode(contentsOf: f))); names.append(f.path) } catch {
-                    print("skipped \(f.path): \(error)")
+                    say("skipped \(f.path): \(error)")
                 }
             }
             guard !crops.isEmpty else { throw DataError("none of the \(files.count) images could be read") }
@@ -100,7 +101,7 @@ struct MapsCommand: ParsableCommand {
                 let tb = try TensorBoardWriter(directory: URL(fileURLWithPath: logDir))
                 try tb.image("maps/\(head)", encoded: sheetPNG, width: sheet.width, height: sheet.height, step: 0)
                 try tb.flush()
-                print("TensorBoard image maps/\(head): \(tb.path.path)")
+                say("TensorBoard image maps/\(head): \(tb.path.path)")
             }
             var w = SafeTensorsWriter()
             w.add("attention", maps, shape: [crops.count, Q, layout.gridH, layout.gridW])
@@ -131,7 +132,7 @@ struct MapsCommand: ParsableCommand {
         }
         guard !out.isEmpty else { throw DataError("no images found in \(images.joined(separator: ", "))") }
         guard maxImages > 0 else { throw DataError("--max-images \(maxImages): at least 1") }
-        if out.count > maxImages { print("note: drawing the first \(maxImages) of \(out.count) images in name order (--max-images \(out.count) for all)") }
+        if out.count > maxImages { say("note: drawing the first \(maxImages) of \(out.count) images in name order (--max-images \(out.count) for all)") }
         return Array(out.prefix(maxImages))
     }
 }

@@ -9,6 +9,7 @@ struct ReportCommand: ParsableCommand {
 
     @Argument(help: "Run directories (vkprobe train --output).") var runs: [String]
     @Option(help: "Output directory (default: the first run's report/).") var output: String?
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         try reportingErrors {

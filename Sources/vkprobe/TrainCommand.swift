@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import ProbeBackbones
 import ProbeData
 import ProbeHeads
@@ -74,6 +75,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Write TensorBoard event files (upstream's SummaryWriter tags: test_v1_<head>/train_acc1, …/test_acc1, …/test_loss, loss, lr) into OUTPUT/tensorboard, or --log-dir.") var tensorboard = false
     @Option(name: [.customLong("log-dir"), .customLong("log_dir")], help: "Where TensorBoard events go (upstream's --log_dir); implies --tensorboard.") var logDir: String?
     @OptionGroup var flags: DeviceFlags
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         try reportingErrors {
@@ -121,7 +123,7 @@ struct TrainCommand: ParsableCommand {
             let abmilpDepth = pick(abmilpDepth, decided.abmilp["depth"].flatMap(Int.init), 2, "--abmilp-depth")
             let abmilpCond = pick(abmilpCond, decided.abmilp["cond"], "none", "--abmilp-cond")
             let abmilpContent = pick(abmilpContent, decided.abmilp["content"], "all", "--abmilp-content")
-            for n in notes.sorted() { print("head options: \(n)") }
+            for n in notes.sorted() { say("head options: \(n)") }
             let qs = try epQueries.split(separator: ",").map { q -> Int in
                 guard let v = Int(q.trimmingCharacters(in: .whitespaces)), v > 0 else { throw TrainingError("--ep-queries \(epQueries): positive integers, comma-separated") }
                 return v
@@ -199,7 +201,7 @@ struct TrainCommand: ParsableCommand {
                     guard !cacheTokens else { throw TrainingError("--backbone-mode train: the backbone's train-mode randomness is drawn anew for every batch, so its tokens cannot be cached; drop --cache-tokens") }
                     trainMode = TrainModeNoise.upstream(for: vitConfig)
                     if trainMode == nil {
-                        print("note: --backbone-mode train: \(backbone.model!)'s forward has no train-time randomness (no drop path, no RoPE rescale), so train mode is eval mode here")
+                        say("note: --backbone-mode train: \(backbone.model!)'s forward has no train-time randomness (no drop path, no RoPE rescale), so train mode is eval mode here")
                     } else {
                         proto.backboneTrainMode = true
                     }
@@ -229,8 +231,8 @@ struct TrainCommand: ParsableCommand {
                     record.probing = proto
                     backboneRecord = record   // written once the output is known to be this run's
                 }
-                print(proto.line)
-                print("\(backbone.model!) (\(vit.precision.rawValue)) at \(taps.map(\.description).joined(separator: ", ")) on \(device.name): train \(trainImages.description); val \(valImages.description)")
+                say(proto.line)
+                say("\(backbone.model!) (\(vit.precision.rawValue)) at \(taps.map(\.description).joined(separator: ", ")) on \(device.name): train \(trainImages.description); val \(valImages.description)")
                 if cacheTokens {
                     var sets: [[TokenTap: TokenDataset]] = []
                     for (name, images, v) in [("train", trainImages, cacheTokens ? views : 1), ("val", valImages, 1)] as [(String, DatasetImages, Int)] {
@@ -242,8 +244,7 @@ struct TrainCommand: ParsableCommand {
                         job.rank = group.rank; job.ranks = group.size
                         job.unreadablePolicy = policy
                         job.split = "\(name) split (\(images.dataset.description))"
-                        let tag = group.size > 1 ? "[rank \(group.rank)/\(group.size)] " : ""
-                        job.log = { print(tag + $0); fflush(stdout) }
+                        job.logger = ConsoleLog.logger("vkprobe.training", rank: group.rank, ranks: group.size)
                         let dirs = try job.run()
                         unreadable[name] = job.unreadable
                         var written = [1.0]
@@ -285,7 +286,7 @@ struct TrainCommand: ParsableCommand {
                 }
                 if !earlier.isEmpty && lead {
                     for t in trainers { try t.removeEarlierRun() }
-                    print("note: --overwrite: the earlier run under \(output) (\(earlier.map(\.head).joined(separator: ", "))) was removed")
+                    say("note: --overwrite: the earlier run under \(output) (\(earlier.map(\.head).joined(separator: ", "))) was removed")
                 }
             }
             if let record = backboneRecord { try record.write(to: out) }
@@ -295,14 +296,11 @@ struct TrainCommand: ParsableCommand {
                 trainer.group = group
                 let terminal = isatty(STDOUT_FILENO) != 0
                 if !lead {
-                    trainer.log = { _ in }   // rank 0 speaks for the group
+                    trainer.logger.logLevel = .warning   // rank 0 speaks for the group
                 } else if terminal {
-                    trainer.progress = { line in FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)".utf8)) }
-                    trainer.log = { line in FileHandle.standardOutput.write(Data("\r\u{1B}[K\(line)\n".utf8)) }
-                } else {
-                    trainer.log = { print($0); fflush(stdout) }
+                    trainer.progress = { line in ConsoleLog.write("\r\u{1B}[K\(line)", toStandardError: false) }
                 }
-                for f in backboneFeatures { f.log = trainer.log }
+                for f in backboneFeatures { f.logger = trainer.logger }
                 if backbone.given {
                     let fixed = unreadable
                     trainer.unreadableReports = { fixed.merging(tallies.mapValues(\.report)) { a, _ in a } }
@@ -335,7 +333,7 @@ struct TrainCommand: ParsableCommand {
             }
             succeeded = true
             guard lead else { return }
-            print("peak device memory \(formatBytes(device.memory.peakUsedBytes)) (budget \(formatBytes(device.memory.budget)))")
+            say("peak device memory \(formatBytes(device.memory.peakUsedBytes)) (budget \(formatBytes(device.memory.budget)))")
             if let run = try? JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("summary.json"))),
                let best = run.best {
                 print("best setting per head (val acc@1): " + best.sorted(by: { $0.key < $1.key }).map { "\($0.key) → \($0.value)" }.joined(separator: ", "))
@@ -367,6 +365,7 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Norm of the class direction in each signal token.") var signal = 24.0
     @Option(help: "Norm of the marker direction of each signal slot.") var marker = 300.0
     @Option(help: "Std of the per-sample offset shared by all tokens.") var offset = 4.0
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         try reportingErrors {

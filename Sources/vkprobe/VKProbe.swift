@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import ProbeTraining
 import VulkanCompute
 
@@ -10,6 +11,12 @@ struct VKProbe: ParsableCommand {
         abstract: "Probing heads on frozen vision transformers, computed with Vulkan.",
         version: "vkprobe \(BuildStamp.version) (commit \(BuildStamp.commit))",
         subcommands: [Devices.self, HeadsCommand.self, ExtractCommand.self, TrainCommand.self, LinprobeCommand.self, KNNCommand.self, MapsCommand.self, ReportCommand.self, SynthCommand.self, CheckTransformsCommand.self, Demo.self, Smoke.self])
+
+    /// The console handler first: every library's logger is made after it.
+    static func main() {
+        ConsoleLog.bootstrap()
+        main(nil)
+    }
 }
 
 /// Options shared by every command that opens a device.

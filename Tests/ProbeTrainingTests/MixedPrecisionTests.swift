@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import ProbeData
 import ProbeKernels
@@ -105,7 +106,7 @@ func expectTracks(_ a: [EpochMetrics], _ b: [EpochMetrics], relative: Double, sa
         let ctx = try makeContext()
         let trainer = try Trainer(config: config, ctx: ctx, train: try TokenDataset(path: train), val: try TokenDataset(path: val),
                                   output: dir.appendingPathComponent("run"))
-        trainer.log = { _ in }
+        trainer.logger = .silent
         let h = trainer.heads[0]
         let start = try ctx.read(try #require(h.state[h.state.trainable[0].name]))
         // At initialisation |p − y| ≈ 0.9 for the true class: scaled by 2²⁴/64 or 2²³/64 the loss

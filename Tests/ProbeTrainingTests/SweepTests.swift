@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import ProbeKernels
 import ProbeTestSupport
@@ -17,7 +18,7 @@ import VulkanCompute
         config.sweep.lr = [0.3, 1.0, 3.0]
         let grid = try Trainer(config: config, ctx: ctx, train: try .init(path: trainPath), val: try .init(path: valPath),
                                output: dir.appendingPathComponent("grid"))
-        grid.log = { _ in }
+        grid.logger = .silent
         let summary = try grid.run()
         #expect(summary.keys.sorted() == ["ep/lr0.3", "ep/lr1", "ep/lr3", "lp_gap/lr0.3", "lp_gap/lr1", "lp_gap/lr3"])
         for (head, lr, name) in [("ep", 3.0, "lr3"), ("lp_gap", 0.3, "lr0.3")] {
@@ -25,7 +26,7 @@ import VulkanCompute
             single.lr = lr
             let alone = try Trainer(config: single, ctx: ctx, train: try .init(path: trainPath), val: try .init(path: valPath),
                                     output: dir.appendingPathComponent("alone-\(head)"))
-            alone.log = { _ in }
+            alone.logger = .silent
             let s = try alone.run()
             #expect(try metricsWithoutTime(dir.appendingPathComponent("grid/\(head)"), name) == metricsWithoutTime(dir.appendingPathComponent("alone-\(head)"), head))
             #expect(s[head]!.best_acc1 == summary["\(head)/\(name)"]!.best_acc1)
@@ -41,7 +42,7 @@ import VulkanCompute
         config.epochs = 4
         let more = try Trainer(config: config, ctx: ctx, train: try .init(path: trainPath), val: try .init(path: valPath),
                                output: dir.appendingPathComponent("grid"))
-        more.log = { _ in }
+        more.logger = .silent
         #expect(throws: TrainingError.self) { try more.resume() }   // the epoch count is part of each probe's fingerprint
         expectNoValidationMessages(ctx)
     }

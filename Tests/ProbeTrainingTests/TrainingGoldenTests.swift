@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import ProbeData
 import ProbeAutodiff
@@ -88,7 +89,7 @@ func replayTrainingGolden(_ path: String, mutate: (inout ProbeHeadLayout) -> Voi
         mutate(&layout)
         return layout
     }
-    trainer.log = { _ in }
+    trainer.logger = .silent
     let perEpoch = Int(stepsPerEpoch.rounded())
     guard Double(perEpoch) == stepsPerEpoch, perEpoch * epochs == steps else { throw TrainingError("\(path): \(steps) steps in \(epochs) epochs of \(stepsPerEpoch)") }
     trainer.sampleOrder = { epoch in (0..<(perEpoch * batch)).map { (epoch * perEpoch * batch + $0) % samples } }

@@ -146,8 +146,8 @@ func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [EpochMetrics] {
         let ctx = try makeContext()
         let out = dir.appendingPathComponent("run")
         let trainer = try Trainer(config: smallConfig(["ep", "lp"]), ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val), output: out)
-        var messages: [String] = []
-        trainer.log = { messages.append($0) }
+        let messages = MessageBox()
+        trainer.logger = .capturing(messages)
         var savedCheckpoint = Data()
         trainer.onEpochEnd = { epoch in
             guard epoch == 0 else { return }
@@ -162,7 +162,7 @@ func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [EpochMetrics] {
         #expect(summary["lp"]!.epochs_run == 1)
         #expect(summary["ep"]!.status == "done" && summary["ep"]!.epochs_run == 3)
         #expect(try Data(contentsOf: out.appendingPathComponent("lp/checkpoint-last.safetensors")) == savedCheckpoint)
-        #expect(messages.contains { $0.contains("lp") && $0.contains("non-finite") })
+        #expect(messages.lines.contains { $0.contains("lp") && $0.contains("non-finite") })
     }
 
     @Test func damagedOrForeignCheckpointsAreRefusedOnResume() throws {

@@ -1,3 +1,4 @@
+import Logging
 import ProbeShaders
 import VulkanCompute
 
@@ -118,7 +119,7 @@ extension KernelContext {
                                       scale: nil, residual: false, path: .tiled)
             })
             coopmat = result
-            if result.warn { warn("cooperative-matrix GEMM: \(result.reason)") }
+            if result.warn { kernelLog.warning("cooperative-matrix GEMM: \(result.reason)") }
         }
         return coopmat.enabled
     }
