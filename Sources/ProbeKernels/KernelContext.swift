@@ -15,7 +15,9 @@ public final class KernelContext {
     var coopmatChecked = false
     /// Data-parallel training: BatchNorm statistics summed over the group (nil: this process's batch).
     public var batchReducer: BatchStatisticsReducer?
-    /// Ops whose operands were split to fit a binding, said once each per process at debug level.
+    /// Ops whose operands were split to fit a binding, said once each per process at debug level
+    /// (the level is read once here, so the ops' path pays nothing when it is off).
+    private let sayingSplits = kernelLog.logLevel <= .debug
     private static let splitsLock = NSLock()
     nonisolated(unsafe) private static var splitsSaid = Set<String>()
 
@@ -28,8 +30,7 @@ public final class KernelContext {
         if let problem = chosen.rowChoiceProblem { throw OpError.device("kernel variants for \(device.name)", problem) }
         self.variants = chosen
         coopmat = CooperativeMatrixGEMM.choose(device.capabilities, available: Set(BundledShaders.shared.names), setting: tuning.coopmat)
-        let why = variants != nil ? "given by the caller" : ProcessInfo.processInfo.environment["VKPROBE_KERNELS"].map { "VKPROBE_KERNELS=\($0)" } ?? "the device's class"
-        kernelLog.debug("\(device.name): \(chosen.summary) (chosen by \(why))")
+        kernelLog.debug("\(device.name): \(chosen.summary) (chosen by \(variants != nil ? "the caller" : ProcessInfo.processInfo.environment["VKPROBE_KERNELS"].map { "VKPROBE_KERNELS=\($0)" } ?? "the device's class"))")
         if coopmat.warn { kernelLog.warning("\(coopmat)") } else { kernelLog.debug("\(coopmat)") }
     }
 
@@ -185,7 +186,7 @@ public final class KernelContext {
                 .joined(separator: ", ")
             stream.opFlops = 0
         }
-        if let big = operands.first(where: { !fitsBinding($0) }) {
+        if sayingSplits, let big = operands.first(where: { !fitsBinding($0) }) {
             let line = "\(op): operand \(big.shape) (\(big.span * big.dtype.size) bytes) exceeds \(device.name)'s binding limit of \(device.capabilities.maxStorageBufferRange) bytes: split into pieces that fit"
             if Self.splitsLock.withLock({ Self.splitsSaid.insert(line).inserted }) { kernelLog.debug("\(line)") }
         }

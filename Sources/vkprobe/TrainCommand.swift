@@ -294,10 +294,9 @@ struct TrainCommand: ParsableCommand {
             var lastTrainer: Trainer?
             for trainer in trainers {
                 trainer.group = group
-                let terminal = isatty(STDOUT_FILENO) != 0
                 if !lead {
                     trainer.logger.logLevel = .warning   // rank 0 speaks for the group
-                } else if terminal {
+                } else if ConsoleLog.stdoutIsTerminal {
                     trainer.progress = { line in ConsoleLog.write("\r\u{1B}[K\(line)", toStandardError: false) }
                 }
                 for f in backboneFeatures { f.logger = trainer.logger }
