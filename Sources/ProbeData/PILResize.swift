@@ -53,53 +53,90 @@ public enum PILResize {
         return s < 0 ? 0 : s > 255 ? 255 : UInt8(s)
     }
 
+    /// The coefficients laid flat for the passes' inner loops: output `o` reads `count[o]` inputs from
+    /// `first[o]` with the weights at `weights[offset[o]...]`. (Plain arrays and index loops: an
+    /// array of tuples of arrays walked with `enumerated()` costs generic-metadata lookups per pixel
+    /// in a debug build, 10× the arithmetic.)
+    struct Taps {
+        var first: [Int] = [], count: [Int] = [], offset: [Int] = [], weights: [Int32] = []
+        init(_ coeffs: [(Int, [Int32])], shift: Int = 0) {
+            for (xmin, k) in coeffs {
+                first.append(xmin - shift); count.append(k.count); offset.append(weights.count); weights.append(contentsOf: k)
+            }
+        }
+    }
+
     /// Resizes `image` to `width` × `height`.
     public static func resize(_ image: RGBImage, width: Int, height: Int, filter: Filter = .bicubic) -> RGBImage {
         precondition(width > 0 && height > 0)
         let needH = width != image.width, needV = height != image.height
         if !needH && !needV { return image }
-        var current = image
         let vert = coefficients(inSize: image.height, in0: 0, in1: Double(image.height), outSize: height, filter: filter)
-        if needH {
-            // Only the rows the vertical pass reads.
-            let first = needV ? vert[0].0 : 0
-            let last = needV ? vert[height - 1].0 + vert[height - 1].1.count : image.height
-            let horiz = coefficients(inSize: image.width, in0: 0, in1: Double(image.width), outSize: width, filter: filter)
-            var out = [UInt8](repeating: 0, count: width * (last - first) * 3)
-            image.pixels.withUnsafeBufferPointer { src in
-                for y in first..<last {
-                    let row = y * image.width * 3, dstRow = (y - first) * width * 3
-                    for (x, (xmin, k)) in horiz.enumerated() {
-                        var s0: Int64 = 1 << Int64(precisionBits - 1), s1 = s0, s2 = s0
-                        for (i, w) in k.enumerated() {
-                            let p = row + (xmin + i) * 3
-                            s0 += Int64(src[p]) * Int64(w); s1 += Int64(src[p + 1]) * Int64(w); s2 += Int64(src[p + 2]) * Int64(w)
+        guard needH else { return vertical(image, Taps(vert), height) }
+        // Only the rows the vertical pass reads.
+        let first = needV ? vert[0].0 : 0
+        let last = needV ? vert[height - 1].0 + vert[height - 1].1.count : image.height
+        let horiz = Taps(coefficients(inSize: image.width, in0: 0, in1: Double(image.width), outSize: width, filter: filter))
+        var out = [UInt8](repeating: 0, count: width * (last - first) * 3)
+        let half: Int64 = 1 << Int64(precisionBits - 1)
+        image.pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                horiz.first.withUnsafeBufferPointer { xmin in
+                    horiz.count.withUnsafeBufferPointer { count in
+                        horiz.offset.withUnsafeBufferPointer { offset in
+                            horiz.weights.withUnsafeBufferPointer { weights in
+                                for y in first..<last {
+                                    let row = y * image.width * 3, dstRow = (y - first) * width * 3
+                                    var x = 0
+                                    while x < width {
+                                        var s0 = half, s1 = half, s2 = half
+                                        var p = row + xmin[x] * 3, k = offset[x]
+                                        let end = k + count[x]
+                                        while k < end {
+                                            let w = Int64(weights[k])
+                                            s0 += Int64(src[p]) * w; s1 += Int64(src[p + 1]) * w; s2 += Int64(src[p + 2]) * w
+                                            p += 3; k += 1
+                                        }
+                                        dst[dstRow + x * 3] = clip8(s0); dst[dstRow + x * 3 + 1] = clip8(s1); dst[dstRow + x * 3 + 2] = clip8(s2)
+                                        x += 1
+                                    }
+                                }
+                            }
                         }
-                        out[dstRow + x * 3] = clip8(s0); out[dstRow + x * 3 + 1] = clip8(s1); out[dstRow + x * 3 + 2] = clip8(s2)
                     }
                 }
             }
-            current = RGBImage(width: width, height: last - first, pixels: out)
-            if !needV { return current }
-            let shifted = vert.map { ($0.0 - first, $0.1) }
-            return vertical(current, shifted, height)
         }
-        return vertical(current, vert, height)
+        let current = RGBImage(width: width, height: last - first, pixels: out)
+        return needV ? vertical(current, Taps(vert, shift: first), height) : current
     }
 
-    static func vertical(_ image: RGBImage, _ coeffs: [(Int, [Int32])], _ height: Int) -> RGBImage {
-        let w = image.width
-        var out = [UInt8](repeating: 0, count: w * height * 3)
+    /// The vertical pass, a row at a time: each output row accumulates whole input rows (integer
+    /// sums, so the order of the terms does not change a bit).
+    static func vertical(_ image: RGBImage, _ taps: Taps, _ height: Int) -> RGBImage {
+        let n = image.width * 3
+        var out = [UInt8](repeating: 0, count: n * height)
+        var acc = [Int64](repeating: 0, count: n)
+        let half: Int64 = 1 << Int64(precisionBits - 1)
         image.pixels.withUnsafeBufferPointer { src in
-            for (y, (ymin, k)) in coeffs.enumerated() {
-                for x in 0..<(w * 3) {
-                    var s: Int64 = 1 << Int64(precisionBits - 1)
-                    for (i, wt) in k.enumerated() { s += Int64(src[(ymin + i) * w * 3 + x]) * Int64(wt) }
-                    out[y * w * 3 + x] = clip8(s)
+            out.withUnsafeMutableBufferPointer { dst in
+                acc.withUnsafeMutableBufferPointer { acc in
+                    for y in 0..<height {
+                        for x in 0..<n { acc[x] = half }
+                        var k = taps.offset[y]
+                        for i in 0..<taps.count[y] {
+                            let w = Int64(taps.weights[k]), row = (taps.first[y] + i) * n
+                            var x = 0
+                            while x < n { acc[x] += Int64(src[row + x]) * w; x += 1 }
+                            k += 1
+                        }
+                        let dstRow = y * n
+                        for x in 0..<n { dst[dstRow + x] = clip8(acc[x]) }
+                    }
                 }
             }
         }
-        return RGBImage(width: w, height: height, pixels: out)
+        return RGBImage(width: image.width, height: height, pixels: out)
     }
 
     /// `image.crop((left, top, left + width, top + height))` (inside the image).
