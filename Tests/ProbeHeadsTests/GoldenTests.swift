@@ -96,10 +96,9 @@ struct GoldenBound {
 
     /// The term size S of `key` in `golden`.
     static func termScale(_ golden: HeadGolden, _ key: String) -> Double {
-        guard key.hasPrefix("expected.grad."), key.hasSuffix(".bias") else { return golden.expected[key]!.map { abs(Double($0)) }.max() ?? 0 }
+        guard key.hasPrefix("expected.grad."), key.hasSuffix(".bias") else { return maxAbs(golden.expected[key]!) }
         let m = module(key)
-        return golden.expected.filter { $0.key.hasPrefix("expected.grad.") && module($0.key) == m }
-            .values.flatMap { $0 }.map { abs(Double($0)) }.max() ?? 0
+        return golden.expected.filter { $0.key.hasPrefix("expected.grad.") && module($0.key) == m }.values.map(maxAbs).max() ?? 0
     }
 
     /// The bound of `key` in `golden`.
@@ -115,9 +114,7 @@ struct GoldenBound {
             let want = golden.expected[key]!
             guard let got = ours[key] else { failures.append("\(golden.head): \(key) is in the golden but not computed here"); continue }
             guard got.count == want.count else { failures.append("\(golden.head): \(key) has \(got.count) values, upstream \(want.count)"); continue }
-            var diff = 0.0
-            for (a, b) in zip(got, want) { let d = Double(a) - Double(b); diff += d * d }
-            diff = got.allSatisfy(\.isFinite) ? diff.squareRoot() : .infinity
+            let diff = distance(got, want)
             let b = bound(golden, key)
             if report {
                 print(String(format: "golden %@ %@: ‖Δ‖ %.3e, relative %.3e, bound %.3e (%.3f of it)", golden.head, key, diff,

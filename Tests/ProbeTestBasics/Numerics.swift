@@ -1,25 +1,90 @@
 import Foundation
 import Testing
 
+// The loops below index buffer pointers on purpose: the tests run a debug build, where `zip`,
+// `map`/`reduce` and key paths cost generic-metadata lookups per element — tens of seconds a step
+// over the goldens' millions of values.
+
 /// ‖got − want‖ / ‖want‖ (absolute when want is all zeros); a non-finite value where the reference
 /// is finite gives ∞.
 public func relativeError(_ got: [Float], _ want: [Double]) -> Double {
     guard got.count == want.count else { return .infinity }
     var num = 0.0, den = 0.0
-    for (g, w) in zip(got, want) {
-        if !g.isFinite && w.isFinite { return .infinity }
-        let d = Double(g) - w
-        num += d * d; den += w * w
+    let infinite = got.withUnsafeBufferPointer { g in
+        want.withUnsafeBufferPointer { w in
+            var i = 0
+            while i < g.count {
+                if !g[i].isFinite && w[i].isFinite { return true }
+                let d = Double(g[i]) - w[i]
+                num += d * d; den += w[i] * w[i]
+                i += 1
+            }
+            return false
+        }
     }
+    if infinite { return .infinity }
     return den > 0 ? (num / den).squareRoot() : num.squareRoot()
 }
 
-public func relativeError(_ got: [Float], _ want: [Float]) -> Double { relativeError(got, want.map(Double.init)) }
+public func relativeError(_ got: [Float], _ want: [Float]) -> Double {
+    guard got.count == want.count else { return .infinity }
+    var num = 0.0, den = 0.0
+    let infinite = got.withUnsafeBufferPointer { g in
+        want.withUnsafeBufferPointer { w in
+            var i = 0
+            while i < g.count {
+                if !g[i].isFinite && w[i].isFinite { return true }
+                let d = Double(g[i]) - Double(w[i])
+                num += d * d; den += Double(w[i]) * Double(w[i])
+                i += 1
+            }
+            return false
+        }
+    }
+    if infinite { return .infinity }
+    return den > 0 ? (num / den).squareRoot() : num.squareRoot()
+}
 public func relativeError(_ got: [Double], _ want: [Double]) -> Double { relativeError(got.map { Float($0) }, want) }
 
 /// Euclidean norm.
-public func norm(_ v: [Float]) -> Double { v.map { Double($0) * Double($0) }.reduce(0, +).squareRoot() }
-public func norm(_ v: [Double]) -> Double { v.map { $0 * $0 }.reduce(0, +).squareRoot() }
+public func norm(_ v: [Float]) -> Double {
+    v.withUnsafeBufferPointer { p in
+        var s = 0.0, i = 0
+        while i < p.count { s += Double(p[i]) * Double(p[i]); i += 1 }
+        return s.squareRoot()
+    }
+}
+public func norm(_ v: [Double]) -> Double {
+    v.withUnsafeBufferPointer { p in
+        var s = 0.0, i = 0
+        while i < p.count { s += p[i] * p[i]; i += 1 }
+        return s.squareRoot()
+    }
+}
+
+/// max |v| (0 for an empty array).
+public func maxAbs(_ v: [Float]) -> Double {
+    v.withUnsafeBufferPointer { p in
+        var m: Float = 0, i = 0
+        while i < p.count { m = max(m, abs(p[i])); i += 1 }
+        return Double(m)
+    }
+}
+
+/// ‖a − b‖ in Double; ∞ where `a` holds a non-finite value. (Equal counts.)
+public func distance(_ a: [Float], _ b: [Float]) -> Double {
+    precondition(a.count == b.count)
+    return a.withUnsafeBufferPointer { a in
+        b.withUnsafeBufferPointer { b in
+            var s = 0.0, i = 0
+            while i < a.count {
+                guard a[i].isFinite else { return .infinity }
+                let d = Double(a[i]) - Double(b[i]); s += d * d; i += 1
+            }
+            return s.squareRoot()
+        }
+    }
+}
 
 /// fp32 results: rounding of O(K) accumulations lands near 1e-6 relative; 1e-5 leaves headroom.
 public let fp32Tolerance = 1e-5
