@@ -72,8 +72,8 @@ def main():
     result = dict(run=a.run, model=a.model, image_size=a.image_size, images=a.images, timm=timm.__version__, torch=torch.__version__,
                   strict_load=dict(missing=list(missing), unexpected=list(unexpected)), errors=errors,
                   moved_tensors=len(moved), moved_blocks=sorted({k.split(".")[1] for k in moved if k.startswith("blocks.")}, key=int),
-                  moved_other=[k for k in moved if not k.startswith("blocks.")], best_acc1=head["best_acc1"], best_epoch=head["best_epoch"] + 1,
-                  epochs_run=head["epochs_run"], peak_device_memory_bytes=summary.get("peakDeviceMemoryBytes"), device=summary.get("device"))
+                  moved_other=[k for k in moved if not k.startswith("blocks.")], best_acc1=head["best_acc1"], best_epoch=head["best_epoch"],
+                  epochs_run=head["epochs_run"], peak_device_memory_bytes=summary.get("peak_device_memory_bytes"), device=summary.get("device"))
     if a.frozen_run:
         frozen = json.load(open(os.path.join(a.frozen_run, "summary.json")))["heads"][a.head]
         result["frozen_best_acc1"] = frozen["best_acc1"]
@@ -83,7 +83,7 @@ def main():
     print(f"{a.model}: saved model loads into timm strictly; vkprobe extract vs timm forward_features: " +
           ", ".join(f"{k} {v:.2e}" for k, v in errors.items()))
     print(f"moved from the base: {len(moved)} tensors, blocks {result['moved_blocks']}, other {result['moved_other']}")
-    print(f"run: best acc@1 {head['best_acc1']:.2f}% at epoch {head['best_epoch'] + 1} of {head['epochs_run']}")
+    print(f"run: best acc@1 {head['best_acc1']:.2f}% at epoch {head['best_epoch']} of {head['epochs_run']}")
     os.makedirs(a.out, exist_ok=True)
     path = os.path.join(a.out, f"finetune-{platform.node() or 'host'}.json")
     with open(path, "w") as f:

@@ -49,6 +49,20 @@ public struct UnreadableReport: Codable, Sendable, Equatable {
         fraction = images > 0 ? Double(unreadable) / Double(images) : 0
     }
 
+    enum CodingKeys: String, CodingKey { case images, unreadable, fraction, first, decodedWithWarnings = "decoded_with_warnings" }
+    /// The first files' camelCase spelling, still read.
+    enum FirstFormatKeys: String, CodingKey { case decodedWithWarnings }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        images = try c.decode(Int.self, forKey: .images)
+        unreadable = try c.decode(Int.self, forKey: .unreadable)
+        fraction = try c.decode(Double.self, forKey: .fraction)
+        first = try c.decode([String].self, forKey: .first)
+        decodedWithWarnings = try c.decodeIfPresent(Int.self, forKey: .decodedWithWarnings)
+            ?? decoder.container(keyedBy: FirstFormatKeys.self).decode(Int.self, forKey: .decodedWithWarnings)
+    }
+
     /// "2 of 23 unreadable (8.70%), 1 decoded with warnings".
     public var line: String {
         "\(unreadable) of \(images) unreadable (\(String(format: "%.2f", 100 * fraction))%)" + (decodedWithWarnings > 0 ? ", \(decodedWithWarnings) decoded with warnings" : "")

@@ -3,7 +3,8 @@ import Glibc
 import ProbeHeads
 import SafeTensors
 
-/// One epoch's line of `metrics.jsonl`.
+/// One epoch's line of `metrics.jsonl`. In memory `epoch` counts from 0 (as checkpoints and
+/// TensorBoard steps do, as upstream's); in the file it counts from 1, as the console does.
 public struct EpochMetrics: Codable, Sendable, Equatable {
     public var epoch: Int
     public var lr: Double
@@ -13,9 +14,40 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     public var val_acc1: Double
     public var val_acc5: Double
     public var seconds: Double
+
+    public init(epoch: Int, lr: Double, train_loss: Double, train_acc1: Double, val_loss: Double, val_acc1: Double, val_acc5: Double, seconds: Double) {
+        self.epoch = epoch; self.lr = lr; self.train_loss = train_loss; self.train_acc1 = train_acc1
+        self.val_loss = val_loss; self.val_acc1 = val_acc1; self.val_acc5 = val_acc5; self.seconds = seconds
+    }
+
+    enum CodingKeys: String, CodingKey { case epoch, lr, train_loss, train_acc1, val_loss, val_acc1, val_acc5, seconds }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(epoch: try c.decode(Int.self, forKey: .epoch) - 1, lr: try c.decode(Double.self, forKey: .lr),
+                  train_loss: try c.decode(Double.self, forKey: .train_loss), train_acc1: try c.decode(Double.self, forKey: .train_acc1),
+                  val_loss: try c.decode(Double.self, forKey: .val_loss), val_acc1: try c.decode(Double.self, forKey: .val_acc1),
+                  val_acc5: try c.decode(Double.self, forKey: .val_acc5), seconds: try c.decode(Double.self, forKey: .seconds))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(epoch + 1, forKey: .epoch); try c.encode(lr, forKey: .lr)
+        try c.encode(train_loss, forKey: .train_loss); try c.encode(train_acc1, forKey: .train_acc1)
+        try c.encode(val_loss, forKey: .val_loss); try c.encode(val_acc1, forKey: .val_acc1)
+        try c.encode(val_acc5, forKey: .val_acc5); try c.encode(seconds, forKey: .seconds)
+    }
+
+    /// The lines of a `metrics.jsonl`. Files written before epochs counted from 1 begin at epoch 0
+    /// (a file from 1 never holds 0): theirs are read as they were meant.
+    public static func lines(_ text: String) -> [EpochMetrics] {
+        var lines = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochMetrics.self, from: Data($0.utf8)) }
+        if lines.first?.epoch == -1 { for i in lines.indices { lines[i].epoch += 1 } }
+        return lines
+    }
 }
 
-/// The best epoch so far (val acc@1, its acc@5, the epoch from 0).
+/// The best epoch so far (val acc@1, its acc@5, the epoch from 0; summary.json says it from 1).
 public struct BestEpoch: Codable, Sendable, Equatable {
     public var acc1: Double
     public var acc5: Double

@@ -31,8 +31,7 @@ public struct RunReport {
             if let d = summary.device, !devices.contains(d) { devices.append(d) }
             for (name, s) in summary.heads.sorted(by: { $0.key < $1.key }) {
                 let metrics = dir.appendingPathComponent(name).appendingPathComponent("metrics.jsonl")
-                let history = ((try? String(contentsOf: metrics, encoding: .utf8)) ?? "").split(separator: "\n")
-                    .compactMap { try? JSONDecoder().decode(EpochMetrics.self, from: Data($0.utf8)) }
+                let history = EpochMetrics.lines((try? String(contentsOf: metrics, encoding: .utf8)) ?? "")
                 probes.append(Probe(run: label, name: name, head: s.head ?? String(name.split(separator: "/").first ?? ""),
                                     setting: s.setting ?? "", summary: s, history: history))
             }
@@ -192,7 +191,7 @@ public struct RunReport {
         for p in probes.sorted(by: { ($0.run, -$0.summary.best_acc1, $0.name) < ($1.run, -$1.summary.best_acc1, $1.name) }) {
             let s = p.summary
             rows += "<tr><td>\(Self.esc(p.run))</td><td><span class=\"dot\" style=\"background:\(color(p.head))\"></span>\(Self.esc(p.name))</td>"
-                + "<td>\(String(format: "%.2f", s.best_acc1))</td><td>\(String(format: "%.2f", s.acc5))</td><td>\(s.best_epoch + 1)</td>"
+                + "<td>\(String(format: "%.2f", s.best_acc1))</td><td>\(String(format: "%.2f", s.acc5))</td><td>\(s.best_epoch)</td>"
                 + "<td>\(s.params)</td><td>\(s.macs_per_image.map(String.init) ?? "–")</td>"
                 + "<td>\(s.train_images_per_s.map { String(format: "%.0f", $0) } ?? "–")</td><td>\(Self.esc(s.status))</td></tr>\n"
         }

@@ -11,6 +11,7 @@ import VulkanCompute
 /// Per-head outcome in `summary.json`.
 public struct HeadSummary: Codable, Sendable {
     public var best_acc1: Double
+    /// The epoch of `best_acc1`, from 1 as the console counts (0: none yet).
     public var best_epoch: Int
     public var acc5: Double
     public var params: Int
@@ -43,6 +44,41 @@ public struct RunSummary: Codable, Sendable {
     public var deviceMemoryBudgetBytes: Int?
     /// The vkprobe that wrote it: `0.1.0 (commit abc123def456)`.
     public var version: String? = "\(BuildStamp.version) (commit \(BuildStamp.commit))"
+    /// 2: snake_case keys throughout and `best_epoch` from 1. Absent (1): the first files, with
+    /// camelCase memory keys and `best_epoch` from 0 — still read, as they were meant.
+    public var format: Int? = RunSummary.currentFormat
+    public static let currentFormat = 2
+
+    public init(heads: [String: HeadSummary], best: [String: String]? = nil, device: String? = nil, unreadable: [String: UnreadableReport]? = nil,
+                peakDeviceMemoryBytes: Int? = nil, deviceMemoryBudgetBytes: Int? = nil) {
+        self.heads = heads; self.best = best; self.device = device; self.unreadable = unreadable
+        self.peakDeviceMemoryBytes = peakDeviceMemoryBytes; self.deviceMemoryBudgetBytes = deviceMemoryBudgetBytes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case heads, best, device, unreadable, version, format
+        case peakDeviceMemoryBytes = "peak_device_memory_bytes", deviceMemoryBudgetBytes = "device_memory_budget_bytes"
+    }
+    enum FirstFormatKeys: String, CodingKey { case peakDeviceMemoryBytes, deviceMemoryBudgetBytes }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        heads = try c.decode([String: HeadSummary].self, forKey: .heads)
+        best = try c.decodeIfPresent([String: String].self, forKey: .best)
+        device = try c.decodeIfPresent(String.self, forKey: .device)
+        unreadable = try c.decodeIfPresent([String: UnreadableReport].self, forKey: .unreadable)
+        version = try c.decodeIfPresent(String.self, forKey: .version)
+        format = try c.decodeIfPresent(Int.self, forKey: .format)
+        peakDeviceMemoryBytes = try c.decodeIfPresent(Int.self, forKey: .peakDeviceMemoryBytes)
+        deviceMemoryBudgetBytes = try c.decodeIfPresent(Int.self, forKey: .deviceMemoryBudgetBytes)
+        if format == nil {
+            let first = try decoder.container(keyedBy: FirstFormatKeys.self)
+            peakDeviceMemoryBytes = try first.decodeIfPresent(Int.self, forKey: .peakDeviceMemoryBytes)
+            deviceMemoryBudgetBytes = try first.decodeIfPresent(Int.self, forKey: .deviceMemoryBudgetBytes)
+            for k in heads.keys { heads[k]!.best_epoch += 1 }
+            format = RunSummary.currentFormat   // what this value now holds
+        }
+    }
 }
 
 /// Trains several heads from one pass over the features per step: each batch is produced once
@@ -293,7 +329,7 @@ public final class Trainer {
     func readHistory(_ h: HeadRun) throws -> [EpochMetrics] {
         let url = directory(h).appendingPathComponent("metrics.jsonl")
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochMetrics.self, from: Data($0.utf8)) }
+        return EpochMetrics.lines(text)
     }
 
     /// Records an epoch: metrics line, best, early stopping, checkpoints (each atomic; the
@@ -365,7 +401,7 @@ public final class Trainer {
         for h in heads {
             let b = h.best ?? BestEpoch(acc1: 0, acc5: 0, epoch: -1)
             let rate = h.timedSeconds > 0 ? Double(h.timedImages) / h.timedSeconds : previous[h.name]?.train_images_per_s
-            summaries[h.name] = HeadSummary(best_acc1: b.acc1, best_epoch: b.epoch, acc5: b.acc5, params: h.layout.totalParameterCount,
+            summaries[h.name] = HeadSummary(best_acc1: b.acc1, best_epoch: b.epoch + 1, acc5: b.acc5, params: h.layout.totalParameterCount,
                                             epochs_run: h.history.count, status: h.stopReason ?? "done", head: h.head.name, setting: h.setting,
                                             peak_lr: h.config.peakLR, weight_decay: h.config.optimizer.weightDecay,
                                             ep_queries: h.head.pooling == "ep" ? h.config.queries : nil,

@@ -64,10 +64,31 @@ extension Trainer {
     /// Trains (or with `evalOnly`, evaluates the heads restored by `resume()`), writing metrics,
     /// checkpoints, curves and `summary.json`; returns the summary.
     public func run(evalOnly: Bool = false) throws -> [String: HeadSummary] {
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        for h in heads { try FileManager.default.createDirectory(at: directory(h), withIntermediateDirectories: true) }
-        if evalOnly { return try evaluateSaved() }
-        let plan = try epochPlan()
+        // The plan's refusals (batch against samples, group size) come before any folder is made.
+        let plan = evalOnly ? nil : try epochPlan()
+        let made = try makeFolders()
+        do {
+            if evalOnly { return try evaluateSaved() }
+            return try trainEpochs(plan!)
+        } catch {
+            // A run that failed before writing anything leaves no empty head folders behind.
+            let fm = FileManager.default
+            for dir in made.reversed() where ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? ["?"]).isEmpty { try? fm.removeItem(at: dir) }
+            throw error
+        }
+    }
+
+    /// The output folder and the heads' folders; returns those this call created.
+    func makeFolders() throws -> [URL] {
+        var made: [URL] = []
+        for dir in [output] + heads.map(directory) where !FileManager.default.fileExists(atPath: dir.path) {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            made.append(dir)
+        }
+        return made
+    }
+
+    func trainEpochs(_ plan: EpochPlan) throws -> [String: HeadSummary] {
         logStart(plan)
         let runStart = Date()
         let firstEpoch = heads.map(\.nextEpoch).min() ?? 0

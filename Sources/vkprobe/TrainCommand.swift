@@ -344,7 +344,7 @@ struct TrainCommand: ParsableCommand {
             print("\nsummary (\(output)/summary.json):")
             let width = max(10, (summary.keys.map(\.count).max() ?? 0) + 1)
             for (name, s) in summary.sorted(by: { $0.key < $1.key }) {
-                print("  \(name.padding(toLength: width, withPad: " ", startingAt: 0)) best acc@1 \(String(format: "%.2f", s.best_acc1))% (epoch \(s.best_epoch + 1)), acc@5 \(String(format: "%.2f", s.acc5))%, \(s.params) params, \(s.status)")
+                print("  \(name.padding(toLength: width, withPad: " ", startingAt: 0)) best acc@1 \(String(format: "%.2f", s.best_acc1))% (epoch \(s.best_epoch)), acc@5 \(String(format: "%.2f", s.acc5))%, \(s.params) params, \(s.status)")
             }
         }
     }

@@ -134,6 +134,7 @@ func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [EpochMetrics] {
         var big = smallConfig(["ep"]); big.batchSize = 4096
         let t = try Trainer(config: big, ctx: ctx, train: TokenDataset(path: train), val: TokenDataset(path: val), output: dir.appendingPathComponent("big"))
         #expect { _ = try t.run() } throws: { "\($0)".contains("exceeds the 512 training samples") }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("big").path), "a refused run leaves no (empty) folders")
         #expect { try TokenDataset(path: dir.appendingPathComponent("nope.safetensors").path) } throws: { "\($0)".contains("no such file") }
     }
 
@@ -163,6 +164,45 @@ func metricsWithoutTime(_ dir: URL, _ head: String) throws -> [EpochMetrics] {
         #expect(summary["ep"]!.status == "done" && summary["ep"]!.epochs_run == 3)
         #expect(try Data(contentsOf: out.appendingPathComponent("lp/checkpoint-last.safetensors")) == savedCheckpoint)
         #expect(messages.lines.contains { $0.contains("lp") && $0.contains("non-finite") })
+    }
+
+    /// summary.json and metrics.jsonl count epochs as the console does (from 1) and spell every key
+    /// one way (snake_case, as upstream's log.txt); the first files (camelCase memory keys, epochs
+    /// from 0) are still read as they were meant.
+    @Test func runFilesCountEpochsAsTheConsoleInOneKeyStyle() throws {
+        let dir = try temporaryDirectory()
+        let (train, val) = try smallTask(dir)
+        let out = dir.appendingPathComponent("run")
+        let trainer = try Trainer(config: smallConfig(["lp"]), ctx: try makeContext(), train: TokenDataset(path: train), val: TokenDataset(path: val), output: out)
+        trainer.logger = .silent
+        _ = try trainer.run()
+        let raw = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("summary.json"))) as? [String: Any])
+        func keys(_ o: Any, names: Bool = false) -> [String] {
+            guard let d = o as? [String: Any] else { return [] }
+            // The heads' and splits' names are the user's; their values' keys are ours.
+            return d.flatMap { k, v in (names ? [] : [k]) + keys(v, names: !names && ["heads", "unreadable", "best"].contains(k)) }
+        }
+        let notSnake = keys(raw).filter { $0.range(of: "^[a-z0-9_]+$", options: .regularExpression) == nil }
+        #expect(notSnake.isEmpty, "summary.json keys not in snake_case: \(notSnake)")
+        #expect(raw["peak_device_memory_bytes"] is Int && raw["format"] as? Int == 2)
+        let lp = try #require((raw["heads"] as? [String: Any])?["lp"] as? [String: Any])
+        let best = try #require(lp["best_epoch"] as? Int)
+        #expect((1...3).contains(best), "best_epoch \(best) outside the console's 1...3")
+        let lines = try String(contentsOf: out.appendingPathComponent("lp/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+            .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(lines.map { $0["epoch"] as? Int } == [1, 2, 3])
+        let history = try metricsWithoutTime(out, "lp")
+        #expect(history.map(\.epoch) == [0, 1, 2], "in memory from 0, as checkpoints and TensorBoard steps")
+        // The first format: best_epoch from 0, camelCase memory keys, metrics from 0.
+        let old = """
+            {"heads": {"lp": {"best_acc1": 50, "best_epoch": 1, "acc5": 90, "params": 10, "epochs_run": 3, "status": "done"}},
+             "peakDeviceMemoryBytes": 123, "unreadable": {"train": {"images": 4, "unreadable": 1, "fraction": 0.25, "decodedWithWarnings": 2, "first": []}}}
+            """
+        let first = try JSONDecoder().decode(RunSummary.self, from: Data(old.utf8))
+        #expect(first.heads["lp"]?.best_epoch == 2 && first.peakDeviceMemoryBytes == 123 && first.unreadable?["train"]?.decodedWithWarnings == 2)
+        let oldLines = "{\"epoch\":0,\"lr\":1,\"train_loss\":1,\"train_acc1\":1,\"val_loss\":1,\"val_acc1\":1,\"val_acc5\":1,\"seconds\":1}\n"
+            + "{\"epoch\":1,\"lr\":1,\"train_loss\":1,\"train_acc1\":1,\"val_loss\":1,\"val_acc1\":1,\"val_acc5\":1,\"seconds\":1}\n"
+        #expect(EpochMetrics.lines(oldLines).map(\.epoch) == [0, 1])
     }
 
     @Test func damagedOrForeignCheckpointsAreRefusedOnResume() throws {

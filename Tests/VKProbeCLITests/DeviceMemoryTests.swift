@@ -28,7 +28,7 @@ import Testing
             try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("\(run)/summary.json"))) as? [String: Any])
         }
         let (constrained, unconstrained) = (try summary("run"), try summary("free"))
-        let peak = try #require(constrained["peakDeviceMemoryBytes"] as? Int)
+        let peak = try #require(constrained["peak_device_memory_bytes"] as? Int)
         #expect(peak > 0 && peak <= budget, "peak \(peak) under the budget \(budget)")
         for head in ["ep", "lp_gap"] {
             func acc(_ s: [String: Any]) -> Double? { ((s["heads"] as? [String: Any])?[head] as? [String: Any])?["best_acc1"] as? Double }
@@ -38,6 +38,9 @@ import Testing
         let tiny = try runVkprobe(args + ["--output", dir.appendingPathComponent("tiny").path],
                                   environment: ["VKPROBE_MEMORY_BUDGET": "\(1 << 20)", "VKPROBE_FORCE_STAGING": "1"])
         #expect(tiny.status != 0 && tiny.stderr.contains("memory budget of 1.0 MiB") && tiny.stderr.contains("exhausted"), "\(tiny.stderr)")
+        // The failed run leaves no empty head folders behind.
+        let left = (try? FileManager.default.subpathsOfDirectory(atPath: dir.appendingPathComponent("tiny").path)) ?? []
+        #expect(left.allSatisfy { !["ep", "lp_gap"].contains($0) }, "empty head folders left by a failed run: \(left)")
     }
 
     /// Evaluation passes free what they allocate: device memory after epoch 1 equals that after

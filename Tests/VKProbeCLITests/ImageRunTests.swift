@@ -225,7 +225,7 @@ import Testing
             var heads = o["heads"] as! [String: [String: Any]]
             for k in heads.keys { heads[k]!["train_images_per_s"] = nil }
             o["heads"] = heads
-            o["peakDeviceMemoryBytes"] = nil   // this process's, not the run's
+            o["peak_device_memory_bytes"] = nil   // this process's, not the run's
             return o
         }
         let fresh = try f.train(args + ["--resume"], output: "nothing")
