@@ -74,8 +74,10 @@ public struct ProfileReport: Codable, Sendable {
     }
 
     public func writeJSON(to path: String) throws {
+        // snake_case keys, as every file vkprobe leaves in a run folder (ProbeData's RunFileJSON).
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.keyEncodingStrategy = .convertToSnakeCase
         try e.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }

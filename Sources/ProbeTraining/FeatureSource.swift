@@ -181,14 +181,12 @@ public struct RunBackbone: Codable, Sendable {
 
     public func write(to run: URL) throws {
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try e.encode(self).write(to: run.appendingPathComponent(Self.file), options: .atomic)
+        try RunFileJSON.encoder().encode(self).write(to: run.appendingPathComponent(Self.file), options: .atomic)
     }
 
     public static func read(from run: URL) throws -> RunBackbone? {
         let url = run.appendingPathComponent(file)
         guard let data = try? Data(contentsOf: url) else { return nil }
-        do { return try JSONDecoder().decode(RunBackbone.self, from: data) } catch { throw TrainingError("\(url.path): unreadable (\(error))") }
+        do { return try RunFileJSON.decoder().decode(RunBackbone.self, from: data) } catch { throw TrainingError("\(url.path): unreadable (\(error))") }
     }
 }

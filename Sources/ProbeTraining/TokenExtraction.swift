@@ -93,7 +93,7 @@ public final class TokenExtraction {
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let manifestURL = output.appendingPathComponent("extract.json")
         if let data = try? Data(contentsOf: manifestURL) {
-            guard let saved = try? JSONDecoder().decode(ExtractionManifest.self, from: data) else {
+            guard let saved = try? RunFileJSON.decoder().decode(ExtractionManifest.self, from: data) else {
                 throw DataError("\(manifestURL.path) is not an extraction manifest; use another --output")
             }
             let d = manifest.differences(from: saved)
@@ -226,9 +226,7 @@ public final class TokenExtraction {
     }
 
     func writeManifest(_ m: ExtractionManifest, to url: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(m).write(to: url, options: .atomic)
+        try RunFileJSON.encoder().encode(m).write(to: url, options: .atomic)
     }
 }
 

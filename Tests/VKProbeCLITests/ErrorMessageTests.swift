@@ -56,5 +56,18 @@ import Testing
         #expect(try extract("-1").status == 0)
         let other = try extract("0")
         Self.expectSentence(other, contains: "before block1, now block0", "another extraction")
+        // extract.json spells its keys in snake_case; a folder of the first versions (camelCase)
+        // is still the same extraction: continued, not refused.
+        let manifest = out.appendingPathComponent("extract.json")
+        let text = try String(contentsOf: manifest, encoding: .utf8)
+        #expect(text.contains("\"image_count\"") && text.contains("\"input_size\"") && !text.contains("imageCount"), "\(text)")
+        var camel = text
+        for (snake, first) in [("image_count", "imageCount"), ("input_size", "inputSize"), ("shard_size", "shardSize"), ("output_f16", "outputF16"),
+                               ("weights_bytes", "weightsBytes"), ("pos_embed_resize", "posEmbedResize"), ("decoded_with_warnings", "decodedWithWarnings")] {
+            camel = camel.replacingOccurrences(of: "\"\(snake)\"", with: "\"\(first)\"")
+        }
+        try camel.write(to: manifest, atomically: true, encoding: .utf8)
+        let again = try extract("-1")
+        #expect(again.status == 0, "a first-version extract.json: \(again.stderr)")
     }
 }

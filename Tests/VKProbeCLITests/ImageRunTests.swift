@@ -199,7 +199,7 @@ import Testing
             #expect(shard.entries["tokens"]?.shape.first == 18, "all 18 valid images extracted with \(workers) worker(s)")
             let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/extract.json"))) as? [String: Any]
             let u = manifest?["unreadable"] as? [String: Any]
-            #expect(u?["unreadable"] as? Int == 6 && u?["images"] as? Int == 24 && u?["decodedWithWarnings"] as? Int == 1 && (u?["first"] as? [String])?.count == 6)
+            #expect(u?["unreadable"] as? Int == 6 && u?["images"] as? Int == 24 && u?["decoded_with_warnings"] as? Int == 1 && (u?["first"] as? [String])?.count == 6)
         }
     }
 
