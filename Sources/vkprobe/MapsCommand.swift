@@ -28,7 +28,7 @@ struct MapsCommand: ParsableCommand {
     @Option(help: "At most this many images (the first in name order).") var maxImages = 16
     @Option(help: "Images per contact-sheet row.") var perRow = 4
     @Option(help: "Side of the drawn images in pixels (default: the input size, at least 224).") var displaySize: Int?
-    @Option(name: [.customLong("log-dir"), .customLong("log_dir")], help: "Also write the contact sheet as a TensorBoard image summary (`maps/<head>`) into this directory (a training run's --log-dir).") var logDir: String?
+    @Option(help: "Also write the contact sheet as a TensorBoard image summary (`maps/<head>`) into this directory (a training run's --log-dir).") var logDir: String?
     @OptionGroup var flags: DeviceFlags
     @OptionGroup var logging: LoggingOptions
 

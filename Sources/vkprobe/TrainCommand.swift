@@ -24,8 +24,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Validation tokens, same layout.") var valTokens: String?
     @OptionGroup var backbone: BackboneOptions
     @OptionGroup var data: ImageDataOptions
-    @Option(parsing: .unconditional, help: "With images: the block whose output the heads probe (-1 the last, before the final norm; `norm` after it). Default: what upstream probes for the family (-1 for MAE-style ViTs, norm for DINOv2, CLIP, SigLIP).") var block: String?
-    @Option(parsing: .unconditional, help: "With images and --cache-tokens: layer-wise probing as the paper runs it — every head on every listed tap (e.g. 4,8,11,norm), all taps from one backbone pass per image; each head's runs go to DIR/<head>[/<setting>]/<tap>.") var blocks: String?
+    @Option(name: [.customLong("blocks"), .customLong("block")], parsing: .unconditional, help: "With images: the block whose output the heads probe (-1 the last, before the final norm; `norm` after it; default: what upstream probes for the family — -1 for MAE-style ViTs, norm for DINOv2, CLIP, SigLIP). Several (e.g. 4,8,11,norm, with --cache-tokens): layer-wise probing as the paper runs it — every head on every tap, all taps from one backbone pass per image; each head's runs go to DIR/<head>[/<setting>]/<tap>.") var blocks: String?
     @Option(help: "The heads' arithmetic: fp32 (the default here), or mixed precision with GEMM operands in fp16 (dynamic loss scaling) or bf16 (fp32 accumulation, results and master weights either way). Mixed precision needs 16-bit storage. (--precision sets the backbone's storage.)") var headPrecision = "fp32"
     @Option(help: "Upstream's spelling: float16, bfloat16 or none (= --head-precision fp16, bf16, fp32). Upstream defaults to float16 (its published runs used bfloat16); here the default is none (fp32), because on CPU devices (lavapipe) 16-bit operands only add conversions, and a GPU run asks for it.") var amp: String?
     @Option(help: "With images: fine-tune the backbone with the head (one head per run): `all` (upstream's --finetuning: every parameter, embeddings included) or K (the last K blocks and the final norm; the blocks before run forward only). Same optimiser, schedule and accumulation as the head; the model is saved in timm's names as OUTPUT/<head>/backbone-last.safetensors (and backbone-best).") var finetune: String?
@@ -67,13 +66,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Early stopping: val acc@1 gain (points) over the best progress that counts as progress.") var earlyStopMinDelta = 0.1
     @Option(help: "Early stopping: never stop before this many epochs.") var earlyStopMinEpochs = 15
     @Flag(help: "Continue the run under --output where it stopped: the token cache's extraction, then each head after its last completed epoch (DIR/<head>/checkpoint-last.state.safetensors). Refused when there is nothing to continue.") var resume = false
-    @Flag(name: [.customLong("auto-resume"), .customLong("auto_resume")], help: "Upstream's --auto_resume: continue when --output holds a run to continue, else start.") var autoResume = false
+    @Flag(help: "Upstream's --auto_resume: continue when --output holds a run to continue, else start.") var autoResume = false
     @Option(help: "Profile this many training steps of the first epoch (GPU timestamps around every dispatch): a per-op table, and OUTPUT/profile.json.") var profile = 0
     @Flag(help: "Replace a run already under --output (its heads' checkpoints, metrics, summary and report) instead of refusing to; the token cache is kept when it matches.") var overwrite = false
     @Flag(help: "Only evaluate: the heads saved under --output (their last epoch), or given by --init-head; implies --resume.") var evalOnly = false
     @Option(help: "HEAD=FILE: start HEAD from a checkpoint's weights instead of its initialisation (upstream's state_dict names: a head trained by upstream's code and saved with save_file(head.state_dict()), or one of ours); repeatable.") var initHead: [String] = []
     @Flag(help: "Write TensorBoard event files (upstream's SummaryWriter tags: test_v1_<head>/train_acc1, …/test_acc1, …/test_loss, loss, lr) into OUTPUT/tensorboard, or --log-dir.") var tensorboard = false
-    @Option(name: [.customLong("log-dir"), .customLong("log_dir")], help: "Where TensorBoard events go (upstream's --log_dir); implies --tensorboard.") var logDir: String?
+    @Option(help: "Where TensorBoard events go (upstream's --log_dir); implies --tensorboard.") var logDir: String?
     @OptionGroup var flags: DeviceFlags
     @OptionGroup var logging: LoggingOptions
 
@@ -187,10 +186,10 @@ struct TrainCommand: ParsableCommand {
                 let weightsPath = try backbone.weightsPath()
                 let vit = try backbone.load(ctx, weights: weightsPath)
                 var proto = try data.probingProtocol(vitConfig)
-                if let block { proto.tap = block }
                 if let blocks {
-                    guard block == nil else { throw TrainingError("--block and --blocks: give one") }
-                    guard cacheTokens else { throw TrainingError("--blocks \(blocks): layer-wise probing reads every tap from a token cache made in one backbone pass per image; add --cache-tokens") }
+                    guard cacheTokens || !blocks.contains(",") else {
+                        throw TrainingError("--blocks \(blocks): layer-wise probing reads every tap from a token cache made in one backbone pass per image; add --cache-tokens")
+                    }
                     proto.tap = blocks
                 }
                 proto.setCLS(pooledHead: vit.pooledHead?.rawValue, classToken: vitConfig.classToken)

@@ -9,13 +9,14 @@ struct VKProbe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vkprobe",
         abstract: "Probing heads on frozen vision transformers, computed with Vulkan.",
+        discussion: "Every flag may also be spelt with underscores, as upstream's scripts do (--batch_size for --batch-size).",
         version: "vkprobe \(BuildStamp.version) (commit \(BuildStamp.commit))",
         subcommands: [Devices.self, HeadsCommand.self, ExtractCommand.self, TrainCommand.self, LinprobeCommand.self, KNNCommand.self, MapsCommand.self, ReportCommand.self, SynthCommand.self, CheckTransformsCommand.self, Demo.self, Smoke.self])
 
     /// The console handler first: every library's logger is made after it.
     static func main() {
         ConsoleLog.bootstrap()
-        main(nil)
+        main(FlagSpelling.normalized(Array(CommandLine.arguments.dropFirst())))
     }
 }
 

@@ -94,7 +94,7 @@ import Testing
                                 (["--finetune", "2", "--blr", "0.1,0.2"], "one head per run"),
                                 (["--finetune", "2", "--cache-tokens"], "cannot train on a token cache"),
                                 (["--finetune", "4"], "expected `all` or a number of last blocks in 1…3"),
-                                (["--finetune", "1", "--block", "1"], "use --block -1 or norm")] {
+                                (["--finetune", "1", "--block", "1"], "use --blocks -1 or norm")] {
             let r = try runVkprobe(f.arguments(extra, output: "refused"))
             #expect(r.status != 0 && r.stderr.contains(reason), "\(extra): \(r.stderr)")
         }

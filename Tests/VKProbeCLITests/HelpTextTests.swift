@@ -36,8 +36,16 @@ import Testing
         let new = try runVkprobe(["heads", "--ep-queries", "8", "--heads", "ep", "--batch-size", "2", "--no-measure", "--json", "--dim", "64", "--tokens", "16"])
         let old = try runVkprobe(["heads", "--queries", "8", "--only", "ep", "--batch", "2", "--no-measure", "--json", "--dim", "64", "--tokens", "16"])
         #expect(new.status == 0 && new.stdout == old.stdout && new.stdout.contains("\"ep\""), "\(new.stdout) \(new.stderr) \(old.stderr)")
+        // Upstream's underscore spellings, for every flag alike.
+        let underscored = try runVkprobe(["heads", "--ep_queries", "8", "--heads", "ep", "--batch_size=2", "--no_measure", "--json", "--dim", "64", "--tokens", "16"])
+        #expect(underscored.status == 0 && underscored.stdout == new.stdout, "\(underscored.stderr)")
         let help = try runVkprobe(["demo", "--help"]).stdout
-        #expect(help.contains("--weights <weights>"), "\(help)")
+        #expect(help.contains("--weights <weights>") && help.contains("--train-samples <train-samples>") && help.contains("--blocks <blocks>"), "\(help)")
+        // train's one tap and several are one flag (--block kept); knn's temperatures are named.
+        let train = try runVkprobe(["train", "--help"]).stdout
+        #expect(train.contains("--blocks, --block <blocks>"), "\(train)")
+        #expect(try runVkprobe(["knn", "--help"]).stdout.contains("--temperatures, --T <temperatures>"))
+        #expect(try runVkprobe(["extract", "--help"]).stdout.contains("(default: 64)"), "extract's batch as train's --extract-batch-size")
     }
 
     /// `--dry-run` anywhere among upstream's flags, and `--help` after them.

@@ -11,7 +11,7 @@ import Testing
                                   "--cls_features", "ep_all", "--ep_queries", "32", "--output_dir=runs/x", "--pin_mem", "--early_stop",
                                   "--auto_resume", "--return_block", "11"])
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(run.stdout.contains("as: vkprobe train --model vit_base_patch14_reg4_dinov2 --weights w.safetensors --epochs 90 --optimizer lars --blr 0.1 --batch-size 512 --accum-iter 1 --dataset imagenet1k --classes 1000 --data /data/in1k --ep-d-out 1 --amp bfloat16 --heads ep_all --ep-queries 32 --early-stop --auto-resume --block 11 --output runs/x"), "\(run.stdout)")
+        #expect(run.stdout.contains("as: vkprobe train --model vit_base_patch14_reg4_dinov2 --weights w.safetensors --epochs 90 --optimizer lars --blr 0.1 --batch-size 512 --accum-iter 1 --dataset imagenet1k --classes 1000 --data /data/in1k --ep-d-out 1 --amp bfloat16 --heads ep_all --ep-queries 32 --early-stop --auto-resume --blocks 11 --output runs/x"), "\(run.stdout)")
         #expect(run.stdout.contains("note: --pin_mem dropped"))
         let clip = try runVkprobe(["linprobe", "--dry-run", "--model", "ViT-B-16", "--openclip", "--finetune", "c.safetensors", "--cls_features", "cls"])
         #expect(clip.stdout.contains("--model vit_base_patch16_clip_224.openai") && clip.stdout.contains("--heads lp"), "\(clip.stdout)")
@@ -26,8 +26,8 @@ import Testing
         // --resume file; --input_size is ignored under --openclip; a hub tag as --finetune.
         func dry(_ args: [String]) throws -> CLIRun { try runVkprobe(["linprobe", "--dry-run"] + args) }
         let last = try dry(["--model", "vit_base_patch16", "--finetune", "w.safetensors", "--return_block", "0"])
-        #expect(last.stdout.contains("--block -1 ") && last.stdout.contains("note: --return_block 0: the last block"), "\(last.stdout)")
-        #expect(try dry(["--model", "vit_base_patch16", "--finetune", "w.safetensors", "--return_block", "-3"]).stdout.contains("--block -1 "))
+        #expect(last.stdout.contains("--blocks -1 ") && last.stdout.contains("note: --return_block 0: the last block"), "\(last.stdout)")
+        #expect(try dry(["--model", "vit_base_patch16", "--finetune", "w.safetensors", "--return_block", "-3"]).stdout.contains("--blocks -1 "))
         let eval = try dry(["--model", "vit_base_patch16", "--finetune", "w.safetensors", "--cls_features", "ep", "--eval", "--resume", "h.safetensors"])
         #expect(eval.stdout.contains("--eval-only --init-head ep=h.safetensors"), "\(eval.stdout)")
         let evalPth = try dry(["--model", "vit_base_patch16", "--finetune", "w.safetensors", "--eval", "--resume", "checkpoint-best.pth", "--output_dir", "o"])
