@@ -35,7 +35,7 @@ public struct RunReport {
                 probes.append(Probe(run: label, name: name, head: s.head ?? String(name.split(separator: "/").first ?? ""),
                                     setting: s.setting ?? "", summary: s, history: history))
             }
-            for candidate in [dir.appendingPathComponent("maps/contact-sheet.png"), dir.deletingLastPathComponent().appendingPathComponent("maps/contact-sheet.png")] {
+            for candidate in RunMaps.sheets(of: dir) {
                 if let png = try? Data(contentsOf: candidate), !maps.contains(where: { $0.path == candidate.path }) { maps.append((candidate.path, png)) }
             }
         }

@@ -21,7 +21,7 @@ struct MapsCommand: ParsableCommand {
 
     @Option(name: .customLong("run"), help: "A training run directory (with backbone.json and <head>/checkpoint-best.safetensors).") var runDirectory: String
     @Option(parsing: .upToNextOption, help: "Image files or directories (searched recursively, in name order).") var images: [String]
-    @Option(help: "Output directory.") var output: String
+    @Option(help: "Output directory (default: the run's maps/, where `vkprobe report` looks; elsewhere, the run's maps.json points report to it).") var output: String?
     @Option(help: "The EP head's directory name in the run.") var head = "ep"
     @Option(help: "An EP head checkpoint to draw instead of the run's own (upstream's state_dict names: a head trained by upstream's code and saved with save_file(head.state_dict()), or any of ours).") var headCheckpoint: String?
     @Option(help: "Query groups (colours).") var groups = 4
@@ -34,6 +34,7 @@ struct MapsCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            let output = self.output ?? URL(fileURLWithPath: runDirectory).appendingPathComponent("maps").path
             try Destination.folder(output)
             guard groups >= 1 else { throw DataError("--groups \(groups): at least 1 query group (colour)") }
             let runURL = URL(fileURLWithPath: runDirectory)
@@ -97,6 +98,7 @@ struct MapsCommand: ParsableCommand {
             let sheet = AttentionFigure.contactSheet(rows)
             let sheetPNG = try ImageEncoder.png(sheet)
             try sheetPNG.write(to: outDir.appendingPathComponent("contact-sheet.png"), options: .atomic)
+            try RunMaps.record(outDir.appendingPathComponent("contact-sheet.png"), in: runURL)
             if let logDir {
                 let tb = try TensorBoardWriter(directory: URL(fileURLWithPath: logDir))
                 try tb.image("maps/\(head)", encoded: sheetPNG, width: sheet.width, height: sheet.height, step: 0)

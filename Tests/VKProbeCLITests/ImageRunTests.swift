@@ -78,6 +78,13 @@ import Testing
                                     "--output", f.root.appendingPathComponent("maps-other").path])
         #expect(other.status == 0, "\(other.stderr)")
         #expect(FileManager.default.fileExists(atPath: f.root.appendingPathComponent("maps-other/contact-sheet.png").path))
+        // The report finds both sheets: the one beside the run, and the one elsewhere through the run's maps.json.
+        let recorded = try String(contentsOf: f.root.appendingPathComponent("online/maps.json"), encoding: .utf8)
+        #expect(recorded.contains("maps-other/contact-sheet.png") && !recorded.contains("\"\(f.root.path)/maps/contact-sheet.png\""), "\(recorded)")
+        let report = try runVkprobe(["report", f.root.appendingPathComponent("online").path, "--output", f.root.appendingPathComponent("report").path])
+        #expect(report.status == 0, "\(report.stderr)")
+        let html = try String(contentsOf: f.root.appendingPathComponent("report/index.html"), encoding: .utf8)
+        #expect(html.contains("maps-other/contact-sheet.png") && html.contains("/maps/contact-sheet.png"), "the report names both contact sheets")
     }
 
     /// The newer families through the whole job — train on images, then the EP maps over them —
