@@ -48,6 +48,43 @@ import Testing
         #expect(try runVkprobe(["extract", "--help"]).stdout.contains("(default: 64)"), "extract's batch as train's --extract-batch-size")
     }
 
+    /// The README's example commands use only flags their subcommand has (underscore spellings
+    /// read as vkprobe reads them; linprobe's are upstream's own, checked by LinprobeTests).
+    @Test func readmeExamplesUseFlagsThatExist() throws {
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+        // Code blocks only; continuation lines joined.
+        let blocks = readme.components(separatedBy: "```").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+        var commands: [String] = []
+        for block in blocks {
+            for line in block.replacingOccurrences(of: "\\\n", with: " ").split(separator: "\n") {
+                guard let r = line.range(of: #"(^|\s)vkprobe [a-z-]+"#, options: .regularExpression) else { continue }
+                commands.append(String(line[r]).trimmingCharacters(in: .whitespaces) + String(line[r.upperBound...]).components(separatedBy: "#")[0])
+            }
+        }
+        #expect(commands.count >= 15, "README example commands found: \(commands.count)")
+        var helps: [String: Set<String>] = [:]
+        for command in commands {
+            let words = command.split(separator: " ").map(String.init)
+            let sub = words[1]
+            guard Self.commands.contains(sub) else { Issue.record("README runs `vkprobe \(sub)`, which is no subcommand: \(command)"); continue }
+            guard sub != "linprobe" else { continue }
+            if helps[sub] == nil {
+                let text = try runVkprobe([sub, "--help"]).stdout
+                var defined: Set<String> = []
+                for line in text.split(separator: "\n") where line.range(of: #"^\s+(-\w, )?--"#, options: .regularExpression) != nil {
+                    for m in line.trimmingCharacters(in: .whitespaces).components(separatedBy: "  ")[0].matches(of: #/--[a-z0-9-]+/#) { defined.insert(String(m.output)) }
+                }
+                helps[sub] = defined
+            }
+            for w in words.dropFirst(2) {
+                guard let m = w.firstMatch(of: #/^\[?(--[a-zA-Z0-9_-]+)/#) else { continue }
+                let flag = String(m.output.1).replacingOccurrences(of: "_", with: "-")
+                #expect(helps[sub]!.contains(flag), "README: `\(command)` uses \(m.output.1), which `vkprobe \(sub)` does not have")
+            }
+        }
+    }
+
     /// `--dry-run` anywhere among upstream's flags, and `--help` after them.
     @Test func linprobeFindsItsOwnFlagsAnywhere() throws {
         let dry = try runVkprobe(["linprobe", "--model", "vit_base_patch16", "--finetune", "w.safetensors", "--dry-run"])
