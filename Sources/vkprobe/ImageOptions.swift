@@ -19,7 +19,7 @@ struct BackboneOptions: ParsableArguments {
     @Option(help: "Resizing the position embedding to another grid: antialias (timm's), bicubic (plain), hub-offset (the hub DINOv2's: no antialias, scale (grid + 0.1)/M). Default: the family's (see the README's protocol table).")
     var posEmbedResize: String?
 
-    @Option(help: "What `cls` holds after the final norm: head (default: the checkpoint's pooled head where its family has one, as upstream's `cls` reads it — CLIP's projection `head.*`, SigLIP's attention pool `attn_pool.*`) or token (the [CLS] token itself).")
+    @Option(help: "What `cls` holds after the final norm: head (the checkpoint's pooled head where its family has one, as upstream's `cls` reads it — CLIP's projection `head.*`, SigLIP's attention pool `attn_pool.*`) or token (the [CLS] token itself).")
     var cls = "head"
     @Option(help: "The final norm's tokens as they are (default) or `projected`: through the CLIP tower's projection (`head.*`), into the space of its projected `cls` — what upstream's NAME_all (ep_all, …) concatenates on open_clip's CLIP towers (linprobe sets it for those commands).")
     var tokens = "patches"
@@ -88,7 +88,7 @@ struct ImageDataOptions: ParsableArguments {
     @Option(help: "Transforms: mae (RandomResizedCrop(S, 0.08–1) + flip; Resize(int(S·256/224)) + CenterCrop(S)), clip (open_clip's: RandomResizedCrop(S, 0.9–1), no flip; Resize(S) + CenterCrop(S)), siglip (the same training crop; eval squashed to S × S), squash (as siglip: open_clip's 378-px CLIP towers), pe (as squash with PIL's bilinear filter: PE-Core). Default: the family's.")
     var transforms: String?
     @Flag(help: "Download the dataset as torchvision does (its URLs, archives and MD5s) into --data in torchvision's layout, resumable; then read it (CIFAR10/100, DTD, Food101, OxfordIIITPet, FGVCAircraft, SUN397, CUB200, Places365 at 256 px, STL10).") var download = false
-    @Option(help: "Decoding threads (default: every core).") var workers = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Decoding threads (default: every core of this machine).") var workers: Int?
     @Flag(help: "Decode every image first and fail, listing them, if any cannot be read (default: skip them, reported by name).")
     var strict = false
     @Option(help: "Unreadable images a split may have before the run stops, naming them: a share (1%, 0.5%) or a count (0 = none). They are left out, counted in the summary line, summary.json and extract.json.")
@@ -116,7 +116,7 @@ struct ImageDataOptions: ParsableArguments {
         }
         let dataset = try ImageDatasets.open(dataset, root: URL(fileURLWithPath: data), train: train)
         for note in (dataset as? FileListDataset)?.notes ?? [] { say("note: \(note)") }
-        let images = try DatasetImages(dataset: dataset, transform: transform, normalization: normalization, views: views, workers: workers)
+        let images = try DatasetImages(dataset: dataset, transform: transform, normalization: normalization, views: views, workers: workers ?? ProcessInfo.processInfo.activeProcessorCount)
         if strict {
             let bad = images.unreadable()
             if !bad.isEmpty {

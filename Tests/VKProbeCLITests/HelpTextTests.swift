@@ -28,6 +28,11 @@ import Testing
         // LinprobeTests holds to every command of upstream's README).
         let strangers = command == "linprobe" ? [] : mentioned.subtracting(defined)
         #expect(strangers.isEmpty, "vkprobe \(command) --help names flags it does not have: \(strangers.sorted())")
+        // Each option states one default (a text saying "default: …" and a computed default gave two).
+        for entry in text.components(separatedBy: "\n  -").dropFirst() {
+            let n = entry.components(separatedBy: "default:").count - 1
+            #expect(n <= 1, "vkprobe \(command) --help: an option with \(n) defaults: -\(entry)")
+        }
     }
 
     /// One idea, one name: `heads` takes train's --ep-queries, --batch-size and --heads (its old
