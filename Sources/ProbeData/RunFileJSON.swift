@@ -18,4 +18,19 @@ public enum RunFileJSON {
         d.keyDecodingStrategy = .convertFromSnakeCase   // camelCase keys pass unchanged
         return d
     }
+
+    /// A decoding failure in words: what is wrong and where (the key path), without Swift's dump
+    /// of the error value.
+    public static func describe(_ error: Error) -> String {
+        func at(_ path: [CodingKey]) -> String {
+            path.isEmpty ? "" : " at " + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case DecodingError.dataCorrupted(let c): return c.codingPath.isEmpty ? "not valid JSON" : "an unexpected value\(at(c.codingPath))"
+        case DecodingError.keyNotFound(let key, let c): return "\"\(key.stringValue)\" is missing\(at(c.codingPath))"
+        case DecodingError.typeMismatch(let type, let c): return "a value of the wrong kind\(at(c.codingPath)) (expected \(type))"
+        case DecodingError.valueNotFound(let type, let c): return "a null where a \(type) is needed\(at(c.codingPath))"
+        default: return "\(error.localizedDescription)"
+        }
+    }
 }

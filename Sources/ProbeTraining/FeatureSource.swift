@@ -187,6 +187,6 @@ public struct RunBackbone: Codable, Sendable {
     public static func read(from run: URL) throws -> RunBackbone? {
         let url = run.appendingPathComponent(file)
         guard let data = try? Data(contentsOf: url) else { return nil }
-        do { return try RunFileJSON.decoder().decode(RunBackbone.self, from: data) } catch { throw TrainingError("\(url.path): unreadable (\(error))") }
+        do { return try RunFileJSON.decoder().decode(RunBackbone.self, from: data) } catch { throw TrainingError("\(url.path): unreadable, \(RunFileJSON.describe(error))") }
     }
 }

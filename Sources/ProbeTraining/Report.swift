@@ -1,4 +1,5 @@
 import Foundation
+import ProbeData
 
 /// `vkprobe report`: one self-contained HTML page over one or more runs — per head the best
 /// top-1/top-5, parameters, multiply-adds and measured training images/s; accuracy against
@@ -25,7 +26,7 @@ public struct RunReport {
             let url = dir.appendingPathComponent("summary.json")
             guard let data = try? Data(contentsOf: url) else { throw TrainingError("\(url.path) is missing: not a `vkprobe train` output directory") }
             let summary: RunSummary
-            do { summary = try JSONDecoder().decode(RunSummary.self, from: data) } catch { throw TrainingError("\(url.path): unreadable (\(error))") }
+            do { summary = try JSONDecoder().decode(RunSummary.self, from: data) } catch { throw TrainingError("\(url.path): unreadable, \(RunFileJSON.describe(error)); is it a summary.json of vkprobe train?") }
             let label = dir.standardizedFileURL.lastPathComponent == "run" ? dir.standardizedFileURL.deletingLastPathComponent().lastPathComponent : dir.lastPathComponent
             runs.append(label)
             if let d = summary.device, !devices.contains(d) { devices.append(d) }

@@ -20,10 +20,21 @@ public enum SyntheticTokens {
         public var sharedOffset = 4.0
         public var seed: UInt64 = 0
         public init(samples: Int) { self.samples = samples }
+
+        /// Refuses sizes the task cannot have (two signal tokens at distinct places need two tokens).
+        public func validate() throws {
+            for (flag, value, least) in [("samples", samples, 1), ("--tokens", tokens, 2), ("--dim", dim, 1), ("--classes", classes, 2)] where value < least {
+                throw TrainingError("\(flag) \(value): at least \(least)")
+            }
+            for (flag, value) in [("--signal", signal), ("--marker", marker), ("--offset", sharedOffset)] where !(value.isFinite && value >= 0) {
+                throw TrainingError("\(flag) \(value): a finite number ≥ 0")
+            }
+        }
     }
 
     /// Writes `tokens` (S, N, D) f32, `labels` (S,) i32 and `cls` (S, D) (the mean token) to `path`.
     public static func write(_ spec: Spec, to path: String) throws {
+        try spec.validate()
         var rng = SeededOrder(seed: spec.seed, stream: 0xC1A55)
         func normal() -> Float { rng.normal() }
         // Class directions are fixed by the task, not the split: a separate generator.

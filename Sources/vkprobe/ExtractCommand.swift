@@ -41,6 +41,7 @@ struct ExtractCommand: ParsableCommand {
             // then stops the others instead of leaving them waiting in a collective.
             var succeeded = false
             defer { if succeeded { (group as? MPIGroup)?.finish() } }
+            guard batchSize > 0, shardSize > 0 else { throw DataError("--batch-size \(batchSize), --shard-size \(shardSize): both at least 1") }
             let device = try ComputeDevice(options: try flags.options(for: group), shaders: BundledShaders.shared)
             let ctx = try KernelContext.commandLine(device)
             let weightsPath = try backbone.weightsPath()

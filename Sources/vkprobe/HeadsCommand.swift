@@ -26,6 +26,9 @@ struct HeadsCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            for (flag, value) in [("--dim", dim), ("--tokens", tokens), ("--classes", classes), ("--ep-queries", queries), ("--num-heads", numHeads), ("--batch-size", batch ?? 1)] where value < 1 {
+                throw TrainingError("\(flag) \(value): at least 1")
+            }
             let names = only.map { $0.split(separator: ",").map(String.init) } ?? Heads.names
             var ctx: KernelContext?
             if !noMeasure { ctx = try KernelContext.commandLine(try ComputeDevice(options: flags.options, shaders: BundledShaders.shared)) }
@@ -58,6 +61,8 @@ struct HeadsCommand: ParsableCommand {
                 printHeadsTable(reports, dim: dim, tokens: tokens, classes: classes, device: ctx?.device.name, batch: b)
             }
             for s in skipped { FileHandle.standardError.write(Data("skipped \(s)\n".utf8)) }
+            // Heads asked for by name that could not be built: the table is incomplete, say so by the status too.
+            if only != nil && !skipped.isEmpty { throw ExitCode(1) }
         }
     }
 }

@@ -368,6 +368,7 @@ struct SynthCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             try Destination.folder(output)
+            for (flag, n) in [("--train-samples", trainSamples), ("--val-samples", valSamples)] where n < 1 { throw TrainingError("\(flag) \(n): at least 1") }
             for (file, n, s) in [("train.safetensors", trainSamples, seed), ("val.safetensors", valSamples, seed &+ 1)] {
                 var spec = SyntheticTokens.Spec(samples: n)
                 spec.tokens = tokens; spec.dim = dim; spec.classes = classes; spec.seed = s

@@ -9,9 +9,9 @@ import Testing
     @Test func theDemoRunsAtAReducedSize() throws {
         let dir = try temporaryDirectory("demo")
         let out = dir.appendingPathComponent("demo-output")
-        let r = try runVkprobe(["demo", "--validation", "--output", out.path, "--backbone", dir.appendingPathComponent("missing.safetensors").path,
-                                "--fashion-mnist", dir.appendingPathComponent("no-fashion-mnist").path, "--train-images", "48",
-                                "--val-images", "24", "--image-size", "56", "--block", "1", "--epochs", "2"])
+        let r = try runVkprobe(["demo", "--validation", "--output", out.path, "--weights", dir.appendingPathComponent("demo-assets/vit_s_focus.safetensors").path,
+                                "--fashion-mnist", dir.appendingPathComponent("no-fashion-mnist").path, "--train-samples", "48",
+                                "--val-samples", "24", "--image-size", "56", "--blocks", "1", "--epochs", "2"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.lowercased().contains("random"), "the fallback to a random ViT is said: \(r.stdout)")
         let files = (FileManager.default.enumerator(atPath: out.path)?.allObjects as? [String]) ?? []

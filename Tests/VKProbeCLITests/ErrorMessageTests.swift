@@ -44,6 +44,44 @@ import Testing
         #expect(knn.status == 0 && FileManager.default.fileExists(atPath: nested.path), "\(knn.stderr)")
     }
 
+    /// Every subcommand answers its mistakes — sizes of zero, files that are folders or not what
+    /// they should be, names that do not exist — with a sentence naming the flag or path, status
+    /// 1, no crash and no dump (each of these crashed or dumped before).
+    @Test func everySubcommandsMistakesAreSentences() throws {
+        let dir = try temporaryDirectory("mistakes")
+        let garbage = dir.appendingPathComponent("garbage.safetensors")
+        try Data("garbage".utf8).write(to: garbage)
+        let run = dir.appendingPathComponent("run")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        try Data("{".utf8).write(to: run.appendingPathComponent("summary.json"))
+        let cases: [([String], String)] = [
+            (["devices", "--device", "99"], "No Vulkan device matches '99'"),
+            (["smoke", "--elements", "0"], "--elements 0"),
+            (["synth", "--output", dir.appendingPathComponent("s1").path, "--classes", "0"], "--classes 0: at least 2"),
+            (["synth", "--output", dir.appendingPathComponent("s2").path, "--tokens", "1"], "--tokens 1: at least 2"),
+            (["synth", "--output", dir.appendingPathComponent("s3").path, "--train-samples", "0"], "--train-samples 0: at least 1"),
+            (["heads", "--dim", "0", "--no-measure"], "--dim 0: at least 1"),
+            (["heads", "--heads", "nope", "--no-measure"], "unknown head 'nope'"),
+            (["extract", "--model", "vit_small_patch16_224", "--weights", dir.path, "--images", garbage.path, "--output", dir.appendingPathComponent("e1").path],
+             "\(dir.path): a folder, where a .safetensors file is needed"),
+            (["extract", "--model", "vit_small_patch16_224", "--weights", dir.appendingPathComponent("none.safetensors").path, "--images", garbage.path,
+              "--batch-size", "0", "--output", dir.appendingPathComponent("e2").path], "--batch-size 0"),
+            (["train", "--train-tokens", garbage.path, "--val-tokens", garbage.path, "--output", dir.appendingPathComponent("t").path], "garbage.safetensors: truncated"),
+            (["knn", "--train-tokens", garbage.path, "--val-tokens", garbage.path], "garbage.safetensors"),
+            (["maps", "--run", dir.appendingPathComponent("nowhere").path, "--images", dir.path], "backbone.json is missing"),
+            (["report", run.path], "summary.json: unreadable, not valid JSON"),
+            (["check-transforms", dir.path], "a folder, where a .safetensors file is needed"),
+            (["demo", "--weights", dir.appendingPathComponent("none.safetensors").path, "--output", dir.appendingPathComponent("d").path], "--weights"),
+            (["linprobe", "--model", "vit_base_patch16", "--dry-run"], "--finetune CHECKPOINT is needed"),
+        ]
+        #expect(Set(cases.map { $0.0[0] }) == Set(HelpTextTests.commands), "a mistake for every subcommand")
+        for (args, words) in cases {
+            let r = try runVkprobe(args)
+            Self.expectSentence(r, contains: words, args.joined(separator: " "))
+            #expect(r.status == 1 && !r.stderr.contains("Fatal error") && !r.stderr.contains("DecodingError"), "\(args.joined(separator: " ")): status \(r.status) \(r.stderr)")
+        }
+    }
+
     /// Extracting into a folder of another extraction names the setting that differs as a user
     /// reads it (the protocol line, the taps), not Swift's descriptions of optionals.
     @Test func anotherExtractionNamesTheDifference() throws {
