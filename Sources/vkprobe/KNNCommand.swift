@@ -15,7 +15,7 @@ struct KNNCommand: ParsableCommand {
     @Option(help: "Training tokens (file or shard directory).") var trainTokens: String
     @Option(help: "Validation tokens.") var valTokens: String
     @Option(help: "Neighbour counts, comma-separated (at most 256).") var k = "5,10,15,20,50,100,200"
-    @Option(name: [.customLong("temperatures"), .customLong("T")], help: "Temperatures, comma-separated (DINO's k-NN temperature; --T, its first spelling, still works).") var temperatures = "0.07"
+    @Option(name: .customLong("temperatures"), help: "Temperatures, comma-separated (DINO's k-NN temperature).") var temperatures = "0.07"
     @Option(help: "cls ([CLS], upstream's default) or gap (mean of the patch tokens, upstream's `pos`).") var features = "cls"
     @Option(help: "Classes (default: from the labels).") var classes: Int?
     @Option(help: "Write the results as JSON to this file.") var output: String?
