@@ -54,7 +54,7 @@ demo-deps:
 
 demo: release demo-deps
 	$(SWIFT) run -c release vkprobe devices
-	$(SWIFT) run -c release vkprobe demo --output demo-output --backbone demo-assets/vit_s_focus.safetensors
+	$(SWIFT) run -c release vkprobe demo --output demo-output --weights demo-assets/vit_s_focus.safetensors
 
 test-deps:
 	$(call apt_install,$(TEST_PACKAGES),exit 1)
