@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 
 /// What the user reads for an error: one or two sentences. Foundation's errors (a missing folder,
@@ -5,6 +6,9 @@ import Foundation
 /// on their own or inside our messages; each becomes its description and the path or URL it names.
 enum ErrorMessages {
     static func text(_ error: Error) -> String {
+        // A command line vkprobe built for itself (linprobe's translation) that its parser refused:
+        // the parser's own sentence, not the error value.
+        if "\(type(of: error))" == "CommandError" || error is ValidationError { return VKProbe.message(for: error) }
         let ns = error as NSError
         if ns.domain == NSCocoaErrorDomain || ns.domain == NSURLErrorDomain || ns.domain == NSPOSIXErrorDomain {
             return foundation(ns)

@@ -320,7 +320,7 @@ struct LinprobeCommand: ParsableCommand {
             let root = (output.hasSuffix("/") ? String(output.dropLast()) : output) + "/tokens"
             t.knn = KNNPlan(extract: ["train", "val"].map { extract + ["--split", $0, "--blocks", tap, "--output", "\(root)/\($0)"] },
                             knn: ["--train-tokens", "\(root)/train/\(folder)", "--val-tokens", "\(root)/val/\(folder)",
-                                  "--features", heads == "lp" ? "cls" : "gap", "--T", temperatures ?? "0.07", "--norm-eps", "\(config.normEps)",
+                                  "--features", heads == "lp" ? "cls" : "gap", "--temperatures", temperatures ?? "0.07", "--norm-eps", "\(config.normEps)",
                                   "--output", (output.hasSuffix("/") ? String(output.dropLast()) : output) + "/knn.json"],
                             weights: weightArgs.last, model: name)
             t.notes.append("--knn_eval: no training; the tokens of both splits once (vkprobe extract), then vkprobe knn over k = 5 … 200 and T = \(temperatures ?? "0.07"), raw and final_norm")
